@@ -1,0 +1,201 @@
+//! The entry points: one forward pass (or a few) of a user function over a number type.
+
+use crate::error::{check_len, Result};
+use crate::hyperk::{Dim, HyperK, Packed};
+use crate::real::RealNum;
+use crate::{HyperDual, Jet, ScalarFn};
+
+/// The projection of the gradient and Hessian onto K directions `d_i`, from one pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Projection<T> {
+    /// `f(x)`.
+    pub value: T,
+    /// `∇f·d_i`.
+    pub grad: Vec<T>,
+    /// `d_iᵀ H d_j`, the full symmetric K×K matrix.
+    pub hess: Vec<Vec<T>>,
+}
+
+impl<T: RealNum, const K: usize> From<HyperK<T, K>> for Projection<T>
+where
+    Dim<K>: Packed,
+{
+    fn from(h: HyperK<T, K>) -> Self {
+        Projection {
+            value: h.re,
+            grad: h.grad.to_vec(),
+            hess: h.hess_full().iter().map(|r| r.to_vec()).collect(),
+        }
+    }
+}
+
+fn check_dirs<T>(x: &[T], dirs: &[Vec<T>]) -> Result<()> {
+    for (i, d) in dirs.iter().enumerate() {
+        check_len(|| format!("dirs[{i}] (direction {i})"), x.len(), d.len())?;
+    }
+    Ok(())
+}
+
+/// One hyper-dual pass: `f(x)`, `∇f·v1`, `∇f·v2`, `v1ᵀ H v2`.
+///
+/// ```
+/// use fomoh_runtime::{hyper_dual, Scalar};
+/// fn f<S: Scalar>(x: &[S]) -> S { x[0] * x[0] * x[1] }
+/// let hd = hyper_dual(|x| f(x), &[1.0, 2.0], &[1.0, 0.0], &[0.0, 1.0]).unwrap();
+/// assert_eq!((hd.re, hd.e1, hd.e2, hd.e12), (2.0, 4.0, 1.0, 2.0));
+/// assert!(hyper_dual(|x| f(x), &[1.0, 2.0], &[1.0], &[0.0, 1.0]).is_err());
+/// ```
+pub fn hyper_dual<T, F>(f: F, x: &[T], v1: &[T], v2: &[T]) -> Result<HyperDual<T>>
+where
+    T: RealNum,
+    F: Fn(&[HyperDual<T>]) -> HyperDual<T>,
+{
+    check_len(|| "v1".into(), x.len(), v1.len())?;
+    check_len(|| "v2".into(), x.len(), v2.len())?;
+    let xs: Vec<HyperDual<T>> =
+        x.iter().zip(v1).zip(v2).map(|((&a, &b), &c)| HyperDual::seed(a, b, c)).collect();
+    Ok(f(&xs))
+}
+
+/// One three-lane pass along `v`: `f(x)`, `∇f·v`, `vᵀ H v`.
+///
+/// ```
+/// use fomoh_runtime::{directional, Scalar};
+/// fn f<S: Scalar>(x: &[S]) -> S { x[0].exp() }
+/// let j = directional(|x| f(x), &[0.0], &[2.0]).unwrap();
+/// assert_eq!((j.re, j.d1, j.d2), (1.0, 2.0, 4.0));
+/// ```
+pub fn directional<T, F>(f: F, x: &[T], v: &[T]) -> Result<Jet<T>>
+where
+    T: RealNum,
+    F: Fn(&[Jet<T>]) -> Jet<T>,
+{
+    check_len(|| "v".into(), x.len(), v.len())?;
+    let xs: Vec<Jet<T>> = x.iter().zip(v).map(|(&a, &b)| Jet::seed(a, b)).collect();
+    Ok(f(&xs))
+}
+
+/// One pass with K directions: `f(x)`, `∇f·d_i` and `d_iᵀ H d_j` (K from 1 to 16, inferred
+/// from the array).
+///
+/// ```
+/// use fomoh_runtime::{hyperplane, Scalar};
+/// fn f<S: Scalar>(x: &[S]) -> S { x[0] * x[0] * x[1] }
+/// let p = hyperplane(|x| f(x), &[1.0, 2.0], &[vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap();
+/// assert_eq!(p.grad, vec![4.0, 1.0]);
+/// assert_eq!(p.hess, vec![vec![4.0, 2.0], vec![2.0, 0.0]]);
+/// ```
+pub fn hyperplane<T, F, const K: usize>(f: F, x: &[T], dirs: &[Vec<T>; K]) -> Result<Projection<T>>
+where
+    T: RealNum,
+    Dim<K>: Packed,
+    F: Fn(&[HyperK<T, K>]) -> HyperK<T, K>,
+{
+    check_dirs(x, dirs)?;
+    let xs: Vec<HyperK<T, K>> =
+        (0..x.len()).map(|i| HyperK::seed(x[i], core::array::from_fn(|k| dirs[k][i]))).collect();
+    Ok(f(&xs).into())
+}
+
+/// The gradient, from `n` three-lane passes along the coordinate axes.
+///
+/// ```
+/// use fomoh_runtime::{gradient, Scalar};
+/// fn f<S: Scalar>(x: &[S]) -> S { x[0] * x[1] }
+/// assert_eq!(gradient(|x| f(x), &[3.0, 4.0]).unwrap(), vec![4.0, 3.0]);
+/// ```
+pub fn gradient<T, F>(f: F, x: &[T]) -> Result<Vec<T>>
+where
+    T: RealNum,
+    F: Fn(&[Jet<T>]) -> Jet<T>,
+{
+    let mut xs: Vec<Jet<T>> = x.iter().map(|&a| Jet::constant(a)).collect();
+    let mut g = Vec::with_capacity(x.len());
+    for i in 0..x.len() {
+        xs[i].d1 = T::one();
+        g.push(f(&xs).d1);
+        xs[i].d1 = T::zero();
+    }
+    Ok(g)
+}
+
+/// The exact Hessian, from `n(n+1)/2` hyper-dual passes along pairs of coordinate axes.
+///
+/// ```
+/// use fomoh_runtime::{hessian, Scalar};
+/// fn f<S: Scalar>(x: &[S]) -> S { x[0] * x[0] * x[1] }
+/// assert_eq!(hessian(|x| f(x), &[1.0, 2.0]).unwrap(), vec![vec![4.0, 2.0], vec![2.0, 0.0]]);
+/// ```
+pub fn hessian<T, F>(f: F, x: &[T]) -> Result<Vec<Vec<T>>>
+where
+    T: RealNum,
+    F: Fn(&[HyperDual<T>]) -> HyperDual<T>,
+{
+    let n = x.len();
+    let mut xs: Vec<HyperDual<T>> = x.iter().map(|&a| HyperDual::constant(a)).collect();
+    let mut h = vec![vec![T::zero(); n]; n];
+    for i in 0..n {
+        for j in i..n {
+            xs[i].e1 = T::one();
+            xs[j].e2 = T::one();
+            let v = f(&xs).e12;
+            h[i][j] = v;
+            h[j][i] = v;
+            xs[i].e1 = T::zero();
+            xs[j].e2 = T::zero();
+        }
+    }
+    Ok(h)
+}
+
+/// The projection onto any number of directions, for callers whose K is known only at run
+/// time (the optimizers): `K <= 16` takes one [`HyperK`] pass, larger K falls back to
+/// `K(K+1)/2` hyper-dual passes. Returns the projection and the number of passes used.
+pub fn project<T, F>(f: &F, x: &[T], dirs: &[Vec<T>]) -> Result<(Projection<T>, usize)>
+where
+    T: RealNum,
+    F: ScalarFn + ?Sized,
+{
+    check_dirs(x, dirs)?;
+    macro_rules! one_pass {
+        ($($k:literal)*) => {
+            match dirs.len() {
+                0 => Err(crate::Error::InvalidArgument("project: no directions given".into())),
+                $($k => {
+                    let d: &[Vec<T>; $k] = dirs.try_into().expect("length checked by match");
+                    Ok((hyperplane(|x| f.eval(x), x, d)?, 1))
+                })*
+                _ => project_pairwise(f, x, dirs),
+            }
+        };
+    }
+    one_pass!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+}
+
+/// The projection from `K(K+1)/2` hyper-dual passes (the paper's method); the reference the
+/// one-pass [`hyperplane`] is tested and benchmarked against.
+pub fn project_pairwise<T, F>(f: &F, x: &[T], dirs: &[Vec<T>]) -> Result<(Projection<T>, usize)>
+where
+    T: RealNum,
+    F: ScalarFn + ?Sized,
+{
+    check_dirs(x, dirs)?;
+    let k = dirs.len();
+    if k == 0 {
+        return Err(crate::Error::InvalidArgument("project: no directions given".into()));
+    }
+    let mut p = Projection { value: T::zero(), grad: vec![T::zero(); k], hess: vec![vec![T::zero(); k]; k] };
+    let mut passes = 0;
+    for i in 0..k {
+        for j in i..k {
+            let hd = hyper_dual(|x| f.eval(x), x, &dirs[i], &dirs[j])?;
+            passes += 1;
+            p.value = hd.re;
+            p.grad[i] = hd.e1;
+            p.grad[j] = hd.e2;
+            p.hess[i][j] = hd.e12;
+            p.hess[j][i] = hd.e12;
+        }
+    }
+    Ok((p, passes))
+}

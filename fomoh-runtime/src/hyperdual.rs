@@ -1,0 +1,118 @@
+//! [`HyperDual`]: `a + b·e1 + c·e2 + d·e1e2` with `e1² = e2² = 0`.
+
+use crate::number::{number_impls, number_lhs_impls};
+use crate::real::Real;
+use crate::rules::{Partials, Rule};
+
+/// A hyper-dual number `re + e1·ε1 + e2·ε2 + e12·ε1ε2` (`ε1² = ε2² = 0`, `ε1ε2 ≠ 0`).
+///
+/// Seeded with `x + v1·ε1 + v2·ε2`, one evaluation of `f` gives `f(x)` in `re`, `∇f·v1` in
+/// `e1`, `∇f·v2` in `e2` and `v1ᵀ H v2` in `e12`.
+///
+/// The base `T` is a [`Real`] (`f32`, `f64`, or a staging value); `HyperDual` is not itself
+/// a `Real`, so nesting (`HyperDual<HyperDual<f64>>`) cannot be written and perturbation
+/// confusion cannot arise:
+///
+/// ```compile_fail
+/// use fomoh_runtime::HyperDual;
+/// let x: HyperDual<HyperDual<f64>> = HyperDual::constant(HyperDual::constant(1.0));
+/// ```
+///
+/// ```
+/// use fomoh_runtime::{HyperDual, Scalar};
+/// let x = HyperDual::new(3.0_f64, 1.0, 1.0, 0.0);
+/// let y = x * x * x; // d/dx = 3x² = 27, d²/dx² = 6x = 18
+/// assert_eq!((y.re, y.e1, y.e2, y.e12), (27.0, 27.0, 27.0, 18.0));
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HyperDual<T> {
+    /// The primal value `f(x)`.
+    pub re: T,
+    /// The `ε1` lane: `∇f·v1`.
+    pub e1: T,
+    /// The `ε2` lane: `∇f·v2`.
+    pub e2: T,
+    /// The `ε1ε2` lane: `v1ᵀ H v2`.
+    pub e12: T,
+}
+
+impl<T: Real> HyperDual<T> {
+    /// A hyper-dual number from its four lanes.
+    #[inline(always)]
+    pub const fn new(re: T, e1: T, e2: T, e12: T) -> Self {
+        Self { re, e1, e2, e12 }
+    }
+
+    /// A constant: every derivative lane zero.
+    #[inline(always)]
+    pub fn constant(re: T) -> Self {
+        let z = T::cst(0.0);
+        Self { re, e1: z, e2: z, e12: z }
+    }
+
+    /// A variable seeded with the tangents `v1`, `v2` (second-order lane zero).
+    #[inline(always)]
+    pub fn seed(re: T, v1: T, v2: T) -> Self {
+        Self { re, e1: v1, e2: v2, e12: T::cst(0.0) }
+    }
+
+    #[inline(always)]
+    pub(crate) fn scale(self, k: T) -> Self {
+        Self { re: self.re * k, e1: self.e1 * k, e2: self.e2 * k, e12: self.e12 * k }
+    }
+
+    #[inline(always)]
+    pub(crate) fn add_n(self, o: &Self) -> Self {
+        Self { re: self.re + o.re, e1: self.e1 + o.e1, e2: self.e2 + o.e2, e12: self.e12 + o.e12 }
+    }
+
+    #[inline(always)]
+    pub(crate) fn sub_n(self, o: &Self) -> Self {
+        Self { re: self.re - o.re, e1: self.e1 - o.e1, e2: self.e2 - o.e2, e12: self.e12 - o.e12 }
+    }
+
+    #[inline(always)]
+    pub(crate) fn neg_n(self) -> Self {
+        Self { re: -self.re, e1: -self.e1, e2: -self.e2, e12: -self.e12 }
+    }
+
+    #[inline(always)]
+    pub(crate) fn mul_n(self, o: &Self) -> Self {
+        Self {
+            re: self.re * o.re,
+            e1: self.re * o.e1 + self.e1 * o.re,
+            e2: self.re * o.e2 + self.e2 * o.re,
+            e12: self.re * o.e12 + self.e1 * o.e2 + self.e2 * o.e1 + self.e12 * o.re,
+        }
+    }
+
+    /// The chain rule for a unary rule: `f(a) + f'(a)(b ε1 + c ε2) + (f'(a) d + f''(a) b c) ε1ε2`.
+    #[inline(always)]
+    pub fn lift1(self, r: Rule<T>) -> Self {
+        Self {
+            re: r.f,
+            e1: r.d1 * self.e1,
+            e2: r.d1 * self.e2,
+            e12: r.d1 * self.e12 + r.d2 * self.e1 * self.e2,
+        }
+    }
+
+    /// The chain rule for a binary rule with partials `p` at `(self.re, o.re)`.
+    #[inline(always)]
+    pub fn lift2(self, o: &Self, p: Partials<T>) -> Self {
+        Self {
+            re: p.f,
+            e1: p.fx * self.e1 + p.fy * o.e1,
+            e2: p.fx * self.e2 + p.fy * o.e2,
+            e12: p.fx * self.e12
+                + p.fy * o.e12
+                + p.fxx * self.e1 * self.e2
+                + p.fxy * (self.e1 * o.e2 + o.e1 * self.e2)
+                + p.fyy * o.e1 * o.e2,
+        }
+    }
+}
+
+number_impls!([T: Real] HyperDual<T>, []);
+number_lhs_impls!([] HyperDual<f64>, []);
+number_lhs_impls!([] HyperDual<f32>, []);

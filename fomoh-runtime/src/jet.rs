@@ -1,0 +1,99 @@
+//! [`Jet`]: the three-lane number for the `v1 = v2` case (FGD, FoMoH).
+
+use crate::number::{number_impls, number_lhs_impls};
+use crate::real::Real;
+use crate::rules::{Partials, Rule};
+
+/// A second-order jet along one direction: `(f, ∇f·v, vᵀHv)`.
+///
+/// Equivalent to a [`crate::HyperDual`] with `v1 = v2`, with one lane fewer to compute.
+///
+/// ```
+/// use fomoh_runtime::{Jet, Scalar};
+/// let x = Jet::seed(2.0_f64, 1.0);
+/// let y = x.powi(3); // 8, 3x² = 12, 6x = 12
+/// assert_eq!((y.re, y.d1, y.d2), (8.0, 12.0, 12.0));
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Jet<T> {
+    /// The primal value `f(x)`.
+    pub re: T,
+    /// The directional derivative `∇f·v`.
+    pub d1: T,
+    /// The directional curvature `vᵀ H v`.
+    pub d2: T,
+}
+
+impl<T: Real> Jet<T> {
+    /// A jet from its three lanes.
+    #[inline(always)]
+    pub const fn new(re: T, d1: T, d2: T) -> Self {
+        Self { re, d1, d2 }
+    }
+
+    /// A constant: both derivative lanes zero.
+    #[inline(always)]
+    pub fn constant(re: T) -> Self {
+        Self { re, d1: T::cst(0.0), d2: T::cst(0.0) }
+    }
+
+    /// A variable seeded with the tangent `v`.
+    #[inline(always)]
+    pub fn seed(re: T, v: T) -> Self {
+        Self { re, d1: v, d2: T::cst(0.0) }
+    }
+
+    #[inline(always)]
+    pub(crate) fn scale(self, k: T) -> Self {
+        Self { re: self.re * k, d1: self.d1 * k, d2: self.d2 * k }
+    }
+
+    #[inline(always)]
+    pub(crate) fn add_n(self, o: &Self) -> Self {
+        Self { re: self.re + o.re, d1: self.d1 + o.d1, d2: self.d2 + o.d2 }
+    }
+
+    #[inline(always)]
+    pub(crate) fn sub_n(self, o: &Self) -> Self {
+        Self { re: self.re - o.re, d1: self.d1 - o.d1, d2: self.d2 - o.d2 }
+    }
+
+    #[inline(always)]
+    pub(crate) fn neg_n(self) -> Self {
+        Self { re: -self.re, d1: -self.d1, d2: -self.d2 }
+    }
+
+    #[inline(always)]
+    pub(crate) fn mul_n(self, o: &Self) -> Self {
+        let two = T::cst(2.0);
+        Self {
+            re: self.re * o.re,
+            d1: self.re * o.d1 + self.d1 * o.re,
+            d2: self.re * o.d2 + two * self.d1 * o.d1 + self.d2 * o.re,
+        }
+    }
+
+    /// The chain rule for a unary rule: `(f, f'·d1, f'·d2 + f''·d1²)`.
+    #[inline(always)]
+    pub fn lift1(self, r: Rule<T>) -> Self {
+        Self { re: r.f, d1: r.d1 * self.d1, d2: r.d1 * self.d2 + r.d2 * self.d1 * self.d1 }
+    }
+
+    /// The chain rule for a binary rule with partials `p` at `(self.re, o.re)`.
+    #[inline(always)]
+    pub fn lift2(self, o: &Self, p: Partials<T>) -> Self {
+        Self {
+            re: p.f,
+            d1: p.fx * self.d1 + p.fy * o.d1,
+            d2: p.fx * self.d2
+                + p.fy * o.d2
+                + p.fxx * self.d1 * self.d1
+                + T::cst(2.0) * p.fxy * self.d1 * o.d1
+                + p.fyy * o.d1 * o.d1,
+        }
+    }
+}
+
+number_impls!([T: Real] Jet<T>, []);
+number_lhs_impls!([] Jet<f64>, []);
+number_lhs_impls!([] Jet<f32>, []);
