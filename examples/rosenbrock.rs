@@ -20,7 +20,7 @@ fn main() -> Result<(), fomoh::Error> {
     let x: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect();
     let (v1, v2) = (direction(0, n), direction(1, n));
 
-    let hd = fomoh::hyper_dual(|x| rosenbrock(x), &x, &v1, &v2)?;
+    let hd = fomoh::hyper_dual(rosenbrock, &x, &v1, &v2)?;
     println!("Rosenbrock n = {n} at the benchmark point (reference values in shared BENCHMARKS.md):");
     println!("  f(x)     = {}", hd.re);
     println!("  ∇f·v1    = {}", hd.e1);
@@ -28,7 +28,7 @@ fn main() -> Result<(), fomoh::Error> {
     println!("  v1ᵀH v2  = {}", hd.e12);
 
     let dirs: [Vec<f64>; 4] = core::array::from_fn(|j| direction(j, n));
-    let p = fomoh::hyperplane(|x| rosenbrock(x), &x, &dirs)?;
+    let p = fomoh::hyperplane(rosenbrock, &x, &dirs)?;
     println!("One k-direction pass, K = 4:");
     println!("  grad = {:?}", p.grad);
     for row in &p.hess {

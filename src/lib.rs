@@ -18,5 +18,5 @@ pub use fomoh_runtime::*;
 
 /// The names most programs need: `use fomoh::prelude::*;`.
 pub mod prelude {
-    pub use fomoh_runtime::{HyperDual, HyperK, Jet, Projection, Scalar, ScalarFn};
+    pub use fomoh_runtime::{objective, HyperDual, HyperK, Jet, Objective, Projection, Scalar, ScalarFn};
 }
