@@ -366,7 +366,7 @@ impl BinaryOp {
             Div => {
                 let q = one / y;
                 let q2 = q * q;
-                p(x * q, q, -x * q2, zero, -q2, c::<T>(2.0) * x * q2 * q)
+                p(x / y, q, -x * q2, zero, -q2, c::<T>(2.0) * x * q2 * q)
             }
             Pow => {
                 let f = x.pow(y);
