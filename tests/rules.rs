@@ -19,6 +19,8 @@
 //!   The step is `2e-3·L` (`f32`: `3e-2·L`) with the function's length scale `L` (|x| for
 //!   power-like functions, 1 for exponential and periodic ones), at most 1/200 of the distance
 //!   to the nearest non-smooth point.
+// Index arithmetic over matrices reads clearer with explicit indices.
+#![allow(clippy::needless_range_loop)]
 
 use fomoh::{BinaryOp, HyperDual, HyperK, Jet, Partials, Rule, Scalar, UnaryOp};
 
