@@ -411,3 +411,22 @@ fn jet_and_hyperdual_lanes_on_a_known_function() {
     let hd = HyperDual::seed(1.5_f64, 2.0, 2.0).tanh();
     assert_eq!((jet.re, jet.d1, jet.d2), (hd.re, hd.e1, hd.e12));
 }
+
+#[test]
+fn packed_index_is_a_symmetric_bijection_onto_the_block() {
+    for k in 1..=16 {
+        let p = k * (k + 1) / 2;
+        let mut seen = vec![false; p];
+        for i in 0..k {
+            for j in i..k {
+                let q = fomoh::packed_index(k, i, j);
+                assert!(q < p && !seen[q], "K = {k}: ({i}, {j}) -> {q}");
+                seen[q] = true;
+                assert_eq!(fomoh::packed_index(k, j, i), q);
+            }
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+    assert_eq!(HyperK::<f64, 4>::PACKED, 10);
+    assert_eq!(HyperK::<f64, 16>::PACKED, 136);
+}
