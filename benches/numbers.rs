@@ -204,7 +204,12 @@ fn measure(variants: &mut [Variant<'_>], rounds: usize, target: Duration) -> Vec
     best
 }
 
-fn ratio_table<F: Case>(s: &Setup<F>, rounds: usize, target: Duration) {
+/// One row of the summary: what is compared, the target, the ratio per case.
+type Ratio = (String, &'static str, f64);
+
+/// Measures one case, prints its timings, and returns its ratios (larger = ours faster,
+/// except the information rows "HyperDual / Jet" and "vs f64 primal").
+fn ratio_table<F: Case>(s: &Setup<F>, rounds: usize, target: Duration) -> Vec<Ratio> {
     let mut variants = s.variants();
     let ns = measure(&mut variants, rounds, target);
     let t = |name: &str| ns[variants.iter().position(|(n, _)| n == name).expect("variant")];
@@ -215,23 +220,36 @@ fn ratio_table<F: Case>(s: &Setup<F>, rounds: usize, target: Duration) {
     for ((name, _), v) in variants.iter().zip(&ns) {
         println!("| {name} | {} | {:.2}x |", fmt_ns(*v), v / p);
     }
-    println!();
-    println!("| ratio | value | target |");
-    println!("|---|---:|---|");
     let hd = t("HyperDual (ours)");
-    println!(
-        "| num-dual HyperDual64 / our HyperDual | {:.2} | >= 0.91 (ours within 10%) |",
-        t("HyperDual64 (num-dual)") / hd
-    );
-    println!("| our HyperDual / our Jet | {:.2} | (information) |", hd / t("Jet (ours)"));
+    let mut r: Vec<Ratio> = vec![
+        ("num-dual HyperDual64 / our HyperDual".into(), ">= 0.91", t("HyperDual64 (num-dual)") / hd),
+        ("our HyperDual / f64 primal".into(), "", hd / p),
+        ("our HyperDual / our Jet".into(), "", hd / t("Jet (ours)")),
+    ];
     for k in [2usize, 4, 8] {
         let one = t(&format!("K={k}: HyperK (ours, 1 pass)"));
-        let pw = t(&format!("K={k}: {} HyperDual passes (ours)", k * (k + 1) / 2));
+        let passes = k * (k + 1) / 2;
+        let pw = t(&format!("K={k}: {passes} HyperDual passes (ours)"));
         let nd = t(&format!("K={k}: Dual2SVec64 (num-dual)"));
-        let tgt_pw = if k == 4 { ">= 3" } else { "(information)" };
-        let tgt_nd = if k == 8 { ">= 4" } else { "(information)" };
-        println!("| K={k}: {} HyperDual passes / HyperK | {:.2} | {tgt_pw} |", k * (k + 1) / 2, pw / one);
-        println!("| K={k}: num-dual Dual2SVec64 / HyperK | {:.2} | {tgt_nd} |", nd / one);
+        r.push((
+            format!("K={k}: {passes} HyperDual passes / one HyperK pass"),
+            if k == 4 { ">= 3" } else { "" },
+            pw / one,
+        ));
+        r.push((format!("K={k}: num-dual Dual2SVec64 / HyperK"), if k == 8 { ">= 4" } else { "" }, nd / one));
+    }
+    r
+}
+
+/// The summary table: one column per case.
+fn summary(cases: &[(String, Vec<Ratio>)]) {
+    println!("\n### Summary (ratios of times; above 1 means the second-named is faster)\n");
+    let head: Vec<&str> = cases.iter().map(|(c, _)| c.as_str()).collect();
+    println!("| ratio | {} | target |", head.join(" | "));
+    println!("|---|{}---|", "---:|".repeat(cases.len()));
+    for (row, (label, target, _)) in cases[0].1.iter().enumerate() {
+        let vals: Vec<String> = cases.iter().map(|(_, r)| format!("{:.2}", r[row].2)).collect();
+        println!("| {label} | {} | {target} |", vals.join(" | "));
     }
 }
 
@@ -262,9 +280,21 @@ fn main() {
         let (rounds, target) =
             if quick { (10, Duration::from_millis(1)) } else { (150, Duration::from_millis(1)) };
         println!("fomoh-rs number types, side by side (fastest of {rounds} interleaved rounds)");
-        ratio_table(&Setup::new("Extended Rosenbrock", Rosenbrock, 100), rounds, target);
-        ratio_table(&Setup::new("Extended Rosenbrock", Rosenbrock, 10_000), rounds, target);
-        ratio_table(&Setup::new("Transcendental", Transcendental, 16), rounds, target);
+        let cases = vec![
+            (
+                "Rosenbrock n=100".to_string(),
+                ratio_table(&Setup::new("Extended Rosenbrock", Rosenbrock, 100), rounds, target),
+            ),
+            (
+                "Rosenbrock n=10⁴".to_string(),
+                ratio_table(&Setup::new("Extended Rosenbrock", Rosenbrock, 10_000), rounds, target),
+            ),
+            (
+                "transcendental n=16".to_string(),
+                ratio_table(&Setup::new("Transcendental", Transcendental, 16), rounds, target),
+            ),
+        ];
+        summary(&cases);
         return;
     }
     let mut c = Criterion::default()
