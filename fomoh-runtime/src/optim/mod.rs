@@ -90,6 +90,19 @@ impl Schedule {
     }
 }
 
+/// `n` independent standard normal draws from xoshiro256++ seeded with `seed` (the
+/// generator the optimizers use; e.g. for reproducible starting points `x0 ~ N(0, I)`).
+///
+/// ```
+/// let a = fomoh_runtime::optim::standard_normal(3, 5);
+/// assert_eq!(a, fomoh_runtime::optim::standard_normal(3, 5));
+/// assert_ne!(a, fomoh_runtime::optim::standard_normal(4, 5));
+/// ```
+pub fn standard_normal(seed: u64, n: usize) -> Vec<f64> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    (0..n).map(|_| StandardNormal.sample(&mut rng)).collect()
+}
+
 /// What a step does when the loss, a derivative, the curvature or the step is not finite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum NonFinitePolicy {
