@@ -70,6 +70,9 @@ pub fn main() -> CliResult<ExitCode> {
                     let _ = e.print();
                     Ok(ExitCode::SUCCESS)
                 }
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+                    Err(CliError("a subcommand is required: rosenbrock or demo (see `fomoh --help`)".into()))
+                }
                 _ => {
                     // clap's message is several lines (usage, tips); keep the first.
                     let text = e.to_string();
