@@ -10,9 +10,22 @@ use crate::error::{Error, Result};
 use crate::Objective;
 use serde::{Deserialize, Serialize};
 
-/// Builder methods for the settings every optimizer shares.
-macro_rules! common_builders {
-    ($($t:ty),*) => {$(
+/// For each optimizer: the [`Optimizer`] impl (its `run_step` is the step) and builder
+/// methods for the settings every optimizer shares.
+macro_rules! optimizers {
+    ($($t:ty => $name:literal),*) => {$(
+        impl Optimizer for $t {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn core(&self) -> &Core {
+                &self.core
+            }
+            fn step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+                self.run_step(obj, theta)
+            }
+        }
+
         impl $t {
             /// Sets the base step size `η`.
             pub fn learning_rate(mut self, learning_rate: f64) -> Self {
@@ -47,7 +60,21 @@ macro_rules! common_builders {
     )*};
 }
 
-common_builders!(Fgd, Fomoh, FomohKd, FomohBp, Newton, Sgd, Adam);
+optimizers!(Fgd => "fgd", Fomoh => "fomoh", FomohKd => "fomoh-kd", FomohBp => "fomoh-bp", Newton => "newton",
+    Sgd => "sgd", Adam => "adam");
+
+/// `Default` as `new()` for the optimizers without required arguments.
+macro_rules! default_is_new {
+    ($($t:ty),*) => {$(
+        impl Default for $t {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+    )*};
+}
+
+default_is_new!(Fgd, Fomoh, FomohBp, Newton, Sgd, Adam);
 
 /// Forward gradient descent: `θ ← θ − η (∇f·v) v`, one jet pass per step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -60,22 +87,8 @@ impl Fgd {
     pub fn new() -> Self {
         Fgd { core: Core::new(1e-4) }
     }
-}
 
-impl Default for Fgd {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Optimizer for Fgd {
-    fn name(&self) -> &'static str {
-        "fgd"
-    }
-    fn core(&self) -> &Core {
-        &self.core
-    }
-    fn step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+    fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
         self.core.check_theta(obj, theta)?;
         let v = self.core.tangent(theta.len());
         let j = obj.directional(theta, &v)?;
@@ -107,26 +120,14 @@ impl Fomoh {
     }
 }
 
-impl Default for Fomoh {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// `−η (∇f·v)/(|vᵀHv| + ε) v`: FoMoH's step along `v`, shared with FoMoH-BP.
 fn newton_along(v: &[f64], d1: f64, d2: f64, lr: f64, epsilon: f64) -> Vec<f64> {
     let c = -lr * d1 / (d2.abs() + epsilon);
     v.iter().map(|vi| c * vi).collect()
 }
 
-impl Optimizer for Fomoh {
-    fn name(&self) -> &'static str {
-        "fomoh"
-    }
-    fn core(&self) -> &Core {
-        &self.core
-    }
-    fn step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+impl Fomoh {
+    fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
         self.core.check_theta(obj, theta)?;
         let v = self.core.tangent(theta.len());
         let j = obj.directional(theta, &v)?;
@@ -212,16 +213,8 @@ impl FomohKd {
     pub fn k(&self) -> usize {
         self.k
     }
-}
 
-impl Optimizer for FomohKd {
-    fn name(&self) -> &'static str {
-        "fomoh-kd"
-    }
-    fn core(&self) -> &Core {
-        &self.core
-    }
-    fn step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+    fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
         self.core.check_theta(obj, theta)?;
         if self.k == 0 {
             return Err(Error::InvalidArgument("fomoh-kd needs k >= 1 directions".into()));
@@ -272,22 +265,8 @@ impl FomohBp {
         self.epsilon = epsilon;
         self
     }
-}
 
-impl Default for FomohBp {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Optimizer for FomohBp {
-    fn name(&self) -> &'static str {
-        "fomoh-bp"
-    }
-    fn core(&self) -> &Core {
-        &self.core
-    }
-    fn step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+    fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
         self.core.check_theta(obj, theta)?;
         let g = gradient_of(obj, theta, "fomoh-bp")?;
         let j = obj.directional(theta, &g)?;
@@ -321,12 +300,6 @@ impl Newton {
     }
 }
 
-impl Default for Newton {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// `f`, `∇f` and the exact Hessian from `n(n+1)/2` hyper-dual passes along pairs of axes.
 fn exact_second_order(obj: &dyn Objective, x: &[f64]) -> Result<(f64, Vec<f64>, Matrix, usize)> {
     let n = x.len();
@@ -353,14 +326,8 @@ fn exact_second_order(obj: &dyn Objective, x: &[f64]) -> Result<(f64, Vec<f64>, 
     Ok((value, g, h, passes))
 }
 
-impl Optimizer for Newton {
-    fn name(&self) -> &'static str {
-        "newton"
-    }
-    fn core(&self) -> &Core {
-        &self.core
-    }
-    fn step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+impl Newton {
+    fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
         self.core.check_theta(obj, theta)?;
         let (value, g, h, passes) = exact_second_order(obj, theta)?;
         let mut rep = self.core.report(value);
@@ -388,22 +355,8 @@ impl Sgd {
     pub fn new() -> Self {
         Sgd { core: Core::new(1e-4) }
     }
-}
 
-impl Default for Sgd {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Optimizer for Sgd {
-    fn name(&self) -> &'static str {
-        "sgd"
-    }
-    fn core(&self) -> &Core {
-        &self.core
-    }
-    fn step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+    fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
         self.core.check_theta(obj, theta)?;
         let g = gradient_of(obj, theta, "sgd")?;
         let mut rep = self.core.report(obj.value(theta)?);
@@ -443,22 +396,8 @@ impl Adam {
         self.epsilon = epsilon;
         self
     }
-}
 
-impl Default for Adam {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Optimizer for Adam {
-    fn name(&self) -> &'static str {
-        "adam"
-    }
-    fn core(&self) -> &Core {
-        &self.core
-    }
-    fn step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+    fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
         self.core.check_theta(obj, theta)?;
         let n = theta.len();
         if self.m.is_empty() {
