@@ -99,7 +99,8 @@ pub fn svg(series: &[Series], iters: usize, title: &str) -> CliResult<String> {
     let curves = median_curves(series, iters);
     let finite = curves.iter().flatten().copied().filter(|v| v.is_finite() && *v > 0.0);
     let (lo, hi) = finite.fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let (lo, hi) = if lo.is_finite() { (lo.max(1e-30) / 2.0, hi * 2.0) } else { (1e-3, 1.0) };
+    // Losses below 1e-12 (Newton reaches exact zeros) are drawn on the floor of the axis.
+    let (lo, hi) = if lo.is_finite() { (lo.max(1e-12) / 2.0, hi.max(lo) * 2.0) } else { (1e-3, 1.0) };
     let mut buf = String::new();
     {
         let err = |e: &dyn std::fmt::Display| CliError(format!("plot: {e}"));
@@ -137,7 +138,7 @@ pub fn svg(series: &[Series], iters: usize, title: &str) -> CliResult<String> {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(SeriesLabelPosition::LowerLeft)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()
