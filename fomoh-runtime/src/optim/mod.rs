@@ -424,6 +424,9 @@ pub trait Optimizer {
 
     /// As [`minimize`](Optimizer::minimize), calling `callback` after every step; the callback
     /// stops the run by returning `ControlFlow::Break(())`.
+    ///
+    /// On `Err` (a failed step under [`NonFinitePolicy::Error`], or an objective error), θ
+    /// holds the last good point; the callback has seen every completed step.
     fn minimize_with(
         &mut self,
         obj: &dyn Objective,
