@@ -19,4 +19,7 @@ pub use fomoh_runtime::*;
 /// The names most programs need: `use fomoh::prelude::*;`.
 pub mod prelude {
     pub use fomoh_runtime::{objective, HyperDual, HyperK, Jet, Objective, Projection, Scalar, ScalarFn};
+    pub use fomoh_runtime::{
+        Adam, Curvature, Fgd, Fomoh, FomohBp, FomohKd, Newton, Optimizer, Options, Sgd, Tangents,
+    };
 }

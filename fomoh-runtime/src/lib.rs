@@ -39,6 +39,7 @@ pub mod hyperk;
 pub mod jet;
 mod number;
 pub mod objective;
+pub mod optim;
 pub mod real;
 pub mod rules;
 pub mod scalar;
@@ -51,6 +52,10 @@ pub use hyperdual::HyperDual;
 pub use hyperk::{packed_index, Dim, HyperK, Packed};
 pub use jet::Jet;
 pub use objective::{objective, FnObjective, Objective};
+pub use optim::{
+    Adam, Checkpoint, Curvature, Fallback, Fgd, Fomoh, FomohBp, FomohKd, Newton, NonFinitePolicy, Optimizer,
+    Options, Report, Schedule, Sgd, StepReport, Tangents,
+};
 pub use real::{Real, RealNum};
 pub use rules::{BinaryOp, Partials, Rule, UnaryOp};
 pub use scalar::{Scalar, ScalarFn};

@@ -1,0 +1,99 @@
+//! [`Checkpoint`]: an optimizer (settings, RNG state, moments, iteration), θ and the report
+//! so far, saved as JSON with an atomic write.
+
+use super::Report;
+use crate::error::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+
+/// The checkpoint format version written by this crate.
+const FORMAT: u32 = 1;
+
+/// Everything needed to continue a run bit-identically: the optimizer (including its RNG
+/// state; the generator is xoshiro256++, whose four words serialize exactly), θ and the
+/// report so far. Floats round-trip exactly through JSON (serde_json's `float_roundtrip`).
+///
+/// ```
+/// use fomoh_runtime::optim::{Checkpoint, Fgd, Optimizer, Options, Report};
+/// use fomoh_runtime::{objective, scalar_fn, Scalar};
+/// fn sphere<S: Scalar>(x: &[S]) -> S { x.iter().map(|&v| v * v).sum() }
+/// let obj = objective(3, scalar_fn!(sphere));
+/// let dir = std::env::temp_dir().join(format!("fomoh-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("run.json");
+/// let mut opt = Fgd::new().learning_rate(0.1).seed(1);
+/// let mut x = vec![1.0, 2.0, 3.0];
+/// let report = opt.minimize(&obj, &mut x, &Options::iterations(3)).unwrap();
+/// Checkpoint::new(opt.clone(), x.clone(), report).save(&path).unwrap();
+/// let back: Checkpoint<Fgd> = Checkpoint::load(&path).unwrap();
+/// assert_eq!((back.optimizer, back.theta), (opt, x));
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint<O> {
+    /// The format version.
+    pub format: u32,
+    /// The optimizer with all its state.
+    pub optimizer: O,
+    /// The parameters.
+    pub theta: Vec<f64>,
+    /// The report of the run so far.
+    pub report: Report,
+}
+
+impl<O: Serialize + DeserializeOwned> Checkpoint<O> {
+    /// A checkpoint of `optimizer` at `theta`.
+    pub fn new(optimizer: O, theta: Vec<f64>, report: Report) -> Self {
+        Checkpoint { format: FORMAT, optimizer, theta, report }
+    }
+
+    /// Writes the checkpoint to `path` atomically: to a temporary file in the same
+    /// directory, flushed to disk, then renamed over `path`. A crash leaves either the old
+    /// file or the new one, never a partial one.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        if let Some(i) = self.theta.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite(format!("checkpoint theta[{i}] = {}", self.theta[i])));
+        }
+        let json = serde_json::to_vec(self)
+            .map_err(|e| Error::Data { source_name: path.display().to_string(), message: e.to_string() })?;
+        write_atomic(path, &json)
+    }
+
+    /// Reads a checkpoint written by [`save`](Checkpoint::save).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, &e))?;
+        let data = |message: String| Error::Data { source_name: path.display().to_string(), message };
+        let c: Self = serde_json::from_slice(&bytes).map_err(|e| data(e.to_string()))?;
+        if c.format != FORMAT {
+            return Err(data(format!("checkpoint format {} (this build reads {FORMAT})", c.format)));
+        }
+        Ok(c)
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::InvalidArgument(format!("{} is not a file path", path.display())))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, &e));
+    }
+    Ok(())
+}

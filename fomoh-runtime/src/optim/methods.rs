@@ -1,0 +1,428 @@
+//! The optimizers. Each is a small struct (settings + state, serializable for checkpoints)
+//! with builder methods and an [`Optimizer`] implementation.
+
+use super::linalg::{cholesky_solve, identity, inverse, mat_vec, symmetric_eigen, Matrix};
+use super::{
+    Core, Curvature, Fallback, NonFinitePolicy, Optimizer, Schedule, Settings, StepReport, Tangents,
+    ROBUST_EIGEN_FLOOR,
+};
+use crate::error::{Error, Result};
+use crate::Objective;
+use serde::{Deserialize, Serialize};
+
+/// For each optimizer: the [`Optimizer`] impl (its `run_step` is the step) and builder
+/// methods for the settings every optimizer shares.
+macro_rules! optimizers {
+    ($($t:ty => $name:literal),*) => {$(
+        impl Optimizer for $t {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn core(&self) -> &Core {
+                &self.core
+            }
+            fn step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+                self.run_step(obj, theta)
+            }
+        }
+
+        impl $t {
+            /// Sets the base step size `η`.
+            pub fn learning_rate(mut self, learning_rate: f64) -> Self {
+                self.core.settings.learning_rate = learning_rate;
+                self
+            }
+            /// Sets a step-size schedule.
+            pub fn schedule(mut self, schedule: Schedule) -> Self {
+                self.core.settings.schedule = schedule;
+                self
+            }
+            /// Sets the tangent distribution.
+            pub fn tangents(mut self, tangents: Tangents) -> Self {
+                self.core.settings.tangents = tangents;
+                self
+            }
+            /// Seeds the RNG (the same seed gives the same run, bit for bit).
+            pub fn seed(mut self, seed: u64) -> Self {
+                self.core.reseed(seed);
+                self
+            }
+            /// Sets what a step does with non-finite values.
+            pub fn on_non_finite(mut self, policy: NonFinitePolicy) -> Self {
+                self.core.settings.on_non_finite = policy;
+                self
+            }
+            /// The shared settings.
+            pub fn settings(&self) -> &Settings {
+                &self.core.settings
+            }
+        }
+    )*};
+}
+
+optimizers!(Fgd => "fgd", Fomoh => "fomoh", FomohKd => "fomoh-kd", FomohBp => "fomoh-bp", Newton => "newton",
+    Sgd => "sgd", Adam => "adam");
+
+/// `Default` as `new()` for the optimizers without required arguments.
+macro_rules! default_is_new {
+    ($($t:ty),*) => {$(
+        impl Default for $t {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+    )*};
+}
+
+default_is_new!(Fgd, Fomoh, FomohBp, Newton, Sgd, Adam);
+
+/// Forward gradient descent: `θ ← θ − η (∇f·v) v`, one jet pass per step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fgd {
+    core: Core,
+}
+
+impl Fgd {
+    /// FGD with step size `1e-4` (the paper's Rosenbrock setting).
+    pub fn new() -> Self {
+        Fgd { core: Core::new(1e-4) }
+    }
+
+    fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+        self.core.check_theta(obj, theta)?;
+        let v = self.core.tangent(theta.len());
+        let j = obj.directional(theta, &v)?;
+        let mut rep = self.core.report(j.re);
+        rep.directional = vec![j.d1];
+        rep.passes = 1;
+        let c = -rep.learning_rate * j.d1;
+        let delta: Vec<f64> = v.iter().map(|vi| c * vi).collect();
+        self.core.apply(theta, &delta, rep)
+    }
+}
+
+/// FoMoH: `θ ← θ − η (∇f·v)/(|vᵀHv| + ε) v`, one jet pass per step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fomoh {
+    core: Core,
+    epsilon: f64,
+}
+
+impl Fomoh {
+    /// FoMoH with `η = 1`, `ε = 1e-8`.
+    pub fn new() -> Self {
+        Fomoh { core: Core::new(1.0), epsilon: 1e-8 }
+    }
+    /// Sets `ε` in the denominator.
+    pub fn epsilon(mut self, epsilon: f64) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+}
+
+/// `−η (∇f·v)/(|vᵀHv| + ε) v`: FoMoH's step along `v`, shared with FoMoH-BP.
+fn newton_along(v: &[f64], d1: f64, d2: f64, lr: f64, epsilon: f64) -> Vec<f64> {
+    let c = -lr * d1 / (d2.abs() + epsilon);
+    v.iter().map(|vi| c * vi).collect()
+}
+
+impl Fomoh {
+    fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+        self.core.check_theta(obj, theta)?;
+        let v = self.core.tangent(theta.len());
+        let j = obj.directional(theta, &v)?;
+        let mut rep = self.core.report(j.re);
+        rep.directional = vec![j.d1];
+        rep.curvature = vec![j.d2];
+        rep.passes = 1;
+        let delta = newton_along(&v, j.d1, j.d2, rep.learning_rate, self.epsilon);
+        self.core.apply(theta, &delta, rep)
+    }
+}
+
+/// Solves `H κ = −F` under a curvature policy; returns `κ` and what was done.
+/// `H` must be finite (the callers check).
+pub(super) fn solve_curvature(h: &[Vec<f64>], f: &[f64], policy: Curvature) -> (Vec<f64>, Fallback) {
+    let neg = |x: Vec<f64>| x.into_iter().map(|v| -v).collect::<Vec<f64>>();
+    match policy {
+        Curvature::Robust => {
+            if let Some(x) = cholesky_solve(h, f) {
+                return (neg(x), Fallback::None);
+            }
+            let (lambda, q) = symmetric_eigen(h);
+            let max = lambda.iter().fold(0.0_f64, |m, l| m.max(l.abs()));
+            if max == 0.0 {
+                return (neg(f.to_vec()), Fallback::Identity);
+            }
+            let floor = ROBUST_EIGEN_FLOOR * max;
+            let (mut negative, mut floored) = (0, 0);
+            // κ = −Q diag(1/max(|λ|, floor)) Qᵀ F
+            let n = f.len();
+            let mut kappa = vec![0.0; n];
+            for (c, &l) in lambda.iter().enumerate() {
+                negative += usize::from(l < 0.0);
+                floored += usize::from(l.abs() < floor);
+                let proj: f64 = (0..n).map(|r| q[r][c] * f[r]).sum();
+                let s = proj / l.abs().max(floor);
+                for r in 0..n {
+                    kappa[r] -= q[r][c] * s;
+                }
+            }
+            (kappa, Fallback::SaddleFree { negative, floored })
+        }
+        Curvature::PaperExact => {
+            if let Some(inv) = inverse(h) {
+                return (neg(mat_vec(&inv, f)), Fallback::None);
+            }
+            for retry in 0..5u32 {
+                let jitter = 1e-3 * 10f64.powi(retry as i32);
+                let mut hj: Matrix = h.to_vec();
+                for (i, row) in hj.iter_mut().enumerate() {
+                    row[i] += jitter;
+                }
+                if let Some(inv) = inverse(&hj) {
+                    return (neg(mat_vec(&inv, f)), Fallback::Jitter { retry, jitter });
+                }
+            }
+            (neg(mat_vec(&identity(f.len()), f)), Fallback::Identity)
+        }
+    }
+}
+
+/// FoMoH-KD: `F_i = ∇f·v_i`, `H̃_ij = v_iᵀHv_j`, `κ = −H̃⁻¹F`, `θ ← θ + η Σ κ_i v_i`.
+/// One k-direction pass per step for `k <= 16` (through [`Objective::hyperplane`]), pairwise
+/// hyper-dual passes beyond.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FomohKd {
+    core: Core,
+    k: usize,
+    curvature: Curvature,
+}
+
+impl FomohKd {
+    /// FoMoH-KD with `k` directions, `η = 1`, [`Curvature::Robust`].
+    pub fn new(k: usize) -> Self {
+        FomohKd { core: Core::new(1.0), k, curvature: Curvature::Robust }
+    }
+    /// Sets the curvature policy.
+    pub fn curvature(mut self, curvature: Curvature) -> Self {
+        self.curvature = curvature;
+        self
+    }
+    /// The number of directions.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+        self.core.check_theta(obj, theta)?;
+        if self.k == 0 {
+            return Err(Error::InvalidArgument("fomoh-kd needs k >= 1 directions".into()));
+        }
+        let n = theta.len();
+        let dirs: Vec<Vec<f64>> = (0..self.k).map(|_| self.core.tangent(n)).collect();
+        let (p, passes) = obj.hyperplane(theta, &dirs)?;
+        let mut rep = self.core.report(p.value);
+        rep.directional = p.grad.clone();
+        rep.curvature = p.hess.iter().flatten().copied().collect();
+        rep.passes = passes;
+        let mut delta = vec![0.0; n];
+        if rep.curvature.iter().chain(&p.grad).all(|v| v.is_finite()) {
+            let (kappa, fallback) = solve_curvature(&p.hess, &p.grad, self.curvature);
+            rep.fallback = fallback;
+            for (kap, d) in kappa.iter().zip(&dirs) {
+                let c = rep.learning_rate * kap;
+                for (x, di) in delta.iter_mut().zip(d) {
+                    *x += c * di;
+                }
+            }
+        }
+        self.core.apply(theta, &delta, rep)
+    }
+}
+
+/// The gradient from the objective's gradient source, or an error naming the optimizer.
+fn gradient_of(obj: &dyn Objective, theta: &[f64], who: &str) -> Result<Vec<f64>> {
+    obj.gradient(theta).unwrap_or_else(|| {
+        Err(Error::Unsupported(format!("{who} needs an objective with a gradient source")))
+    })
+}
+
+/// FoMoH-BP: FoMoH along the gradient, `v = ∇f` (one gradient call + one jet pass).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FomohBp {
+    core: Core,
+    epsilon: f64,
+}
+
+impl FomohBp {
+    /// FoMoH-BP with `η = 1`, `ε = 1e-8`.
+    pub fn new() -> Self {
+        FomohBp { core: Core::new(1.0), epsilon: 1e-8 }
+    }
+    /// Sets `ε` in the denominator.
+    pub fn epsilon(mut self, epsilon: f64) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+
+    fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+        self.core.check_theta(obj, theta)?;
+        let g = gradient_of(obj, theta, "fomoh-bp")?;
+        let j = obj.directional(theta, &g)?;
+        let mut rep = self.core.report(j.re);
+        rep.directional = vec![j.d1];
+        rep.curvature = vec![j.d2];
+        rep.passes = 1;
+        rep.gradient_evals = 1;
+        let delta = newton_along(&g, j.d1, j.d2, rep.learning_rate, self.epsilon);
+        self.core.apply(theta, &delta, rep)
+    }
+}
+
+/// Newton's method with the exact Hessian from `n(n+1)/2` one-hot hyper-dual passes (small
+/// `n`): `θ ← θ + η κ`, `H κ = −∇f` under a [`Curvature`] policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Newton {
+    core: Core,
+    curvature: Curvature,
+}
+
+impl Newton {
+    /// Newton with `η = 1` and [`Curvature::Robust`].
+    pub fn new() -> Self {
+        Newton { core: Core::new(1.0), curvature: Curvature::Robust }
+    }
+    /// Sets the curvature policy.
+    pub fn curvature(mut self, curvature: Curvature) -> Self {
+        self.curvature = curvature;
+        self
+    }
+}
+
+/// `f`, `∇f` and the exact Hessian from `n(n+1)/2` hyper-dual passes along pairs of axes.
+fn exact_second_order(obj: &dyn Objective, x: &[f64]) -> Result<(f64, Vec<f64>, Matrix, usize)> {
+    let n = x.len();
+    let (mut g, mut h) = (vec![0.0; n], vec![vec![0.0; n]; n]);
+    let (mut ei, mut ej) = (vec![0.0; n], vec![0.0; n]);
+    let (mut value, mut passes) = (0.0, 0);
+    for i in 0..n {
+        ei[i] = 1.0;
+        for j in i..n {
+            ej[j] = 1.0;
+            let hd = obj.hyper_dual(x, &ei, &ej)?;
+            passes += 1;
+            value = hd.re;
+            g[i] = hd.e1;
+            h[i][j] = hd.e12;
+            h[j][i] = hd.e12;
+            ej[j] = 0.0;
+        }
+        ei[i] = 0.0;
+    }
+    if n == 0 {
+        value = obj.value(x)?;
+    }
+    Ok((value, g, h, passes))
+}
+
+impl Newton {
+    fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+        self.core.check_theta(obj, theta)?;
+        let (value, g, h, passes) = exact_second_order(obj, theta)?;
+        let mut rep = self.core.report(value);
+        rep.curvature = h.iter().flatten().copied().collect();
+        rep.passes = passes;
+        let mut delta = vec![0.0; theta.len()];
+        if rep.curvature.iter().chain(&g).all(|v| v.is_finite()) {
+            let (kappa, fallback) = solve_curvature(&h, &g, self.curvature);
+            rep.fallback = fallback;
+            delta = kappa.iter().map(|k| rep.learning_rate * k).collect();
+        }
+        rep.directional = g;
+        self.core.apply(theta, &delta, rep)
+    }
+}
+
+/// Gradient descent with exact gradients: `θ ← θ − η ∇f`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sgd {
+    core: Core,
+}
+
+impl Sgd {
+    /// SGD with step size `1e-4`.
+    pub fn new() -> Self {
+        Sgd { core: Core::new(1e-4) }
+    }
+
+    fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+        self.core.check_theta(obj, theta)?;
+        let g = gradient_of(obj, theta, "sgd")?;
+        let mut rep = self.core.report(obj.value(theta)?);
+        rep.gradient_evals = 1;
+        let delta: Vec<f64> = g.iter().map(|gi| -rep.learning_rate * gi).collect();
+        rep.directional = g;
+        self.core.apply(theta, &delta, rep)
+    }
+}
+
+/// Adam (Kingma & Ba) with exact gradients and bias correction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Adam {
+    core: Core,
+    beta1: f64,
+    beta2: f64,
+    epsilon: f64,
+    m: Vec<f64>,
+    v: Vec<f64>,
+    /// Steps applied (bias correction counts only applied steps).
+    t: i32,
+}
+
+impl Adam {
+    /// Adam with `η = 0.2` (the paper's Rosenbrock setting), `β = (0.9, 0.999)`, `ε = 1e-8`.
+    pub fn new() -> Self {
+        Adam { core: Core::new(0.2), beta1: 0.9, beta2: 0.999, epsilon: 1e-8, m: vec![], v: vec![], t: 0 }
+    }
+    /// Sets `β1` and `β2`.
+    pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
+        self.beta1 = beta1;
+        self.beta2 = beta2;
+        self
+    }
+    /// Sets `ε`.
+    pub fn epsilon(mut self, epsilon: f64) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+
+    fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+        self.core.check_theta(obj, theta)?;
+        let n = theta.len();
+        if self.m.is_empty() {
+            (self.m, self.v) = (vec![0.0; n], vec![0.0; n]);
+        } else if self.m.len() != n {
+            return Err(Error::length("theta (Adam state)", self.m.len(), n));
+        }
+        let g = gradient_of(obj, theta, "adam")?;
+        let mut rep = self.core.report(obj.value(theta)?);
+        rep.gradient_evals = 1;
+        let t = self.t + 1;
+        let (b1, b2) = (self.beta1, self.beta2);
+        let m: Vec<f64> = self.m.iter().zip(&g).map(|(m, g)| b1 * m + (1.0 - b1) * g).collect();
+        let v: Vec<f64> = self.v.iter().zip(&g).map(|(v, g)| b2 * v + (1.0 - b2) * g * g).collect();
+        let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        let delta: Vec<f64> = m
+            .iter()
+            .zip(&v)
+            .map(|(m, v)| -rep.learning_rate * (m / c1) / ((v / c2).sqrt() + self.epsilon))
+            .collect();
+        rep.directional = g;
+        let rep = self.core.apply(theta, &delta, rep)?;
+        if rep.skipped.is_none() {
+            (self.m, self.v, self.t) = (m, v, t);
+        }
+        Ok(rep)
+    }
+}

@@ -1,0 +1,92 @@
+//! Argument parsing and dispatch. Each subcommand lives in its own module with an `Args`
+//! struct (clap derive) and a `run` function; adding one (e.g. `train`) means one module, one
+//! enum variant and one match arm.
+
+mod demo;
+mod output;
+mod rosenbrock;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Second-order forward-mode AD optimizers (FoMoH, FoMoH-KD; arXiv 2408.10419).
+#[derive(Parser, Debug)]
+#[command(name = "fomoh", version, about, propagate_version = true)]
+pub struct Cli {
+    /// No progress bars and no table (files are still written).
+    #[arg(long, global = true)]
+    pub quiet: bool,
+    /// Print machine-readable JSON on stdout instead of the table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The paper's Rosenbrock study: every optimizer from x0 ~ N(0, I) per seed.
+    Rosenbrock(rosenbrock::Args),
+    /// A short run of the studies (under a minute); names the directory it writes.
+    Demo(demo::Args),
+}
+
+/// A command-line failure: one line for the user.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<fomoh::Error> for CliError {
+    fn from(e: fomoh::Error) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+/// `Result` with [`CliError`].
+pub type CliResult<T> = Result<T, CliError>;
+
+/// Global flags every subcommand sees.
+#[derive(Clone, Copy, Debug)]
+pub struct Global {
+    /// `--quiet`.
+    pub quiet: bool,
+    /// `--json`.
+    pub json: bool,
+}
+
+/// Parses the arguments and runs the subcommand.
+pub fn main() -> CliResult<ExitCode> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = e.print();
+                    Ok(ExitCode::SUCCESS)
+                }
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+                    Err(CliError("a subcommand is required: rosenbrock or demo (see `fomoh --help`)".into()))
+                }
+                _ => {
+                    // clap's message is several lines (usage, tips); keep the first.
+                    let text = e.to_string();
+                    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad arguments");
+                    let line = line.trim_start_matches("error: ");
+                    Err(CliError(format!("{line} (see `fomoh --help`)")))
+                }
+            };
+        }
+    };
+    let global = Global { quiet: cli.quiet, json: cli.json };
+    match cli.command {
+        Command::Rosenbrock(args) => rosenbrock::run(&args, global),
+        Command::Demo(args) => demo::run(&args, global),
+    }?;
+    Ok(ExitCode::SUCCESS)
+}

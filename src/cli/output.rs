@@ -1,0 +1,270 @@
+//! What the studies write: the CSV of losses, the SVG plot, `summary.json`, and the table (or
+//! JSON) on stdout. Shared by every subcommand that runs optimizers.
+
+use super::rosenbrock::{Series, Study};
+use super::{CliError, CliResult, Global};
+use fomoh::optim::write_atomic;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use plotters::prelude::*;
+use serde_json::json;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Makes progress bars, or hidden ones under `--quiet`/`--json` (indicatif also hides them
+/// when stderr is not a terminal).
+pub struct Progress {
+    hidden: bool,
+}
+
+impl Progress {
+    /// Progress bars for these flags.
+    pub fn new(global: Global) -> Self {
+        Progress { hidden: global.quiet || global.json }
+    }
+
+    /// A bar over `total` units.
+    pub fn bar(&self, total: u64, prefix: &str) -> ProgressBar {
+        if self.hidden {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} steps {elapsed} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(prefix.to_string());
+        bar
+    }
+}
+
+/// The median of the finite values, with non-finite ones counted as `+inf` (a diverged run
+/// loses); `NaN` for an empty slice.
+pub fn median(values: &[f64]) -> f64 {
+    let mut v: Vec<f64> = values.iter().map(|&x| if x.is_finite() { x } else { f64::INFINITY }).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 || v[m].is_infinite() {
+        v[m]
+    } else {
+        0.5 * (v[m - 1] + v[m])
+    }
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> CliError {
+    CliError(format!("cannot write {}: {e}", path.display()))
+}
+
+/// The final loss of a run: `+inf` if it diverged.
+fn final_loss(run: &super::rosenbrock::Run) -> f64 {
+    match (&run.diverged, run.losses.last()) {
+        (None, Some(&l)) => l,
+        _ => f64::INFINITY,
+    }
+}
+
+/// The CSV `optimizer,seed,iteration,loss` (iteration 0 is the starting point).
+pub fn csv(series: &[Series]) -> String {
+    let mut s = String::from("optimizer,seed,iteration,loss\n");
+    for ser in series {
+        for run in &ser.runs {
+            for (t, l) in run.losses.iter().enumerate() {
+                let _ = writeln!(s, "{},{},{},{:e}", ser.label, run.seed, t, l);
+            }
+        }
+    }
+    s
+}
+
+/// The per-iteration median over seeds of each series (`+inf` where a run has diverged).
+fn median_curves(series: &[Series], iters: usize) -> Vec<Vec<f64>> {
+    series
+        .iter()
+        .map(|ser| {
+            (0..=iters)
+                .map(|t| {
+                    let at: Vec<f64> =
+                        ser.runs.iter().map(|r| r.losses.get(t).copied().unwrap_or(f64::INFINITY)).collect();
+                    median(&at)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The SVG plot: median loss over seeds vs iteration + 1, both axes logarithmic.
+pub fn svg(series: &[Series], iters: usize, title: &str) -> CliResult<String> {
+    let curves = median_curves(series, iters);
+    let finite = curves.iter().flatten().copied().filter(|v| v.is_finite() && *v > 0.0);
+    let (lo, hi) = finite.fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    // Losses below 1e-12 (Newton reaches exact zeros) are drawn on the floor of the axis.
+    let (lo, hi) = if lo.is_finite() { (lo.max(1e-12) / 2.0, hi.max(lo) * 2.0) } else { (1e-3, 1.0) };
+    let mut buf = String::new();
+    {
+        let err = |e: &dyn std::fmt::Display| CliError(format!("plot: {e}"));
+        let root = SVGBackend::with_string(&mut buf, (900, 600)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d((1.0..(iters + 1) as f64 + 0.5).log_scale(), (lo..hi).log_scale())
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("iteration + 1")
+            .y_desc("loss (median over seeds)")
+            .y_label_formatter(&|v| format!("{v:.0e}"))
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (i, (ser, curve)) in series.iter().zip(&curves).enumerate() {
+            let color = Palette99::pick(i).stroke_width(2);
+            let points: Vec<(f64, f64)> = curve
+                .iter()
+                .enumerate()
+                .take_while(|(_, v)| v.is_finite())
+                .map(|(t, &v)| ((t + 1) as f64, v.max(lo)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points, color))
+                .map_err(|e| err(&e))?
+                .label(ser.label.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], Palette99::pick(i).stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(buf)
+}
+
+/// One row of the summary.
+struct Row {
+    label: String,
+    runs: usize,
+    diverged: usize,
+    median_final: f64,
+    passes: f64,
+    gradient_evals: f64,
+    fallbacks: usize,
+    seconds: f64,
+}
+
+fn rows(series: &[Series]) -> Vec<Row> {
+    series
+        .iter()
+        .map(|s| {
+            let n = s.runs.len().max(1) as f64;
+            Row {
+                label: s.label.clone(),
+                runs: s.runs.len(),
+                diverged: s.runs.iter().filter(|r| r.diverged.is_some()).count(),
+                median_final: median(&s.runs.iter().map(final_loss).collect::<Vec<_>>()),
+                passes: s.runs.iter().map(|r| r.passes as f64).sum::<f64>() / n,
+                gradient_evals: s.runs.iter().map(|r| r.gradient_evals as f64).sum::<f64>() / n,
+                fallbacks: s.runs.iter().map(|r| r.fallbacks).sum(),
+                seconds: s.runs.iter().map(|r| r.seconds).sum(),
+            }
+        })
+        .collect()
+}
+
+/// The summary as JSON (also written to `summary.json`).
+fn summary_json(study: &Study, series: &[Series], dir: &Path, name: &str) -> serde_json::Value {
+    let num = |v: f64| if v.is_finite() { json!(v) } else { json!(v.to_string()) };
+    json!({
+        "study": name,
+        "dim": study.dim,
+        "iters": study.iters,
+        "seeds": study.seeds,
+        "curvature": format!("{:?}", study.curvature),
+        "tangents": format!("{:?}", study.tangents),
+        "out_dir": dir.display().to_string(),
+        "files": [format!("{name}.csv"), format!("{name}.svg"), "summary.json"],
+        "optimizers": rows(series).iter().map(|r| json!({
+            "optimizer": r.label,
+            "runs": r.runs,
+            "diverged": r.diverged,
+            "median_final_loss": num(r.median_final),
+            "passes_per_run": r.passes,
+            "gradient_evals_per_run": r.gradient_evals,
+            "fallbacks": r.fallbacks,
+            "wall_seconds": r.seconds,
+        })).collect::<Vec<_>>(),
+        "diverged_runs": series.iter().flat_map(|s| s.runs.iter().filter_map(move |r| {
+            r.diverged.as_ref().map(|why| json!({"optimizer": s.label, "seed": r.seed, "reason": why}))
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The table printed on stdout.
+fn table(series: &[Series]) -> String {
+    let mut s = format!(
+        "{:<14} {:>5} {:>8} {:>17} {:>12} {:>11} {:>9} {:>10}\n",
+        "optimizer",
+        "runs",
+        "diverged",
+        "median final loss",
+        "passes/run",
+        "grads/run",
+        "fallbacks",
+        "wall ms"
+    );
+    for r in rows(series) {
+        let _ = writeln!(
+            s,
+            "{:<14} {:>5} {:>8} {:>17.6e} {:>12.0} {:>11.0} {:>9} {:>10.1}",
+            r.label,
+            r.runs,
+            r.diverged,
+            r.median_final,
+            r.passes,
+            r.gradient_evals,
+            r.fallbacks,
+            r.seconds * 1e3
+        );
+    }
+    s
+}
+
+/// Writes `<name>.csv`, `<name>.svg` and `summary.json` under `dir` (atomically) and prints
+/// the table (or the JSON summary), then the directory.
+pub fn report(study: &Study, series: &[Series], dir: &Path, global: Global, name: &str) -> CliResult<()> {
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    let title = format!("Rosenbrock n = {}, median over {} seeds", study.dim, study.seeds);
+    let files = [
+        (format!("{name}.csv"), csv(series)),
+        (format!("{name}.svg"), svg(series, study.iters, &title)?),
+        ("summary.json".to_string(), {
+            let v = summary_json(study, series, dir, name);
+            serde_json::to_string_pretty(&v).map_err(|e| CliError(e.to_string()))? + "\n"
+        }),
+    ];
+    for (file, text) in &files {
+        write_atomic(&dir.join(file), text.as_bytes())?;
+    }
+    if global.json {
+        println!("{}", files[2].1.trim_end());
+    } else if !global.quiet {
+        print!("{}", table(series));
+        for s in series {
+            for r in &s.runs {
+                if let Some(why) = &r.diverged {
+                    println!("note: {} seed {} stopped: {why}", s.label, r.seed);
+                }
+            }
+        }
+        println!("wrote {name}.csv, {name}.svg and summary.json under {}", dir.display());
+    }
+    Ok(())
+}

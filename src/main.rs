@@ -1,0 +1,29 @@
+//! The `fomoh` command line: forward-only optimizer studies (`fomoh rosenbrock`, `fomoh demo`).
+//!
+//! Errors are one line on stderr with a non-zero exit status.
+#![warn(missing_docs)]
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // A bug must still end in one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("error: internal error: {}{at}", msg.replace('\n', " "));
+    }));
+    match cli::main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", e.to_string().replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
