@@ -75,6 +75,18 @@ fn bias_case<S: Lanes>() {
     let b = random_tensor::<S>(vec![4], 6, false);
     let want = common::add_bias(&to_scalars::<S>(&x), &to_scalars::<S>(&b));
     assert_lanes("bias", &ops::add_bias(&x, &b).unwrap(), &want, TOL);
+    // Passive input, active bias: the result gains the bias's planes.
+    let d = Tensor::constant(vec![3, 4], (0..12).map(|i| pseudo(i, 13)).collect()).unwrap();
+    let sd: Vec<S> = d.re().iter().map(|&v| S::from_f64(v)).collect();
+    let mut y = d.clone();
+    ops::add_bias_assign(&mut y, &b).unwrap();
+    assert_eq!(y.mode(), S::MODE);
+    assert_lanes("data + bias", &y, &common::add_bias(&sd, &to_scalars::<S>(&b)), TOL);
+    // Broadcast along a leading axis (per-row shift, as in log-softmax).
+    let r = random_tensor::<S>(vec![3], 14, true);
+    let sr = to_scalars::<S>(&r);
+    let want: Vec<S> = to_scalars::<S>(&x).iter().enumerate().map(|(e, &v)| v - sr[e / 4]).collect();
+    assert_lanes("row broadcast", &ops::add_broadcast(&x, &r, 0, -1.0).unwrap(), &want, TOL);
 }
 
 #[test]

@@ -172,7 +172,9 @@ fn dense<P: Planes + ?Sized>(
 ) -> Result<Tensor> {
     let w = cur.next(vec![fan_in, fan_out])?;
     let b = cur.next(vec![fan_out])?;
-    ops::add_bias(&ops::matmul(h, &w)?, &b)
+    let mut y = ops::matmul(h, &w)?;
+    ops::add_bias_assign(&mut y, &b)?;
+    Ok(y)
 }
 
 fn dense_blocks(prefix: &str, fan_in: usize, fan_out: usize) -> [Block; 2] {
@@ -239,7 +241,7 @@ impl Model for Mlp {
         let shape = [b, self.sizes[0]];
         let mut h = dense(&Reshaped::new(x, &shape)?, &mut cur, self.sizes[0], self.sizes[1])?;
         for w in self.sizes[1..].windows(2) {
-            h = ops::unary(&h, self.activation.op());
+            h = ops::unary_into(h, self.activation.op());
             h = dense(&h, &mut cur, w[0], w[1])?;
         }
         Ok(h)
@@ -437,11 +439,11 @@ impl Model for Cnn {
         let mut cur = Cursor { params, offset: 0 };
         let img = x.clone().reshape(vec![b, 1, c.height, c.width])?;
         let (w1, b1) = (cur.next(vec![c.conv1, 1, c.kernel, c.kernel])?, cur.next(vec![c.conv1])?);
-        let h = ops::max_pool2(&ops::unary(&ops::conv2d(&img, &w1, &b1)?, UnaryOp::Relu))?;
+        let h = ops::max_pool2(&ops::unary_into(ops::conv2d(&img, &w1, &b1)?, UnaryOp::Relu))?;
         drop(img);
         let (w2, b2) = (cur.next(vec![c.conv2, c.conv1, c.kernel, c.kernel])?, cur.next(vec![c.conv2])?);
-        let h = ops::max_pool2(&ops::unary(&ops::conv2d(&h, &w2, &b2)?, UnaryOp::Relu))?.flatten()?;
-        let h = ops::unary(&dense(&h, &mut cur, self.flat, c.hidden)?, UnaryOp::Relu);
+        let h = ops::max_pool2(&ops::unary_into(ops::conv2d(&h, &w2, &b2)?, UnaryOp::Relu))?.flatten()?;
+        let h = ops::unary_into(dense(&h, &mut cur, self.flat, c.hidden)?, UnaryOp::Relu);
         dense(&h, &mut cur, c.hidden, c.classes)
     }
 }

@@ -188,6 +188,27 @@ impl Tensor {
         Ok(Self { shape, mode, re, tan: tangents, sec: seconds })
     }
 
+    /// A copy of any [`Planes`] operand (e.g. a [`ParamView`]) as an owned tensor.
+    pub fn from_view<P: Planes + ?Sized>(x: &P) -> Self {
+        let n = x.numel();
+        let mode = x.mode();
+        let collect = |srcs: Vec<Option<&[f64]>>| -> Option<Vec<f64>> {
+            if srcs.iter().all(Option::is_none) {
+                return None;
+            }
+            let mut out = vec![0.0; n * srcs.len()];
+            for (o, src) in out.chunks_mut(n.max(1)).zip(srcs) {
+                if let Some(src) = src {
+                    o.copy_from_slice(src);
+                }
+            }
+            Some(out)
+        };
+        let tan = collect((0..mode.tangents()).map(|i| x.tangent(i)).collect());
+        let sec = collect((0..mode.seconds()).map(|p| x.second(p)).collect());
+        Self::raw(x.shape().to_vec(), mode, x.re().to_vec(), tan, sec)
+    }
+
     /// Internal constructor; the caller guarantees the plane lengths.
     pub(crate) fn raw(
         shape: Vec<usize>,

@@ -74,38 +74,6 @@ fn map_linear<P: Planes + ?Sized>(x: &P, shape: Vec<usize>, f: impl Fn(&[f64], &
     Tensor::raw(shape, mode, re, tan, sec)
 }
 
-/// Applies `f(a plane, b plane, out)` to each pair of like planes (a missing plane is zero;
-/// `f` must be linear in each argument and write every element of `out`).
-fn map_linear2<A: Planes + ?Sized, B: Planes + ?Sized>(
-    a: &A,
-    b: &B,
-    shape: Vec<usize>,
-    f: impl Fn(Option<&[f64]>, Option<&[f64]>, &mut [f64]) + Sync,
-) -> Result<Tensor> {
-    let n: usize = shape.iter().product();
-    let mode = a.mode().merge(b.mode())?;
-    let mut re = vec![0.0; n];
-    f(Some(a.re()), Some(b.re()), &mut re);
-    let planes = |srcs: Vec<PlanePair<'_>>| -> Option<Vec<f64>> {
-        if srcs.iter().all(|s| matches!(s, (None, None))) {
-            return None;
-        }
-        let mut out = vec![0.0; n * srcs.len()];
-        out.par_chunks_mut(n.max(1)).zip(srcs).for_each(|(o, (x, y))| {
-            if x.is_some() || y.is_some() {
-                f(x, y, o)
-            }
-        });
-        Some(out)
-    };
-    let tan = planes((0..mode.tangents()).map(|i| (a.tangent(i), b.tangent(i))).collect());
-    let sec = planes((0..mode.seconds()).map(|p| (a.second(p), b.second(p))).collect());
-    Ok(Tensor::raw(shape, mode, re, tan, sec))
-}
-
-/// A pair of like planes of two operands (`None` = zero).
-type PlanePair<'a> = (Option<&'a [f64]>, Option<&'a [f64]>);
-
 /// One product term `alpha · x ∘ y` of an output plane.
 type Term<'a> = (f64, &'a [f64], &'a [f64]);
 
@@ -221,34 +189,65 @@ where
     })
 }
 
-/// `x + alpha · b`, with the vector `b` broadcast along axis `axis` of `x`
-/// (`b.numel() == x.shape[axis]`). With `axis` = the last axis this is a bias add.
-pub fn add_broadcast<B: Planes + ?Sized>(x: &Tensor, b: &B, axis: usize, alpha: f64) -> Result<Tensor> {
-    let shape = x.shape().to_vec();
-    let c = *shape
-        .get(axis)
-        .ok_or_else(|| Error::Shape(format!("broadcast: axis {axis} out of range for shape {shape:?}")))?;
+/// `x += alpha · b` in place, with the vector `b` broadcast along axis `axis` of `x`
+/// (`b.numel() == x.shape[axis]`); `x` gains derivative planes if `b` has them.
+pub fn add_broadcast_assign<B: Planes + ?Sized>(
+    x: &mut Tensor,
+    b: &B,
+    axis: usize,
+    alpha: f64,
+) -> Result<()> {
+    let c = *x.shape.get(axis).ok_or_else(|| {
+        Error::Shape(format!("broadcast: axis {axis} out of range for shape {:?}", x.shape))
+    })?;
     if b.numel() != c {
         return Err(Error::Shape(format!(
-            "broadcast: {:?} along axis {axis} of {shape:?} (needs {c} elements)",
-            b.shape()
+            "broadcast: {:?} along axis {axis} of {:?} (needs {c} elements)",
+            b.shape(),
+            x.shape
         )));
     }
-    let inner: usize = shape[axis + 1..].iter().product();
-    map_linear2(x, b, shape, |xp, bp, out| {
-        match xp {
-            Some(xp) => out.copy_from_slice(xp),
-            None => out.fill(0.0),
+    let mode = x.mode.merge(b.mode())?;
+    let inner: usize = x.shape[axis + 1..].iter().product();
+    let n = x.re.len();
+    let add = |out: &mut [f64], bp: &[f64]| {
+        for chunk in out.chunks_mut((c * inner).max(1)) {
+            for (seg, &v) in chunk.chunks_mut(inner.max(1)).zip(bp) {
+                let v = alpha * v;
+                seg.iter_mut().for_each(|o| *o += v);
+            }
         }
-        if let Some(bp) = bp {
-            for chunk in out.chunks_mut((c * inner).max(1)) {
-                for (ci, seg) in chunk.chunks_mut(inner.max(1)).enumerate() {
-                    let v = alpha * bp[ci];
-                    seg.iter_mut().for_each(|o| *o += v);
+    };
+    add(&mut x.re, b.re());
+    let b_tan: Vec<Option<&[f64]>> = (0..mode.tangents()).map(|i| b.tangent(i)).collect();
+    let b_sec: Vec<Option<&[f64]>> = (0..mode.seconds()).map(|p| b.second(p)).collect();
+    for (planes, srcs) in [(&mut x.tan, b_tan), (&mut x.sec, b_sec)] {
+        if srcs.iter().any(Option::is_some) {
+            let buf = planes.get_or_insert_with(|| vec![0.0; n * srcs.len()]);
+            for (out, bp) in buf.chunks_mut(n.max(1)).zip(srcs) {
+                if let Some(bp) = bp {
+                    add(out, bp);
                 }
             }
         }
-    })
+    }
+    if x.tan.is_some() || x.sec.is_some() {
+        x.mode = mode;
+    }
+    Ok(())
+}
+
+/// `x + alpha · b` with `b` broadcast along `axis` (see [`add_broadcast_assign`]).
+pub fn add_broadcast<B: Planes + ?Sized>(x: &Tensor, b: &B, axis: usize, alpha: f64) -> Result<Tensor> {
+    let mut y = x.clone();
+    add_broadcast_assign(&mut y, b, axis, alpha)?;
+    Ok(y)
+}
+
+/// The bias add `x (…, n) += b (n)` in place.
+pub fn add_bias_assign<B: Planes + ?Sized>(x: &mut Tensor, b: &B) -> Result<()> {
+    let axis = x.shape.len().checked_sub(1).ok_or_else(|| Error::Shape("bias add on a scalar".into()))?;
+    add_broadcast_assign(x, b, axis, 1.0)
 }
 
 /// The bias add `x (…, n) + b (n)`.
@@ -257,49 +256,44 @@ pub fn add_bias<B: Planes + ?Sized>(x: &Tensor, b: &B) -> Result<Tensor> {
     add_broadcast(x, b, axis, 1.0)
 }
 
-/// The one plane-level chain rule: given each element's rule `(f, f', f'')`, the output's
-/// planes are `f`, `f'·t_i` and `f'·s_ij + f''·t_i·t_j` (the elementwise form of
+/// The one plane-level chain rule, in place: given each element's rule `(f, f', f'')`, the
+/// planes become `f`, `f'·t_i` and `f'·s_ij + f''·t_i·t_j` (the elementwise form of
 /// [`crate::HyperDual::lift1`] and [`crate::HyperK::lift1`]).
-pub fn lift_planes<P: Planes + ?Sized>(x: &P, rules: &[Rule<f64>]) -> Tensor {
-    let n = x.numel();
-    let mode = x.mode();
-    let re = rules.iter().map(|r| r.f).collect();
-    let tan = (0..mode.tangents()).all(|i| x.tangent(i).is_some()).then(|| {
-        let mut out = vec![0.0; n * mode.tangents()];
-        for (i, o) in out.chunks_mut(n.max(1)).enumerate() {
-            let t = x.tangent(i).expect("checked");
-            for ((o, t), r) in o.iter_mut().zip(t).zip(rules) {
-                *o = r.d1 * t;
-            }
-        }
-        out
-    });
-    let has_tan = mode.tangents() > 0 && tan.is_some();
-    let has_sec = (0..mode.seconds()).any(|p| x.second(p).is_some());
-    let sec = (has_tan || has_sec).then(|| {
-        let mut out = vec![0.0; n * mode.seconds()];
-        out.par_chunks_mut(n.max(1)).enumerate().for_each(|(p, o)| {
+pub fn lift_planes(x: &mut Tensor, rules: &[Rule<f64>]) {
+    let n = x.re.len();
+    assert_eq!(n, rules.len(), "lift_planes: one rule per element");
+    let mode = x.mode;
+    for (v, r) in x.re.iter_mut().zip(rules) {
+        *v = r.f;
+    }
+    if let Some(tan) = &x.tan {
+        // Second-order planes first: they need the incoming tangents.
+        let sec = x.sec.get_or_insert_with(|| vec![0.0; n * mode.seconds()]);
+        sec.par_chunks_mut(n.max(1)).enumerate().for_each(|(p, o)| {
             let (i, j) = mode.pair(p);
-            match x.second(p) {
-                Some(s) => o.iter_mut().zip(s).zip(rules).for_each(|((o, s), r)| *o = r.d1 * s),
-                None => o.fill(0.0),
-            }
-            if has_tan {
-                let (ti, tj) = (x.tangent(i).expect("checked"), x.tangent(j).expect("checked"));
-                for e in 0..n {
-                    o[e] += rules[e].d2 * ti[e] * tj[e];
-                }
+            let (ti, tj) = (&tan[i * n..(i + 1) * n], &tan[j * n..(j + 1) * n]);
+            for e in 0..n {
+                o[e] = rules[e].d1 * o[e] + rules[e].d2 * ti[e] * tj[e];
             }
         });
-        out
-    });
-    Tensor::raw(x.shape().to_vec(), mode, re, tan.filter(|_| has_tan), sec.filter(|_| mode.seconds() > 0))
+    } else if let Some(sec) = &mut x.sec {
+        sec.par_chunks_mut(n.max(1)).for_each(|o| o.iter_mut().zip(rules).for_each(|(o, r)| *o *= r.d1));
+    }
+    if let Some(tan) = &mut x.tan {
+        tan.par_chunks_mut(n.max(1)).for_each(|o| o.iter_mut().zip(rules).for_each(|(o, r)| *o *= r.d1));
+    }
 }
 
-/// An elementwise function from the rule table (tanh, relu, sigmoid, exp, ln, ...).
+/// An elementwise function from the rule table (tanh, relu, sigmoid, exp, ln, ...), in place.
+pub fn unary_into(mut x: Tensor, op: UnaryOp) -> Tensor {
+    let rules: Vec<Rule<f64>> = x.re.iter().map(|&a| op.rule(a)).collect();
+    lift_planes(&mut x, &rules);
+    x
+}
+
+/// An elementwise function from the rule table on any operand (copied first).
 pub fn unary<P: Planes + ?Sized>(x: &P, op: UnaryOp) -> Tensor {
-    let rules: Vec<Rule<f64>> = x.re().iter().map(|&a| op.rule(a)).collect();
-    lift_planes(x, &rules)
+    unary_into(Tensor::from_view(x), op)
 }
 
 /// `out[e] = x[base + idx[e]]` on every plane (a linear selection: im2col, pooling, picks).
@@ -419,8 +413,9 @@ where
         .into_par_iter()
         .map(|bi| {
             let cols = gather(x, bi * c * h * wd, &idx, vec![ckk, ho * wo])?;
-            let y = matmul(&wmat, &cols)?;
-            add_broadcast(&y, b, 0, 1.0)
+            let mut y = matmul(&wmat, &cols)?;
+            add_broadcast_assign(&mut y, b, 0, 1.0)?;
+            Ok(y)
         })
         .collect::<Result<Vec<_>>>()?;
     stack(parts, vec![o, ho, wo])
@@ -463,9 +458,10 @@ pub fn log_softmax(z: &Tensor) -> Result<Tensor> {
         return Err(Error::InvalidArgument(format!("log_softmax: empty input {:?}", z.shape())));
     }
     let m: Vec<f64> = z.re().chunks(c).map(|r| r.iter().copied().fold(f64::NEG_INFINITY, f64::max)).collect();
-    let shifted = add_broadcast(z, &Tensor::constant(vec![b], m)?, 0, -1.0)?;
-    let lse = unary(&sum_last(&unary(&shifted, UnaryOp::Exp))?, UnaryOp::Ln);
-    add_broadcast(&shifted, &lse, 0, -1.0)
+    let mut out = add_broadcast(z, &Tensor::constant(vec![b], m)?, 0, -1.0)?;
+    let lse = unary_into(sum_last(&unary(&out, UnaryOp::Exp))?, UnaryOp::Ln);
+    add_broadcast_assign(&mut out, &lse, 0, -1.0)?;
+    Ok(out)
 }
 
 fn check_labels(b: usize, c: usize, labels: &[usize]) -> Result<()> {
