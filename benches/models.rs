@@ -62,24 +62,26 @@ fn peak_bytes<R>(f: impl FnOnce() -> R) -> (usize, R) {
     (PEAK.load(Relaxed) - base, r)
 }
 
-/// Median wall time of `f`: repeated until ~1 s has passed (at least 3 runs unless one run
-/// takes longer than 2 s).
-fn time(mut f: impl FnMut()) -> Duration {
-    let t = Instant::now();
-    f();
-    let first = t.elapsed();
-    if first > Duration::from_secs(2) {
-        return first;
-    }
-    let mut v = vec![first];
+/// Minimum wall time of each of two closures, measured in alternating rounds (so that a
+/// ratio compares runs under the same machine load) until ~`budget` seconds have passed, with
+/// at least 2 rounds.
+fn time_pair(budget: f64, mut a: impl FnMut(), mut b: impl FnMut()) -> (Duration, Duration) {
+    let (mut ta, mut tb) = (Duration::MAX, Duration::MAX);
     let start = Instant::now();
-    while v.len() < 3 || start.elapsed() < Duration::from_secs(1) {
+    let mut rounds = 0;
+    while rounds < 2
+        || (rounds < 3 && start.elapsed().as_secs_f64() < budget)
+        || start.elapsed().as_secs_f64() < budget
+    {
         let t = Instant::now();
-        f();
-        v.push(t.elapsed());
+        a();
+        ta = ta.min(t.elapsed());
+        let t = Instant::now();
+        b();
+        tb = tb.min(t.elapsed());
+        rounds += 1;
     }
-    v.sort();
-    v[v.len() / 2]
+    (ta, tb)
 }
 
 fn pseudo(i: usize, s: usize) -> f64 {
@@ -125,49 +127,56 @@ fn main() {
         let obj = Minibatch::new(model.as_ref(), &batch).unwrap();
         let n = model.num_params();
         let theta = model.init(0);
-        let fwd = time(|| {
+        let fwd_fn = || {
             obj.value(&theta).unwrap();
-        });
+        };
         let d2 = dirs(n, 2, 10);
-        let hd = time(|| {
+        let (f0, hd) = time_pair(1.0, fwd_fn, || {
             obj.hyper_dual(&theta, &d2[0], &d2[1]).unwrap();
         });
-        let grad = obj.gradient(&theta).map(|_| {
-            time(|| {
-                obj.gradient(&theta).unwrap().unwrap();
-            })
-        });
-        let gcol = grad.map_or("n/a".to_string(), |g| format!("{:.2}", g.as_secs_f64() / fwd.as_secs_f64()));
+        let r0 = |t: Duration| t.as_secs_f64() / f0.as_secs_f64();
+        let gcol = match obj.gradient(&theta) {
+            Some(_) => {
+                let (f, g) = time_pair(1.0, fwd_fn, || {
+                    obj.gradient(&theta).unwrap().unwrap();
+                });
+                format!("{:.2}", g.as_secs_f64() / f.as_secs_f64())
+            }
+            None => "n/a".into(),
+        };
         for k in [2usize, 4, 8] {
             let d = dirs(n, k, 20);
-            let one = time(|| {
+            let pairs = k * (k + 1) / 2;
+            let (fwd, one) = time_pair(2.0, fwd_fn, || {
                 obj.hyperplane(&theta, &d).unwrap();
             });
-            let pairs = k * (k + 1) / 2;
-            let pairwise = if quick && model.num_params() > 100_000 {
-                None
-            } else {
-                Some(time(|| {
-                    for i in 0..k {
-                        for j in i..k {
-                            obj.hyper_dual(&theta, &d[i], &d[j]).unwrap();
-                        }
-                    }
-                }))
-            };
             let r = |t: Duration| t.as_secs_f64() / fwd.as_secs_f64();
-            let (pw, speed) = match pairwise {
-                Some(p) => (
-                    format!("{:.1} ({pairs} passes)", r(p)),
-                    format!("{:.2}×", p.as_secs_f64() / one.as_secs_f64()),
-                ),
-                None => ("skipped (--quick)".into(), "".into()),
+            let (pw, speed) = if quick && n > 100_000 {
+                ("skipped (--quick)".into(), String::new())
+            } else {
+                let (one2, p) = time_pair(
+                    2.0,
+                    || {
+                        obj.hyperplane(&theta, &d).unwrap();
+                    },
+                    || {
+                        for i in 0..k {
+                            for j in i..k {
+                                obj.hyper_dual(&theta, &d[i], &d[j]).unwrap();
+                            }
+                        }
+                    },
+                );
+                (
+                    format!("{:.1} ({pairs} passes)", r(p) * one.as_secs_f64() / one2.as_secs_f64()),
+                    format!("{:.2}×", p.as_secs_f64() / one2.as_secs_f64()),
+                )
             };
             println!(
                 "| {} | {n} | {:.2} | {:.2} | {gcol} | {k} | {:.1} | {pw} | {speed} |",
                 model.name(),
                 ms(fwd),
-                r(hd),
+                r0(hd),
                 r(one)
             );
         }
