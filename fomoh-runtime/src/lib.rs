@@ -33,16 +33,19 @@
 
 pub mod api;
 pub mod check;
+pub mod data;
 pub mod error;
 pub mod hyperdual;
 pub mod hyperk;
 pub mod jet;
+pub mod models;
 mod number;
 pub mod objective;
 pub mod optim;
 pub mod real;
 pub mod rules;
 pub mod scalar;
+pub mod tensor;
 
 pub use api::{
     directional, gradient, hessian, hyper_dual, hyperplane, project, project_pairwise, Projection,

@@ -1,0 +1,540 @@
+//! The paper's models over hyper-dual tensors, with one flat parameter vector each, and the
+//! [`Minibatch`] objective that lets every optimizer train every model.
+//!
+//! - [`LogisticRegression`]: `z = x W + b`.
+//! - [`Mlp`]: `z = act(… act(x W1 + b1) …) WL + bL`.
+//! - [`Cnn`]: the paper's conv 1→20 5×5, relu, pool 2, conv 20→50 5×5, relu, pool 2,
+//!   800→500, relu, 500→10 (431 080 parameters on MNIST).
+//!
+//! Parameter layout: the blocks of [`Model::blocks`] in order, each row-major (a dense weight
+//! is `in × out`, `W[i][o] = θ[offset + i·out + o]`, followed by its bias; a convolution weight
+//! is `out × in × kh × kw`). This is the layout of `BENCHMARKS.md`.
+//!
+//! ```
+//! use fomoh_runtime::data::Dataset;
+//! use fomoh_runtime::models::{Minibatch, Model, LogisticRegression};
+//! use fomoh_runtime::Objective;
+//! let digits = Dataset::digits().unwrap();
+//! let batch = digits.head(32).unwrap();
+//! let model = LogisticRegression::new(64, 10).unwrap();
+//! let theta = model.init(0);
+//! let obj = Minibatch::new(&model, &batch).unwrap();
+//! let dirs = vec![vec![1.0; model.num_params()], theta.clone()];
+//! let (p, passes) = obj.hyperplane(&theta, &dirs).unwrap();   // one tensor pass, any k
+//! assert_eq!(passes, 1);
+//! assert!((p.value - obj.value(&theta).unwrap()).abs() < 1e-12);
+//! ```
+
+use crate::api::Projection;
+use crate::data::{Batch, Dataset};
+use crate::error::{check_len, Error, Result};
+use crate::objective::Objective;
+use crate::rules::UnaryOp;
+use crate::tensor::ops::{self, Reshaped};
+use crate::tensor::{gemm, MatRef, ParamView, Params, Planes, Tensor};
+use crate::{HyperDual, Jet};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// The hidden-layer nonlinearity of an [`Mlp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// `tanh`.
+    Tanh,
+    /// `max(x, 0)`.
+    Relu,
+    /// `1 / (1 + e^-x)`.
+    Sigmoid,
+}
+
+impl Activation {
+    /// The rule-table function.
+    pub fn op(self) -> UnaryOp {
+        match self {
+            Activation::Tanh => UnaryOp::Tanh,
+            Activation::Relu => UnaryOp::Relu,
+            Activation::Sigmoid => UnaryOp::Sigmoid,
+        }
+    }
+}
+
+/// One block of the flat parameter vector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    /// A name such as `"fc1.weight"`.
+    pub name: String,
+    /// The block's shape.
+    pub shape: Vec<usize>,
+    /// The fan-in used by [`Model::init`].
+    pub fan_in: usize,
+}
+
+impl Block {
+    fn new(name: String, shape: Vec<usize>, fan_in: usize) -> Self {
+        Self { name, shape, fan_in }
+    }
+    /// The number of parameters in the block.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    /// Whether the block is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A classifier with a flat parameter vector, evaluated on [`Tensor`]s in any
+/// [`crate::tensor::Mode`].
+pub trait Model: Send + Sync + core::fmt::Debug {
+    /// A short description (`"mlp[64,32,10] tanh"`).
+    fn name(&self) -> String;
+
+    /// The parameter blocks in layout order.
+    fn blocks(&self) -> Vec<Block>;
+
+    /// The number of input features per sample.
+    fn sample_size(&self) -> usize;
+
+    /// The number of classes (logits per sample).
+    fn classes(&self) -> usize;
+
+    /// The logits `(B, classes)` of inputs `(B, ...)` (any per-sample shape of
+    /// [`Model::sample_size`] elements).
+    fn logits(&self, params: &Params<'_>, x: &Tensor) -> Result<Tensor>;
+
+    /// The mean cross-entropy and its exact gradient by backpropagation, if the model has one.
+    fn loss_and_gradient(&self, _theta: &[f64], _batch: &Batch) -> Option<Result<(f64, Vec<f64>)>> {
+        None
+    }
+
+    /// The number of parameters.
+    fn num_params(&self) -> usize {
+        self.blocks().iter().map(Block::len).sum()
+    }
+
+    /// Seeded initial parameters: each block uniform in `±1/sqrt(fan_in)` (PyTorch's default
+    /// for linear and convolution layers), from `StdRng::seed_from_u64(seed)`.
+    fn init(&self, seed: u64) -> Vec<f64> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut theta = Vec::with_capacity(self.num_params());
+        for b in self.blocks() {
+            let a = 1.0 / (b.fan_in.max(1) as f64).sqrt();
+            theta.extend((0..b.len()).map(|_| rng.random_range(-a..a)));
+        }
+        theta
+    }
+
+    /// The mean softmax cross-entropy on `batch` as a scalar tensor with the planes of
+    /// `params`' mode.
+    fn loss(&self, params: &Params<'_>, batch: &Batch) -> Result<Tensor> {
+        check_len(|| "parameters".into(), self.num_params(), params.len())?;
+        ops::cross_entropy(&self.logits(params, &batch.x)?, &batch.labels)
+    }
+}
+
+/// Hands out consecutive parameter blocks.
+struct Cursor<'p, 'a> {
+    params: &'p Params<'a>,
+    offset: usize,
+}
+
+impl<'a> Cursor<'_, 'a> {
+    fn next(&mut self, shape: Vec<usize>) -> Result<ParamView<'a>> {
+        let n: usize = shape.iter().product();
+        let v = self.params.view(self.offset, shape)?;
+        self.offset += n;
+        Ok(v)
+    }
+}
+
+/// `(B, ...)` with `per` elements per sample -> `B`; errors on an empty batch or bad size.
+fn batch_rows(x: &Tensor, per: usize, what: &str) -> Result<usize> {
+    let b = *x.shape().first().ok_or_else(|| Error::Shape(format!("{what}: scalar input")))?;
+    if b == 0 {
+        return Err(Error::InvalidArgument(format!("{what}: empty batch")));
+    }
+    let got: usize = x.shape()[1..].iter().product();
+    if got != per {
+        return Err(Error::Shape(format!(
+            "{what}: input {:?} has {got} features per sample, expected {per}",
+            x.shape()
+        )));
+    }
+    Ok(b)
+}
+
+/// A dense layer `h W + b` on a `(B, in)` operand.
+fn dense<P: Planes + ?Sized>(
+    h: &P,
+    cur: &mut Cursor<'_, '_>,
+    fan_in: usize,
+    fan_out: usize,
+) -> Result<Tensor> {
+    let w = cur.next(vec![fan_in, fan_out])?;
+    let b = cur.next(vec![fan_out])?;
+    let mut y = ops::matmul(h, &w)?;
+    ops::add_bias_assign(&mut y, &b)?;
+    Ok(y)
+}
+
+fn dense_blocks(prefix: &str, fan_in: usize, fan_out: usize) -> [Block; 2] {
+    [
+        Block::new(format!("{prefix}.weight"), vec![fan_in, fan_out], fan_in),
+        Block::new(format!("{prefix}.bias"), vec![fan_out], fan_in),
+    ]
+}
+
+/// A multi-layer perceptron `[n0, n1, ..., nL]` with an activation between layers and none
+/// after the last.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mlp {
+    sizes: Vec<usize>,
+    activation: Activation,
+}
+
+impl Mlp {
+    /// An MLP with layer widths `sizes` (at least input and output, all positive).
+    pub fn new(sizes: &[usize], activation: Activation) -> Result<Self> {
+        if sizes.len() < 2 || sizes.contains(&0) {
+            return Err(Error::InvalidArgument(format!(
+                "mlp sizes {sizes:?}: need at least two positive widths"
+            )));
+        }
+        Ok(Self { sizes: sizes.to_vec(), activation })
+    }
+
+    /// The layer widths.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    /// The activation.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+}
+
+impl Model for Mlp {
+    fn name(&self) -> String {
+        format!("mlp{:?} {:?}", self.sizes, self.activation).to_lowercase().replace(' ', "")
+    }
+
+    fn blocks(&self) -> Vec<Block> {
+        self.sizes
+            .windows(2)
+            .enumerate()
+            .flat_map(|(l, w)| dense_blocks(&format!("fc{}", l + 1), w[0], w[1]))
+            .collect()
+    }
+
+    fn sample_size(&self) -> usize {
+        self.sizes[0]
+    }
+
+    fn classes(&self) -> usize {
+        *self.sizes.last().expect("at least two sizes")
+    }
+
+    fn logits(&self, params: &Params<'_>, x: &Tensor) -> Result<Tensor> {
+        let b = batch_rows(x, self.sizes[0], "mlp")?;
+        let mut cur = Cursor { params, offset: 0 };
+        let shape = [b, self.sizes[0]];
+        let mut h = dense(&Reshaped::new(x, &shape)?, &mut cur, self.sizes[0], self.sizes[1])?;
+        for w in self.sizes[1..].windows(2) {
+            h = ops::unary_into(h, self.activation.op());
+            h = dense(&h, &mut cur, w[0], w[1])?;
+        }
+        Ok(h)
+    }
+
+    fn loss_and_gradient(&self, theta: &[f64], batch: &Batch) -> Option<Result<(f64, Vec<f64>)>> {
+        Some(mlp_backprop(self, theta, batch))
+    }
+}
+
+/// Reverse mode for an [`Mlp`] in plain `f64`, storing every layer's activations (the
+/// memory FoMoH-KD does not need). Activation slopes come from the rule table.
+fn mlp_backprop(m: &Mlp, theta: &[f64], batch: &Batch) -> Result<(f64, Vec<f64>)> {
+    check_len(|| "parameters".into(), m.num_params(), theta.len())?;
+    let x = &batch.x;
+    let b = batch_rows(x, m.sizes[0], "mlp")?;
+    check_len(|| "labels".into(), b, batch.labels.len())?;
+    let layers = m.sizes.len() - 1;
+    let mut offsets = Vec::with_capacity(layers);
+    let mut off = 0;
+    for w in m.sizes.windows(2) {
+        offsets.push(off);
+        off += w[0] * w[1] + w[1];
+    }
+    // Forward: inputs h_l of every layer and pre-activations z_l of hidden layers.
+    let mut hs: Vec<Vec<f64>> = vec![x.re().to_vec()];
+    let mut zs: Vec<Vec<f64>> = Vec::with_capacity(layers);
+    for l in 0..layers {
+        let (i, o) = (m.sizes[l], m.sizes[l + 1]);
+        let (w, bias) =
+            (&theta[offsets[l]..offsets[l] + i * o], &theta[offsets[l] + i * o..offsets[l] + i * o + o]);
+        let mut z = vec![0.0; b * o];
+        for row in z.chunks_mut(o) {
+            row.copy_from_slice(bias);
+        }
+        gemm(1.0, MatRef::new(&hs[l], b, i), MatRef::new(w, i, o), 1.0, &mut z);
+        if l + 1 < layers {
+            hs.push(z.iter().map(|&a| m.activation.op().eval(a)).collect());
+        }
+        zs.push(z);
+    }
+    let logits = Tensor::constant(vec![b, m.classes()], zs.pop().expect("one layer"))?;
+    let logp = ops::log_softmax(&logits)?;
+    let loss = ops::nll(&logp, &batch.labels)?.value()?;
+    // dL/dz for the last layer: (softmax - onehot) / B.
+    let c = m.classes();
+    let mut dz: Vec<f64> = logp.re().iter().map(|&lp| lp.exp() / b as f64).collect();
+    for (r, &y) in batch.labels.iter().enumerate() {
+        dz[r * c + y] -= 1.0 / b as f64;
+    }
+    let mut grad = vec![0.0; theta.len()];
+    for l in (0..layers).rev() {
+        let (i, o) = (m.sizes[l], m.sizes[l + 1]);
+        let (gw, rest) = grad[offsets[l]..].split_at_mut(i * o);
+        gemm(1.0, MatRef::new(&hs[l], b, i).t(), MatRef::new(&dz, b, o), 0.0, gw);
+        for row in dz.chunks(o) {
+            for (g, d) in rest[..o].iter_mut().zip(row) {
+                *g += d;
+            }
+        }
+        if l > 0 {
+            let w = &theta[offsets[l]..offsets[l] + i * o];
+            let mut dh = vec![0.0; b * i];
+            gemm(1.0, MatRef::new(&dz, b, o), MatRef::new(w, i, o).t(), 0.0, &mut dh);
+            let z = &zs[l - 1];
+            dz = dh.iter().zip(z).map(|(&d, &a)| d * m.activation.op().rule(a).d1).collect();
+        }
+    }
+    Ok((loss, grad))
+}
+
+/// Multinomial logistic regression `z = x W + b` (an [`Mlp`] without hidden layers).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogisticRegression(Mlp);
+
+impl LogisticRegression {
+    /// `inputs` features, `classes` classes (both positive).
+    pub fn new(inputs: usize, classes: usize) -> Result<Self> {
+        Ok(Self(Mlp::new(&[inputs, classes], Activation::Tanh)?))
+    }
+}
+
+impl Model for LogisticRegression {
+    fn name(&self) -> String {
+        format!("logreg[{},{}]", self.0.sizes[0], self.0.sizes[1])
+    }
+    fn blocks(&self) -> Vec<Block> {
+        self.0.blocks()
+    }
+    fn sample_size(&self) -> usize {
+        self.0.sample_size()
+    }
+    fn classes(&self) -> usize {
+        self.0.classes()
+    }
+    fn logits(&self, params: &Params<'_>, x: &Tensor) -> Result<Tensor> {
+        self.0.logits(params, x)
+    }
+    fn loss_and_gradient(&self, theta: &[f64], batch: &Batch) -> Option<Result<(f64, Vec<f64>)>> {
+        self.0.loss_and_gradient(theta, batch)
+    }
+}
+
+/// The shape of a [`Cnn`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CnnConfig {
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Channels of the first convolution (input has one channel).
+    pub conv1: usize,
+    /// Channels of the second convolution.
+    pub conv2: usize,
+    /// Square kernel size of both convolutions.
+    pub kernel: usize,
+    /// Width of the hidden dense layer.
+    pub hidden: usize,
+    /// Number of classes.
+    pub classes: usize,
+}
+
+impl CnnConfig {
+    /// The paper's network on 28×28 MNIST: 20 and 50 channels, 5×5 kernels, 500 hidden.
+    pub fn paper() -> Self {
+        Self { height: 28, width: 28, conv1: 20, conv2: 50, kernel: 5, hidden: 500, classes: 10 }
+    }
+}
+
+/// conv(1→c1, k×k), relu, max-pool 2, conv(c1→c2, k×k), relu, max-pool 2, flatten,
+/// dense(→hidden), relu, dense(→classes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cnn {
+    cfg: CnnConfig,
+    flat: usize,
+}
+
+impl Cnn {
+    /// A CNN of the given shape; errors if the input is too small for the two conv/pool stages.
+    pub fn new(cfg: CnnConfig) -> Result<Self> {
+        let k = cfg.kernel;
+        let stage = |s: usize| if k > 0 && s >= k { (s - k).div_ceil(2) } else { 0 };
+        let (h, w) = (stage(stage(cfg.height)), stage(stage(cfg.width)));
+        if h == 0 || w == 0 || [cfg.conv1, cfg.conv2, cfg.hidden, cfg.classes].contains(&0) {
+            return Err(Error::InvalidArgument(format!("cnn {cfg:?}: input too small or a zero width")));
+        }
+        Ok(Self { cfg, flat: cfg.conv2 * h * w })
+    }
+
+    /// The paper's CNN (431 080 parameters).
+    pub fn paper() -> Self {
+        Self::new(CnnConfig::paper()).expect("the paper's configuration is valid")
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> CnnConfig {
+        self.cfg
+    }
+}
+
+impl Model for Cnn {
+    fn name(&self) -> String {
+        let c = &self.cfg;
+        format!(
+            "cnn[{}x{},{},{},k{},{},{}]",
+            c.height, c.width, c.conv1, c.conv2, c.kernel, c.hidden, c.classes
+        )
+    }
+
+    fn blocks(&self) -> Vec<Block> {
+        let c = &self.cfg;
+        let kk = c.kernel * c.kernel;
+        let mut v = vec![
+            Block::new("conv1.weight".into(), vec![c.conv1, 1, c.kernel, c.kernel], kk),
+            Block::new("conv1.bias".into(), vec![c.conv1], kk),
+            Block::new("conv2.weight".into(), vec![c.conv2, c.conv1, c.kernel, c.kernel], c.conv1 * kk),
+            Block::new("conv2.bias".into(), vec![c.conv2], c.conv1 * kk),
+        ];
+        v.extend(dense_blocks("fc1", self.flat, c.hidden));
+        v.extend(dense_blocks("fc2", c.hidden, c.classes));
+        v
+    }
+
+    fn sample_size(&self) -> usize {
+        self.cfg.height * self.cfg.width
+    }
+
+    fn classes(&self) -> usize {
+        self.cfg.classes
+    }
+
+    fn logits(&self, params: &Params<'_>, x: &Tensor) -> Result<Tensor> {
+        let c = &self.cfg;
+        let b = batch_rows(x, self.sample_size(), "cnn")?;
+        let mut cur = Cursor { params, offset: 0 };
+        let img = x.clone().reshape(vec![b, 1, c.height, c.width])?;
+        let (w1, b1) = (cur.next(vec![c.conv1, 1, c.kernel, c.kernel])?, cur.next(vec![c.conv1])?);
+        let h = ops::max_pool2(&ops::unary_into(ops::conv2d(&img, &w1, &b1)?, UnaryOp::Relu))?;
+        drop(img);
+        let (w2, b2) = (cur.next(vec![c.conv2, c.conv1, c.kernel, c.kernel])?, cur.next(vec![c.conv2])?);
+        let h = ops::max_pool2(&ops::unary_into(ops::conv2d(&h, &w2, &b2)?, UnaryOp::Relu))?.flatten()?;
+        let h = ops::unary_into(dense(&h, &mut cur, self.flat, c.hidden)?, UnaryOp::Relu);
+        dense(&h, &mut cur, c.hidden, c.classes)
+    }
+}
+
+/// A model on a minibatch as an [`Objective`] of its flat parameters: the mean
+/// cross-entropy. [`Objective::hyperplane`] takes ONE k-direction tensor pass for any `k`;
+/// [`Objective::gradient`] is the model's backprop gradient when it has one (MLP, logistic
+/// regression), `None` otherwise (CNN).
+#[derive(Clone, Copy, Debug)]
+pub struct Minibatch<'a> {
+    model: &'a dyn Model,
+    batch: &'a Batch,
+}
+
+impl<'a> Minibatch<'a> {
+    /// `model` on `batch`; errors if the batch's samples do not fit the model or a label is
+    /// not below the number of classes.
+    pub fn new(model: &'a dyn Model, batch: &'a Batch) -> Result<Self> {
+        batch_rows(&batch.x, model.sample_size(), &model.name())?;
+        if let Some(&y) = batch.labels.iter().find(|&&y| y >= model.classes()) {
+            return Err(Error::InvalidArgument(format!(
+                "label {y} for a model with {} classes",
+                model.classes()
+            )));
+        }
+        Ok(Self { model, batch })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &'a dyn Model {
+        self.model
+    }
+
+    /// The batch.
+    pub fn batch(&self) -> &'a Batch {
+        self.batch
+    }
+}
+
+impl Objective for Minibatch<'_> {
+    fn dim(&self) -> usize {
+        self.model.num_params()
+    }
+
+    fn value(&self, x: &[f64]) -> Result<f64> {
+        self.model.loss(&Params::primal(x), self.batch)?.value()
+    }
+
+    fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+        self.model.loss(&Params::hyper_dual(x, v1, v2)?, self.batch)?.to_hyper_dual()
+    }
+
+    fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
+        self.model.loss(&Params::jet(x, v)?, self.batch)?.to_jet()
+    }
+
+    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
+        let p = self.model.loss(&Params::directions(x, dirs)?, self.batch)?.to_projection(dirs.len())?;
+        Ok((p, 1))
+    }
+
+    fn gradient(&self, x: &[f64]) -> Option<Result<Vec<f64>>> {
+        self.model.loss_and_gradient(x, self.batch).map(|r| r.map(|(_, g)| g))
+    }
+}
+
+/// Loss and accuracy of a model over a data set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Mean cross-entropy over all samples.
+    pub loss: f64,
+    /// Fraction classified correctly.
+    pub accuracy: f64,
+}
+
+/// Evaluates `model` at `theta` on all of `data` in primal passes of at most `chunk` samples.
+pub fn evaluate(model: &dyn Model, theta: &[f64], data: &Dataset, chunk: usize) -> Result<Evaluation> {
+    if data.is_empty() || chunk == 0 {
+        return Err(Error::InvalidArgument("evaluate: empty data set or zero chunk".into()));
+    }
+    let params = Params::primal(theta);
+    check_len(|| "parameters".into(), model.num_params(), theta.len())?;
+    let (mut loss, mut hits) = (0.0, 0.0);
+    let idx: Vec<usize> = (0..data.len()).collect();
+    for part in idx.chunks(chunk) {
+        let batch = data.batch(part)?;
+        let logits = model.logits(&params, &batch.x)?;
+        let n = part.len() as f64;
+        loss += n * ops::cross_entropy(&logits, &batch.labels)?.value()?;
+        hits += n * ops::accuracy(&logits, &batch.labels)?;
+    }
+    let n = data.len() as f64;
+    Ok(Evaluation { loss: loss / n, accuracy: hits / n })
+}
