@@ -171,6 +171,25 @@ fn fgd_direction_is_an_unbiased_gradient_estimate() {
 }
 
 #[test]
+fn rademacher_tangents_have_unit_entries() {
+    // On f = g·x one FGD step with η = 1 moves by -(g·v) v: every |Δθ_i| = |g·v| when v_i = ±1.
+    let obj = objective(6, scalar_fn!(|x| x[0] - x[1] * k(2.0) + x[2] + x[3] * k(0.5) + x[4] - x[5]));
+    let mut signs = 0;
+    for seed in 0..20 {
+        let mut x = vec![0.0; 6];
+        let s = Fgd::new()
+            .learning_rate(1.0)
+            .tangents(Tangents::Rademacher)
+            .seed(seed)
+            .step(&obj, &mut x)
+            .unwrap();
+        assert!(x.iter().all(|d| d.abs() == s.directional[0].abs()), "{x:?}");
+        signs += x.iter().filter(|d| **d > 0.0).count();
+    }
+    assert!((30..=90).contains(&signs), "{signs} positive of 120");
+}
+
+#[test]
 fn fomoh_and_fomoh_bp_take_exact_line_minimizing_steps_on_quadratics() {
     // n = 1: FoMoH's step -(g v)/(|h| v^2) v = -g/h is the minimizer for any v.
     let obj = objective(1, Quad { a: vec![vec![4.0]], c: vec![0.7] });
