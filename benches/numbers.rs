@@ -19,60 +19,54 @@ use fomoh::{Dim, Packed, Projection, Scalar, ScalarFn};
 use nalgebra::SMatrix;
 use num_dual::{Derivative, Dual2SVec64, DualNum, HyperDual64};
 
-/// A benchmark function written twice: once over `fomoh::Scalar`, once over num-dual's
-/// `DualNum` (the same expression, so both libraries do the same arithmetic).
+/// A benchmark function for both libraries: over `fomoh::Scalar` and over num-dual's
+/// `DualNum`, from one expression (so both do the same arithmetic).
 trait Case: ScalarFn {
     fn eval_nd<D: DualNum<Primitive = f64> + Copy>(&self, x: &[D]) -> D;
+}
+
+/// Implements [`Case`] and `ScalarFn` for `$name` from one body over `$x` (the input slice),
+/// with `$c(v)` making a constant.
+macro_rules! case {
+    ($name:ident, |$x:ident, $c:ident| $body:expr) => {
+        impl ScalarFn for $name {
+            #[inline]
+            fn eval<S: Scalar>(&self, $x: &[S]) -> S {
+                let $c = S::from_f64;
+                $body
+            }
+        }
+        impl Case for $name {
+            #[inline]
+            fn eval_nd<D: DualNum<Primitive = f64> + Copy>(&self, $x: &[D]) -> D {
+                let $c = D::from;
+                $body
+            }
+        }
+    };
 }
 
 /// Extended (chained) Rosenbrock, as `scipy.optimize.rosen`.
 struct Rosenbrock;
 
-impl ScalarFn for Rosenbrock {
-    #[inline]
-    fn eval<S: Scalar>(&self, x: &[S]) -> S {
-        let (one, hundred) = (S::one(), S::from_f64(100.0));
-        (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
-    }
-}
-
-impl Case for Rosenbrock {
-    #[inline]
-    fn eval_nd<D: DualNum<Primitive = f64> + Copy>(&self, x: &[D]) -> D {
-        let (one, hundred) = (D::one(), D::from(100.0));
-        (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
-    }
-}
+case!(Rosenbrock, |x, c| {
+    let (one, hundred) = (c(1.0), c(100.0));
+    (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
+});
 
 /// A small transcendental function of 16 variables:
 /// `Σ exp(sin x_i · cos x_{i+1}) + ln(1 + x_i²) · tanh x_{i+1} + atan(x_i) / sqrt(1 + x_{i+1}²)`.
 struct Transcendental;
 
-impl ScalarFn for Transcendental {
-    #[inline]
-    fn eval<S: Scalar>(&self, x: &[S]) -> S {
-        let one = S::one();
-        (0..x.len() - 1)
-            .map(|i| {
-                let (a, b) = (x[i], x[i + 1]);
-                (a.sin() * b.cos()).exp() + (one + a * a).ln() * b.tanh() + a.atan() / (one + b * b).sqrt()
-            })
-            .sum()
-    }
-}
-
-impl Case for Transcendental {
-    #[inline]
-    fn eval_nd<D: DualNum<Primitive = f64> + Copy>(&self, x: &[D]) -> D {
-        let one = D::one();
-        (0..x.len() - 1)
-            .map(|i| {
-                let (a, b) = (x[i], x[i + 1]);
-                (a.sin() * b.cos()).exp() + (one + a * a).ln() * b.tanh() + a.atan() / (one + b * b).sqrt()
-            })
-            .sum()
-    }
-}
+case!(Transcendental, |x, c| {
+    let one = c(1.0);
+    (0..x.len() - 1)
+        .map(|i| {
+            let (a, b) = (x[i], x[i + 1]);
+            (a.sin() * b.cos()).exp() + (one + a * a).ln() * b.tanh() + a.atan() / (one + b * b).sqrt()
+        })
+        .sum()
+});
 
 /// The point and directions of BENCHMARKS.md (`x_i = -1.2, 1.0, ...`;
 /// `u_j[i] = sin((i + 1) sqrt(j + 2))`).
