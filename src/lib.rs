@@ -16,6 +16,12 @@
 
 pub use fomoh_runtime::*;
 
+pub mod generated;
+pub use fomoh_macros::fomoh;
+#[doc(hidden)]
+pub use generated::__private as __macro;
+pub use generated::{Generated, GeneratedObjective};
+
 /// The names most programs need: `use fomoh::prelude::*;`.
 pub mod prelude {
     pub use fomoh_runtime::{objective, HyperDual, HyperK, Jet, Objective, Projection, Scalar, ScalarFn};
