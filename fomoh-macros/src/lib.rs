@@ -63,3 +63,84 @@ fn expand(attr: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> pro
     let module = expand::module(&parsed, &activity);
     quote::quote!(#func #module)
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    /// The text of the generated function `form` in the expansion.
+    fn form(expansion: &str, form: &str) -> String {
+        let start =
+            expansion.find(&format!("pub fn {form}")).unwrap_or_else(|| panic!("no {form} in {expansion}"));
+        let rest = &expansion[start..];
+        let end = rest[1..].find("pub fn").map(|e| e + 1).unwrap_or(rest.len());
+        rest[..end].to_string()
+    }
+
+    fn text(ts: proc_macro2::TokenStream) -> String {
+        ts.to_string()
+    }
+
+    /// Passive data and everything computed from it alone stay plain `f64` in the concrete
+    /// passes: no lifting, no hyper-dual arithmetic; they meet active values only through
+    /// the mixed operators (`HyperDual * f64`).
+    #[test]
+    fn passive_data_stays_plain_in_the_expansion() {
+        let item = quote! {
+            fn loss(w: &[f64], data: &[f64], n: usize) -> f64 {
+                let mut s = 0.0;
+                for i in 0..n {
+                    let xi = data[2 * i];
+                    let yi = data[2 * i + 1];
+                    let scaled = (xi * 2.0).exp() + yi;
+                    s += (w[0] * scaled - yi).powi(2);
+                }
+                s
+            }
+        };
+        let out = text(super::expand(quote!(wrt(w)), item));
+        let hd = form(&out, "hyper_dual");
+        for passive in [
+            quote!(let xi = data[2 * i];),
+            quote!(let yi = data[2 * i + 1];),
+            quote!(let scaled = (xi * 2.0).exp() + yi;),
+        ] {
+            assert!(hd.contains(&text(passive.clone())), "passive statement rewritten: {passive}\n{hd}");
+        }
+        // The active product uses the plain float directly.
+        let mixed = text(quote!(
+            w[0] * ::fomoh::__macro::val::<f64, _>(scaled) - ::fomoh::__macro::val::<f64, _>(yi)
+        ));
+        assert!(hd.contains(&mixed), "{hd}");
+        // The only lift: the accumulator's initial 0.0 (it later holds active values).
+        assert_eq!(hd.matches("lift").count(), 1, "{hd}");
+        assert!(hd.contains(&text(
+            quote!(let mut s = ::fomoh::__macro::lift::<::fomoh::HyperDual<f64>, f64, _>(0.0);)
+        )));
+        // `powi` on the active value goes through the rule table.
+        assert!(hd.contains(&text(quote!(<::fomoh::HyperDual<f64> as ::fomoh::Scalar>::powi))), "{hd}");
+        // The generic form lifts passive values where they meet active ones instead.
+        let g = form(&out, "generic");
+        assert!(g.contains(&text(quote!(let scaled = (xi * 2.0).exp() + yi;))));
+        assert!(g.contains(&text(quote!(w[0] * ::fomoh::__macro::lift::<S, f64, _>(scaled)))), "{g}");
+    }
+
+    #[test]
+    fn all_errors_are_reported_together() {
+        let item = quote! {
+            fn bad(x: &[f64]) -> f64 {
+                let a = x[0] as usize;
+                let b = x[1].floor();
+                let c = std::hint::black_box(x[2]);
+                x[0]
+            }
+        };
+        let out = text(super::expand(quote!(), item));
+        assert_eq!(out.matches("compile_error").count(), 3, "{out}");
+        assert!(out.contains("drops its derivatives"), "{out}");
+        assert!(out.contains("`floor` is not a differentiable method"), "{out}");
+        assert!(out.contains("std::hint::black_box"), "{out}");
+        // The original function is kept so that rustc keeps checking it.
+        assert!(out.starts_with("fn bad"), "{out}");
+    }
+}

@@ -4,7 +4,7 @@
 //! (async, unsafe, type generics, `&mut` or unsupported active parameters, the return type).
 //! Every problem is collected; nothing stops at the first error.
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Ident, TokenStream};
 use syn::spanned::Spanned;
 use syn::{FnArg, GenericParam, ItemFn, Pat, ReturnType, Type};
 
@@ -45,11 +45,11 @@ pub(crate) enum Shape {
     /// Contains a float in a form `#[fomoh]` cannot make active (`Option<f64>`, tuples, ...).
     OtherFloat,
     /// `&mut` to something holding floats.
-    MutFloat(Span),
-    /// A raw pointer somewhere in the type.
-    Pointer(Span),
+    MutFloat(syn::TypeReference),
+    /// A raw pointer.
+    Pointer(Box<Type>),
     /// `impl Trait`.
-    Impl(Span),
+    Impl(syn::TypeImplTrait),
     /// No float inside.
     Plain,
 }
@@ -94,10 +94,11 @@ pub(crate) fn shape(ty: &Type) -> Shape {
     match ty {
         Type::Paren(p) => shape(&p.elem),
         Type::Group(g) => shape(&g.elem),
-        Type::Ptr(p) => Shape::Pointer(p.span()),
-        Type::ImplTrait(i) => Shape::Impl(i.span()),
+        Type::Ptr(_) => Shape::Pointer(Box::new(ty.clone())),
+        Type::Reference(r) if matches!(&*r.elem, Type::Ptr(_)) => Shape::Pointer(Box::new(ty.clone())),
+        Type::ImplTrait(i) => Shape::Impl(i.clone()),
         Type::Reference(r) => match shape(&r.elem) {
-            Shape::Float { .. } | Shape::OtherFloat if r.mutability.is_some() => Shape::MutFloat(r.span()),
+            Shape::Float { .. } | Shape::OtherFloat if r.mutability.is_some() => Shape::MutFloat(r.clone()),
             s => s,
         },
         Type::Slice(s) => seq(shape(&s.elem)),
@@ -168,8 +169,8 @@ pub(crate) fn parse(args: Args, func: ItemFn) -> Result<Parsed, syn::Error> {
     }
     for g in &sig.generics.params {
         if let GenericParam::Type(t) = g {
-            errors.push(syn::Error::new(
-                t.span(),
+            errors.push(syn::Error::new_spanned(
+                t,
                 format!(
                     "#[fomoh] needs the float type spelled out: the generic parameter `{}` hides it; \
                      write the function with `f64` (or `f32`) and #[fomoh] generates the generic \
@@ -183,8 +184,8 @@ pub(crate) fn parse(args: Args, func: ItemFn) -> Result<Parsed, syn::Error> {
         ReturnType::Type(_, ty) => match &**ty {
             Type::Path(p) if p.path.get_ident().is_some_and(is_float_ident) => p.path.get_ident().cloned(),
             other => {
-                errors.push(syn::Error::new(
-                    other.span(),
+                errors.push(syn::Error::new_spanned(
+                    other,
                     "#[fomoh] functions must return `f64` or `f32` (the value being differentiated)",
                 ));
                 None
@@ -225,24 +226,24 @@ pub(crate) fn parse(args: Args, func: ItemFn) -> Result<Parsed, syn::Error> {
         };
         let mut active = None;
         match &sh {
-            Shape::Pointer(s) => errors.push(syn::Error::new(
-                *s,
+            Shape::Pointer(s) => errors.push(syn::Error::new_spanned(
+                s,
                 "#[fomoh] does not accept raw pointers; pass a slice `&[f64]` or a reference",
             )),
-            Shape::Impl(s) => errors.push(syn::Error::new(
-                *s,
+            Shape::Impl(s) => errors.push(syn::Error::new_spanned(
+                s,
                 "#[fomoh] needs concrete parameter types: `impl Trait` hides the float type",
             )),
-            Shape::MutFloat(s) if listed => errors.push(syn::Error::new(
-                *s,
+            Shape::MutFloat(s) if listed => errors.push(syn::Error::new_spanned(
+                s,
                 "#[fomoh] cannot differentiate through mutation of an active `&mut` parameter; \
                  take `&[f64]` (or `f64`) and return the value instead",
             )),
             Shape::Float { depth, float: f } if listed => {
                 if let Some(rf) = &float {
                     if f != rf {
-                        errors.push(syn::Error::new(
-                            pt.ty.span(),
+                        errors.push(syn::Error::new_spanned(
+                            &pt.ty,
                             format!("this active parameter is `{f}` but the function returns `{rf}`; use one float type"),
                         ));
                     }
@@ -255,8 +256,8 @@ pub(crate) fn parse(args: Args, func: ItemFn) -> Result<Parsed, syn::Error> {
                 }
                 active = Some(*depth);
             }
-            Shape::OtherFloat if listed => errors.push(syn::Error::new(
-                pt.ty.span(),
+            Shape::OtherFloat if listed => errors.push(syn::Error::new_spanned(
+                &pt.ty,
                 format!(
                     "unsupported type for an active parameter; {SUPPORTED_PARAMS}. List the active \
                      parameters with #[fomoh(wrt(...))] to keep this one passive"

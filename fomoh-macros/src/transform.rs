@@ -123,6 +123,11 @@ impl<'a> Walker<'a> {
         err(&mut self.errors, span, msg);
     }
 
+    /// An error covering all of `tokens` (first to last token).
+    fn error_at(&mut self, tokens: impl ToTokens, msg: impl std::fmt::Display) {
+        self.errors.push(syn::Error::new_spanned(tokens, msg));
+    }
+
     /// The type of active values.
     pub(crate) fn active_ty(&self) -> TokenStream {
         let f = &self.parsed.float;
@@ -618,8 +623,8 @@ impl<'a> Walker<'a> {
                 Out::new(c.to_token_stream(), Kind::Passive)
             }
             Expr::Unsafe(u) => {
-                self.error(
-                    u.unsafe_token.span(),
+                self.error_at(
+                    u,
                     "#[fomoh] does not accept `unsafe` blocks; differentiable code must be safe Rust",
                 );
                 Out::new(u.to_token_stream(), Kind::Passive)
@@ -799,7 +804,8 @@ impl<'a> Walker<'a> {
         let o = self.expr(&c.expr);
         let ty = &c.ty;
         if let Type::Ptr(_) = &**ty {
-            self.error(ty.span(), "#[fomoh] does not accept raw pointers");
+            self.error_at(ty, "#[fomoh] does not accept raw pointers; index the slice instead");
+            return Out::new(o.ts, Kind::Passive);
         }
         if !o.kind.is_active() {
             let ts = o.ts;
@@ -813,15 +819,15 @@ impl<'a> Walker<'a> {
                 Out::new(v, Kind::Active)
             }
             Type::Path(p) if p.path.get_ident().is_some_and(|i| i == "f32" || i == "f64") => {
-                self.error(
-                    c.span(),
+                self.error_at(
+                    c,
                     format!("an active value cannot change precision: the function computes in `{float}`"),
                 );
                 Out::new(o.ts, Kind::Active)
             }
             _ => {
-                self.error(
-                    c.span(),
+                self.error_at(
+                    c,
                     format!(
                         "casting an active value to `{}` drops its derivatives; compare it instead \
                          (`x < 1.0` decides by the primal value) or compute the integer from passive data",
@@ -1005,10 +1011,7 @@ impl<'a> Walker<'a> {
             let ts = quote!(#path(#(#a),*));
             return Out { ts: ts.clone(), kind: Kind::Passive, lifted: Some(ts) };
         }
-        let float_fn = match segs.as_slice() {
-            [f, _] | [_, f, _] if f == "f64" || f == "f32" => true,
-            _ => false,
-        };
+        let float_fn = matches!(segs.as_slice(), [f, _] | [_, f, _] if f == "f64" || f == "f32");
         if !any {
             let a = args.into_iter().map(|(o, _)| o.ts);
             return Out::new(quote!(#path(#(#a),*)), Kind::Passive);
@@ -1023,17 +1026,15 @@ impl<'a> Walker<'a> {
                 || name == "powi"
                 || name == "powf")
             {
-                self.error(
-                    p.span(),
-                    format!("`{}` is not differentiable by #[fomoh]; {METHOD_HELP}", path.to_token_stream()),
-                );
+                let shown = path.to_token_stream().to_string().replace(' ', "");
+                self.error_at(path, format!("`{shown}` is not differentiable by #[fomoh]; {METHOD_HELP}"));
                 return Out::new(recv.ts, Kind::Active);
             }
             return self.scalar_method(&method, recv, rs, it.collect(), p.span());
         }
         if p.qself.is_some() || matches!(segs.first().map(String::as_str), Some("std" | "core" | "alloc")) {
-            self.error(
-                p.span(),
+            self.error_at(
+                path,
                 format!(
                     "`{}` is not differentiable by #[fomoh]; active values can go to the `fomoh::Scalar` methods, `f64::max`-style calls and other #[fomoh] functions",
                     path.to_token_stream().to_string().replace(' ', "")
