@@ -36,7 +36,7 @@ fn rosenbrock_g<S: Scalar>(x: &[S]) -> S {
     s
 }
 
-fn rosenbrock_nd<D: DualNum<f64> + Copy>(x: &[D]) -> D {
+fn rosenbrock_nd<D: DualNum<Primitive = f64> + Copy>(x: &[D]) -> D {
     let mut s = D::zero();
     for i in 0..x.len() - 1 {
         let a = x[i + 1] - x[i] * x[i];
@@ -78,7 +78,7 @@ fn logistic_g<S: Scalar>(w: &[S], xs: &[f64], ys: &[f64], rows: usize) -> S {
     loss / S::from_f64(rows as f64)
 }
 
-fn logistic_nd<D: DualNum<f64> + Copy>(w: &[D], xs: &[f64], ys: &[f64], rows: usize) -> D {
+fn logistic_nd<D: DualNum<Primitive = f64> + Copy>(w: &[D], xs: &[f64], ys: &[f64], rows: usize) -> D {
     let mut loss = D::zero();
     for r in 0..rows {
         let row = &xs[r * 64..(r + 1) * 64];
@@ -147,9 +147,12 @@ fn hd(x: &[f64], v1: &[f64], v2: &[f64]) -> Vec<fomoh::HyperDual<f64>> {
 
 // ------------------------------------------------------------------ runs
 
+/// A named pass to time (returns one lane so that nothing is optimised away).
+type Variant = (&'static str, Box<dyn Fn() -> f64>);
+
 struct Problem {
     name: &'static str,
-    variants: Vec<(&'static str, Box<dyn Fn() -> f64>)>,
+    variants: Vec<Variant>,
 }
 
 fn problems() -> Vec<Problem> {
@@ -164,8 +167,11 @@ fn problems() -> Vec<Problem> {
             ("hyper_dual macro", Box::new(move || rosenbrock::hyper_dual(black_box(&xh)).e12)),
             ("hyper_dual runtime", Box::new(move || rosenbrock_g(black_box(&xh2)).e12)),
             ("hyper_dual num-dual", Box::new(move || rosenbrock_nd(black_box(&nh)).eps1eps2)),
-            ("hyperplane<4> macro", Box::new(move || rosenbrock::hyperplane::<4>(black_box(&xk)).hess[3])),
-            ("hyperplane<4> runtime", Box::new(move || rosenbrock_g(black_box(&xk2)).hess[3])),
+            (
+                "hyperplane<4> macro",
+                Box::new(move || rosenbrock::hyperplane::<4>(black_box(&xk)).hess_at(0, 1)),
+            ),
+            ("hyperplane<4> runtime", Box::new(move || rosenbrock_g(black_box(&xk2)).hess_at(0, 1))),
             ("hyperplane<4> num-dual", Box::new(move || rosenbrock_nd(black_box(&nk)).v2.0.unwrap()[(0, 1)])),
         ],
     };
@@ -191,11 +197,11 @@ fn problems() -> Vec<Problem> {
             ),
             (
                 "hyperplane<4> macro",
-                Box::new(move || logistic::hyperplane::<4>(black_box(&wk), &d4.0, &d4.1, rows).hess[3]),
+                Box::new(move || logistic::hyperplane::<4>(black_box(&wk), &d4.0, &d4.1, rows).hess_at(0, 1)),
             ),
             (
                 "hyperplane<4> runtime",
-                Box::new(move || logistic_g(black_box(&wk2), &d5.0, &d5.1, rows).hess[3]),
+                Box::new(move || logistic_g(black_box(&wk2), &d5.0, &d5.1, rows).hess_at(0, 1)),
             ),
             (
                 "hyperplane<4> num-dual",
@@ -206,30 +212,42 @@ fn problems() -> Vec<Problem> {
     vec![rosen, logi]
 }
 
-/// Median time per call in µs over `reps` batches.
-fn time(f: &dyn Fn() -> f64) -> f64 {
-    let mut calls = 1;
-    loop {
-        let t = Instant::now();
-        for _ in 0..calls {
-            black_box(f());
-        }
-        if t.elapsed().as_secs_f64() > 0.02 {
-            break;
-        }
-        calls *= 2;
-    }
-    let mut v: Vec<f64> = (0..15)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..calls {
-                black_box(f());
+/// Median time per call in µs of each variant. The variants are timed in turns (one batch
+/// of each per round, 21 rounds) so that load from other processes affects them alike.
+fn times(vs: &[Variant]) -> Vec<f64> {
+    let calls: Vec<u32> = vs
+        .iter()
+        .map(|(_, f)| {
+            let mut calls = 1;
+            loop {
+                let t = Instant::now();
+                for _ in 0..calls {
+                    black_box(f());
+                }
+                if t.elapsed().as_secs_f64() > 0.01 {
+                    return calls;
+                }
+                calls *= 2;
             }
-            t.elapsed().as_secs_f64() * 1e6 / calls as f64
         })
         .collect();
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    let mut samples = vec![Vec::new(); vs.len()];
+    for _ in 0..21 {
+        for (k, (_, f)) in vs.iter().enumerate() {
+            let t = Instant::now();
+            for _ in 0..calls[k] {
+                black_box(f());
+            }
+            samples[k].push(t.elapsed().as_secs_f64() * 1e6 / calls[k] as f64);
+        }
+    }
+    samples
+        .into_iter()
+        .map(|mut v| {
+            v.sort_by(|a, b| a.total_cmp(b));
+            v[v.len() / 2]
+        })
+        .collect()
 }
 
 fn main() {
@@ -242,12 +260,14 @@ fn main() {
             assert!((a - b).abs() <= 1e-9 * a.abs().max(1.0), "{}: {a} vs {b}", p.name);
         }
     }
+    // `FOMOH_RATIOS_ONLY=1 cargo bench --bench macro`: only the side-by-side table.
+    let ratios_only = std::env::var_os("FOMOH_RATIOS_ONLY").is_some();
     let mut c = Criterion::default()
         .sample_size(20)
         .warm_up_time(std::time::Duration::from_millis(500))
         .measurement_time(std::time::Duration::from_secs(2))
         .configure_from_args();
-    for p in &ps {
+    for p in ps.iter().filter(|_| !ratios_only) {
         let mut g = c.benchmark_group(p.name);
         for (name, f) in &p.variants {
             g.bench_function(*name, |b| b.iter(f));
@@ -262,7 +282,7 @@ fn main() {
         "problem", "pass", "macro", "runtime", "num-dual", "runtime/macro", "num-dual/macro"
     );
     for p in &ps {
-        let t: Vec<f64> = p.variants.iter().map(|(_, f)| time(f.as_ref())).collect();
+        let t = times(&p.variants);
         for (k, pass) in [(0, "hyper_dual"), (3, "hyperplane<4>")] {
             println!(
                 "{:<20} {:<12} {:>10.1} {:>10.1} {:>10.1} {:>13.2}x {:>13.2}x",

@@ -4,7 +4,7 @@
 //! forward passes (`generic`, `hyper_dual`, `hyperplane::<K>`, `directional`). When the
 //! function is in `f64` and its active input is a single slice `&[f64]`, the module also holds
 //! an adapter `name::Function` that implements [`ScalarFn`] (derivative checks, the JIT
-//! tracer) and [`Generated`], and `name::objective(n, passive arguments...)` returns a
+//! tracer) and [`Generated`], and `name::objective(dim, passive arguments...)` returns a
 //! [`GeneratedObjective`]: an [`Objective`] whose passes run the generated code.
 
 use fomoh_runtime::error::check_len;

@@ -42,6 +42,7 @@ pub mod generated;
 ///     s / n as f64
 /// }
 ///
+/// fn main() {
 /// // The original function is unchanged...
 /// assert_eq!(rosenbrock(&[1.0, 1.0]), 0.0);
 /// // ...and a module of the same name holds its forward passes.
@@ -55,6 +56,7 @@ pub mod generated;
 /// assert_eq!(obj.dim(), 2);
 /// let (p, passes) = obj.hyperplane(&[0.5, 0.0], &[vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap();
 /// assert!((p.hess[0][0] - 5.0).abs() < 1e-12 && passes == 1); // (2/n) Σ x²
+/// }
 /// ```
 ///
 /// # What it generates
@@ -69,8 +71,8 @@ pub mod generated;
 ///   `name::directional(...)` with `Jet<F>` (three lanes, `v1 = v2`).
 /// - For an `f64` function whose only active parameter is a slice `&[f64]` (and whose passive
 ///   parameters are references or numbers): `name::Function` (the passive arguments captured;
-///   implements [`ScalarFn`] and [`Generated`]) and `name::objective(n, passive...)`, a
-///   [`GeneratedObjective`] (an [`Objective`] of dimension `n` whose passes run the generated
+///   implements [`ScalarFn`] and [`Generated`]) and `name::objective(dim, passive...)`, a
+///   [`GeneratedObjective`] (an [`Objective`] of dimension `dim` whose passes run the generated
 ///   code: one `HyperK` pass for up to 16 directions).
 ///
 /// In the concrete passes, passive data and everything computed from it alone stay plain
@@ -89,7 +91,9 @@ pub mod generated;
 /// methods of [`Scalar`] (`exp`, `ln`, `powi`, `powf`, `tanh`, `sigmoid`, `max`, `atan2`, ...),
 /// `f64::max(a, b)`-style calls, `std::f64::consts`, `assert!`-family macros, and calls to
 /// other `#[fomoh]` functions by name (their matching pass is called: an active argument must
-/// go to an active parameter of the callee). Annotate functions at module level.
+/// go to an active parameter of the callee). Annotate functions at module level (the
+/// generated module reaches the function's surroundings through `use super::*`, which does
+/// not see items declared inside a function body).
 ///
 /// # What it refuses
 /// Each of these is a compile error at its span, all reported in one compile: methods and

@@ -175,8 +175,10 @@ fn adapter(parsed: &Parsed) -> TokenStream {
         " `{name}` as a function of its active slice alone, with the passive arguments captured: \
          implements `fomoh::ScalarFn` (derivative checks, the JIT tracer) and `fomoh::Generated`."
     );
+    let dim =
+        if names.iter().any(|n| *n == "dim") { format_ident!("fomoh_dim") } else { format_ident!("dim") };
     let doc_obj = format!(
-        " `{name}` as an `fomoh::Objective` of dimension `n` (the length of the active slice), \
+        " `{name}` as an `fomoh::Objective` of dimension `dim` (the length of the active slice), \
          running the generated passes."
     );
     quote! {
@@ -224,8 +226,8 @@ fn adapter(parsed: &Parsed) -> TokenStream {
         }
 
         #[doc = #doc_obj]
-        pub fn objective<'fomoh>(n: usize, #(#typed),*) -> ::fomoh::GeneratedObjective<Function<'fomoh>> {
-            ::fomoh::GeneratedObjective::new(n, Function::new(#(#names),*))
+        pub fn objective<'fomoh>(#dim: usize, #(#typed),*) -> ::fomoh::GeneratedObjective<Function<'fomoh>> {
+            ::fomoh::GeneratedObjective::new(#dim, Function::new(#(#names),*))
         }
     }
 }
