@@ -143,4 +143,59 @@ mod tests {
         // The original function is kept so that rustc keeps checking it.
         assert!(out.starts_with("fn bad"), "{out}");
     }
+
+    /// The messages of the `compile_error!`s in an expansion, in order.
+    fn messages(ts: proc_macro2::TokenStream) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut it = ts.into_iter().peekable();
+        while let Some(tt) = it.next() {
+            match tt {
+                proc_macro2::TokenTree::Ident(i) if i == "compile_error" => {
+                    it.next(); // `!`
+                    if let Some(proc_macro2::TokenTree::Group(g)) = it.next() {
+                        let lit: syn::LitStr = syn::parse2(g.stream()).expect("a message");
+                        out.push(lit.value());
+                    }
+                }
+                proc_macro2::TokenTree::Group(g) => out.extend(messages(g.stream())),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Every trybuild case (`tests/ui/*.rs`) expanded here, without rustc: the macro's
+    /// messages are exactly the `error:` lines of the pinned `.stderr` (the trybuild test,
+    /// `cargo test --test macro_ui`, also pins their spans).
+    #[test]
+    fn ui_messages_match_the_pinned_stderr() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ui");
+        let mut cases = 0;
+        for entry in std::fs::read_dir(&dir).expect("tests/ui") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let src = std::fs::read_to_string(&path).expect("case");
+            let stderr = std::fs::read_to_string(path.with_extension("stderr")).expect("pinned stderr");
+            let file = syn::parse_file(&src).expect("a Rust file");
+            let mut got = Vec::new();
+            for item in file.items {
+                if let syn::Item::Fn(mut f) = item {
+                    let Some(pos) = f.attrs.iter().position(|a| a.path().is_ident("fomoh")) else { continue };
+                    let attr = f.attrs.remove(pos);
+                    let args = match attr.meta {
+                        syn::Meta::List(l) => l.tokens,
+                        _ => proc_macro2::TokenStream::new(),
+                    };
+                    got.extend(messages(super::expand(args, quote!(#f))));
+                }
+            }
+            let want: Vec<String> =
+                stderr.lines().filter_map(|l| l.strip_prefix("error: ")).map(str::to_string).collect();
+            assert_eq!(got, want, "{}", path.display());
+            cases += 1;
+        }
+        assert!(cases >= 12, "only {cases} UI cases");
+    }
 }
