@@ -183,7 +183,7 @@ fn adapter(parsed: &Parsed) -> TokenStream {
     );
     quote! {
         #[doc = #doc_fn]
-        #[derive(Clone, Copy, Debug)]
+        #[derive(Clone, Copy)]
         pub struct Function<'fomoh> {
             #(#fields,)*
             _marker: ::core::marker::PhantomData<&'fomoh ()>,
