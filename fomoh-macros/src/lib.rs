@@ -3,13 +3,15 @@
 //! The `#[fomoh]` attribute (use it as `fomoh::fomoh`): compile-time generation of the
 //! second-order forward passes of an ordinary `f64` (or `f32`) function.
 //!
-//! The pipeline follows serde_derive and thiserror: [`parse`] checks the attribute and the
-//! signature and decides the active parameters, [`analyse`] computes which bindings carry
-//! derivative lanes (activity analysis, to a fixed point), and [`expand`] writes the module of
+//! The pipeline follows serde_derive and thiserror: `parse` checks the attribute and the
+//! signature and decides the active parameters, `analyse` computes which bindings carry
+//! derivative lanes (activity analysis, to a fixed point), and `expand` writes the module of
 //! forward passes. Every unsupported construct is reported at its span, all in one compile,
 //! next to the unchanged function so that rustc keeps checking it.
 //!
 //! See the `fomoh` crate's documentation of `fomoh::fomoh` for what is accepted and generated.
+
+#![warn(missing_docs)]
 
 mod analyse;
 mod expand;
