@@ -578,3 +578,41 @@ fn objective_adapter_runs_the_generated_passes() {
     let (p, _) = lobj.hyperplane(&w, &dirs(d + 1, 13)).unwrap();
     check::Checker::default().projection(lobj.function(), &w, &p, &dirs(d + 1, 13)).unwrap().assert_ok();
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn lanes(h: HyperDual<f64>) -> [f64; 4] {
+        [h.re, h.e1, h.e2, h.e12]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Random points and directions: generated == runtime (hand-written twin).
+        #[test]
+        fn generated_equals_runtime_at_random_points(
+            x in prop::collection::vec(-2.0..2.0f64, 13),
+            v1 in prop::collection::vec(-1.0..1.0f64, 13),
+            v2 in prop::collection::vec(-1.0..1.0f64, 13),
+        ) {
+            let g = fomoh::hyper_dual(rosenbrock::hyper_dual, &x, &v1, &v2).unwrap();
+            let r = fomoh::hyper_dual(rosenbrock_g, &x, &v1, &v2).unwrap();
+            assert_close(&lanes(g), &lanes(r), "rosenbrock");
+            let xs: Vec<f64> = x.iter().take(10).map(|v| v * 0.5).collect();
+            let ys: Vec<f64> = v1.iter().take(5).copied().collect();
+            let g = fomoh::hyper_dual(|p| mlp::hyper_dual(p, &xs, &ys), &x, &v1, &v2).unwrap();
+            let r = fomoh::hyper_dual(|p| mlp_g(p, &xs, &ys), &x, &v1, &v2).unwrap();
+            assert_close(&lanes(g), &lanes(r), "mlp");
+            let (a, b, c) = (&x[..3], &v1[..3], &v2[..3]);
+            let g = fomoh::hyper_dual(piecewise::hyper_dual, a, b, c).unwrap();
+            let r = fomoh::hyper_dual(piecewise_g, a, b, c).unwrap();
+            assert_close(&lanes(g), &lanes(r), "piecewise");
+            let ds = [v1.clone(), v2.clone()];
+            let g = fomoh::hyperplane(|z| nested::hyperplane(z), &x, &ds).unwrap();
+            let r = fomoh::hyperplane(|z| nested_g(z), &x, &ds).unwrap();
+            assert_close(&proj_lanes(&g), &proj_lanes(&r), "nested");
+        }
+    }
+}
