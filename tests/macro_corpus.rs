@@ -610,8 +610,8 @@ mod properties {
             let r = fomoh::hyper_dual(piecewise_g, a, b, c).unwrap();
             assert_close(&lanes(g), &lanes(r), "piecewise");
             let ds = [v1.clone(), v2.clone()];
-            let g = fomoh::hyperplane(|z| nested::hyperplane(z), &x, &ds).unwrap();
-            let r = fomoh::hyperplane(|z| nested_g(z), &x, &ds).unwrap();
+            let g = fomoh::hyperplane(nested::hyperplane, &x, &ds).unwrap();
+            let r = fomoh::hyperplane(nested_g, &x, &ds).unwrap();
             assert_close(&proj_lanes(&g), &proj_lanes(&r), "nested");
         }
     }
