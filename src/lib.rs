@@ -16,6 +16,99 @@
 
 pub use fomoh_runtime::*;
 
+pub mod generated;
+/// Generates the second-order forward passes of an ordinary `f64` (or `f32`) function at
+/// compile time.
+///
+/// ```
+/// use fomoh::{fomoh, HyperDual, Objective};
+///
+/// #[fomoh]                       // every float parameter is active
+/// fn rosenbrock(x: &[f64]) -> f64 {
+///     let mut s = 0.0;
+///     for i in 0..x.len() - 1 {
+///         s += 100.0 * (x[i + 1] - x[i] * x[i]).powi(2) + (1.0 - x[i]).powi(2);
+///     }
+///     s
+/// }
+///
+/// #[fomoh(wrt(w))]               // only `w` is active; `data` and `n` stay plain
+/// fn loss(w: &[f64], data: &[f64], n: usize) -> f64 {
+///     let mut s = 0.0;
+///     for i in 0..n {
+///         let (x, y) = (data[2 * i], data[2 * i + 1]);
+///         s += (w[0] * x + w[1] - y).powi(2);
+///     }
+///     s / n as f64
+/// }
+///
+/// fn main() {
+/// // The original function is unchanged...
+/// assert_eq!(rosenbrock(&[1.0, 1.0]), 0.0);
+/// // ...and a module of the same name holds its forward passes.
+/// let x = [HyperDual::seed(-1.2, 1.0, 1.0), HyperDual::seed(1.0, 0.0, 0.0)];
+/// let hd = rosenbrock::hyper_dual(&x);
+/// assert!((hd.e12 - 1330.0).abs() < 1e-9);          // ∂²f/∂x0²
+/// let hd = fomoh::hyper_dual(|x| loss::hyper_dual(x, &[1.0, 2.0, 2.0, 3.0], 2), &[0.5, 0.0], &[1.0, 0.0], &[0.0, 1.0]).unwrap();
+/// assert!((hd.e12 - 3.0).abs() < 1e-12);            // ∂²f/∂w0∂w1 = (2/n) Σ x
+/// // An Objective for the optimizers, with the passive arguments captured.
+/// let obj = loss::objective(2, &[1.0, 2.0, 2.0, 3.0], 2);
+/// assert_eq!(obj.dim(), 2);
+/// let (p, passes) = obj.hyperplane(&[0.5, 0.0], &[vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap();
+/// assert!((p.hess[0][0] - 5.0).abs() < 1e-12 && passes == 1); // (2/n) Σ x²
+/// }
+/// ```
+///
+/// # What it generates
+/// The function is kept as written; next to it a module `name` holds:
+/// - `name::generic::<S: Scalar>(...)`: the function with active floats as `S`. Passive
+///   arguments keep their types; passive constants become `S::from_f64(c)` only where they
+///   meet active values. Runs on every backend (runtime entry points, checks, JIT tracer).
+/// - `name::hyper_dual(...)`: the same parameters in the same order, active floats as
+///   `HyperDual<F>` (slices as slices of it), returning `HyperDual<F>` (`F` is the function's
+///   float type).
+/// - `name::hyperplane::<K>(...)` with `HyperK<F, K>` (one pass, K directions), and
+///   `name::directional(...)` with `Jet<F>` (three lanes, `v1 = v2`).
+/// - For an `f64` function whose only active parameter is a slice `&[f64]` (and whose passive
+///   parameters are references or numbers): `name::Function` (the passive arguments captured;
+///   implements [`ScalarFn`] and [`Generated`]) and `name::objective(dim, passive...)`, a
+///   [`GeneratedObjective`] (an [`Objective`] of dimension `dim` whose passes run the generated
+///   code: one `HyperK` pass for up to 16 directions).
+///
+/// In the concrete passes, passive data and everything computed from it alone stay plain
+/// floats, and they meet active values through the mixed operators (`HyperDual * f64`): no
+/// derivative lanes are computed for them (activity analysis).
+///
+/// # What it accepts
+/// Parameters `f64`/`f32`, `&[f64]`, `&[f64; N]`, `&Vec<f64>`, `&[Vec<f64>]` (active unless
+/// `wrt(...)` lists others), integers, bools and references to other data (passive). Bodies
+/// with `let` (typed or not), assignment and compound assignment, arithmetic, casts of passive
+/// values, indexing, `.len()`, `for` over ranges and slices (`.iter()`, `.zip`, `.enumerate`,
+/// `.rev`, `.skip`, `.take`, `.step_by`, `.copied`, `.sum()`, patterns like `&c` and
+/// `(i, (&a, b))`), `while`, `loop`/`break`/`continue`, `if`/`else` and `match` on passive
+/// values or comparisons of active values (the primal decides), `return`, blocks, local arrays
+/// and `Vec`s of active values (`[0.0; N]`, `vec![0.0; n]`, `Vec::new()` + `push`), the
+/// methods of [`Scalar`] (`exp`, `ln`, `powi`, `powf`, `tanh`, `sigmoid`, `max`, `atan2`, ...),
+/// `f64::max(a, b)`-style calls, `std::f64::consts`, `assert!`-family macros, and calls to
+/// other `#[fomoh]` functions by name (their matching pass is called: an active argument must
+/// go to an active parameter of the callee). Annotate functions at module level (the
+/// generated module reaches the function's surroundings through `use super::*`, which does
+/// not see items declared inside a function body).
+///
+/// # What it refuses
+/// Each of these is a compile error at its span, all reported in one compile: methods and
+/// free functions with no derivative rule (`x.floor()`, `std::...`, `f64::signum`), casts of
+/// active values to integers or to the other float type, `unsafe`, raw pointers, closures
+/// and iterator adaptors that capture active values, `&mut` active parameters and `&mut`
+/// borrows of active values, storing active values in passive parameters, `async`, methods
+/// (`self`), type generics and `impl Trait` (they hide the float type), and a return type
+/// other than `f64`/`f32`. A call with active arguments to a function without `#[fomoh]`
+/// is reported by rustc at the callee ("function `helper` is not a crate or module").
+pub use fomoh_macros::fomoh;
+#[doc(hidden)]
+pub use generated::__private as __macro;
+pub use generated::{Generated, GeneratedObjective};
+
 /// The names most programs need: `use fomoh::prelude::*;`.
 pub mod prelude {
     pub use fomoh_runtime::{objective, HyperDual, HyperK, Jet, Objective, Projection, Scalar, ScalarFn};

@@ -1,0 +1,8 @@
+use fomoh::fomoh;
+
+#[fomoh]
+fn f(x: &[f64]) -> f64 {
+    x[0].floor() * x[1]
+}
+
+fn main() {}
