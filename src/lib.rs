@@ -18,5 +18,9 @@ pub use fomoh_runtime::*;
 
 /// The names most programs need: `use fomoh::prelude::*;`.
 pub mod prelude {
+    pub use fomoh_runtime::{
+        data::Dataset,
+        models::{Activation, Cnn, LogisticRegression, Minibatch, Mlp, Model},
+    };
     pub use fomoh_runtime::{objective, HyperDual, HyperK, Jet, Objective, Projection, Scalar, ScalarFn};
 }
