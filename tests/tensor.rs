@@ -232,6 +232,8 @@ fn shape_and_mode_errors_are_err() {
     assert!(matches!(ops::cross_entropy(&a, &[0]), Err(Error::Length { .. })));
     assert!(matches!(ops::cross_entropy(&a, &[0, 3]), Err(Error::InvalidArgument(_))), "label out of range");
     assert!(Tensor::from_planes(vec![2], Mode::HyperDual, vec![0.0; 2], Some(vec![0.0; 3]), None).is_err());
+    assert!(Tensor::from_planes(vec![2], Mode::Directions(0), vec![0.0; 2], None, None).is_err());
+    assert!(Tensor::from_planes(vec![2], Mode::Primal, vec![0.0; 2], Some(vec![]), None).is_err());
     let theta = [0.0; 4];
     assert!(matches!(Params::hyper_dual(&theta, &[0.0; 4], &[0.0; 3]), Err(Error::Length { .. })));
     assert!(Params::directions(&theta, &[]).is_err());

@@ -102,7 +102,8 @@ impl Mode {
 
 /// Read access to the planes of a tensor-like operand (a [`Tensor`] or a [`ParamView`]).
 ///
-/// `None` means the plane is identically zero.
+/// `None` means the plane is identically zero. Implementors guarantee that every plane holds
+/// exactly `numel()` elements (the ops rely on it).
 pub trait Planes: Sync {
     /// The shape (row-major).
     fn shape(&self) -> &[usize];
@@ -181,6 +182,9 @@ impl Tensor {
         }
         if let Some(s) = &seconds {
             check_len(|| "second-order planes".into(), n * mode.seconds(), s.len())?;
+        }
+        if mode == Mode::Directions(0) {
+            return Err(Error::InvalidArgument("Mode::Directions(0): at least one direction".into()));
         }
         if mode == Mode::Primal && (tangents.is_some() || seconds.is_some()) {
             return Err(Error::InvalidArgument("a primal tensor has no derivative planes".into()));
@@ -385,7 +389,8 @@ impl<'a> Params<'a> {
         Self::with_dirs(theta, vec![v1, v2], Mode::HyperDual)
     }
 
-    /// `k = dirs.len() >= 1` directions ([`Mode::Directions`]).
+    /// `k = dirs.len() >= 1` directions ([`Mode::Directions`]). A pass holds `1 + k + k(k+1)/2`
+    /// planes per activation, so memory grows with `k²`.
     pub fn directions(theta: &'a [f64], dirs: &'a [Vec<f64>]) -> Result<Self> {
         if dirs.is_empty() {
             return Err(Error::InvalidArgument("no directions given".into()));
