@@ -395,18 +395,7 @@ where
     }
     let (ho, wo) = (h - kh + 1, wd - kw + 1);
     let ckk = c * kh * kw;
-    let mut idx = Vec::with_capacity(ckk * ho * wo);
-    for ci in 0..c {
-        for ki in 0..kh {
-            for kj in 0..kw {
-                for oh in 0..ho {
-                    for ow in 0..wo {
-                        idx.push(ci * h * wd + (oh + ki) * wd + ow + kj);
-                    }
-                }
-            }
-        }
-    }
+    let idx = im2col_index(c, h, wd, kh, kw);
     let wshape = [o, ckk];
     let wmat = Reshaped::new(w, &wshape)?;
     let parts = (0..batch)
@@ -421,17 +410,31 @@ where
     stack(parts, vec![o, ho, wo])
 }
 
-/// 2×2 max-pooling with stride 2 over `(B, C, H, W)` (odd trailing rows/columns dropped).
-/// Every plane takes the element at the primal's argmax (the first one at a tie).
-pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
-    let [batch, c, h, w] = dims4("max_pool2", x.shape())?;
-    let (ho, wo) = (h / 2, w / 2);
-    if ho == 0 || wo == 0 {
-        return Err(Error::Shape(format!("max_pool2: input {:?} is smaller than 2×2", x.shape())));
+/// The im2col map of one `(c, h, w)` image for a `kh × kw` kernel: entry `(r, q)` of the
+/// `(c·kh·kw) × (ho·wo)` column matrix is image element `idx[r·ho·wo + q]`.
+pub(crate) fn im2col_index(c: usize, h: usize, w: usize, kh: usize, kw: usize) -> Vec<usize> {
+    let (ho, wo) = (h - kh + 1, w - kw + 1);
+    let mut idx = Vec::with_capacity(c * kh * kw * ho * wo);
+    for ci in 0..c {
+        for ki in 0..kh {
+            for kj in 0..kw {
+                for oh in 0..ho {
+                    for ow in 0..wo {
+                        idx.push(ci * h * w + (oh + ki) * w + ow + kj);
+                    }
+                }
+            }
+        }
     }
-    let re = x.re();
-    let mut idx = Vec::with_capacity(batch * c * ho * wo);
-    for plane in 0..batch * c {
+    idx
+}
+
+/// For each output of a 2×2 stride-2 max-pool over `planes` planes of `h × w`, the index of
+/// the (first) primal maximum in `re`.
+pub(crate) fn pool2_argmax(re: &[f64], planes: usize, h: usize, w: usize) -> Vec<usize> {
+    let (ho, wo) = (h / 2, w / 2);
+    let mut idx = Vec::with_capacity(planes * ho * wo);
+    for plane in 0..planes {
         let base = plane * h * w;
         for oh in 0..ho {
             for ow in 0..wo {
@@ -446,6 +449,18 @@ pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
             }
         }
     }
+    idx
+}
+
+/// 2×2 max-pooling with stride 2 over `(B, C, H, W)` (odd trailing rows/columns dropped).
+/// Every plane takes the element at the primal's argmax (the first one at a tie).
+pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
+    let [batch, c, h, w] = dims4("max_pool2", x.shape())?;
+    let (ho, wo) = (h / 2, w / 2);
+    if ho == 0 || wo == 0 {
+        return Err(Error::Shape(format!("max_pool2: input {:?} is smaller than 2×2", x.shape())));
+    }
+    let idx = pool2_argmax(x.re(), batch * c, h, w);
     gather(x, 0, &idx, vec![batch, c, ho, wo])
 }
 
