@@ -382,3 +382,27 @@ fn digits_fomoh_kd_beats_fgd_at_equal_passes() {
     assert!(k.0 < f.0, "FoMoH-KD train loss {} vs FGD {}", k.0, f.0);
     assert!(k.1 >= 0.9, "FoMoH-KD logreg test accuracy {}", k.1);
 }
+
+#[test]
+fn chunked_loss_equals_whole_batch() {
+    let batch = tiny_images(5);
+    let whole = tiny_cnn().with_chunk_size(usize::MAX);
+    let n = whole.num_params();
+    let theta = whole.init(4);
+    let dirs = vecs(n, 3, 300);
+    let (a, _) = Minibatch::new(&whole, &batch).unwrap().hyperplane(&theta, &dirs).unwrap();
+    for chunk in [1, 2, 4] {
+        let m = tiny_cnn().with_chunk_size(chunk);
+        let (p, passes) = Minibatch::new(&m, &batch).unwrap().hyperplane(&theta, &dirs).unwrap();
+        assert_eq!(passes, 1);
+        assert!(close(p.value, a.value, 1e-14));
+        for i in 0..3 {
+            assert!(close(p.grad[i], a.grad[i], 1e-13));
+            for j in 0..3 {
+                assert!(close(p.hess[i][j], a.hess[i][j], 1e-12), "chunk {chunk}: H[{i}][{j}]");
+            }
+        }
+    }
+    assert_eq!(batch.x.rows(1, 3).unwrap().shape(), &[2, 1, 12, 12]);
+    assert!(batch.x.rows(3, 3).is_err() && batch.x.rows(0, 6).is_err());
+}

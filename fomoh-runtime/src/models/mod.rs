@@ -127,11 +127,36 @@ pub trait Model: Send + Sync + core::fmt::Debug {
         theta
     }
 
+    /// Samples per forward chunk in [`Model::loss`]: only one chunk's activations (with all
+    /// their derivative planes) are alive at a time. Unbounded by default; the CNN uses 32.
+    fn chunk_size(&self) -> usize {
+        usize::MAX
+    }
+
     /// The mean softmax cross-entropy on `batch` as a scalar tensor with the planes of
-    /// `params`' mode.
+    /// `params`' mode, computed over chunks of [`Model::chunk_size`] samples
+    /// (`Σ_chunks (n_c / B) · mean_c`).
     fn loss(&self, params: &Params<'_>, batch: &Batch) -> Result<Tensor> {
         check_len(|| "parameters".into(), self.num_params(), params.len())?;
-        ops::cross_entropy(&self.logits(params, &batch.x)?, &batch.labels)
+        let b = batch.labels.len();
+        let chunk = self.chunk_size().max(1);
+        if b <= chunk {
+            return ops::cross_entropy(&self.logits(params, &batch.x)?, &batch.labels);
+        }
+        let mut total: Option<Tensor> = None;
+        for start in (0..b).step_by(chunk) {
+            let end = (start + chunk).min(b);
+            let ce = ops::cross_entropy(
+                &self.logits(params, &batch.x.rows(start, end)?)?,
+                &batch.labels[start..end],
+            )?;
+            let part = ops::scale(&ce, (end - start) as f64 / b as f64).reshape(vec![1])?;
+            match &mut total {
+                None => total = Some(part),
+                Some(t) => ops::add_broadcast_assign(t, &part, 0, 1.0)?,
+            }
+        }
+        total.expect("b > chunk >= 1").reshape(vec![])
     }
 }
 
@@ -319,6 +344,7 @@ impl CnnConfig {
 pub struct Cnn {
     cfg: CnnConfig,
     flat: usize,
+    chunk: usize,
 }
 
 impl Cnn {
@@ -330,12 +356,18 @@ impl Cnn {
         if h == 0 || w == 0 || [cfg.conv1, cfg.conv2, cfg.hidden, cfg.classes].contains(&0) {
             return Err(Error::InvalidArgument(format!("cnn {cfg:?}: input too small or a zero width")));
         }
-        Ok(Self { cfg, flat: cfg.conv2 * h * w })
+        Ok(Self { cfg, flat: cfg.conv2 * h * w, chunk: 32 })
     }
 
     /// The paper's CNN (431 080 parameters).
     pub fn paper() -> Self {
         Self::new(CnnConfig::paper()).expect("the paper's configuration is valid")
+    }
+
+    /// Sets the samples per forward chunk (see [`Model::chunk_size`]; default 32).
+    pub fn with_chunk_size(mut self, chunk: usize) -> Self {
+        self.chunk = chunk.max(1);
+        self
     }
 
     /// The configuration.
@@ -355,6 +387,10 @@ impl Model for Cnn {
 
     fn loss_and_gradient(&self, theta: &[f64], batch: &Batch) -> Option<Result<(f64, Vec<f64>)>> {
         Some(cnn_backprop(self, theta, batch))
+    }
+
+    fn chunk_size(&self) -> usize {
+        self.chunk
     }
 
     fn blocks(&self) -> Vec<Block> {

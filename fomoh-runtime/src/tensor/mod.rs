@@ -257,6 +257,19 @@ impl Tensor {
         Ok(self)
     }
 
+    /// Rows `start..end` of the leading axis (every plane), e.g. a chunk of a batch.
+    pub fn rows(&self, start: usize, end: usize) -> Result<Self> {
+        let b = *self.shape.first().ok_or_else(|| Error::Shape("rows of a scalar tensor".into()))?;
+        if start >= end || end > b {
+            return Err(Error::InvalidArgument(format!("rows {start}..{end} of {b}")));
+        }
+        let per: usize = self.shape[1..].iter().product();
+        let idx: Vec<usize> = (0..(end - start) * per).collect();
+        let mut shape = self.shape.clone();
+        shape[0] = end - start;
+        ops::gather(self, start * per, &idx, shape)
+    }
+
     /// `(B, d1, d2, ...) -> (B, d1·d2·...)`.
     pub fn flatten(self) -> Result<Self> {
         let b = *self.shape.first().ok_or_else(|| Error::Shape("flatten: a scalar tensor".into()))?;
