@@ -202,4 +202,20 @@ fn main() {
         drop(g);
         println!("| {depth} | {n} | {:.2} | {:.2} | {:.2} |", mib(5 * n * 8), mib(kd), mib(bp));
     }
+
+    println!("\n## Peak heap of one K = 4 step of the paper's CNN, batch 256, by forward chunk size\n");
+    println!("| chunk (samples) | k-direction step peak MiB | time ms |");
+    println!("|---:|---:|---:|");
+    let n = Cnn::paper().num_params();
+    let theta = Cnn::paper().init(0);
+    let d = dirs(n, 4, 40);
+    for chunk in [32usize, 256] {
+        let model = Cnn::paper().with_chunk_size(chunk);
+        let obj = Minibatch::new(&model, &batch).unwrap();
+        let t = Instant::now();
+        let (kd, r) = peak_bytes(|| obj.hyperplane(&theta, &d).unwrap());
+        let el = t.elapsed();
+        drop(r);
+        println!("| {chunk} | {:.1} | {:.0} |", mib(kd), ms(el));
+    }
 }
