@@ -132,8 +132,8 @@ fn main() {
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().expect("first rayon use");
     let (batch, source) = mnist_batch(256);
     println!(
-        "# fomoh models bench: batch 256 of 28×28, input {source}, {} threads\n",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "# fomoh models bench: batch 256 of 28×28, input {source}; {threads} rayon thread(s) \
+         (FOMOH_BENCH_THREADS); times are CPU time per pass\n"
     );
     println!("## Time of one k-direction pass (one FoMoH-KD step) vs one plain forward pass\n");
     println!("| model | params | forward CPU ms | hyper-dual ×fwd | backprop grad ×fwd | k | one pass ×fwd | K(K+1)/2 hyper-dual passes ×fwd | one-pass speed-up |");
