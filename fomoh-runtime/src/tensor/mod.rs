@@ -115,6 +115,14 @@ pub trait Planes: Sync {
     fn tangent(&self, i: usize) -> Option<&[f64]>;
     /// Second-order plane `p` (see [`Mode::pair`]), `None` if zero.
     fn second(&self, p: usize) -> Option<&[f64]>;
+    /// All tangent planes as one contiguous buffer (plane-major), if stored that way.
+    fn tangent_block(&self) -> Option<&[f64]> {
+        None
+    }
+    /// All second-order planes as one contiguous buffer (plane-major), if stored that way.
+    fn second_block(&self) -> Option<&[f64]> {
+        None
+    }
     /// The number of elements.
     fn numel(&self) -> usize {
         self.shape().iter().product()
@@ -148,6 +156,12 @@ impl Planes for Tensor {
     fn second(&self, p: usize) -> Option<&[f64]> {
         let n = self.re.len();
         self.sec.as_ref().map(|t| &t[p * n..(p + 1) * n])
+    }
+    fn tangent_block(&self) -> Option<&[f64]> {
+        self.tan.as_deref()
+    }
+    fn second_block(&self) -> Option<&[f64]> {
+        self.sec.as_deref()
     }
 }
 

@@ -49,6 +49,12 @@ impl<P: Planes + ?Sized> Planes for Reshaped<'_, P> {
     fn second(&self, p: usize) -> Option<&[f64]> {
         self.inner.second(p)
     }
+    fn tangent_block(&self) -> Option<&[f64]> {
+        self.inner.tangent_block()
+    }
+    fn second_block(&self) -> Option<&[f64]> {
+        self.inner.second_block()
+    }
 }
 
 /// Applies a linear map `f(input plane, output plane)` to every plane of `x`.
@@ -85,7 +91,11 @@ struct Job<'a> {
 
 /// The product rule for a bilinear `product(alpha, x, y, beta, out)` (`out = alpha·x∘y +
 /// beta·out`), over all planes of `a` and `b`.
-fn bilinear<A, B, F>(a: &A, b: &B, shape: Vec<usize>, product: F) -> Result<Tensor>
+///
+/// With `stack_left`, `product` must also accept an `x` of several planes stacked (its
+/// output then holds as many planes, as a matrix product does for stacked rows); the terms
+/// `a_i·b` and `a_ij·b` of all planes are then each one call on `a`'s contiguous blocks.
+fn bilinear<A, B, F>(a: &A, b: &B, shape: Vec<usize>, stack_left: bool, product: F) -> Result<Tensor>
 where
     A: Planes + ?Sized,
     B: Planes + ?Sized,
@@ -94,10 +104,12 @@ where
     let n: usize = shape.iter().product();
     let mode = a.mode().merge(b.mode())?;
     let (k, s) = (mode.tangents(), mode.seconds());
+    let tan_block = a.tangent_block().filter(|_| stack_left && k > 0);
+    let sec_block = a.second_block().filter(|_| stack_left && s > 0);
     let tan_terms: Vec<Vec<Term<'_>>> = (0..k)
         .map(|i| {
             let mut t = Vec::new();
-            if let Some(ai) = a.tangent(i) {
+            if let Some(ai) = a.tangent(i).filter(|_| tan_block.is_none()) {
                 t.push((1.0, ai, b.re()));
             }
             if let Some(bi) = b.tangent(i) {
@@ -110,7 +122,7 @@ where
         .map(|p| {
             let (i, j) = mode.pair(p);
             let mut t = Vec::new();
-            if let Some(ap) = a.second(p) {
+            if let Some(ap) = a.second(p).filter(|_| sec_block.is_none()) {
                 t.push((1.0, ap, b.re()));
             }
             if let Some(bp) = b.second(p) {
@@ -132,8 +144,15 @@ where
         })
         .collect();
     let mut re = vec![0.0; n];
-    let mut tan = tan_terms.iter().any(|t| !t.is_empty()).then(|| vec![0.0; n * k]);
-    let mut sec = sec_terms.iter().any(|t| !t.is_empty()).then(|| vec![0.0; n * s]);
+    let mut tan = (tan_block.is_some() || tan_terms.iter().any(|t| !t.is_empty())).then(|| vec![0.0; n * k]);
+    let mut sec = (sec_block.is_some() || sec_terms.iter().any(|t| !t.is_empty())).then(|| vec![0.0; n * s]);
+    // Stacked terms first (they initialise the buffers), then per-plane terms accumulate.
+    let stacked = [(tan_block, tan.as_deref_mut()), (sec_block, sec.as_deref_mut())];
+    stacked.into_par_iter().for_each(|(blk, out)| {
+        if let (Some(blk), Some(out)) = (blk, out) {
+            product(1.0, blk, b.re(), 0.0, out);
+        }
+    });
     let mut jobs = vec![Job { out: &mut re, terms: vec![(1.0, a.re(), b.re())] }];
     for (buf, terms) in [(&mut tan, tan_terms), (&mut sec, sec_terms)] {
         if let Some(buf) = buf {
@@ -142,9 +161,10 @@ where
             }
         }
     }
+    // Buffers start at zero (or hold the stacked terms): every per-plane term accumulates.
     jobs.into_par_iter().for_each(|job| {
-        for (t, &(alpha, x, y)) in job.terms.iter().enumerate() {
-            product(alpha, x, y, if t == 0 { 0.0 } else { 1.0 }, job.out);
+        for &(alpha, x, y) in &job.terms {
+            product(alpha, x, y, 1.0, job.out);
         }
     });
     Ok(Tensor::raw(shape, mode, re, tan, sec))
@@ -184,8 +204,10 @@ where
     if k != k2 {
         return Err(Error::Shape(format!("matmul: {:?} · {:?}", a.shape(), b.shape())));
     }
-    bilinear(a, b, vec![m, n], |alpha, x, y, beta, out| {
-        gemm(alpha, MatRef::new(x, m, k), MatRef::new(y, k, n), beta, out)
+    // `x` may be several planes of `a` stacked: (planes·m) × k rows, as many output planes.
+    bilinear(a, b, vec![m, n], true, |alpha, x, y, beta, out| {
+        let rows = x.len().checked_div(k).unwrap_or(m);
+        gemm(alpha, MatRef::new(x, rows, k), MatRef::new(y, k, n), beta, &mut out[..rows * n])
     })
 }
 
