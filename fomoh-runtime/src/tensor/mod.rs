@@ -24,7 +24,7 @@
 mod gemm;
 pub mod ops;
 
-pub use gemm::{gemm, MatRef};
+pub(crate) use gemm::{gemm, MatRef};
 
 use crate::api::Projection;
 use crate::error::{check_len, Error, Result};
@@ -65,8 +65,9 @@ impl Mode {
     }
 
     /// The pair of tangents `(i, j)` whose mixed second derivative second-order plane `p`
-    /// holds.
-    pub fn pair(self, p: usize) -> (usize, usize) {
+    /// holds (`p < self.seconds()`).
+    pub(crate) fn pair(self, p: usize) -> (usize, usize) {
+        debug_assert!(p < self.seconds().max(1));
         match self {
             Mode::Primal => (0, 0),
             Mode::Jet => (0, 0),
@@ -84,7 +85,8 @@ impl Mode {
         }
     }
 
-    /// Every `(i, j)` in plane order.
+    /// The pair of tangents `(i, j)` of every second-order plane, in plane order
+    /// (`[(0, 1)]` for hyper-dual, the packed upper triangle for k directions).
     pub fn pairs(self) -> Vec<(usize, usize)> {
         (0..self.seconds()).map(|p| self.pair(p)).collect()
     }

@@ -281,9 +281,11 @@ pub fn add_bias<B: Planes + ?Sized>(x: &Tensor, b: &B) -> Result<Tensor> {
 /// The one plane-level chain rule, in place: given each element's rule `(f, f', f'')`, the
 /// planes become `f`, `f'·t_i` and `f'·s_ij + f''·t_i·t_j` (the elementwise form of
 /// [`crate::HyperDual::lift1`] and [`crate::HyperK::lift1`]).
-pub fn lift_planes(x: &mut Tensor, rules: &[Rule<f64>]) {
+///
+/// Errors if `rules` does not hold one rule per element.
+pub fn lift_planes(x: &mut Tensor, rules: &[Rule<f64>]) -> Result<()> {
     let n = x.re.len();
-    assert_eq!(n, rules.len(), "lift_planes: one rule per element");
+    crate::error::check_len(|| "rules (one per element)".into(), n, rules.len())?;
     let mode = x.mode;
     for (v, r) in x.re.iter_mut().zip(rules) {
         *v = r.f;
@@ -304,12 +306,13 @@ pub fn lift_planes(x: &mut Tensor, rules: &[Rule<f64>]) {
     if let Some(tan) = &mut x.tan {
         tan.par_chunks_mut(n.max(1)).for_each(|o| o.iter_mut().zip(rules).for_each(|(o, r)| *o *= r.d1));
     }
+    Ok(())
 }
 
 /// An elementwise function from the rule table (tanh, relu, sigmoid, exp, ln, ...), in place.
 pub fn unary_into(mut x: Tensor, op: UnaryOp) -> Tensor {
     let rules: Vec<Rule<f64>> = x.re.iter().map(|&a| op.rule(a)).collect();
-    lift_planes(&mut x, &rules);
+    lift_planes(&mut x, &rules).expect("one rule per element by construction");
     x
 }
 
