@@ -1,6 +1,7 @@
 //! Cost and memory of FoMoH-KD steps on the paper's models (a bench binary printing tables).
 //!
-//! `cargo bench --bench models` (add `-- --quick` to skip the pairwise CNN passes).
+//! `cargo bench --bench models` (add `-- --quick` to estimate, not run, the pairwise CNN
+//! passes; `FOMOH_BENCH_THREADS=2` to time with 2 rayon threads instead of 1).
 //! Input: the first 256 MNIST training images from `$FOMOH_MNIST` or
 //! `/work/shared/data/mnist` when present, else uniform random pixels of the same shape.
 //!
@@ -62,26 +63,43 @@ fn peak_bytes<R>(f: impl FnOnce() -> R) -> (usize, R) {
     (PEAK.load(Relaxed) - base, r)
 }
 
-/// Minimum wall time of each of two closures, measured in alternating rounds (so that a
-/// ratio compares runs under the same machine load) until ~`budget` seconds have passed, with
-/// at least 2 rounds.
+/// CPU time of the whole process so far (user + system, all threads), from `/proc/self/stat`
+/// (clock ticks of 10 ms); `None` where that file does not exist.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// CPU time per run of each of two closures, measured in alternating rounds until ~`budget`
+/// seconds of wall time have passed (at least 2 rounds). CPU time (not wall time) because the
+/// machine may be shared: it counts this process's work only. Falls back to the minimum wall
+/// time without `/proc`.
 fn time_pair(budget: f64, mut a: impl FnMut(), mut b: impl FnMut()) -> (Duration, Duration) {
-    let (mut ta, mut tb) = (Duration::MAX, Duration::MAX);
+    let (mut ca, mut cb) = (Duration::ZERO, Duration::ZERO);
+    let (mut wa, mut wb) = (Duration::MAX, Duration::MAX);
     let start = Instant::now();
-    let mut rounds = 0;
-    while rounds < 2
-        || (rounds < 3 && start.elapsed().as_secs_f64() < budget)
-        || start.elapsed().as_secs_f64() < budget
-    {
-        let t = Instant::now();
+    let mut rounds = 0u32;
+    while rounds < 2 || start.elapsed().as_secs_f64() < budget {
+        let (c0, t) = (cpu_time(), Instant::now());
         a();
-        ta = ta.min(t.elapsed());
-        let t = Instant::now();
+        let (c1, t1) = (cpu_time(), Instant::now());
         b();
-        tb = tb.min(t.elapsed());
+        let c2 = cpu_time();
+        wa = wa.min(t1 - t);
+        wb = wb.min(t1.elapsed());
+        if let (Some(c0), Some(c1), Some(c2)) = (c0, c1, c2) {
+            ca += c1 - c0;
+            cb += c2 - c1;
+        }
         rounds += 1;
     }
-    (ta, tb)
+    if cpu_time().is_some() {
+        (ca / rounds, cb / rounds)
+    } else {
+        (wa, wb)
+    }
 }
 
 fn pseudo(i: usize, s: usize) -> f64 {
@@ -110,13 +128,15 @@ fn ms(d: Duration) -> f64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let threads: usize = std::env::var("FOMOH_BENCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().expect("first rayon use");
     let (batch, source) = mnist_batch(256);
     println!(
-        "# fomoh models bench: batch 256 of 28×28, input {source}, {} threads\n",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "# fomoh models bench: batch 256 of 28×28, input {source}; {threads} rayon thread(s) \
+         (FOMOH_BENCH_THREADS); times are CPU time per pass\n"
     );
     println!("## Time of one k-direction pass (one FoMoH-KD step) vs one plain forward pass\n");
-    println!("| model | params | forward ms | hyper-dual ×fwd | backprop grad ×fwd | k | one pass ×fwd | K(K+1)/2 hyper-dual passes ×fwd | one-pass speed-up |");
+    println!("| model | params | forward CPU ms | hyper-dual ×fwd | backprop grad ×fwd | k | one pass ×fwd | K(K+1)/2 hyper-dual passes ×fwd | one-pass speed-up |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let models: Vec<Box<dyn Model>> = vec![
         Box::new(LogisticRegression::new(784, 10).unwrap()),
@@ -151,8 +171,10 @@ fn main() {
                 obj.hyperplane(&theta, &d).unwrap();
             });
             let r = |t: Duration| t.as_secs_f64() / fwd.as_secs_f64();
-            let (pw, speed) = if quick && n > 100_000 {
-                ("skipped (--quick)".into(), String::new())
+            let (pw, speed) = if n > 100_000 && (quick || k == 8) {
+                // The CNN's 36 hyper-dual passes take minutes: estimated from one hyper-dual pass.
+                let est = pairs as f64 * r0(hd);
+                (format!("≈{est:.1} ({pairs} × hyper-dual, est.)"), format!("≈{:.2}×", est / r(one)))
             } else {
                 let (one2, p) = time_pair(
                     2.0,
@@ -201,5 +223,21 @@ fn main() {
         let (bp, g) = peak_bytes(|| obj.gradient(&theta).unwrap().unwrap());
         drop(g);
         println!("| {depth} | {n} | {:.2} | {:.2} | {:.2} |", mib(5 * n * 8), mib(kd), mib(bp));
+    }
+
+    println!("\n## Peak heap of one K = 4 step of the paper's CNN, batch 256, by forward chunk size\n");
+    println!("| chunk (samples) | k-direction step peak MiB | time ms |");
+    println!("|---:|---:|---:|");
+    let n = Cnn::paper().num_params();
+    let theta = Cnn::paper().init(0);
+    let d = dirs(n, 4, 40);
+    for chunk in [32usize, 256] {
+        let model = Cnn::paper().with_chunk_size(chunk);
+        let obj = Minibatch::new(&model, &batch).unwrap();
+        let t = Instant::now();
+        let (kd, r) = peak_bytes(|| obj.hyperplane(&theta, &d).unwrap());
+        let el = t.elapsed();
+        drop(r);
+        println!("| {chunk} | {:.1} | {:.0} |", mib(kd), ms(el));
     }
 }

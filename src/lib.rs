@@ -111,6 +111,10 @@ pub use generated::{Generated, GeneratedObjective};
 
 /// The names most programs need: `use fomoh::prelude::*;`.
 pub mod prelude {
+    pub use fomoh_runtime::{
+        data::Dataset,
+        models::{Activation, Cnn, LogisticRegression, Minibatch, Mlp, Model},
+    };
     pub use fomoh_runtime::{objective, HyperDual, HyperK, Jet, Objective, Projection, Scalar, ScalarFn};
     pub use fomoh_runtime::{
         Adam, Curvature, Fgd, Fomoh, FomohBp, FomohKd, Newton, Optimizer, Options, Sgd, Tangents,

@@ -232,7 +232,24 @@ fn shape_and_mode_errors_are_err() {
     assert!(matches!(ops::cross_entropy(&a, &[0]), Err(Error::Length { .. })));
     assert!(matches!(ops::cross_entropy(&a, &[0, 3]), Err(Error::InvalidArgument(_))), "label out of range");
     assert!(Tensor::from_planes(vec![2], Mode::HyperDual, vec![0.0; 2], Some(vec![0.0; 3]), None).is_err());
+    assert!(Tensor::from_planes(vec![2], Mode::Directions(0), vec![0.0; 2], None, None).is_err());
+    assert!(Tensor::from_planes(vec![2], Mode::Primal, vec![0.0; 2], Some(vec![]), None).is_err());
     let theta = [0.0; 4];
     assert!(matches!(Params::hyper_dual(&theta, &[0.0; 4], &[0.0; 3]), Err(Error::Length { .. })));
     assert!(Params::directions(&theta, &[]).is_err());
+}
+
+#[test]
+fn modes_name_their_planes() {
+    assert_eq!(Mode::HyperDual.pairs(), vec![(0, 1)]);
+    assert_eq!(Mode::Jet.pairs(), vec![(0, 0)]);
+    assert_eq!(Mode::Primal.pairs(), vec![]);
+    let pairs = Mode::Directions(3).pairs();
+    assert_eq!(pairs, vec![(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]);
+    for (p, &(i, j)) in pairs.iter().enumerate() {
+        assert_eq!(fomoh::packed_index(3, i, j), p);
+    }
+    assert_eq!((Mode::Directions(5).tangents(), Mode::Directions(5).seconds()), (5, 15));
+    let mut x = random_tensor::<K3>(vec![4], 1, true);
+    assert!(matches!(ops::lift_planes(&mut x, &[]), Err(Error::Length { .. })));
 }

@@ -31,10 +31,13 @@ use crate::error::{check_len, Error, Result};
 use crate::objective::Objective;
 use crate::rules::UnaryOp;
 use crate::tensor::ops::{self, Reshaped};
-use crate::tensor::{gemm, MatRef, ParamView, Params, Planes, Tensor};
+use crate::tensor::{ParamView, Params, Planes, Tensor};
 use crate::{HyperDual, Jet};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+
+mod backprop;
+use backprop::{cnn_backprop, mlp_backprop};
 
 /// The hidden-layer nonlinearity of an [`Mlp`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -124,11 +127,36 @@ pub trait Model: Send + Sync + core::fmt::Debug {
         theta
     }
 
+    /// Samples per forward chunk in [`Model::loss`]: only one chunk's activations (with all
+    /// their derivative planes) are alive at a time. Unbounded by default; the CNN uses 32.
+    fn chunk_size(&self) -> usize {
+        usize::MAX
+    }
+
     /// The mean softmax cross-entropy on `batch` as a scalar tensor with the planes of
-    /// `params`' mode.
+    /// `params`' mode, computed over chunks of [`Model::chunk_size`] samples
+    /// (`Σ_chunks (n_c / B) · mean_c`).
     fn loss(&self, params: &Params<'_>, batch: &Batch) -> Result<Tensor> {
         check_len(|| "parameters".into(), self.num_params(), params.len())?;
-        ops::cross_entropy(&self.logits(params, &batch.x)?, &batch.labels)
+        let b = batch.labels.len();
+        let chunk = self.chunk_size().max(1);
+        if b <= chunk {
+            return ops::cross_entropy(&self.logits(params, &batch.x)?, &batch.labels);
+        }
+        let mut total: Option<Tensor> = None;
+        for start in (0..b).step_by(chunk) {
+            let end = (start + chunk).min(b);
+            let ce = ops::cross_entropy(
+                &self.logits(params, &batch.x.rows(start, end)?)?,
+                &batch.labels[start..end],
+            )?;
+            let part = ops::scale(&ce, (end - start) as f64 / b as f64).reshape(vec![1])?;
+            match &mut total {
+                None => total = Some(part),
+                Some(t) => ops::add_broadcast_assign(t, &part, 0, 1.0)?,
+            }
+        }
+        total.expect("b > chunk >= 1").reshape(vec![])
     }
 }
 
@@ -252,67 +280,6 @@ impl Model for Mlp {
     }
 }
 
-/// Reverse mode for an [`Mlp`] in plain `f64`, storing every layer's activations (the
-/// memory FoMoH-KD does not need). Activation slopes come from the rule table.
-fn mlp_backprop(m: &Mlp, theta: &[f64], batch: &Batch) -> Result<(f64, Vec<f64>)> {
-    check_len(|| "parameters".into(), m.num_params(), theta.len())?;
-    let x = &batch.x;
-    let b = batch_rows(x, m.sizes[0], "mlp")?;
-    check_len(|| "labels".into(), b, batch.labels.len())?;
-    let layers = m.sizes.len() - 1;
-    let mut offsets = Vec::with_capacity(layers);
-    let mut off = 0;
-    for w in m.sizes.windows(2) {
-        offsets.push(off);
-        off += w[0] * w[1] + w[1];
-    }
-    // Forward: inputs h_l of every layer and pre-activations z_l of hidden layers.
-    let mut hs: Vec<Vec<f64>> = vec![x.re().to_vec()];
-    let mut zs: Vec<Vec<f64>> = Vec::with_capacity(layers);
-    for l in 0..layers {
-        let (i, o) = (m.sizes[l], m.sizes[l + 1]);
-        let (w, bias) =
-            (&theta[offsets[l]..offsets[l] + i * o], &theta[offsets[l] + i * o..offsets[l] + i * o + o]);
-        let mut z = vec![0.0; b * o];
-        for row in z.chunks_mut(o) {
-            row.copy_from_slice(bias);
-        }
-        gemm(1.0, MatRef::new(&hs[l], b, i), MatRef::new(w, i, o), 1.0, &mut z);
-        if l + 1 < layers {
-            hs.push(z.iter().map(|&a| m.activation.op().eval(a)).collect());
-        }
-        zs.push(z);
-    }
-    let logits = Tensor::constant(vec![b, m.classes()], zs.pop().expect("one layer"))?;
-    let logp = ops::log_softmax(&logits)?;
-    let loss = ops::nll(&logp, &batch.labels)?.value()?;
-    // dL/dz for the last layer: (softmax - onehot) / B.
-    let c = m.classes();
-    let mut dz: Vec<f64> = logp.re().iter().map(|&lp| lp.exp() / b as f64).collect();
-    for (r, &y) in batch.labels.iter().enumerate() {
-        dz[r * c + y] -= 1.0 / b as f64;
-    }
-    let mut grad = vec![0.0; theta.len()];
-    for l in (0..layers).rev() {
-        let (i, o) = (m.sizes[l], m.sizes[l + 1]);
-        let (gw, rest) = grad[offsets[l]..].split_at_mut(i * o);
-        gemm(1.0, MatRef::new(&hs[l], b, i).t(), MatRef::new(&dz, b, o), 0.0, gw);
-        for row in dz.chunks(o) {
-            for (g, d) in rest[..o].iter_mut().zip(row) {
-                *g += d;
-            }
-        }
-        if l > 0 {
-            let w = &theta[offsets[l]..offsets[l] + i * o];
-            let mut dh = vec![0.0; b * i];
-            gemm(1.0, MatRef::new(&dz, b, o), MatRef::new(w, i, o).t(), 0.0, &mut dh);
-            let z = &zs[l - 1];
-            dz = dh.iter().zip(z).map(|(&d, &a)| d * m.activation.op().rule(a).d1).collect();
-        }
-    }
-    Ok((loss, grad))
-}
-
 /// Multinomial logistic regression `z = x W + b` (an [`Mlp`] without hidden layers).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogisticRegression(Mlp);
@@ -377,6 +344,7 @@ impl CnnConfig {
 pub struct Cnn {
     cfg: CnnConfig,
     flat: usize,
+    chunk: usize,
 }
 
 impl Cnn {
@@ -388,12 +356,18 @@ impl Cnn {
         if h == 0 || w == 0 || [cfg.conv1, cfg.conv2, cfg.hidden, cfg.classes].contains(&0) {
             return Err(Error::InvalidArgument(format!("cnn {cfg:?}: input too small or a zero width")));
         }
-        Ok(Self { cfg, flat: cfg.conv2 * h * w })
+        Ok(Self { cfg, flat: cfg.conv2 * h * w, chunk: 32 })
     }
 
     /// The paper's CNN (431 080 parameters).
     pub fn paper() -> Self {
         Self::new(CnnConfig::paper()).expect("the paper's configuration is valid")
+    }
+
+    /// Sets the samples per forward chunk (see [`Model::chunk_size`]; default 32).
+    pub fn with_chunk_size(mut self, chunk: usize) -> Self {
+        self.chunk = chunk.max(1);
+        self
     }
 
     /// The configuration.
@@ -409,6 +383,14 @@ impl Model for Cnn {
             "cnn[{}x{},{},{},k{},{},{}]",
             c.height, c.width, c.conv1, c.conv2, c.kernel, c.hidden, c.classes
         )
+    }
+
+    fn loss_and_gradient(&self, theta: &[f64], batch: &Batch) -> Option<Result<(f64, Vec<f64>)>> {
+        Some(cnn_backprop(self, theta, batch))
+    }
+
+    fn chunk_size(&self) -> usize {
+        self.chunk
     }
 
     fn blocks(&self) -> Vec<Block> {
@@ -450,8 +432,7 @@ impl Model for Cnn {
 
 /// A model on a minibatch as an [`Objective`] of its flat parameters: the mean
 /// cross-entropy. [`Objective::hyperplane`] takes ONE k-direction tensor pass for any `k`;
-/// [`Objective::gradient`] is the model's backprop gradient when it has one (MLP, logistic
-/// regression), `None` otherwise (CNN).
+/// [`Objective::gradient`] is the model's backprop gradient (all three models have one).
 #[derive(Clone, Copy, Debug)]
 pub struct Minibatch<'a> {
     model: &'a dyn Model,

@@ -6,7 +6,7 @@
 
 /// A read-only row-major or transposed view of an `rows × cols` matrix in a slice.
 #[derive(Clone, Copy, Debug)]
-pub struct MatRef<'a> {
+pub(crate) struct MatRef<'a> {
     data: &'a [f64],
     rows: usize,
     cols: usize,
@@ -17,24 +17,14 @@ pub struct MatRef<'a> {
 impl<'a> MatRef<'a> {
     /// A row-major `rows × cols` matrix. Panics if `data` is shorter than `rows * cols`
     /// (an internal invariant: callers check shapes first).
-    pub fn new(data: &'a [f64], rows: usize, cols: usize) -> Self {
+    pub(crate) fn new(data: &'a [f64], rows: usize, cols: usize) -> Self {
         assert!(data.len() >= rows * cols, "MatRef: buffer too short");
         Self { data, rows, cols, rs: cols, cs: 1 }
     }
 
     /// The transpose (a stride swap; no copy).
-    pub fn t(self) -> Self {
+    pub(crate) fn t(self) -> Self {
         Self { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
-    }
-
-    /// Number of rows.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Number of columns.
-    pub fn cols(&self) -> usize {
-        self.cols
     }
 }
 
@@ -42,7 +32,7 @@ impl<'a> MatRef<'a> {
 ///
 /// Panics on inconsistent dimensions (an internal invariant; the tensor ops check shapes and
 /// return [`crate::Error::Shape`] before calling this).
-pub fn gemm(alpha: f64, a: MatRef<'_>, b: MatRef<'_>, beta: f64, c: &mut [f64]) {
+pub(crate) fn gemm(alpha: f64, a: MatRef<'_>, b: MatRef<'_>, beta: f64, c: &mut [f64]) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(k, b.rows, "gemm: inner dimensions differ");
     assert!(c.len() >= m * n, "gemm: output too short");

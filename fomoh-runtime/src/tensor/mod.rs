@@ -24,7 +24,7 @@
 mod gemm;
 pub mod ops;
 
-pub use gemm::{gemm, MatRef};
+pub(crate) use gemm::{gemm, MatRef};
 
 use crate::api::Projection;
 use crate::error::{check_len, Error, Result};
@@ -65,8 +65,9 @@ impl Mode {
     }
 
     /// The pair of tangents `(i, j)` whose mixed second derivative second-order plane `p`
-    /// holds.
-    pub fn pair(self, p: usize) -> (usize, usize) {
+    /// holds (`p < self.seconds()`).
+    pub(crate) fn pair(self, p: usize) -> (usize, usize) {
+        debug_assert!(p < self.seconds().max(1));
         match self {
             Mode::Primal => (0, 0),
             Mode::Jet => (0, 0),
@@ -84,7 +85,8 @@ impl Mode {
         }
     }
 
-    /// Every `(i, j)` in plane order.
+    /// The pair of tangents `(i, j)` of every second-order plane, in plane order
+    /// (`[(0, 1)]` for hyper-dual, the packed upper triangle for k directions).
     pub fn pairs(self) -> Vec<(usize, usize)> {
         (0..self.seconds()).map(|p| self.pair(p)).collect()
     }
@@ -102,7 +104,8 @@ impl Mode {
 
 /// Read access to the planes of a tensor-like operand (a [`Tensor`] or a [`ParamView`]).
 ///
-/// `None` means the plane is identically zero.
+/// `None` means the plane is identically zero. Implementors guarantee that every plane holds
+/// exactly `numel()` elements (the ops rely on it).
 pub trait Planes: Sync {
     /// The shape (row-major).
     fn shape(&self) -> &[usize];
@@ -114,6 +117,14 @@ pub trait Planes: Sync {
     fn tangent(&self, i: usize) -> Option<&[f64]>;
     /// Second-order plane `p` (see [`Mode::pair`]), `None` if zero.
     fn second(&self, p: usize) -> Option<&[f64]>;
+    /// All tangent planes as one contiguous buffer (plane-major), if stored that way.
+    fn tangent_block(&self) -> Option<&[f64]> {
+        None
+    }
+    /// All second-order planes as one contiguous buffer (plane-major), if stored that way.
+    fn second_block(&self) -> Option<&[f64]> {
+        None
+    }
     /// The number of elements.
     fn numel(&self) -> usize {
         self.shape().iter().product()
@@ -148,6 +159,12 @@ impl Planes for Tensor {
         let n = self.re.len();
         self.sec.as_ref().map(|t| &t[p * n..(p + 1) * n])
     }
+    fn tangent_block(&self) -> Option<&[f64]> {
+        self.tan.as_deref()
+    }
+    fn second_block(&self) -> Option<&[f64]> {
+        self.sec.as_deref()
+    }
 }
 
 impl Tensor {
@@ -181,6 +198,9 @@ impl Tensor {
         }
         if let Some(s) = &seconds {
             check_len(|| "second-order planes".into(), n * mode.seconds(), s.len())?;
+        }
+        if mode == Mode::Directions(0) {
+            return Err(Error::InvalidArgument("Mode::Directions(0): at least one direction".into()));
         }
         if mode == Mode::Primal && (tangents.is_some() || seconds.is_some()) {
             return Err(Error::InvalidArgument("a primal tensor has no derivative planes".into()));
@@ -251,6 +271,19 @@ impl Tensor {
         }
         self.shape = shape;
         Ok(self)
+    }
+
+    /// Rows `start..end` of the leading axis (every plane), e.g. a chunk of a batch.
+    pub fn rows(&self, start: usize, end: usize) -> Result<Self> {
+        let b = *self.shape.first().ok_or_else(|| Error::Shape("rows of a scalar tensor".into()))?;
+        if start >= end || end > b {
+            return Err(Error::InvalidArgument(format!("rows {start}..{end} of {b}")));
+        }
+        let per: usize = self.shape[1..].iter().product();
+        let idx: Vec<usize> = (0..(end - start) * per).collect();
+        let mut shape = self.shape.clone();
+        shape[0] = end - start;
+        ops::gather(self, start * per, &idx, shape)
     }
 
     /// `(B, d1, d2, ...) -> (B, d1·d2·...)`.
@@ -385,7 +418,8 @@ impl<'a> Params<'a> {
         Self::with_dirs(theta, vec![v1, v2], Mode::HyperDual)
     }
 
-    /// `k = dirs.len() >= 1` directions ([`Mode::Directions`]).
+    /// `k = dirs.len() >= 1` directions ([`Mode::Directions`]). A pass holds `1 + k + k(k+1)/2`
+    /// planes per activation, so memory grows with `k²`.
     pub fn directions(theta: &'a [f64], dirs: &'a [Vec<f64>]) -> Result<Self> {
         if dirs.is_empty() {
             return Err(Error::InvalidArgument("no directions given".into()));

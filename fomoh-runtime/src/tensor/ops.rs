@@ -49,6 +49,12 @@ impl<P: Planes + ?Sized> Planes for Reshaped<'_, P> {
     fn second(&self, p: usize) -> Option<&[f64]> {
         self.inner.second(p)
     }
+    fn tangent_block(&self) -> Option<&[f64]> {
+        self.inner.tangent_block()
+    }
+    fn second_block(&self) -> Option<&[f64]> {
+        self.inner.second_block()
+    }
 }
 
 /// Applies a linear map `f(input plane, output plane)` to every plane of `x`.
@@ -85,7 +91,11 @@ struct Job<'a> {
 
 /// The product rule for a bilinear `product(alpha, x, y, beta, out)` (`out = alpha·x∘y +
 /// beta·out`), over all planes of `a` and `b`.
-fn bilinear<A, B, F>(a: &A, b: &B, shape: Vec<usize>, product: F) -> Result<Tensor>
+///
+/// With `stack_left`, `product` must also accept an `x` of several planes stacked (its
+/// output then holds as many planes, as a matrix product does for stacked rows); the terms
+/// `a_i·b` and `a_ij·b` of all planes are then each one call on `a`'s contiguous blocks.
+fn bilinear<A, B, F>(a: &A, b: &B, shape: Vec<usize>, stack_left: bool, product: F) -> Result<Tensor>
 where
     A: Planes + ?Sized,
     B: Planes + ?Sized,
@@ -94,10 +104,12 @@ where
     let n: usize = shape.iter().product();
     let mode = a.mode().merge(b.mode())?;
     let (k, s) = (mode.tangents(), mode.seconds());
+    let tan_block = a.tangent_block().filter(|_| stack_left && k > 0);
+    let sec_block = a.second_block().filter(|_| stack_left && s > 0);
     let tan_terms: Vec<Vec<Term<'_>>> = (0..k)
         .map(|i| {
             let mut t = Vec::new();
-            if let Some(ai) = a.tangent(i) {
+            if let Some(ai) = a.tangent(i).filter(|_| tan_block.is_none()) {
                 t.push((1.0, ai, b.re()));
             }
             if let Some(bi) = b.tangent(i) {
@@ -110,7 +122,7 @@ where
         .map(|p| {
             let (i, j) = mode.pair(p);
             let mut t = Vec::new();
-            if let Some(ap) = a.second(p) {
+            if let Some(ap) = a.second(p).filter(|_| sec_block.is_none()) {
                 t.push((1.0, ap, b.re()));
             }
             if let Some(bp) = b.second(p) {
@@ -132,8 +144,15 @@ where
         })
         .collect();
     let mut re = vec![0.0; n];
-    let mut tan = tan_terms.iter().any(|t| !t.is_empty()).then(|| vec![0.0; n * k]);
-    let mut sec = sec_terms.iter().any(|t| !t.is_empty()).then(|| vec![0.0; n * s]);
+    let mut tan = (tan_block.is_some() || tan_terms.iter().any(|t| !t.is_empty())).then(|| vec![0.0; n * k]);
+    let mut sec = (sec_block.is_some() || sec_terms.iter().any(|t| !t.is_empty())).then(|| vec![0.0; n * s]);
+    // Stacked terms first (they initialise the buffers), then per-plane terms accumulate.
+    let stacked = [(tan_block, tan.as_deref_mut()), (sec_block, sec.as_deref_mut())];
+    stacked.into_par_iter().for_each(|(blk, out)| {
+        if let (Some(blk), Some(out)) = (blk, out) {
+            product(1.0, blk, b.re(), 0.0, out);
+        }
+    });
     let mut jobs = vec![Job { out: &mut re, terms: vec![(1.0, a.re(), b.re())] }];
     for (buf, terms) in [(&mut tan, tan_terms), (&mut sec, sec_terms)] {
         if let Some(buf) = buf {
@@ -142,9 +161,10 @@ where
             }
         }
     }
+    // Buffers start at zero (or hold the stacked terms): every per-plane term accumulates.
     jobs.into_par_iter().for_each(|job| {
-        for (t, &(alpha, x, y)) in job.terms.iter().enumerate() {
-            product(alpha, x, y, if t == 0 { 0.0 } else { 1.0 }, job.out);
+        for &(alpha, x, y) in &job.terms {
+            product(alpha, x, y, 1.0, job.out);
         }
     });
     Ok(Tensor::raw(shape, mode, re, tan, sec))
@@ -184,8 +204,10 @@ where
     if k != k2 {
         return Err(Error::Shape(format!("matmul: {:?} · {:?}", a.shape(), b.shape())));
     }
-    bilinear(a, b, vec![m, n], |alpha, x, y, beta, out| {
-        gemm(alpha, MatRef::new(x, m, k), MatRef::new(y, k, n), beta, out)
+    // `x` may be several planes of `a` stacked: (planes·m) × k rows, as many output planes.
+    bilinear(a, b, vec![m, n], true, |alpha, x, y, beta, out| {
+        let rows = x.len().checked_div(k).unwrap_or(m);
+        gemm(alpha, MatRef::new(x, rows, k), MatRef::new(y, k, n), beta, &mut out[..rows * n])
     })
 }
 
@@ -259,9 +281,11 @@ pub fn add_bias<B: Planes + ?Sized>(x: &Tensor, b: &B) -> Result<Tensor> {
 /// The one plane-level chain rule, in place: given each element's rule `(f, f', f'')`, the
 /// planes become `f`, `f'·t_i` and `f'·s_ij + f''·t_i·t_j` (the elementwise form of
 /// [`crate::HyperDual::lift1`] and [`crate::HyperK::lift1`]).
-pub fn lift_planes(x: &mut Tensor, rules: &[Rule<f64>]) {
+///
+/// Errors if `rules` does not hold one rule per element.
+pub fn lift_planes(x: &mut Tensor, rules: &[Rule<f64>]) -> Result<()> {
     let n = x.re.len();
-    assert_eq!(n, rules.len(), "lift_planes: one rule per element");
+    crate::error::check_len(|| "rules (one per element)".into(), n, rules.len())?;
     let mode = x.mode;
     for (v, r) in x.re.iter_mut().zip(rules) {
         *v = r.f;
@@ -282,12 +306,13 @@ pub fn lift_planes(x: &mut Tensor, rules: &[Rule<f64>]) {
     if let Some(tan) = &mut x.tan {
         tan.par_chunks_mut(n.max(1)).for_each(|o| o.iter_mut().zip(rules).for_each(|(o, r)| *o *= r.d1));
     }
+    Ok(())
 }
 
 /// An elementwise function from the rule table (tanh, relu, sigmoid, exp, ln, ...), in place.
 pub fn unary_into(mut x: Tensor, op: UnaryOp) -> Tensor {
     let rules: Vec<Rule<f64>> = x.re.iter().map(|&a| op.rule(a)).collect();
-    lift_planes(&mut x, &rules);
+    lift_planes(&mut x, &rules).expect("one rule per element by construction");
     x
 }
 
@@ -395,18 +420,7 @@ where
     }
     let (ho, wo) = (h - kh + 1, wd - kw + 1);
     let ckk = c * kh * kw;
-    let mut idx = Vec::with_capacity(ckk * ho * wo);
-    for ci in 0..c {
-        for ki in 0..kh {
-            for kj in 0..kw {
-                for oh in 0..ho {
-                    for ow in 0..wo {
-                        idx.push(ci * h * wd + (oh + ki) * wd + ow + kj);
-                    }
-                }
-            }
-        }
-    }
+    let idx = im2col_index(c, h, wd, kh, kw);
     let wshape = [o, ckk];
     let wmat = Reshaped::new(w, &wshape)?;
     let parts = (0..batch)
@@ -421,17 +435,31 @@ where
     stack(parts, vec![o, ho, wo])
 }
 
-/// 2×2 max-pooling with stride 2 over `(B, C, H, W)` (odd trailing rows/columns dropped).
-/// Every plane takes the element at the primal's argmax (the first one at a tie).
-pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
-    let [batch, c, h, w] = dims4("max_pool2", x.shape())?;
-    let (ho, wo) = (h / 2, w / 2);
-    if ho == 0 || wo == 0 {
-        return Err(Error::Shape(format!("max_pool2: input {:?} is smaller than 2×2", x.shape())));
+/// The im2col map of one `(c, h, w)` image for a `kh × kw` kernel: entry `(r, q)` of the
+/// `(c·kh·kw) × (ho·wo)` column matrix is image element `idx[r·ho·wo + q]`.
+pub(crate) fn im2col_index(c: usize, h: usize, w: usize, kh: usize, kw: usize) -> Vec<usize> {
+    let (ho, wo) = (h - kh + 1, w - kw + 1);
+    let mut idx = Vec::with_capacity(c * kh * kw * ho * wo);
+    for ci in 0..c {
+        for ki in 0..kh {
+            for kj in 0..kw {
+                for oh in 0..ho {
+                    for ow in 0..wo {
+                        idx.push(ci * h * w + (oh + ki) * w + ow + kj);
+                    }
+                }
+            }
+        }
     }
-    let re = x.re();
-    let mut idx = Vec::with_capacity(batch * c * ho * wo);
-    for plane in 0..batch * c {
+    idx
+}
+
+/// For each output of a 2×2 stride-2 max-pool over `planes` planes of `h × w`, the index of
+/// the (first) primal maximum in `re`.
+pub(crate) fn pool2_argmax(re: &[f64], planes: usize, h: usize, w: usize) -> Vec<usize> {
+    let (ho, wo) = (h / 2, w / 2);
+    let mut idx = Vec::with_capacity(planes * ho * wo);
+    for plane in 0..planes {
         let base = plane * h * w;
         for oh in 0..ho {
             for ow in 0..wo {
@@ -446,6 +474,18 @@ pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
             }
         }
     }
+    idx
+}
+
+/// 2×2 max-pooling with stride 2 over `(B, C, H, W)` (odd trailing rows/columns dropped).
+/// Every plane takes the element at the primal's argmax (the first one at a tie).
+pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
+    let [batch, c, h, w] = dims4("max_pool2", x.shape())?;
+    let (ho, wo) = (h / 2, w / 2);
+    if ho == 0 || wo == 0 {
+        return Err(Error::Shape(format!("max_pool2: input {:?} is smaller than 2×2", x.shape())));
+    }
+    let idx = pool2_argmax(x.re(), batch * c, h, w);
     gather(x, 0, &idx, vec![batch, c, ho, wo])
 }
 
