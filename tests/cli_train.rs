@@ -168,6 +168,7 @@ fn bad_arguments_give_one_line_and_a_nonzero_exit() {
         (&["train", "--model", "cnn", "--optimizer", "adam"], "gradient"),
         (&["train", "--mnist", "/tmp"], "--data mnist"),
         (&["train", "--resume", "/nonexistent/ckpt.json"], "/nonexistent/ckpt.json"),
+        (&["train", "--checkpoint", "/nonexistent/dir/ckpt.json"], "/nonexistent/dir"),
     ] {
         let extra: &[&str] =
             if args.contains(&"--epochs") { &["--out", out] } else { &["--out", out, "--epochs", "1"] };

@@ -154,40 +154,29 @@ pub enum AnyOptimizer {
     Adam(Adam),
 }
 
-impl AnyOptimizer {
-    fn inner(&self) -> &dyn Optimizer {
-        match self {
-            AnyOptimizer::Fgd(o) => o,
-            AnyOptimizer::Fomoh(o) => o,
-            AnyOptimizer::FomohKd(o) => o,
-            AnyOptimizer::FomohBp(o) => o,
-            AnyOptimizer::Newton(o) => o,
-            AnyOptimizer::Sgd(o) => o,
-            AnyOptimizer::Adam(o) => o,
+/// `match` over every variant of [`AnyOptimizer`], binding the optimizer to `$o`.
+macro_rules! each {
+    ($any:expr, $o:ident => $e:expr) => {
+        match $any {
+            AnyOptimizer::Fgd($o) => $e,
+            AnyOptimizer::Fomoh($o) => $e,
+            AnyOptimizer::FomohKd($o) => $e,
+            AnyOptimizer::FomohBp($o) => $e,
+            AnyOptimizer::Newton($o) => $e,
+            AnyOptimizer::Sgd($o) => $e,
+            AnyOptimizer::Adam($o) => $e,
         }
-    }
-
-    fn inner_mut(&mut self) -> &mut dyn Optimizer {
-        match self {
-            AnyOptimizer::Fgd(o) => o,
-            AnyOptimizer::Fomoh(o) => o,
-            AnyOptimizer::FomohKd(o) => o,
-            AnyOptimizer::FomohBp(o) => o,
-            AnyOptimizer::Newton(o) => o,
-            AnyOptimizer::Sgd(o) => o,
-            AnyOptimizer::Adam(o) => o,
-        }
-    }
+    };
 }
 
 impl Optimizer for AnyOptimizer {
     fn name(&self) -> &'static str {
-        self.inner().name()
+        each!(self, o => o.name())
     }
     fn core(&self) -> &Core {
-        self.inner().core()
+        each!(self, o => o.core())
     }
     fn step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> fomoh::Result<StepReport> {
-        self.inner_mut().step(obj, theta)
+        each!(self, o => o.step(obj, theta))
     }
 }

@@ -295,6 +295,11 @@ impl Trainer {
                 return Err(CliError(format!("--lr {lr} must be finite and >= 0")));
             }
         }
+        if let Some(dir) = args.checkpoint.as_deref().and_then(Path::parent) {
+            if !dir.as_os_str().is_empty() && !dir.is_dir() {
+                return Err(CliError(format!("--checkpoint: directory {} does not exist", dir.display())));
+            }
+        }
         let specs = parse_specs(&args.optimizer, None)?;
         if let Some(s) = specs.iter().find(|s| s.kind == Kind::Newton) {
             return Err(CliError(format!(
