@@ -271,3 +271,36 @@ fn learning_on_digits_fomoh_kd4_beats_fgd_and_logreg_reaches_90_percent() {
         assert!(acc >= 0.9, "seed {seed}: adam test accuracy {acc}");
     }
 }
+
+/// MNIST sanity run (needs the IDX files; not in the repository):
+/// `FOMOH_MNIST=/work/shared/data/mnist cargo test --release --test cli_train -- --ignored`.
+#[test]
+#[ignore = "needs MNIST in $FOMOH_MNIST; run in release"]
+fn mnist_logreg_one_epoch() {
+    let dir = std::env::var("FOMOH_MNIST").unwrap_or_else(|_| "/work/shared/data/mnist".into());
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("mnist");
+    ok(&[
+        "train",
+        "--data",
+        "mnist",
+        "--mnist",
+        &dir,
+        "--model",
+        "logreg",
+        "--optimizer",
+        "fgd,fomoh-kd:4,adam",
+        "--epochs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let rows = read_csv(&out.join("train.csv"));
+    assert_eq!(rows.len(), 6);
+    // 60 000 samples in batches of 64.
+    assert!(rows.iter().filter(|r| r.epoch == 1).all(|r| r.passes == 938));
+    let (fgd, kd, adam) = (curve(&rows, "fgd"), curve(&rows, "fomoh-kd:4"), curve(&rows, "adam"));
+    assert!(kd[1].train_loss < fgd[1].train_loss && fgd[1].train_loss < fgd[0].train_loss);
+    assert!(adam[1].test_accuracy > 0.9, "{:?}", adam[1]);
+}
