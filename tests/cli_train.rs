@@ -126,12 +126,24 @@ fn train_writes_csv_svg_summary_and_a_table() {
 fn json_and_quiet_output() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("j");
-    let args =
-        ["train", "--optimizer", "fomoh", "--epochs", "1", "--batch", "256", "--out", out.to_str().unwrap()];
+    let args = [
+        "train",
+        "--optimizer",
+        "fomoh",
+        "--epochs",
+        "1",
+        "--batch",
+        "256",
+        "--train-samples",
+        "600",
+        "--out",
+        out.to_str().unwrap(),
+    ];
     let o = ok(&[&args[..], &["--json"]].concat());
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["optimizers"][0]["optimizer"], "fomoh");
     assert_eq!(v["optimizers"][0]["epochs"], 1);
+    assert_eq!(v["optimizers"][0]["passes"], 3, "600 samples in batches of 256");
     assert_eq!(v["out_dir"], out.to_str().unwrap());
     let o = ok(&[&args[..], &["--quiet"]].concat());
     assert!(o.stdout.is_empty());
@@ -169,6 +181,8 @@ fn bad_arguments_give_one_line_and_a_nonzero_exit() {
         (&["train", "--mnist", "/tmp"], "--data mnist"),
         (&["train", "--resume", "/nonexistent/ckpt.json"], "/nonexistent/ckpt.json"),
         (&["train", "--checkpoint", "/nonexistent/dir/ckpt.json"], "/nonexistent/dir"),
+        (&["train", "--train-samples", "0"], "--train-samples"),
+        (&["train", "--train-samples", "100000"], "--train-samples"),
     ] {
         let extra: &[&str] =
             if args.contains(&"--epochs") { &["--out", out] } else { &["--out", out, "--epochs", "1"] };

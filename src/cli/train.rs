@@ -69,6 +69,9 @@ pub struct Args {
     /// Seed of the split, the initial parameters, the minibatch order and the tangents.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Train on the first N training samples only (quick runs).
+    #[arg(long, value_name = "N")]
+    pub train_samples: Option<usize>,
     /// Hidden widths of --model mlp, comma-separated [default: 32 on digits, 100 on MNIST].
     #[arg(long, value_name = "W,..")]
     pub hidden: Option<String>,
@@ -101,6 +104,7 @@ impl Args {
             batch: 64,
             lr: None,
             seed: 0,
+            train_samples: None,
             hidden: None,
             curvature: CurvatureArg::Robust,
             tangents: TangentArg::Gaussian,
@@ -310,7 +314,17 @@ impl Trainer {
         if let Some(s) = specs.iter().find(|s| matches!(s.kind, Kind::FomohKd(k) if k > 16)) {
             return Err(CliError(format!("`{}`: training supports fomoh-kd:K with K <= 16", s.label)));
         }
-        let (train, test) = load_data(args)?;
+        let (mut train, test) = load_data(args)?;
+        if let Some(n) = args.train_samples {
+            if n == 0 || n > train.len() {
+                return Err(CliError(format!(
+                    "--train-samples {n}: expected 1..={} for {}",
+                    train.len(),
+                    train.name()
+                )));
+            }
+            train = train.subset(&(0..n).collect::<Vec<_>>())?;
+        }
         let model = build_model(args, train.sample_size(), train.classes())?;
         let theta0 = model.init(args.seed);
         if let Some(s) = specs.iter().find(|s| matches!(s.kind, Kind::FomohBp | Kind::Sgd | Kind::Adam)) {
