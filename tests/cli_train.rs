@@ -318,3 +318,30 @@ fn mnist_logreg_one_epoch() {
     assert!(kd[1].train_loss < fgd[1].train_loss && fgd[1].train_loss < fgd[0].train_loss);
     assert!(adam[1].test_accuracy > 0.9, "{:?}", adam[1]);
 }
+
+#[test]
+fn a_diverged_run_stops_and_the_others_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("div");
+    let o = ok(&[
+        "train",
+        "--optimizer",
+        "fgd@1e308,adam",
+        "--epochs",
+        "2",
+        "--batch",
+        "256",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("note: fgd stopped"), "{text}");
+    let rows = read_csv(&out.join("train.csv"));
+    assert!(curve(&rows, "fgd").len() < 3, "fgd stops early");
+    assert_eq!(curve(&rows, "adam").len(), 3, "adam runs all epochs");
+    assert!(rows.iter().all(|r| r.train_loss.is_finite()), "only finite rows are written");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["optimizers"][0]["diverged"].is_string());
+    assert!(summary["optimizers"][1]["diverged"].is_null());
+}

@@ -618,6 +618,20 @@ fn summary_json(t: &Trainer, dir: &Path) -> serde_json::Value {
     })
 }
 
+/// `v` with `digits` decimals, or in scientific notation when far from 1.
+fn short(v: f64, digits: usize) -> String {
+    if v == 0.0 || (1e-3..1e5).contains(&v.abs()) {
+        let s = format!("{v:.digits$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
 fn table(t: &Trainer) -> String {
     let mut s = format!(
         "{:<12} {:>8} {:>6} {:>8} {:>11} {:>10} {:>9} {:>8}\n",
@@ -627,13 +641,13 @@ fn table(t: &Trainer) -> String {
         let last = r.rows.last().expect("epoch 0 is always recorded");
         let _ = writeln!(
             s,
-            "{:<12} {:>8} {:>6} {:>8} {:>11.4} {:>10.4} {:>8.1}% {:>8.2}",
+            "{:<12} {:>8} {:>6} {:>8} {:>11} {:>10} {:>8.1}% {:>8.2}",
             r.label,
-            lr,
+            short(*lr, 3),
             r.epoch,
             r.passes,
-            last.train_loss,
-            last.test_loss,
+            short(last.train_loss, 4),
+            short(last.test_loss, 4),
             100.0 * last.test_accuracy,
             r.seconds
         );
