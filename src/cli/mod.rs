@@ -1,10 +1,12 @@
 //! Argument parsing and dispatch. Each subcommand lives in its own module with an `Args`
 //! struct (clap derive) and a `run` function; adding one (e.g. `train`) means one module, one
-//! enum variant and one match arm.
+//! enum variant and one match arm (as `train` did).
 
 mod demo;
 mod output;
 mod rosenbrock;
+mod spec;
+mod train;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -27,6 +29,8 @@ pub struct Cli {
 enum Command {
     /// The paper's Rosenbrock study: every optimizer from x0 ~ N(0, I) per seed.
     Rosenbrock(rosenbrock::Args),
+    /// Train a model (logreg, mlp, cnn) on digits or MNIST with one or more optimizers.
+    Train(train::Args),
     /// A short run of the studies (under a minute); names the directory it writes.
     Demo(demo::Args),
 }
@@ -71,7 +75,9 @@ pub fn main() -> CliResult<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
-                    Err(CliError("a subcommand is required: rosenbrock or demo (see `fomoh --help`)".into()))
+                    Err(CliError(
+                        "a subcommand is required: rosenbrock, train or demo (see `fomoh --help`)".into(),
+                    ))
                 }
                 _ => {
                     // clap's message is several lines (usage, tips); keep the first.
@@ -86,6 +92,7 @@ pub fn main() -> CliResult<ExitCode> {
     let global = Global { quiet: cli.quiet, json: cli.json };
     match cli.command {
         Command::Rosenbrock(args) => rosenbrock::run(&args, global),
+        Command::Train(args) => train::run(&args, global),
         Command::Demo(args) => demo::run(&args, global),
     }?;
     Ok(ExitCode::SUCCESS)

@@ -5,11 +5,9 @@
 //! sweep of FoMoH-KD.
 
 use super::output::{self, Progress};
+use super::spec::{parse_specs, Kind, Spec};
 use super::{CliError, CliResult, Global};
-use fomoh::optim::{
-    standard_normal, Adam, Curvature, Fallback, Fgd, Fomoh, FomohBp, FomohKd, Newton, Optimizer, Options,
-    Sgd, Tangents,
-};
+use fomoh::optim::{standard_normal, Curvature, Fallback, Optimizer, Options, Tangents};
 use fomoh::{objective, scalar_fn, Scalar};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -72,112 +70,14 @@ pub fn rosenbrock<S: Scalar>(x: &[S]) -> S {
     (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Kind {
-    Fgd,
-    Fomoh,
-    FomohKd(usize),
-    FomohBp,
-    Newton,
-    Sgd,
-    Adam,
-}
-
-/// One optimizer of the study, as named on the command line.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Spec {
-    /// The name as given (without `@LR`), used in the CSV and the table.
-    pub label: String,
-    kind: Kind,
-    lr: Option<f64>,
-}
-
-impl Spec {
-    /// Parses `fgd`, `fomoh-kd:3`, `adam@0.1`, ...
-    pub fn parse(s: &str) -> CliResult<Spec> {
-        let s = s.trim();
-        let (name, lr) = match s.split_once('@') {
-            Some((n, lr)) => {
-                let v: f64 =
-                    lr.parse().map_err(|_| CliError(format!("bad learning rate `{lr}` in `{s}`")))?;
-                if !v.is_finite() || v < 0.0 {
-                    return Err(CliError(format!("learning rate in `{s}` must be finite and >= 0")));
-                }
-                (n, Some(v))
-            }
-            None => (s, None),
-        };
-        let kind = match name {
-            "fgd" => Kind::Fgd,
-            "fomoh" => Kind::Fomoh,
-            "fomoh-bp" => Kind::FomohBp,
-            "newton" => Kind::Newton,
-            "sgd" => Kind::Sgd,
-            "adam" => Kind::Adam,
-            _ => match name.strip_prefix("fomoh-kd:") {
-                Some(k) => match k.parse::<usize>() {
-                    Ok(k) if k >= 1 => Kind::FomohKd(k),
-                    _ => return Err(CliError(format!("bad K in `{name}`: expected fomoh-kd:K with K >= 1"))),
-                },
-                None => {
-                    return Err(CliError(format!(
-                        "unknown optimizer `{name}` (expected fgd, fomoh, fomoh-kd:K, fomoh-bp, newton, sgd or adam)"
-                    )))
-                }
-            },
-        };
-        Ok(Spec { label: name.to_string(), kind, lr })
+/// The paper's Rosenbrock step sizes (FoMoH, FoMoH-KD, FoMoH-BP, Newton 1; Adam 0.2; FGD and
+/// SGD 1e-4).
+pub fn paper_lr(kind: Kind) -> f64 {
+    match kind {
+        Kind::Fgd | Kind::Sgd => 1e-4,
+        Kind::Fomoh | Kind::FomohKd(_) | Kind::FomohBp | Kind::Newton => 1.0,
+        Kind::Adam => 0.2,
     }
-
-    /// The optimizer, configured as in the paper's Rosenbrock script unless `@LR` was given.
-    pub fn build(&self, seed: u64, curvature: Curvature, tangents: Tangents) -> Box<dyn Optimizer> {
-        macro_rules! cfg {
-            ($o:expr, $lr:expr) => {
-                Box::new($o.learning_rate(self.lr.unwrap_or($lr)).seed(seed).tangents(tangents))
-            };
-        }
-        match self.kind {
-            Kind::Fgd => cfg!(Fgd::new(), 1e-4),
-            Kind::Fomoh => cfg!(Fomoh::new(), 1.0),
-            Kind::FomohKd(k) => cfg!(FomohKd::new(k).curvature(curvature), 1.0),
-            Kind::FomohBp => cfg!(FomohBp::new(), 1.0),
-            Kind::Newton => cfg!(Newton::new().curvature(curvature), 1.0),
-            Kind::Sgd => cfg!(Sgd::new(), 1e-4),
-            Kind::Adam => cfg!(Adam::new(), 0.2),
-        }
-    }
-}
-
-/// Parses the optimizer list and the K sweep (`A..B` or `A..=B`, inclusive).
-pub fn parse_specs(list: &str, k_sweep: Option<&str>) -> CliResult<Vec<Spec>> {
-    let mut specs = Vec::new();
-    for s in list.split(',').filter(|s| !s.trim().is_empty()) {
-        let spec = Spec::parse(s)?;
-        if specs.iter().any(|o: &Spec| o.label == spec.label) {
-            return Err(CliError(format!("optimizer `{}` given twice", spec.label)));
-        }
-        specs.push(spec);
-    }
-    if let Some(sweep) = k_sweep {
-        let bad = || CliError(format!("bad --k-sweep `{sweep}`: expected A..B with 1 <= A <= B, e.g. 2..10"));
-        let (a, b) = sweep.split_once("..").ok_or_else(bad)?;
-        let b = b.strip_prefix('=').unwrap_or(b);
-        let (a, b): (usize, usize) =
-            (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
-        if a < 1 || a > b {
-            return Err(bad());
-        }
-        for k in a..=b {
-            let label = format!("fomoh-kd:{k}");
-            if !specs.iter().any(|o| o.label == label) {
-                specs.push(Spec { label, kind: Kind::FomohKd(k), lr: None });
-            }
-        }
-    }
-    if specs.is_empty() {
-        return Err(CliError("no optimizers given".into()));
-    }
-    Ok(specs)
 }
 
 /// One run: an optimizer from one seed.
@@ -269,7 +169,8 @@ impl Study {
                 bar.set_message(format!("{} seed {seed}", spec.label));
                 // x0 ~ N(0, I) from the seed; the optimizer's tangents from a different stream.
                 let mut x = standard_normal(seed, self.dim);
-                let mut opt = spec.build(seed ^ 0xA5A5_A5A5_A5A5_A5A5, self.curvature, self.tangents);
+                let mut opt =
+                    spec.build(paper_lr, seed ^ 0xA5A5_A5A5_A5A5_A5A5, self.curvature, self.tangents);
                 let mut losses = Vec::with_capacity(self.iters + 1);
                 let (mut passes, mut gradient_evals, mut fallbacks) = (0, 0, 0);
                 let start = Instant::now();
