@@ -9,7 +9,7 @@
 
 use fomoh_runtime::error::check_len;
 use fomoh_runtime::{
-    api, Dim, Error, HyperDual, HyperK, Jet, Objective, Packed, Projection, Result, ScalarFn,
+    api, api::KPass, Dim, HyperDual, HyperK, Jet, Objective, Packed, Projection, Result, ScalarFn,
 };
 
 /// The forward passes of a `#[fomoh]` function of one slice `x: &[f64]` (its passive
@@ -69,19 +69,7 @@ impl<G: Generated> Objective for GeneratedObjective<G> {
     /// One generated K-direction pass for `K <= 16`, `K(K+1)/2` hyper-dual passes beyond.
     fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
         check_len(|| "x".into(), self.n, x.len())?;
-        macro_rules! one_pass {
-            ($($k:literal)*) => {
-                match dirs.len() {
-                    0 => Err(Error::InvalidArgument("hyperplane: no directions given".into())),
-                    $($k => {
-                        let d: &[Vec<f64>; $k] = dirs.try_into().expect("length checked by match");
-                        Ok((api::hyperplane(|x| self.f.hyperplane::<$k>(x), x, d)?, 1))
-                    })*
-                    _ => api::project_pairwise(&self.f, x, dirs),
-                }
-            };
-        }
-        one_pass!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+        api::project_with(&Passes(&self.f), x, dirs)
     }
 
     fn gradient(&self, x: &[f64]) -> Option<Result<Vec<f64>>> {
@@ -89,6 +77,21 @@ impl<G: Generated> Objective for GeneratedObjective<G> {
             check_len(|| "x".into(), self.n, x.len())
                 .and_then(|_| api::gradient(|x| self.f.directional(x), x)),
         )
+    }
+}
+
+/// The generated passes of `G` as a [`KPass`] (so the K dispatch is the runtime's).
+struct Passes<'a, G>(&'a G);
+
+impl<G: Generated> KPass<f64> for Passes<'_, G> {
+    fn pass_k<const K: usize>(&self, x: &[HyperK<f64, K>]) -> HyperK<f64, K>
+    where
+        Dim<K>: Packed,
+    {
+        self.0.hyperplane::<K>(x)
+    }
+    fn pass_hd(&self, x: &[HyperDual<f64>]) -> HyperDual<f64> {
+        self.0.hyper_dual(x)
     }
 }
 

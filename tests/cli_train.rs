@@ -177,7 +177,6 @@ fn bad_arguments_give_one_line_and_a_nonzero_exit() {
         (&["train", "--lr=-1"], "--lr"),
         (&["train", "--lr", "NaN"], "--lr"),
         (&["train", "--model", "mlp", "--hidden", "32,0"], "--hidden"),
-        (&["train", "--model", "cnn", "--optimizer", "adam"], "gradient"),
         (&["train", "--mnist", "/tmp"], "--data mnist"),
         (&["train", "--resume", "/nonexistent/ckpt.json"], "/nonexistent/ckpt.json"),
         (&["train", "--checkpoint", "/nonexistent/dir/ckpt.json"], "/nonexistent/dir"),

@@ -148,6 +148,32 @@ where
     Ok(h)
 }
 
+/// A function with a K-direction pass for every `K` from 1 to 16 and a hyper-dual pass: what
+/// [`project_with`] dispatches on when K is known only at run time. Implemented for every
+/// [`ScalarFn`]; `#[fomoh]` functions and compiled programs implement it with their own passes.
+pub trait KPass<T: RealNum> {
+    /// One K-direction pass over seeded inputs.
+    fn pass_k<const K: usize>(&self, x: &[HyperK<T, K>]) -> HyperK<T, K>
+    where
+        Dim<K>: Packed;
+    /// One hyper-dual pass over seeded inputs (the fallback for K > 16).
+    fn pass_hd(&self, x: &[HyperDual<T>]) -> HyperDual<T>;
+}
+
+impl<T: RealNum, F: ScalarFn + ?Sized> KPass<T> for F {
+    #[inline]
+    fn pass_k<const K: usize>(&self, x: &[HyperK<T, K>]) -> HyperK<T, K>
+    where
+        Dim<K>: Packed,
+    {
+        self.eval(x)
+    }
+    #[inline]
+    fn pass_hd(&self, x: &[HyperDual<T>]) -> HyperDual<T> {
+        self.eval(x)
+    }
+}
+
 /// The projection onto any number of directions, for callers whose K is known only at run
 /// time (the optimizers): `K <= 16` takes one [`HyperK`] pass, larger K falls back to
 /// `K(K+1)/2` hyper-dual passes. Returns the projection and the number of passes used.
@@ -156,16 +182,24 @@ where
     T: RealNum,
     F: ScalarFn + ?Sized,
 {
+    project_with(f, x, dirs)
+}
+
+/// [`project`] for any [`KPass`]: one pass for `K <= 16`, pairwise hyper-dual passes beyond.
+pub fn project_with<T, P>(p: &P, x: &[T], dirs: &[Vec<T>]) -> Result<(Projection<T>, usize)>
+where
+    T: RealNum,
+    P: KPass<T> + ?Sized,
+{
     check_dirs(x, dirs)?;
     macro_rules! one_pass {
         ($($k:literal)*) => {
             match dirs.len() {
-                0 => Err(crate::Error::InvalidArgument("project: no directions given".into())),
                 $($k => {
                     let d: &[Vec<T>; $k] = dirs.try_into().expect("length checked by match");
-                    Ok((hyperplane(|x| f.eval(x), x, d)?, 1))
+                    Ok((hyperplane(|x| p.pass_k::<$k>(x), x, d)?, 1))
                 })*
-                _ => project_pairwise(f, x, dirs),
+                _ => assemble_pairwise(dirs.len(), |i, j| hyper_dual(|x| p.pass_hd(x), x, &dirs[i], &dirs[j])),
             }
         };
     }
@@ -180,7 +214,15 @@ where
     F: ScalarFn + ?Sized,
 {
     check_dirs(x, dirs)?;
-    let k = dirs.len();
+    assemble_pairwise(dirs.len(), |i, j| hyper_dual(|x| f.eval(x), x, &dirs[i], &dirs[j]))
+}
+
+/// Assembles a projection onto `k` directions from the `K(K+1)/2` hyper-dual passes
+/// `pass(i, j)` (seeded with `d_i`, `d_j`, for `i <= j`); returns it with the pass count.
+pub fn assemble_pairwise<T: RealNum>(
+    k: usize,
+    mut pass: impl FnMut(usize, usize) -> Result<HyperDual<T>>,
+) -> Result<(Projection<T>, usize)> {
     if k == 0 {
         return Err(crate::Error::InvalidArgument("project: no directions given".into()));
     }
@@ -188,7 +230,7 @@ where
     let mut passes = 0;
     for i in 0..k {
         for j in i..k {
-            let hd = hyper_dual(|x| f.eval(x), x, &dirs[i], &dirs[j])?;
+            let hd = pass(i, j)?;
             passes += 1;
             p.value = hd.re;
             p.grad[i] = hd.e1;

@@ -48,7 +48,8 @@ pub mod scalar;
 pub mod tensor;
 
 pub use api::{
-    directional, gradient, hessian, hyper_dual, hyperplane, project, project_pairwise, Projection,
+    directional, gradient, hessian, hyper_dual, hyperplane, project, project_pairwise, project_with, KPass,
+    Projection,
 };
 pub use error::{Error, Result};
 pub use hyperdual::HyperDual;

@@ -29,24 +29,7 @@ pub trait Objective {
     /// takes `K(K+1)/2` hyper-dual passes (the paper's method); implementors with a
     /// k-direction pass override it.
     fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
-        let k = dirs.len();
-        if k == 0 {
-            return Err(crate::Error::InvalidArgument("hyperplane: no directions given".into()));
-        }
-        let mut p = Projection { value: 0.0, grad: vec![0.0; k], hess: vec![vec![0.0; k]; k] };
-        let mut passes = 0;
-        for i in 0..k {
-            for j in i..k {
-                let hd = self.hyper_dual(x, &dirs[i], &dirs[j])?;
-                passes += 1;
-                p.value = hd.re;
-                p.grad[i] = hd.e1;
-                p.grad[j] = hd.e2;
-                p.hess[i][j] = hd.e12;
-                p.hess[j][i] = hd.e12;
-            }
-        }
-        Ok((p, passes))
+        api::assemble_pairwise(dirs.len(), |i, j| self.hyper_dual(x, &dirs[i], &dirs[j]))
     }
 
     /// The exact gradient, if this objective has a gradient source (backprop, or forward
