@@ -375,6 +375,8 @@ impl Builder {
     }
 
     /// Either an existing node equal to `op`, or `op` itself (possibly rewritten).
+    // Guards spell out the float comparisons (`-0.0` counts as zero too).
+    #[allow(clippy::redundant_guards)]
     fn simplify(&mut self, op: Op) -> Result<NodeId, Op> {
         let k = |s: &Self, a| s.konst(a);
         match op {

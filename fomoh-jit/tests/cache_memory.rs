@@ -19,9 +19,9 @@ fn rss_bytes() -> usize {
 fn cache_hits_and_code_memory_is_released() {
     // --- cache hits: the same function compiled twice generates code once
     let base = cache_stats();
-    let a = compile(20, |x| rosenbrock(x)).unwrap();
+    let a = compile(20, rosenbrock).unwrap();
     let sa = a.prepare(Mode::HyperDual).unwrap();
-    let b = compile(20, |x| rosenbrock(x)).unwrap();
+    let b = compile(20, rosenbrock).unwrap();
     let sb = b.prepare(Mode::HyperDual).unwrap();
     let s = cache_stats();
     assert_eq!(s.misses - base.misses, 1, "{s:?}");
@@ -45,10 +45,9 @@ fn cache_hits_and_code_memory_is_released() {
     // --- compile and drop in a loop: no growth in live kernels or (loosely) in memory
     let round = |i: usize| {
         // a distinct graph each time: no cache hit
-        let p = compile(40, |x| rosenbrock(x) * Tracer::from_f64(1.0 + i as f64)).unwrap();
+        let p = compile(8, |x| rosenbrock(x) * Tracer::from_f64(1.0 + i as f64)).unwrap();
         p.prepare(Mode::HyperDual).unwrap();
-        p.prepare(Mode::HyperK(3)).unwrap();
-        assert!(p.value(&[0.5; 40]).unwrap().is_finite());
+        assert!(p.value(&[0.5; 8]).unwrap().is_finite());
     };
     for i in 0..30 {
         round(i);

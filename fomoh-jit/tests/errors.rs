@@ -19,7 +19,7 @@ fn is_length(e: &Error, what: &str) -> bool {
 
 #[test]
 fn wrong_lengths_are_errors_before_native_code_runs() {
-    let p = compile(3, |x| rosenbrock(x)).unwrap();
+    let p = compile(3, rosenbrock).unwrap();
     let (x, v) = ([1.0, 2.0, 3.0], [1.0, 0.0, 0.0]);
     assert!(is_length(&p.value(&[1.0, 2.0]).unwrap_err(), "x"));
     assert!(is_length(&p.value(&[0.0; 4]).unwrap_err(), "x"));
@@ -36,7 +36,7 @@ fn wrong_lengths_are_errors_before_native_code_runs() {
 
 #[test]
 fn k_outside_1_to_16_is_unsupported_and_objective_falls_back_to_pairs() {
-    let p = compile(3, |x| rosenbrock(x)).unwrap();
+    let p = compile(3, rosenbrock).unwrap();
     let x = [0.5, -0.3, 1.2];
     assert!(matches!(p.project(&x, &[]).unwrap_err(), Error::Unsupported(_)));
     let dirs17: Vec<Vec<f64>> = (0..17).map(|j| direction(j, 3)).collect();
@@ -54,7 +54,7 @@ fn k_outside_1_to_16_is_unsupported_and_objective_falls_back_to_pairs() {
 #[test]
 fn graph_size_limits_give_typed_errors() {
     let small = Options { max_traced_nodes: 20, ..Options::default() };
-    let e = compile_with(10, |x| rosenbrock(x), &small).unwrap_err();
+    let e = compile_with(10, rosenbrock, &small).unwrap_err();
     assert!(
         matches!(&e, Error::Backend { backend: "jit", message } if message.contains("graph too large")),
         "{e}"
@@ -63,7 +63,7 @@ fn graph_size_limits_give_typed_errors() {
     assert!(matches!(&e, Error::Backend { message, .. } if message.contains("graph too large")));
 
     let staged = Options { max_staged_nodes: 50, ..Options::default() };
-    let p = compile_with(10, |x| rosenbrock(x), &staged).unwrap();
+    let p = compile_with(10, rosenbrock, &staged).unwrap();
     let e = p.hyper_dual(&[1.0; 10], &[1.0; 10], &[1.0; 10]).unwrap_err();
     assert!(matches!(&e, Error::Backend { message, .. } if message.contains("staged graph")), "{e}");
     assert!(p.prepare(Mode::HyperK(4)).is_err());
@@ -80,7 +80,7 @@ fn branchy<S: Scalar>(x: &[S]) -> S {
 
 #[test]
 fn a_branch_not_taken_at_trace_time_is_an_error_never_a_wrong_derivative() {
-    let p = compile_at(&[2.0, 1.0], |x| branchy(x)).unwrap();
+    let p = compile_at(&[2.0, 1.0], branchy).unwrap();
     assert_eq!(p.guards().len(), 1);
     // the traced branch: agrees with the runtime
     let hd = p.hyper_dual(&[3.0, 1.0], &[1.0, 0.0], &[1.0, 0.0]).unwrap();
@@ -105,7 +105,7 @@ fn a_branch_not_taken_at_trace_time_is_an_error_never_a_wrong_derivative() {
     assert!(p.value(&[f64::NAN, 1.0]).is_err());
 
     // traced without a point: inputs are NaN, `>` is false, the else branch is compiled
-    let q = compile(2, |x| branchy(x)).unwrap();
+    let q = compile(2, branchy).unwrap();
     assert_eq!(q.value(&[1.0, 2.0]).unwrap(), 1.0f64.exp());
     assert!(q.value(&[2.0, 1.0]).is_err());
 }

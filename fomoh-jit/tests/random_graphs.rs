@@ -1,8 +1,8 @@
 //! Differential testing over random programs: every compiled mode agrees with the runtime
 //! (within 1e-12 relative) and with the interpreter over the staged graph (bit for bit).
 //!
-//! The default run checks `FOMOH_JIT_CASES` (default 300) random programs, each in four
-//! modes (≈1,200 compilations). Set e.g. `FOMOH_JIT_CASES=5000` for a longer run.
+//! The default run checks `FOMOH_JIT_CASES` (default 400) random programs, each in four
+//! modes (≈1,600 compilations). Set e.g. `FOMOH_JIT_CASES=5000` for a longer run.
 
 mod common;
 use common::*;
@@ -110,7 +110,7 @@ fn case() -> impl Strategy<Value = (Prog, Vec<f64>, Vec<Vec<f64>>, usize)> {
 }
 
 fn cases() -> u32 {
-    std::env::var("FOMOH_JIT_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(300)
+    std::env::var("FOMOH_JIT_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(400)
 }
 
 /// Compares lanes where the runtime's value is finite. Where the runtime produces a
