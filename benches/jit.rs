@@ -61,7 +61,7 @@ fn main() -> Result<(), fomoh::Error> {
 
         println!("== scalar Rosenbrock, n = {n} ==");
         let t0 = Instant::now();
-        let p = fomoh::jit::compile(n, |x| rosenbrock(x))?;
+        let p = fomoh::jit::compile(n, rosenbrock)?;
         println!("trace: {:.2} ms, {} traced nodes", t0.elapsed().as_secs_f64() * 1e3, p.graph().nodes.len());
         println!(
             "{:<12} {:>12} {:>12} {:>12} {:>10}",
@@ -86,7 +86,7 @@ fn main() -> Result<(), fomoh::Error> {
         }
         // check against the runtime before timing
         let hd = p.hyper_dual(&x, v1, v2)?;
-        let rt = fomoh::hyper_dual(|x| rosenbrock(x), &x, v1, v2)?;
+        let rt = fomoh::hyper_dual(rosenbrock, &x, v1, v2)?;
         assert!((hd.e12 - rt.e12).abs() <= 1e-12 * rt.e12.abs());
         println!("check: f = {}, ∇f·v1 = {}, v1ᵀHv2 = {}", hd.re, hd.e1, hd.e12);
 
@@ -109,22 +109,22 @@ fn main() -> Result<(), fomoh::Error> {
         row("primal", primal, time(|| p.value(black_box(&x)).unwrap()));
         row(
             "hyper-dual",
-            time(|| fomoh::hyper_dual(|x| rosenbrock(x), black_box(&x), v1, v2).unwrap()),
+            time(|| fomoh::hyper_dual(rosenbrock, black_box(&x), v1, v2).unwrap()),
             time(|| p.hyper_dual(black_box(&x), v1, v2).unwrap()),
         );
         row(
             "jet",
-            time(|| fomoh::directional(|x| rosenbrock(x), black_box(&x), v1).unwrap()),
+            time(|| fomoh::directional(rosenbrock, black_box(&x), v1).unwrap()),
             time(|| p.directional(black_box(&x), v1).unwrap()),
         );
         row(
             "K=4",
-            time(|| fomoh::hyperplane(|x| rosenbrock(x), black_box(&x), &d4).unwrap()),
+            time(|| fomoh::hyperplane(rosenbrock, black_box(&x), &d4).unwrap()),
             time(|| p.hyperplane(black_box(&x), &d4).unwrap()),
         );
         row(
             "K=8",
-            time(|| fomoh::hyperplane(|x| rosenbrock(x), black_box(&x), &d8).unwrap()),
+            time(|| fomoh::hyperplane(rosenbrock, black_box(&x), &d8).unwrap()),
             time(|| p.hyperplane(black_box(&x), &d8).unwrap()),
         );
         println!("(ratios are against the plain f64 primal; 'jit speedup' = runtime / jit)\n");

@@ -111,10 +111,24 @@ impl Kernel {
     pub fn run(&self, inputs: &[f64], out: &mut [f64]) -> JitResult<()> {
         crate::error::check_len("input buffer", self.n_in, inputs.len())?;
         crate::error::check_len("output buffer", self.n_out, out.len())?;
-        let mut scratch = vec![0.0f64; self.n_scratch];
+        // A per-thread scratch buffer, reused across calls (a fresh one if it is in use).
+        thread_local! {
+            static SCRATCH: core::cell::RefCell<Vec<f64>> = const { core::cell::RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buf) => self.run_with(inputs, &mut buf, out),
+            Err(_) => self.run_with(inputs, &mut Vec::new(), out),
+        })
+    }
+
+    fn run_with(&self, inputs: &[f64], scratch: &mut Vec<f64>, out: &mut [f64]) -> JitResult<()> {
+        if scratch.len() < self.n_scratch {
+            scratch.resize(self.n_scratch, 0.0);
+        }
         for f in &self.segments {
-            // SAFETY: the code reads `n_in` inputs, `n_scratch` scratch and writes `n_out`
-            // outputs (offsets fixed at compile time), and the lengths were checked above.
+            // SAFETY: the code reads `n_in` inputs, at most `n_scratch` scratch slots and
+            // writes `n_out` outputs (offsets fixed at compile time); the lengths were
+            // checked above.
             let st = unsafe { f(inputs.as_ptr(), scratch.as_mut_ptr(), out.as_mut_ptr()) };
             if st != 0 {
                 let site = st - 1;

@@ -174,11 +174,21 @@ impl Program {
         Ok(buf)
     }
 
-    fn run(&self, mode: Mode, parts: &[(&str, &[f64])]) -> JitResult<Vec<f64>> {
-        let buf = self.pack(mode, parts)?;
+    /// Runs `mode` on the input vectors `parts`, writing `mode.outputs()` numbers to `out`.
+    fn run_into(&self, mode: Mode, parts: &[(&str, &[f64])], out: &mut [f64]) -> JitResult<()> {
         let k = self.kernel(mode)?;
+        if let [(what, x)] = parts {
+            // one input vector (the primal): no copy
+            check_len(what, self.dim(), x.len())?;
+            return k.run(x, out);
+        }
+        let buf = self.pack(mode, parts)?;
+        k.run(&buf, out)
+    }
+
+    fn run(&self, mode: Mode, parts: &[(&str, &[f64])]) -> JitResult<Vec<f64>> {
         let mut out = vec![0.0; mode.outputs()];
-        k.run(&buf, &mut out)?;
+        self.run_into(mode, parts, &mut out)?;
         Ok(out)
     }
 
@@ -202,18 +212,22 @@ impl Program {
 
     /// `f(x)`.
     pub fn value(&self, x: &[f64]) -> Result<f64> {
-        Ok(self.run(Mode::Primal, &[("x", x)])?[0])
+        let mut out = [0.0];
+        self.run_into(Mode::Primal, &[("x", x)], &mut out)?;
+        Ok(out[0])
     }
 
     /// One compiled hyper-dual pass: `f(x)`, `∇f·v1`, `∇f·v2`, `v1ᵀHv2`.
     pub fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
-        let o = self.run(Mode::HyperDual, &[("x", x), ("v1", v1), ("v2", v2)])?;
+        let mut o = [0.0; 4];
+        self.run_into(Mode::HyperDual, &[("x", x), ("v1", v1), ("v2", v2)], &mut o)?;
         Ok(HyperDual::new(o[0], o[1], o[2], o[3]))
     }
 
     /// One compiled three-lane pass along `v`: `f(x)`, `∇f·v`, `vᵀHv`.
     pub fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
-        let o = self.run(Mode::Jet, &[("x", x), ("v", v)])?;
+        let mut o = [0.0; 3];
+        self.run_into(Mode::Jet, &[("x", x), ("v", v)], &mut o)?;
         Ok(Jet::new(o[0], o[1], o[2]))
     }
 

@@ -170,7 +170,10 @@ fn split_functions_compute_what_one_function_computes() {
     let n = 12;
     let x: Vec<f64> = (0..n).map(|i| 0.1 * i as f64 - 0.4).collect();
     let f = |x: &[Tracer]| rosenbrock(x) + x.iter().map(|&v| v.sin() * v.cos()).sum::<Tracer>();
-    let one = Options { codegen: CodegenOptions { segment_nodes: 1 << 20, ..CodegenOptions::default() }, ..Options::default() };
+    let one = Options {
+        codegen: CodegenOptions { segment_nodes: 1 << 20, ..CodegenOptions::default() },
+        ..Options::default()
+    };
     let whole = compile_with(n, f, &one).unwrap();
     let tiny = Options {
         codegen: CodegenOptions { segment_nodes: 7, ..CodegenOptions::default() },
