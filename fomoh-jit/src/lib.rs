@@ -7,6 +7,8 @@
 //! - [`compile`] / [`compile_at`] / [`compile_fn`]: trace a function into a [`Program`].
 //! - [`Program`]: `value`, `hyper_dual`, `directional`, `hyperplane` with the runtime's
 //!   argument and result types; implements [`fomoh_runtime::Objective`].
+//! - [`Retracing`]: an `Objective` that traces again when an input takes a branch no
+//!   traced variant covers.
 //! - Modes ([`Mode`]): primal, hyper-dual, the `v1 = v2` jet, and K directions (1..=16).
 //! - Pipeline: [`trace`] (the [`Tracer`] scalar) → [`ir`] graph → [`stage`] (derivative lanes
 //!   from `fomoh_runtime::rules`, with symbolic zeros, CSE, DCE) → [`codegen`] (Cranelift) →
@@ -42,6 +44,6 @@ pub mod trace;
 pub use cache::{cache_stats, CacheStats};
 pub use codegen::{live_kernels, CodegenOptions, CompileStats};
 pub use error::JitError;
-pub use program::{compile, compile_at, compile_fn, compile_with, Options, Program};
+pub use program::{compile, compile_at, compile_fn, compile_with, Options, Program, Retracing};
 pub use stage::Mode;
 pub use trace::Tracer;

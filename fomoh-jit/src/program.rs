@@ -212,6 +212,10 @@ impl Program {
 
     /// `f(x)`.
     pub fn value(&self, x: &[f64]) -> Result<f64> {
+        Ok(self.value_j(x)?)
+    }
+
+    fn value_j(&self, x: &[f64]) -> JitResult<f64> {
         let mut out = [0.0];
         self.run_into(Mode::Primal, &[("x", x)], &mut out)?;
         Ok(out[0])
@@ -219,6 +223,10 @@ impl Program {
 
     /// One compiled hyper-dual pass: `f(x)`, `∇f·v1`, `∇f·v2`, `v1ᵀHv2`.
     pub fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+        Ok(self.hyper_dual_j(x, v1, v2)?)
+    }
+
+    fn hyper_dual_j(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> JitResult<HyperDual<f64>> {
         let mut o = [0.0; 4];
         self.run_into(Mode::HyperDual, &[("x", x), ("v1", v1), ("v2", v2)], &mut o)?;
         Ok(HyperDual::new(o[0], o[1], o[2], o[3]))
@@ -226,6 +234,10 @@ impl Program {
 
     /// One compiled three-lane pass along `v`: `f(x)`, `∇f·v`, `vᵀHv`.
     pub fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
+        Ok(self.directional_j(x, v)?)
+    }
+
+    fn directional_j(&self, x: &[f64], v: &[f64]) -> JitResult<Jet<f64>> {
         let mut o = [0.0; 3];
         self.run_into(Mode::Jet, &[("x", x), ("v", v)], &mut o)?;
         Ok(Jet::new(o[0], o[1], o[2]))
@@ -242,6 +254,10 @@ impl Program {
 
     /// [`Program::hyperplane`] with K known at run time (1 to 16).
     pub fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
+        Ok(self.project_j(x, dirs)?)
+    }
+
+    fn project_j(&self, x: &[f64], dirs: &[Vec<f64>]) -> JitResult<Projection<f64>> {
         let k = dirs.len();
         let mode = Mode::HyperK(k).validate()?;
         let names: Vec<String> = (0..k).map(|i| format!("dirs[{i}] (direction {i})")).collect();
@@ -278,7 +294,7 @@ impl Objective for Program {
             return Ok((self.project(x, dirs)?, 1));
         }
         // Beyond 16 (or none): the trait's default, K(K+1)/2 compiled hyper-dual passes.
-        Objective::hyperplane(&Pairwise(self), x, dirs)
+        Objective::hyperplane(&PairwiseOf(self), x, dirs)
     }
 
     /// The gradient from `n` compiled three-lane passes along the axes.
@@ -299,10 +315,95 @@ impl Objective for Program {
     }
 }
 
-/// A view of a program that keeps the trait's default (pairwise) `hyperplane`.
-struct Pairwise<'a>(&'a Program);
+/// An [`Objective`] that re-traces on demand: it keeps one compiled [`Program`] per branch
+/// pattern it has met, and when an input takes a branch none of them traced, it traces the
+/// function again at that input (up to a limit of variants).
+///
+/// ```
+/// use fomoh_runtime::{scalar_fn, Objective, Scalar};
+/// fn f<S: Scalar>(x: &[S]) -> S { if x[0] > S::zero() { x[0] * x[0] } else { -x[0] } }
+/// let obj = fomoh_jit::Retracing::new(1, scalar_fn!(f));
+/// assert_eq!(obj.value(&[3.0]).unwrap(), 9.0);
+/// assert_eq!(obj.value(&[-3.0]).unwrap(), 3.0); // traced again for the other branch
+/// assert_eq!(obj.variants(), 2);
+/// ```
+pub struct Retracing<F> {
+    f: F,
+    n: usize,
+    options: Options,
+    max_variants: usize,
+    variants: std::sync::Mutex<Vec<Arc<Program>>>,
+}
 
-impl Objective for Pairwise<'_> {
+impl<F: ScalarFn> Retracing<F> {
+    /// A re-tracing objective of `f` over `n` inputs (at most 64 traced variants).
+    pub fn new(n: usize, f: F) -> Self {
+        Retracing { f, n, options: Options::default(), max_variants: 64, variants: Default::default() }
+    }
+
+    /// Sets the largest number of traced variants kept (further branch patterns are errors).
+    pub fn max_variants(mut self, m: usize) -> Self {
+        self.max_variants = m;
+        self
+    }
+
+    /// The number of variants traced so far.
+    pub fn variants(&self) -> usize {
+        self.variants.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    fn with<R>(&self, x: &[f64], call: impl Fn(&Program) -> JitResult<R>) -> Result<R> {
+        check_len("x", self.n, x.len())?;
+        let known: Vec<Arc<Program>> = self.variants.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for p in &known {
+            match call(p) {
+                Err(JitError::GuardFailed(_)) => continue,
+                r => return Ok(r?),
+            }
+        }
+        if known.len() >= self.max_variants {
+            return Err(JitError::GuardFailed(format!(
+                "no traced variant covers this input and the limit of {} variants is reached",
+                self.max_variants
+            ))
+            .into());
+        }
+        let g = trace::trace_at(x, |t| self.f.eval(t), self.options.max_traced_nodes)?;
+        let p = Arc::new(Program::new(g, self.options.clone()));
+        self.variants.lock().unwrap_or_else(|p| p.into_inner()).push(p.clone());
+        Ok(call(&p)?)
+    }
+}
+
+impl<F: ScalarFn> Objective for Retracing<F> {
+    fn dim(&self) -> usize {
+        self.n
+    }
+
+    fn value(&self, x: &[f64]) -> Result<f64> {
+        self.with(x, |p| p.value_j(x))
+    }
+
+    fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+        self.with(x, |p| p.hyper_dual_j(x, v1, v2))
+    }
+
+    fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
+        self.with(x, |p| p.directional_j(x, v))
+    }
+
+    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
+        if (1..=16).contains(&dirs.len()) {
+            return Ok((self.with(x, |p| p.project_j(x, dirs))?, 1));
+        }
+        Objective::hyperplane(&PairwiseOf(self), x, dirs)
+    }
+}
+
+/// A view of an objective that keeps the trait's default (pairwise) `hyperplane`.
+struct PairwiseOf<'a, O>(&'a O);
+
+impl<O: Objective> Objective for PairwiseOf<'_, O> {
     fn dim(&self) -> usize {
         self.0.dim()
     }

@@ -218,3 +218,35 @@ fn split_functions_compute_what_one_function_computes() {
         &flat_proj(&whole.hyperplane(&x, &dirs).unwrap()),
     );
 }
+
+#[test]
+fn retracing_objective_traces_each_branch_once_and_agrees_with_the_runtime() {
+    use fomoh_jit::Retracing;
+    let obj = Retracing::new(2, fomoh_runtime::scalar_fn!(branchy));
+    let reference = fomoh_runtime::objective(2, fomoh_runtime::scalar_fn!(branchy));
+    let dirs: Vec<Vec<f64>> = (0..3).map(|j| direction(j, 2)).collect();
+    for x in [[2.0, 1.0], [1.0, 2.0], [3.0, -1.0], [-4.0, 0.5]] {
+        let hd = obj.hyper_dual(&x, &dirs[0], &dirs[1]).unwrap();
+        assert_close(
+            "retracing hd",
+            &flat_hd(hd),
+            &flat_hd(reference.hyper_dual(&x, &dirs[0], &dirs[1]).unwrap()),
+            1e-12,
+        );
+        let (p, passes) = obj.hyperplane(&x, &dirs).unwrap();
+        assert_eq!(passes, 1);
+        assert_close(
+            "retracing K=3",
+            &flat_proj(&p),
+            &flat_proj(&reference.hyperplane(&x, &dirs).unwrap().0),
+            1e-12,
+        );
+        assert_eq!(obj.value(&x).unwrap(), reference.value(&x).unwrap());
+    }
+    assert_eq!(obj.variants(), 2, "one variant per branch");
+    assert!(matches!(obj.value(&[1.0]), Err(Error::Length { expected: 2, found: 1, .. })));
+    let capped = Retracing::new(2, fomoh_runtime::scalar_fn!(branchy)).max_variants(1);
+    assert!(capped.value(&[2.0, 1.0]).is_ok());
+    let e = capped.value(&[1.0, 2.0]).unwrap_err();
+    assert!(matches!(&e, Error::Backend { message, .. } if message.contains("limit of 1 variants")), "{e}");
+}
