@@ -109,6 +109,20 @@ pub use fomoh_macros::fomoh;
 pub use generated::__private as __macro;
 pub use generated::{Generated, GeneratedObjective};
 
+/// The JIT: trace a function written over [`Scalar`] and compile its forward passes with
+/// Cranelift (re-exports [`fomoh_jit`]).
+///
+/// ```
+/// use fomoh::Scalar;
+/// fn f<S: Scalar>(x: &[S]) -> S { (x[0] * x[1]).sin() }
+/// let p = fomoh::jit::compile(2, |x| f(x)).unwrap();
+/// let hd = p.hyper_dual(&[1.0, 2.0], &[1.0, 0.0], &[0.0, 1.0]).unwrap();
+/// assert!((hd.e12 - (2.0_f64.cos() - 2.0 * 2.0_f64.sin())).abs() < 1e-14);
+/// ```
+pub mod jit {
+    pub use fomoh_jit::*;
+}
+
 /// The names most programs need: `use fomoh::prelude::*;`.
 pub mod prelude {
     pub use fomoh_runtime::{

@@ -1,0 +1,162 @@
+//! JIT benchmark: scalar Rosenbrock (the generic function traced as is), compiled by the
+//! JIT vs the runtime's operator-overloading path vs the plain `f64` primal, in one run.
+//!
+//! `cargo bench --bench jit` (set `FOMOH_JIT_BENCH_N=100,1000,10000` to change sizes).
+//! Prints the time per call, the ratios, and the compile time of every mode.
+
+use fomoh::prelude::*;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+fn rosenbrock<S: Scalar>(x: &[S]) -> S {
+    let (one, hundred) = (S::one(), S::from_f64(100.0));
+    (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
+}
+
+fn direction(j: usize, n: usize) -> Vec<f64> {
+    (0..n).map(|i| ((i + 1) as f64 * ((j + 2) as f64).sqrt()).sin()).collect()
+}
+
+/// Median over 7 batches of the time per call; each batch runs ≥ 30 ms.
+fn time<R>(mut f: impl FnMut() -> R) -> f64 {
+    let mut reps = 1usize;
+    loop {
+        let t = Instant::now();
+        for _ in 0..reps {
+            black_box(f());
+        }
+        if t.elapsed() > Duration::from_millis(30) {
+            break;
+        }
+        reps *= 2;
+    }
+    let mut v: Vec<f64> = (0..7)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..reps {
+                black_box(f());
+            }
+            t.elapsed().as_secs_f64() / reps as f64
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v[3]
+}
+
+fn us(s: f64) -> String {
+    format!("{:>10.2} µs", s * 1e6)
+}
+
+fn main() -> Result<(), fomoh::Error> {
+    let sizes: Vec<usize> = std::env::var("FOMOH_JIT_BENCH_N")
+        .ok()
+        .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![100, 1000]);
+    for n in sizes {
+        let x: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect();
+        let dirs: Vec<Vec<f64>> = (0..8).map(|j| direction(j, n)).collect();
+        let (v1, v2) = (&dirs[0], &dirs[1]);
+        let d4: [Vec<f64>; 4] = core::array::from_fn(|j| dirs[j].clone());
+        let d8: [Vec<f64>; 8] = core::array::from_fn(|j| dirs[j].clone());
+
+        println!("== scalar Rosenbrock, n = {n} ==");
+        let t0 = Instant::now();
+        let p = fomoh::jit::compile(n, rosenbrock)?;
+        println!("trace: {:.2} ms, {} traced nodes", t0.elapsed().as_secs_f64() * 1e3, p.graph().nodes.len());
+        println!(
+            "{:<12} {:>12} {:>12} {:>12} {:>10}",
+            "mode", "staged nodes", "stage ms", "codegen ms", "functions"
+        );
+        for (name, mode) in [
+            ("primal", fomoh::jit::Mode::Primal),
+            ("hyper-dual", fomoh::jit::Mode::HyperDual),
+            ("jet", fomoh::jit::Mode::Jet),
+            ("K=4", fomoh::jit::Mode::HyperK(4)),
+            ("K=8", fomoh::jit::Mode::HyperK(8)),
+        ] {
+            let s = p.prepare(mode)?;
+            println!(
+                "{:<12} {:>12} {:>12.2} {:>12.2} {:>10}",
+                name,
+                s.staged_nodes,
+                s.stage_time.as_secs_f64() * 1e3,
+                s.codegen_time.as_secs_f64() * 1e3,
+                s.functions
+            );
+        }
+        // check against the runtime before timing
+        let hd = p.hyper_dual(&x, v1, v2)?;
+        let rt = fomoh::hyper_dual(rosenbrock, &x, v1, v2)?;
+        assert!((hd.e12 - rt.e12).abs() <= 1e-12 * rt.e12.abs());
+        println!("check: f = {}, ∇f·v1 = {}, v1ᵀHv2 = {}", hd.re, hd.e1, hd.e12);
+
+        let primal = time(|| rosenbrock(black_box(&x)));
+        println!(
+            "\n{:<12} {:>13} {:>13} {:>10} {:>10} {:>12}",
+            "pass", "runtime", "jit", "rt/primal", "jit/primal", "jit speedup"
+        );
+        let row = |name: &str, rt: f64, jit: f64| {
+            println!(
+                "{:<12} {} {} {:>9.2}x {:>9.2}x {:>11.2}x",
+                name,
+                us(rt),
+                us(jit),
+                rt / primal,
+                jit / primal,
+                rt / jit
+            );
+        };
+        row("primal", primal, time(|| p.value(black_box(&x)).unwrap()));
+        row(
+            "hyper-dual",
+            time(|| fomoh::hyper_dual(rosenbrock, black_box(&x), v1, v2).unwrap()),
+            time(|| p.hyper_dual(black_box(&x), v1, v2).unwrap()),
+        );
+        row(
+            "jet",
+            time(|| fomoh::directional(rosenbrock, black_box(&x), v1).unwrap()),
+            time(|| p.directional(black_box(&x), v1).unwrap()),
+        );
+        row(
+            "K=4",
+            time(|| fomoh::hyperplane(rosenbrock, black_box(&x), &d4).unwrap()),
+            time(|| p.hyperplane(black_box(&x), &d4).unwrap()),
+        );
+        row(
+            "K=8",
+            time(|| fomoh::hyperplane(rosenbrock, black_box(&x), &d8).unwrap()),
+            time(|| p.hyperplane(black_box(&x), &d8).unwrap()),
+        );
+        println!("(ratios are against the plain f64 primal; 'jit speedup' = runtime / jit)\n");
+
+        // code-generation settings: Cranelift optimizer on/off, segment size
+        println!(
+            "{:<28} {:>12} {:>12} {:>12}",
+            "settings (hyper-dual, K=4)", "compile ms", "hd µs", "K=4 µs"
+        );
+        for (optimize, seg) in
+            [(true, 8192), (false, 8192), (true, 256), (false, 1024), (false, 256), (false, 64)]
+        {
+            let o = fomoh::jit::Options {
+                codegen: fomoh::jit::CodegenOptions { optimize, segment_nodes: seg },
+                ..fomoh::jit::Options::default()
+            };
+            let q = fomoh::jit::compile_with(
+                n,
+                |x| rosenbrock(x) * Scalar::from_f64(1.0 + seg as f64 * 1e-30),
+                &o,
+            )?;
+            let c = q.prepare(fomoh::jit::Mode::HyperDual)?.codegen_time
+                + q.prepare(fomoh::jit::Mode::HyperK(4))?.codegen_time;
+            println!(
+                "{:<28} {:>12.1} {} {}",
+                format!("optimize={optimize}, segment={seg}"),
+                c.as_secs_f64() * 1e3,
+                us(time(|| q.hyper_dual(black_box(&x), v1, v2).unwrap())),
+                us(time(|| q.hyperplane(black_box(&x), &d4).unwrap()))
+            );
+        }
+        println!();
+    }
+    Ok(())
+}

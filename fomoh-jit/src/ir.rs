@@ -1,0 +1,429 @@
+//! The graph IR: a flat, topologically ordered list of nodes.
+//!
+//! The same IR holds the *traced* graph (what the user's function computes, with the
+//! elementary functions of [`UnaryOp`]/[`BinaryOp`] and the guards recorded for branches)
+//! and the *staged* graph (the primal and every derivative lane, lowered to the primitives
+//! of [`fomoh_runtime::Real`] by instantiating the runtime's rules, see [`crate::stage`]).
+//! Node ids are indices; every argument of a node precedes it.
+//!
+//! The op set is scalar for now. Every node has a [`Shape`]; scalar nodes have the empty
+//! shape, and the tensor ops (reductions, matmul, movement) are meant to join this enum with
+//! their static shapes.
+
+use core::hash::{BuildHasherDefault, Hash, Hasher};
+use fomoh_runtime::{BinaryOp, UnaryOp};
+use std::collections::HashMap;
+
+/// Index of a node in its [`Graph`].
+pub type NodeId = u32;
+
+/// The static shape of a node's value (empty for scalars).
+pub type Shape = Vec<usize>;
+
+/// A comparison of two primal values (IEEE semantics, as Rust's operators).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cmp {
+    /// `a < b`.
+    Lt,
+    /// `a <= b`.
+    Le,
+    /// `a > b`.
+    Gt,
+    /// `a >= b`.
+    Ge,
+    /// `a == b`.
+    Eq,
+    /// `a != b` (true if either is NaN).
+    Ne,
+    /// Either is NaN.
+    Unordered,
+}
+
+impl Cmp {
+    /// Evaluates the comparison.
+    #[inline]
+    pub fn eval(self, a: f64, b: f64) -> bool {
+        match self {
+            Cmp::Lt => a < b,
+            Cmp::Le => a <= b,
+            Cmp::Gt => a > b,
+            Cmp::Ge => a >= b,
+            Cmp::Eq => a == b,
+            Cmp::Ne => a != b,
+            Cmp::Unordered => a.is_nan() || b.is_nan(),
+        }
+    }
+
+    /// The operator's symbol, for messages.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Cmp::Lt => "<",
+            Cmp::Le => "<=",
+            Cmp::Gt => ">",
+            Cmp::Ge => ">=",
+            Cmp::Eq => "==",
+            Cmp::Ne => "!=",
+            Cmp::Unordered => "unordered with",
+        }
+    }
+}
+
+/// One node of the graph.
+#[derive(Clone, Copy, Debug)]
+pub enum Op {
+    /// The `i`-th entry of the flat input buffer.
+    Input(u32),
+    /// A literal.
+    Const(f64),
+    /// `-a`.
+    Neg(NodeId),
+    /// An elementary function from the runtime's rule table.
+    Unary(UnaryOp, NodeId),
+    /// A binary function (arithmetic included).
+    Binary(BinaryOp, NodeId, NodeId),
+    /// `if cmp(a, b) { t } else { f }`, on primal values.
+    Select {
+        /// The comparison.
+        cmp: Cmp,
+        /// Left operand.
+        a: NodeId,
+        /// Right operand.
+        b: NodeId,
+        /// Value when the comparison holds.
+        t: NodeId,
+        /// Value otherwise.
+        f: NodeId,
+    },
+    /// A branch decision recorded at trace time: at run time `cmp(a, b)` must equal
+    /// `expect`, otherwise the program stops with a guard failure naming `site`.
+    Guard {
+        /// The comparison.
+        cmp: Cmp,
+        /// Left operand.
+        a: NodeId,
+        /// Right operand.
+        b: NodeId,
+        /// The outcome observed while tracing.
+        expect: bool,
+        /// Index into [`Graph::guards`].
+        site: u32,
+    },
+}
+
+impl Op {
+    /// The node's arguments.
+    pub fn args(&self) -> impl Iterator<Item = NodeId> {
+        let (v, n): ([NodeId; 4], usize) = match *self {
+            Op::Input(_) | Op::Const(_) => ([0; 4], 0),
+            Op::Neg(a) | Op::Unary(_, a) => ([a, 0, 0, 0], 1),
+            Op::Binary(_, a, b) | Op::Guard { a, b, .. } => ([a, b, 0, 0], 2),
+            Op::Select { a, b, t, f, .. } => ([a, b, t, f], 4),
+        };
+        v.into_iter().take(n)
+    }
+
+    /// Whether the node is a literal.
+    pub fn is_const(&self) -> bool {
+        matches!(self, Op::Const(_))
+    }
+
+    /// The static shape of the node's value (every current op is scalar).
+    pub fn shape(&self) -> Shape {
+        Vec::new()
+    }
+}
+
+impl PartialEq for Op {
+    fn eq(&self, o: &Self) -> bool {
+        use Op::*;
+        match (*self, *o) {
+            (Input(a), Input(b)) => a == b,
+            (Const(a), Const(b)) => a.to_bits() == b.to_bits(),
+            (Neg(a), Neg(b)) => a == b,
+            (Unary(p, a), Unary(q, b)) => p == q && a == b,
+            (Binary(p, a, b), Binary(q, c, d)) => p == q && a == c && b == d,
+            (Select { cmp, a, b, t, f }, Select { cmp: c2, a: a2, b: b2, t: t2, f: f2 }) => {
+                cmp == c2 && a == a2 && b == b2 && t == t2 && f == f2
+            }
+            (Guard { cmp, a, b, expect, site }, Guard { cmp: c2, a: a2, b: b2, expect: e2, site: s2 }) => {
+                cmp == c2 && a == a2 && b == b2 && expect == e2 && site == s2
+            }
+            _ => false,
+        }
+    }
+}
+impl Eq for Op {}
+
+impl Hash for Op {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        core::mem::discriminant(self).hash(h);
+        match *self {
+            Op::Input(i) => i.hash(h),
+            Op::Const(c) => c.to_bits().hash(h),
+            Op::Neg(a) => a.hash(h),
+            Op::Unary(op, a) => {
+                op.hash(h);
+                a.hash(h)
+            }
+            Op::Binary(op, a, b) => {
+                op.hash(h);
+                a.hash(h);
+                b.hash(h)
+            }
+            Op::Select { cmp, a, b, t, f } => {
+                cmp.hash(h);
+                [a, b, t, f].hash(h)
+            }
+            Op::Guard { cmp, a, b, expect, site } => {
+                cmp.hash(h);
+                [a, b, site].hash(h);
+                expect.hash(h)
+            }
+        }
+    }
+}
+
+/// What a guard checked at trace time (for error messages).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GuardInfo {
+    /// The comparison.
+    pub cmp: Cmp,
+    /// Its outcome at trace time.
+    pub expect: bool,
+    /// The primal operands at trace time.
+    pub operands: (f64, f64),
+}
+
+impl GuardInfo {
+    /// A one-line description: `"a < b was true at trace time (a = 1, b = 2)"`.
+    pub fn describe(&self, site: u32) -> String {
+        format!(
+            "guard #{site}: `a {} b` was {} at trace time (a = {}, b = {})",
+            self.cmp.symbol(),
+            self.expect,
+            self.operands.0,
+            self.operands.1
+        )
+    }
+}
+
+/// A graph: nodes in topological order, the outputs, and the guard descriptions.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Graph {
+    /// The nodes; each node's arguments precede it.
+    pub nodes: Vec<Op>,
+    /// The output nodes, in order.
+    pub outputs: Vec<NodeId>,
+    /// The length of the flat input buffer.
+    pub n_inputs: usize,
+    /// One entry per guard site.
+    pub guards: Vec<GuardInfo>,
+}
+
+impl Graph {
+    /// A 64-bit structural hash of the graph (nodes, outputs, input count).
+    pub fn structural_hash(&self) -> u64 {
+        let mut h = FxHasher::default();
+        self.nodes.hash(&mut h);
+        self.outputs.hash(&mut h);
+        self.n_inputs.hash(&mut h);
+        h.finish()
+    }
+
+    /// The nodes reachable from the outputs and the guards.
+    pub fn live(&self) -> Vec<bool> {
+        let mut live = vec![false; self.nodes.len()];
+        for &o in &self.outputs {
+            live[o as usize] = true;
+        }
+        for (i, op) in self.nodes.iter().enumerate().rev() {
+            if matches!(op, Op::Guard { .. }) {
+                live[i] = true;
+            }
+            if live[i] {
+                for a in op.args() {
+                    live[a as usize] = true;
+                }
+            }
+        }
+        live
+    }
+
+    /// The number of nodes reachable from the outputs and guards.
+    pub fn live_count(&self) -> usize {
+        self.live().iter().filter(|&&b| b).count()
+    }
+
+    /// A copy without dead nodes (ids renumbered, order kept).
+    pub fn without_dead(&self) -> Graph {
+        let live = self.live();
+        let mut map = vec![NodeId::MAX; self.nodes.len()];
+        let mut nodes = Vec::with_capacity(live.iter().filter(|&&b| b).count());
+        for (i, op) in self.nodes.iter().enumerate() {
+            if !live[i] {
+                continue;
+            }
+            let m = |a: NodeId| map[a as usize];
+            let new = match *op {
+                Op::Input(_) | Op::Const(_) => *op,
+                Op::Neg(a) => Op::Neg(m(a)),
+                Op::Unary(u, a) => Op::Unary(u, m(a)),
+                Op::Binary(b, x, y) => Op::Binary(b, m(x), m(y)),
+                Op::Select { cmp, a, b, t, f } => Op::Select { cmp, a: m(a), b: m(b), t: m(t), f: m(f) },
+                Op::Guard { cmp, a, b, expect, site } => Op::Guard { cmp, a: m(a), b: m(b), expect, site },
+            };
+            map[i] = nodes.len() as NodeId;
+            nodes.push(new);
+        }
+        Graph {
+            nodes,
+            outputs: self.outputs.iter().map(|&o| map[o as usize]).collect(),
+            n_inputs: self.n_inputs,
+            guards: self.guards.clone(),
+        }
+    }
+}
+
+/// The Fx hash (rustc's): fast and good enough for hash-consing node keys.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(i as u64)
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(i as u64)
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64)
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// Builds a graph with hash-consing (common-subexpression elimination), constant folding
+/// and, if `fold_zeros`, the algebraic identities that drop structurally-zero lanes.
+#[derive(Debug)]
+pub(crate) struct Builder {
+    pub graph: Graph,
+    memo: FxMap<Op, NodeId>,
+    limit: usize,
+    fold_zeros: bool,
+    /// Set when the node limit was hit; later pushes return node 0.
+    pub overflow: bool,
+}
+
+impl Builder {
+    pub fn new(n_inputs: usize, limit: usize, fold_zeros: bool) -> Self {
+        Builder {
+            graph: Graph { n_inputs, ..Graph::default() },
+            memo: FxMap::default(),
+            limit,
+            fold_zeros,
+            overflow: false,
+        }
+    }
+
+    fn konst(&self, id: NodeId) -> Option<f64> {
+        match self.graph.nodes.get(id as usize) {
+            Some(Op::Const(c)) => Some(*c),
+            _ => None,
+        }
+    }
+
+    /// Adds a node (or finds or folds it) and returns its id.
+    pub fn push(&mut self, op: Op) -> NodeId {
+        let op = match self.simplify(op) {
+            Ok(id) => return id,
+            Err(op) => op,
+        };
+        if let Some(&id) = self.memo.get(&op) {
+            return id;
+        }
+        if self.graph.nodes.len() >= self.limit {
+            self.overflow = true;
+            return 0;
+        }
+        let id = self.graph.nodes.len() as NodeId;
+        self.graph.nodes.push(op);
+        self.memo.insert(op, id);
+        id
+    }
+
+    fn cst(&mut self, c: f64) -> Result<NodeId, Op> {
+        Ok(self.push(Op::Const(c)))
+    }
+
+    /// Either an existing node equal to `op`, or `op` itself (possibly rewritten).
+    // Guards spell out the float comparisons (`-0.0` counts as zero too).
+    #[allow(clippy::redundant_guards)]
+    fn simplify(&mut self, op: Op) -> Result<NodeId, Op> {
+        let k = |s: &Self, a| s.konst(a);
+        match op {
+            Op::Neg(a) => {
+                if let Some(c) = k(self, a) {
+                    return self.cst(-c);
+                }
+                if let Some(Op::Neg(x)) = self.graph.nodes.get(a as usize) {
+                    return Ok(*x);
+                }
+            }
+            Op::Unary(u, a) => {
+                if let Some(c) = k(self, a) {
+                    return self.cst(u.eval(c));
+                }
+            }
+            Op::Binary(b, x, y) => {
+                let (cx, cy) = (k(self, x), k(self, y));
+                if let (Some(p), Some(q)) = (cx, cy) {
+                    return self.cst(b.eval(p, q));
+                }
+                if self.fold_zeros {
+                    use BinaryOp::*;
+                    match (b, cx, cy) {
+                        (Add, Some(z), _) if z == 0.0 => return Ok(y),
+                        (Add | Sub, _, Some(z)) if z == 0.0 => return Ok(x),
+                        (Sub, Some(z), _) if z == 0.0 => return Ok(self.push(Op::Neg(y))),
+                        (Mul, Some(z), _) | (Mul, _, Some(z)) if z == 0.0 => return self.cst(0.0),
+                        (Mul, Some(o), _) if o == 1.0 => return Ok(y),
+                        (Mul | Div, _, Some(o)) if o == 1.0 => return Ok(x),
+                        (Mul, Some(o), _) if o == -1.0 => return Ok(self.push(Op::Neg(y))),
+                        (Mul | Div, _, Some(o)) if o == -1.0 => return Ok(self.push(Op::Neg(x))),
+                        (Div, Some(z), _) if z == 0.0 => return self.cst(0.0),
+                        _ => {}
+                    }
+                }
+            }
+            Op::Select { cmp, a, b, t, f } => {
+                if t == f {
+                    return Ok(t);
+                }
+                if let (Some(p), Some(q)) = (k(self, a), k(self, b)) {
+                    return Ok(if cmp.eval(p, q) { t } else { f });
+                }
+            }
+            Op::Input(_) | Op::Const(_) | Op::Guard { .. } => {}
+        }
+        Err(op)
+    }
+}

@@ -1,0 +1,416 @@
+//! [`Program`]: a traced function with its compiled forward passes.
+
+use crate::cache;
+use crate::codegen::{CodegenOptions, CompileStats, Kernel};
+use crate::error::{check_len, JitError, JitResult};
+use crate::ir::{Graph, GuardInfo};
+use crate::stage::{self, Mode};
+use crate::trace::{self, Tracer};
+use fomoh_runtime::{packed_index, Dim, HyperDual, Jet, Objective, Packed, Projection, Result, ScalarFn};
+use std::sync::{Arc, OnceLock};
+
+/// Limits and code-generation settings.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Options {
+    /// The largest traced graph accepted (nodes).
+    pub max_traced_nodes: usize,
+    /// The largest staged graph (primal and derivative lanes) accepted (nodes).
+    pub max_staged_nodes: usize,
+    /// Code-generation settings.
+    pub codegen: CodegenOptions,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { max_traced_nodes: 1 << 22, max_staged_nodes: 1 << 24, codegen: CodegenOptions::default() }
+    }
+}
+
+const SLOTS: usize = 19;
+
+/// A traced function, compiled on demand (per mode, cached) to native code.
+///
+/// Every method checks the lengths of its arguments before native code runs and returns
+/// the same types as the runtime's entry points ([`fomoh_runtime::hyper_dual`],
+/// [`fomoh_runtime::hyperplane`], ...). A compiled mode is generated on first use (or by
+/// [`Program::prepare`]) and shared through the process-wide cache.
+///
+/// ```
+/// use fomoh_runtime::Scalar;
+/// fn f<S: Scalar>(x: &[S]) -> S { x[0] * x[0] * x[1] }
+/// let p = fomoh_jit::compile(2, |x| f(x)).unwrap();
+/// let hd = p.hyper_dual(&[1.0, 2.0], &[1.0, 0.0], &[0.0, 1.0]).unwrap();
+/// assert_eq!((hd.re, hd.e1, hd.e2, hd.e12), (2.0, 4.0, 1.0, 2.0));
+/// let pr = p.hyperplane(&[1.0, 2.0], &[vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap();
+/// assert_eq!(pr.hess, vec![vec![4.0, 2.0], vec![2.0, 0.0]]);
+/// assert!(p.value(&[1.0]).is_err()); // wrong length: an error, never a bad read
+/// ```
+pub struct Program {
+    graph: Arc<Graph>,
+    hash: u64,
+    options: Options,
+    kernels: [OnceLock<JitResult<Arc<Kernel>>>; SLOTS],
+}
+
+impl core::fmt::Debug for Program {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Program")
+            .field("dim", &self.graph.n_inputs)
+            .field("traced_nodes", &self.graph.nodes.len())
+            .field("guards", &self.graph.guards.len())
+            .finish()
+    }
+}
+
+/// Traces `f` over `n` inputs and returns the program (code is generated per mode on first
+/// use). Comparisons on input-dependent values are decided with every input NaN (so they are
+/// all false) and guarded; to trace branches at a representative point use [`compile_at`].
+///
+/// ```
+/// use fomoh_runtime::Scalar;
+/// fn rosenbrock<S: Scalar>(x: &[S]) -> S {
+///     let (one, hundred) = (S::one(), S::from_f64(100.0));
+///     (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
+/// }
+/// let p = fomoh_jit::compile(2, |x| rosenbrock(x)).unwrap();
+/// assert!((p.value(&[-1.2, 1.0]).unwrap() - 24.2).abs() < 1e-12);
+/// ```
+pub fn compile<F>(n: usize, f: F) -> Result<Program>
+where
+    F: Fn(&[Tracer]) -> Tracer,
+{
+    compile_with(n, f, &Options::default())
+}
+
+/// [`compile`] with explicit [`Options`].
+pub fn compile_with<F>(n: usize, f: F, options: &Options) -> Result<Program>
+where
+    F: Fn(&[Tracer]) -> Tracer,
+{
+    let g = trace::trace(n, f, options.max_traced_nodes)?;
+    Ok(Program::new(g, options.clone()))
+}
+
+/// Traces `f` at the point `x0`: comparisons are decided by the values at `x0` and guarded,
+/// so the program serves every input that takes the same branches.
+///
+/// ```
+/// use fomoh_runtime::Scalar;
+/// fn f<S: Scalar>(x: &[S]) -> S { if x[0] > S::zero() { x[0] * x[0] } else { -x[0] } }
+/// let p = fomoh_jit::compile_at(&[1.0], |x| f(x)).unwrap();
+/// assert_eq!(p.value(&[3.0]).unwrap(), 9.0);
+/// assert!(p.value(&[-3.0]).is_err()); // the other branch was not traced
+/// ```
+pub fn compile_at<F>(x0: &[f64], f: F) -> Result<Program>
+where
+    F: Fn(&[Tracer]) -> Tracer,
+{
+    let options = Options::default();
+    let g = trace::trace_at(x0, f, options.max_traced_nodes)?;
+    Ok(Program::new(g, options))
+}
+
+/// Compiles a [`ScalarFn`] (e.g. made with `scalar_fn!` or by `#[fomoh]`).
+///
+/// ```
+/// use fomoh_runtime::{scalar_fn, Scalar};
+/// fn sphere<S: Scalar>(x: &[S]) -> S { x.iter().map(|&v| v * v).sum() }
+/// let p = fomoh_jit::compile_fn(3, &scalar_fn!(sphere)).unwrap();
+/// assert_eq!(p.value(&[1.0, 2.0, 3.0]).unwrap(), 14.0);
+/// ```
+pub fn compile_fn<F: ScalarFn + ?Sized>(n: usize, f: &F) -> Result<Program> {
+    compile(n, |x| f.eval(x))
+}
+
+impl Program {
+    fn new(g: Graph, options: Options) -> Program {
+        let hash = g.structural_hash();
+        Program { graph: Arc::new(g), hash, options, kernels: core::array::from_fn(|_| OnceLock::new()) }
+    }
+
+    /// The number of inputs.
+    pub fn dim(&self) -> usize {
+        self.graph.n_inputs
+    }
+
+    /// The traced graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The branch decisions recorded while tracing (checked on every run).
+    pub fn guards(&self) -> &[GuardInfo] {
+        &self.graph.guards
+    }
+
+    /// The staged graph of `mode` (primal and derivative lanes, after folding, CSE and
+    /// dead-code elimination): what the code generator compiles.
+    pub fn staged(&self, mode: Mode) -> Result<Graph> {
+        Ok(stage::stage(&self.graph, mode, self.options.max_staged_nodes)?)
+    }
+
+    fn kernel(&self, mode: Mode) -> JitResult<&Arc<Kernel>> {
+        let mode = mode.validate()?;
+        self.kernels[mode.slot()]
+            .get_or_init(|| cache::kernel(&self.graph, self.hash, mode, &self.options))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Generates the code of `mode` now (instead of on first use) and returns what it cost.
+    /// A mode served by the cache reports the statistics of the original compilation.
+    pub fn prepare(&self, mode: Mode) -> Result<CompileStats> {
+        Ok(self.kernel(mode)?.stats)
+    }
+
+    fn pack(&self, mode: Mode, parts: &[(&str, &[f64])]) -> JitResult<Vec<f64>> {
+        let n = self.dim();
+        debug_assert_eq!(parts.len(), mode.input_vectors());
+        let mut buf = Vec::with_capacity(n * parts.len());
+        for (what, p) in parts {
+            check_len(what, n, p.len())?;
+            buf.extend_from_slice(p);
+        }
+        Ok(buf)
+    }
+
+    /// Runs `mode` on the input vectors `parts`, writing `mode.outputs()` numbers to `out`.
+    fn run_into(&self, mode: Mode, parts: &[(&str, &[f64])], out: &mut [f64]) -> JitResult<()> {
+        let k = self.kernel(mode)?;
+        if let [(what, x)] = parts {
+            // one input vector (the primal): no copy
+            check_len(what, self.dim(), x.len())?;
+            return k.run(x, out);
+        }
+        let buf = self.pack(mode, parts)?;
+        k.run(&buf, out)
+    }
+
+    fn run(&self, mode: Mode, parts: &[(&str, &[f64])]) -> JitResult<Vec<f64>> {
+        let mut out = vec![0.0; mode.outputs()];
+        self.run_into(mode, parts, &mut out)?;
+        Ok(out)
+    }
+
+    /// Runs `mode` through the interpreter over the staged graph (the reference the compiled
+    /// code is tested against); same inputs and output layout as the compiled code.
+    pub fn interpret(&self, mode: Mode, parts: &[&[f64]]) -> Result<Vec<f64>> {
+        let mode = mode.validate()?;
+        if parts.len() != mode.input_vectors() {
+            return Err(JitError::Length {
+                what: "input vectors".into(),
+                expected: mode.input_vectors(),
+                found: parts.len(),
+            }
+            .into());
+        }
+        let named: Vec<(&str, &[f64])> = parts.iter().map(|p| ("input", *p)).collect();
+        let buf = self.pack(mode, &named)?;
+        let g = self.staged(mode)?;
+        Ok(crate::interp::eval(&g, &buf)?)
+    }
+
+    /// `f(x)`.
+    pub fn value(&self, x: &[f64]) -> Result<f64> {
+        Ok(self.value_j(x)?)
+    }
+
+    fn value_j(&self, x: &[f64]) -> JitResult<f64> {
+        let mut out = [0.0];
+        self.run_into(Mode::Primal, &[("x", x)], &mut out)?;
+        Ok(out[0])
+    }
+
+    /// One compiled hyper-dual pass: `f(x)`, `∇f·v1`, `∇f·v2`, `v1ᵀHv2`.
+    pub fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+        Ok(self.hyper_dual_j(x, v1, v2)?)
+    }
+
+    fn hyper_dual_j(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> JitResult<HyperDual<f64>> {
+        let mut o = [0.0; 4];
+        self.run_into(Mode::HyperDual, &[("x", x), ("v1", v1), ("v2", v2)], &mut o)?;
+        Ok(HyperDual::new(o[0], o[1], o[2], o[3]))
+    }
+
+    /// One compiled three-lane pass along `v`: `f(x)`, `∇f·v`, `vᵀHv`.
+    pub fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
+        Ok(self.directional_j(x, v)?)
+    }
+
+    fn directional_j(&self, x: &[f64], v: &[f64]) -> JitResult<Jet<f64>> {
+        let mut o = [0.0; 3];
+        self.run_into(Mode::Jet, &[("x", x), ("v", v)], &mut o)?;
+        Ok(Jet::new(o[0], o[1], o[2]))
+    }
+
+    /// One compiled k-direction pass (K from 1 to 16, from the array): `f(x)`, `∇f·d_i`,
+    /// `d_iᵀHd_j`.
+    pub fn hyperplane<const K: usize>(&self, x: &[f64], dirs: &[Vec<f64>; K]) -> Result<Projection<f64>>
+    where
+        Dim<K>: Packed,
+    {
+        self.project(x, dirs)
+    }
+
+    /// [`Program::hyperplane`] with K known at run time (1 to 16).
+    pub fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
+        Ok(self.project_j(x, dirs)?)
+    }
+
+    fn project_j(&self, x: &[f64], dirs: &[Vec<f64>]) -> JitResult<Projection<f64>> {
+        let k = dirs.len();
+        let mode = Mode::HyperK(k).validate()?;
+        let names: Vec<String> = (0..k).map(|i| format!("dirs[{i}] (direction {i})")).collect();
+        let mut parts: Vec<(&str, &[f64])> = vec![("x", x)];
+        parts.extend(names.iter().zip(dirs).map(|(n, d)| (n.as_str(), d.as_slice())));
+        let o = self.run(mode, &parts)?;
+        let grad = o[1..=k].to_vec();
+        let h = &o[1 + k..];
+        let hess = (0..k).map(|i| (0..k).map(|j| h[packed_index(k, i, j)]).collect()).collect();
+        Ok(Projection { value: o[0], grad, hess })
+    }
+}
+
+impl Objective for Program {
+    fn dim(&self) -> usize {
+        self.graph.n_inputs
+    }
+
+    fn value(&self, x: &[f64]) -> Result<f64> {
+        Program::value(self, x)
+    }
+
+    fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+        Program::hyper_dual(self, x, v1, v2)
+    }
+
+    fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
+        Program::directional(self, x, v)
+    }
+
+    /// One compiled k-direction pass for `1 <= K <= 16`; pairwise compiled hyper-dual passes beyond.
+    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
+        if (1..=16).contains(&dirs.len()) {
+            return Ok((self.project(x, dirs)?, 1));
+        }
+        // Beyond 16 (or none): the trait's default, K(K+1)/2 compiled hyper-dual passes.
+        Objective::hyperplane(&PairwiseOf(self), x, dirs)
+    }
+
+    /// The gradient from `n` compiled three-lane passes along the axes.
+    fn gradient(&self, x: &[f64]) -> Option<Result<Vec<f64>>> {
+        let n = self.dim();
+        let run = || -> Result<Vec<f64>> {
+            check_len("x", n, x.len())?;
+            let mut e = vec![0.0; n];
+            let mut g = Vec::with_capacity(n);
+            for i in 0..n {
+                e[i] = 1.0;
+                g.push(Program::directional(self, x, &e)?.d1);
+                e[i] = 0.0;
+            }
+            Ok(g)
+        };
+        Some(run())
+    }
+}
+
+/// An [`Objective`] that re-traces on demand: it keeps one compiled [`Program`] per branch
+/// pattern it has met, and when an input takes a branch none of them traced, it traces the
+/// function again at that input (up to a limit of variants).
+///
+/// ```
+/// use fomoh_runtime::{scalar_fn, Objective, Scalar};
+/// fn f<S: Scalar>(x: &[S]) -> S { if x[0] > S::zero() { x[0] * x[0] } else { -x[0] } }
+/// let obj = fomoh_jit::Retracing::new(1, scalar_fn!(f));
+/// assert_eq!(obj.value(&[3.0]).unwrap(), 9.0);
+/// assert_eq!(obj.value(&[-3.0]).unwrap(), 3.0); // traced again for the other branch
+/// assert_eq!(obj.variants(), 2);
+/// ```
+pub struct Retracing<F> {
+    f: F,
+    n: usize,
+    options: Options,
+    max_variants: usize,
+    variants: std::sync::Mutex<Vec<Arc<Program>>>,
+}
+
+impl<F: ScalarFn> Retracing<F> {
+    /// A re-tracing objective of `f` over `n` inputs (at most 64 traced variants).
+    pub fn new(n: usize, f: F) -> Self {
+        Retracing { f, n, options: Options::default(), max_variants: 64, variants: Default::default() }
+    }
+
+    /// Sets the largest number of traced variants kept (further branch patterns are errors).
+    pub fn max_variants(mut self, m: usize) -> Self {
+        self.max_variants = m;
+        self
+    }
+
+    /// The number of variants traced so far.
+    pub fn variants(&self) -> usize {
+        self.variants.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    fn with<R>(&self, x: &[f64], call: impl Fn(&Program) -> JitResult<R>) -> Result<R> {
+        check_len("x", self.n, x.len())?;
+        let known: Vec<Arc<Program>> = self.variants.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for p in &known {
+            match call(p) {
+                Err(JitError::GuardFailed(_)) => continue,
+                r => return Ok(r?),
+            }
+        }
+        if known.len() >= self.max_variants {
+            return Err(JitError::GuardFailed(format!(
+                "no traced variant covers this input and the limit of {} variants is reached",
+                self.max_variants
+            ))
+            .into());
+        }
+        let g = trace::trace_at(x, |t| self.f.eval(t), self.options.max_traced_nodes)?;
+        let p = Arc::new(Program::new(g, self.options.clone()));
+        self.variants.lock().unwrap_or_else(|p| p.into_inner()).push(p.clone());
+        Ok(call(&p)?)
+    }
+}
+
+impl<F: ScalarFn> Objective for Retracing<F> {
+    fn dim(&self) -> usize {
+        self.n
+    }
+
+    fn value(&self, x: &[f64]) -> Result<f64> {
+        self.with(x, |p| p.value_j(x))
+    }
+
+    fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+        self.with(x, |p| p.hyper_dual_j(x, v1, v2))
+    }
+
+    fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
+        self.with(x, |p| p.directional_j(x, v))
+    }
+
+    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
+        if (1..=16).contains(&dirs.len()) {
+            return Ok((self.with(x, |p| p.project_j(x, dirs))?, 1));
+        }
+        Objective::hyperplane(&PairwiseOf(self), x, dirs)
+    }
+}
+
+/// A view of an objective that keeps the trait's default (pairwise) `hyperplane`.
+struct PairwiseOf<'a, O>(&'a O);
+
+impl<O: Objective> Objective for PairwiseOf<'_, O> {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn value(&self, x: &[f64]) -> Result<f64> {
+        self.0.value(x)
+    }
+    fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+        self.0.hyper_dual(x, v1, v2)
+    }
+}

@@ -1,0 +1,326 @@
+//! Derivative staging: the runtime's rule table, instantiated with a value that emits IR.
+//!
+//! [`Staged`] implements [`fomoh_runtime::Real`] by appending nodes to a thread-local
+//! [`Builder`]. Evaluating the traced graph with `HyperDual<Staged>`, `Jet<Staged>` or
+//! `HyperK<Staged, K>` (through their own `lift1`/`lift2` and arithmetic, exactly as the
+//! runtime's `Scalar` implementation does) therefore *writes down* the derivative code the
+//! runtime would execute, from the single rule table in `fomoh_runtime::rules`. Nothing
+//! here restates a derivative.
+//!
+//! Activity analysis is symbolic: the lanes a constant or a seed starts with are literal
+//! zeros, and the builder folds `0·x`, `0 + x`, `x·1`, ... as it goes, so lanes that are
+//! provably zero are never computed. (Consequence: where the runtime computes `0·∞ = NaN`
+//! from a structural zero, the compiled program yields the exact `0`.) Common
+//! subexpressions are shared by hash-consing and dead nodes are dropped afterwards.
+
+use crate::error::{JitError, JitResult};
+use crate::ir::{Builder, Cmp, Graph, NodeId, Op};
+use core::ops::{Add, Div, Mul, Neg, Sub};
+use fomoh_runtime::{BinaryOp, Dim, HyperDual, HyperK, Jet, Packed, Real, UnaryOp};
+use std::cell::RefCell;
+
+/// A compilation mode: which number type the compiled program evaluates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// `f(x)` only.
+    Primal,
+    /// `f`, `∇f·v1`, `∇f·v2`, `v1ᵀHv2`.
+    HyperDual,
+    /// `f`, `∇f·v`, `vᵀHv` (the `v1 = v2` jet).
+    Jet,
+    /// `f`, K directional derivatives, the packed K×K block (`K` in 1..=16).
+    HyperK(usize),
+}
+
+impl Mode {
+    /// Checks that the mode is supported (`K` in 1..=16).
+    pub fn validate(self) -> JitResult<Self> {
+        match self {
+            Mode::HyperK(k) if !(1..=16).contains(&k) => {
+                Err(JitError::Unsupported(format!("k-direction mode needs 1 <= K <= 16, got K = {k}")))
+            }
+            m => Ok(m),
+        }
+    }
+
+    /// How many input vectors of length `n` the mode reads (x and the tangents).
+    pub fn input_vectors(self) -> usize {
+        match self {
+            Mode::Primal => 1,
+            Mode::HyperDual => 3,
+            Mode::Jet => 2,
+            Mode::HyperK(k) => 1 + k,
+        }
+    }
+
+    /// How many numbers the mode writes.
+    pub fn outputs(self) -> usize {
+        match self {
+            Mode::Primal => 1,
+            Mode::HyperDual => 4,
+            Mode::Jet => 3,
+            Mode::HyperK(k) => 1 + k + k * (k + 1) / 2,
+        }
+    }
+
+    /// A dense index (0..19) for per-mode tables.
+    pub(crate) fn slot(self) -> usize {
+        match self {
+            Mode::Primal => 0,
+            Mode::HyperDual => 1,
+            Mode::Jet => 2,
+            Mode::HyperK(k) => 2 + k,
+        }
+    }
+}
+
+/// A base-field value that is a node of the graph being staged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Staged(NodeId);
+
+thread_local! {
+    static STAGE: RefCell<Vec<Builder>> = const { RefCell::new(Vec::new()) };
+}
+
+fn push(op: Op) -> Staged {
+    Staged(STAGE.with(|s| s.borrow_mut().last_mut().map_or(0, |b| b.push(op))))
+}
+
+impl Staged {
+    fn un(self, op: UnaryOp) -> Staged {
+        push(Op::Unary(op, self.0))
+    }
+    fn bin(self, op: BinaryOp, o: Staged) -> Staged {
+        push(Op::Binary(op, self.0, o.0))
+    }
+    /// The node id.
+    pub fn id(self) -> NodeId {
+        self.0
+    }
+}
+
+macro_rules! staged_arith {
+    ($tr:ident, $m:ident, $op:expr) => {
+        impl $tr for Staged {
+            type Output = Staged;
+            #[inline]
+            fn $m(self, o: Staged) -> Staged {
+                self.bin($op, o)
+            }
+        }
+    };
+}
+staged_arith!(Add, add, BinaryOp::Add);
+staged_arith!(Sub, sub, BinaryOp::Sub);
+staged_arith!(Mul, mul, BinaryOp::Mul);
+staged_arith!(Div, div, BinaryOp::Div);
+
+impl Neg for Staged {
+    type Output = Staged;
+    fn neg(self) -> Staged {
+        push(Op::Neg(self.0))
+    }
+}
+
+macro_rules! staged_unary {
+    ($($m:ident => $op:ident),* $(,)?) => {
+        $(fn $m(self) -> Self { self.un(UnaryOp::$op) })*
+    };
+}
+
+impl Real for Staged {
+    fn cst(c: f64) -> Self {
+        push(Op::Const(c))
+    }
+    staged_unary!(exp => Exp, exp_m1 => ExpM1, ln => Ln, ln_1p => Ln1p, log2 => Log2, log10 => Log10,
+        sqrt => Sqrt, cbrt => Cbrt, tan => Tan, asin => Asin, acos => Acos, atan => Atan,
+        sinh => Sinh, cosh => Cosh, tanh => Tanh, asinh => Asinh, acosh => Acosh, atanh => Atanh,
+        abs => Abs, sigmoid => Sigmoid, softplus => Softplus);
+    fn sin_cos(self) -> (Self, Self) {
+        // Two nodes; code generation serves both with one `sincos` call.
+        (self.un(UnaryOp::Sin), self.un(UnaryOp::Cos))
+    }
+    fn atan2(self, x: Self) -> Self {
+        self.bin(BinaryOp::Atan2, x)
+    }
+    fn hypot(self, y: Self) -> Self {
+        self.bin(BinaryOp::Hypot, y)
+    }
+    fn powi(self, n: i32) -> Self {
+        self.un(UnaryOp::Powi(n))
+    }
+    fn powf(self, p: f64) -> Self {
+        self.un(UnaryOp::Powf(p))
+    }
+    fn pow(self, y: Self) -> Self {
+        self.bin(BinaryOp::Pow, y)
+    }
+    fn select_ge(self, other: Self, x: Self, y: Self) -> Self {
+        push(Op::Select { cmp: Cmp::Ge, a: self.0, b: other.0, t: x.0, f: y.0 })
+    }
+    fn select_zero(self, x: Self, y: Self) -> Self {
+        let z = Staged::cst(0.0);
+        push(Op::Select { cmp: Cmp::Eq, a: self.0, b: z.0, t: x.0, f: y.0 })
+    }
+}
+
+/// A number type over [`Staged`] lanes, applied to the traced graph exactly as the
+/// runtime's `Scalar` implementation applies it (`fomoh_runtime::number`).
+trait Lane:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self>
+{
+    fn primal(&self) -> Staged;
+    fn constant(c: Staged) -> Self;
+    fn unary(self, op: UnaryOp) -> Self;
+    fn binary(self, op: BinaryOp, o: Self) -> Self;
+    fn lanes(&self, out: &mut Vec<NodeId>);
+}
+
+impl Lane for Staged {
+    fn primal(&self) -> Staged {
+        *self
+    }
+    fn constant(c: Staged) -> Self {
+        c
+    }
+    fn unary(self, op: UnaryOp) -> Self {
+        op.eval(self)
+    }
+    fn binary(self, op: BinaryOp, o: Self) -> Self {
+        op.eval(self, o)
+    }
+    fn lanes(&self, out: &mut Vec<NodeId>) {
+        out.push(self.0)
+    }
+}
+
+macro_rules! lane_number {
+    ([$($g:tt)*] $ty:ty, [$($w:tt)*], |$s:ident, $out:ident| $lanes:block) => {
+        impl<$($g)*> Lane for $ty where $($w)* {
+            fn primal(&self) -> Staged {
+                self.re
+            }
+            fn constant(c: Staged) -> Self {
+                <$ty>::constant(c)
+            }
+            fn unary(self, op: UnaryOp) -> Self {
+                self.lift1(op.rule(self.re))
+            }
+            fn binary(self, op: BinaryOp, o: Self) -> Self {
+                use BinaryOp::*;
+                match op {
+                    Add => self + o,
+                    Sub => self - o,
+                    Mul => self * o,
+                    Div => self / o,
+                    _ => self.lift2(&o, op.partials(self.re, o.re)),
+                }
+            }
+            fn lanes(&self, $out: &mut Vec<NodeId>) {
+                let $s = self;
+                $lanes
+            }
+        }
+    };
+}
+lane_number!([] HyperDual<Staged>, [], |s, out| { out.extend([s.re.0, s.e1.0, s.e2.0, s.e12.0]) });
+lane_number!([] Jet<Staged>, [], |s, out| { out.extend([s.re.0, s.d1.0, s.d2.0]) });
+lane_number!([const K: usize] HyperK<Staged, K>, [Dim<K>: Packed], |s, out| {
+    out.push(s.re.0);
+    out.extend(s.grad.iter().map(|g| g.0));
+    out.extend(s.hess.as_ref().iter().map(|h| h.0));
+});
+
+/// Evaluates the traced graph over lane type `L`, seeding input `i` with `seed(i)`.
+fn run<L: Lane>(g: &Graph, seed: impl Fn(usize) -> L) -> JitResult<Vec<NodeId>> {
+    let mut vals: Vec<L> = Vec::with_capacity(g.nodes.len());
+    let zero = L::constant(Staged::cst(0.0));
+    for op in &g.nodes {
+        let v = |a: NodeId| vals[a as usize];
+        let r = match *op {
+            Op::Input(i) => seed(i as usize),
+            Op::Const(c) => L::constant(Staged::cst(c)),
+            Op::Neg(a) => -v(a),
+            Op::Unary(u, a) => v(a).unary(u),
+            Op::Binary(b, x, y) => v(x).binary(b, v(y)),
+            Op::Guard { cmp, a, b, expect, site } => {
+                let (pa, pb) = (v(a).primal(), v(b).primal());
+                push(Op::Guard { cmp, a: pa.0, b: pb.0, expect, site });
+                zero
+            }
+            Op::Select { .. } => {
+                return Err(JitError::Unsupported("select nodes in a traced graph".into()));
+            }
+        };
+        vals.push(r);
+    }
+    let mut out = Vec::new();
+    for &o in &g.outputs {
+        vals[o as usize].lanes(&mut out);
+    }
+    Ok(out)
+}
+
+/// Stages the traced graph `g` (with `n` inputs) in `mode`: the returned graph reads the
+/// flat buffer `[x, tangent_1, ..., tangent_m]` (each of length `n`) and writes
+/// `mode.outputs()` numbers.
+pub fn stage(g: &Graph, mode: Mode, limit: usize) -> JitResult<Graph> {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            STAGE.with(|s| s.borrow_mut().pop());
+        }
+    }
+    let mode = mode.validate()?;
+    let n = g.n_inputs;
+    let n_in = n.checked_mul(mode.input_vectors()).filter(|&m| u32::try_from(m).is_ok());
+    let n_in = n_in.ok_or(JitError::GraphTooLarge { stage: "staged", limit })?;
+    STAGE.with(|s| s.borrow_mut().push(Builder::new(n_in, limit, true)));
+    let _pop = Pop;
+    let inp = |k: usize| Staged(push(Op::Input(k as u32)).0);
+    let outputs = match mode {
+        Mode::Primal => run::<Staged>(g, inp)?,
+        Mode::HyperDual => run(g, |i| HyperDual::seed(inp(i), inp(n + i), inp(2 * n + i)))?,
+        Mode::Jet => run(g, |i| Jet::seed(inp(i), inp(n + i)))?,
+        Mode::HyperK(k) => {
+            macro_rules! dispatch {
+                ($($kk:literal)*) => {
+                    match k {
+                        $($kk => run(g, |i| HyperK::<Staged, $kk>::seed(inp(i), core::array::from_fn(|d| inp((1 + d) * n + i))))?,)*
+                        _ => unreachable!("validated above"),
+                    }
+                };
+            }
+            dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+        }
+    };
+    let mut b = STAGE.with(|s| {
+        let mut s = s.borrow_mut();
+        let top = s.last_mut().expect("pushed above");
+        core::mem::replace(top, Builder::new(0, 0, true))
+    });
+    if b.overflow {
+        return Err(JitError::GraphTooLarge { stage: "staged", limit });
+    }
+    b.graph.outputs = outputs;
+    b.graph.guards = g.guards.clone();
+    // Guards whose operands folded to literals are decided now.
+    let nodes = &b.graph.nodes;
+    let decided: Vec<bool> = nodes
+        .iter()
+        .map(|op| match *op {
+            Op::Guard { cmp, a, b: bb, expect, .. } => match (nodes[a as usize], nodes[bb as usize]) {
+                (Op::Const(p), Op::Const(q)) => cmp.eval(p, q) == expect,
+                _ => false,
+            },
+            _ => false,
+        })
+        .collect();
+    for (i, d) in decided.into_iter().enumerate() {
+        if d {
+            // A guard that always holds: replace by an inert literal (dropped as dead).
+            b.graph.nodes[i] = Op::Const(f64::from_bits(0x7ff8_dead_0000_0000 | i as u64));
+        }
+    }
+    Ok(b.graph.without_dead())
+}

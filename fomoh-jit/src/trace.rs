@@ -1,0 +1,278 @@
+//! The scalar front end: [`Tracer`], a [`Scalar`] that records the operations applied to it.
+//!
+//! A tracer carries a node id *and* the concrete primal value at the trace point, so any
+//! comparison the traced function makes (`<`, `==`, `partial_cmp`, ...) is decided by the
+//! primal value, exactly as the runtime decides it, and is recorded as a *guard*: the
+//! compiled program re-checks every guard at run time and returns an error when an input
+//! takes the other branch, so it never returns the derivative of a branch it did not trace.
+//! `max`, `min`, `abs`, `relu` are ops (selects), not branches, and need no guard.
+//!
+//! The graph under construction lives in a thread-local stack of frames (tracers are
+//! `Copy` and carry no pointer); every tracer knows the frame (epoch) it belongs to, so
+//! mixing tracers of two traces is detected and reported as an error.
+
+use crate::error::{JitError, JitResult};
+use crate::ir::{Builder, Cmp, GuardInfo, NodeId, Op};
+use core::cmp::Ordering;
+use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+use fomoh_runtime::{BinaryOp, Scalar, UnaryOp};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
+
+/// A traced scalar: a node of the graph being recorded plus its primal value.
+///
+/// Obtained only as the argument of the closure given to [`crate::compile`]; write the
+/// function generically over [`Scalar`] and it traces as is.
+#[derive(Clone, Copy, Debug)]
+pub struct Tracer {
+    id: NodeId,
+    epoch: u32,
+    val: f64,
+}
+
+struct Frame {
+    epoch: u32,
+    builder: Builder,
+    foreign: bool,
+    escape: bool,
+}
+
+thread_local! {
+    static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+}
+
+static EPOCH: AtomicU32 = AtomicU32::new(1);
+
+/// Runs `f` on the current frame if `epochs` all belong to it.
+fn with_frame<R>(epochs: &[u32], f: impl FnOnce(&mut Frame) -> R) -> Option<R> {
+    FRAMES.with(|fr| {
+        let mut fr = fr.borrow_mut();
+        let frame = fr.last_mut()?;
+        if epochs.iter().any(|&e| e != frame.epoch) {
+            frame.foreign = true;
+            return None;
+        }
+        Some(f(frame))
+    })
+}
+
+impl Tracer {
+    fn record(epochs: &[u32], op: impl FnOnce(&[NodeId]) -> Op, ids: &[NodeId], val: f64) -> Tracer {
+        match with_frame(epochs, |fr| (fr.epoch, fr.builder.push(op(ids)))) {
+            Some((epoch, id)) => Tracer { id, epoch, val },
+            None => Tracer { id: NodeId::MAX, epoch: 0, val },
+        }
+    }
+
+    fn constant(c: f64) -> Tracer {
+        match with_frame(&[], |fr| (fr.epoch, fr.builder.push(Op::Const(c)))) {
+            Some((epoch, id)) => Tracer { id, epoch, val: c },
+            None => Tracer { id: NodeId::MAX, epoch: 0, val: c },
+        }
+    }
+
+    fn unop(self, op: UnaryOp) -> Tracer {
+        Tracer::record(&[self.epoch], |i| Op::Unary(op, i[0]), &[self.id], op.eval(self.val))
+    }
+
+    fn binop(self, op: BinaryOp, o: Tracer) -> Tracer {
+        Tracer::record(
+            &[self.epoch, o.epoch],
+            |i| Op::Binary(op, i[0], i[1]),
+            &[self.id, o.id],
+            op.eval(self.val, o.val),
+        )
+    }
+
+    /// Decides `cmp(self, o)` on the primal values and records the outcome as a guard.
+    fn guard(&self, cmp: Cmp, o: &Tracer) -> bool {
+        let expect = cmp.eval(self.val, o.val);
+        with_frame(&[self.epoch, o.epoch], |fr| {
+            let nodes = &fr.builder.graph.nodes;
+            let both_const = nodes.get(self.id as usize).is_some_and(Op::is_const)
+                && nodes.get(o.id as usize).is_some_and(Op::is_const);
+            if !both_const {
+                let site = fr.builder.graph.guards.len() as u32;
+                fr.builder.graph.guards.push(GuardInfo { cmp, expect, operands: (self.val, o.val) });
+                fr.builder.push(Op::Guard { cmp, a: self.id, b: o.id, expect, site });
+            }
+        });
+        expect
+    }
+
+    /// The primal value seen while tracing.
+    pub fn trace_value(&self) -> f64 {
+        self.val
+    }
+}
+
+/// Traces `f` over `n` inputs without a trace point: every input's trace-time value is
+/// NaN, so every comparison on an input-dependent value is false (and guarded as such).
+pub(crate) fn trace<F>(n: usize, f: F, limit: usize) -> JitResult<crate::ir::Graph>
+where
+    F: FnOnce(&[Tracer]) -> Tracer,
+{
+    if n > limit {
+        return Err(JitError::GraphTooLarge { stage: "traced", limit });
+    }
+    trace_at(&vec![f64::NAN; n], f, limit)
+}
+
+/// Traces `f` over `n` inputs at the point `x` (comparisons are decided at `x`).
+pub(crate) fn trace_at<F>(x: &[f64], f: F, limit: usize) -> JitResult<crate::ir::Graph>
+where
+    F: FnOnce(&[Tracer]) -> Tracer,
+{
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            FRAMES.with(|fr| fr.borrow_mut().pop());
+        }
+    }
+    if x.len() > limit || u32::try_from(x.len()).is_err() {
+        return Err(JitError::GraphTooLarge { stage: "traced", limit });
+    }
+    let epoch = EPOCH.fetch_add(1, AtomicOrdering::Relaxed);
+    FRAMES.with(|fr| {
+        fr.borrow_mut().push(Frame {
+            epoch,
+            builder: Builder::new(x.len(), limit, false),
+            foreign: false,
+            escape: false,
+        })
+    });
+    let pop = Pop;
+    let xs: Vec<Tracer> = x
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| Tracer::record(&[epoch], |_| Op::Input(i as u32), &[], v))
+        .collect();
+    trace_inputs(xs, f, pop)
+}
+
+fn trace_inputs<F, P>(xs: Vec<Tracer>, f: F, pop: P) -> JitResult<crate::ir::Graph>
+where
+    F: FnOnce(&[Tracer]) -> Tracer,
+{
+    let epoch = xs.first().map(|t| t.epoch);
+    let out = f(&xs);
+    let frame = FRAMES.with(|fr| {
+        let mut fr = fr.borrow_mut();
+        let top = fr.last_mut().expect("frame pushed by trace");
+        let b = core::mem::replace(&mut top.builder, Builder::new(0, 0, false));
+        (top.epoch, b, top.foreign, top.escape)
+    });
+    drop(pop);
+    let (frame_epoch, mut builder, foreign, escape) = frame;
+    debug_assert!(epoch.is_none_or(|e| e == frame_epoch));
+    if builder.overflow {
+        return Err(JitError::GraphTooLarge { stage: "traced", limit: builder.graph.nodes.len() });
+    }
+    if foreign || out.epoch != frame_epoch {
+        return Err(JitError::ForeignTracer);
+    }
+    if escape {
+        return Err(JitError::ValueEscape);
+    }
+    builder.graph.outputs.push(out.id);
+    Ok(builder.graph)
+}
+
+impl Scalar for Tracer {
+    fn from_f64(c: f64) -> Self {
+        Tracer::constant(c)
+    }
+
+    /// The primal value at the trace point. Reading it from an input-dependent tracer makes
+    /// the compilation fail with [`JitError::ValueEscape`]: control flow on it could not be
+    /// guarded. Compare tracers instead (`a < b` is recorded as a guard).
+    fn value(&self) -> f64 {
+        let _ = with_frame(&[self.epoch], |fr| {
+            if !fr.builder.graph.nodes.get(self.id as usize).is_some_and(Op::is_const) {
+                fr.escape = true;
+            }
+        });
+        self.val
+    }
+
+    fn unary(self, op: UnaryOp) -> Self {
+        self.unop(op)
+    }
+
+    fn binary(self, op: BinaryOp, rhs: Self) -> Self {
+        self.binop(op, rhs)
+    }
+}
+
+macro_rules! tracer_binop {
+    ($tr:ident, $m:ident, $atr:ident, $am:ident, $op:expr) => {
+        impl $tr for Tracer {
+            type Output = Tracer;
+            #[inline]
+            fn $m(self, o: Tracer) -> Tracer {
+                self.binop($op, o)
+            }
+        }
+        impl $atr for Tracer {
+            #[inline]
+            fn $am(&mut self, o: Tracer) {
+                *self = self.binop($op, o);
+            }
+        }
+    };
+}
+tracer_binop!(Add, add, AddAssign, add_assign, BinaryOp::Add);
+tracer_binop!(Sub, sub, SubAssign, sub_assign, BinaryOp::Sub);
+tracer_binop!(Mul, mul, MulAssign, mul_assign, BinaryOp::Mul);
+tracer_binop!(Div, div, DivAssign, div_assign, BinaryOp::Div);
+
+impl Neg for Tracer {
+    type Output = Tracer;
+    fn neg(self) -> Tracer {
+        Tracer::record(&[self.epoch], |i| Op::Neg(i[0]), &[self.id], -self.val)
+    }
+}
+
+impl core::iter::Sum for Tracer {
+    fn sum<I: Iterator<Item = Tracer>>(it: I) -> Tracer {
+        it.fold(Tracer::constant(0.0), |a, b| a + b)
+    }
+}
+
+/// Compares primal values; the outcome is recorded as a guard.
+impl PartialEq for Tracer {
+    fn eq(&self, o: &Tracer) -> bool {
+        self.guard(Cmp::Eq, o)
+    }
+    #[allow(clippy::partialeq_ne_impl)]
+    fn ne(&self, o: &Tracer) -> bool {
+        self.guard(Cmp::Ne, o)
+    }
+}
+
+/// Compares primal values; the outcome is recorded as a guard.
+impl PartialOrd for Tracer {
+    fn partial_cmp(&self, o: &Tracer) -> Option<Ordering> {
+        if self.guard(Cmp::Lt, o) {
+            Some(Ordering::Less)
+        } else if self.guard(Cmp::Gt, o) {
+            Some(Ordering::Greater)
+        } else if self.guard(Cmp::Eq, o) {
+            Some(Ordering::Equal)
+        } else {
+            None
+        }
+    }
+    fn lt(&self, o: &Tracer) -> bool {
+        self.guard(Cmp::Lt, o)
+    }
+    fn le(&self, o: &Tracer) -> bool {
+        self.guard(Cmp::Le, o)
+    }
+    fn gt(&self, o: &Tracer) -> bool {
+        self.guard(Cmp::Gt, o)
+    }
+    fn ge(&self, o: &Tracer) -> bool {
+        self.guard(Cmp::Ge, o)
+    }
+}
