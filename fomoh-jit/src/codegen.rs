@@ -229,7 +229,6 @@ enum Ext {
 
 /// Compiles a staged graph to native code.
 pub(crate) fn compile(g: &Graph, opts: &CodegenOptions) -> JitResult<Kernel> {
-    let n = g.nodes.len();
     let mut flags = cranelift_codegen::settings::builder();
     let set = |f: &mut cranelift_codegen::settings::Builder, k: &str, v: &str| f.set(k, v).map_err(cg_err);
     set(&mut flags, "use_colocated_libcalls", "false")?;
@@ -253,6 +252,43 @@ pub(crate) fn compile(g: &Graph, opts: &CodegenOptions) -> JitResult<Kernel> {
     jb.symbol("fomoh_jit_powf", fomoh_jit_powf as extern "C" fn(f64, f64) -> f64 as *const u8);
     jb.symbol("fomoh_jit_sincos", fomoh_jit_sincos as extern "C" fn(f64, *mut f64) as *const u8);
     let mut module = JITModule::new(jb);
+    let (seg_ids, n_scratch) = match emit(&mut module, g, opts) {
+        Ok(r) => r,
+        Err(e) => {
+            // SAFETY: nothing compiled into this module was handed out or run.
+            unsafe { module.free_memory() };
+            return Err(e);
+        }
+    };
+    let segments = seg_ids
+        .iter()
+        .map(|&id| {
+            let p = module.get_finalized_function(id);
+            // SAFETY: `p` is the entry of a function compiled with `seg_sig` (three pointers
+            // in, an i32 out) in the platform's default calling convention.
+            unsafe { core::mem::transmute::<*const u8, SegFn>(p) }
+        })
+        .collect();
+    LIVE_KERNELS.fetch_add(1, Ordering::SeqCst);
+    Ok(Kernel {
+        segments,
+        n_in: g.n_inputs,
+        n_out: g.outputs.len(),
+        n_scratch,
+        guards: g.guards.clone(),
+        module: Mutex::new(Some(ModuleBox(module))),
+        stats: CompileStats {
+            staged_nodes: g.nodes.len(),
+            functions: seg_ids.len(),
+            ..CompileStats::default()
+        },
+    })
+}
+
+/// Builds, compiles and links every segment of `g` into `module`; returns the segment
+/// functions and the number of scratch slots.
+fn emit(module: &mut JITModule, g: &Graph, opts: &CodegenOptions) -> JitResult<(Vec<FuncId>, usize)> {
+    let n = g.nodes.len();
     let ptr = module.target_config().pointer_type();
 
     // Declare the externs.
@@ -378,7 +414,7 @@ pub(crate) fn compile(g: &Graph, opts: &CodegenOptions) -> JitResult<Kernel> {
                 let fr = match refs.get(&e) {
                     Some(&r) => r,
                     None => {
-                        let fid = declare(&mut module, e)?;
+                        let fid = declare(&mut *module, e)?;
                         let r = module.declare_func_in_func(fid, b.func);
                         refs.insert(e, r);
                         r
@@ -516,23 +552,5 @@ pub(crate) fn compile(g: &Graph, opts: &CodegenOptions) -> JitResult<Kernel> {
         module.clear_context(&mut ctx);
     }
     module.finalize_definitions().map_err(cg_err)?;
-    let segments = seg_ids
-        .iter()
-        .map(|&id| {
-            let p = module.get_finalized_function(id);
-            // SAFETY: `p` is the entry of a function compiled with `seg_sig` (three pointers
-            // in, an i32 out) in the platform's default calling convention.
-            unsafe { core::mem::transmute::<*const u8, SegFn>(p) }
-        })
-        .collect();
-    LIVE_KERNELS.fetch_add(1, Ordering::SeqCst);
-    Ok(Kernel {
-        segments,
-        n_in: g.n_inputs,
-        n_out: g.outputs.len(),
-        n_scratch,
-        guards: g.guards.clone(),
-        module: Mutex::new(Some(ModuleBox(module))),
-        stats: CompileStats { staged_nodes: g.nodes.len(), functions: n_seg, ..CompileStats::default() },
-    })
+    Ok((seg_ids, n_scratch))
 }

@@ -162,3 +162,26 @@ fn a_sin_and_cos_of_one_argument_agree_with_separate_calls() {
         assert!(close(hd.e12, 2.0 * (c * c - s * s) - c, 1e-13));
     }
 }
+
+#[test]
+fn a_program_is_shared_across_threads() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    let f = scalar_fn!(zoo);
+    let p = compile_fn(3, &f).unwrap();
+    send_sync(&p);
+    let x = points();
+    let expect: Vec<Vec<f64>> =
+        x.iter().map(|x| flat_hd(p.hyper_dual(x, &[1.0, 0.5, 0.2], &[0.3, 1.0, -1.0]).unwrap())).collect();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..50 {
+                    for (x, e) in x.iter().zip(&expect) {
+                        let hd = p.hyper_dual(x, &[1.0, 0.5, 0.2], &[0.3, 1.0, -1.0]).unwrap();
+                        assert_same("threaded", &flat_hd(hd), e);
+                    }
+                }
+            });
+        }
+    });
+}
