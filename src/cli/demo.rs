@@ -32,6 +32,7 @@ pub fn run(args: &Args, global: Global) -> CliResult<()> {
         out: None,
         curvature: rosenbrock::CurvatureArg::PaperExact,
         tangents: rosenbrock::TangentArg::Gaussian,
+        backend: super::backend::Backend::Runtime,
     })?;
     let series = study.run(&Progress::new(global))?;
     super::output::report(&study, &series, &dir, global, "rosenbrock")?;

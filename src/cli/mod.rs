@@ -2,6 +2,7 @@
 //! struct (clap derive) and a `run` function; adding one (e.g. `train`) means one module, one
 //! enum variant and one match arm (as `train` did).
 
+mod backend;
 mod demo;
 mod output;
 mod rosenbrock;

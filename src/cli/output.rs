@@ -273,6 +273,7 @@ fn summary_json(study: &Study, series: &[Series], dir: &Path, name: &str) -> ser
         "seeds": study.seeds,
         "curvature": format!("{:?}", study.curvature),
         "tangents": format!("{:?}", study.tangents),
+        "backend": study.backend.name(),
         "out_dir": dir.display().to_string(),
         "files": [format!("{name}.csv"), format!("{name}.svg"), "summary.json"],
         "optimizers": rows(series).iter().map(|r| json!({
@@ -337,6 +338,7 @@ pub fn report(study: &Study, series: &[Series], dir: &Path, global: Global, name
     if global.json {
         println!("{}", files[2].1.trim_end());
     } else if !global.quiet {
+        println!("{title}, backend {}", study.backend.name());
         print!("{}", table(series));
         for s in series {
             for r in &s.runs {

@@ -7,6 +7,7 @@
 //! session (every optimizer with its RNG state and moments, θ, the curves so far) atomically
 //! after each epoch; `--resume FILE` continues it bit-identically.
 
+use super::backend::Backend;
 use super::output::{self, Axes, Line, Progress};
 use super::rosenbrock::{CurvatureArg, TangentArg};
 use super::spec::{parse_specs, AnyOptimizer, Kind, Spec};
@@ -90,7 +91,13 @@ pub struct Args {
     /// Continue the session saved in FILE (same arguments; --epochs may grow).
     #[arg(long, value_name = "FILE")]
     pub resume: Option<PathBuf>,
+    /// How the forward passes are computed (see [`TRAIN_BACKENDS`]: runtime only for now).
+    #[arg(long, value_enum, default_value_t = Backend::Runtime)]
+    pub backend: Backend,
 }
+
+/// The backends `fomoh train` supports (the one place to extend).
+pub const TRAIN_BACKENDS: &[Backend] = &[Backend::Runtime];
 
 impl Args {
     /// The defaults with these data, model and optimizers.
@@ -111,6 +118,7 @@ impl Args {
             out: None,
             checkpoint: None,
             resume: None,
+            backend: Backend::Runtime,
         }
     }
 }
@@ -283,11 +291,13 @@ struct Trainer {
     epochs: usize,
     batch: usize,
     seed: u64,
+    backend: Backend,
     session: Session,
 }
 
 impl Trainer {
     fn new(args: &Args) -> CliResult<Trainer> {
+        args.backend.require("train", TRAIN_BACKENDS)?;
         if args.epochs == 0 {
             return Err(CliError("--epochs must be at least 1".into()));
         }
@@ -402,6 +412,7 @@ impl Trainer {
             epochs: args.epochs,
             batch: args.batch,
             seed: args.seed,
+            backend: args.backend,
             session,
         })
     }
@@ -592,6 +603,7 @@ fn num(v: f64) -> serde_json::Value {
 fn summary_json(t: &Trainer, dir: &Path) -> serde_json::Value {
     json!({
         "study": "train",
+        "backend": t.backend.name(),
         "model": t.config.model,
         "parameters": t.model.num_params(),
         "data": t.config.data,
@@ -673,7 +685,7 @@ pub fn train(args: &Args, global: Global, default_dir: &str) -> CliResult<PathBu
     if global.json {
         println!("{}", files[2].1.trim_end());
     } else if !global.quiet {
-        println!("{}", t.title());
+        println!("{}, backend {}", t.title(), t.backend.name());
         print!("{}", table(&t));
         for r in &t.session.runs {
             if let Some(why) = &r.diverged {
