@@ -74,6 +74,29 @@ pub fn live_kernels() -> usize {
 
 /// Owner of the code memory; touched only when the kernel is dropped.
 struct ModuleBox(JITModule);
+
+/// Finalized code memory, released (and uncounted from [`live_kernels`]) on drop.
+pub(crate) struct OwnedCode(Mutex<Option<ModuleBox>>);
+
+impl OwnedCode {
+    /// Takes ownership of a finalized module.
+    pub(crate) fn new(module: JITModule) -> Self {
+        LIVE_KERNELS.fetch_add(1, Ordering::SeqCst);
+        OwnedCode(Mutex::new(Some(ModuleBox(module))))
+    }
+}
+
+impl Drop for OwnedCode {
+    fn drop(&mut self) {
+        let m = self.0.get_mut().map(|m| m.take()).unwrap_or_else(|p| p.into_inner().take());
+        if let Some(ModuleBox(m)) = m {
+            // SAFETY: `&mut self` (the owner of every function pointer into this code is
+            // being dropped) proves no call into this code is running or can start.
+            unsafe { m.free_memory() };
+        }
+        LIVE_KERNELS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 // SAFETY: the module is moved into the box after finalization and is only used again to
 // free its memory in `Drop`, behind a `Mutex`; no shared state escapes it.
 unsafe impl Send for ModuleBox {}
@@ -85,7 +108,8 @@ pub(crate) struct Kernel {
     pub n_out: usize,
     n_scratch: usize,
     guards: Vec<GuardInfo>,
-    module: Mutex<Option<ModuleBox>>,
+    // Declared last: dropped after the function pointers.
+    _code: OwnedCode,
     pub stats: CompileStats,
 }
 
@@ -93,17 +117,6 @@ pub(crate) struct Kernel {
 // calling them reads/writes only the buffers passed in, which `run` checks.
 unsafe impl Send for Kernel {}
 unsafe impl Sync for Kernel {}
-
-impl Drop for Kernel {
-    fn drop(&mut self) {
-        let m = self.module.get_mut().map(|m| m.take()).unwrap_or_else(|p| p.into_inner().take());
-        if let Some(ModuleBox(m)) = m {
-            // SAFETY: `&mut self` proves no call into this code is running or can start.
-            unsafe { m.free_memory() };
-        }
-        LIVE_KERNELS.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 impl Kernel {
     /// Runs the kernel. `inputs` and `out` are checked against the kernel's sizes before any
@@ -146,13 +159,13 @@ impl Kernel {
 macro_rules! unary_externs {
     ($($op:ident => $name:ident),* $(,)?) => {
         $(extern "C" fn $name(x: f64) -> f64 { UnaryOp::$op.eval(x) })*
-        fn unary_extern(op: UnaryOp) -> Option<(&'static str, *const u8)> {
+        pub(crate) fn unary_extern(op: UnaryOp) -> Option<(&'static str, *const u8)> {
             match op {
                 $(UnaryOp::$op => Some((stringify!($name), $name as extern "C" fn(f64) -> f64 as *const u8)),)*
                 _ => None,
             }
         }
-        const UNARY_EXTERNS: &[UnaryOp] = &[$(UnaryOp::$op),*];
+        pub(crate) const UNARY_EXTERNS: &[UnaryOp] = &[$(UnaryOp::$op),*];
     };
 }
 unary_externs!(Recip => fomoh_jit_recip, Exp => fomoh_jit_exp, ExpM1 => fomoh_jit_exp_m1, Ln => fomoh_jit_ln,
@@ -180,18 +193,18 @@ extern "C" fn fomoh_jit_sincos(x: f64, out: *mut f64) {
 macro_rules! binary_externs {
     ($($op:ident => $name:ident),*) => {
         $(extern "C" fn $name(x: f64, y: f64) -> f64 { BinaryOp::$op.eval(x, y) })*
-        fn binary_extern(op: BinaryOp) -> Option<(&'static str, *const u8)> {
+        pub(crate) fn binary_extern(op: BinaryOp) -> Option<(&'static str, *const u8)> {
             match op {
                 $(BinaryOp::$op => Some((stringify!($name), $name as extern "C" fn(f64, f64) -> f64 as *const u8)),)*
                 _ => None,
             }
         }
-        const BINARY_EXTERNS: &[BinaryOp] = &[$(BinaryOp::$op),*];
+        pub(crate) const BINARY_EXTERNS: &[BinaryOp] = &[$(BinaryOp::$op),*];
     };
 }
 binary_externs!(Pow => fomoh_jit_pow, Atan2 => fomoh_jit_atan2, Hypot => fomoh_jit_hypot);
 
-fn float_cc(c: Cmp) -> FloatCC {
+pub(crate) fn float_cc(c: Cmp) -> FloatCC {
     match c {
         Cmp::Lt => FloatCC::LessThan,
         Cmp::Le => FloatCC::LessThanOrEqual,
@@ -203,7 +216,7 @@ fn float_cc(c: Cmp) -> FloatCC {
     }
 }
 
-fn cg_err(e: impl core::fmt::Display) -> JitError {
+pub(crate) fn cg_err(e: impl core::fmt::Display) -> JitError {
     JitError::Codegen(e.to_string())
 }
 
@@ -227,8 +240,8 @@ enum Ext {
     SinCos,
 }
 
-/// Compiles a staged graph to native code.
-pub(crate) fn compile(g: &Graph, opts: &CodegenOptions) -> JitResult<Kernel> {
+/// A JIT module for the host with the runtime's `extern "C"` wrappers registered.
+pub(crate) fn new_module(opts: &CodegenOptions) -> JitResult<JITModule> {
     let mut flags = cranelift_codegen::settings::builder();
     let set = |f: &mut cranelift_codegen::settings::Builder, k: &str, v: &str| f.set(k, v).map_err(cg_err);
     set(&mut flags, "use_colocated_libcalls", "false")?;
@@ -251,7 +264,12 @@ pub(crate) fn compile(g: &Graph, opts: &CodegenOptions) -> JitResult<Kernel> {
     jb.symbol("fomoh_jit_powi", fomoh_jit_powi as extern "C" fn(f64, i32) -> f64 as *const u8);
     jb.symbol("fomoh_jit_powf", fomoh_jit_powf as extern "C" fn(f64, f64) -> f64 as *const u8);
     jb.symbol("fomoh_jit_sincos", fomoh_jit_sincos as extern "C" fn(f64, *mut f64) as *const u8);
-    let mut module = JITModule::new(jb);
+    Ok(JITModule::new(jb))
+}
+
+/// Compiles a staged graph to native code.
+pub(crate) fn compile(g: &Graph, opts: &CodegenOptions) -> JitResult<Kernel> {
+    let mut module = new_module(opts)?;
     let (seg_ids, n_scratch) = match emit(&mut module, g, opts) {
         Ok(r) => r,
         Err(e) => {
@@ -269,14 +287,13 @@ pub(crate) fn compile(g: &Graph, opts: &CodegenOptions) -> JitResult<Kernel> {
             unsafe { core::mem::transmute::<*const u8, SegFn>(p) }
         })
         .collect();
-    LIVE_KERNELS.fetch_add(1, Ordering::SeqCst);
     Ok(Kernel {
         segments,
         n_in: g.n_inputs,
         n_out: g.outputs.len(),
         n_scratch,
         guards: g.guards.clone(),
-        module: Mutex::new(Some(ModuleBox(module))),
+        _code: OwnedCode::new(module),
         stats: CompileStats {
             staged_nodes: g.nodes.len(),
             functions: seg_ids.len(),

@@ -44,6 +44,9 @@ pub enum JitError {
     /// An operation or mode this backend does not support.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// Tensor shapes that do not agree (or a tensor outside the supported ranks/sizes).
+    #[error("shape error: {0}")]
+    Shape(String),
     /// Cranelift failed to compile or link the generated code.
     #[error("code generation failed: {0}")]
     Codegen(String),
@@ -54,6 +57,7 @@ impl From<JitError> for Error {
         match e {
             JitError::Length { what, expected, found } => Error::Length { what, expected, found },
             JitError::Unsupported(m) => Error::Unsupported(m),
+            JitError::Shape(m) => Error::Shape(m),
             other => Error::Backend { backend: "jit", message: other.to_string() },
         }
     }

@@ -39,6 +39,7 @@ pub mod interp;
 pub mod ir;
 pub mod program;
 pub mod stage;
+pub mod tensor;
 pub mod trace;
 
 pub use cache::{cache_stats, CacheStats};
@@ -46,4 +47,5 @@ pub use codegen::{live_kernels, CodegenOptions, CompileStats};
 pub use error::JitError;
 pub use program::{compile, compile_at, compile_fn, compile_with, Options, Program, Retracing};
 pub use stage::Mode;
+pub use tensor::{Tensor, TensorBuilder, TensorProgram};
 pub use trace::Tracer;

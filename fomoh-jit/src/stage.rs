@@ -174,6 +174,8 @@ trait Lane:
     fn unary(self, op: UnaryOp) -> Self;
     fn binary(self, op: BinaryOp, o: Self) -> Self;
     fn lanes(&self, out: &mut Vec<NodeId>);
+    /// The number from its lanes, in the order of [`Lane::lanes`].
+    fn from_lanes(l: &[Staged]) -> Self;
 }
 
 impl Lane for Staged {
@@ -192,10 +194,13 @@ impl Lane for Staged {
     fn lanes(&self, out: &mut Vec<NodeId>) {
         out.push(self.0)
     }
+    fn from_lanes(l: &[Staged]) -> Self {
+        l[0]
+    }
 }
 
 macro_rules! lane_number {
-    ([$($g:tt)*] $ty:ty, [$($w:tt)*], |$s:ident, $out:ident| $lanes:block) => {
+    ([$($g:tt)*] $ty:ty, [$($w:tt)*], |$s:ident, $out:ident| $lanes:block, |$l:ident| $from:block) => {
         impl<$($g)*> Lane for $ty where $($w)* {
             fn primal(&self) -> Staged {
                 self.re
@@ -220,15 +225,25 @@ macro_rules! lane_number {
                 let $s = self;
                 $lanes
             }
+            fn from_lanes($l: &[Staged]) -> Self {
+                $from
+            }
         }
     };
 }
-lane_number!([] HyperDual<Staged>, [], |s, out| { out.extend([s.re.0, s.e1.0, s.e2.0, s.e12.0]) });
-lane_number!([] Jet<Staged>, [], |s, out| { out.extend([s.re.0, s.d1.0, s.d2.0]) });
+lane_number!([] HyperDual<Staged>, [], |s, out| { out.extend([s.re.0, s.e1.0, s.e2.0, s.e12.0]) },
+    |l| { HyperDual::new(l[0], l[1], l[2], l[3]) });
+lane_number!([] Jet<Staged>, [], |s, out| { out.extend([s.re.0, s.d1.0, s.d2.0]) },
+    |l| { Jet::new(l[0], l[1], l[2]) });
 lane_number!([const K: usize] HyperK<Staged, K>, [Dim<K>: Packed], |s, out| {
     out.push(s.re.0);
     out.extend(s.grad.iter().map(|g| g.0));
     out.extend(s.hess.as_ref().iter().map(|h| h.0));
+}, |l| {
+    let mut h = HyperK::<Staged, K>::constant(l[0]);
+    h.grad.copy_from_slice(&l[1..=K]);
+    h.hess.as_mut().copy_from_slice(&l[1 + K..]);
+    h
 });
 
 /// Evaluates the traced graph over lane type `L`, seeding input `i` with `seed(i)`.
@@ -265,6 +280,25 @@ fn run<L: Lane>(g: &Graph, seed: impl Fn(usize) -> L) -> JitResult<Vec<NodeId>> 
 /// flat buffer `[x, tangent_1, ..., tangent_m]` (each of length `n`) and writes
 /// `mode.outputs()` numbers.
 pub fn stage(g: &Graph, mode: Mode, limit: usize) -> JitResult<Graph> {
+    let mode = mode.validate()?;
+    let n = g.n_inputs;
+    let n_in = n.checked_mul(mode.input_vectors()).filter(|&m| u32::try_from(m).is_ok());
+    let n_in = n_in.ok_or(JitError::GraphTooLarge { stage: "staged", limit })?;
+    // Input `i` carries `x_i` and its tangents; the second-order lanes start at zero.
+    let m = mode.input_vectors();
+    stage_lanes(g, mode, n_in, limit, &|i, l| (l < m).then(|| (l * n + i) as u32))
+}
+
+/// Stages `g` in `mode` where lane `l` of traced input `i` is the staged input
+/// `seed(i, l)` (`None`: a structural zero). The returned graph reads `n_in` inputs and
+/// writes the lanes of every output (in the lane order of the mode's number type).
+pub(crate) fn stage_lanes(
+    g: &Graph,
+    mode: Mode,
+    n_in: usize,
+    limit: usize,
+    seed: &dyn Fn(usize, usize) -> Option<u32>,
+) -> JitResult<Graph> {
     struct Pop;
     impl Drop for Pop {
         fn drop(&mut self) {
@@ -272,21 +306,21 @@ pub fn stage(g: &Graph, mode: Mode, limit: usize) -> JitResult<Graph> {
         }
     }
     let mode = mode.validate()?;
-    let n = g.n_inputs;
-    let n_in = n.checked_mul(mode.input_vectors()).filter(|&m| u32::try_from(m).is_ok());
-    let n_in = n_in.ok_or(JitError::GraphTooLarge { stage: "staged", limit })?;
     STAGE.with(|s| s.borrow_mut().push(Builder::new(n_in, limit, true)));
     let _pop = Pop;
-    let inp = |k: usize| Staged(push(Op::Input(k as u32)).0);
+    let lanes = mode.outputs();
+    let lane_vals = |i: usize| -> Vec<Staged> {
+        (0..lanes).map(|l| seed(i, l).map_or_else(|| Staged::cst(0.0), |k| push(Op::Input(k)))).collect()
+    };
     let outputs = match mode {
-        Mode::Primal => run::<Staged>(g, inp)?,
-        Mode::HyperDual => run(g, |i| HyperDual::seed(inp(i), inp(n + i), inp(2 * n + i)))?,
-        Mode::Jet => run(g, |i| Jet::seed(inp(i), inp(n + i)))?,
+        Mode::Primal => run::<Staged>(g, |i| Staged::from_lanes(&lane_vals(i)))?,
+        Mode::HyperDual => run(g, |i| HyperDual::from_lanes(&lane_vals(i)))?,
+        Mode::Jet => run(g, |i| Jet::from_lanes(&lane_vals(i)))?,
         Mode::HyperK(k) => {
             macro_rules! dispatch {
                 ($($kk:literal)*) => {
                     match k {
-                        $($kk => run(g, |i| HyperK::<Staged, $kk>::seed(inp(i), core::array::from_fn(|d| inp((1 + d) * n + i))))?,)*
+                        $($kk => run(g, |i| HyperK::<Staged, $kk>::from_lanes(&lane_vals(i)))?,)*
                         _ => unreachable!("validated above"),
                     }
                 };

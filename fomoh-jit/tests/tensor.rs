@@ -1,0 +1,233 @@
+//! Tensor programs: compiled modes vs the reference interpreter (over the runtime's own
+//! number types) and vs the scalar runtime, shape errors, and the benchmark problems
+//! against the independent reference values.
+#![allow(clippy::needless_range_loop)]
+
+use fomoh_jit::tensor::{models, TensorBuilder};
+use fomoh_jit::JitError;
+use fomoh_runtime::{BinaryOp, HyperDual, HyperK, Scalar, UnaryOp};
+use proptest::prelude::*;
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * a.abs().max(b.abs()).max(1.0)
+}
+
+fn dirs(n: usize, k: usize) -> Vec<Vec<f64>> {
+    (0..k).map(|j| (0..n).map(|i| ((i + 1) as f64 * ((j + 2) as f64).sqrt()).sin()).collect()).collect()
+}
+
+fn rosenbrock<S: Scalar>(x: &[S]) -> S {
+    let (one, hundred) = (S::one(), S::from_f64(100.0));
+    (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
+}
+
+/// Checks every compiled mode of `p` against the interpreter over the runtime's types.
+fn check_modes(p: &fomoh_jit::TensorProgram, x: &[f64], tol: f64) {
+    let n = x.len();
+    let u = dirs(n, 4);
+    let v = p.value(x).unwrap();
+    let iv = p.interpret(x).unwrap();
+    assert!(close(v, iv, tol), "primal {v} vs {iv}");
+    let hd = p.hyper_dual(x, &u[0], &u[1]).unwrap();
+    let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[0][i], u[1][i])).collect();
+    let r = p.interpret(&xs).unwrap();
+    for (a, b) in [(hd.re, r.re), (hd.e1, r.e1), (hd.e2, r.e2), (hd.e12, r.e12)] {
+        assert!(close(a, b, tol), "hyper-dual {a} vs {b}");
+    }
+    let jet = p.directional(x, &u[2]).unwrap();
+    let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[2][i], u[2][i])).collect();
+    let r = p.interpret(&xs).unwrap();
+    assert!(close(jet.d1, r.e1, tol) && close(jet.d2, r.e12, tol), "jet");
+    let pr = p.project(x, &u).unwrap();
+    let xs: Vec<HyperK<f64, 4>> =
+        (0..n).map(|i| HyperK::seed(x[i], [u[0][i], u[1][i], u[2][i], u[3][i]])).collect();
+    let r = p.interpret(&xs).unwrap();
+    let full = r.hess_full();
+    for i in 0..4 {
+        assert!(close(pr.grad[i], r.grad[i], tol), "grad {i}");
+        for j in 0..4 {
+            assert!(
+                close(pr.hess[i][j], full[i][j], tol),
+                "hess {i} {j}: {} vs {}",
+                pr.hess[i][j],
+                full[i][j]
+            );
+        }
+    }
+}
+
+#[test]
+fn rosenbrock_tensor_matches_scalar_runtime() {
+    let n = 101;
+    let p = models::rosenbrock(n).unwrap();
+    let x: Vec<f64> = (0..n).map(|i| 0.3 * (i as f64).cos()).collect();
+    check_modes(&p, &x, 1e-12);
+    let u = dirs(n, 2);
+    let hd = p.hyper_dual(&x, &u[0], &u[1]).unwrap();
+    let rt = fomoh_runtime::hyper_dual(rosenbrock, &x, &u[0], &u[1]).unwrap();
+    for (a, b) in [(hd.re, rt.re), (hd.e1, rt.e1), (hd.e2, rt.e2), (hd.e12, rt.e12)] {
+        assert!(close(a, b, 1e-12), "{a} vs {b}");
+    }
+    assert_eq!(p.nodes().len(), 13, "a handful of tensor nodes for any n");
+}
+
+fn mlp_like(bsz: usize, d: usize, h: usize, c: usize, seed: u64) -> (fomoh_jit::TensorProgram, Vec<f64>) {
+    let mut s = seed;
+    let mut rnd = || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    };
+    let x: Vec<f64> = (0..bsz * d).map(|_| rnd()).collect();
+    let labels: Vec<usize> = (0..bsz).map(|i| i % c).collect();
+    let p = models::mlp(x, &labels, d, h, c).unwrap();
+    let theta: Vec<f64> = (0..p.dim()).map(|_| 0.5 * rnd()).collect();
+    (p, theta)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #[test]
+    fn random_mlp_shapes_agree(bsz in 1usize..6, d in 1usize..5, h in 1usize..5, c in 2usize..5, seed in any::<u64>()) {
+        let (p, theta) = mlp_like(bsz, d, h, c, seed);
+        check_modes(&p, &theta, 1e-12);
+    }
+
+    #[test]
+    fn random_elementwise_chains_agree(n in 2usize..9, ops in proptest::collection::vec(0usize..6, 1..6), seed in any::<u64>()) {
+        let mut b = TensorBuilder::new(2 * n);
+        let x = b.param(0, &[n]).unwrap();
+        let y = b.param(n, &[1, n]).unwrap();
+        let mut t = b.mul(x, y).unwrap();
+        for &o in &ops {
+            t = match o {
+                0 => b.unary(UnaryOp::Sin, t).unwrap(),
+                1 => b.unary(UnaryOp::Tanh, t).unwrap(),
+                2 => b.binary(BinaryOp::Add, t, x).unwrap(),
+                3 => b.binary(BinaryOp::Mul, t, y).unwrap(),
+                4 => { let e = b.unary(UnaryOp::Exp, t).unwrap(); b.binary(BinaryOp::Div, e, y).unwrap() }
+                _ => { let c = b.constant(0.5); b.binary(BinaryOp::Max, t, c).unwrap() }
+            };
+        }
+        let s = b.sum(t);
+        let p = b.finish(s).unwrap();
+        let theta: Vec<f64> = (0..2 * n).map(|i| 0.2 + 0.7 * ((i as u64 + seed % 97) as f64).sin().abs()).collect();
+        check_modes(&p, &theta, 1e-12);
+    }
+}
+
+#[test]
+fn shape_errors_are_typed() {
+    let mut b = TensorBuilder::new(6);
+    let a = b.param(0, &[2, 3]).unwrap();
+    let c = b.param(0, &[3, 2]).unwrap();
+    assert!(matches!(b.add(a, c), Err(JitError::Shape(_))));
+    assert!(matches!(b.matmul(a, a), Err(JitError::Shape(_))));
+    assert!(matches!(b.param(4, &[3]), Err(JitError::Shape(_))));
+    assert!(matches!(b.reshape(a, &[4]), Err(JitError::Shape(_))));
+    assert!(matches!(b.slice(a, 1, 3), Err(JitError::Shape(_))));
+    assert!(matches!(b.data(vec![1.0; 5], &[2, 3]), Err(JitError::Length { .. })));
+    assert!(matches!(b.clone().finish(a), Err(JitError::Shape(_))));
+    let s = b.sum(a);
+    let p = b.finish(s).unwrap();
+    assert!(matches!(p.value(&[1.0; 5]), Err(fomoh_runtime::Error::Length { .. })));
+    assert!(p.hyper_dual(&[1.0; 6], &[1.0; 6], &[1.0; 7]).is_err());
+    assert!(p.project(&[1.0; 6], &vec![vec![1.0; 6]; 17]).is_err());
+}
+
+// ---- the benchmark problems against the independent reference values ----
+
+fn reference(problem: &str) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let text = include_str!("data/benchmark_reference_f64.json");
+    let at = text.find(&format!("\"{problem}\"")).expect("problem listed");
+    let rest = &text[at..];
+    let nums = |key: &str| -> Vec<f64> {
+        let k = rest.find(&format!("\"{key}\"")).expect("key");
+        let s = &rest[k + key.len() + 2..];
+        let (open, _) = s.char_indices().find(|&(_, c)| c == '[').expect("array");
+        let mut depth = 0;
+        let mut end = open;
+        for (i, ch) in s[open..].char_indices() {
+            match ch {
+                '[' => depth += 1,
+                ']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + i;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        s[open..end].split([',', '[', ']']).filter_map(|t| t.trim().parse().ok()).collect()
+    };
+    (nums("hd1"), nums("g"), nums("H"))
+}
+
+fn digits(rows: usize) -> (Vec<f64>, Vec<usize>) {
+    let text = include_str!("data/digits.csv");
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for line in text.lines().skip(1).take(rows) {
+        let v: Vec<f64> = line.split(',').map(|t| t.trim().parse().unwrap()).collect();
+        x.extend(v[..64].iter().map(|p| p / 16.0));
+        y.push(v[64] as usize);
+    }
+    (x, y)
+}
+
+fn check_reference(p: &fomoh_jit::TensorProgram, x: &[f64], problem: &str) {
+    let (hd1, g, h) = reference(problem);
+    let u = dirs(x.len(), 4);
+    let hd = p.hyper_dual(x, &u[0], &u[1]).unwrap();
+    for (a, b) in [hd.re, hd.e1, hd.e2, hd.e12].into_iter().zip(&hd1) {
+        assert!(close(a, *b, 1e-10), "{problem} hd1: {a} vs {b}");
+    }
+    let pr = p.project(x, &u).unwrap();
+    assert!(close(pr.value, hd1[0], 1e-10));
+    for i in 0..4 {
+        assert!(close(pr.grad[i], g[i], 1e-10), "{problem} g{i}");
+        for j in 0..4 {
+            assert!(
+                close(pr.hess[i][j], h[4 * i + j], 1e-10),
+                "{problem} H{i}{j}: {} vs {}",
+                pr.hess[i][j],
+                h[4 * i + j]
+            );
+        }
+    }
+}
+
+#[test]
+fn benchmark_rosenbrock_reference() {
+    for n in [100usize, 10_000] {
+        let p = models::rosenbrock(n).unwrap();
+        let x: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect();
+        check_reference(&p, &x, &format!("rosenbrock_n{n}"));
+    }
+}
+
+#[test]
+#[ignore = "n = 10^6 (a few seconds in debug); run with --ignored"]
+fn benchmark_rosenbrock_1e6_reference() {
+    let n = 1_000_000;
+    let p = models::rosenbrock(n).unwrap();
+    let x: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect();
+    check_reference(&p, &x, "rosenbrock_n1000000");
+}
+
+#[test]
+fn benchmark_logreg_reference() {
+    let (x, y) = digits(1797);
+    let p = models::logreg(x, &y, 64, 10).unwrap();
+    let theta: Vec<f64> = (0..650).map(|k| 0.1 * ((k + 1) as f64).sin()).collect();
+    check_reference(&p, &theta, "logreg_64_10_b1797");
+}
+
+#[test]
+fn benchmark_mlp_reference() {
+    let (x, y) = digits(256);
+    let p = models::mlp(x, &y, 64, 32, 10).unwrap();
+    let theta: Vec<f64> = (0..2410).map(|k| 0.1 * ((k + 1) as f64).sin()).collect();
+    check_reference(&p, &theta, "mlp_64_32_10_b256");
+}
