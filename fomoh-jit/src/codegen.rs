@@ -216,6 +216,24 @@ pub(crate) fn float_cc(c: Cmp) -> FloatCC {
     }
 }
 
+/// The native instructions of a binary op, shared by the scalar and tensor code generators:
+/// arithmetic, and `max`/`min` as a select on `>=` (ties take the first argument, as the
+/// runtime's rule). `None` for ops computed by an `extern "C"` call.
+pub(crate) fn native_binary(b: &mut FunctionBuilder, op: BinaryOp, x: Value, y: Value) -> Option<Value> {
+    Some(match op {
+        BinaryOp::Add => b.ins().fadd(x, y),
+        BinaryOp::Sub => b.ins().fsub(x, y),
+        BinaryOp::Mul => b.ins().fmul(x, y),
+        BinaryOp::Div => b.ins().fdiv(x, y),
+        BinaryOp::Max | BinaryOp::Min => {
+            let (p, q) = if op == BinaryOp::Max { (x, y) } else { (y, x) };
+            let c = b.ins().fcmp(FloatCC::GreaterThanOrEqual, p, q);
+            b.ins().select(c, x, y)
+        }
+        BinaryOp::Pow | BinaryOp::Atan2 | BinaryOp::Hypot => return None,
+    })
+}
+
 pub(crate) fn cg_err(e: impl core::fmt::Display) -> JitError {
     JitError::Codegen(e.to_string())
 }
@@ -466,17 +484,10 @@ fn emit(module: &mut JITModule, g: &Graph, opts: &CodegenOptions) -> JitResult<(
                 }
                 Op::Binary(bop, x, y) => {
                     let (x, y) = (get!(x), get!(y));
-                    match bop {
-                        BinaryOp::Add => b.ins().fadd(x, y),
-                        BinaryOp::Sub => b.ins().fsub(x, y),
-                        BinaryOp::Mul => b.ins().fmul(x, y),
-                        BinaryOp::Div => b.ins().fdiv(x, y),
-                        BinaryOp::Max | BinaryOp::Min => {
-                            let (p, q) = if bop == BinaryOp::Max { (x, y) } else { (y, x) };
-                            let c = b.ins().fcmp(FloatCC::GreaterThanOrEqual, p, q);
-                            b.ins().select(c, x, y)
-                        }
-                        other => {
+                    match native_binary(&mut b, bop, x, y) {
+                        Some(v) => v,
+                        None => {
+                            let other = bop;
                             let k =
                                 BINARY_EXTERNS.iter().position(|&o| o == other).expect("all others listed");
                             call!(Ext::Binary(k), &[x, y]).expect("returns f64")

@@ -734,21 +734,10 @@ fn emit_loop(
                 Op::Neg(a) => b.ins().fneg(vals[a as usize]),
                 Op::Binary(bo, x, y) => {
                     let (x, y) = (vals[x as usize], vals[y as usize]);
-                    match bo {
-                        BinaryOp::Add => b.ins().fadd(x, y),
-                        BinaryOp::Sub => b.ins().fsub(x, y),
-                        BinaryOp::Mul => b.ins().fmul(x, y),
-                        BinaryOp::Div => b.ins().fdiv(x, y),
-                        BinaryOp::Max | BinaryOp::Min => {
-                            let (p, q) = if bo == BinaryOp::Max { (x, y) } else { (y, x) };
-                            let cmp = b.ins().fcmp(
-                                cranelift_codegen::ir::condcodes::FloatCC::GreaterThanOrEqual,
-                                p,
-                                q,
-                            );
-                            b.ins().select(cmp, x, y)
-                        }
-                        other => {
+                    match codegen::native_binary(&mut b, bo, x, y) {
+                        Some(v) => v,
+                        None => {
+                            let other = bo;
                             let (nm, _) = binary_extern(other).ok_or_else(|| {
                                 JitError::Unsupported(format!("no native code for `{}`", other.name()))
                             })?;
