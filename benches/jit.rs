@@ -4,6 +4,8 @@
 //! `cargo bench --bench jit` (set `FOMOH_JIT_BENCH_N=100,1000,10000` to change sizes).
 //! Prints the time per call, the ratios, and the compile time of every mode.
 
+mod common;
+
 use fomoh::prelude::*;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -14,33 +16,12 @@ fn rosenbrock<S: Scalar>(x: &[S]) -> S {
 }
 
 fn direction(j: usize, n: usize) -> Vec<f64> {
-    (0..n).map(|i| ((i + 1) as f64 * ((j + 2) as f64).sqrt()).sin()).collect()
+    common::direction(j, n)
 }
 
-/// Median over 7 batches of the time per call; each batch runs ≥ 30 ms.
-fn time<R>(mut f: impl FnMut() -> R) -> f64 {
-    let mut reps = 1usize;
-    loop {
-        let t = Instant::now();
-        for _ in 0..reps {
-            black_box(f());
-        }
-        if t.elapsed() > Duration::from_millis(30) {
-            break;
-        }
-        reps *= 2;
-    }
-    let mut v: Vec<f64> = (0..7)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..reps {
-                black_box(f());
-            }
-            t.elapsed().as_secs_f64() / reps as f64
-        })
-        .collect();
-    v.sort_by(f64::total_cmp);
-    v[3]
+/// Median over 7 batches of the time per call; each batch runs at least 30 ms.
+fn time<R>(f: impl FnMut() -> R) -> f64 {
+    common::time_median(7, Duration::from_millis(30), f)
 }
 
 fn us(s: f64) -> String {

@@ -7,12 +7,14 @@
 //! the tensor reference interpreter over `f64` and over the runtime's `HyperDual<f64>`),
 //! and the compile time of every mode.
 
+mod common;
+
 use fomoh::HyperDual;
 use fomoh_jit::tensor::models;
 use fomoh_jit::{Mode, TensorProgram};
 use fomoh_runtime::Scalar;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn rosenbrock<S: Scalar>(x: &[S]) -> S {
     let (one, hundred) = (S::one(), S::from_f64(100.0));
@@ -20,33 +22,12 @@ fn rosenbrock<S: Scalar>(x: &[S]) -> S {
 }
 
 fn dirs(n: usize, k: usize) -> Vec<Vec<f64>> {
-    (0..k).map(|j| (0..n).map(|i| ((i + 1) as f64 * ((j + 2) as f64).sqrt()).sin()).collect()).collect()
+    (0..k).map(|j| common::direction(j, n)).collect()
 }
 
-/// Median over 5 batches of the time per call; each batch runs >= 40 ms.
-fn time<R>(mut f: impl FnMut() -> R) -> f64 {
-    let mut reps = 1usize;
-    loop {
-        let t = Instant::now();
-        for _ in 0..reps {
-            black_box(f());
-        }
-        if t.elapsed() > Duration::from_millis(40) {
-            break;
-        }
-        reps *= 2;
-    }
-    let mut v: Vec<f64> = (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..reps {
-                black_box(f());
-            }
-            t.elapsed().as_secs_f64() / reps as f64
-        })
-        .collect();
-    v.sort_by(f64::total_cmp);
-    v[2]
+/// Median over 5 batches of the time per call; each batch runs at least 40 ms.
+fn time<R>(f: impl FnMut() -> R) -> f64 {
+    common::time_median(5, Duration::from_millis(40), f)
 }
 
 fn digits(rows: usize) -> (Vec<f64>, Vec<usize>) {
