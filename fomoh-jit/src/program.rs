@@ -293,8 +293,10 @@ impl Objective for Program {
         if (1..=16).contains(&dirs.len()) {
             return Ok((self.project(x, dirs)?, 1));
         }
-        // Beyond 16 (or none): the trait's default, K(K+1)/2 compiled hyper-dual passes.
-        Objective::hyperplane(&PairwiseOf(self), x, dirs)
+        // Beyond 16 (or none): K(K+1)/2 compiled hyper-dual passes, assembled as the runtime does.
+        fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {
+            Objective::hyper_dual(self, x, &dirs[i], &dirs[j])
+        })
     }
 
     /// The gradient from `n` compiled three-lane passes along the axes.
@@ -396,21 +398,8 @@ impl<F: ScalarFn> Objective for Retracing<F> {
         if (1..=16).contains(&dirs.len()) {
             return Ok((self.with(x, |p| p.project_j(x, dirs))?, 1));
         }
-        Objective::hyperplane(&PairwiseOf(self), x, dirs)
-    }
-}
-
-/// A view of an objective that keeps the trait's default (pairwise) `hyperplane`.
-struct PairwiseOf<'a, O>(&'a O);
-
-impl<O: Objective> Objective for PairwiseOf<'_, O> {
-    fn dim(&self) -> usize {
-        self.0.dim()
-    }
-    fn value(&self, x: &[f64]) -> Result<f64> {
-        self.0.value(x)
-    }
-    fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
-        self.0.hyper_dual(x, v1, v2)
+        fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {
+            Objective::hyper_dual(self, x, &dirs[i], &dirs[j])
+        })
     }
 }

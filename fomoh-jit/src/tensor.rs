@@ -1163,24 +1163,14 @@ impl Objective for TensorProgram {
     fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
         TensorProgram::directional(self, x, v)
     }
-    /// One compiled k-direction pass for `1 <= K <= 16`, else the trait's pairwise default.
+    /// One compiled k-direction pass for `1 <= K <= 16`, else K(K+1)/2 compiled hyper-dual passes.
     fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
         if (1..=16).contains(&dirs.len()) {
             return Ok((self.project(x, dirs)?, 1));
         }
-        struct P<'a>(&'a TensorProgram);
-        impl Objective for P<'_> {
-            fn dim(&self) -> usize {
-                self.0.n_params
-            }
-            fn value(&self, x: &[f64]) -> Result<f64> {
-                self.0.value(x)
-            }
-            fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
-                self.0.hyper_dual(x, v1, v2)
-            }
-        }
-        Objective::hyperplane(&P(self), x, dirs)
+        fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {
+            Objective::hyper_dual(self, x, &dirs[i], &dirs[j])
+        })
     }
 }
 
