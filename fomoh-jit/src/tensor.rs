@@ -83,6 +83,14 @@ pub enum TOp {
     Reshape(u32),
     /// Rows `start..start + shape[0]` along the first axis (contiguous view).
     Slice(u32, usize),
+    /// A copy: output element `e` is element `idx[e]` of the row-major concatenation of the
+    /// parts' elements (gather, concat, broadcast, im2col; every lane is copied alike).
+    Gather(Vec<u32>, Arc<Vec<usize>>),
+    /// A windowed maximum: with `w = windows.len() / numel(shape)`, output element `e` is
+    /// the input element `windows[e·w + t]` for the first `t` with the largest primal value
+    /// (strictly greater than every earlier candidate, the runtime's tie rule); all its
+    /// derivative lanes are the selected element's lanes.
+    MaxSelect(u32, Arc<Vec<usize>>),
 }
 
 /// A node: op and static shape.
@@ -282,6 +290,298 @@ impl TensorBuilder {
         Ok(self.push(TOp::Slice(a.0, start), out))
     }
 
+    /// Elementwise `max(a, b)` with broadcasting (the rule table's `max`: a tie takes `a`,
+    /// with `a`'s derivative lanes).
+    pub fn maximum(&mut self, a: Tensor, b: Tensor) -> JitResult<Tensor> {
+        self.binary(BinaryOp::Max, a, b)
+    }
+
+    /// The largest element (a scalar, shape `[]`): the first maximal element in row-major
+    /// order, with all its derivative lanes.
+    pub fn max(&mut self, a: Tensor) -> JitResult<Tensor> {
+        let n = numel(self.shape(a)?);
+        self.max_over(a, (0..n).collect(), &[])
+    }
+
+    /// The maximum along the last axis: `[m, n] -> [m]` (`[n] -> []`), the first maximal
+    /// element of each row with all its derivative lanes (an active reduction, unlike
+    /// [`TensorBuilder::max_rows_passive`]).
+    pub fn max_rows(&mut self, a: Tensor) -> JitResult<Tensor> {
+        let s = self.shape(a)?.to_vec();
+        let (r, c) = as2(&s);
+        let out = if s.len() == 2 { vec![r] } else { Vec::new() };
+        self.max_over(a, (0..r * c).collect(), &out)
+    }
+
+    /// A general windowed maximum with its derivatives: output element `e` (of `shape`) is
+    /// the element of `a` at `windows[e·w + t]`, `w = windows.len() / numel(shape)`, for the
+    /// first `t` whose primal value is strictly greater than every earlier candidate's;
+    /// every derivative lane is that element's lane. Errors (typed, at build time) if the
+    /// windows do not split evenly into `numel(shape)` non-empty windows or an index is out
+    /// of range.
+    pub fn max_over(&mut self, a: Tensor, windows: Vec<usize>, shape: &[usize]) -> JitResult<Tensor> {
+        if !shape.is_empty() {
+            Self::check_shape(shape)?;
+        }
+        let (len, out) = (numel(self.shape(a)?), numel(shape));
+        if windows.is_empty() || windows.len() % out != 0 {
+            return shape_err(format!(
+                "max_over: {} window indices do not form {out} non-empty windows",
+                windows.len()
+            ));
+        }
+        if let Some(&j) = windows.iter().find(|&&j| j >= len) {
+            return shape_err(format!("max_over: index {j} out of range for {len} elements"));
+        }
+        let w = windows.len() / out;
+        // Views and copies of the input compose into the windows; data folds.
+        let (mut src, mut win) = (a.0, windows);
+        loop {
+            match &self.nodes[src as usize].op {
+                TOp::Reshape(x) => src = *x,
+                TOp::Slice(x, start) => {
+                    let off = start * numel(&self.nodes[*x as usize].shape[1..]);
+                    win.iter_mut().for_each(|j| *j += off);
+                    src = *x;
+                }
+                TOp::Gather(parts, idx) if parts.len() == 1 => {
+                    win = win.iter().map(|&j| idx[j]).collect();
+                    src = parts[0];
+                }
+                TOp::Data(d) => {
+                    let v = win
+                        .chunks(w)
+                        .map(|c| d[c.iter().copied().fold(c[0], |b, j| if d[j] > d[b] { j } else { b })])
+                        .collect();
+                    return Ok(self.push(TOp::Data(Arc::new(v)), shape.to_vec()));
+                }
+                _ => break,
+            }
+        }
+        Ok(self.push(TOp::MaxSelect(src, Arc::new(win)), shape.to_vec()))
+    }
+
+    /// `log Σ exp(a)` over all elements (a scalar), max-shifted like
+    /// [`TensorBuilder::logsumexp_rows`].
+    pub fn logsumexp(&mut self, a: Tensor) -> JitResult<Tensor> {
+        let n = numel(self.shape(a)?);
+        let flat = self.reshape(a, &[n])?;
+        self.logsumexp_rows(flat)
+    }
+
+    /// `a` broadcast (numpy rules, explicitly) to `shape`: a view if no element repeats,
+    /// otherwise a copy of every lane.
+    pub fn broadcast_to(&mut self, a: Tensor, shape: &[usize]) -> JitResult<Tensor> {
+        if !shape.is_empty() {
+            Self::check_shape(shape)?;
+        }
+        let s = self.shape(a)?.to_vec();
+        let ok = s.len() <= shape.len()
+            && s.iter().rev().zip(shape.iter().rev()).all(|(&x, &y)| x == y || x == 1);
+        if !ok {
+            return shape_err(format!("cannot broadcast {s:?} to {shape:?}"));
+        }
+        if numel(&s) == numel(shape) {
+            return if shape.is_empty() { self.reshape_scalar(a) } else { self.reshape(a, shape) };
+        }
+        let it = as2(shape);
+        let (rs, cs) = strides(&s, it);
+        let idx = (0..it.0).flat_map(|r| (0..it.1).map(move |c| r * rs + c * cs)).collect();
+        self.gather_parts(vec![a.0], idx, shape)
+    }
+
+    /// A one-element tensor viewed as a scalar (shape `[]`).
+    fn reshape_scalar(&mut self, a: Tensor) -> JitResult<Tensor> {
+        let s = self.shape(a)?;
+        if numel(s) != 1 {
+            return shape_err(format!("cannot reshape {s:?} into []"));
+        }
+        Ok(self.push(TOp::Reshape(a.0), Vec::new()))
+    }
+
+    /// The concatenation of `parts` (all of rank 1 or all of rank 2, equal extents except
+    /// along `axis`) along `axis` (0, or 1 for matrices): a copy of every lane. One part is
+    /// returned as is.
+    pub fn concat(&mut self, parts: &[Tensor], axis: usize) -> JitResult<Tensor> {
+        let shapes: Vec<Vec<usize>> = parts.iter().map(|&t| self.shape(t).map(<[usize]>::to_vec)).collect::<JitResult<_>>()?;
+        let Some(first) = shapes.first() else {
+            return shape_err("concat of no tensors".into());
+        };
+        let rank = first.len();
+        if rank == 0 || axis >= rank {
+            return shape_err(format!("concat along axis {axis} of tensors of rank {rank}"));
+        }
+        for s in &shapes {
+            let same = s.len() == rank && (0..rank).all(|d| d == axis || s[d] == first[d]);
+            if !same {
+                return shape_err(format!("concat along axis {axis}: shapes {shapes:?} do not match"));
+            }
+        }
+        if parts.len() == 1 {
+            return Ok(parts[0]);
+        }
+        let mut out = first.clone();
+        out[axis] = shapes.iter().map(|s| s[axis]).sum();
+        Self::check_shape(&out)?;
+        let total = numel(&out);
+        let idx: Vec<usize> = if axis == 0 {
+            (0..total).collect()
+        } else {
+            // Matrices side by side: row r of the output is row r of every part in turn.
+            let mut idx = Vec::with_capacity(total);
+            for r in 0..out[0] {
+                let mut base = 0;
+                for s in &shapes {
+                    idx.extend((0..s[1]).map(|c| base + r * s[1] + c));
+                    base += numel(s);
+                }
+            }
+            idx
+        };
+        self.gather_parts(parts.iter().map(|t| t.0).collect(), idx, &out)
+    }
+
+    /// A general copy: output element `e` (of `shape`) is element `indices[e]` of `a`
+    /// (row-major), with all its lanes. Errors (typed, at build time) on a count that is
+    /// not `numel(shape)` or an index out of range.
+    pub fn gather(&mut self, a: Tensor, indices: Vec<usize>, shape: &[usize]) -> JitResult<Tensor> {
+        if !shape.is_empty() {
+            Self::check_shape(shape)?;
+        }
+        check_len("gather indices", numel(shape), indices.len())?;
+        let len = numel(self.shape(a)?);
+        if let Some(&j) = indices.iter().find(|&&j| j >= len) {
+            return shape_err(format!("gather: index {j} out of range for {len} elements"));
+        }
+        self.gather_parts(vec![a.0], indices, shape)
+    }
+
+    /// Records a copy from the concatenation of `parts` (indices already checked), composing
+    /// it with views and copies of a single part and folding data parts.
+    fn gather_parts(&mut self, mut parts: Vec<u32>, mut idx: Vec<usize>, shape: &[usize]) -> JitResult<Tensor> {
+        let total: usize = parts.iter().map(|&p| numel(&self.nodes[p as usize].shape)).sum();
+        if let Some(&j) = idx.iter().find(|&&j| j >= total) {
+            return shape_err(format!("gather: index {j} out of range for {total} elements"));
+        }
+        for p in parts.iter_mut() {
+            while let TOp::Reshape(x) = self.nodes[*p as usize].op {
+                *p = x;
+            }
+        }
+        while parts.len() == 1 {
+            match &self.nodes[parts[0] as usize].op {
+                TOp::Reshape(x) => parts[0] = *x,
+                TOp::Slice(x, start) => {
+                    let off = start * numel(&self.nodes[*x as usize].shape[1..]);
+                    idx.iter_mut().for_each(|j| *j += off);
+                    parts[0] = *x;
+                }
+                TOp::Gather(inner, i0) => {
+                    idx = idx.iter().map(|&j| i0[j]).collect();
+                    parts = inner.clone();
+                }
+                _ => break,
+            }
+        }
+        let data: Option<Vec<f64>> = parts.iter().try_fold(Vec::new(), |mut all, &p| match &self.nodes[p as usize].op {
+            TOp::Data(d) => {
+                all.extend_from_slice(d);
+                Some(all)
+            }
+            _ => None,
+        });
+        if let Some(all) = data {
+            let v = idx.iter().map(|&j| all[j]).collect();
+            return Ok(self.push(TOp::Data(Arc::new(v)), shape.to_vec()));
+        }
+        Ok(self.push(TOp::Gather(parts, Arc::new(idx)), shape.to_vec()))
+    }
+
+    /// 2-D convolution as in [`fomoh_runtime::tensor::ops::conv2d`] (cross-correlation,
+    /// valid padding, stride 1) over rank-2 storage: `x` holds `x_dims = [B, C, H, W]`
+    /// row-major (e.g. shape `[B, C·H·W]`), `w` holds `w_dims = [O, C, kh, kw]` row-major
+    /// (the runtime's weight layout), `bias` has `O` elements. The result has shape
+    /// `[B, O·Ho·Wo]`, `Ho = H - kh + 1`, `Wo = W - kw + 1`, row-major `(B, O, Ho, Wo)`.
+    ///
+    /// Lowered to an im2col copy (`[C·kh·kw, B·Ho·Wo]`), one matmul with `w` viewed as
+    /// `[O, C·kh·kw]`, the bias add and a copy back to `(B, O, Ho, Wo)` order.
+    pub fn conv2d(
+        &mut self,
+        x: Tensor,
+        x_dims: [usize; 4],
+        w: Tensor,
+        w_dims: [usize; 4],
+        bias: Tensor,
+    ) -> JitResult<Tensor> {
+        let [bn, c, h, wd] = x_dims;
+        let [o, c2, kh, kw] = w_dims;
+        let (nx, nw, nb) = (numel(self.shape(x)?), numel(self.shape(w)?), numel(self.shape(bias)?));
+        if x_dims.contains(&0)
+            || w_dims.contains(&0)
+            || x_dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(nx)
+            || w_dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(nw)
+            || c != c2
+            || kh > h
+            || kw > wd
+            || nb != o
+        {
+            return shape_err(format!(
+                "conv2d: input {x_dims:?} ({nx} elements), weight {w_dims:?} ({nw} elements), bias of {nb}"
+            ));
+        }
+        let (ho, wo) = (h - kh + 1, wd - kw + 1);
+        let (ckk, cols) = (c * kh * kw, bn * ho * wo);
+        Self::check_shape(&[ckk, cols])?;
+        let mut idx = Vec::with_capacity(ckk * cols);
+        for ci in 0..c {
+            for ki in 0..kh {
+                for kj in 0..kw {
+                    for bi in 0..bn {
+                        for oh in 0..ho {
+                            for ow in 0..wo {
+                                idx.push(((bi * c + ci) * h + oh + ki) * wd + ow + kj);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let xcols = self.gather(x, idx, &[ckk, cols])?;
+        let wm = self.reshape(w, &[o, ckk])?;
+        let y = self.matmul(wm, xcols)?;
+        let bcol = self.reshape(bias, &[o, 1])?;
+        let y = self.add(y, bcol)?;
+        // (O, B, Ho·Wo) -> (B, O, Ho·Wo)
+        let hw = ho * wo;
+        let perm = (0..bn).flat_map(|bi| (0..o).flat_map(move |oc| (0..hw).map(move |s| (oc * bn + bi) * hw + s))).collect();
+        self.gather(y, perm, &[bn, o * hw])
+    }
+
+    /// 2×2 max-pooling with stride 2 as in [`fomoh_runtime::tensor::ops::max_pool2`]: `x`
+    /// holds `dims = [B, C, H, W]` row-major; the result has shape `[B, C·(H/2)·(W/2)]`
+    /// (odd trailing rows/columns dropped), each element the first maximum of its window
+    /// in the order (0,0), (0,1), (1,0), (1,1), with its derivative lanes.
+    pub fn max_pool2(&mut self, x: Tensor, dims: [usize; 4]) -> JitResult<Tensor> {
+        let [bn, c, h, w] = dims;
+        let nx = numel(self.shape(x)?);
+        let (ho, wo) = (h / 2, w / 2);
+        if dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(nx) || ho == 0 || wo == 0 || bn * c == 0 {
+            return shape_err(format!("max_pool2: input {dims:?} ({nx} elements) needs 2×2 windows"));
+        }
+        let mut win = Vec::with_capacity(4 * bn * c * ho * wo);
+        for plane in 0..bn * c {
+            let base = plane * h * w;
+            for oh in 0..ho {
+                for ow in 0..wo {
+                    for (di, dj) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                        win.push(base + (2 * oh + di) * w + 2 * ow + dj);
+                    }
+                }
+            }
+        }
+        self.max_over(x, win, &[bn, c * ho * wo])
+    }
+
     /// Finishes the graph with the scalar output `out`.
     pub fn finish(self, out: Tensor) -> JitResult<TensorProgram> {
         let s = self.shape(out)?;
@@ -369,6 +669,47 @@ enum Step {
         /// Per output lane: its buffer and the terms `(coef, a lane, b lane)`.
         lanes: Vec<MatmulLane>,
     },
+    /// A copy (gather, concat, broadcast, im2col) of every lane.
+    Gather {
+        map: Arc<GatherMap>,
+        /// The elements each part must have (checked before reading).
+        need: Vec<usize>,
+        /// Per output lane: the parts' lanes and the output buffer.
+        lanes: Vec<(Vec<Option<Src>>, usize)>,
+    },
+    /// A windowed maximum: the argmax of each window from the primal lane, then every lane
+    /// copied at it.
+    MaxSelect {
+        windows: Arc<Vec<usize>>,
+        width: usize,
+        /// The elements the input must have (largest index + 1).
+        need: usize,
+        /// The input's primal lane (`None`: zero, the first candidate wins).
+        primal: Option<Src>,
+        /// Per output lane: the input lane and the output buffer.
+        lanes: Vec<(Src, usize)>,
+    },
+}
+
+/// Where each element of a gathered output comes from.
+struct GatherMap {
+    /// The part of each element (`None`: a single part).
+    part: Option<Vec<u32>>,
+    /// The index inside its part.
+    local: Arc<Vec<usize>>,
+}
+
+/// The elements of one lane (empty if its location is out of range).
+fn lane_slice<'a>(nodes: &'a [TNode], parts: &'a [(&str, &'a [f64])], bufs: &'a [Vec<f64>], s: Src) -> &'a [f64] {
+    let (sl, o): (&[f64], usize) = match s {
+        Src::X(v, o) => (parts.get(v).map_or(&[][..], |p| p.1), o),
+        Src::Data(i, o) => match nodes.get(i as usize).map(|n| &n.op) {
+            Some(TOp::Data(d)) => (d.as_slice(), o),
+            _ => (&[], 0),
+        },
+        Src::Buf(b, o) => (bufs.get(b).map_or(&[][..], Vec::as_slice), o),
+    };
+    sl.get(o..).unwrap_or(&[])
 }
 
 /// The compiled code of one mode.
@@ -409,6 +750,8 @@ fn args(op: &TOp) -> Vec<u32> {
         TOp::Neg(a) | TOp::Unary(_, a) | TOp::Sum(a) | TOp::SumRows(a) | TOp::MaxRowsPassive(a) => vec![a],
         TOp::Reshape(a) | TOp::Slice(a, _) => vec![a],
         TOp::Binary(_, a, b) | TOp::Matmul(a, b) => vec![a, b],
+        TOp::Gather(ref parts, _) => parts.clone(),
+        TOp::MaxSelect(a, _) => vec![a],
     }
 }
 
@@ -458,6 +801,14 @@ impl Compiler<'_> {
                 self.value(a)?.into_iter().map(|s| s.map(|s| s.shifted(start * stride))).collect()
             }
             TOp::Matmul(a, b) => self.matmul(i, a, b)?,
+            TOp::Gather(ref parts, ref idx) => {
+                let (parts, idx) = (parts.clone(), idx.clone());
+                self.gather_step(parts, idx, numel(&node.shape))?
+            }
+            TOp::MaxSelect(a, ref win) => {
+                let win = win.clone();
+                self.max_step(a, win, numel(&node.shape))?
+            }
             _ => self.fused(i)?,
         };
         self.loc.insert(i, r.clone());
@@ -508,6 +859,58 @@ impl Compiler<'_> {
         let _ = i;
         self.stats.matmuls += 1;
         self.steps.push(Step::Matmul { m, k, n, lanes });
+        Ok(out)
+    }
+
+    /// A copy step over every lane of the parts (lanes zero in every part stay zero).
+    fn gather_step(&mut self, parts: Vec<u32>, idx: Arc<Vec<usize>>, len: usize) -> JitResult<Vec<Option<Src>>> {
+        let srcs: Vec<Vec<Option<Src>>> = parts.iter().map(|&p| self.value(p)).collect::<JitResult<_>>()?;
+        let need: Vec<usize> = parts.iter().map(|&p| numel(&self.nodes[p as usize].shape)).collect();
+        let map = if parts.len() == 1 {
+            GatherMap { part: None, local: idx }
+        } else {
+            let starts: Vec<usize> = need.iter().scan(0, |acc, &n| Some(core::mem::replace(acc, *acc + n))).collect();
+            let (mut part, mut local) = (Vec::with_capacity(len), Vec::with_capacity(len));
+            for &j in idx.iter() {
+                let p = starts.partition_point(|&s| s <= j) - 1;
+                part.push(p as u32);
+                local.push(j - starts[p]);
+            }
+            GatherMap { part: Some(part), local: Arc::new(local) }
+        };
+        let mut out = vec![None; self.lanes];
+        let mut lanes = Vec::new();
+        for (lane, o) in out.iter_mut().enumerate() {
+            let ls: Vec<Option<Src>> = srcs.iter().map(|s| s[lane]).collect();
+            if ls.iter().any(Option::is_some) {
+                let buf = self.new_buf(len);
+                *o = Some(Src::Buf(buf, 0));
+                lanes.push((ls, buf));
+            }
+        }
+        if !lanes.is_empty() {
+            self.steps.push(Step::Gather { map: Arc::new(map), need, lanes });
+        }
+        Ok(out)
+    }
+
+    /// A windowed-maximum step: argmax from the primal lane, every lane copied at it.
+    fn max_step(&mut self, a: u32, windows: Arc<Vec<usize>>, len: usize) -> JitResult<Vec<Option<Src>>> {
+        let src = self.value(a)?;
+        let need = numel(&self.nodes[a as usize].shape);
+        let width = windows.len() / len.max(1);
+        let mut out = vec![None; self.lanes];
+        let mut lanes = Vec::new();
+        for (o, s) in out.iter_mut().zip(&src) {
+            if let Some(s) = *s {
+                let buf = self.new_buf(len);
+                *o = Some(Src::Buf(buf, 0));
+                lanes.push((s, buf));
+            }
+        }
+        if !lanes.is_empty() {
+            self.steps.push(Step::MaxSelect { windows, width, need, primal: src[0], lanes });
+        }
         Ok(out)
     }
 
@@ -1028,6 +1431,67 @@ impl TensorProgram {
                         bufs[*buf] = out;
                     }
                 }
+                Step::Gather { map, need, lanes } => {
+                    let short = || JitError::Shape("internal: a gather operand is too short".into());
+                    for (srcs, buf) in lanes {
+                        let mut out = core::mem::take(&mut bufs[*buf]);
+                        let ins: Vec<Option<&[f64]>> = srcs
+                            .iter()
+                            .zip(need)
+                            .map(|(s, &n)| match s {
+                                Some(s) => {
+                                    let sl = lane_slice(&self.nodes, parts, &bufs, *s);
+                                    (sl.len() >= n).then_some(Some(sl)).ok_or_else(short)
+                                }
+                                None => Ok(None),
+                            })
+                            .collect::<JitResult<_>>()?;
+                        if out.len() != map.local.len() {
+                            return Err(short());
+                        }
+                        match &map.part {
+                            None => {
+                                let src = ins[0].ok_or_else(short)?;
+                                for (o, &j) in out.iter_mut().zip(map.local.iter()) {
+                                    *o = src[j];
+                                }
+                            }
+                            Some(part) => {
+                                for ((o, &p), &j) in out.iter_mut().zip(part).zip(map.local.iter()) {
+                                    *o = ins[p as usize].map_or(0.0, |s| s[j]);
+                                }
+                            }
+                        }
+                        bufs[*buf] = out;
+                    }
+                }
+                Step::MaxSelect { windows, width, need, primal, lanes } => {
+                    let short = || JitError::Shape("internal: a max operand is too short".into());
+                    let sel: Vec<usize> = match primal {
+                        Some(s) => {
+                            let p = lane_slice(&self.nodes, parts, &bufs, *s);
+                            if p.len() < *need {
+                                return Err(short());
+                            }
+                            windows
+                                .chunks(*width)
+                                .map(|w| w[1..].iter().fold(w[0], |b, &j| if p[j] > p[b] { j } else { b }))
+                                .collect()
+                        }
+                        None => windows.chunks(*width).map(|w| w[0]).collect(),
+                    };
+                    for &(s, buf) in lanes {
+                        let mut out = core::mem::take(&mut bufs[buf]);
+                        let src = lane_slice(&self.nodes, parts, &bufs, s);
+                        if src.len() < *need || out.len() != sel.len() {
+                            return Err(short());
+                        }
+                        for (o, &j) in out.iter_mut().zip(&sel) {
+                            *o = src[j];
+                        }
+                        bufs[buf] = out;
+                    }
+                }
             }
         }
         Ok(plan
@@ -1143,6 +1607,16 @@ impl TensorProgram {
                     let st = numel(&self.nodes[*a as usize].shape[1..]);
                     vals[*a as usize][start * st..start * st + numel(&n.shape)].to_vec()
                 }
+                TOp::Gather(parts, idx) => {
+                    let all: Vec<S> = parts.iter().flat_map(|&p| vals[p as usize].iter().copied()).collect();
+                    idx.iter().map(|&j| all[j]).collect()
+                }
+                TOp::MaxSelect(a, win) => {
+                    let va = &vals[*a as usize];
+                    win.chunks(win.len() / numel(&n.shape))
+                        .map(|w| va[w[1..].iter().fold(w[0], |b, &j| if va[j].value() > va[b].value() { j } else { b })])
+                        .collect()
+                }
             };
             vals.push(v);
         }
@@ -1177,7 +1651,8 @@ impl Objective for TensorProgram {
 /// The benchmark problems of `BENCHMARKS.md` as tensor graphs.
 pub mod models {
     use super::{Tensor, TensorBuilder, TensorProgram};
-    use crate::error::JitResult;
+    use crate::error::{JitError, JitResult};
+    use fomoh_runtime::models::{Cnn, CnnConfig, Model};
     use fomoh_runtime::UnaryOp;
 
     /// Extended (chained) Rosenbrock over `n >= 2` parameters: six tensor ops for any `n`.
@@ -1233,6 +1708,54 @@ pub mod models {
         let xw = b.matmul(xs, w)?;
         let z = b.add(xw, bias)?;
         let l = cross_entropy_mean(&mut b, z, one_hot(labels, c))?;
+        b.finish(l)
+    }
+
+    /// The paper's CNN ([`fomoh_runtime::models::Cnn`]) on `x` (`[B, height·width]`,
+    /// row-major images) with `labels`: conv(1→conv1, k×k), relu, max-pool 2,
+    /// conv(conv1→conv2, k×k), relu, max-pool 2, flatten, dense(→hidden), relu,
+    /// dense(→classes), mean softmax cross-entropy. θ has exactly the runtime model's layout
+    /// (its [`Model::blocks`]: conv weights `out×in×kh×kw` then bias, dense weights
+    /// `in×out` then bias).
+    ///
+    /// Errors (typed) on a configuration the runtime rejects, an input of the wrong length,
+    /// an empty batch or a label that is not below `classes`.
+    pub fn cnn(x: Vec<f64>, labels: &[usize], cfg: CnnConfig) -> JitResult<TensorProgram> {
+        let model = Cnn::new(cfg).map_err(|e| JitError::Shape(e.to_string()))?;
+        if let Some(&y) = labels.iter().find(|&&y| y >= cfg.classes) {
+            return Err(JitError::Shape(format!("label {y} is not below {} classes", cfg.classes)));
+        }
+        let bsz = labels.len();
+        let mut b = TensorBuilder::new(model.num_params());
+        let xs = b.data(x, &[bsz, cfg.height * cfg.width])?;
+        // The parameter blocks in the runtime's order: conv1 w, b, conv2 w, b, fc1 w, b, fc2 w, b.
+        let mut blocks = Vec::new();
+        let mut offset = 0;
+        for blk in model.blocks() {
+            let n = blk.len();
+            let shape = if blk.shape.len() == 4 { vec![blk.shape[0], n / blk.shape[0]] } else { blk.shape.clone() };
+            blocks.push((b.param(offset, &shape)?, blk.shape));
+            offset += n;
+        }
+        let dims4 = |s: &[usize]| [s[0], s[1], s[2], s[3]];
+        let (k, mut h, mut w, mut c, mut act) = (cfg.kernel, cfg.height, cfg.width, 1, xs);
+        for layer in 0..2 {
+            let (wt, ws) = &blocks[2 * layer];
+            let o = ws[0];
+            let y = b.conv2d(act, [bsz, c, h, w], *wt, dims4(ws), blocks[2 * layer + 1].0)?;
+            let y = b.unary(UnaryOp::Relu, y)?;
+            (h, w, c) = (h - k + 1, w - k + 1, o);
+            act = b.max_pool2(y, [bsz, c, h, w])?;
+            (h, w) = (h / 2, w / 2);
+        }
+        let flat = c * h * w;
+        let act = b.reshape(act, &[bsz, flat])?;
+        let z = b.matmul(act, blocks[4].0)?;
+        let z = b.add(z, blocks[5].0)?;
+        let z = b.unary(UnaryOp::Relu, z)?;
+        let z = b.matmul(z, blocks[6].0)?;
+        let z = b.add(z, blocks[7].0)?;
+        let l = cross_entropy_mean(&mut b, z, one_hot(labels, cfg.classes))?;
         b.finish(l)
     }
 
