@@ -55,6 +55,13 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Tensor(u32);
 
+impl Tensor {
+    /// The node's index in [`TensorProgram::nodes`] (and in its builder).
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// One tensor op.
 #[derive(Clone, Debug)]
 pub enum TOp {
@@ -143,6 +150,11 @@ impl TensorBuilder {
             .get(t.0 as usize)
             .map(|n| n.shape.as_slice())
             .ok_or_else(|| JitError::Unsupported("a tensor from another builder".into()))
+    }
+
+    /// The static shape of `t` (an error for a tensor of another builder).
+    pub fn shape_of(&self, t: Tensor) -> JitResult<&[usize]> {
+        self.shape(t)
     }
 
     fn check_shape(shape: &[usize]) -> JitResult<()> {
@@ -376,8 +388,8 @@ impl TensorBuilder {
             Self::check_shape(shape)?;
         }
         let s = self.shape(a)?.to_vec();
-        let ok = s.len() <= shape.len()
-            && s.iter().rev().zip(shape.iter().rev()).all(|(&x, &y)| x == y || x == 1);
+        let ok =
+            s.len() <= shape.len() && s.iter().rev().zip(shape.iter().rev()).all(|(&x, &y)| x == y || x == 1);
         if !ok {
             return shape_err(format!("cannot broadcast {s:?} to {shape:?}"));
         }
@@ -403,7 +415,8 @@ impl TensorBuilder {
     /// along `axis`) along `axis` (0, or 1 for matrices): a copy of every lane. One part is
     /// returned as is.
     pub fn concat(&mut self, parts: &[Tensor], axis: usize) -> JitResult<Tensor> {
-        let shapes: Vec<Vec<usize>> = parts.iter().map(|&t| self.shape(t).map(<[usize]>::to_vec)).collect::<JitResult<_>>()?;
+        let shapes: Vec<Vec<usize>> =
+            parts.iter().map(|&t| self.shape(t).map(<[usize]>::to_vec)).collect::<JitResult<_>>()?;
         let Some(first) = shapes.first() else {
             return shape_err("concat of no tensors".into());
         };
@@ -458,7 +471,12 @@ impl TensorBuilder {
 
     /// Records a copy from the concatenation of `parts` (indices already checked), composing
     /// it with views and copies of a single part and folding data parts.
-    fn gather_parts(&mut self, mut parts: Vec<u32>, mut idx: Vec<usize>, shape: &[usize]) -> JitResult<Tensor> {
+    fn gather_parts(
+        &mut self,
+        mut parts: Vec<u32>,
+        mut idx: Vec<usize>,
+        shape: &[usize],
+    ) -> JitResult<Tensor> {
         let total: usize = parts.iter().map(|&p| numel(&self.nodes[p as usize].shape)).sum();
         if let Some(&j) = idx.iter().find(|&&j| j >= total) {
             return shape_err(format!("gather: index {j} out of range for {total} elements"));
@@ -483,13 +501,14 @@ impl TensorBuilder {
                 _ => break,
             }
         }
-        let data: Option<Vec<f64>> = parts.iter().try_fold(Vec::new(), |mut all, &p| match &self.nodes[p as usize].op {
-            TOp::Data(d) => {
-                all.extend_from_slice(d);
-                Some(all)
-            }
-            _ => None,
-        });
+        let data: Option<Vec<f64>> =
+            parts.iter().try_fold(Vec::new(), |mut all, &p| match &self.nodes[p as usize].op {
+                TOp::Data(d) => {
+                    all.extend_from_slice(d);
+                    Some(all)
+                }
+                _ => None,
+            });
         if let Some(all) = data {
             let v = idx.iter().map(|&j| all[j]).collect();
             return Ok(self.push(TOp::Data(Arc::new(v)), shape.to_vec()));
@@ -553,7 +572,9 @@ impl TensorBuilder {
         let y = self.add(y, bcol)?;
         // (O, B, Ho·Wo) -> (B, O, Ho·Wo)
         let hw = ho * wo;
-        let perm = (0..bn).flat_map(|bi| (0..o).flat_map(move |oc| (0..hw).map(move |s| (oc * bn + bi) * hw + s))).collect();
+        let perm = (0..bn)
+            .flat_map(|bi| (0..o).flat_map(move |oc| (0..hw).map(move |s| (oc * bn + bi) * hw + s)))
+            .collect();
         self.gather(y, perm, &[bn, o * hw])
     }
 
@@ -565,7 +586,11 @@ impl TensorBuilder {
         let [bn, c, h, w] = dims;
         let nx = numel(self.shape(x)?);
         let (ho, wo) = (h / 2, w / 2);
-        if dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(nx) || ho == 0 || wo == 0 || bn * c == 0 {
+        if dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(nx)
+            || ho == 0
+            || wo == 0
+            || bn * c == 0
+        {
             return shape_err(format!("max_pool2: input {dims:?} ({nx} elements) needs 2×2 windows"));
         }
         let mut win = Vec::with_capacity(4 * bn * c * ho * wo);
@@ -700,7 +725,12 @@ struct GatherMap {
 }
 
 /// The elements of one lane (empty if its location is out of range).
-fn lane_slice<'a>(nodes: &'a [TNode], parts: &'a [(&str, &'a [f64])], bufs: &'a [Vec<f64>], s: Src) -> &'a [f64] {
+fn lane_slice<'a>(
+    nodes: &'a [TNode],
+    parts: &'a [(&str, &'a [f64])],
+    bufs: &'a [Vec<f64>],
+    s: Src,
+) -> &'a [f64] {
     let (sl, o): (&[f64], usize) = match s {
         Src::X(v, o) => (parts.get(v).map_or(&[][..], |p| p.1), o),
         Src::Data(i, o) => match nodes.get(i as usize).map(|n| &n.op) {
@@ -863,13 +893,19 @@ impl Compiler<'_> {
     }
 
     /// A copy step over every lane of the parts (lanes zero in every part stay zero).
-    fn gather_step(&mut self, parts: Vec<u32>, idx: Arc<Vec<usize>>, len: usize) -> JitResult<Vec<Option<Src>>> {
+    fn gather_step(
+        &mut self,
+        parts: Vec<u32>,
+        idx: Arc<Vec<usize>>,
+        len: usize,
+    ) -> JitResult<Vec<Option<Src>>> {
         let srcs: Vec<Vec<Option<Src>>> = parts.iter().map(|&p| self.value(p)).collect::<JitResult<_>>()?;
         let need: Vec<usize> = parts.iter().map(|&p| numel(&self.nodes[p as usize].shape)).collect();
         let map = if parts.len() == 1 {
             GatherMap { part: None, local: idx }
         } else {
-            let starts: Vec<usize> = need.iter().scan(0, |acc, &n| Some(core::mem::replace(acc, *acc + n))).collect();
+            let starts: Vec<usize> =
+                need.iter().scan(0, |acc, &n| Some(core::mem::replace(acc, *acc + n))).collect();
             let (mut part, mut local) = (Vec::with_capacity(len), Vec::with_capacity(len));
             for &j in idx.iter() {
                 let p = starts.partition_point(|&s| s <= j) - 1;
@@ -1614,7 +1650,11 @@ impl TensorProgram {
                 TOp::MaxSelect(a, win) => {
                     let va = &vals[*a as usize];
                     win.chunks(win.len() / numel(&n.shape))
-                        .map(|w| va[w[1..].iter().fold(w[0], |b, &j| if va[j].value() > va[b].value() { j } else { b })])
+                        .map(|w| {
+                            va[w[1..]
+                                .iter()
+                                .fold(w[0], |b, &j| if va[j].value() > va[b].value() { j } else { b })]
+                        })
                         .collect()
                 }
             };
@@ -1733,7 +1773,8 @@ pub mod models {
         let mut offset = 0;
         for blk in model.blocks() {
             let n = blk.len();
-            let shape = if blk.shape.len() == 4 { vec![blk.shape[0], n / blk.shape[0]] } else { blk.shape.clone() };
+            let shape =
+                if blk.shape.len() == 4 { vec![blk.shape[0], n / blk.shape[0]] } else { blk.shape.clone() };
             blocks.push((b.param(offset, &shape)?, blk.shape));
             offset += n;
         }
