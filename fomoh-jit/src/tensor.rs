@@ -336,7 +336,7 @@ impl TensorBuilder {
             Self::check_shape(shape)?;
         }
         let (len, out) = (numel(self.shape(a)?), numel(shape));
-        if windows.is_empty() || windows.len() % out != 0 {
+        if windows.is_empty() || !windows.len().is_multiple_of(out) {
             return shape_err(format!(
                 "max_over: {} window indices do not form {out} non-empty windows",
                 windows.len()

@@ -213,7 +213,7 @@ fn maximum_ref<S: Scalar>(x: &[S]) -> S {
     let mut s = S::zero();
     for i in 0..2 {
         for j in 0..3 {
-            s = s + x[3 * i + j].max(x[3 + j]).sin() * S::from_f64(w[3 * i + j]);
+            s += x[3 * i + j].max(x[3 + j]).sin() * S::from_f64(w[3 * i + j]);
         }
     }
     s
@@ -271,7 +271,7 @@ fn bcast_ref<S: Scalar>(x: &[S]) -> S {
     for r in 0..2 {
         for j in 0..3 {
             let e = x[j] * x[3 + r] + x[5];
-            t = t + e.sin() * S::from_f64(w[3 * r + j]);
+            t += e.sin() * S::from_f64(w[3 * r + j]);
         }
     }
     t
@@ -314,7 +314,7 @@ fn concat_ref<S: Scalar>(x: &[S]) -> S {
             .chain((0..2).map(|j| (S::from_f64(d[2 * r + j]) * x[8]).tanh()))
             .collect();
         for (j, &e) in row.iter().enumerate() {
-            t = t + e.sin() * S::from_f64(w[6 * r + j]);
+            t += e.sin() * S::from_f64(w[6 * r + j]);
         }
     }
     // axis 0 and rank 1: [x0..x2 ; x3..x5] then [x6, x7] then [x8]
