@@ -3,8 +3,16 @@
 //!
 //! A [`TensorBuilder`] records nodes: active parameters (contiguous slices of the flat
 //! parameter vector θ), passive data, scalar constants, elementwise unary/binary ops with
-//! numpy-style broadcasting, reductions (`sum`, `sum_rows`, a passive row max and the
-//! `logsumexp_rows` built from them), `matmul`, `reshape` and `slice` (views, no copy).
+//! numpy-style broadcasting (`maximum` among them), reductions (`sum`, `sum_rows`, the
+//! active `max`, `max_rows` and windowed `max_over`, a passive row max and the
+//! `logsumexp`/`logsumexp_rows` built from them), `matmul`, `reshape` and `slice` (views,
+//! no copy), `broadcast_to`, `concat` and `gather` (copies, or views where nothing is
+//! copied), and `conv2d`/`max_pool2` built from them ([`models::cnn`] is the paper's CNN).
+//!
+//! Copies and windowed maxima run as steps over the lane buffers: a copy moves every lane
+//! alike; a maximum selects each window's first primal maximum (the runtime's tie rule) and
+//! copies every lane of that element. Their indices are checked when the node is built;
+//! chains of copies compose and copies of data fold, at build time.
 //!
 //! Compilation ([`TensorProgram`]): every maximal chain of elementwise ops (each with one
 //! consumer of the same shape) together with a trailing reduction becomes ONE loop whose
@@ -532,6 +540,23 @@ impl TensorBuilder {
         w_dims: [usize; 4],
         bias: Tensor,
     ) -> JitResult<Tensor> {
+        let (y, perm) = self.conv2d_channel_major(x, x_dims, w, w_dims, bias)?;
+        let out = [x_dims[0], perm.len() / x_dims[0]];
+        self.gather(y, perm, &out)
+    }
+
+    /// [`TensorBuilder::conv2d`] before its last copy: the result `[O, B·Ho·Wo]` (channel
+    /// major) and the indices that copy it into `(B, O, Ho, Wo)` order. Elementwise ops
+    /// commute with that copy, so a model applies its activation first and lets the
+    /// pooling compose with the copy.
+    fn conv2d_channel_major(
+        &mut self,
+        x: Tensor,
+        x_dims: [usize; 4],
+        w: Tensor,
+        w_dims: [usize; 4],
+        bias: Tensor,
+    ) -> JitResult<(Tensor, Vec<usize>)> {
         let [bn, c, h, wd] = x_dims;
         let [o, c2, kh, kw] = w_dims;
         let (nx, nw, nb) = (numel(self.shape(x)?), numel(self.shape(w)?), numel(self.shape(bias)?));
@@ -575,7 +600,7 @@ impl TensorBuilder {
         let perm = (0..bn)
             .flat_map(|bi| (0..o).flat_map(move |oc| (0..hw).map(move |s| (oc * bn + bi) * hw + s)))
             .collect();
-        self.gather(y, perm, &[bn, o * hw])
+        Ok((y, perm))
     }
 
     /// 2×2 max-pooling with stride 2 as in [`fomoh_runtime::tensor::ops::max_pool2`]: `x`
@@ -1783,8 +1808,12 @@ pub mod models {
         for layer in 0..2 {
             let (wt, ws) = &blocks[2 * layer];
             let o = ws[0];
-            let y = b.conv2d(act, [bsz, c, h, w], *wt, dims4(ws), blocks[2 * layer + 1].0)?;
+            // relu before the copy into (B, O, Ho, Wo) order, which the pooling then reads
+            // through (one windowed max straight from the relu's output).
+            let (y, perm) =
+                b.conv2d_channel_major(act, [bsz, c, h, w], *wt, dims4(ws), blocks[2 * layer + 1].0)?;
             let y = b.unary(UnaryOp::Relu, y)?;
+            let y = b.gather(y, perm, &[bsz, o * (h - k + 1) * (w - k + 1)])?;
             (h, w, c) = (h - k + 1, w - k + 1, o);
             act = b.max_pool2(y, [bsz, c, h, w])?;
             (h, w) = (h / 2, w / 2);

@@ -516,6 +516,17 @@ fn cnn_case(cfg: CnnConfig, bsz: usize, seed: u64) {
     let labels: Vec<usize> = (0..bsz).map(|i| (3 * i + 1) % cfg.classes).collect();
     let p = models::cnn(x.clone(), &labels, cfg).unwrap();
     assert_eq!(p.dim(), model.num_params());
+    // Both poolings read the relu outputs directly (the layout copy composed away).
+    let nodes = p.nodes();
+    let pools: Vec<&TOp> = nodes
+        .iter()
+        .filter_map(|n| match n.op {
+            TOp::MaxSelect(a, _) => Some(&nodes[a as usize].op),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pools.len(), 2);
+    assert!(pools.iter().all(|op| matches!(op, TOp::Unary(UnaryOp::Relu, _))), "{pools:?}");
     let batch = Batch::new(Tensor::constant(vec![bsz, cfg.height * cfg.width], x).unwrap(), labels).unwrap();
     let mb = Minibatch::new(&model, &batch).unwrap();
     let theta: Vec<f64> = model.init(seed).iter().map(|v| 2.0 * v).collect();
@@ -533,7 +544,7 @@ fn cnn_agrees_with_the_runtime_model_in_every_mode() {
 }
 
 #[test]
-fn paper_cnn_compiles_and_its_value_agrees() {
+fn paper_cnn_compiles_and_agrees_in_value_hyper_dual_and_k2() {
     let cfg = CnnConfig::paper();
     let model = Cnn::paper();
     let x = images(2, 28, 28);
@@ -544,6 +555,16 @@ fn paper_cnn_compiles_and_its_value_agrees() {
     let mb = Minibatch::new(&model, &batch).unwrap();
     let theta = model.init(0);
     assert_close("paper cnn value", &[p.value(&theta).unwrap()], &[mb.value(&theta).unwrap()], TOL);
+    let u = dirs(theta.len(), 2);
+    assert_close(
+        "paper cnn hyper-dual",
+        &flat_hd(p.hyper_dual(&theta, &u[0], &u[1]).unwrap()),
+        &flat_hd(mb.hyper_dual(&theta, &u[0], &u[1]).unwrap()),
+        TOL,
+    );
+    let (pj, _) = Objective::hyperplane(&p, &theta, &u).unwrap();
+    let (rj, _) = mb.hyperplane(&theta, &u).unwrap();
+    assert_close("paper cnn K=2", &flat_proj(&pj), &flat_proj(&rj), TOL);
 }
 
 // ---- error paths ----
