@@ -1,5 +1,6 @@
 //! Tensor JIT benchmark: extended Rosenbrock n = 10^6, logistic regression 64-10 (batch
-//! 1797) and MLP 64-32-10 (batch 256) from `BENCHMARKS.md`, each compiled once per mode.
+//! 1797), MLP 64-32-10 (batch 256) from `BENCHMARKS.md` and the paper's CNN (batch 32,
+//! against the runtime's tensor model), each compiled once per mode.
 //!
 //! `cargo bench --bench jit_tensor`. Prints, side by side in one run: the JIT primal,
 //! hyper-dual, K = 4 and K = 8 passes (and their ratios to the JIT primal), the comparison
@@ -112,6 +113,48 @@ fn main() -> Result<(), fomoh::Error> {
             &p,
             &th,
             &[("interpreter, f64 (naive loops)", ti), ("interpreter, runtime HyperDual<f64>", tih)],
+        )?;
+    }
+
+    // The paper's CNN (431 080 parameters) on 32 synthetic 28×28 images, against the
+    // runtime's tensor model (`Minibatch` over `Cnn`, rayon-parallel planes).
+    {
+        use fomoh_runtime::models::{Cnn, CnnConfig, Minibatch, Model};
+        use fomoh_runtime::Objective;
+        let bsz = 32;
+        let xs: Vec<f64> = (0..bsz * 784)
+            .map(|e| {
+                let (s, r, c) = (e / 784, (e / 28) % 28, e % 28);
+                let v = ((r as f64 * 0.7 + s as f64).sin() * (c as f64 * 0.45 - s as f64 * 0.3).cos()).abs();
+                if v > 0.35 {
+                    v
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let ys: Vec<usize> = (0..bsz).map(|i| (3 * i + 1) % 10).collect();
+        let p = models::cnn(xs.clone(), &ys, CnnConfig::paper())?;
+        let model = Cnn::paper();
+        let batch = fomoh_runtime::data::Batch::new(
+            fomoh_runtime::tensor::Tensor::constant(vec![bsz, 784], xs)?,
+            ys,
+        )?;
+        let mb = Minibatch::new(&model, &batch)?;
+        let th = model.init(0);
+        let u = dirs(th.len(), 4);
+        let tv = time(|| mb.value(&th).unwrap());
+        let thd = time(|| mb.hyper_dual(&th, &u[0], &u[1]).unwrap());
+        let t4 = time(|| mb.hyperplane(&th, &u[..4]).unwrap());
+        report(
+            "paper CNN, batch 32",
+            &p,
+            &th,
+            &[
+                ("runtime Minibatch primal", tv),
+                ("runtime Minibatch hyper-dual", thd),
+                ("runtime Minibatch K=4", t4),
+            ],
         )?;
     }
     Ok(())
