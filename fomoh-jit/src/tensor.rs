@@ -6,8 +6,8 @@
 //! numpy-style broadcasting (`maximum` among them), reductions (`sum`, `sum_rows`, the
 //! active `max`, `max_rows` and windowed `max_over`, a passive row max and the
 //! `logsumexp`/`logsumexp_rows` built from them), `matmul`, `reshape` and `slice` (views,
-//! no copy), `broadcast_to`, `concat` and `gather` (copies, or views where nothing is
-//! copied), and `conv2d`/`max_pool2` built from them ([`models::cnn`] is the paper's CNN).
+//! no copy), `broadcast_to`, `concat`, `slice_axis`, `transpose` and `gather` (copies, or
+//! views where nothing is copied), and `conv2d`/`max_pool2` built from them ([`models::cnn`] is the paper's CNN).
 //!
 //! Copies and windowed maxima run as steps over the lane buffers: a copy moves every lane
 //! alike; a maximum selects each window's first primal maximum (the runtime's tie rule) and
@@ -460,6 +460,35 @@ impl TensorBuilder {
             idx
         };
         self.gather_parts(parts.iter().map(|t| t.0).collect(), idx, &out)
+    }
+
+    /// Entries `start..end` along `axis` of `a` (rank 1 or 2): a view along the first axis
+    /// (as [`TensorBuilder::slice`]), a copy of every lane along the columns of a matrix.
+    pub fn slice_axis(&mut self, a: Tensor, axis: usize, start: usize, end: usize) -> JitResult<Tensor> {
+        let s = self.shape(a)?.to_vec();
+        if axis >= s.len() || start >= end || end > s[axis] {
+            return shape_err(format!("slice {start}..{end} along axis {axis} of a tensor of shape {s:?}"));
+        }
+        if axis == 0 {
+            return self.slice(a, start, end);
+        }
+        let (m, n, w) = (s[0], s[1], end - start);
+        let idx = (0..m).flat_map(|r| (start..end).map(move |c| r * n + c)).collect();
+        self.gather_parts(vec![a.0], idx, &[m, w])
+    }
+
+    /// The transpose `[m, n] -> [n, m]` of a matrix (a copy of every lane; a vector or a
+    /// scalar is returned as is).
+    pub fn transpose(&mut self, a: Tensor) -> JitResult<Tensor> {
+        let s = self.shape(a)?.to_vec();
+        let [m, n] = s[..] else {
+            return Ok(a);
+        };
+        if m == 1 || n == 1 {
+            return self.reshape(a, &[n, m]);
+        }
+        let idx = (0..n).flat_map(|c| (0..m).map(move |r| r * n + c)).collect();
+        self.gather_parts(vec![a.0], idx, &[n, m])
     }
 
     /// A general copy: output element `e` (of `shape`) is element `indices[e]` of `a`

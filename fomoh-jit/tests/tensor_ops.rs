@@ -362,6 +362,43 @@ fn p_shape(b: &TensorBuilder, t: fomoh_jit::tensor::Tensor) -> Vec<usize> {
     b.shape_of(t).unwrap().to_vec()
 }
 
+fn cols_ref<S: Scalar>(x: &[S]) -> S {
+    // a = x as [3, 4]; columns 1..3 ([3, 2]), then its transpose [2, 3] times data.
+    let w = weights(6);
+    let mut t = S::zero();
+    for c in 0..2 {
+        for r in 0..3 {
+            t += (x[4 * r + 1 + c] * x[4 * r + 1 + c]).sin() * S::from_f64(w[3 * c + r]);
+        }
+    }
+    t
+}
+
+#[test]
+fn slice_along_columns_and_transpose() {
+    let mut b = TensorBuilder::new(12);
+    let a = b.param(0, &[3, 4]).unwrap();
+    let cols = b.slice_axis(a, 1, 1, 3).unwrap();
+    assert_eq!(p_shape(&b, cols), vec![3, 2]);
+    let sq = b.mul(cols, cols).unwrap();
+    let t = b.transpose(sq).unwrap();
+    assert_eq!(p_shape(&b, t), vec![2, 3]);
+    let f = jit_weighted_sin(&mut b, t, &weights(6));
+    // Along the first axis: a view; a vector transposes to itself; a column to a row view.
+    let rows = b.slice_axis(a, 0, 1, 2).unwrap();
+    let v = b.reshape(a, &[12]).unwrap();
+    let col = b.reshape(a, &[12, 1]).unwrap();
+    let row = b.transpose(col).unwrap();
+    assert_eq!(b.transpose(v).unwrap(), v);
+    let p = b.finish(f).unwrap();
+    assert!(matches!(p.nodes()[rows.index()].op, TOp::Slice(..)));
+    assert!(matches!(p.nodes()[row.index()].op, TOp::Reshape(_)));
+    assert_eq!(p.nodes()[row.index()].shape, vec![1, 12]);
+    let x = point(12);
+    agree("slice_axis/transpose", &p, &objective(12, scalar_fn!(cols_ref)), &x, TOL);
+    interp("slice_axis/transpose", &p, &x, TOL);
+}
+
 #[test]
 fn gather_agrees_with_the_runtime_gather() {
     // idx repeats, skips and permutes; gathers of a slice and of a gather compose; a gather
@@ -579,6 +616,11 @@ fn new_ops_report_typed_build_errors() {
     assert!(matches!(b.gather(a, vec![12], &[1]), Err(JitError::Shape(_))), "index out of range");
     assert!(matches!(b.gather(a, vec![0, 1], &[3]), Err(JitError::Length { .. })));
     assert!(matches!(b.gather(a, vec![], &[0]), Err(JitError::Shape(_))));
+    // slice_axis
+    assert!(matches!(b.slice_axis(a, 2, 0, 1), Err(JitError::Shape(_))), "axis");
+    assert!(matches!(b.slice_axis(a, 1, 2, 2), Err(JitError::Shape(_))), "empty");
+    assert!(matches!(b.slice_axis(a, 1, 3, 5), Err(JitError::Shape(_))), "past the end");
+    assert!(matches!(b.slice_axis(s, 0, 0, 1), Err(JitError::Shape(_))), "scalar");
     // max_over
     assert!(matches!(b.max_over(a, vec![0, 1, 2], &[2]), Err(JitError::Shape(_))), "uneven windows");
     assert!(matches!(b.max_over(a, vec![], &[]), Err(JitError::Shape(_))));
