@@ -676,3 +676,67 @@ fn cnn_builder_errors_are_typed() {
     let p = models::cnn(x, &[1, 2], cfg).unwrap();
     assert!(matches!(p.value(&[0.0; 3]), Err(fomoh_runtime::Error::Length { .. })));
 }
+
+// ---- random compositions against the interpreter ----
+
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    #[test]
+    fn random_movement_and_max_chains_agree_with_the_interpreter(
+        r in 1usize..4,
+        c in 1usize..5,
+        ops in proptest::collection::vec((0usize..8, any::<u64>()), 1..5),
+        seed in any::<u64>(),
+    ) {
+        let n = r * c;
+        let mut b = TensorBuilder::new(n);
+        let a = b.param(0, &[r, c]).unwrap();
+        let mut t = b.unary(UnaryOp::Sin, a).unwrap();
+        for (op, s) in ops {
+            let shape = b.shape_of(t).unwrap().to_vec();
+            let len: usize = shape.iter().product();
+            let mut rnd = s;
+            let mut next = |m: usize| {
+                rnd = rnd.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (rnd >> 33) as usize % m
+            };
+            t = match op {
+                0 => {
+                    let k = 1 + next(6);
+                    b.gather(t, (0..k).map(|_| next(len)).collect(), &[k]).unwrap()
+                }
+                1 => b.max_rows(t).unwrap(),
+                2 => {
+                    let (out, w) = (1 + next(3), 1 + next(3));
+                    b.max_over(t, (0..out * w).map(|_| next(len)).collect(), &[out]).unwrap()
+                }
+                3 if !shape.is_empty() => {
+                    let axis = next(shape.len());
+                    let e = b.unary(UnaryOp::Exp, t).unwrap();
+                    b.concat(&[t, e], axis).unwrap()
+                }
+                4 if shape.len() < 2 => {
+                    let last = shape.last().copied().unwrap_or(1);
+                    b.broadcast_to(t, &[2, last]).unwrap()
+                }
+                5 => b.transpose(t).unwrap(),
+                6 if shape.len() == 2 && shape[1] > 1 => b.slice_axis(t, 1, 1, shape[1]).unwrap(),
+                _ => {
+                    let m = b.max(t).unwrap();
+                    let l = b.logsumexp(t).unwrap();
+                    b.mul(m, l).unwrap()
+                }
+            };
+            t = b.unary(UnaryOp::Tanh, t).unwrap();
+            let k = b.data(vec![1.3], &[]).unwrap();
+            t = b.mul(t, k).unwrap();
+        }
+        let len: usize = b.shape_of(t).unwrap().iter().product();
+        let f = jit_weighted_sin(&mut b, t, &weights(len));
+        let p = b.finish(f).unwrap();
+        let x: Vec<f64> = (0..n).map(|i| ((i as u64 + seed % 1000) as f64 * 0.77).sin()).collect();
+        interp("random chain", &p, &x, 1e-12);
+    }
+}
