@@ -7,7 +7,8 @@
 //! active `max`, `max_rows` and windowed `max_over`, a passive row max and the
 //! `logsumexp`/`logsumexp_rows` built from them), `matmul`, `reshape` and `slice` (views,
 //! no copy), `broadcast_to`, `concat`, `slice_axis`, `transpose` and `gather` (copies, or
-//! views where nothing is copied), and `conv2d`/`max_pool2` built from them ([`models::cnn`] is the paper's CNN).
+//! views where nothing is copied), and `conv2d`/`max_pool2` built from them
+//! ([`models::cnn`] is the paper's CNN).
 //!
 //! Copies and windowed maxima run as steps over the lane buffers: a copy moves every lane
 //! alike; a maximum selects each window's first primal maximum (the runtime's tie rule) and
