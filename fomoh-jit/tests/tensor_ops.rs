@@ -575,6 +575,8 @@ fn cnn_case(cfg: CnnConfig, bsz: usize, seed: u64) {
 fn cnn_agrees_with_the_runtime_model_in_every_mode() {
     let cfg = CnnConfig { height: 12, width: 12, conv1: 2, conv2: 3, kernel: 3, hidden: 8, classes: 10 };
     cnn_case(cfg, 3, 1);
+    // More samples than the runtime's forward chunk (32): its chunk-weighted mean is the mean.
+    cnn_case(cfg, 33, 3);
     // Odd sizes: both pools drop a trailing row/column.
     let cfg = CnnConfig { height: 13, width: 11, conv1: 2, conv2: 2, kernel: 3, hidden: 5, classes: 4 };
     cnn_case(cfg, 2, 2);
