@@ -227,10 +227,20 @@ fn elementwise_maximum_takes_the_first_argument_at_ties() {
     let m = b.maximum(a, c).unwrap();
     let f = jit_weighted_sin(&mut b, m, &weights(6));
     let p = b.finish(f).unwrap();
-    // Row 1 of `a` is `c` itself: every element of that row is a tie.
-    let x = [0.5, -0.2, 0.9, 0.1, 0.4, -0.3];
+    // Row 1 of `a` is `c` itself (ties of an element with itself) and a[0][0] = c[0] (a tie
+    // of two different parameters).
+    let x = [0.5, -0.2, 0.9, 0.5, 0.4, -0.3];
     agree("maximum", &p, &objective(6, scalar_fn!(maximum_ref)), &x, TOL);
     interp("maximum", &p, &x, TOL);
+    // At a tie the derivative lanes are the first argument's.
+    let mut b = TensorBuilder::new(2);
+    let a = b.param(0, &[]).unwrap();
+    let c = b.param(1, &[]).unwrap();
+    let m = b.maximum(a, c).unwrap();
+    let p = b.finish(m).unwrap();
+    assert_eq!(p.directional(&[2.0, 2.0], &[1.0, 0.0]).unwrap().d1, 1.0);
+    assert_eq!(p.directional(&[2.0, 2.0], &[0.0, 1.0]).unwrap().d1, 0.0);
+    assert_eq!(p.directional(&[1.0, 2.0], &[0.0, 1.0]).unwrap().d1, 1.0);
 }
 
 fn lse_ref<S: Scalar>(x: &[S]) -> S {
