@@ -60,8 +60,11 @@ pub struct Tensor(u32);
 pub enum TOp {
     /// `θ[offset .. offset + numel]` (active).
     Param(usize),
-    /// Passive data (row-major).
+    /// Passive data (row-major), a constant of the graph.
     Data(Arc<Vec<f64>>),
+    /// Passive input slot `i` (row-major): data of a static shape bound at call time with
+    /// [`TensorProgram::bind`], so one compiled program serves every minibatch of that shape.
+    Input(usize),
     /// A scalar literal (broadcasts).
     Const(f64),
     /// `-a`.
@@ -108,6 +111,9 @@ fn as2(s: &[usize]) -> (usize, usize) {
     }
 }
 
+/// The most passive input slots of one graph.
+const MAX_INPUTS: usize = 1 << 10;
+
 fn shape_err<T>(m: String) -> JitResult<T> {
     Err(JitError::Shape(m))
 }
@@ -117,12 +123,14 @@ fn shape_err<T>(m: String) -> JitResult<T> {
 pub struct TensorBuilder {
     nodes: Vec<TNode>,
     n_params: usize,
+    /// The node of each declared input slot.
+    inputs: Vec<Option<u32>>,
 }
 
 impl TensorBuilder {
     /// A builder over `n_params` active parameters.
     pub fn new(n_params: usize) -> Self {
-        TensorBuilder { nodes: Vec::new(), n_params }
+        TensorBuilder { nodes: Vec::new(), n_params, inputs: Vec::new() }
     }
 
     fn push(&mut self, op: TOp, shape: Vec<usize>) -> Tensor {
@@ -165,6 +173,29 @@ impl TensorBuilder {
         Self::check_shape(shape)?;
         check_len("data", numel(shape), values.len())?;
         Ok(self.push(TOp::Data(Arc::new(values)), shape.to_vec()))
+    }
+
+    /// The passive input `slot` of `shape` (row-major), bound at call time by
+    /// [`TensorProgram::bind`]. Slots must be numbered `0..n` without gaps by the time the
+    /// graph is finished; declaring a slot again with the same shape returns the same tensor.
+    pub fn input(&mut self, slot: usize, shape: &[usize]) -> JitResult<Tensor> {
+        Self::check_shape(shape)?;
+        if slot >= MAX_INPUTS {
+            return shape_err(format!("input slot {slot}: at most {MAX_INPUTS} input slots"));
+        }
+        if let Some(Some(i)) = self.inputs.get(slot) {
+            let have = &self.nodes[*i as usize].shape;
+            if have != shape {
+                return shape_err(format!("input slot {slot} declared with shape {have:?}, now {shape:?}"));
+            }
+            return Ok(Tensor(*i));
+        }
+        if self.inputs.len() <= slot {
+            self.inputs.resize(slot + 1, None);
+        }
+        let t = self.push(TOp::Input(slot), shape.to_vec());
+        self.inputs[slot] = Some(t.0);
+        Ok(t)
     }
 
     /// A scalar literal.
@@ -288,12 +319,23 @@ impl TensorBuilder {
         if numel(s) != 1 {
             return shape_err(format!("the output must be a scalar, got shape {s:?}"));
         }
+        let inputs = self
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(slot, n)| match n {
+                Some(i) => Ok(self.nodes[*i as usize].shape.clone()),
+                None => shape_err(format!("input slot {slot} is not declared (slots must be 0..n)")),
+            })
+            .collect::<JitResult<Vec<_>>>()?;
         Ok(TensorProgram {
             nodes: Arc::new(self.nodes),
             output: out.0,
             n_params: self.n_params,
             codegen: CodegenOptions::default(),
             kernels: core::array::from_fn(|_| OnceLock::new()),
+            inputs,
+            hash: OnceLock::new(),
         })
     }
 }
@@ -305,6 +347,10 @@ pub struct TensorProgram {
     n_params: usize,
     codegen: CodegenOptions,
     kernels: [OnceLock<JitResult<Arc<Plan>>>; 19],
+    /// The shape of each input slot.
+    inputs: Vec<Vec<usize>>,
+    /// The structural hash (the code cache's key), computed on first compilation.
+    hash: OnceLock<u64>,
 }
 
 impl core::fmt::Debug for TensorProgram {
@@ -321,7 +367,7 @@ impl core::fmt::Debug for TensorProgram {
 enum Src {
     /// Input vector `v` of the mode (0: θ, 1..: tangents), at an offset.
     X(usize, usize),
-    /// Data of node `i`, at an offset.
+    /// Data of node `i` (its contents or its bound input), at an offset.
     Data(u32, usize),
     /// Scratch buffer `b`, at an offset.
     Buf(usize, usize),
@@ -372,7 +418,7 @@ enum Step {
 }
 
 /// The compiled code of one mode.
-struct Plan {
+pub(crate) struct Plan {
     steps: Vec<Step>,
     buf_sizes: Vec<usize>,
     /// The output's lanes (`None`: zero).
@@ -405,7 +451,7 @@ fn is_elementwise(op: &TOp) -> bool {
 
 fn args(op: &TOp) -> Vec<u32> {
     match *op {
-        TOp::Param(_) | TOp::Data(_) | TOp::Const(_) => vec![],
+        TOp::Param(_) | TOp::Data(_) | TOp::Input(_) | TOp::Const(_) => vec![],
         TOp::Neg(a) | TOp::Unary(_, a) | TOp::Sum(a) | TOp::SumRows(a) | TOp::MaxRowsPassive(a) => vec![a],
         TOp::Reshape(a) | TOp::Slice(a, _) => vec![a],
         TOp::Binary(_, a, b) | TOp::Matmul(a, b) => vec![a, b],
@@ -451,7 +497,8 @@ impl Compiler<'_> {
                 let m = self.mode.input_vectors();
                 (0..lanes).map(|l| (l < m).then_some(Src::X(l, o))).collect()
             }
-            TOp::Data(_) => (0..lanes).map(|l| (l == 0).then_some(Src::Data(i, 0))).collect(),
+            // A bound input is read like data: from the slice bound to its slot at run time.
+            TOp::Data(_) | TOp::Input(_) => (0..lanes).map(|l| (l == 0).then_some(Src::Data(i, 0))).collect(),
             TOp::Reshape(a) => self.value(a)?,
             TOp::Slice(a, start) => {
                 let stride = numel(&self.nodes[a as usize].shape[1..]);
@@ -891,7 +938,68 @@ impl TensorProgram {
             Mode::Jet => 2,
             Mode::HyperK(k) => 2 + k,
         };
-        self.kernels[slot].get_or_init(|| self.compile(mode).map(Arc::new)).as_ref().map_err(Clone::clone)
+        self.kernels[slot]
+            .get_or_init(|| {
+                let hash =
+                    *self.hash.get_or_init(|| structural_hash(&self.nodes, self.output, self.n_params));
+                let key = crate::cache::TensorKey {
+                    nodes: self.nodes.clone(),
+                    output: self.output,
+                    n_params: self.n_params,
+                    hash,
+                };
+                crate::cache::tensor_plan(&key, mode, &self.codegen, || self.compile(mode))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The shape of each passive input slot (bound with [`TensorProgram::bind`]).
+    pub fn input_shapes(&self) -> &[Vec<usize>] {
+        &self.inputs
+    }
+
+    /// Binds the passive inputs (one row-major slice per slot, in slot order): the result
+    /// evaluates the compiled graph on them. The count and every length are checked here.
+    ///
+    /// ```
+    /// use fomoh_jit::tensor::TensorBuilder;
+    /// // f(θ) = Σ (x θ)² for an input x of shape [2, 3]
+    /// let mut b = TensorBuilder::new(3);
+    /// let x = b.input(0, &[2, 3]).unwrap();
+    /// let t = b.param(0, &[3, 1]).unwrap();
+    /// let y = b.matmul(x, t).unwrap();
+    /// let y2 = b.mul(y, y).unwrap();
+    /// let f = b.sum(y2);
+    /// let p = b.finish(f).unwrap();
+    /// let theta = [1.0, 2.0, 3.0];
+    /// let a = p.bind(&[&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]]).unwrap();
+    /// assert_eq!(a.value(&theta).unwrap(), 1.0 + 4.0);
+    /// let b2 = p.bind(&[&[0.0, 0.0, 1.0, 1.0, 1.0, 1.0]]).unwrap(); // same code, new data
+    /// assert_eq!(b2.value(&theta).unwrap(), 9.0 + 36.0);
+    /// assert!(p.bind(&[&[1.0; 5]]).is_err());
+    /// assert!(p.value(&theta).is_err(), "unbound inputs");
+    /// ```
+    pub fn bind<'a>(&'a self, inputs: &[&'a [f64]]) -> Result<Bound<'a>> {
+        self.check_inputs(inputs)?;
+        Ok(Bound { program: self, inputs: inputs.to_vec() })
+    }
+
+    fn check_inputs(&self, inputs: &[&[f64]]) -> JitResult<()> {
+        if inputs.len() != self.inputs.len() {
+            return Err(JitError::Length {
+                what: format!(
+                    "passive inputs (bind {} with TensorProgram::bind)",
+                    if self.inputs.is_empty() { "none".to_string() } else { self.inputs.len().to_string() }
+                ),
+                expected: self.inputs.len(),
+                found: inputs.len(),
+            });
+        }
+        for (slot, (shape, d)) in self.inputs.iter().zip(inputs).enumerate() {
+            check_len(&format!("input {slot} of shape {shape:?}"), numel(shape), d.len())?;
+        }
+        Ok(())
     }
 
     /// Compiles `mode` now and returns what it cost.
@@ -959,10 +1067,11 @@ impl TensorProgram {
         Ok(Plan { steps: c.steps, buf_sizes: c.buf_sizes, out, stats, _code: Some(OwnedCode::new(module)) })
     }
 
-    fn run(&self, mode: Mode, parts: &[(&str, &[f64])]) -> JitResult<Vec<f64>> {
+    fn run(&self, mode: Mode, parts: &[(&str, &[f64])], inputs: &[&[f64]]) -> JitResult<Vec<f64>> {
         for (what, p) in parts {
             check_len(what, self.n_params, p.len())?;
         }
+        self.check_inputs(inputs)?;
         let plan = self.plan(mode)?;
         let mut bufs: Vec<Vec<f64>> = plan.buf_sizes.iter().map(|&n| vec![0.0; n]).collect();
         let resolve = |bufs: &Vec<Vec<f64>>, s: Src| -> (*const f64, usize) {
@@ -970,6 +1079,7 @@ impl TensorProgram {
                 Src::X(v, o) => (parts[v].1, o),
                 Src::Data(i, o) => match &self.nodes[i as usize].op {
                     TOp::Data(d) => (d.as_slice(), o),
+                    TOp::Input(slot) => (inputs[*slot], o),
                     _ => (&[], 0),
                 },
                 Src::Buf(b, o) => (bufs[b].as_slice(), o),
@@ -1047,21 +1157,24 @@ impl TensorProgram {
             .collect())
     }
 
+    /// The program with no inputs bound (the graph must have no [`TOp::Input`]).
+    fn unbound(&self) -> Bound<'_> {
+        Bound { program: self, inputs: Vec::new() }
+    }
+
     /// `f(θ)`.
     pub fn value(&self, x: &[f64]) -> Result<f64> {
-        Ok(self.run(Mode::Primal, &[("x", x)])?[0])
+        self.unbound().value(x)
     }
 
     /// One compiled hyper-dual pass.
     pub fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
-        let o = self.run(Mode::HyperDual, &[("x", x), ("v1", v1), ("v2", v2)])?;
-        Ok(HyperDual::new(o[0], o[1], o[2], o[3]))
+        self.unbound().hyper_dual(x, v1, v2)
     }
 
     /// One compiled three-lane pass along `v`.
     pub fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
-        let o = self.run(Mode::Jet, &[("x", x), ("v", v)])?;
-        Ok(Jet::new(o[0], o[1], o[2]))
+        self.unbound().directional(x, v)
     }
 
     /// One compiled k-direction pass (K from the array, 1..=16).
@@ -1074,34 +1187,86 @@ impl TensorProgram {
 
     /// [`TensorProgram::hyperplane`] with K known at run time (1..=16).
     pub fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
-        let k = dirs.len();
-        let mode = Mode::HyperK(k).validate()?;
-        let mut parts: Vec<(&str, &[f64])> = vec![("x", x)];
-        parts.extend(dirs.iter().map(|d| ("direction", d.as_slice())));
-        let o = self.run(mode, &parts)?;
-        let h = &o[1 + k..];
-        let hess = (0..k).map(|i| (0..k).map(|j| h[packed_index(k, i, j)]).collect()).collect();
-        Ok(Projection { value: o[0], grad: o[1..=k].to_vec(), hess })
+        self.unbound().project(x, dirs)
     }
 
     /// The reference interpreter: evaluates the graph with any [`Scalar`] (naive loops),
     /// e.g. with `HyperDual<f64>` seeded by the caller: what the runtime computes.
     pub fn interpret<S: Scalar>(&self, theta: &[S]) -> Result<S> {
-        check_len("x", self.n_params, theta.len())?;
-        let mut vals: Vec<Vec<S>> = Vec::with_capacity(self.nodes.len());
-        for n in self.nodes.iter() {
+        self.unbound().interpret(theta)
+    }
+}
+
+/// A [`TensorProgram`] with its passive inputs bound ([`TensorProgram::bind`]): the same
+/// compiled code, run on these inputs. Implements [`Objective`].
+#[derive(Clone)]
+pub struct Bound<'a> {
+    program: &'a TensorProgram,
+    inputs: Vec<&'a [f64]>,
+}
+
+impl core::fmt::Debug for Bound<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Bound")
+            .field("program", self.program)
+            .field("input_lengths", &self.inputs.iter().map(|d| d.len()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Bound<'_> {
+    /// The program.
+    pub fn program(&self) -> &TensorProgram {
+        self.program
+    }
+
+    /// `f(θ)`.
+    pub fn value(&self, x: &[f64]) -> Result<f64> {
+        Ok(self.program.run(Mode::Primal, &[("x", x)], &self.inputs)?[0])
+    }
+
+    /// One compiled hyper-dual pass.
+    pub fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+        let o = self.program.run(Mode::HyperDual, &[("x", x), ("v1", v1), ("v2", v2)], &self.inputs)?;
+        Ok(HyperDual::new(o[0], o[1], o[2], o[3]))
+    }
+
+    /// One compiled three-lane pass along `v`.
+    pub fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
+        let o = self.program.run(Mode::Jet, &[("x", x), ("v", v)], &self.inputs)?;
+        Ok(Jet::new(o[0], o[1], o[2]))
+    }
+
+    /// One compiled k-direction pass with K = `dirs.len()` (1..=16).
+    pub fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
+        let k = dirs.len();
+        let mode = Mode::HyperK(k).validate()?;
+        let mut parts: Vec<(&str, &[f64])> = vec![("x", x)];
+        parts.extend(dirs.iter().map(|d| ("direction", d.as_slice())));
+        let o = self.program.run(mode, &parts, &self.inputs)?;
+        let h = &o[1 + k..];
+        let hess = (0..k).map(|i| (0..k).map(|j| h[packed_index(k, i, j)]).collect()).collect();
+        Ok(Projection { value: o[0], grad: o[1..=k].to_vec(), hess })
+    }
+
+    /// The reference interpreter on these inputs (see [`TensorProgram::interpret`]).
+    pub fn interpret<S: Scalar>(&self, theta: &[S]) -> Result<S> {
+        let p = self.program;
+        check_len("x", p.n_params, theta.len())?;
+        p.check_inputs(&self.inputs)?;
+        let mut vals: Vec<Vec<S>> = Vec::with_capacity(p.nodes.len());
+        for n in p.nodes.iter() {
             let v: Vec<S> = match &n.op {
                 TOp::Param(o) => theta[*o..*o + numel(&n.shape)].to_vec(),
                 TOp::Data(d) => d.iter().map(|&x| S::from_f64(x)).collect(),
+                TOp::Input(slot) => self.inputs[*slot].iter().map(|&x| S::from_f64(x)).collect(),
                 TOp::Const(c) => vec![S::from_f64(*c)],
                 TOp::Neg(a) => vals[*a as usize].iter().map(|&x| -x).collect(),
                 TOp::Unary(u, a) => vals[*a as usize].iter().map(|&x| x.unary(*u)).collect(),
                 TOp::Binary(bo, a, b) => {
                     let it = as2(&n.shape);
-                    let (sa, sb) = (
-                        strides(&self.nodes[*a as usize].shape, it),
-                        strides(&self.nodes[*b as usize].shape, it),
-                    );
+                    let (sa, sb) =
+                        (strides(&p.nodes[*a as usize].shape, it), strides(&p.nodes[*b as usize].shape, it));
                     let (va, vb) = (&vals[*a as usize], &vals[*b as usize]);
                     let mut o = Vec::with_capacity(it.0 * it.1);
                     for r in 0..it.0 {
@@ -1113,7 +1278,7 @@ impl TensorProgram {
                 }
                 TOp::Sum(a) => vec![vals[*a as usize].iter().fold(S::zero(), |s, &x| s + x)],
                 TOp::SumRows(a) | TOp::MaxRowsPassive(a) => {
-                    let (r, c) = as2(&self.nodes[*a as usize].shape);
+                    let (r, c) = as2(&p.nodes[*a as usize].shape);
                     let va = &vals[*a as usize];
                     (0..r)
                         .map(|i| {
@@ -1127,7 +1292,7 @@ impl TensorProgram {
                         .collect()
                 }
                 TOp::Matmul(a, b) => {
-                    let (sa, sb) = (&self.nodes[*a as usize].shape, &self.nodes[*b as usize].shape);
+                    let (sa, sb) = (&p.nodes[*a as usize].shape, &p.nodes[*b as usize].shape);
                     let (m, k, nn) = (sa[0], sa[1], sb[1]);
                     let (va, vb) = (&vals[*a as usize], &vals[*b as usize]);
                     let mut o = vec![S::zero(); m * nn];
@@ -1140,13 +1305,37 @@ impl TensorProgram {
                 }
                 TOp::Reshape(a) => vals[*a as usize].clone(),
                 TOp::Slice(a, start) => {
-                    let st = numel(&self.nodes[*a as usize].shape[1..]);
+                    let st = numel(&p.nodes[*a as usize].shape[1..]);
                     vals[*a as usize][start * st..start * st + numel(&n.shape)].to_vec()
                 }
             };
             vals.push(v);
         }
-        Ok(vals[self.output as usize][0])
+        Ok(vals[p.output as usize][0])
+    }
+}
+
+impl Objective for Bound<'_> {
+    fn dim(&self) -> usize {
+        self.program.n_params
+    }
+    fn value(&self, x: &[f64]) -> Result<f64> {
+        Bound::value(self, x)
+    }
+    fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+        Bound::hyper_dual(self, x, v1, v2)
+    }
+    fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
+        Bound::directional(self, x, v)
+    }
+    /// One compiled k-direction pass for `1 <= K <= 16`, else K(K+1)/2 compiled hyper-dual passes.
+    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
+        if (1..=16).contains(&dirs.len()) {
+            return Ok((self.project(x, dirs)?, 1));
+        }
+        fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {
+            Objective::hyper_dual(self, x, &dirs[i], &dirs[j])
+        })
     }
 }
 
@@ -1165,13 +1354,48 @@ impl Objective for TensorProgram {
     }
     /// One compiled k-direction pass for `1 <= K <= 16`, else K(K+1)/2 compiled hyper-dual passes.
     fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
-        if (1..=16).contains(&dirs.len()) {
-            return Ok((self.project(x, dirs)?, 1));
-        }
-        fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {
-            Objective::hyper_dual(self, x, &dirs[i], &dirs[j])
-        })
+        Objective::hyperplane(&self.unbound(), x, dirs)
     }
+}
+
+/// A 64-bit structural hash of a tensor graph: every node's op (its `Debug` form, which
+/// prints indices, shapes, op kinds and the exact round-trip value of every literal), its
+/// shape and the bits of its data, plus the output and the parameter count. Hashing the
+/// `Debug` form keeps the key complete for every op variant without a per-variant list.
+pub(crate) fn structural_hash(nodes: &[TNode], output: u32, n_params: usize) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (nodes.len(), output, n_params).hash(&mut h);
+    for n in nodes {
+        n.shape.hash(&mut h);
+        match &n.op {
+            TOp::Data(d) => {
+                "data".hash(&mut h);
+                d.len().hash(&mut h);
+                d.iter().for_each(|v| v.to_bits().hash(&mut h));
+            }
+            op => format!("{op:?}").hash(&mut h),
+        }
+    }
+    h.finish()
+}
+
+/// Whether two node lists describe the same graph (the equality behind [`structural_hash`]:
+/// data and literals compared bit for bit).
+pub(crate) fn same_nodes(a: &[TNode], b: &[TNode]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.shape == y.shape
+                && match (&x.op, &y.op) {
+                    (TOp::Data(p), TOp::Data(q)) => {
+                        Arc::ptr_eq(p, q)
+                            || p.len() == q.len()
+                                && p.iter().zip(q.iter()).all(|(u, v)| u.to_bits() == v.to_bits())
+                    }
+                    (TOp::Data(_), _) | (_, TOp::Data(_)) => false,
+                    (p, q) => format!("{p:?}") == format!("{q:?}"),
+                }
+        })
 }
 
 /// The benchmark problems of `BENCHMARKS.md` as tensor graphs.
@@ -1202,6 +1426,13 @@ pub mod models {
     pub fn cross_entropy_mean(b: &mut TensorBuilder, z: Tensor, onehot: Vec<f64>) -> JitResult<Tensor> {
         let (rows, cols) = super::as2(&b.nodes[z.0 as usize].shape);
         let y = b.data(onehot, &[rows, cols])?;
+        cross_entropy_mean_of(b, z, y)
+    }
+
+    /// Mean softmax cross-entropy of logits `z` (`[B, C]`) against one-hot rows `y` (`[B, C]`,
+    /// passive: data or an input).
+    pub fn cross_entropy_mean_of(b: &mut TensorBuilder, z: Tensor, y: Tensor) -> JitResult<Tensor> {
+        let rows = b.shape(z)?.first().copied().unwrap_or(1);
         let lse = b.logsumexp_rows(z)?;
         let zy = b.mul(z, y)?;
         let picked = b.sum_rows(zy)?;
@@ -1222,35 +1453,100 @@ pub mod models {
         y
     }
 
+    /// The mean cross-entropy of the MLP `sizes[0] -> ... -> sizes[L]` (`activation` between
+    /// layers) on the features `xs` (`[B, sizes[0]]`) against one-hot rows `y`; θ holds
+    /// `W1` (`sizes[0]×sizes[1]`, row-major), `b1`, `W2`, `b2`, ... (the runtime's layout).
+    fn dense_net(
+        b: &mut TensorBuilder,
+        xs: Tensor,
+        y: Tensor,
+        sizes: &[usize],
+        activation: UnaryOp,
+    ) -> JitResult<Tensor> {
+        let mut h = xs;
+        let mut offset = 0;
+        for (l, w) in sizes.windows(2).enumerate() {
+            if l > 0 {
+                h = b.unary(activation, h)?;
+            }
+            let wt = b.param(offset, &[w[0], w[1]])?;
+            let bias = b.param(offset + w[0] * w[1], &[w[1]])?;
+            offset += w[0] * w[1] + w[1];
+            let a = b.matmul(h, wt)?;
+            h = b.add(a, bias)?;
+        }
+        cross_entropy_mean_of(b, h, y)
+    }
+
+    /// The parameter count of a dense net with layer widths `sizes` (at least two, all
+    /// positive; else a shape error).
+    fn dense_params(sizes: &[usize]) -> JitResult<usize> {
+        if sizes.len() < 2 || sizes.contains(&0) {
+            return Err(crate::JitError::Shape(format!(
+                "layer widths {sizes:?}: need at least two positive widths"
+            )));
+        }
+        sizes
+            .windows(2)
+            .try_fold(0usize, |n, w| {
+                w[0].checked_mul(w[1]).and_then(|m| m.checked_add(w[1])).and_then(|m| n.checked_add(m))
+            })
+            .ok_or_else(|| crate::JitError::Shape(format!("layer widths {sizes:?} overflow")))
+    }
+
     /// Multinomial logistic regression `d -> c` on `x` (`[B, d]`, row-major), θ = `W` (`d×c`
-    /// row-major) then `b` (`c`).
+    /// row-major) then `b` (`c`). The batch is baked into the graph as data; see
+    /// [`logreg_minibatch`] for one program serving every batch of a size.
     pub fn logreg(x: Vec<f64>, labels: &[usize], d: usize, c: usize) -> JitResult<TensorProgram> {
-        let bsz = labels.len();
-        let mut b = TensorBuilder::new(d * c + c);
-        let xs = b.data(x, &[bsz, d])?;
-        let w = b.param(0, &[d, c])?;
-        let bias = b.param(d * c, &[c])?;
-        let xw = b.matmul(xs, w)?;
-        let z = b.add(xw, bias)?;
-        let l = cross_entropy_mean(&mut b, z, one_hot(labels, c))?;
-        b.finish(l)
+        mlp_layers(x, labels, &[d, c], UnaryOp::Tanh)
     }
 
     /// MLP `d -> h (tanh) -> c` on `x` (`[B, d]`), θ = `W1` (`d×h`), `b1`, `W2` (`h×c`), `b2`.
     pub fn mlp(x: Vec<f64>, labels: &[usize], d: usize, h: usize, c: usize) -> JitResult<TensorProgram> {
-        let bsz = labels.len();
-        let mut b = TensorBuilder::new(d * h + h + h * c + c);
-        let xs = b.data(x, &[bsz, d])?;
-        let w1 = b.param(0, &[d, h])?;
-        let b1 = b.param(d * h, &[h])?;
-        let w2 = b.param(d * h + h, &[h, c])?;
-        let b2 = b.param(d * h + h + h * c, &[c])?;
-        let a = b.matmul(xs, w1)?;
-        let a = b.add(a, b1)?;
-        let a = b.unary(UnaryOp::Tanh, a)?;
-        let z = b.matmul(a, w2)?;
-        let z = b.add(z, b2)?;
-        let l = cross_entropy_mean(&mut b, z, one_hot(labels, c))?;
+        mlp_layers(x, labels, &[d, h, c], UnaryOp::Tanh)
+    }
+
+    /// The MLP with layer widths `sizes` and `activation` between layers on the data `x`
+    /// (`[B, sizes[0]]`) and `labels`, both baked into the graph.
+    pub fn mlp_layers(
+        x: Vec<f64>,
+        labels: &[usize],
+        sizes: &[usize],
+        activation: UnaryOp,
+    ) -> JitResult<TensorProgram> {
+        let (bsz, c) = (labels.len(), *sizes.last().unwrap_or(&0));
+        let mut b = TensorBuilder::new(dense_params(sizes)?);
+        let xs = b.data(x, &[bsz, sizes[0]])?;
+        let y = b.data(one_hot(labels, c), &[bsz, c])?;
+        let l = dense_net(&mut b, xs, y, sizes, activation)?;
+        b.finish(l)
+    }
+
+    /// Logistic regression `d -> c` on minibatches of `batch` samples: input 0 is the
+    /// features (`[batch, d]`), input 1 the one-hot labels (`[batch, c]`, see [`one_hot`]).
+    /// One compiled program serves every minibatch of that size
+    /// ([`TensorProgram::bind`](super::TensorProgram::bind)).
+    ///
+    /// ```
+    /// use fomoh_jit::tensor::models::{logreg_minibatch, one_hot};
+    /// let p = logreg_minibatch(2, 3, 2).unwrap();
+    /// let theta = vec![0.1; 3 * 2 + 2];
+    /// let (x, y) = ([1.0, 2.0, 3.0, 0.0, 1.0, 0.0], one_hot(&[1, 0], 2));
+    /// let loss = p.bind(&[&x, &y]).unwrap().value(&theta).unwrap();
+    /// assert!((loss - 2f64.ln()).abs() < 1e-12, "equal logits: ln 2");
+    /// ```
+    pub fn logreg_minibatch(batch: usize, d: usize, c: usize) -> JitResult<TensorProgram> {
+        mlp_minibatch(batch, &[d, c], UnaryOp::Tanh)
+    }
+
+    /// The MLP with layer widths `sizes` and `activation` between layers on minibatches of
+    /// `batch` samples: input 0 is the features (`[batch, sizes[0]]`), input 1 the one-hot
+    /// labels (`[batch, classes]`); θ in the runtime's layout (`W1`, `b1`, `W2`, `b2`, ...).
+    pub fn mlp_minibatch(batch: usize, sizes: &[usize], activation: UnaryOp) -> JitResult<TensorProgram> {
+        let mut b = TensorBuilder::new(dense_params(sizes)?);
+        let xs = b.input(0, &[batch, sizes[0]])?;
+        let y = b.input(1, &[batch, *sizes.last().unwrap_or(&0)])?;
+        let l = dense_net(&mut b, xs, y, sizes, activation)?;
         b.finish(l)
     }
 }
