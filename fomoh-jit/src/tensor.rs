@@ -2,7 +2,9 @@
 //! fused Cranelift loops.
 //!
 //! A [`TensorBuilder`] records nodes: active parameters (contiguous slices of the flat
-//! parameter vector θ), passive data, scalar constants, elementwise unary/binary ops with
+//! parameter vector θ), passive data (constants of the graph), passive inputs (static shape,
+//! bound at call time with [`TensorProgram::bind`], so one compiled program serves every
+//! minibatch of a size), scalar constants, elementwise unary/binary ops with
 //! numpy-style broadcasting, reductions (`sum`, `sum_rows`, a passive row max and the
 //! `logsumexp_rows` built from them), `matmul`, `reshape` and `slice` (views, no copy).
 //!
@@ -12,7 +14,9 @@
 //! runtime's rule table (the same staging as the scalar front end, [`crate::stage`]); all
 //! lanes live in registers and only the non-zero lanes of each operand are loaded. Matmul
 //! lanes are obtained by staging the scalar product `a·b` and reading off its bilinear
-//! terms; each term is one `matrixmultiply::dgemm` call on lane planes.
+//! terms; each term is one `matrixmultiply::dgemm` call on lane planes. Compiled plans go
+//! through the process-wide code cache ([`crate::cache`]): building the same graph twice
+//! compiles each mode once, and the code is freed with the last program using it.
 //!
 //! ```
 //! use fomoh_jit::tensor::TensorBuilder;
