@@ -1197,7 +1197,72 @@ impl TensorProgram {
     /// The reference interpreter: evaluates the graph with any [`Scalar`] (naive loops),
     /// e.g. with `HyperDual<f64>` seeded by the caller: what the runtime computes.
     pub fn interpret<S: Scalar>(&self, theta: &[S]) -> Result<S> {
-        self.unbound().interpret(theta)
+        self.interpret_in(theta, &[])
+    }
+
+    fn interpret_in<S: Scalar>(&self, theta: &[S], inputs: &[&[f64]]) -> Result<S> {
+        check_len("x", self.n_params, theta.len())?;
+        self.check_inputs(inputs)?;
+        let mut vals: Vec<Vec<S>> = Vec::with_capacity(self.nodes.len());
+        for n in self.nodes.iter() {
+            let v: Vec<S> = match &n.op {
+                TOp::Param(o) => theta[*o..*o + numel(&n.shape)].to_vec(),
+                TOp::Data(d) => d.iter().map(|&x| S::from_f64(x)).collect(),
+                TOp::Input(slot) => inputs[*slot].iter().map(|&x| S::from_f64(x)).collect(),
+                TOp::Const(c) => vec![S::from_f64(*c)],
+                TOp::Neg(a) => vals[*a as usize].iter().map(|&x| -x).collect(),
+                TOp::Unary(u, a) => vals[*a as usize].iter().map(|&x| x.unary(*u)).collect(),
+                TOp::Binary(bo, a, b) => {
+                    let it = as2(&n.shape);
+                    let (sa, sb) = (
+                        strides(&self.nodes[*a as usize].shape, it),
+                        strides(&self.nodes[*b as usize].shape, it),
+                    );
+                    let (va, vb) = (&vals[*a as usize], &vals[*b as usize]);
+                    let mut o = Vec::with_capacity(it.0 * it.1);
+                    for r in 0..it.0 {
+                        for c in 0..it.1 {
+                            o.push(va[r * sa.0 + c * sa.1].binary(*bo, vb[r * sb.0 + c * sb.1]));
+                        }
+                    }
+                    o
+                }
+                TOp::Sum(a) => vec![vals[*a as usize].iter().fold(S::zero(), |s, &x| s + x)],
+                TOp::SumRows(a) | TOp::MaxRowsPassive(a) => {
+                    let (r, c) = as2(&self.nodes[*a as usize].shape);
+                    let va = &vals[*a as usize];
+                    (0..r)
+                        .map(|i| {
+                            let row = &va[i * c..(i + 1) * c];
+                            if matches!(n.op, TOp::SumRows(_)) {
+                                row.iter().fold(S::zero(), |s, &x| s + x)
+                            } else {
+                                S::from_f64(row.iter().map(|x| x.value()).fold(f64::NEG_INFINITY, f64::max))
+                            }
+                        })
+                        .collect()
+                }
+                TOp::Matmul(a, b) => {
+                    let (sa, sb) = (&self.nodes[*a as usize].shape, &self.nodes[*b as usize].shape);
+                    let (m, k, nn) = (sa[0], sa[1], sb[1]);
+                    let (va, vb) = (&vals[*a as usize], &vals[*b as usize]);
+                    let mut o = vec![S::zero(); m * nn];
+                    for i in 0..m {
+                        for j in 0..nn {
+                            o[i * nn + j] = (0..k).fold(S::zero(), |s, p| s + va[i * k + p] * vb[p * nn + j]);
+                        }
+                    }
+                    o
+                }
+                TOp::Reshape(a) => vals[*a as usize].clone(),
+                TOp::Slice(a, start) => {
+                    let st = numel(&self.nodes[*a as usize].shape[1..]);
+                    vals[*a as usize][start * st..start * st + numel(&n.shape)].to_vec()
+                }
+            };
+            vals.push(v);
+        }
+        Ok(vals[self.output as usize][0])
     }
 }
 
@@ -1255,67 +1320,7 @@ impl Bound<'_> {
 
     /// The reference interpreter on these inputs (see [`TensorProgram::interpret`]).
     pub fn interpret<S: Scalar>(&self, theta: &[S]) -> Result<S> {
-        let p = self.program;
-        check_len("x", p.n_params, theta.len())?;
-        p.check_inputs(&self.inputs)?;
-        let mut vals: Vec<Vec<S>> = Vec::with_capacity(p.nodes.len());
-        for n in p.nodes.iter() {
-            let v: Vec<S> = match &n.op {
-                TOp::Param(o) => theta[*o..*o + numel(&n.shape)].to_vec(),
-                TOp::Data(d) => d.iter().map(|&x| S::from_f64(x)).collect(),
-                TOp::Input(slot) => self.inputs[*slot].iter().map(|&x| S::from_f64(x)).collect(),
-                TOp::Const(c) => vec![S::from_f64(*c)],
-                TOp::Neg(a) => vals[*a as usize].iter().map(|&x| -x).collect(),
-                TOp::Unary(u, a) => vals[*a as usize].iter().map(|&x| x.unary(*u)).collect(),
-                TOp::Binary(bo, a, b) => {
-                    let it = as2(&n.shape);
-                    let (sa, sb) =
-                        (strides(&p.nodes[*a as usize].shape, it), strides(&p.nodes[*b as usize].shape, it));
-                    let (va, vb) = (&vals[*a as usize], &vals[*b as usize]);
-                    let mut o = Vec::with_capacity(it.0 * it.1);
-                    for r in 0..it.0 {
-                        for c in 0..it.1 {
-                            o.push(va[r * sa.0 + c * sa.1].binary(*bo, vb[r * sb.0 + c * sb.1]));
-                        }
-                    }
-                    o
-                }
-                TOp::Sum(a) => vec![vals[*a as usize].iter().fold(S::zero(), |s, &x| s + x)],
-                TOp::SumRows(a) | TOp::MaxRowsPassive(a) => {
-                    let (r, c) = as2(&p.nodes[*a as usize].shape);
-                    let va = &vals[*a as usize];
-                    (0..r)
-                        .map(|i| {
-                            let row = &va[i * c..(i + 1) * c];
-                            if matches!(n.op, TOp::SumRows(_)) {
-                                row.iter().fold(S::zero(), |s, &x| s + x)
-                            } else {
-                                S::from_f64(row.iter().map(|x| x.value()).fold(f64::NEG_INFINITY, f64::max))
-                            }
-                        })
-                        .collect()
-                }
-                TOp::Matmul(a, b) => {
-                    let (sa, sb) = (&p.nodes[*a as usize].shape, &p.nodes[*b as usize].shape);
-                    let (m, k, nn) = (sa[0], sa[1], sb[1]);
-                    let (va, vb) = (&vals[*a as usize], &vals[*b as usize]);
-                    let mut o = vec![S::zero(); m * nn];
-                    for i in 0..m {
-                        for j in 0..nn {
-                            o[i * nn + j] = (0..k).fold(S::zero(), |s, p| s + va[i * k + p] * vb[p * nn + j]);
-                        }
-                    }
-                    o
-                }
-                TOp::Reshape(a) => vals[*a as usize].clone(),
-                TOp::Slice(a, start) => {
-                    let st = numel(&p.nodes[*a as usize].shape[1..]);
-                    vals[*a as usize][start * st..start * st + numel(&n.shape)].to_vec()
-                }
-            };
-            vals.push(v);
-        }
-        Ok(vals[p.output as usize][0])
+        self.program.interpret_in(theta, &self.inputs)
     }
 }
 
@@ -1457,6 +1462,38 @@ pub mod models {
         y
     }
 
+    /// Multinomial logistic regression `d -> c` on `x` (`[B, d]`, row-major), θ = `W` (`d×c`
+    /// row-major) then `b` (`c`).
+    pub fn logreg(x: Vec<f64>, labels: &[usize], d: usize, c: usize) -> JitResult<TensorProgram> {
+        let bsz = labels.len();
+        let mut b = TensorBuilder::new(d * c + c);
+        let xs = b.data(x, &[bsz, d])?;
+        let w = b.param(0, &[d, c])?;
+        let bias = b.param(d * c, &[c])?;
+        let xw = b.matmul(xs, w)?;
+        let z = b.add(xw, bias)?;
+        let l = cross_entropy_mean(&mut b, z, one_hot(labels, c))?;
+        b.finish(l)
+    }
+
+    /// MLP `d -> h (tanh) -> c` on `x` (`[B, d]`), θ = `W1` (`d×h`), `b1`, `W2` (`h×c`), `b2`.
+    pub fn mlp(x: Vec<f64>, labels: &[usize], d: usize, h: usize, c: usize) -> JitResult<TensorProgram> {
+        let bsz = labels.len();
+        let mut b = TensorBuilder::new(d * h + h + h * c + c);
+        let xs = b.data(x, &[bsz, d])?;
+        let w1 = b.param(0, &[d, h])?;
+        let b1 = b.param(d * h, &[h])?;
+        let w2 = b.param(d * h + h, &[h, c])?;
+        let b2 = b.param(d * h + h + h * c, &[c])?;
+        let a = b.matmul(xs, w1)?;
+        let a = b.add(a, b1)?;
+        let a = b.unary(UnaryOp::Tanh, a)?;
+        let z = b.matmul(a, w2)?;
+        let z = b.add(z, b2)?;
+        let l = cross_entropy_mean(&mut b, z, one_hot(labels, c))?;
+        b.finish(l)
+    }
+
     /// The mean cross-entropy of the MLP `sizes[0] -> ... -> sizes[L]` (`activation` between
     /// layers) on the features `xs` (`[B, sizes[0]]`) against one-hot rows `y`; θ holds
     /// `W1` (`sizes[0]×sizes[1]`, row-major), `b1`, `W2`, `b2`, ... (the runtime's layout).
@@ -1496,34 +1533,6 @@ pub mod models {
                 w[0].checked_mul(w[1]).and_then(|m| m.checked_add(w[1])).and_then(|m| n.checked_add(m))
             })
             .ok_or_else(|| crate::JitError::Shape(format!("layer widths {sizes:?} overflow")))
-    }
-
-    /// Multinomial logistic regression `d -> c` on `x` (`[B, d]`, row-major), θ = `W` (`d×c`
-    /// row-major) then `b` (`c`). The batch is baked into the graph as data; see
-    /// [`logreg_minibatch`] for one program serving every batch of a size.
-    pub fn logreg(x: Vec<f64>, labels: &[usize], d: usize, c: usize) -> JitResult<TensorProgram> {
-        mlp_layers(x, labels, &[d, c], UnaryOp::Tanh)
-    }
-
-    /// MLP `d -> h (tanh) -> c` on `x` (`[B, d]`), θ = `W1` (`d×h`), `b1`, `W2` (`h×c`), `b2`.
-    pub fn mlp(x: Vec<f64>, labels: &[usize], d: usize, h: usize, c: usize) -> JitResult<TensorProgram> {
-        mlp_layers(x, labels, &[d, h, c], UnaryOp::Tanh)
-    }
-
-    /// The MLP with layer widths `sizes` and `activation` between layers on the data `x`
-    /// (`[B, sizes[0]]`) and `labels`, both baked into the graph.
-    pub fn mlp_layers(
-        x: Vec<f64>,
-        labels: &[usize],
-        sizes: &[usize],
-        activation: UnaryOp,
-    ) -> JitResult<TensorProgram> {
-        let (bsz, c) = (labels.len(), *sizes.last().unwrap_or(&0));
-        let mut b = TensorBuilder::new(dense_params(sizes)?);
-        let xs = b.data(x, &[bsz, sizes[0]])?;
-        let y = b.data(one_hot(labels, c), &[bsz, c])?;
-        let l = dense_net(&mut b, xs, y, sizes, activation)?;
-        b.finish(l)
     }
 
     /// Logistic regression `d -> c` on minibatches of `batch` samples: input 0 is the
