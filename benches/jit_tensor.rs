@@ -6,11 +6,20 @@
 //! paths (Rosenbrock: the plain `f64` loop and the runtime's scalar `hyper_dual`; models:
 //! the tensor reference interpreter over `f64` and over the runtime's `HyperDual<f64>`),
 //! and the compile time of every mode.
+//!
+//! Models vs the runtime's tensor path: the same batch as a `fomoh::models::Minibatch` over
+//! `LogisticRegression` / `Mlp` (value, hyper-dual, hyperplane K = 4 and K = 8) against the
+//! JIT minibatch program (`models::logreg_minibatch` / `mlp_minibatch`, the batch bound as
+//! inputs, as `fomoh train --backend jit` runs it), with the JIT's speedup per mode
+//! (issue target: at least 1.5x).
 
 mod common;
 
-use fomoh::HyperDual;
-use fomoh_jit::tensor::models;
+use fomoh::data::Batch;
+use fomoh::models::{Activation, LogisticRegression, Minibatch, Mlp, Model};
+use fomoh::tensor::Tensor;
+use fomoh::{HyperDual, Objective, UnaryOp};
+use fomoh_jit::tensor::{models, Bound};
 use fomoh_jit::{Mode, TensorProgram};
 use fomoh_runtime::Scalar;
 use std::hint::black_box;
@@ -76,6 +85,44 @@ fn report(name: &str, p: &TensorProgram, x: &[f64], others: &[(&str, f64)]) -> R
     Ok(())
 }
 
+/// The runtime's tensor path (`Minibatch` over `model`) against the bound JIT program on the
+/// same batch, per mode, with the JIT's speedup.
+fn versus_runtime(
+    name: &str,
+    model: &dyn Model,
+    batch: &Batch,
+    jit: &Bound,
+    th: &[f64],
+) -> Result<(), fomoh::Error> {
+    let rt = Minibatch::new(model, batch)?;
+    let u = dirs(th.len(), 8);
+    // the two agree before they are timed
+    let (a, b) = (Objective::hyperplane(jit, th, &u)?.0, rt.hyperplane(th, &u)?.0);
+    let rel = |x: f64, y: f64| (x - y).abs() / x.abs().max(y.abs()).max(1.0);
+    let err = a.grad.iter().zip(&b.grad).map(|(x, y)| rel(*x, *y)).fold(rel(a.value, b.value), f64::max);
+    let err =
+        a.hess.iter().flatten().zip(b.hess.iter().flatten()).map(|(x, y)| rel(*x, *y)).fold(err, f64::max);
+    println!(
+        "== {name}: runtime tensor path vs JIT minibatch program (K = 8 max rel. difference {err:.1e}) =="
+    );
+    println!("{:<12} {:>12} {:>12} {:>14}", "mode", "runtime ms", "jit ms", "jit speedup");
+    let rows: [(&str, f64, f64); 4] = [
+        ("value", time(|| rt.value(th).unwrap()), time(|| jit.value(th).unwrap())),
+        (
+            "hyper-dual",
+            time(|| rt.hyper_dual(th, &u[0], &u[1]).unwrap()),
+            time(|| jit.hyper_dual(th, &u[0], &u[1]).unwrap()),
+        ),
+        ("K=4", time(|| rt.hyperplane(th, &u[..4]).unwrap()), time(|| jit.project(th, &u[..4]).unwrap())),
+        ("K=8", time(|| rt.hyperplane(th, &u[..8]).unwrap()), time(|| jit.project(th, &u[..8]).unwrap())),
+    ];
+    for (mode, r, j) in rows {
+        println!("{mode:<12} {:>12.3} {:>12.3} {:>13.2}x (target >= 1.5)", r * 1e3, j * 1e3, r / j);
+    }
+    println!();
+    Ok(())
+}
+
 fn main() -> Result<(), fomoh::Error> {
     let n = 1_000_000;
     let x: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect();
@@ -113,6 +160,24 @@ fn main() -> Result<(), fomoh::Error> {
             &th,
             &[("interpreter, f64 (naive loops)", ti), ("interpreter, runtime HyperDual<f64>", tih)],
         )?;
+    }
+
+    let logreg = LogisticRegression::new(64, 10)?;
+    let mlp = Mlp::new(&[64, 32, 10], Activation::Tanh)?;
+    for (name, model, rows, program) in [
+        ("logreg 64-10, batch 1797", &logreg as &dyn Model, 1797, models::logreg_minibatch(1797, 64, 10)?),
+        (
+            "MLP 64-32-10 tanh, batch 256",
+            &mlp,
+            256,
+            models::mlp_minibatch(256, &[64, 32, 10], UnaryOp::Tanh)?,
+        ),
+    ] {
+        let (xs, ys) = digits(rows);
+        let y = models::one_hot(&ys, 10);
+        let bound = program.bind(&[&xs, &y])?;
+        let batch = Batch::new(Tensor::constant(vec![rows, 64], xs.clone())?, ys)?;
+        versus_runtime(name, model, &batch, &bound, &theta(model.num_params()))?;
     }
     Ok(())
 }
