@@ -52,7 +52,7 @@ use fomoh_runtime::{
     packed_index, BinaryOp, Dim, HyperDual, Jet, Objective, Packed, Projection, Result, Scalar, UnaryOp,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A handle to a node of a [`TensorBuilder`].
@@ -114,6 +114,9 @@ fn as2(s: &[usize]) -> (usize, usize) {
         _ => unreachable!("rank checked by the builder"),
     }
 }
+
+/// The most scratch buffer sets a program keeps for reuse (one per mode or concurrent caller).
+const SCRATCH_SETS: usize = 4;
 
 /// The most passive input slots of one graph.
 const MAX_INPUTS: usize = 1 << 10;
@@ -340,6 +343,7 @@ impl TensorBuilder {
             kernels: core::array::from_fn(|_| OnceLock::new()),
             inputs,
             hash: OnceLock::new(),
+            scratch: Mutex::new(Vec::new()),
         })
     }
 }
@@ -355,6 +359,9 @@ pub struct TensorProgram {
     inputs: Vec<Vec<usize>>,
     /// The structural hash (the code cache's key), computed on first compilation.
     hash: OnceLock<u64>,
+    /// Scratch buffer sets of finished calls, reused by later calls of the same mode so a
+    /// call neither allocates nor faults in fresh pages for its intermediates.
+    scratch: Mutex<Vec<Vec<Vec<f64>>>>,
 }
 
 impl core::fmt::Debug for TensorProgram {
@@ -1077,7 +1084,10 @@ impl TensorProgram {
         }
         self.check_inputs(inputs)?;
         let plan = self.plan(mode)?;
-        let mut bufs: Vec<Vec<f64>> = plan.buf_sizes.iter().map(|&n| vec![0.0; n]).collect();
+        // Every step writes all of its output buffers before they are read (fused loops store
+        // every element or row, a matmul lane starts with β = 0), so a reused set needs no
+        // clearing.
+        let mut bufs = self.take_scratch(&plan.buf_sizes);
         let resolve = |bufs: &Vec<Vec<f64>>, s: Src| -> (*const f64, usize) {
             let (sl, o): (&[f64], usize) = match s {
                 Src::X(v, o) => (parts[v].1, o),
@@ -1144,7 +1154,7 @@ impl TensorProgram {
                 }
             }
         }
-        Ok(plan
+        let out = plan
             .out
             .iter()
             .map(|s| {
@@ -1158,7 +1168,29 @@ impl TensorProgram {
                     }
                 })
             })
-            .collect())
+            .collect();
+        self.give_scratch(bufs);
+        Ok(out)
+    }
+
+    /// A scratch buffer set with these lengths: a reused one, or a new zeroed one.
+    fn take_scratch(&self, sizes: &[usize]) -> Vec<Vec<f64>> {
+        let mut pool = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        let fits = |set: &Vec<Vec<f64>>| {
+            set.len() == sizes.len() && set.iter().zip(sizes).all(|(b, &n)| b.len() == n)
+        };
+        match pool.iter().position(fits) {
+            Some(i) => pool.swap_remove(i),
+            None => sizes.iter().map(|&n| vec![0.0; n]).collect(),
+        }
+    }
+
+    /// Returns a scratch set to the pool (at most [`SCRATCH_SETS`] are kept).
+    fn give_scratch(&self, set: Vec<Vec<f64>>) {
+        let mut pool = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < SCRATCH_SETS {
+            pool.push(set);
+        }
     }
 
     /// The program with no inputs bound (the graph must have no [`TOp::Input`]).

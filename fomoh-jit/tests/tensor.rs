@@ -342,3 +342,27 @@ fn input_errors_are_typed_and_checked_before_running() {
     let s = tb.sum(s);
     assert!(matches!(tb.finish(s), Err(JitError::Shape(m)) if m.contains("slot 1")));
 }
+
+/// Calls reuse their scratch buffers: alternating bound batches and modes gives, bit for bit,
+/// what a fresh program computes.
+#[test]
+fn repeated_calls_on_other_batches_are_exact() {
+    let (x, y) = digits(60);
+    let (x1, x2) = (&x[..30 * 64], &x[30 * 64..]);
+    let (y1, y2) = (models::one_hot(&y[..30], 10), models::one_hot(&y[30..], 10));
+    let p = models::mlp_minibatch(30, &[64, 5, 10], UnaryOp::Tanh).unwrap();
+    let theta: Vec<f64> = (0..p.dim()).map(|k| 0.3 * ((k + 1) as f64).cos()).collect();
+    let u = dirs(theta.len(), 3);
+    let (a, b) = (p.bind(&[x1, &y1]).unwrap(), p.bind(&[x2, &y2]).unwrap());
+    let first = (a.project(&theta, &u).unwrap(), a.hyper_dual(&theta, &u[0], &u[1]).unwrap());
+    for _ in 0..3 {
+        let other = b.project(&theta, &u).unwrap();
+        assert_ne!(other.value, first.0.value);
+        b.hyper_dual(&theta, &u[1], &u[2]).unwrap();
+        assert_eq!(a.project(&theta, &u).unwrap(), first.0);
+        assert_eq!(a.hyper_dual(&theta, &u[0], &u[1]).unwrap(), first.1);
+    }
+    let fresh = models::mlp_minibatch(30, &[64, 5, 10], UnaryOp::Tanh).unwrap();
+    let f = fresh.bind(&[x2, &y2]).unwrap();
+    assert_eq!(f.project(&theta, &u).unwrap(), b.project(&theta, &u).unwrap());
+}
