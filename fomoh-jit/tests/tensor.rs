@@ -324,7 +324,7 @@ fn input_errors_are_typed_and_checked_before_running() {
     // a program with inputs cannot run unbound, in any mode
     assert!(matches!(p.value(&theta), Err(Error::Length { .. })));
     assert!(p.hyper_dual(&theta, &theta, &theta).is_err());
-    assert!(p.project(&theta, &[theta.clone()]).is_err());
+    assert!(p.project(&theta, std::slice::from_ref(&theta)).is_err());
     assert!(p.interpret(&theta).is_err());
     // the parameter lengths are still checked once bound
     let b = p.bind(&[&x, &y]).unwrap();
