@@ -906,6 +906,122 @@ fn emit_loop(
     Ok(id)
 }
 
+/// The `(pointer, readable length)` of a lane, given the scratch buffers.
+type Resolve<'r> = dyn Fn(&Vec<Vec<f64>>, Src) -> (*const f64, usize) + 'r;
+
+/// The slice of `len` elements at a lane, or an internal error if it is shorter.
+fn lane<'b>(bufs: &'b Vec<Vec<f64>>, resolve: &Resolve<'_>, s: Src, len: usize) -> JitResult<&'b [f64]> {
+    let (p, avail) = resolve(bufs, s);
+    if avail < len {
+        return Err(JitError::Shape("internal: a matmul operand is too short".into()));
+    }
+    // SAFETY: `resolve` returns a pointer into a live slice (an input, data, or one of `bufs`,
+    // all outliving `'b`) with `avail >= len` elements after it.
+    Ok(unsafe { core::slice::from_raw_parts(p, len) })
+}
+
+/// One matmul step: output lane `buf = Σ coef · a · b` over its terms. A left operand `a`
+/// that appears with several right lanes `b_1..b_Q` is multiplied ONCE by `[b_1 | … | b_Q]`
+/// (the small right lanes copied side by side: `a` is packed once and the kernel runs on a
+/// wide matrix) and its products are added into their lanes; other terms are one dgemm each.
+fn matmul_step(
+    (m, k, n): (usize, usize, usize),
+    lanes: &[MatmulLane],
+    bufs: &mut Vec<Vec<f64>>,
+    resolve: &Resolve<'_>,
+) -> JitResult<()> {
+    // Left operands with at least two distinct right lanes, and those right lanes.
+    let mut groups: Vec<(Src, Vec<Src>)> = Vec::new();
+    for &(_, sa, sb) in lanes.iter().flat_map(|(_, t)| t) {
+        match groups.iter_mut().find(|g| g.0 == sa) {
+            Some(g) if !g.1.contains(&sb) => g.1.push(sb),
+            Some(_) => {}
+            None => groups.push((sa, vec![sb])),
+        }
+    }
+    groups.retain(|g| g.1.len() > 1);
+    let stacked = |sa: Src| groups.iter().any(|g| g.0 == sa);
+    for (buf, terms) in lanes {
+        let mut out = core::mem::take(&mut bufs[*buf]);
+        if out.len() < m * n {
+            return Err(JitError::Shape("internal: a matmul output is too short".into()));
+        }
+        let mut first = true;
+        for &(coef, sa, sb) in terms.iter().filter(|t| !stacked(t.1)) {
+            let (pa, pb) =
+                (lane(bufs, resolve, sa, m * k)?.as_ptr(), lane(bufs, resolve, sb, k * n)?.as_ptr());
+            // SAFETY: a is m×k, b is k×n, out m×n, row-major, sizes checked.
+            unsafe {
+                matrixmultiply::dgemm(
+                    m,
+                    k,
+                    n,
+                    coef,
+                    pa,
+                    k as isize,
+                    1,
+                    pb,
+                    n as isize,
+                    1,
+                    if first { 0.0 } else { 1.0 },
+                    out.as_mut_ptr(),
+                    n as isize,
+                    1,
+                )
+            };
+            first = false;
+        }
+        if first {
+            out[..m * n].fill(0.0);
+        }
+        bufs[*buf] = out;
+    }
+    for (sa, bs) in &groups {
+        let w = bs.len() * n;
+        let mut bstack = vec![0.0; k * w];
+        for (j, &sb) in bs.iter().enumerate() {
+            let b = lane(bufs, resolve, sb, k * n)?;
+            for r in 0..k {
+                bstack[r * w + j * n..r * w + (j + 1) * n].copy_from_slice(&b[r * n..(r + 1) * n]);
+            }
+        }
+        let pa = lane(bufs, resolve, *sa, m * k)?.as_ptr();
+        let mut t = vec![0.0; m * w];
+        // SAFETY: a is m×k, bstack k×w, t m×w, row-major, sizes checked or allocated so.
+        unsafe {
+            matrixmultiply::dgemm(
+                m,
+                k,
+                w,
+                1.0,
+                pa,
+                k as isize,
+                1,
+                bstack.as_ptr(),
+                w as isize,
+                1,
+                0.0,
+                t.as_mut_ptr(),
+                w as isize,
+                1,
+            )
+        };
+        for (buf, terms) in lanes {
+            for &(coef, _, sb) in terms.iter().filter(|x| x.1 == *sa) {
+                let j = bs.iter().position(|&x| x == sb).expect("grouped");
+                let out = &mut bufs[*buf];
+                for r in 0..m {
+                    let (o, tr) = (&mut out[r * n..(r + 1) * n], &t[r * w + j * n..r * w + (j + 1) * n]);
+                    for (o, &v) in o.iter_mut().zip(tr) {
+                        *o += coef * v;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn call(
     module: &mut cranelift_jit::JITModule,
     b: &mut FunctionBuilder,
@@ -1118,40 +1234,7 @@ impl TensorProgram {
                     // is distinct from every input.
                     unsafe { f(ip.as_ptr(), op.as_ptr()) };
                 }
-                Step::Matmul { m, k, n, lanes } => {
-                    for (buf, terms) in lanes {
-                        let mut out = core::mem::take(&mut bufs[*buf]);
-                        for (t, &(coef, sa, sb)) in terms.iter().enumerate() {
-                            let (pa, na) = resolve(&bufs, sa);
-                            let (pb, nb) = resolve(&bufs, sb);
-                            if na < m * k || nb < k * n || out.len() < m * n {
-                                return Err(JitError::Shape(
-                                    "internal: a matmul operand is too short".into(),
-                                ));
-                            }
-                            // SAFETY: a is m×k, b is k×n, out m×n, row-major, sizes checked.
-                            unsafe {
-                                matrixmultiply::dgemm(
-                                    *m,
-                                    *k,
-                                    *n,
-                                    coef,
-                                    pa,
-                                    *k as isize,
-                                    1,
-                                    pb,
-                                    *n as isize,
-                                    1,
-                                    if t == 0 { 0.0 } else { 1.0 },
-                                    out.as_mut_ptr(),
-                                    *n as isize,
-                                    1,
-                                )
-                            };
-                        }
-                        bufs[*buf] = out;
-                    }
-                }
+                Step::Matmul { m, k, n, lanes } => matmul_step((*m, *k, *n), lanes, &mut bufs, &resolve)?,
             }
         }
         let out = plan
