@@ -940,6 +940,27 @@ fn matmul_step(
         }
     }
     groups.retain(|g| g.1.len() > 1);
+    if groups.is_empty() {
+        return matmul_lanes((m, k, n), lanes, bufs, resolve, &[], &mut Vec::new(), &mut Vec::new());
+    }
+    // The side-by-side right lanes and the products, kept per thread: every element is
+    // written before it is read (copies, then dgemm with β = 0), so they are never cleared.
+    thread_local! {
+        static STACK: core::cell::RefCell<(Vec<f64>, Vec<f64>)> = const { core::cell::RefCell::new((Vec::new(), Vec::new())) };
+    }
+    STACK.with_borrow_mut(|(bstack, t)| matmul_lanes((m, k, n), lanes, bufs, resolve, &groups, bstack, t))
+}
+
+/// [`matmul_step`] with its groups and the per-thread buffers for them.
+fn matmul_lanes(
+    (m, k, n): (usize, usize, usize),
+    lanes: &[MatmulLane],
+    bufs: &mut Vec<Vec<f64>>,
+    resolve: &Resolve<'_>,
+    groups: &[(Src, Vec<Src>)],
+    bstack: &mut Vec<f64>,
+    t: &mut Vec<f64>,
+) -> JitResult<()> {
     let stacked = |sa: Src| groups.iter().any(|g| g.0 == sa);
     for (buf, terms) in lanes {
         let mut out = core::mem::take(&mut bufs[*buf]);
@@ -976,9 +997,14 @@ fn matmul_step(
         }
         bufs[*buf] = out;
     }
-    for (sa, bs) in &groups {
+    for (sa, bs) in groups {
         let w = bs.len() * n;
-        let mut bstack = vec![0.0; k * w];
+        if bstack.len() < k * w {
+            bstack.resize(k * w, 0.0);
+        }
+        if t.len() < m * w {
+            t.resize(m * w, 0.0);
+        }
         for (j, &sb) in bs.iter().enumerate() {
             let b = lane(bufs, resolve, sb, k * n)?;
             for r in 0..k {
@@ -986,7 +1012,6 @@ fn matmul_step(
             }
         }
         let pa = lane(bufs, resolve, *sa, m * k)?.as_ptr();
-        let mut t = vec![0.0; m * w];
         // SAFETY: a is m×k, bstack k×w, t m×w, row-major, sizes checked or allocated so.
         unsafe {
             matrixmultiply::dgemm(
