@@ -286,8 +286,8 @@ fn bad_or_unsupported_backends_are_one_line_errors() {
     for (args, expect) in [
         (&["rosenbrock", "--backend", "gpu", "--out", out][..], "gpu"),
         (&["train", "--backend", "cuda", "--out", out], "cuda"),
-        (&["train", "--backend", "jit", "--epochs", "1", "--out", out], "supported: runtime"),
-        (&["train", "--backend", "macro", "--epochs", "1", "--out", out], "supported: runtime"),
+        (&["train", "--backend", "macro", "--epochs", "1", "--out", out], "supported: runtime, jit"),
+        (&["train", "--backend", "jit", "--model", "cnn", "--epochs", "1", "--out", out], "--model cnn"),
     ] {
         let o = fomoh(args);
         assert!(!o.status.success(), "{args:?} should fail");

@@ -344,3 +344,82 @@ fn a_diverged_run_stops_and_the_others_continue() {
     assert!(summary["optimizers"][0]["diverged"].is_string());
     assert!(summary["optimizers"][1]["diverged"].is_null());
 }
+
+/// `--backend jit` (compiled tensor programs, the minibatch bound as inputs) follows the
+/// runtime's trajectory for a fixed seed: same passes, losses within 1e-9 relative (the two
+/// agree to ~1e-12 per pass), and the loss decreases. Batch 100 leaves a last minibatch of
+/// 37 samples, so two program sizes are used.
+#[test]
+fn jit_backend_follows_the_runtime_trajectory() {
+    let dir = tempfile::tempdir().unwrap();
+    // (FoMoH at its default step size diverges on this small two-layer MLP; on both backends.)
+    for (model, hidden, optimizers) in
+        [("logreg", None, "fgd,fomoh,fomoh-kd:4"), ("mlp", Some("12,8"), "fgd,fomoh-kd:4@0.01")]
+    {
+        let mut runs = Vec::new();
+        for backend in ["runtime", "jit"] {
+            let out = dir.path().join(format!("{model}-{backend}"));
+            let mut args = vec![
+                "train",
+                "--model",
+                model,
+                "--optimizer",
+                optimizers,
+                "--epochs",
+                "2",
+                "--batch",
+                "100",
+                "--seed",
+                "1",
+                "--backend",
+                backend,
+                "--out",
+                out.to_str().unwrap(),
+                "--json",
+            ];
+            if let Some(h) = hidden {
+                args.extend(["--hidden", h]);
+            }
+            let o = ok(&args);
+            let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(summary["backend"], backend);
+            runs.push(read_csv(&out.join("train.csv")));
+        }
+        let (rt, jit) = (&runs[0], &runs[1]);
+        assert_eq!(rt.len(), 3 * optimizers.split(',').count(), "epochs 0..=2 per optimizer");
+        assert_eq!(rt.len(), jit.len());
+        for (a, b) in rt.iter().zip(jit) {
+            assert_eq!((&a.optimizer, a.epoch, a.passes), (&b.optimizer, b.epoch, b.passes), "{model}");
+            for (x, y) in [(a.train_loss, b.train_loss), (a.test_loss, b.test_loss)] {
+                assert!(
+                    (x - y).abs() <= 1e-9 * x.abs(),
+                    "{model} {} epoch {}: {x} vs {y}",
+                    a.optimizer,
+                    a.epoch
+                );
+            }
+            assert!((a.test_accuracy - b.test_accuracy).abs() < 1e-12, "{model}");
+        }
+        let c = curve(jit, "fomoh-kd:4");
+        assert_eq!(c.len(), 3, "{model}");
+        assert!(c[2].train_loss < c[0].train_loss - 0.05, "{model}: {c:?}");
+    }
+}
+
+#[test]
+fn jit_backend_unsupported_combinations_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    for (args, needles) in [
+        (&["--model", "cnn"][..], &["--backend jit", "logreg and mlp", "--model cnn"][..]),
+        (&["--optimizer", "fomoh-kd:2,adam"], &["`adam`", "backprop gradient", "--backend runtime"]),
+        (&["--optimizer", "sgd"], &["`sgd`", "backprop gradient"]),
+        (&["--optimizer", "fomoh-bp"], &["`fomoh-bp`", "backprop gradient"]),
+    ] {
+        let all = [&["train", "--backend", "jit", "--epochs", "1", "--out", out][..], args].concat();
+        let err = one_line_error(&all);
+        for n in needles {
+            assert!(err.contains(n), "{args:?}: {err}");
+        }
+    }
+}

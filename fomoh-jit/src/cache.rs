@@ -1,14 +1,18 @@
 //! The compiled-code cache: keyed by a structural hash of the traced graph, the mode and
-//! the options, so compiling the same function twice costs a trace and a lookup.
+//! the options, so compiling the same function twice costs a trace and a lookup. Tensor
+//! programs ([`crate::tensor`]) share it: their key is the structural hash of the tensor
+//! graph (ops, shapes, literals, data contents, parameter count, output), the mode and the
+//! code generator's options.
 //!
 //! The cache holds weak references: code lives exactly as long as some program uses it and
 //! its memory is released when the last one is dropped.
 
-use crate::codegen::{self, CompileStats, Kernel};
+use crate::codegen::{self, CodegenOptions, CompileStats, Kernel};
 use crate::error::JitResult;
 use crate::ir::Graph;
 use crate::program::Options;
 use crate::stage::{self, Mode};
+use crate::tensor::{self, Plan, TNode};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
@@ -91,4 +95,80 @@ pub(crate) fn kernel(graph: &Arc<Graph>, hash: u64, mode: Mode, options: &Option
         kernel: Arc::downgrade(&k),
     });
     Ok(k)
+}
+
+/// What identifies a tensor graph in the cache.
+pub(crate) struct TensorKey {
+    /// The nodes (shared with the program).
+    pub nodes: Arc<Vec<TNode>>,
+    /// The output node.
+    pub output: u32,
+    /// The parameter count.
+    pub n_params: usize,
+    /// [`tensor::structural_hash`] of the above.
+    pub hash: u64,
+}
+
+struct TensorEntry {
+    key: TensorKey,
+    mode: Mode,
+    codegen: CodegenOptions,
+    plan: Weak<Plan>,
+}
+
+static TENSOR_CACHE: LazyLock<Mutex<HashMap<u64, Vec<TensorEntry>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The compiled plan of the tensor graph `key` in `mode`, from the cache or from `compile`.
+/// Counted in the same hits and misses as the scalar kernels ([`cache_stats`]).
+pub(crate) fn tensor_plan(
+    key: &TensorKey,
+    mode: Mode,
+    codegen: &CodegenOptions,
+    compile: impl FnOnce() -> JitResult<Plan>,
+) -> JitResult<Arc<Plan>> {
+    let find = |cache: &mut HashMap<u64, Vec<TensorEntry>>| -> Option<Arc<Plan>> {
+        let bucket = cache.get_mut(&key.hash)?;
+        bucket.retain(|e| e.plan.strong_count() > 0);
+        bucket
+            .iter()
+            .filter(|e| {
+                e.mode == mode
+                    && e.codegen == *codegen
+                    && e.key.output == key.output
+                    && e.key.n_params == key.n_params
+                    && (Arc::ptr_eq(&e.key.nodes, &key.nodes) || tensor::same_nodes(&e.key.nodes, &key.nodes))
+            })
+            .find_map(|e| e.plan.upgrade())
+    };
+    {
+        let mut cache = TENSOR_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = find(&mut cache) {
+            HITS.fetch_add(1, Ordering::SeqCst);
+            return Ok(p);
+        }
+    }
+    let plan = Arc::new(compile()?);
+    MISSES.fetch_add(1, Ordering::SeqCst);
+    let mut cache = TENSOR_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(existing) = find(&mut cache) {
+        return Ok(existing); // another thread won the race; ours is dropped and freed
+    }
+    // Forget entries whose code was freed (their programs were all dropped).
+    cache.retain(|_, bucket| {
+        bucket.retain(|e| e.plan.strong_count() > 0);
+        !bucket.is_empty()
+    });
+    cache.entry(key.hash).or_default().push(TensorEntry {
+        key: TensorKey {
+            nodes: key.nodes.clone(),
+            output: key.output,
+            n_params: key.n_params,
+            hash: key.hash,
+        },
+        mode,
+        codegen: codegen.clone(),
+        plan: Arc::downgrade(&plan),
+    });
+    Ok(plan)
 }

@@ -2,13 +2,14 @@
 //! fused Cranelift loops.
 //!
 //! A [`TensorBuilder`] records nodes: active parameters (contiguous slices of the flat
-//! parameter vector θ), passive data, scalar constants, elementwise unary/binary ops with
-//! numpy-style broadcasting (`maximum` among them), reductions (`sum`, `sum_rows`, the
-//! active `max`, `max_rows` and windowed `max_over`, a passive row max and the
-//! `logsumexp`/`logsumexp_rows` built from them), `matmul`, `reshape` and `slice` (views,
-//! no copy), `broadcast_to`, `concat`, `slice_axis`, `transpose` and `gather` (copies, or
-//! views where nothing is copied), and `conv2d`/`max_pool2` built from them
-//! ([`models::cnn`] is the paper's CNN).
+//! parameter vector θ), passive data (constants of the graph), passive inputs (static shape,
+//! bound at call time with [`TensorProgram::bind`], so one compiled program serves every
+//! minibatch of a size), scalar constants, elementwise unary/binary ops with numpy-style
+//! broadcasting (`maximum` among them), reductions (`sum`, `sum_rows`, the active `max`,
+//! `max_rows` and windowed `max_over`, a passive row max and the `logsumexp`/`logsumexp_rows`
+//! built from them), `matmul`, `reshape` and `slice` (views, no copy), `broadcast_to`,
+//! `concat`, `slice_axis`, `transpose` and `gather` (copies, or views where nothing is
+//! copied), and `conv2d`/`max_pool2` built from them ([`models::cnn`] is the paper's CNN).
 //!
 //! Copies and windowed maxima run as steps over the lane buffers: a copy moves every lane
 //! alike; a maximum selects each window's first primal maximum (the runtime's tie rule) and
@@ -21,7 +22,9 @@
 //! runtime's rule table (the same staging as the scalar front end, [`crate::stage`]); all
 //! lanes live in registers and only the non-zero lanes of each operand are loaded. Matmul
 //! lanes are obtained by staging the scalar product `a·b` and reading off its bilinear
-//! terms; each term is one `matrixmultiply::dgemm` call on lane planes.
+//! terms; each term is one `matrixmultiply::dgemm` call on lane planes. Compiled plans go
+//! through the process-wide code cache ([`crate::cache`]): building the same graph twice
+//! compiles each mode once, and the code is freed with the last program using it.
 //!
 //! ```
 //! use fomoh_jit::tensor::TensorBuilder;
@@ -57,7 +60,7 @@ use fomoh_runtime::{
     packed_index, BinaryOp, Dim, HyperDual, Jet, Objective, Packed, Projection, Result, Scalar, UnaryOp,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A handle to a node of a [`TensorBuilder`].
@@ -76,8 +79,11 @@ impl Tensor {
 pub enum TOp {
     /// `θ[offset .. offset + numel]` (active).
     Param(usize),
-    /// Passive data (row-major).
+    /// Passive data (row-major), a constant of the graph.
     Data(Arc<Vec<f64>>),
+    /// Passive input slot `i` (row-major): data of a static shape bound at call time with
+    /// [`TensorProgram::bind`], so one compiled program serves every minibatch of that shape.
+    Input(usize),
     /// A scalar literal (broadcasts).
     Const(f64),
     /// `-a`.
@@ -132,6 +138,12 @@ fn as2(s: &[usize]) -> (usize, usize) {
     }
 }
 
+/// The most scratch buffer sets a program keeps for reuse (one per mode or concurrent caller).
+const SCRATCH_SETS: usize = 4;
+
+/// The most passive input slots of one graph.
+const MAX_INPUTS: usize = 1 << 10;
+
 fn shape_err<T>(m: String) -> JitResult<T> {
     Err(JitError::Shape(m))
 }
@@ -141,12 +153,14 @@ fn shape_err<T>(m: String) -> JitResult<T> {
 pub struct TensorBuilder {
     nodes: Vec<TNode>,
     n_params: usize,
+    /// The node of each declared input slot.
+    inputs: Vec<Option<u32>>,
 }
 
 impl TensorBuilder {
     /// A builder over `n_params` active parameters.
     pub fn new(n_params: usize) -> Self {
-        TensorBuilder { nodes: Vec::new(), n_params }
+        TensorBuilder { nodes: Vec::new(), n_params, inputs: Vec::new() }
     }
 
     fn push(&mut self, op: TOp, shape: Vec<usize>) -> Tensor {
@@ -194,6 +208,29 @@ impl TensorBuilder {
         Self::check_shape(shape)?;
         check_len("data", numel(shape), values.len())?;
         Ok(self.push(TOp::Data(Arc::new(values)), shape.to_vec()))
+    }
+
+    /// The passive input `slot` of `shape` (row-major), bound at call time by
+    /// [`TensorProgram::bind`]. Slots must be numbered `0..n` without gaps by the time the
+    /// graph is finished; declaring a slot again with the same shape returns the same tensor.
+    pub fn input(&mut self, slot: usize, shape: &[usize]) -> JitResult<Tensor> {
+        Self::check_shape(shape)?;
+        if slot >= MAX_INPUTS {
+            return shape_err(format!("input slot {slot}: at most {MAX_INPUTS} input slots"));
+        }
+        if let Some(Some(i)) = self.inputs.get(slot) {
+            let have = &self.nodes[*i as usize].shape;
+            if have != shape {
+                return shape_err(format!("input slot {slot} declared with shape {have:?}, now {shape:?}"));
+            }
+            return Ok(Tensor(*i));
+        }
+        if self.inputs.len() <= slot {
+            self.inputs.resize(slot + 1, None);
+        }
+        let t = self.push(TOp::Input(slot), shape.to_vec());
+        self.inputs[slot] = Some(t.0);
+        Ok(t)
     }
 
     /// A scalar literal.
@@ -668,12 +705,24 @@ impl TensorBuilder {
         if numel(s) != 1 {
             return shape_err(format!("the output must be a scalar, got shape {s:?}"));
         }
+        let inputs = self
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(slot, n)| match n {
+                Some(i) => Ok(self.nodes[*i as usize].shape.clone()),
+                None => shape_err(format!("input slot {slot} is not declared (slots must be 0..n)")),
+            })
+            .collect::<JitResult<Vec<_>>>()?;
         Ok(TensorProgram {
             nodes: Arc::new(self.nodes),
             output: out.0,
             n_params: self.n_params,
             codegen: CodegenOptions::default(),
             kernels: core::array::from_fn(|_| OnceLock::new()),
+            inputs,
+            hash: OnceLock::new(),
+            scratch: Mutex::new(Vec::new()),
         })
     }
 }
@@ -685,6 +734,13 @@ pub struct TensorProgram {
     n_params: usize,
     codegen: CodegenOptions,
     kernels: [OnceLock<JitResult<Arc<Plan>>>; 19],
+    /// The shape of each input slot.
+    inputs: Vec<Vec<usize>>,
+    /// The structural hash (the code cache's key), computed on first compilation.
+    hash: OnceLock<u64>,
+    /// Scratch buffer sets of finished calls, reused by later calls of the same mode so a
+    /// call neither allocates nor faults in fresh pages for its intermediates.
+    scratch: Mutex<Vec<Vec<Vec<f64>>>>,
 }
 
 impl core::fmt::Debug for TensorProgram {
@@ -701,7 +757,7 @@ impl core::fmt::Debug for TensorProgram {
 enum Src {
     /// Input vector `v` of the mode (0: θ, 1..: tangents), at an offset.
     X(usize, usize),
-    /// Data of node `i`, at an offset.
+    /// Data of node `i` (its contents or its bound input), at an offset.
     Data(u32, usize),
     /// Scratch buffer `b`, at an offset.
     Buf(usize, usize),
@@ -783,6 +839,7 @@ struct GatherMap {
 fn lane_slice<'a>(
     nodes: &'a [TNode],
     parts: &'a [(&str, &'a [f64])],
+    inputs: &[&'a [f64]],
     bufs: &'a [Vec<f64>],
     s: Src,
 ) -> &'a [f64] {
@@ -790,6 +847,7 @@ fn lane_slice<'a>(
         Src::X(v, o) => (parts.get(v).map_or(&[][..], |p| p.1), o),
         Src::Data(i, o) => match nodes.get(i as usize).map(|n| &n.op) {
             Some(TOp::Data(d)) => (d.as_slice(), o),
+            Some(TOp::Input(slot)) => (inputs.get(*slot).copied().unwrap_or(&[]), o),
             _ => (&[], 0),
         },
         Src::Buf(b, o) => (bufs.get(b).map_or(&[][..], Vec::as_slice), o),
@@ -798,7 +856,7 @@ fn lane_slice<'a>(
 }
 
 /// The compiled code of one mode.
-struct Plan {
+pub(crate) struct Plan {
     steps: Vec<Step>,
     buf_sizes: Vec<usize>,
     /// The output's lanes (`None`: zero).
@@ -831,7 +889,7 @@ fn is_elementwise(op: &TOp) -> bool {
 
 fn args(op: &TOp) -> Vec<u32> {
     match *op {
-        TOp::Param(_) | TOp::Data(_) | TOp::Const(_) => vec![],
+        TOp::Param(_) | TOp::Data(_) | TOp::Input(_) | TOp::Const(_) => vec![],
         TOp::Neg(a) | TOp::Unary(_, a) | TOp::Sum(a) | TOp::SumRows(a) | TOp::MaxRowsPassive(a) => vec![a],
         TOp::Reshape(a) | TOp::Slice(a, _) => vec![a],
         TOp::Binary(_, a, b) | TOp::Matmul(a, b) => vec![a, b],
@@ -879,7 +937,8 @@ impl Compiler<'_> {
                 let m = self.mode.input_vectors();
                 (0..lanes).map(|l| (l < m).then_some(Src::X(l, o))).collect()
             }
-            TOp::Data(_) => (0..lanes).map(|l| (l == 0).then_some(Src::Data(i, 0))).collect(),
+            // A bound input is read like data: from the slice bound to its slot at run time.
+            TOp::Data(_) | TOp::Input(_) => (0..lanes).map(|l| (l == 0).then_some(Src::Data(i, 0))).collect(),
             TOp::Reshape(a) => self.value(a)?,
             TOp::Slice(a, start) => {
                 let stride = numel(&self.nodes[a as usize].shape[1..]);
@@ -1342,6 +1401,147 @@ fn emit_loop(
     Ok(id)
 }
 
+/// The `(pointer, readable length)` of a lane, given the scratch buffers.
+type Resolve<'r> = dyn Fn(&Vec<Vec<f64>>, Src) -> (*const f64, usize) + 'r;
+
+/// The slice of `len` elements at a lane, or an internal error if it is shorter.
+fn lane<'b>(bufs: &'b Vec<Vec<f64>>, resolve: &Resolve<'_>, s: Src, len: usize) -> JitResult<&'b [f64]> {
+    let (p, avail) = resolve(bufs, s);
+    if avail < len {
+        return Err(JitError::Shape("internal: a matmul operand is too short".into()));
+    }
+    // SAFETY: `resolve` returns a pointer into a live slice (an input, data, or one of `bufs`,
+    // all outliving `'b`) with `avail >= len` elements after it.
+    Ok(unsafe { core::slice::from_raw_parts(p, len) })
+}
+
+/// One matmul step: output lane `buf = Σ coef · a · b` over its terms. A left operand `a`
+/// that appears with several right lanes `b_1..b_Q` is multiplied ONCE by `[b_1 | … | b_Q]`
+/// (the small right lanes copied side by side: `a` is packed once and the kernel runs on a
+/// wide matrix) and its products are added into their lanes; other terms are one dgemm each.
+fn matmul_step(
+    (m, k, n): (usize, usize, usize),
+    lanes: &[MatmulLane],
+    bufs: &mut Vec<Vec<f64>>,
+    resolve: &Resolve<'_>,
+) -> JitResult<()> {
+    // Left operands with at least two distinct right lanes, and those right lanes.
+    let mut groups: Vec<(Src, Vec<Src>)> = Vec::new();
+    for &(_, sa, sb) in lanes.iter().flat_map(|(_, t)| t) {
+        match groups.iter_mut().find(|g| g.0 == sa) {
+            Some(g) if !g.1.contains(&sb) => g.1.push(sb),
+            Some(_) => {}
+            None => groups.push((sa, vec![sb])),
+        }
+    }
+    groups.retain(|g| g.1.len() > 1);
+    if groups.is_empty() {
+        return matmul_lanes((m, k, n), lanes, bufs, resolve, &[], &mut Vec::new(), &mut Vec::new());
+    }
+    // The side-by-side right lanes and the products, kept per thread: every element is
+    // written before it is read (copies, then dgemm with β = 0), so they are never cleared.
+    thread_local! {
+        static STACK: core::cell::RefCell<(Vec<f64>, Vec<f64>)> = const { core::cell::RefCell::new((Vec::new(), Vec::new())) };
+    }
+    STACK.with_borrow_mut(|(bstack, t)| matmul_lanes((m, k, n), lanes, bufs, resolve, &groups, bstack, t))
+}
+
+/// [`matmul_step`] with its groups and the per-thread buffers for them.
+fn matmul_lanes(
+    (m, k, n): (usize, usize, usize),
+    lanes: &[MatmulLane],
+    bufs: &mut Vec<Vec<f64>>,
+    resolve: &Resolve<'_>,
+    groups: &[(Src, Vec<Src>)],
+    bstack: &mut Vec<f64>,
+    t: &mut Vec<f64>,
+) -> JitResult<()> {
+    let stacked = |sa: Src| groups.iter().any(|g| g.0 == sa);
+    for (buf, terms) in lanes {
+        let mut out = core::mem::take(&mut bufs[*buf]);
+        if out.len() < m * n {
+            return Err(JitError::Shape("internal: a matmul output is too short".into()));
+        }
+        let mut first = true;
+        for &(coef, sa, sb) in terms.iter().filter(|t| !stacked(t.1)) {
+            let (pa, pb) =
+                (lane(bufs, resolve, sa, m * k)?.as_ptr(), lane(bufs, resolve, sb, k * n)?.as_ptr());
+            // SAFETY: a is m×k, b is k×n, out m×n, row-major, sizes checked.
+            unsafe {
+                matrixmultiply::dgemm(
+                    m,
+                    k,
+                    n,
+                    coef,
+                    pa,
+                    k as isize,
+                    1,
+                    pb,
+                    n as isize,
+                    1,
+                    if first { 0.0 } else { 1.0 },
+                    out.as_mut_ptr(),
+                    n as isize,
+                    1,
+                )
+            };
+            first = false;
+        }
+        if first {
+            out[..m * n].fill(0.0);
+        }
+        bufs[*buf] = out;
+    }
+    for (sa, bs) in groups {
+        let w = bs.len() * n;
+        if bstack.len() < k * w {
+            bstack.resize(k * w, 0.0);
+        }
+        if t.len() < m * w {
+            t.resize(m * w, 0.0);
+        }
+        for (j, &sb) in bs.iter().enumerate() {
+            let b = lane(bufs, resolve, sb, k * n)?;
+            for r in 0..k {
+                bstack[r * w + j * n..r * w + (j + 1) * n].copy_from_slice(&b[r * n..(r + 1) * n]);
+            }
+        }
+        let pa = lane(bufs, resolve, *sa, m * k)?.as_ptr();
+        // SAFETY: a is m×k, bstack k×w, t m×w, row-major, sizes checked or allocated so.
+        unsafe {
+            matrixmultiply::dgemm(
+                m,
+                k,
+                w,
+                1.0,
+                pa,
+                k as isize,
+                1,
+                bstack.as_ptr(),
+                w as isize,
+                1,
+                0.0,
+                t.as_mut_ptr(),
+                w as isize,
+                1,
+            )
+        };
+        for (buf, terms) in lanes {
+            for &(coef, _, sb) in terms.iter().filter(|x| x.1 == *sa) {
+                let j = bs.iter().position(|&x| x == sb).expect("grouped");
+                let out = &mut bufs[*buf];
+                for r in 0..m {
+                    let (o, tr) = (&mut out[r * n..(r + 1) * n], &t[r * w + j * n..r * w + (j + 1) * n]);
+                    for (o, &v) in o.iter_mut().zip(tr) {
+                        *o += coef * v;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn call(
     module: &mut cranelift_jit::JITModule,
     b: &mut FunctionBuilder,
@@ -1385,7 +1585,68 @@ impl TensorProgram {
             Mode::Jet => 2,
             Mode::HyperK(k) => 2 + k,
         };
-        self.kernels[slot].get_or_init(|| self.compile(mode).map(Arc::new)).as_ref().map_err(Clone::clone)
+        self.kernels[slot]
+            .get_or_init(|| {
+                let hash =
+                    *self.hash.get_or_init(|| structural_hash(&self.nodes, self.output, self.n_params));
+                let key = crate::cache::TensorKey {
+                    nodes: self.nodes.clone(),
+                    output: self.output,
+                    n_params: self.n_params,
+                    hash,
+                };
+                crate::cache::tensor_plan(&key, mode, &self.codegen, || self.compile(mode))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The shape of each passive input slot (bound with [`TensorProgram::bind`]).
+    pub fn input_shapes(&self) -> &[Vec<usize>] {
+        &self.inputs
+    }
+
+    /// Binds the passive inputs (one row-major slice per slot, in slot order): the result
+    /// evaluates the compiled graph on them. The count and every length are checked here.
+    ///
+    /// ```
+    /// use fomoh_jit::tensor::TensorBuilder;
+    /// // f(θ) = Σ (x θ)² for an input x of shape [2, 3]
+    /// let mut b = TensorBuilder::new(3);
+    /// let x = b.input(0, &[2, 3]).unwrap();
+    /// let t = b.param(0, &[3, 1]).unwrap();
+    /// let y = b.matmul(x, t).unwrap();
+    /// let y2 = b.mul(y, y).unwrap();
+    /// let f = b.sum(y2);
+    /// let p = b.finish(f).unwrap();
+    /// let theta = [1.0, 2.0, 3.0];
+    /// let a = p.bind(&[&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]]).unwrap();
+    /// assert_eq!(a.value(&theta).unwrap(), 1.0 + 4.0);
+    /// let b2 = p.bind(&[&[0.0, 0.0, 1.0, 1.0, 1.0, 1.0]]).unwrap(); // same code, new data
+    /// assert_eq!(b2.value(&theta).unwrap(), 9.0 + 36.0);
+    /// assert!(p.bind(&[&[1.0; 5]]).is_err());
+    /// assert!(p.value(&theta).is_err(), "unbound inputs");
+    /// ```
+    pub fn bind<'a>(&'a self, inputs: &[&'a [f64]]) -> Result<Bound<'a>> {
+        self.check_inputs(inputs)?;
+        Ok(Bound { program: self, inputs: inputs.to_vec() })
+    }
+
+    fn check_inputs(&self, inputs: &[&[f64]]) -> JitResult<()> {
+        if inputs.len() != self.inputs.len() {
+            return Err(JitError::Length {
+                what: format!(
+                    "passive inputs (bind {} with TensorProgram::bind)",
+                    if self.inputs.is_empty() { "none".to_string() } else { self.inputs.len().to_string() }
+                ),
+                expected: self.inputs.len(),
+                found: inputs.len(),
+            });
+        }
+        for (slot, (shape, d)) in self.inputs.iter().zip(inputs).enumerate() {
+            check_len(&format!("input {slot} of shape {shape:?}"), numel(shape), d.len())?;
+        }
+        Ok(())
     }
 
     /// Compiles `mode` now and returns what it cost.
@@ -1453,22 +1714,19 @@ impl TensorProgram {
         Ok(Plan { steps: c.steps, buf_sizes: c.buf_sizes, out, stats, _code: Some(OwnedCode::new(module)) })
     }
 
-    fn run(&self, mode: Mode, parts: &[(&str, &[f64])]) -> JitResult<Vec<f64>> {
+    fn run(&self, mode: Mode, parts: &[(&str, &[f64])], inputs: &[&[f64]]) -> JitResult<Vec<f64>> {
         for (what, p) in parts {
             check_len(what, self.n_params, p.len())?;
         }
+        self.check_inputs(inputs)?;
         let plan = self.plan(mode)?;
-        let mut bufs: Vec<Vec<f64>> = plan.buf_sizes.iter().map(|&n| vec![0.0; n]).collect();
+        // Every step writes all of its output buffers before they are read (fused loops store
+        // every element or row, a matmul lane starts with β = 0), so a reused set needs no
+        // clearing.
+        let mut bufs = self.take_scratch(&plan.buf_sizes);
         let resolve = |bufs: &Vec<Vec<f64>>, s: Src| -> (*const f64, usize) {
-            let (sl, o): (&[f64], usize) = match s {
-                Src::X(v, o) => (parts[v].1, o),
-                Src::Data(i, o) => match &self.nodes[i as usize].op {
-                    TOp::Data(d) => (d.as_slice(), o),
-                    _ => (&[], 0),
-                },
-                Src::Buf(b, o) => (bufs[b].as_slice(), o),
-            };
-            (sl.as_ptr().wrapping_add(o), sl.len().saturating_sub(o))
+            let sl = lane_slice(&self.nodes, parts, inputs, bufs, s);
+            (sl.as_ptr(), sl.len())
         };
         for step in &plan.steps {
             match step {
@@ -1488,40 +1746,7 @@ impl TensorProgram {
                     // is distinct from every input.
                     unsafe { f(ip.as_ptr(), op.as_ptr()) };
                 }
-                Step::Matmul { m, k, n, lanes } => {
-                    for (buf, terms) in lanes {
-                        let mut out = core::mem::take(&mut bufs[*buf]);
-                        for (t, &(coef, sa, sb)) in terms.iter().enumerate() {
-                            let (pa, na) = resolve(&bufs, sa);
-                            let (pb, nb) = resolve(&bufs, sb);
-                            if na < m * k || nb < k * n || out.len() < m * n {
-                                return Err(JitError::Shape(
-                                    "internal: a matmul operand is too short".into(),
-                                ));
-                            }
-                            // SAFETY: a is m×k, b is k×n, out m×n, row-major, sizes checked.
-                            unsafe {
-                                matrixmultiply::dgemm(
-                                    *m,
-                                    *k,
-                                    *n,
-                                    coef,
-                                    pa,
-                                    *k as isize,
-                                    1,
-                                    pb,
-                                    *n as isize,
-                                    1,
-                                    if t == 0 { 0.0 } else { 1.0 },
-                                    out.as_mut_ptr(),
-                                    *n as isize,
-                                    1,
-                                )
-                            };
-                        }
-                        bufs[*buf] = out;
-                    }
-                }
+                Step::Matmul { m, k, n, lanes } => matmul_step((*m, *k, *n), lanes, &mut bufs, &resolve)?,
                 Step::Gather { map, need, lanes } => {
                     let short = || JitError::Shape("internal: a gather operand is too short".into());
                     for (srcs, buf) in lanes {
@@ -1531,7 +1756,7 @@ impl TensorProgram {
                             .zip(need)
                             .map(|(s, &n)| match s {
                                 Some(s) => {
-                                    let sl = lane_slice(&self.nodes, parts, &bufs, *s);
+                                    let sl = lane_slice(&self.nodes, parts, inputs, &bufs, *s);
                                     (sl.len() >= n).then_some(Some(sl)).ok_or_else(short)
                                 }
                                 None => Ok(None),
@@ -1560,7 +1785,7 @@ impl TensorProgram {
                     let short = || JitError::Shape("internal: a max operand is too short".into());
                     let sel: Vec<usize> = match primal {
                         Some(s) => {
-                            let p = lane_slice(&self.nodes, parts, &bufs, *s);
+                            let p = lane_slice(&self.nodes, parts, inputs, &bufs, *s);
                             if p.len() < *need {
                                 return Err(short());
                             }
@@ -1573,7 +1798,7 @@ impl TensorProgram {
                     };
                     for &(s, buf) in lanes {
                         let mut out = core::mem::take(&mut bufs[buf]);
-                        let src = lane_slice(&self.nodes, parts, &bufs, s);
+                        let src = lane_slice(&self.nodes, parts, inputs, &bufs, s);
                         if src.len() < *need || out.len() != sel.len() {
                             return Err(short());
                         }
@@ -1585,7 +1810,7 @@ impl TensorProgram {
                 }
             }
         }
-        Ok(plan
+        let out = plan
             .out
             .iter()
             .map(|s| {
@@ -1599,24 +1824,49 @@ impl TensorProgram {
                     }
                 })
             })
-            .collect())
+            .collect();
+        self.give_scratch(bufs);
+        Ok(out)
+    }
+
+    /// A scratch buffer set with these lengths: a reused one, or a new zeroed one.
+    fn take_scratch(&self, sizes: &[usize]) -> Vec<Vec<f64>> {
+        let mut pool = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        let fits = |set: &Vec<Vec<f64>>| {
+            set.len() == sizes.len() && set.iter().zip(sizes).all(|(b, &n)| b.len() == n)
+        };
+        match pool.iter().position(fits) {
+            Some(i) => pool.swap_remove(i),
+            None => sizes.iter().map(|&n| vec![0.0; n]).collect(),
+        }
+    }
+
+    /// Returns a scratch set to the pool (at most [`SCRATCH_SETS`] are kept).
+    fn give_scratch(&self, set: Vec<Vec<f64>>) {
+        let mut pool = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < SCRATCH_SETS {
+            pool.push(set);
+        }
+    }
+
+    /// The program with no inputs bound (the graph must have no [`TOp::Input`]).
+    fn unbound(&self) -> Bound<'_> {
+        Bound { program: self, inputs: Vec::new() }
     }
 
     /// `f(θ)`.
     pub fn value(&self, x: &[f64]) -> Result<f64> {
-        Ok(self.run(Mode::Primal, &[("x", x)])?[0])
+        self.unbound().value(x)
     }
 
     /// One compiled hyper-dual pass.
     pub fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
-        let o = self.run(Mode::HyperDual, &[("x", x), ("v1", v1), ("v2", v2)])?;
-        Ok(HyperDual::new(o[0], o[1], o[2], o[3]))
+        self.unbound().hyper_dual(x, v1, v2)
     }
 
     /// One compiled three-lane pass along `v`.
     pub fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
-        let o = self.run(Mode::Jet, &[("x", x), ("v", v)])?;
-        Ok(Jet::new(o[0], o[1], o[2]))
+        self.unbound().directional(x, v)
     }
 
     /// One compiled k-direction pass (K from the array, 1..=16).
@@ -1629,25 +1879,24 @@ impl TensorProgram {
 
     /// [`TensorProgram::hyperplane`] with K known at run time (1..=16).
     pub fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
-        let k = dirs.len();
-        let mode = Mode::HyperK(k).validate()?;
-        let mut parts: Vec<(&str, &[f64])> = vec![("x", x)];
-        parts.extend(dirs.iter().map(|d| ("direction", d.as_slice())));
-        let o = self.run(mode, &parts)?;
-        let h = &o[1 + k..];
-        let hess = (0..k).map(|i| (0..k).map(|j| h[packed_index(k, i, j)]).collect()).collect();
-        Ok(Projection { value: o[0], grad: o[1..=k].to_vec(), hess })
+        self.unbound().project(x, dirs)
     }
 
     /// The reference interpreter: evaluates the graph with any [`Scalar`] (naive loops),
     /// e.g. with `HyperDual<f64>` seeded by the caller: what the runtime computes.
     pub fn interpret<S: Scalar>(&self, theta: &[S]) -> Result<S> {
+        self.interpret_in(theta, &[])
+    }
+
+    fn interpret_in<S: Scalar>(&self, theta: &[S], inputs: &[&[f64]]) -> Result<S> {
         check_len("x", self.n_params, theta.len())?;
+        self.check_inputs(inputs)?;
         let mut vals: Vec<Vec<S>> = Vec::with_capacity(self.nodes.len());
         for n in self.nodes.iter() {
             let v: Vec<S> = match &n.op {
                 TOp::Param(o) => theta[*o..*o + numel(&n.shape)].to_vec(),
                 TOp::Data(d) => d.iter().map(|&x| S::from_f64(x)).collect(),
+                TOp::Input(slot) => inputs[*slot].iter().map(|&x| S::from_f64(x)).collect(),
                 TOp::Const(c) => vec![S::from_f64(*c)],
                 TOp::Neg(a) => vals[*a as usize].iter().map(|&x| -x).collect(),
                 TOp::Unary(u, a) => vals[*a as usize].iter().map(|&x| x.unary(*u)).collect(),
@@ -1719,6 +1968,88 @@ impl TensorProgram {
     }
 }
 
+/// A [`TensorProgram`] with its passive inputs bound ([`TensorProgram::bind`]): the same
+/// compiled code, run on these inputs. Implements [`Objective`].
+#[derive(Clone)]
+pub struct Bound<'a> {
+    program: &'a TensorProgram,
+    inputs: Vec<&'a [f64]>,
+}
+
+impl core::fmt::Debug for Bound<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Bound")
+            .field("program", self.program)
+            .field("input_lengths", &self.inputs.iter().map(|d| d.len()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Bound<'_> {
+    /// The program.
+    pub fn program(&self) -> &TensorProgram {
+        self.program
+    }
+
+    /// `f(θ)`.
+    pub fn value(&self, x: &[f64]) -> Result<f64> {
+        Ok(self.program.run(Mode::Primal, &[("x", x)], &self.inputs)?[0])
+    }
+
+    /// One compiled hyper-dual pass.
+    pub fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+        let o = self.program.run(Mode::HyperDual, &[("x", x), ("v1", v1), ("v2", v2)], &self.inputs)?;
+        Ok(HyperDual::new(o[0], o[1], o[2], o[3]))
+    }
+
+    /// One compiled three-lane pass along `v`.
+    pub fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
+        let o = self.program.run(Mode::Jet, &[("x", x), ("v", v)], &self.inputs)?;
+        Ok(Jet::new(o[0], o[1], o[2]))
+    }
+
+    /// One compiled k-direction pass with K = `dirs.len()` (1..=16).
+    pub fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
+        let k = dirs.len();
+        let mode = Mode::HyperK(k).validate()?;
+        let mut parts: Vec<(&str, &[f64])> = vec![("x", x)];
+        parts.extend(dirs.iter().map(|d| ("direction", d.as_slice())));
+        let o = self.program.run(mode, &parts, &self.inputs)?;
+        let h = &o[1 + k..];
+        let hess = (0..k).map(|i| (0..k).map(|j| h[packed_index(k, i, j)]).collect()).collect();
+        Ok(Projection { value: o[0], grad: o[1..=k].to_vec(), hess })
+    }
+
+    /// The reference interpreter on these inputs (see [`TensorProgram::interpret`]).
+    pub fn interpret<S: Scalar>(&self, theta: &[S]) -> Result<S> {
+        self.program.interpret_in(theta, &self.inputs)
+    }
+}
+
+impl Objective for Bound<'_> {
+    fn dim(&self) -> usize {
+        self.program.n_params
+    }
+    fn value(&self, x: &[f64]) -> Result<f64> {
+        Bound::value(self, x)
+    }
+    fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+        Bound::hyper_dual(self, x, v1, v2)
+    }
+    fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
+        Bound::directional(self, x, v)
+    }
+    /// One compiled k-direction pass for `1 <= K <= 16`, else K(K+1)/2 compiled hyper-dual passes.
+    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
+        if (1..=16).contains(&dirs.len()) {
+            return Ok((self.project(x, dirs)?, 1));
+        }
+        fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {
+            Objective::hyper_dual(self, x, &dirs[i], &dirs[j])
+        })
+    }
+}
+
 impl Objective for TensorProgram {
     fn dim(&self) -> usize {
         self.n_params
@@ -1734,13 +2065,56 @@ impl Objective for TensorProgram {
     }
     /// One compiled k-direction pass for `1 <= K <= 16`, else K(K+1)/2 compiled hyper-dual passes.
     fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
-        if (1..=16).contains(&dirs.len()) {
-            return Ok((self.project(x, dirs)?, 1));
-        }
-        fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {
-            Objective::hyper_dual(self, x, &dirs[i], &dirs[j])
-        })
+        Objective::hyperplane(&self.unbound(), x, dirs)
     }
+}
+
+/// A 64-bit structural hash of a tensor graph: every node's op (its `Debug` form, which
+/// prints indices, shapes, op kinds and the exact round-trip value of every literal; data
+/// and index lists directly), its shape, plus the output and the parameter count. Hashing
+/// the `Debug` form keeps the key complete for every other op variant without a list.
+pub(crate) fn structural_hash(nodes: &[TNode], output: u32, n_params: usize) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (nodes.len(), output, n_params).hash(&mut h);
+    for n in nodes {
+        n.shape.hash(&mut h);
+        match &n.op {
+            TOp::Data(d) => {
+                "data".hash(&mut h);
+                d.len().hash(&mut h);
+                d.iter().for_each(|v| v.to_bits().hash(&mut h));
+            }
+            // index lists can be large: hashed directly, not through their `Debug` text
+            TOp::Gather(parts, idx) => ("gather", parts, &**idx).hash(&mut h),
+            TOp::MaxSelect(a, win) => ("max_select", a, &**win).hash(&mut h),
+            op => format!("{op:?}").hash(&mut h),
+        }
+    }
+    h.finish()
+}
+
+/// Whether two node lists describe the same graph (the equality behind [`structural_hash`]:
+/// data and literals compared bit for bit).
+pub(crate) fn same_nodes(a: &[TNode], b: &[TNode]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.shape == y.shape
+                && match (&x.op, &y.op) {
+                    (TOp::Data(p), TOp::Data(q)) => {
+                        Arc::ptr_eq(p, q)
+                            || p.len() == q.len()
+                                && p.iter().zip(q.iter()).all(|(u, v)| u.to_bits() == v.to_bits())
+                    }
+                    (TOp::Data(_), _) | (_, TOp::Data(_)) => false,
+                    (TOp::Gather(p, i), TOp::Gather(q, j)) => p == q && (Arc::ptr_eq(i, j) || i == j),
+                    (TOp::MaxSelect(a, i), TOp::MaxSelect(b, j)) => a == b && (Arc::ptr_eq(i, j) || i == j),
+                    (TOp::Gather(..) | TOp::MaxSelect(..), _) | (_, TOp::Gather(..) | TOp::MaxSelect(..)) => {
+                        false
+                    }
+                    (p, q) => format!("{p:?}") == format!("{q:?}"),
+                }
+        })
 }
 
 /// The benchmark problems of `BENCHMARKS.md` as tensor graphs.
@@ -1772,6 +2146,13 @@ pub mod models {
     pub fn cross_entropy_mean(b: &mut TensorBuilder, z: Tensor, onehot: Vec<f64>) -> JitResult<Tensor> {
         let (rows, cols) = super::as2(&b.nodes[z.0 as usize].shape);
         let y = b.data(onehot, &[rows, cols])?;
+        cross_entropy_mean_of(b, z, y)
+    }
+
+    /// Mean softmax cross-entropy of logits `z` (`[B, C]`) against one-hot rows `y` (`[B, C]`,
+    /// passive: data or an input).
+    pub fn cross_entropy_mean_of(b: &mut TensorBuilder, z: Tensor, y: Tensor) -> JitResult<Tensor> {
+        let rows = b.shape(z)?.first().copied().unwrap_or(1);
         let lse = b.logsumexp_rows(z)?;
         let zy = b.mul(z, y)?;
         let picked = b.sum_rows(zy)?;
@@ -1874,6 +2255,75 @@ pub mod models {
         let z = b.matmul(a, w2)?;
         let z = b.add(z, b2)?;
         let l = cross_entropy_mean(&mut b, z, one_hot(labels, c))?;
+        b.finish(l)
+    }
+
+    /// The mean cross-entropy of the MLP `sizes[0] -> ... -> sizes[L]` (`activation` between
+    /// layers) on the features `xs` (`[B, sizes[0]]`) against one-hot rows `y`; θ holds
+    /// `W1` (`sizes[0]×sizes[1]`, row-major), `b1`, `W2`, `b2`, ... (the runtime's layout).
+    fn dense_net(
+        b: &mut TensorBuilder,
+        xs: Tensor,
+        y: Tensor,
+        sizes: &[usize],
+        activation: UnaryOp,
+    ) -> JitResult<Tensor> {
+        let mut h = xs;
+        let mut offset = 0;
+        for (l, w) in sizes.windows(2).enumerate() {
+            if l > 0 {
+                h = b.unary(activation, h)?;
+            }
+            let wt = b.param(offset, &[w[0], w[1]])?;
+            let bias = b.param(offset + w[0] * w[1], &[w[1]])?;
+            offset += w[0] * w[1] + w[1];
+            let a = b.matmul(h, wt)?;
+            h = b.add(a, bias)?;
+        }
+        cross_entropy_mean_of(b, h, y)
+    }
+
+    /// The parameter count of a dense net with layer widths `sizes` (at least two, all
+    /// positive; else a shape error).
+    fn dense_params(sizes: &[usize]) -> JitResult<usize> {
+        if sizes.len() < 2 || sizes.contains(&0) {
+            return Err(crate::JitError::Shape(format!(
+                "layer widths {sizes:?}: need at least two positive widths"
+            )));
+        }
+        sizes
+            .windows(2)
+            .try_fold(0usize, |n, w| {
+                w[0].checked_mul(w[1]).and_then(|m| m.checked_add(w[1])).and_then(|m| n.checked_add(m))
+            })
+            .ok_or_else(|| crate::JitError::Shape(format!("layer widths {sizes:?} overflow")))
+    }
+
+    /// Logistic regression `d -> c` on minibatches of `batch` samples: input 0 is the
+    /// features (`[batch, d]`), input 1 the one-hot labels (`[batch, c]`, see [`one_hot`]).
+    /// One compiled program serves every minibatch of that size
+    /// ([`TensorProgram::bind`](super::TensorProgram::bind)).
+    ///
+    /// ```
+    /// use fomoh_jit::tensor::models::{logreg_minibatch, one_hot};
+    /// let p = logreg_minibatch(2, 3, 2).unwrap();
+    /// let theta = vec![0.1; 3 * 2 + 2];
+    /// let (x, y) = ([1.0, 2.0, 3.0, 0.0, 1.0, 0.0], one_hot(&[1, 0], 2));
+    /// let loss = p.bind(&[&x, &y]).unwrap().value(&theta).unwrap();
+    /// assert!((loss - 2f64.ln()).abs() < 1e-12, "equal logits: ln 2");
+    /// ```
+    pub fn logreg_minibatch(batch: usize, d: usize, c: usize) -> JitResult<TensorProgram> {
+        mlp_minibatch(batch, &[d, c], UnaryOp::Tanh)
+    }
+
+    /// The MLP with layer widths `sizes` and `activation` between layers on minibatches of
+    /// `batch` samples: input 0 is the features (`[batch, sizes[0]]`), input 1 the one-hot
+    /// labels (`[batch, classes]`); θ in the runtime's layout (`W1`, `b1`, `W2`, `b2`, ...).
+    pub fn mlp_minibatch(batch: usize, sizes: &[usize], activation: UnaryOp) -> JitResult<TensorProgram> {
+        let mut b = TensorBuilder::new(dense_params(sizes)?);
+        let xs = b.input(0, &[batch, sizes[0]])?;
+        let y = b.input(1, &[batch, *sizes.last().unwrap_or(&0)])?;
+        let l = dense_net(&mut b, xs, y, sizes, activation)?;
         b.finish(l)
     }
 }

@@ -1,7 +1,8 @@
 //! The code cache and code-memory release. One test per process section: the counters are
 //! process-wide, so this file holds a single test that runs its parts in order.
 
-use fomoh_jit::{cache_stats, compile, live_kernels, Mode, Tracer};
+use fomoh_jit::tensor::models;
+use fomoh_jit::{cache_stats, compile, live_kernels, Mode, TensorBuilder, Tracer};
 use fomoh_runtime::Scalar;
 
 fn rosenbrock<S: Scalar>(x: &[S]) -> S {
@@ -65,4 +66,78 @@ fn cache_hits_and_code_memory_is_released() {
         rss1 as f64 / 1e6
     );
     assert!(growth < 16 << 20, "RSS grew by {growth} bytes over 300 compile/drop rounds");
+
+    // --- tensor programs share the cache: the same model built twice compiles once per mode
+    let base = cache_stats();
+    let p1 = models::mlp_minibatch(16, &[8, 5, 3], fomoh_runtime::UnaryOp::Tanh).unwrap();
+    let s1 = p1.prepare(Mode::HyperK(4)).unwrap();
+    let p2 = models::mlp_minibatch(16, &[8, 5, 3], fomoh_runtime::UnaryOp::Tanh).unwrap();
+    let s2 = p2.prepare(Mode::HyperK(4)).unwrap();
+    let s = cache_stats();
+    assert_eq!((s.misses - base.misses, s.hits - base.hits), (1, 1), "{s:?}");
+    assert_eq!(s.live_kernels, base.live_kernels + 1);
+    assert_eq!(s1, s2, "the second program reports the first compilation");
+    let theta: Vec<f64> = (0..p1.dim()).map(|k| 0.2 * (k as f64).sin()).collect();
+    let (x, y) = (vec![0.25; 16 * 8], models::one_hot(&[1; 16], 3));
+    let u = vec![theta.clone(); 4];
+    let (a, b) = (p1.bind(&[&x, &y]).unwrap(), p2.bind(&[&x, &y]).unwrap());
+    assert_eq!(a.project(&theta, &u).unwrap(), b.project(&theta, &u).unwrap());
+    // binding new data reuses the compiled code: no compilation, no lookup
+    let x2 = vec![-0.5; 16 * 8];
+    let c = p1.bind(&[&x2, &y]).unwrap();
+    assert_ne!(c.project(&theta, &u).unwrap().value, a.project(&theta, &u).unwrap().value);
+    assert_eq!(cache_stats().misses - base.misses, 1);
+    // another mode, another batch size, other data contents or another constant: misses
+    p1.prepare(Mode::Primal).unwrap();
+    models::mlp_minibatch(17, &[8, 5, 3], fomoh_runtime::UnaryOp::Tanh)
+        .unwrap()
+        .prepare(Mode::Primal)
+        .unwrap();
+    let baked = |v: f64| models::logreg(vec![v; 4 * 8], &[0, 1, 2, 0], 8, 3).unwrap();
+    let (d1, d2) = (baked(0.5), baked(0.5));
+    d1.prepare(Mode::Primal).unwrap();
+    d2.prepare(Mode::Primal).unwrap(); // equal data: a hit
+    baked(0.25).prepare(Mode::Primal).unwrap(); // other data: a miss
+    let s = cache_stats();
+    assert_eq!((s.misses - base.misses, s.hits - base.hits), (5, 2), "{s:?}");
+    drop((a, b, c, d1, d2));
+    drop(p1);
+    assert_eq!(live_kernels(), base.live_kernels + 1, "p2 still holds the K = 4 plan");
+    drop(p2);
+    assert_eq!(live_kernels(), base.live_kernels);
+
+    // --- tensor compile and drop in a loop: no growth
+    let tround = |i: usize| {
+        // a distinct constant each time: no cache hit
+        let mut b = TensorBuilder::new(6);
+        let x = b.input(0, &[4, 6]).unwrap();
+        let w = b.param(0, &[6, 1]).unwrap();
+        let z = b.matmul(x, w).unwrap();
+        let z = b.unary(fomoh_runtime::UnaryOp::Tanh, z).unwrap();
+        let k = b.constant(1.0 + i as f64);
+        let z = b.mul(z, k).unwrap();
+        let f = b.sum(z);
+        let p = b.finish(f).unwrap();
+        let d = [0.5; 24];
+        let bound = p.bind(&[&d]).unwrap();
+        assert!(bound.hyper_dual(&[0.1; 6], &[1.0; 6], &[0.5; 6]).unwrap().e12.is_finite());
+        assert!(bound.value(&[0.1; 6]).unwrap().is_finite());
+    };
+    for i in 0..30 {
+        tround(i);
+    }
+    let (rss0, live0, m0) = (rss_bytes(), live_kernels(), cache_stats().misses);
+    for i in 30..330 {
+        tround(i);
+    }
+    let (rss1, live1) = (rss_bytes(), live_kernels());
+    assert_eq!(cache_stats().misses - m0, 600, "two modes compiled per round");
+    assert_eq!(live1, live0);
+    let growth = rss1.saturating_sub(rss0);
+    eprintln!(
+        "tensor: RSS {:.1} MB -> {:.1} MB over 300 compile/drop rounds (600 plans)",
+        rss0 as f64 / 1e6,
+        rss1 as f64 / 1e6
+    );
+    assert!(growth < 16 << 20, "RSS grew by {growth} bytes over 300 tensor compile/drop rounds");
 }

@@ -233,3 +233,187 @@ fn benchmark_mlp_reference() {
     let theta: Vec<f64> = (0..2410).map(|k| 0.1 * ((k + 1) as f64).sin()).collect();
     check_reference(&p, &theta, "mlp_64_32_10_b256");
 }
+
+// ---- passive inputs bound at call time ----
+
+fn close_proj(a: &fomoh_runtime::Projection<f64>, b: &fomoh_runtime::Projection<f64>, tol: f64) -> bool {
+    close(a.value, b.value, tol)
+        && a.grad.iter().zip(&b.grad).all(|(x, y)| close(*x, *y, tol))
+        && a.hess.iter().flatten().zip(b.hess.iter().flatten()).all(|(x, y)| close(*x, *y, tol))
+}
+
+/// One compiled minibatch program, bound to several batches, against the runtime's tensor
+/// models (`fomoh_runtime::models::Minibatch`, an independent implementation) on each batch.
+#[test]
+fn minibatch_programs_match_the_runtime_models_on_every_batch() {
+    use fomoh_runtime::data::Dataset;
+    use fomoh_runtime::models::{Activation, LogisticRegression, Minibatch, Mlp, Model};
+    use fomoh_runtime::tensor::Planes;
+    use fomoh_runtime::Objective;
+    let digits = Dataset::digits().unwrap();
+    let bsz = 24;
+    let cases: Vec<(Box<dyn Model>, fomoh_jit::TensorProgram)> = vec![
+        (Box::new(LogisticRegression::new(64, 10).unwrap()), models::logreg_minibatch(bsz, 64, 10).unwrap()),
+        (
+            Box::new(Mlp::new(&[64, 12, 7, 10], Activation::Tanh).unwrap()),
+            models::mlp_minibatch(bsz, &[64, 12, 7, 10], UnaryOp::Tanh).unwrap(),
+        ),
+        (
+            Box::new(Mlp::new(&[64, 9, 10], Activation::Sigmoid).unwrap()),
+            models::mlp_minibatch(bsz, &[64, 9, 10], UnaryOp::Sigmoid).unwrap(),
+        ),
+    ];
+    for (model, p) in &cases {
+        assert_eq!(p.dim(), model.num_params(), "{}", model.name());
+        assert_eq!(p.input_shapes(), &[vec![bsz, 64], vec![bsz, 10]]);
+        let theta = model.init(5);
+        let n = theta.len();
+        let u = dirs(n, 8);
+        for start in [0, 100, 1000] {
+            let idx: Vec<usize> = (start..start + bsz).collect();
+            let batch = digits.batch(&idx).unwrap();
+            let rt = Minibatch::new(model.as_ref(), &batch).unwrap();
+            let y = models::one_hot(&batch.labels, 10);
+            let jit = p.bind(&[batch.x.re(), &y]).unwrap();
+            let what = format!("{} batch at {start}", model.name());
+            assert!(close(jit.value(&theta).unwrap(), rt.value(&theta).unwrap(), 1e-12), "{what}");
+            let (a, b) =
+                (jit.hyper_dual(&theta, &u[0], &u[1]).unwrap(), rt.hyper_dual(&theta, &u[0], &u[1]).unwrap());
+            for (x, y) in [(a.re, b.re), (a.e1, b.e1), (a.e2, b.e2), (a.e12, b.e12)] {
+                assert!(close(x, y, 1e-12), "{what}: hyper-dual {x} vs {y}");
+            }
+            let (a, b) = (jit.directional(&theta, &u[2]).unwrap(), rt.directional(&theta, &u[2]).unwrap());
+            assert!(close(a.d1, b.d1, 1e-12) && close(a.d2, b.d2, 1e-12), "{what}: jet");
+            for k in [4, 8] {
+                let (a, pa) = Objective::hyperplane(&jit, &theta, &u[..k]).unwrap();
+                let (b, _) = rt.hyperplane(&theta, &u[..k]).unwrap();
+                assert_eq!(pa, 1, "one compiled pass");
+                assert!(close_proj(&a, &b, 1e-12), "{what}: K = {k}");
+            }
+            // the bound interpreter agrees with the compiled code on these inputs
+            let seeded: Vec<HyperDual<f64>> =
+                (0..n).map(|i| HyperDual::seed(theta[i], u[0][i], u[1][i])).collect();
+            let r = jit.interpret(&seeded).unwrap();
+            let hd = jit.hyper_dual(&theta, &u[0], &u[1]).unwrap();
+            assert!(close(r.e12, hd.e12, 1e-12) && close(r.e1, hd.e1, 1e-12), "{what}: interpreter");
+        }
+    }
+}
+
+#[test]
+fn baked_and_bound_models_agree() {
+    let (x, y) = digits(40);
+    let baked = models::mlp(x.clone(), &y, 64, 6, 10).unwrap();
+    let bound = models::mlp_minibatch(40, &[64, 6, 10], UnaryOp::Tanh).unwrap();
+    let oh = models::one_hot(&y, 10);
+    let b = bound.bind(&[&x, &oh]).unwrap();
+    let theta: Vec<f64> = (0..baked.dim()).map(|k| 0.1 * ((k + 1) as f64).sin()).collect();
+    let u = dirs(theta.len(), 4);
+    assert!(close_proj(&baked.project(&theta, &u).unwrap(), &b.project(&theta, &u).unwrap(), 1e-13));
+}
+
+#[test]
+fn input_errors_are_typed_and_checked_before_running() {
+    use fomoh_runtime::Error;
+    let p = models::logreg_minibatch(3, 4, 2).unwrap();
+    let (x, y) = (vec![0.5; 12], models::one_hot(&[0, 1, 1], 2));
+    let theta = vec![0.1; 10];
+    // wrong count, wrong lengths: typed errors at bind time
+    assert!(matches!(p.bind(&[&x]), Err(Error::Length { expected: 2, found: 1, .. })));
+    assert!(matches!(p.bind(&[&x, &y, &y]), Err(Error::Length { .. })));
+    assert!(matches!(p.bind(&[&x[..11], &y]), Err(Error::Length { expected: 12, found: 11, .. })));
+    assert!(matches!(p.bind(&[&x, &y[..5]]), Err(Error::Length { expected: 6, found: 5, .. })));
+    // a program with inputs cannot run unbound, in any mode
+    assert!(matches!(p.value(&theta), Err(Error::Length { .. })));
+    assert!(p.hyper_dual(&theta, &theta, &theta).is_err());
+    assert!(p.project(&theta, std::slice::from_ref(&theta)).is_err());
+    assert!(p.interpret(&theta).is_err());
+    // the parameter lengths are still checked once bound
+    let b = p.bind(&[&x, &y]).unwrap();
+    assert!(matches!(b.value(&theta[..9]), Err(Error::Length { .. })));
+    assert!(b.value(&theta).unwrap().is_finite());
+    // builder: a slot redeclared with another shape, a gap in the slots
+    let mut tb = TensorBuilder::new(2);
+    let a = tb.input(0, &[2]).unwrap();
+    assert_eq!(tb.input(0, &[2]).unwrap(), a, "same slot and shape: same tensor");
+    assert!(matches!(tb.input(0, &[3]), Err(JitError::Shape(_))));
+    let c = tb.input(2, &[2]).unwrap();
+    let t = tb.param(0, &[2]).unwrap();
+    let s = tb.mul(a, c).unwrap();
+    let s = tb.mul(s, t).unwrap();
+    let s = tb.sum(s);
+    assert!(matches!(tb.finish(s), Err(JitError::Shape(m)) if m.contains("slot 1")));
+}
+
+/// Calls reuse their scratch buffers: alternating bound batches and modes gives, bit for bit,
+/// what a fresh program computes.
+#[test]
+fn repeated_calls_on_other_batches_are_exact() {
+    let (x, y) = digits(60);
+    let (x1, x2) = (&x[..30 * 64], &x[30 * 64..]);
+    let (y1, y2) = (models::one_hot(&y[..30], 10), models::one_hot(&y[30..], 10));
+    let p = models::mlp_minibatch(30, &[64, 5, 10], UnaryOp::Tanh).unwrap();
+    let theta: Vec<f64> = (0..p.dim()).map(|k| 0.3 * ((k + 1) as f64).cos()).collect();
+    let u = dirs(theta.len(), 3);
+    let (a, b) = (p.bind(&[x1, &y1]).unwrap(), p.bind(&[x2, &y2]).unwrap());
+    let first = (a.project(&theta, &u).unwrap(), a.hyper_dual(&theta, &u[0], &u[1]).unwrap());
+    for _ in 0..3 {
+        let other = b.project(&theta, &u).unwrap();
+        assert_ne!(other.value, first.0.value);
+        b.hyper_dual(&theta, &u[1], &u[2]).unwrap();
+        assert_eq!(a.project(&theta, &u).unwrap(), first.0);
+        assert_eq!(a.hyper_dual(&theta, &u[0], &u[1]).unwrap(), first.1);
+    }
+    let fresh = models::mlp_minibatch(30, &[64, 5, 10], UnaryOp::Tanh).unwrap();
+    let f = fresh.bind(&[x2, &y2]).unwrap();
+    assert_eq!(f.project(&theta, &u).unwrap(), b.project(&theta, &u).unwrap());
+}
+
+/// Matmuls with every combination of active and passive operands (the lanes of one operand
+/// paired with several lanes of the other are multiplied in one stacked product), against the
+/// interpreter over the runtime's number types in every mode.
+#[test]
+fn matmul_operand_combinations_agree() {
+    let (m, k, n) = (5, 4, 3);
+    let mut b = TensorBuilder::new(m * k + k * n);
+    let a = b.param(0, &[m, k]).unwrap();
+    let w = b.param(m * k, &[k, n]).unwrap();
+    let x = b.input(0, &[m, k]).unwrap();
+    let y = b.data((0..k * n).map(|i| (i as f64 * 0.7).cos()).collect(), &[k, n]).unwrap();
+    let aw = b.matmul(a, w).unwrap(); // active x active
+    let xw = b.matmul(x, w).unwrap(); // passive x active
+    let ay = b.matmul(a, y).unwrap(); // active x passive
+    let t = b.unary(UnaryOp::Tanh, aw).unwrap();
+    let s = b.add(t, xw).unwrap();
+    let s = b.mul(s, ay).unwrap();
+    let ones = b.data(vec![1.0; n], &[n, 1]).unwrap();
+    let z = b.matmul(s, ones).unwrap(); // [m, n] x [n, 1], active x passive
+    let f = b.sum(z);
+    let p = b.finish(f).unwrap();
+    let xs: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.31).sin()).collect();
+    let theta: Vec<f64> = (0..p.dim()).map(|i| 0.4 * ((i + 3) as f64).sin()).collect();
+    let bound = p.bind(&[&xs]).unwrap();
+    let u = dirs(theta.len(), 4);
+    for kk in [1, 3, 4] {
+        let pr = bound.project(&theta, &u[..kk]).unwrap();
+        let seeded: Vec<HyperK<f64, 4>> = (0..theta.len())
+            .map(|i| HyperK::seed(theta[i], core::array::from_fn(|j| if j < kk { u[j][i] } else { 0.0 })))
+            .collect();
+        let r = bound.interpret(&seeded).unwrap();
+        let full = r.hess_full();
+        assert!(close(pr.value, r.re, 1e-12));
+        for i in 0..kk {
+            assert!(close(pr.grad[i], r.grad[i], 1e-12), "K = {kk}, grad {i}");
+            for j in 0..kk {
+                assert!(close(pr.hess[i][j], full[i][j], 1e-12), "K = {kk}, hess {i} {j}");
+            }
+        }
+    }
+    let hd = bound.hyper_dual(&theta, &u[0], &u[1]).unwrap();
+    let seeded: Vec<HyperDual<f64>> =
+        (0..theta.len()).map(|i| HyperDual::seed(theta[i], u[0][i], u[1][i])).collect();
+    let r = bound.interpret(&seeded).unwrap();
+    for (a, b) in [(hd.re, r.re), (hd.e1, r.e1), (hd.e2, r.e2), (hd.e12, r.e12)] {
+        assert!(close(a, b, 1e-12), "hyper-dual {a} vs {b}");
+    }
+}

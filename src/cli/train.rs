@@ -6,18 +6,27 @@
 //! and `summary.json` under `--out`, and prints a table. `--checkpoint FILE` saves the whole
 //! session (every optimizer with its RNG state and moments, θ, the curves so far) atomically
 //! after each epoch; `--resume FILE` continues it bit-identically.
+//!
+//! `--backend jit` (logistic regression and the MLP) computes the optimizers' forward passes
+//! with compiled tensor programs ([`fomoh::jit::tensor`]): one program per minibatch size, the
+//! features and one-hot labels bound as inputs for each minibatch, the same optimizer loop
+//! as `--backend runtime`. The per-epoch evaluation (train/test loss and accuracy) is the
+//! runtime's primal pass on both backends.
 
 use super::backend::Backend;
 use super::output::{self, Axes, Line, Progress};
 use super::rosenbrock::{CurvatureArg, TangentArg};
 use super::spec::{parse_specs, AnyOptimizer, Kind, Spec};
 use super::{CliError, CliResult, Global};
-use fomoh::data::{minibatch_order, mnist, Dataset};
+use fomoh::data::{minibatch_order, mnist, Batch, Dataset};
+use fomoh::jit::tensor::{models as jit_models, TensorProgram};
 use fomoh::models::{evaluate, Activation, Cnn, CnnConfig, LogisticRegression, Minibatch, Mlp, Model};
-use fomoh::optim::{write_atomic, Curvature, Optimizer, Tangents};
+use fomoh::optim::{write_atomic, Curvature, Optimizer, StepReport, Tangents};
+use fomoh::tensor::Planes;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -91,13 +100,17 @@ pub struct Args {
     /// Continue the session saved in FILE (same arguments; --epochs may grow).
     #[arg(long, value_name = "FILE")]
     pub resume: Option<PathBuf>,
-    /// How the forward passes are computed (see [`TRAIN_BACKENDS`]: runtime only for now).
+    /// How the forward passes are computed (see [`TRAIN_BACKENDS`]; jit: logreg and mlp with
+    /// fgd, fomoh and fomoh-kd:K).
     #[arg(long, value_enum, default_value_t = Backend::Runtime)]
     pub backend: Backend,
 }
 
 /// The backends `fomoh train` supports (the one place to extend).
-pub const TRAIN_BACKENDS: &[Backend] = &[Backend::Runtime];
+pub const TRAIN_BACKENDS: &[Backend] = &[Backend::Runtime, Backend::Jit];
+
+/// The hidden-layer activation of `--model mlp`.
+const MLP_ACTIVATION: Activation = Activation::Tanh;
 
 impl Args {
     /// The defaults with these data, model and optimizers.
@@ -237,19 +250,21 @@ fn hidden_widths(s: &str) -> CliResult<Vec<usize>> {
         .collect()
 }
 
+/// The layer widths of `--model mlp` (`--hidden`, default 32 on digits, 100 on MNIST).
+fn mlp_sizes(args: &Args, features: usize, classes: usize) -> CliResult<Vec<usize>> {
+    let hidden = match &args.hidden {
+        Some(h) => hidden_widths(h)?,
+        None => vec![if args.data == DataArg::Digits { 32 } else { 100 }],
+    };
+    Ok(std::iter::once(features).chain(hidden).chain([classes]).collect())
+}
+
 /// The model for the data (`features` inputs; digits 8×8 or MNIST 28×28).
 fn build_model(args: &Args, features: usize, classes: usize) -> CliResult<Box<dyn Model>> {
     let digits = args.data == DataArg::Digits;
     Ok(match args.model {
         ModelArg::Logreg => Box::new(LogisticRegression::new(features, classes)?),
-        ModelArg::Mlp => {
-            let hidden = match &args.hidden {
-                Some(h) => hidden_widths(h)?,
-                None => vec![if digits { 32 } else { 100 }],
-            };
-            let sizes: Vec<usize> = std::iter::once(features).chain(hidden).chain([classes]).collect();
-            Box::new(Mlp::new(&sizes, Activation::Tanh)?)
-        }
+        ModelArg::Mlp => Box::new(Mlp::new(&mlp_sizes(args, features, classes)?, MLP_ACTIVATION)?),
         ModelArg::Cnn if digits => Box::new(Cnn::new(CnnConfig {
             height: 8,
             width: 8,
@@ -282,6 +297,55 @@ fn load_data(args: &Args) -> CliResult<(Dataset, Dataset)> {
     }
 }
 
+/// `--backend jit`: the model as compiled tensor programs with the minibatch's features and
+/// one-hot labels as bound inputs, one program per minibatch size (the last minibatch of an
+/// epoch may be smaller); compiled code is shared through the JIT's cache.
+struct JitModel {
+    /// Layer widths (`[features, classes]` for logistic regression).
+    sizes: Vec<usize>,
+    activation: Activation,
+    programs: HashMap<usize, TensorProgram>,
+}
+
+impl JitModel {
+    /// The JIT form of `--model` (logreg or mlp), or a one-line error naming what is supported.
+    fn new(args: &Args, features: usize, classes: usize) -> CliResult<Self> {
+        let sizes = match args.model {
+            ModelArg::Logreg => vec![features, classes],
+            ModelArg::Mlp => mlp_sizes(args, features, classes)?,
+            ModelArg::Cnn => {
+                return Err(CliError(
+                    "`fomoh train --backend jit` supports --model logreg and mlp; use --backend runtime \
+                     for --model cnn"
+                        .into(),
+                ))
+            }
+        };
+        Ok(JitModel { sizes, activation: MLP_ACTIVATION, programs: HashMap::new() })
+    }
+
+    /// One optimizer step on `batch` (already checked against the model by
+    /// [`Minibatch::new`]) with the compiled program of its size.
+    fn step(
+        &mut self,
+        optimizer: &mut AnyOptimizer,
+        batch: &Batch,
+        theta: &mut [f64],
+    ) -> fomoh::Result<StepReport> {
+        let n = batch.labels.len();
+        let program = match self.programs.entry(n) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(jit_models::mlp_minibatch(n, &self.sizes, self.activation.op())?)
+            }
+        };
+        let classes = *self.sizes.last().expect("at least two widths");
+        let onehot = jit_models::one_hot(&batch.labels, classes);
+        let obj = program.bind(&[batch.x.re(), &onehot])?;
+        optimizer.step(&obj, theta)
+    }
+}
+
 /// A training session: model, data, optimizers, and the state of every run.
 struct Trainer {
     model: Box<dyn Model>,
@@ -292,6 +356,8 @@ struct Trainer {
     batch: usize,
     seed: u64,
     backend: Backend,
+    /// The compiled model of `--backend jit`.
+    jit: Option<JitModel>,
     session: Session,
 }
 
@@ -337,6 +403,21 @@ impl Trainer {
         }
         let model = build_model(args, train.sample_size(), train.classes())?;
         let theta0 = model.init(args.seed);
+        let jit = match args.backend {
+            Backend::Jit => {
+                if let Some(s) =
+                    specs.iter().find(|s| matches!(s.kind, Kind::FomohBp | Kind::Sgd | Kind::Adam))
+                {
+                    return Err(CliError(format!(
+                        "`{}` needs a backprop gradient, which --backend jit does not compute (it \
+                         compiles forward passes only): use fgd, fomoh or fomoh-kd:K, or --backend runtime",
+                        s.label
+                    )));
+                }
+                Some(JitModel::new(args, train.sample_size(), train.classes())?)
+            }
+            _ => None,
+        };
         if let Some(s) = specs.iter().find(|s| matches!(s.kind, Kind::FomohBp | Kind::Sgd | Kind::Adam)) {
             if model.loss_and_gradient(&theta0, &train.head(1)?).is_none() {
                 return Err(CliError(format!(
@@ -413,6 +494,7 @@ impl Trainer {
             batch: args.batch,
             seed: args.seed,
             backend: args.backend,
+            jit,
             session,
         })
     }
@@ -447,7 +529,11 @@ impl Trainer {
                 for (b, idx) in order.iter().enumerate() {
                     let batch = self.train.batch(idx)?;
                     let obj = Minibatch::new(self.model.as_ref(), &batch)?;
-                    match run.optimizer.step(&obj, &mut run.theta) {
+                    let stepped = match &mut self.jit {
+                        Some(jit) => jit.step(&mut run.optimizer, &batch, &mut run.theta),
+                        None => run.optimizer.step(&obj, &mut run.theta),
+                    };
+                    match stepped {
                         Ok(s) => {
                             run.passes += (s.passes + s.gradient_evals) as u64;
                             run.gradient_evals += s.gradient_evals as u64;
