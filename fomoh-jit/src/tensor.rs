@@ -41,6 +41,7 @@ use crate::codegen::{self, binary_extern, cg_err, float_cc, unary_extern, Codege
 use crate::error::{check_len, JitError, JitResult};
 use crate::ir::{Graph, NodeId, Op};
 use crate::stage::{stage_lanes, Mode};
+use cranelift_codegen::entity::packed_option::ReservedValue;
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, UserFuncName, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_module::{FuncId, Linkage, Module};
@@ -50,6 +51,9 @@ use fomoh_runtime::{
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+mod fuse;
+pub use fuse::LoopStrategy;
 
 /// A handle to a node of a [`TensorBuilder`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -293,6 +297,7 @@ impl TensorBuilder {
             output: out.0,
             n_params: self.n_params,
             codegen: CodegenOptions::default(),
+            strategy: LoopStrategy::Auto,
             kernels: core::array::from_fn(|_| OnceLock::new()),
         })
     }
@@ -304,6 +309,7 @@ pub struct TensorProgram {
     output: u32,
     n_params: usize,
     codegen: CodegenOptions,
+    strategy: LoopStrategy,
     kernels: [OnceLock<JitResult<Arc<Plan>>>; 19],
 }
 
@@ -395,6 +401,8 @@ pub struct TensorStats {
     pub matmuls: usize,
     /// Staged scalar nodes over all loop bodies.
     pub staged_nodes: usize,
+    /// Loops whose body was preaccumulated (see [`LoopStrategy`]).
+    pub preaccumulated_loops: usize,
     /// Total compile time (analysis, staging, Cranelift).
     pub compile_time: Duration,
 }
@@ -423,6 +431,7 @@ fn strides(s: &[usize], (r, c): (usize, usize)) -> (usize, usize) {
 struct Compiler<'a> {
     nodes: &'a [TNode],
     mode: Mode,
+    strategy: LoopStrategy,
     lanes: usize,
     loc: HashMap<u32, Vec<Option<Src>>>,
     inline: Vec<bool>,
@@ -531,9 +540,10 @@ impl Compiler<'_> {
         let l = self.lanes;
         let mode = if reduce == Reduce::MaxRows { Mode::Primal } else { self.mode };
         let ml = mode.outputs();
-        let seed = |k: usize, lane: usize| leaf_lanes[k][lane].map(|_| (k * ml + lane) as u32);
-        let sg = stage_lanes(&g, mode, leaves.len() * ml, 1 << 22, &seed)?;
+        let present = |k: usize, lane: usize| leaf_lanes[k][lane].is_some();
+        let (sg, pre) = fuse::choose(&g, mode, self.strategy, 1 << 22, &present)?;
         self.stats.staged_nodes += sg.nodes.len();
+        self.stats.preaccumulated_loops += usize::from(pre);
         // Inputs actually read, with their strides.
         let mut ins: Vec<(Src, usize)> = Vec::new();
         let mut in_strides: Vec<(usize, usize)> = Vec::new();
@@ -683,6 +693,15 @@ fn emit_loop(
     let mem = MemFlagsData::trusted();
     let mut refs = HashMap::new();
     let tcfg = module.target_config();
+    let outs: Vec<NodeId> = stored.iter().map(|&(_, o)| o).collect();
+    let summed = matches!(reduce, Reduce::All | Reduce::Rows);
+    let fusion = fuse::Fusion::plan(
+        g,
+        &outs,
+        summed,
+        module.isa().has_native_fma() && std::env::var_os("FOMOH_NOFMA").is_none(),
+        std::env::var("FOMOH_CHAIN").ok().and_then(|v| v.parse().ok()).unwrap_or(4),
+    );
     {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         let entry = b.create_block();
@@ -719,7 +738,17 @@ fn emit_loop(
         b.switch_to_block(inner);
         let (rv, cv) = (b.use_var(r), b.use_var(c));
         let mut vals: Vec<Value> = Vec::with_capacity(g.nodes.len());
-        for op in &g.nodes {
+        for (i, op) in g.nodes.iter().enumerate() {
+            if fusion.skip[i] {
+                // Consumed by an `fma` or an accumulator update; never read on its own.
+                vals.push(Value::reserved_value());
+                continue;
+            }
+            if let Some((p, q, r)) = fusion.fma[i] {
+                let v = b.ins().fma(vals[p as usize], vals[q as usize], vals[r as usize]);
+                vals.push(v);
+                continue;
+            }
             let v = match *op {
                 Op::Input(j) => {
                     let q = in_index[&j];
@@ -791,6 +820,17 @@ fn emit_loop(
             vals.push(v);
         }
         for (q, &(_, o)) in stored.iter().enumerate() {
+            if !fusion.acc_terms[q].is_empty() {
+                let mut acc = b.use_var(accs[q]);
+                for &(p, t) in &fusion.acc_terms[q] {
+                    acc = match t {
+                        Some(t) => b.ins().fma(vals[p as usize], vals[t as usize], acc),
+                        None => b.ins().fadd(acc, vals[p as usize]),
+                    };
+                }
+                b.def_var(accs[q], acc);
+                continue;
+            }
             let v = vals[o as usize];
             match reduce {
                 Reduce::None => {
@@ -843,7 +883,11 @@ fn emit_loop(
         b.seal_all_blocks();
         b.finalize(tcfg);
     }
+    ctx.set_disasm(std::env::var_os("FOMOH_DUMP").is_some());
     module.define_function(id, &mut ctx).map_err(cg_err)?;
+    if let Some(v) = ctx.compiled_code().and_then(|c| c.vcode.clone()) {
+        eprintln!("{v}");
+    }
     module.clear_context(&mut ctx);
     Ok(id)
 }
@@ -881,6 +925,12 @@ impl TensorProgram {
     /// The nodes of the graph.
     pub fn nodes(&self) -> &[TNode] {
         &self.nodes
+    }
+
+    /// The same graph with the loop-body strategy `s` (default [`LoopStrategy::Auto`]);
+    /// nothing compiled is kept.
+    pub fn with_loop_strategy(self, s: LoopStrategy) -> TensorProgram {
+        TensorProgram { strategy: s, kernels: core::array::from_fn(|_| OnceLock::new()), ..self }
     }
 
     fn plan(&self, mode: Mode) -> JitResult<&Arc<Plan>> {
@@ -935,6 +985,7 @@ impl TensorProgram {
         let mut c = Compiler {
             nodes,
             mode,
+            strategy: self.strategy,
             lanes: mode.outputs(),
             loc: HashMap::new(),
             inline,
