@@ -918,9 +918,11 @@ impl BodyEmitter<'_> {
                         }
                     }
                     Op::Neg(a) => b.ins().fneg(v(a)),
-                    Op::Binary(bo @ (BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div), x, y) => {
-                        codegen::native_binary(b, bo, v(x), v(y)).expect("arithmetic is native")
-                    }
+                    Op::Binary(
+                        bo @ (BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div),
+                        x,
+                        y,
+                    ) => codegen::native_binary(b, bo, v(x), v(y)).expect("arithmetic is native"),
                     Op::Unary(UnaryOp::Sqrt, a) => b.ins().sqrt(v(a)),
                     Op::Unary(UnaryOp::Abs, a) => b.ins().fabs(v(a)),
                     Op::Unary(UnaryOp::Powi(1), a) => v(a),
@@ -934,7 +936,8 @@ impl BodyEmitter<'_> {
                         } else {
                             let mut out = None;
                             for l in 0..2u8 {
-                                let la: Vec<Value> = args.iter().map(|&x| b.ins().extractlane(x, l)).collect();
+                                let la: Vec<Value> =
+                                    args.iter().map(|&x| b.ins().extractlane(x, l)).collect();
                                 let s = self.scalar(b, op, &la)?;
                                 out = Some(match out {
                                     None => b.ins().scalar_to_vector(ty, s),

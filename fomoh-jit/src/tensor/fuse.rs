@@ -149,7 +149,9 @@ pub(super) fn preaccumulate(
             Op::Neg(a) => Op::Neg(f(a)),
             Op::Unary(u, a) => Op::Unary(u, f(a)),
             Op::Binary(o, x, y) => Op::Binary(o, f(x), f(y)),
-            Op::Select { cmp, a, b: bb, t, f: ff } => Op::Select { cmp, a: f(a), b: f(bb), t: f(t), f: f(ff) },
+            Op::Select { cmp, a, b: bb, t, f: ff } => {
+                Op::Select { cmp, a: f(a), b: f(bb), t: f(t), f: f(ff) }
+            }
             Op::Guard { .. } => return Err(JitError::Unsupported("guards in a tensor loop".into())),
         };
         map.push(b.push(new));
@@ -238,7 +240,8 @@ impl Fusion {
     /// longer dependency chain). Without `fma`, nothing is fused.
     pub fn plan(g: &Graph, stored: &[NodeId], reduce: bool, fma: bool, chain_lanes: usize) -> Fusion {
         let n = g.nodes.len();
-        let mut f = Fusion { skip: vec![false; n], fma: vec![None; n], acc_terms: vec![Vec::new(); stored.len()] };
+        let mut f =
+            Fusion { skip: vec![false; n], fma: vec![None; n], acc_terms: vec![Vec::new(); stored.len()] };
         if !fma {
             return f;
         }
