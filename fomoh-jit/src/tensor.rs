@@ -10,7 +10,10 @@
 //! consumer of the same shape) together with a trailing reduction becomes ONE loop whose
 //! body is a scalar graph over the loaded elements, staged in the requested mode from the
 //! runtime's rule table (the same staging as the scalar front end, [`crate::stage`]); all
-//! lanes live in registers and only the non-zero lanes of each operand are loaded. Matmul
+//! lanes live in registers and only the non-zero lanes of each operand are loaded. In the
+//! derivative modes a body over few leaves is instead preaccumulated where that stages
+//! fewer nodes (its local gradient and Hessian, then the chain rule, see [`LoopStrategy`]);
+//! loops run on `f64x2` column pairs and fuse products into `fma` where the CPU has it. Matmul
 //! lanes are obtained by staging the scalar product `a·b` and reading off its bilinear
 //! terms; each term is one `matrixmultiply::dgemm` call on lane planes.
 //!
@@ -700,16 +703,10 @@ fn emit_loop(
     let tcfg = module.target_config();
     let outs: Vec<NodeId> = stored.iter().map(|&(_, o)| o).collect();
     let summed = matches!(reduce, Reduce::All | Reduce::Rows);
-    let fusion = fuse::Fusion::plan(
-        g,
-        &outs,
-        summed,
-        module.isa().has_native_fma() && std::env::var_os("FOMOH_NOFMA").is_none(),
-        std::env::var("FOMOH_CHAIN").ok().and_then(|v| v.parse().ok()).unwrap_or(4),
-    );
+    // Without a native `fma` (checked on the ISA), nothing is fused.
+    let fusion = fuse::Fusion::plan(g, &outs, summed, module.isa().has_native_fma(), 4);
     // Columns run as f64x2 pairs, then a scalar remainder.
-    let simd = std::env::var_os("FOMOH_NOSIMD").is_none();
-    let vcols = if simd { iter.1 / 2 * 2 } else { 0 };
+    let vcols = iter.1 / 2 * 2;
     let mut e = BodyEmitter { module, g, fusion: &fusion, in_index, in_strides, refs: HashMap::new() };
     {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
@@ -848,11 +845,7 @@ fn emit_loop(
         b.seal_all_blocks();
         b.finalize(tcfg);
     }
-    ctx.set_disasm(std::env::var_os("FOMOH_DUMP").is_some());
     module.define_function(id, &mut ctx).map_err(cg_err)?;
-    if let Some(v) = ctx.compiled_code().and_then(|c| c.vcode.clone()) {
-        eprintln!("{v}");
-    }
     module.clear_context(&mut ctx);
     Ok(id)
 }
