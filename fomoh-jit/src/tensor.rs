@@ -872,6 +872,10 @@ impl BodyEmitter<'_> {
         cv: Value,
     ) -> JitResult<Vec<Value>> {
         let g = self.g;
+        // The inputs are not written while the loop runs (the outputs are other buffers)
+        // and every address read is in bounds (checked before the call): the loads may
+        // move to their first use (or out of the loop), which shortens their live ranges.
+        let input = MemFlagsData::new().with_notrap().with_readonly().with_can_move();
         let mut vals: Vec<Value> = Vec::with_capacity(g.nodes.len());
         for (i, op) in g.nodes.iter().enumerate() {
             if self.fusion.skip[i] {
@@ -892,14 +896,14 @@ impl BodyEmitter<'_> {
                         let off = b.ins().iadd(a, cc);
                         let addr = b.ins().iadd(bases[q], off);
                         if ty == types::F64 || cs == 0 {
-                            let x = b.ins().load(types::F64, MemFlagsData::trusted(), addr, 0);
+                            let x = b.ins().load(types::F64, input.with_aligned(), addr, 0);
                             if ty == types::F64 {
                                 x
                             } else {
                                 b.ins().splat(ty, x)
                             }
                         } else {
-                            b.ins().load(ty, MemFlagsData::new().with_notrap(), addr, 0)
+                            b.ins().load(ty, input, addr, 0)
                         }
                     }
                     Op::Const(k) => {
