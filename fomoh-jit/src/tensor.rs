@@ -548,19 +548,55 @@ impl Compiler<'_> {
         let (sg, pre) = fuse::choose(&g, mode, self.strategy, 1 << 22, &present)?;
         self.stats.staged_nodes += sg.nodes.len();
         self.stats.preaccumulated_loops += usize::from(pre);
-        // Inputs actually read, with their strides.
+        // Inputs actually read, with their strides. Lanes of the same array read with the
+        // same strides share one pointer (a constant displacement per lane: Rosenbrock's
+        // `x[1..]` and `x[..n-1]`), which spares registers in the loop.
         let mut ins: Vec<(Src, usize)> = Vec::new();
         let mut in_strides: Vec<(usize, usize)> = Vec::new();
-        let mut in_index: HashMap<u32, usize> = HashMap::new();
+        let mut in_index: HashMap<u32, (usize, usize)> = HashMap::new();
+        let split = |s: Src| match s {
+            Src::X(v, o) => (0u8, v, o),
+            Src::Data(i, o) => (1, i as usize, o),
+            Src::Buf(b, o) => (2, b, o),
+        };
+        let mut reads: Vec<(u32, Src, (usize, usize), usize)> = Vec::new();
+        let mut base: HashMap<(u8, usize, (usize, usize)), usize> = HashMap::new();
         for op in &sg.nodes {
             if let Op::Input(j) = *op {
                 let (k, lane) = (j as usize / ml, j as usize % ml);
                 let st = strides(&self.nodes[leaves[k] as usize].shape, iter);
                 let last = (iter.0 - 1) * st.0 + (iter.1 - 1) * st.1;
-                in_index.insert(j, ins.len());
-                ins.push((leaf_lanes[k][lane].expect("seeded"), last));
-                in_strides.push(st);
+                let src = leaf_lanes[k][lane].expect("seeded");
+                let (kind, id, o) = split(src);
+                let lo = base.entry((kind, id, st)).or_insert(o);
+                *lo = (*lo).min(o);
+                reads.push((j, src, st, last));
             }
+        }
+        let at = |s: Src, o: usize| match s {
+            Src::X(v, _) => Src::X(v, o),
+            Src::Data(i, _) => Src::Data(i, o),
+            Src::Buf(b, _) => Src::Buf(b, o),
+        };
+        let mut pointer: HashMap<(u8, usize, (usize, usize)), usize> = HashMap::new();
+        for (j, src, st, last) in reads {
+            let (kind, id, o) = split(src);
+            let b0 = base[&(kind, id, st)];
+            let (q, disp) = if 8 * (o - b0) <= i32::MAX as usize / 2 {
+                let q = *pointer.entry((kind, id, st)).or_insert_with(|| {
+                    ins.push((at(src, b0), 0));
+                    in_strides.push(st);
+                    ins.len() - 1
+                });
+                (q, o - b0)
+            } else {
+                // Too far for a load's immediate offset: a pointer of its own.
+                ins.push((src, 0));
+                in_strides.push(st);
+                (ins.len() - 1, 0)
+            };
+            ins[q].1 = ins[q].1.max(disp + last);
+            in_index.insert(j, (q, disp));
         }
         let out_len = match reduce {
             Reduce::None => iter.0 * iter.1,
@@ -686,7 +722,7 @@ fn emit_loop(
     g: &Graph,
     iter: (usize, usize),
     reduce: Reduce,
-    in_index: &HashMap<u32, usize>,
+    in_index: &HashMap<u32, (usize, usize)>,
     in_strides: &[(usize, usize)],
     stored: &[(usize, NodeId)],
 ) -> JitResult<FuncId> {
@@ -856,7 +892,7 @@ struct BodyEmitter<'a> {
     module: &'a mut cranelift_jit::JITModule,
     g: &'a Graph,
     fusion: &'a fuse::Fusion,
-    in_index: &'a HashMap<u32, usize>,
+    in_index: &'a HashMap<u32, (usize, usize)>,
     in_strides: &'a [(usize, usize)],
     refs: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
 }
@@ -889,21 +925,22 @@ impl BodyEmitter<'_> {
             } else {
                 match *op {
                     Op::Input(j) => {
-                        let q = self.in_index[&j];
+                        let (q, disp) = self.in_index[&j];
                         let (rs, cs) = self.in_strides[q];
+                        let disp = (8 * disp) as i32;
                         let a = b.ins().imul_imm_s(rv, (8 * rs) as i64);
                         let cc = b.ins().imul_imm_s(cv, (8 * cs) as i64);
                         let off = b.ins().iadd(a, cc);
                         let addr = b.ins().iadd(bases[q], off);
                         if ty == types::F64 || cs == 0 {
-                            let x = b.ins().load(types::F64, input.with_aligned(), addr, 0);
+                            let x = b.ins().load(types::F64, input.with_aligned(), addr, disp);
                             if ty == types::F64 {
                                 x
                             } else {
                                 b.ins().splat(ty, x)
                             }
                         } else {
-                            b.ins().load(ty, input, addr, 0)
+                            b.ins().load(ty, input, addr, disp)
                         }
                     }
                     Op::Const(k) => {
