@@ -35,8 +35,8 @@ pub enum LoopStrategy {
     /// Always push every lane through every op of the body.
     Direct,
     /// Preaccumulate the body's local gradient and Hessian over its active leaves and apply
-    /// the chain rule to the leaves' lanes, wherever applicable (a derivative mode and at
-    /// most 16 active leaves); elsewhere direct.
+    /// the chain rule to the leaves' lanes, wherever applicable (a derivative mode, at most
+    /// 16 active leaves and a body within the node limit); elsewhere direct.
     Preaccumulate,
 }
 
@@ -59,7 +59,8 @@ pub(super) fn choose(
     if strategy == LoopStrategy::Direct || mode == Mode::Primal {
         return Ok((stage_lanes(g, mode, n_in, limit, &seed)?, false));
     }
-    let pre = preaccumulate(g, mode, limit, present)?;
+    // A preaccumulated body that does not fit the node limit is simply not a candidate.
+    let pre = preaccumulate(g, mode, limit, present).ok().flatten();
     if strategy == LoopStrategy::Preaccumulate {
         if let Some(p) = pre {
             return Ok((p, true));
