@@ -3,10 +3,11 @@
 //! against the runtime's tensor model), each compiled once per mode.
 //!
 //! `cargo bench --bench jit_tensor`. Prints, side by side in one run: the JIT primal,
-//! hyper-dual, K = 4 and K = 8 passes (and their ratios to the JIT primal), the comparison
-//! paths (Rosenbrock: the plain `f64` loop and the runtime's scalar `hyper_dual`; models:
-//! the tensor reference interpreter over `f64` and over the runtime's `HyperDual<f64>`),
-//! and the compile time of every mode.
+//! hyper-dual, K = 4 and K = 8 passes (and their ratios to the JIT primal and to an `f64`
+//! primal outside the JIT: Rosenbrock's plain loop, the models' reference interpreter), the
+//! comparison paths (Rosenbrock: the plain `f64` loop and the runtime's scalar
+//! `hyper_dual`; models: the tensor reference interpreter over `f64` and over the runtime's
+//! `HyperDual<f64>`), and the compile time of every mode.
 //!
 //! Models vs the runtime's tensor path: the same batch as a `fomoh::models::Minibatch` over
 //! `LogisticRegression` / `Mlp` (value, hyper-dual, hyperplane K = 4 and K = 8) against the
@@ -51,6 +52,7 @@ fn digits(rows: usize) -> (Vec<f64>, Vec<usize>) {
     (x, y)
 }
 
+/// `others[0]` is the `f64` primal the second ratio column refers to.
 fn report(name: &str, p: &TensorProgram, x: &[f64], others: &[(&str, f64)]) -> Result<(), fomoh::Error> {
     let n = x.len();
     let u = dirs(n, 8);
@@ -58,9 +60,10 @@ fn report(name: &str, p: &TensorProgram, x: &[f64], others: &[(&str, f64)]) -> R
     for mode in [Mode::Primal, Mode::HyperDual, Mode::HyperK(4), Mode::HyperK(8)] {
         let s = p.prepare(mode)?;
         println!(
-            "compile {mode:?}: {:.2} ms ({} loops, {} matmuls, {} staged nodes)",
+            "compile {mode:?}: {:.2} ms ({} loops ({} preaccumulated), {} matmuls, {} staged nodes)",
             s.compile_time.as_secs_f64() * 1e3,
             s.loops,
+            s.preaccumulated_loops,
             s.matmuls,
             s.staged_nodes
         );
@@ -70,10 +73,16 @@ fn report(name: &str, p: &TensorProgram, x: &[f64], others: &[(&str, f64)]) -> R
     let t4 = time(|| p.project(x, &u[..4]).unwrap());
     let t8 = time(|| p.project(x, &u[..8]).unwrap());
     let ms = |t: f64| t * 1e3;
-    println!("jit primal      {:>10.3} ms   1.00x", ms(t0));
-    println!("jit hyper-dual  {:>10.3} ms   {:.2}x primal (target <= 3)", ms(thd), thd / t0);
-    println!("jit K=4         {:>10.3} ms   {:.2}x primal (target <= 8)", ms(t4), t4 / t0);
-    println!("jit K=8         {:>10.3} ms   {:.2}x primal (target <= 20)", ms(t8), t8 / t0);
+    let (base, tb) = others[0];
+    println!("jit primal      {:>10.3} ms   1.00x jit primal   {:>6.2}x {base}", ms(t0), t0 / tb);
+    for (what, t, target) in [("jit hyper-dual", thd, 3), ("jit K=4", t4, 8), ("jit K=8", t8, 20)] {
+        println!(
+            "{what:<15} {:>10.3} ms   {:.2}x jit primal   {:>6.2}x {base}   (target <= {target})",
+            ms(t),
+            t / t0,
+            t / tb
+        );
+    }
     for (what, t) in others {
         println!(
             "{what:<40} {:>10.3} ms   {:.2}x jit primal, {:.2}x jit hyper-dual",

@@ -20,7 +20,10 @@
 //! consumer of the same shape) together with a trailing reduction becomes ONE loop whose
 //! body is a scalar graph over the loaded elements, staged in the requested mode from the
 //! runtime's rule table (the same staging as the scalar front end, [`crate::stage`]); all
-//! lanes live in registers and only the non-zero lanes of each operand are loaded. Matmul
+//! lanes live in registers and only the non-zero lanes of each operand are loaded. In the
+//! derivative modes a body over few leaves is instead preaccumulated where that stages
+//! fewer nodes (its local gradient and Hessian, then the chain rule, see [`LoopStrategy`]);
+//! loops run on `f64x2` column pairs and fuse products into `fma` where the CPU has it. Matmul
 //! lanes are obtained by staging the scalar product `a·b` and reading off its bilinear
 //! terms; each term is one `matrixmultiply::dgemm` call on lane planes. Compiled plans go
 //! through the process-wide code cache ([`crate::cache`]): building the same graph twice
@@ -53,6 +56,8 @@ use crate::codegen::{self, binary_extern, cg_err, float_cc, unary_extern, Codege
 use crate::error::{check_len, JitError, JitResult};
 use crate::ir::{Graph, NodeId, Op};
 use crate::stage::{stage_lanes, Mode};
+use cranelift_codegen::entity::packed_option::ReservedValue;
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, UserFuncName, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_module::{FuncId, Linkage, Module};
@@ -62,6 +67,9 @@ use fomoh_runtime::{
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+mod fuse;
+pub use fuse::LoopStrategy;
 
 /// A handle to a node of a [`TensorBuilder`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -719,6 +727,7 @@ impl TensorBuilder {
             output: out.0,
             n_params: self.n_params,
             codegen: CodegenOptions::default(),
+            strategy: LoopStrategy::Auto,
             kernels: core::array::from_fn(|_| OnceLock::new()),
             inputs,
             hash: OnceLock::new(),
@@ -733,6 +742,7 @@ pub struct TensorProgram {
     output: u32,
     n_params: usize,
     codegen: CodegenOptions,
+    strategy: LoopStrategy,
     kernels: [OnceLock<JitResult<Arc<Plan>>>; 19],
     /// The shape of each input slot.
     inputs: Vec<Vec<usize>>,
@@ -879,6 +889,8 @@ pub struct TensorStats {
     pub matmuls: usize,
     /// Staged scalar nodes over all loop bodies.
     pub staged_nodes: usize,
+    /// Loops whose body was preaccumulated (see [`LoopStrategy`]).
+    pub preaccumulated_loops: usize,
     /// Total compile time (analysis, staging, Cranelift).
     pub compile_time: Duration,
 }
@@ -909,6 +921,7 @@ fn strides(s: &[usize], (r, c): (usize, usize)) -> (usize, usize) {
 struct Compiler<'a> {
     nodes: &'a [TNode],
     mode: Mode,
+    strategy: LoopStrategy,
     lanes: usize,
     loc: HashMap<u32, Vec<Option<Src>>>,
     inline: Vec<bool>,
@@ -1084,22 +1097,59 @@ impl Compiler<'_> {
         let l = self.lanes;
         let mode = if reduce == Reduce::MaxRows { Mode::Primal } else { self.mode };
         let ml = mode.outputs();
-        let seed = |k: usize, lane: usize| leaf_lanes[k][lane].map(|_| (k * ml + lane) as u32);
-        let sg = stage_lanes(&g, mode, leaves.len() * ml, 1 << 22, &seed)?;
+        let present = |k: usize, lane: usize| leaf_lanes[k][lane].is_some();
+        let (sg, pre) = fuse::choose(&g, mode, self.strategy, 1 << 22, &present)?;
         self.stats.staged_nodes += sg.nodes.len();
-        // Inputs actually read, with their strides.
+        self.stats.preaccumulated_loops += usize::from(pre);
+        // Inputs actually read, with their strides. Lanes of the same array read with the
+        // same strides share one pointer (a constant displacement per lane: Rosenbrock's
+        // `x[1..]` and `x[..n-1]`), which spares registers in the loop.
         let mut ins: Vec<(Src, usize)> = Vec::new();
         let mut in_strides: Vec<(usize, usize)> = Vec::new();
-        let mut in_index: HashMap<u32, usize> = HashMap::new();
+        let mut in_index: HashMap<u32, (usize, usize)> = HashMap::new();
+        let split = |s: Src| match s {
+            Src::X(v, o) => (0u8, v, o),
+            Src::Data(i, o) => (1, i as usize, o),
+            Src::Buf(b, o) => (2, b, o),
+        };
+        let mut reads: Vec<(u32, Src, (usize, usize), usize)> = Vec::new();
+        let mut base: HashMap<(u8, usize, (usize, usize)), usize> = HashMap::new();
         for op in &sg.nodes {
             if let Op::Input(j) = *op {
                 let (k, lane) = (j as usize / ml, j as usize % ml);
                 let st = strides(&self.nodes[leaves[k] as usize].shape, iter);
                 let last = (iter.0 - 1) * st.0 + (iter.1 - 1) * st.1;
-                in_index.insert(j, ins.len());
-                ins.push((leaf_lanes[k][lane].expect("seeded"), last));
-                in_strides.push(st);
+                let src = leaf_lanes[k][lane].expect("seeded");
+                let (kind, id, o) = split(src);
+                let lo = base.entry((kind, id, st)).or_insert(o);
+                *lo = (*lo).min(o);
+                reads.push((j, src, st, last));
             }
+        }
+        let at = |s: Src, o: usize| match s {
+            Src::X(v, _) => Src::X(v, o),
+            Src::Data(i, _) => Src::Data(i, o),
+            Src::Buf(b, _) => Src::Buf(b, o),
+        };
+        let mut pointer: HashMap<(u8, usize, (usize, usize)), usize> = HashMap::new();
+        for (j, src, st, last) in reads {
+            let (kind, id, o) = split(src);
+            let b0 = base[&(kind, id, st)];
+            let (q, disp) = if 8 * (o - b0) <= i32::MAX as usize / 2 {
+                let q = *pointer.entry((kind, id, st)).or_insert_with(|| {
+                    ins.push((at(src, b0), 0));
+                    in_strides.push(st);
+                    ins.len() - 1
+                });
+                (q, o - b0)
+            } else {
+                // Too far for a load's immediate offset: a pointer of its own.
+                ins.push((src, 0));
+                in_strides.push(st);
+                (ins.len() - 1, 0)
+            };
+            ins[q].1 = ins[q].1.max(disp + last);
+            in_index.insert(j, (q, disp));
         }
         let out_len = match reduce {
             Reduce::None => iter.0 * iter.1,
@@ -1215,12 +1265,17 @@ fn bilinear(g: &Graph) -> JitResult<Vec<BTreeMap<(u32, u32), f64>>> {
 }
 
 /// Emits one loop `fn(inputs: *const *const f64, outputs: *const *mut f64)` over `iter`.
+///
+/// Each row runs the body on `f64x2` vectors over consecutive columns (broadcast inputs
+/// are splat; the ops without a vector instruction run per lane), then once in scalar
+/// form on an odd last column. Reduced lanes keep a vector and a scalar accumulator,
+/// combined at the end of the row (or of the loop).
 fn emit_loop(
     module: &mut cranelift_jit::JITModule,
     g: &Graph,
     iter: (usize, usize),
     reduce: Reduce,
-    in_index: &HashMap<u32, usize>,
+    in_index: &HashMap<u32, (usize, usize)>,
     in_strides: &[(usize, usize)],
     stored: &[(usize, NodeId)],
 ) -> JitResult<FuncId> {
@@ -1234,8 +1289,14 @@ fn emit_loop(
     ctx.func.name = UserFuncName::user(1, id.as_u32());
     let mut fctx = FunctionBuilderContext::new();
     let mem = MemFlagsData::trusted();
-    let mut refs = HashMap::new();
     let tcfg = module.target_config();
+    let outs: Vec<NodeId> = stored.iter().map(|&(_, o)| o).collect();
+    let summed = matches!(reduce, Reduce::All | Reduce::Rows);
+    // Without a native `fma` (checked on the ISA), nothing is fused.
+    let fusion = fuse::Fusion::plan(g, &outs, summed, module.isa().has_native_fma(), 4);
+    // Columns run as f64x2 pairs, then a scalar remainder.
+    let vcols = iter.1 / 2 * 2;
+    let mut e = BodyEmitter { module, g, fusion: &fusion, in_index, in_strides, refs: HashMap::new() };
     {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         let entry = b.create_block();
@@ -1248,148 +1309,125 @@ fn emit_loop(
             (0..stored.len()).map(|q| b.ins().load(ptr, mem, pout, (8 * q) as i32)).collect();
         let init = if reduce == Reduce::MaxRows { f64::NEG_INFINITY } else { 0.0 };
         let r = b.declare_var(types::I64);
-        let c = b.declare_var(types::I64);
-        let accs: Vec<Variable> = stored.iter().map(|_| b.declare_var(types::F64)).collect();
+        // Per part (vector, scalar): the column variable and the accumulators.
+        let parts = [(vcols > 0, types::F64X2, 0, vcols, 2), (vcols < iter.1, types::F64, vcols, iter.1, 1)];
+        let cvars: Vec<Variable> = parts.iter().map(|_| b.declare_var(types::I64)).collect();
+        let accs: Vec<Vec<Variable>> =
+            parts.iter().map(|p| stored.iter().map(|_| b.declare_var(p.1)).collect()).collect();
+        let def_init = |b: &mut FunctionBuilder| {
+            for (p, acc) in parts.iter().zip(&accs) {
+                let mut fi = b.ins().f64const(init);
+                if p.1 != types::F64 {
+                    fi = b.ins().splat(p.1, fi);
+                }
+                for &a in acc {
+                    b.def_var(a, fi);
+                }
+            }
+        };
         let z = b.ins().iconst(types::I64, 0);
         b.def_var(r, z);
-        let fi = b.ins().f64const(init);
-        for &a in &accs {
-            b.def_var(a, fi);
-        }
-        let (outer, inner, row_end, exit) =
-            (b.create_block(), b.create_block(), b.create_block(), b.create_block());
+        def_init(&mut b);
+        let (outer, row_end, exit) = (b.create_block(), b.create_block(), b.create_block());
         b.ins().jump(outer, &[]);
         b.switch_to_block(outer);
-        let z = b.ins().iconst(types::I64, 0);
-        b.def_var(c, z);
         if matches!(reduce, Reduce::Rows | Reduce::MaxRows) {
-            let fi = b.ins().f64const(init);
-            for &a in &accs {
-                b.def_var(a, fi);
-            }
+            def_init(&mut b);
         }
-        b.ins().jump(inner, &[]);
-        b.switch_to_block(inner);
-        let (rv, cv) = (b.use_var(r), b.use_var(c));
-        let mut vals: Vec<Value> = Vec::with_capacity(g.nodes.len());
-        for op in &g.nodes {
-            let v = match *op {
-                Op::Input(j) => {
-                    let q = in_index[&j];
-                    let (rs, cs) = in_strides[q];
-                    let a = b.ins().imul_imm_s(rv, (8 * rs) as i64);
-                    let cc = b.ins().imul_imm_s(cv, (8 * cs) as i64);
-                    let off = b.ins().iadd(a, cc);
-                    let addr = b.ins().iadd(bases[q], off);
-                    b.ins().load(types::F64, mem, addr, 0)
+        for (pi, &(on, ty, c0, c1, w)) in parts.iter().enumerate() {
+            if !on {
+                continue;
+            }
+            let (inner, next) = (b.create_block(), b.create_block());
+            let z = b.ins().iconst(types::I64, c0 as i64);
+            b.def_var(cvars[pi], z);
+            b.ins().jump(inner, &[]);
+            b.switch_to_block(inner);
+            let (rv, cv) = (b.use_var(r), b.use_var(cvars[pi]));
+            let vals = e.body(&mut b, ty, &bases, rv, cv)?;
+            for (q, &(_, o)) in stored.iter().enumerate() {
+                let av = accs[pi][q];
+                if !fusion.acc_terms[q].is_empty() {
+                    let mut acc = b.use_var(av);
+                    for &(p, t) in &fusion.acc_terms[q] {
+                        acc = match t {
+                            Some(t) => b.ins().fma(vals[p as usize], vals[t as usize], acc),
+                            None => b.ins().fadd(acc, vals[p as usize]),
+                        };
+                    }
+                    b.def_var(av, acc);
+                    continue;
                 }
-                Op::Const(k) => b.ins().f64const(k),
-                Op::Neg(a) => b.ins().fneg(vals[a as usize]),
-                Op::Binary(bo, x, y) => {
-                    let (x, y) = (vals[x as usize], vals[y as usize]);
-                    match codegen::native_binary(&mut b, bo, x, y) {
-                        Some(v) => v,
-                        None => {
-                            let other = bo;
-                            let (nm, _) = binary_extern(other).ok_or_else(|| {
-                                JitError::Unsupported(format!("no native code for `{}`", other.name()))
-                            })?;
-                            call(module, &mut b, &mut refs, nm, &[types::F64, types::F64], &[x, y])?
-                        }
+                let v = vals[o as usize];
+                match reduce {
+                    Reduce::None => {
+                        let a = b.ins().imul_imm_s(rv, (8 * iter.1) as i64);
+                        let cc = b.ins().imul_imm_s(cv, 8);
+                        let off = b.ins().iadd(a, cc);
+                        let addr = b.ins().iadd(obases[q], off);
+                        b.ins().store(MemFlagsData::new().with_notrap(), v, addr, 0);
+                    }
+                    Reduce::All | Reduce::Rows => {
+                        let acc = b.use_var(av);
+                        let s = b.ins().fadd(acc, v);
+                        b.def_var(av, s);
+                    }
+                    Reduce::MaxRows => {
+                        let acc = b.use_var(av);
+                        let s = b.ins().fmax(acc, v);
+                        b.def_var(av, s);
                     }
                 }
-                Op::Unary(u, a) => {
-                    let x = vals[a as usize];
-                    match u {
-                        UnaryOp::Sqrt => b.ins().sqrt(x),
-                        UnaryOp::Abs => b.ins().fabs(x),
-                        UnaryOp::Powi(1) => x,
-                        UnaryOp::Powi(2) => b.ins().fmul(x, x),
-                        UnaryOp::Powi(k) => {
-                            let kk = b.ins().iconst(types::I32, k as i64);
-                            call(
-                                module,
-                                &mut b,
-                                &mut refs,
-                                "fomoh_jit_powi",
-                                &[types::F64, types::I32],
-                                &[x, kk],
-                            )?
-                        }
-                        UnaryOp::Powf(p) => {
-                            let pp = b.ins().f64const(p);
-                            call(
-                                module,
-                                &mut b,
-                                &mut refs,
-                                "fomoh_jit_powf",
-                                &[types::F64, types::F64],
-                                &[x, pp],
-                            )?
-                        }
-                        other => {
-                            let (nm, _) = unary_extern(other).ok_or_else(|| {
-                                JitError::Unsupported(format!("no native code for `{}`", other.name()))
-                            })?;
-                            call(module, &mut b, &mut refs, nm, &[types::F64], &[x])?
-                        }
-                    }
-                }
-                Op::Select { cmp, a, b: bb, t, f } => {
-                    let cv = b.ins().fcmp(float_cc(cmp), vals[a as usize], vals[bb as usize]);
-                    b.ins().select(cv, vals[t as usize], vals[f as usize])
-                }
-                Op::Guard { .. } => return Err(JitError::Unsupported("guards in a tensor loop".into())),
-            };
-            vals.push(v);
-        }
-        for (q, &(_, o)) in stored.iter().enumerate() {
-            let v = vals[o as usize];
-            match reduce {
-                Reduce::None => {
-                    let a = b.ins().imul_imm_s(rv, (8 * iter.1) as i64);
-                    let cc = b.ins().imul_imm_s(cv, 8);
-                    let off = b.ins().iadd(a, cc);
-                    let addr = b.ins().iadd(obases[q], off);
-                    b.ins().store(mem, v, addr, 0);
-                }
-                Reduce::All | Reduce::Rows => {
-                    let acc = b.use_var(accs[q]);
-                    let s = b.ins().fadd(acc, v);
-                    b.def_var(accs[q], s);
-                }
-                Reduce::MaxRows => {
-                    let acc = b.use_var(accs[q]);
-                    let s = b.ins().fmax(acc, v);
-                    b.def_var(accs[q], s);
-                }
             }
+            let c1v = b.ins().iadd_imm_s(cv, w as i64);
+            b.def_var(cvars[pi], c1v);
+            let more = b.ins().icmp_imm_s(IntCC::SignedLessThan, c1v, c1 as i64);
+            b.ins().brif(more, inner, &[], next, &[]);
+            b.switch_to_block(next);
         }
-        let c1 = b.ins().iadd_imm_s(cv, 1);
-        b.def_var(c, c1);
-        let more =
-            b.ins().icmp_imm_s(cranelift_codegen::ir::condcodes::IntCC::SignedLessThan, c1, iter.1 as i64);
-        b.ins().brif(more, inner, &[], row_end, &[]);
+        b.ins().jump(row_end, &[]);
         b.switch_to_block(row_end);
+        // The row's (or the loop's) total of every reduced lane: vector lanes, then scalar.
+        let total = |b: &mut FunctionBuilder, q: usize| -> Value {
+            let mut t: Option<Value> = None;
+            for (p, acc) in parts.iter().zip(&accs) {
+                if !p.0 {
+                    continue;
+                }
+                let v = b.use_var(acc[q]);
+                let lanes: Vec<Value> = if p.1 == types::F64 {
+                    vec![v]
+                } else {
+                    (0..2u8).map(|l| b.ins().extractlane(v, l)).collect()
+                };
+                for x in lanes {
+                    t = Some(match t {
+                        None => x,
+                        Some(s) if reduce == Reduce::MaxRows => b.ins().fmax(s, x),
+                        Some(s) => b.ins().fadd(s, x),
+                    });
+                }
+            }
+            t.unwrap_or_else(|| b.ins().f64const(init))
+        };
         let rv = b.use_var(r);
         if matches!(reduce, Reduce::Rows | Reduce::MaxRows) {
-            for (q, &a) in accs.iter().enumerate() {
-                let v = b.use_var(a);
+            for (q, &ob) in obases.iter().enumerate() {
+                let v = total(&mut b, q);
                 let off = b.ins().imul_imm_s(rv, 8);
-                let addr = b.ins().iadd(obases[q], off);
+                let addr = b.ins().iadd(ob, off);
                 b.ins().store(mem, v, addr, 0);
             }
         }
         let r1 = b.ins().iadd_imm_s(rv, 1);
         b.def_var(r, r1);
-        let more =
-            b.ins().icmp_imm_s(cranelift_codegen::ir::condcodes::IntCC::SignedLessThan, r1, iter.0 as i64);
+        let more = b.ins().icmp_imm_s(IntCC::SignedLessThan, r1, iter.0 as i64);
         b.ins().brif(more, outer, &[], exit, &[]);
         b.switch_to_block(exit);
         if reduce == Reduce::All {
-            for (q, &a) in accs.iter().enumerate() {
-                let v = b.use_var(a);
-                b.ins().store(mem, v, obases[q], 0);
+            for (q, &ob) in obases.iter().enumerate() {
+                let v = total(&mut b, q);
+                b.ins().store(mem, v, ob, 0);
             }
         }
         b.ins().return_(&[]);
@@ -1542,6 +1580,156 @@ fn matmul_lanes(
     Ok(())
 }
 
+/// Emits the body of a fused loop at one element (`F64`) or two consecutive columns
+/// (`F64X2`).
+struct BodyEmitter<'a> {
+    module: &'a mut cranelift_jit::JITModule,
+    g: &'a Graph,
+    fusion: &'a fuse::Fusion,
+    in_index: &'a HashMap<u32, (usize, usize)>,
+    in_strides: &'a [(usize, usize)],
+    refs: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
+}
+
+impl BodyEmitter<'_> {
+    /// The values of every node at row `rv`, column `cv` (skipped nodes: a reserved value).
+    fn body(
+        &mut self,
+        b: &mut FunctionBuilder,
+        ty: types::Type,
+        bases: &[Value],
+        rv: Value,
+        cv: Value,
+    ) -> JitResult<Vec<Value>> {
+        let g = self.g;
+        // The inputs are not written while the loop runs (the outputs are other buffers)
+        // and every address read is in bounds (checked before the call): the loads may
+        // move to their first use (or out of the loop), which shortens their live ranges.
+        let input = MemFlagsData::new().with_notrap().with_readonly().with_can_move();
+        let mut vals: Vec<Value> = Vec::with_capacity(g.nodes.len());
+        for (i, op) in g.nodes.iter().enumerate() {
+            if self.fusion.skip[i] {
+                // Consumed by an `fma` or an accumulator update; never read on its own.
+                vals.push(Value::reserved_value());
+                continue;
+            }
+            let v = |a: NodeId| vals[a as usize];
+            let val = if let Some((p, q, r)) = self.fusion.fma[i] {
+                b.ins().fma(v(p), v(q), v(r))
+            } else {
+                match *op {
+                    Op::Input(j) => {
+                        let (q, disp) = self.in_index[&j];
+                        let (rs, cs) = self.in_strides[q];
+                        let disp = (8 * disp) as i32;
+                        let a = b.ins().imul_imm_s(rv, (8 * rs) as i64);
+                        let cc = b.ins().imul_imm_s(cv, (8 * cs) as i64);
+                        let off = b.ins().iadd(a, cc);
+                        let addr = b.ins().iadd(bases[q], off);
+                        if ty == types::F64 || cs == 0 {
+                            let x = b.ins().load(types::F64, input.with_aligned(), addr, disp);
+                            if ty == types::F64 {
+                                x
+                            } else {
+                                b.ins().splat(ty, x)
+                            }
+                        } else {
+                            b.ins().load(ty, input, addr, disp)
+                        }
+                    }
+                    Op::Const(k) => {
+                        let x = b.ins().f64const(k);
+                        if ty == types::F64 {
+                            x
+                        } else {
+                            b.ins().splat(ty, x)
+                        }
+                    }
+                    Op::Neg(a) => b.ins().fneg(v(a)),
+                    Op::Binary(
+                        bo @ (BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div),
+                        x,
+                        y,
+                    ) => codegen::native_binary(b, bo, v(x), v(y)).expect("arithmetic is native"),
+                    Op::Unary(UnaryOp::Sqrt, a) => b.ins().sqrt(v(a)),
+                    Op::Unary(UnaryOp::Abs, a) => b.ins().fabs(v(a)),
+                    Op::Unary(UnaryOp::Powi(1), a) => v(a),
+                    Op::Unary(UnaryOp::Powi(2), a) => b.ins().fmul(v(a), v(a)),
+                    Op::Guard { .. } => return Err(JitError::Unsupported("guards in a tensor loop".into())),
+                    _ => {
+                        // Per lane, in scalar code.
+                        let args: Vec<Value> = op.args().map(v).collect();
+                        if ty == types::F64 {
+                            self.scalar(b, op, &args)?
+                        } else {
+                            let mut out = None;
+                            for l in 0..2u8 {
+                                let la: Vec<Value> =
+                                    args.iter().map(|&x| b.ins().extractlane(x, l)).collect();
+                                let s = self.scalar(b, op, &la)?;
+                                out = Some(match out {
+                                    None => b.ins().scalar_to_vector(ty, s),
+                                    Some(o) => b.ins().insertlane(o, s, l),
+                                });
+                            }
+                            out.expect("two lanes")
+                        }
+                    }
+                }
+            };
+            vals.push(val);
+        }
+        Ok(vals)
+    }
+
+    /// One scalar op on scalar arguments (in `op.args()` order).
+    fn scalar(&mut self, b: &mut FunctionBuilder, op: &Op, args: &[Value]) -> JitResult<Value> {
+        let (module, refs) = (&mut *self.module, &mut self.refs);
+        Ok(match *op {
+            Op::Binary(bo, ..) => match codegen::native_binary(b, bo, args[0], args[1]) {
+                Some(v) => v,
+                None => {
+                    let (nm, _) = binary_extern(bo).ok_or_else(|| {
+                        JitError::Unsupported(format!("no native code for `{}`", bo.name()))
+                    })?;
+                    call(module, b, refs, nm, &[types::F64, types::F64], args)?
+                }
+            },
+            Op::Unary(u, _) => {
+                let x = args[0];
+                match u {
+                    UnaryOp::Sqrt => b.ins().sqrt(x),
+                    UnaryOp::Abs => b.ins().fabs(x),
+                    UnaryOp::Powi(1) => x,
+                    UnaryOp::Powi(2) => b.ins().fmul(x, x),
+                    UnaryOp::Powi(k) => {
+                        let kk = b.ins().iconst(types::I32, k as i64);
+                        call(module, b, refs, "fomoh_jit_powi", &[types::F64, types::I32], &[x, kk])?
+                    }
+                    UnaryOp::Powf(p) => {
+                        let pp = b.ins().f64const(p);
+                        call(module, b, refs, "fomoh_jit_powf", &[types::F64, types::F64], &[x, pp])?
+                    }
+                    other => {
+                        let (nm, _) = unary_extern(other).ok_or_else(|| {
+                            JitError::Unsupported(format!("no native code for `{}`", other.name()))
+                        })?;
+                        call(module, b, refs, nm, &[types::F64], &[x])?
+                    }
+                }
+            }
+            Op::Select { cmp, .. } => {
+                let c = b.ins().fcmp(float_cc(cmp), args[0], args[1]);
+                b.ins().select(c, args[2], args[3])
+            }
+            Op::Neg(_) => b.ins().fneg(args[0]),
+            Op::Input(_) | Op::Const(_) | Op::Guard { .. } => {
+                return Err(JitError::Unsupported("a leaf in scalar lane code".into()))
+            }
+        })
+    }
+}
+
 fn call(
     module: &mut cranelift_jit::JITModule,
     b: &mut FunctionBuilder,
@@ -1575,6 +1763,12 @@ impl TensorProgram {
     /// The nodes of the graph.
     pub fn nodes(&self) -> &[TNode] {
         &self.nodes
+    }
+
+    /// The same graph with the loop-body strategy `s` (default [`LoopStrategy::Auto`]);
+    /// nothing compiled is kept.
+    pub fn with_loop_strategy(self, s: LoopStrategy) -> TensorProgram {
+        TensorProgram { strategy: s, kernels: core::array::from_fn(|_| OnceLock::new()), ..self }
     }
 
     fn plan(&self, mode: Mode) -> JitResult<&Arc<Plan>> {
@@ -1690,6 +1884,7 @@ impl TensorProgram {
         let mut c = Compiler {
             nodes,
             mode,
+            strategy: self.strategy,
             lanes: mode.outputs(),
             loc: HashMap::new(),
             inline,

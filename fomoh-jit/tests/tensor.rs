@@ -417,3 +417,108 @@ fn matmul_operand_combinations_agree() {
         assert!(close(a, b, 1e-12), "hyper-dual {a} vs {b}");
     }
 }
+
+// ---- loop-body strategies: direct staging vs preaccumulation, every mode ----
+
+/// Checks the hyper-dual, jet and K = 1..=16 passes of `p` against the interpreter over the
+/// runtime's number types.
+fn check_all_modes(p: &fomoh_jit::TensorProgram, x: &[f64], tol: f64) {
+    let n = x.len();
+    let u = dirs(n, 16);
+    let hd = p.hyper_dual(x, &u[0], &u[1]).unwrap();
+    let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[0][i], u[1][i])).collect();
+    let r = p.interpret(&xs).unwrap();
+    for (a, b) in [(hd.re, r.re), (hd.e1, r.e1), (hd.e2, r.e2), (hd.e12, r.e12)] {
+        assert!(close(a, b, tol), "hyper-dual {a} vs {b}");
+    }
+    let jet = p.directional(x, &u[2]).unwrap();
+    let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[2][i], u[2][i])).collect();
+    let r = p.interpret(&xs).unwrap();
+    assert!(close(jet.re, r.re, tol) && close(jet.d1, r.e1, tol) && close(jet.d2, r.e12, tol), "jet");
+    macro_rules! ks {
+        ($($k:literal)*) => {$({
+            let pr = p.project(x, &u[..$k]).unwrap();
+            let xs: Vec<HyperK<f64, $k>> =
+                (0..n).map(|i| HyperK::seed(x[i], core::array::from_fn(|j| u[j][i]))).collect();
+            let r = p.interpret(&xs).unwrap();
+            let full = r.hess_full();
+            assert!(close(pr.value, r.re, tol), "K = {}: value", $k);
+            for i in 0..$k {
+                assert!(close(pr.grad[i], r.grad[i], tol), "K = {}: grad {i}", $k);
+                for j in 0..$k {
+                    assert!(
+                        close(pr.hess[i][j], full[i][j], tol),
+                        "K = {}: hess {i} {j}: {} vs {}",
+                        $k,
+                        pr.hess[i][j],
+                        full[i][j]
+                    );
+                }
+            }
+        })*};
+    }
+    ks!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+}
+
+/// Row reductions, broadcasts along both axes, a reduced buffer with second-order lanes
+/// feeding a second loop, and ops without a vector instruction (`sin`, `exp`, `max`).
+fn broadcast_rows(rows: usize, cols: usize) -> (fomoh_jit::TensorProgram, Vec<f64>) {
+    let n = rows * cols + cols + rows;
+    let mut b = TensorBuilder::new(n);
+    let xm = b.param(0, &[rows, cols]).unwrap();
+    let y = b.param(rows * cols, &[cols]).unwrap();
+    let z = b.param(rows * cols + cols, &[rows, 1]).unwrap();
+    let xy = b.mul(xm, y).unwrap();
+    let s = b.unary(UnaryOp::Sin, xy).unwrap();
+    let zz = b.mul(z, z).unwrap();
+    let e = b.unary(UnaryOp::Exp, xm).unwrap();
+    let one = b.constant(1.0);
+    let d = b.add(one, e).unwrap();
+    let q = b.div(zz, d).unwrap();
+    let t = b.add(s, q).unwrap();
+    let c = b.constant(0.1);
+    let t = b.binary(BinaryOp::Max, t, c).unwrap();
+    let r = b.sum_rows(t).unwrap();
+    let r2 = b.mul(r, r).unwrap();
+    let f = b.sum(r2);
+    let p = b.finish(f).unwrap();
+    let theta: Vec<f64> = (0..n).map(|i| 0.9 * ((i as f64) * 0.7 + 0.3).sin()).collect();
+    (p, theta)
+}
+
+#[test]
+fn loop_strategies_agree_with_the_interpreter_in_every_mode() {
+    use fomoh_jit::tensor::LoopStrategy;
+    type Case = (&'static str, Box<dyn Fn() -> (fomoh_jit::TensorProgram, Vec<f64>)>);
+    let cases: Vec<Case> = vec![
+        // odd and even column counts: f64x2 pairs with and without a scalar remainder
+        (
+            "rosenbrock 8",
+            Box::new(|| (models::rosenbrock(8).unwrap(), (0..8).map(|i| 0.3 * (i as f64).cos()).collect())),
+        ),
+        (
+            "rosenbrock 9",
+            Box::new(|| (models::rosenbrock(9).unwrap(), (0..9).map(|i| 0.3 * (i as f64).cos()).collect())),
+        ),
+        ("broadcast rows 3x5", Box::new(|| broadcast_rows(3, 5))),
+        ("broadcast rows 2x4", Box::new(|| broadcast_rows(2, 4))),
+        ("mlp 3-4-3-3", Box::new(|| mlp_like(3, 4, 3, 3, 7))),
+    ];
+    for (name, make) in &cases {
+        for s in [LoopStrategy::Direct, LoopStrategy::Preaccumulate, LoopStrategy::Auto] {
+            let (p, x) = make();
+            let p = p.with_loop_strategy(s);
+            let pre = p.prepare(fomoh_jit::Mode::HyperK(3)).unwrap().preaccumulated_loops;
+            match s {
+                LoopStrategy::Direct => assert_eq!(pre, 0, "{name}: direct"),
+                LoopStrategy::Preaccumulate => assert!(pre > 0, "{name}: preaccumulated"),
+                LoopStrategy::Auto => {}
+            }
+            assert_eq!(p.prepare(fomoh_jit::Mode::Primal).unwrap().preaccumulated_loops, 0);
+            check_all_modes(&p, &x, 1e-12);
+            let v = p.value(&x).unwrap();
+            let iv = p.interpret(&x).unwrap();
+            assert!(close(v, iv, 1e-12), "{name}: primal {v} vs {iv}");
+        }
+    }
+}
