@@ -32,6 +32,49 @@
 //! ```
 #![warn(missing_docs)]
 
+/// Implements [`fomoh_runtime::Objective`] for a compiled program type with inherent
+/// `value`, `hyper_dual`, `directional` and `project` methods: one compiled k-direction pass
+/// for `1 <= K <= 16` directions, `K(K+1)/2` compiled hyper-dual passes beyond (assembled as
+/// the runtime does). `$dim` computes the parameter count from `$s` (the program).
+macro_rules! compiled_objective {
+    ($ty:ty, |$s:ident| $dim:expr) => {
+        impl fomoh_runtime::Objective for $ty {
+            fn dim(&self) -> usize {
+                let $s = self;
+                $dim
+            }
+            fn value(&self, x: &[f64]) -> fomoh_runtime::Result<f64> {
+                <$ty>::value(self, x)
+            }
+            fn hyper_dual(
+                &self,
+                x: &[f64],
+                v1: &[f64],
+                v2: &[f64],
+            ) -> fomoh_runtime::Result<fomoh_runtime::HyperDual<f64>> {
+                <$ty>::hyper_dual(self, x, v1, v2)
+            }
+            fn directional(&self, x: &[f64], v: &[f64]) -> fomoh_runtime::Result<fomoh_runtime::Jet<f64>> {
+                <$ty>::directional(self, x, v)
+            }
+            /// One compiled k-direction pass for `1 <= K <= 16`, else `K(K+1)/2` compiled
+            /// hyper-dual passes.
+            fn hyperplane(
+                &self,
+                x: &[f64],
+                dirs: &[Vec<f64>],
+            ) -> fomoh_runtime::Result<(fomoh_runtime::Projection<f64>, usize)> {
+                if (1..=16).contains(&dirs.len()) {
+                    return Ok((self.project(x, dirs)?, 1));
+                }
+                fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {
+                    <$ty>::hyper_dual(self, x, &dirs[i], &dirs[j])
+                })
+            }
+        }
+    };
+}
+
 pub mod cache;
 pub mod codegen;
 pub mod error;

@@ -271,51 +271,7 @@ impl Program {
     }
 }
 
-impl Objective for Program {
-    fn dim(&self) -> usize {
-        self.graph.n_inputs
-    }
-
-    fn value(&self, x: &[f64]) -> Result<f64> {
-        Program::value(self, x)
-    }
-
-    fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
-        Program::hyper_dual(self, x, v1, v2)
-    }
-
-    fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
-        Program::directional(self, x, v)
-    }
-
-    /// One compiled k-direction pass for `1 <= K <= 16`; pairwise compiled hyper-dual passes beyond.
-    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
-        if (1..=16).contains(&dirs.len()) {
-            return Ok((self.project(x, dirs)?, 1));
-        }
-        // Beyond 16 (or none): K(K+1)/2 compiled hyper-dual passes, assembled as the runtime does.
-        fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {
-            Objective::hyper_dual(self, x, &dirs[i], &dirs[j])
-        })
-    }
-
-    /// The gradient from `n` compiled three-lane passes along the axes.
-    fn gradient(&self, x: &[f64]) -> Option<Result<Vec<f64>>> {
-        let n = self.dim();
-        let run = || -> Result<Vec<f64>> {
-            check_len("x", n, x.len())?;
-            let mut e = vec![0.0; n];
-            let mut g = Vec::with_capacity(n);
-            for i in 0..n {
-                e[i] = 1.0;
-                g.push(Program::directional(self, x, &e)?.d1);
-                e[i] = 0.0;
-            }
-            Ok(g)
-        };
-        Some(run())
-    }
-}
+compiled_objective!(Program, |p| p.graph.n_inputs);
 
 /// An [`Objective`] that re-traces on demand: it keeps one compiled [`Program`] per branch
 /// pattern it has met, and when an input takes a branch none of them traced, it traces the

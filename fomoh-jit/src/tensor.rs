@@ -62,7 +62,7 @@ use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, UserFunc
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_module::{FuncId, Linkage, Module};
 use fomoh_runtime::{
-    packed_index, BinaryOp, Dim, HyperDual, Jet, Objective, Packed, Projection, Result, Scalar, UnaryOp,
+    packed_index, BinaryOp, Dim, HyperDual, Jet, Packed, Projection, Result, Scalar, UnaryOp,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -2221,48 +2221,9 @@ impl Bound<'_> {
     }
 }
 
-impl Objective for Bound<'_> {
-    fn dim(&self) -> usize {
-        self.program.n_params
-    }
-    fn value(&self, x: &[f64]) -> Result<f64> {
-        Bound::value(self, x)
-    }
-    fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
-        Bound::hyper_dual(self, x, v1, v2)
-    }
-    fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
-        Bound::directional(self, x, v)
-    }
-    /// One compiled k-direction pass for `1 <= K <= 16`, else K(K+1)/2 compiled hyper-dual passes.
-    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
-        if (1..=16).contains(&dirs.len()) {
-            return Ok((self.project(x, dirs)?, 1));
-        }
-        fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {
-            Objective::hyper_dual(self, x, &dirs[i], &dirs[j])
-        })
-    }
-}
+compiled_objective!(Bound<'_>, |b| b.program.n_params);
 
-impl Objective for TensorProgram {
-    fn dim(&self) -> usize {
-        self.n_params
-    }
-    fn value(&self, x: &[f64]) -> Result<f64> {
-        TensorProgram::value(self, x)
-    }
-    fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
-        TensorProgram::hyper_dual(self, x, v1, v2)
-    }
-    fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
-        TensorProgram::directional(self, x, v)
-    }
-    /// One compiled k-direction pass for `1 <= K <= 16`, else K(K+1)/2 compiled hyper-dual passes.
-    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
-        Objective::hyperplane(&self.unbound(), x, dirs)
-    }
-}
+compiled_objective!(TensorProgram, |p| p.n_params);
 
 /// A 64-bit structural hash of a tensor graph: every node's op (its `Debug` form, which
 /// prints indices, shapes, op kinds and the exact round-trip value of every literal; data
