@@ -35,9 +35,34 @@
 /// Implements [`fomoh_runtime::Objective`] for a compiled program type with inherent
 /// `value`, `hyper_dual`, `directional` and `project` methods: one compiled k-direction pass
 /// for `1 <= K <= 16` directions, `K(K+1)/2` compiled hyper-dual passes beyond (assembled as
-/// the runtime does). `$dim` computes the parameter count from `$s` (the program).
+/// the runtime does). `$dim` computes the parameter count from `$s` (the program). With
+/// `gradient_by_axes`, [`fomoh_runtime::Objective::gradient`] is `n` compiled jet passes
+/// along the axes (for small scalar programs; tensor models have no gradient here).
 macro_rules! compiled_objective {
+    ($ty:ty, |$s:ident| $dim:expr, gradient_by_axes) => {
+        compiled_objective!($ty, |$s| $dim, {
+            /// The gradient from `n` compiled three-lane passes along the axes.
+            fn gradient(&self, x: &[f64]) -> Option<fomoh_runtime::Result<Vec<f64>>> {
+                let n = fomoh_runtime::Objective::dim(self);
+                let run = || -> fomoh_runtime::Result<Vec<f64>> {
+                    crate::error::check_len("x", n, x.len())?;
+                    let mut e = vec![0.0; n];
+                    let mut g = Vec::with_capacity(n);
+                    for i in 0..n {
+                        e[i] = 1.0;
+                        g.push(<$ty>::directional(self, x, &e)?.d1);
+                        e[i] = 0.0;
+                    }
+                    Ok(g)
+                };
+                Some(run())
+            }
+        });
+    };
     ($ty:ty, |$s:ident| $dim:expr) => {
+        compiled_objective!($ty, |$s| $dim, {});
+    };
+    ($ty:ty, |$s:ident| $dim:expr, { $($extra:tt)* }) => {
         impl fomoh_runtime::Objective for $ty {
             fn dim(&self) -> usize {
                 let $s = self;
@@ -71,6 +96,7 @@ macro_rules! compiled_objective {
                     <$ty>::hyper_dual(self, x, &dirs[i], &dirs[j])
                 })
             }
+            $($extra)*
         }
     };
 }

@@ -271,7 +271,7 @@ impl Program {
     }
 }
 
-compiled_objective!(Program, |p| p.graph.n_inputs);
+compiled_objective!(Program, |p| p.graph.n_inputs, gradient_by_axes);
 
 /// An [`Objective`] that re-traces on demand: it keeps one compiled [`Program`] per branch
 /// pattern it has met, and when an input takes a branch none of them traced, it traces the
