@@ -1,6 +1,6 @@
 //! Tensor JIT benchmark: extended Rosenbrock n = 10^6, logistic regression 64-10 (batch
-//! 1797), MLP 64-32-10 (batch 256) from `BENCHMARKS.md` and the paper's CNN (batch 32,
-//! against the runtime's tensor model), each compiled once per mode.
+//! 1797), MLP 64-32-10 (batch 256) from `BENCHMARKS.md` and the paper's CNN (batch 32),
+//! each compiled once per mode.
 //!
 //! `cargo bench --bench jit_tensor`. Prints, side by side in one run: the JIT primal,
 //! hyper-dual, K = 4 and K = 8 passes (and their ratios to the JIT primal and to an `f64`
@@ -10,10 +10,10 @@
 //! `HyperDual<f64>`), and the compile time of every mode.
 //!
 //! Models vs the runtime's tensor path: the same batch as a `fomoh::models::Minibatch` over
-//! `LogisticRegression` / `Mlp` (value, hyper-dual, hyperplane K = 4 and K = 8) against the
-//! JIT minibatch program (`models::logreg_minibatch` / `mlp_minibatch`, the batch bound as
-//! inputs, as `fomoh train --backend jit` runs it), with the JIT's speedup per mode
-//! (issue target: at least 1.5x).
+//! `LogisticRegression` / `Mlp` / `Cnn` (value, hyper-dual, hyperplane K = 4 and K = 8)
+//! against the JIT minibatch program (`models::logreg_minibatch` / `mlp_minibatch` /
+//! `cnn_minibatch`, the batch bound as inputs, as `fomoh train --backend jit` runs it), with
+//! the JIT's speedup per mode (issue target: at least 1.5x).
 
 mod common;
 
@@ -52,11 +52,8 @@ fn digits(rows: usize) -> (Vec<f64>, Vec<usize>) {
     (x, y)
 }
 
-/// `others[0]` is the `f64` primal the second ratio column refers to.
-fn report(name: &str, p: &TensorProgram, x: &[f64], others: &[(&str, f64)]) -> Result<(), fomoh::Error> {
-    let n = x.len();
-    let u = dirs(n, 8);
-    println!("== {name} (n = {n}) ==");
+/// Compiles every benchmarked mode of `p`, printing what each cost.
+fn compile_report(p: &TensorProgram) -> Result<(), fomoh::Error> {
     for mode in [Mode::Primal, Mode::HyperDual, Mode::HyperK(4), Mode::HyperK(8)] {
         let s = p.prepare(mode)?;
         println!(
@@ -68,6 +65,15 @@ fn report(name: &str, p: &TensorProgram, x: &[f64], others: &[(&str, f64)]) -> R
             s.staged_nodes
         );
     }
+    Ok(())
+}
+
+/// `others[0]` is the `f64` primal the second ratio column refers to.
+fn report(name: &str, p: &TensorProgram, x: &[f64], others: &[(&str, f64)]) -> Result<(), fomoh::Error> {
+    let n = x.len();
+    let u = dirs(n, 8);
+    println!("== {name} (n = {n}) ==");
+    compile_report(p)?;
     let t0 = time(|| p.value(x).unwrap());
     let thd = time(|| p.hyper_dual(x, &u[0], &u[1]).unwrap());
     let t4 = time(|| p.project(x, &u[..4]).unwrap());
@@ -222,8 +228,9 @@ fn main() -> Result<(), fomoh::Error> {
         versus_runtime(name, model, &batch, &bound, &theta(model.num_params()))?;
     }
 
-    // The paper's CNN (431 080 parameters) on 32 synthetic 28×28 images, against the
-    // runtime's tensor model (`Minibatch` over `Cnn`, rayon-parallel planes).
+    // The paper's CNN (431 080 parameters) on 32 synthetic 28×28 images: the runtime's
+    // tensor model (`Minibatch` over `Cnn`, rayon-parallel planes) against the bound
+    // `cnn_minibatch` program.
     {
         use fomoh_runtime::models::{Cnn, CnnConfig};
         let bsz = 32;
@@ -239,25 +246,16 @@ fn main() -> Result<(), fomoh::Error> {
             })
             .collect();
         let ys: Vec<usize> = (0..bsz).map(|i| (3 * i + 1) % 10).collect();
-        let p = models::cnn(xs.clone(), &ys, CnnConfig::paper())?;
+        let program = models::cnn_minibatch(bsz, CnnConfig::paper())?;
+        let name = "paper CNN, batch 32";
+        println!("== {name}: compiling the JIT minibatch program ==");
+        compile_report(&program)?;
+        println!();
+        let y = models::one_hot(&ys, 10);
+        let bound = program.bind(&[&xs, &y])?;
         let model = Cnn::paper();
-        let batch = Batch::new(Tensor::constant(vec![bsz, 784], xs)?, ys)?;
-        let mb = Minibatch::new(&model, &batch)?;
-        let th = model.init(0);
-        let u = dirs(th.len(), 4);
-        let tv = time(|| mb.value(&th).unwrap());
-        let thd = time(|| mb.hyper_dual(&th, &u[0], &u[1]).unwrap());
-        let t4 = time(|| mb.hyperplane(&th, &u[..4]).unwrap());
-        report(
-            "paper CNN, batch 32",
-            &p,
-            &th,
-            &[
-                ("runtime Minibatch primal", tv),
-                ("runtime Minibatch hyper-dual", thd),
-                ("runtime Minibatch K=4", t4),
-            ],
-        )?;
+        let batch = Batch::new(Tensor::constant(vec![bsz, 784], xs.clone())?, ys)?;
+        versus_runtime(name, &model, &batch, &bound, &model.init(0))?;
     }
     Ok(())
 }

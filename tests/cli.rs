@@ -287,7 +287,7 @@ fn bad_or_unsupported_backends_are_one_line_errors() {
         (&["rosenbrock", "--backend", "gpu", "--out", out][..], "gpu"),
         (&["train", "--backend", "cuda", "--out", out], "cuda"),
         (&["train", "--backend", "macro", "--epochs", "1", "--out", out], "supported: runtime, jit"),
-        (&["train", "--backend", "jit", "--model", "cnn", "--epochs", "1", "--out", out], "--model cnn"),
+        (&["train", "--backend", "jit", "--optimizer", "adam", "--epochs", "1", "--out", out], "`adam`"),
     ] {
         let o = fomoh(args);
         assert!(!o.status.success(), "{args:?} should fail");

@@ -2344,11 +2344,9 @@ pub mod models {
     }
 
     /// The paper's CNN ([`fomoh_runtime::models::Cnn`]) on `x` (`[B, height·width]`,
-    /// row-major images) with `labels`: conv(1→conv1, k×k), relu, max-pool 2,
-    /// conv(conv1→conv2, k×k), relu, max-pool 2, flatten, dense(→hidden), relu,
-    /// dense(→classes), mean softmax cross-entropy. θ has exactly the runtime model's layout
-    /// (its [`Model::blocks`]: conv weights `out×in×kh×kw` then bias, dense weights
-    /// `in×out` then bias).
+    /// row-major images) with `labels`, the batch baked into the graph as data (the first
+    /// im2col copy folds into data): the graph of [`cnn_minibatch`] with its inputs fixed.
+    /// θ has exactly the runtime model's layout (its [`Model::blocks`]).
     ///
     /// Errors (typed) on a configuration the runtime rejects, an input of the wrong length,
     /// an empty batch or a label that is not below `classes`.
@@ -2360,6 +2358,46 @@ pub mod models {
         let bsz = labels.len();
         let mut b = TensorBuilder::new(model.num_params());
         let xs = b.data(x, &[bsz, cfg.height * cfg.width])?;
+        let y = b.data(one_hot(labels, cfg.classes), &[bsz, cfg.classes])?;
+        let l = cnn_net(&mut b, &model, xs, y)?;
+        b.finish(l)
+    }
+
+    /// The paper's CNN ([`fomoh_runtime::models::Cnn`]) on minibatches of `batch` samples:
+    /// input 0 is the images (`[batch, height·width]`, row-major), input 1 the one-hot labels
+    /// (`[batch, classes]`, see [`one_hot`]). One compiled program serves every minibatch of
+    /// that size ([`TensorProgram::bind`](super::TensorProgram::bind)); the first im2col copy
+    /// is a run-time gather of the bound images. θ has exactly the runtime model's layout.
+    ///
+    /// Errors (typed) on a configuration the runtime rejects or `batch == 0`.
+    ///
+    /// ```
+    /// use fomoh_jit::tensor::models::{cnn_minibatch, one_hot};
+    /// use fomoh_runtime::models::{Cnn, CnnConfig, Model};
+    /// let cfg = CnnConfig { height: 8, width: 8, conv1: 2, conv2: 2, kernel: 2, hidden: 4, classes: 3 };
+    /// let p = cnn_minibatch(2, cfg).unwrap();
+    /// let theta = vec![0.0; Cnn::new(cfg).unwrap().num_params()];
+    /// let (x, y) = (vec![0.5; 2 * 64], one_hot(&[2, 0], 3));
+    /// let loss = p.bind(&[&x, &y]).unwrap().value(&theta).unwrap();
+    /// assert!((loss - 3f64.ln()).abs() < 1e-12, "zero weights: equal logits");
+    /// ```
+    pub fn cnn_minibatch(batch: usize, cfg: CnnConfig) -> JitResult<TensorProgram> {
+        let model = Cnn::new(cfg).map_err(|e| JitError::Shape(e.to_string()))?;
+        let mut b = TensorBuilder::new(model.num_params());
+        let xs = b.input(0, &[batch, cfg.height * cfg.width])?;
+        let y = b.input(1, &[batch, cfg.classes])?;
+        let l = cnn_net(&mut b, &model, xs, y)?;
+        b.finish(l)
+    }
+
+    /// The CNN's mean cross-entropy on the images `xs` (`[B, height·width]`) against the
+    /// one-hot rows `y` (`[B, classes]`): conv(1→conv1, k×k), relu, max-pool 2,
+    /// conv(conv1→conv2, k×k), relu, max-pool 2, flatten, dense(→hidden), relu,
+    /// dense(→classes). θ in the layout of `model`'s [`Model::blocks`] (conv weights
+    /// `out×in×kh×kw` then bias, dense weights `in×out` then bias).
+    fn cnn_net(b: &mut TensorBuilder, model: &Cnn, xs: Tensor, y: Tensor) -> JitResult<Tensor> {
+        let cfg = model.config();
+        let bsz = b.shape(xs)?.first().copied().unwrap_or(1);
         // The parameter blocks in the runtime's order: conv1 w, b, conv2 w, b, fc1 w, b, fc2 w, b.
         let mut blocks = Vec::new();
         let mut offset = 0;
@@ -2377,12 +2415,12 @@ pub mod models {
             let o = ws[0];
             // relu before the copy into (B, O, Ho, Wo) order, which the pooling then reads
             // through (one windowed max straight from the relu's output).
-            let (y, perm) =
+            let (yc, perm) =
                 b.conv2d_channel_major(act, [bsz, c, h, w], *wt, dims4(ws), blocks[2 * layer + 1].0)?;
-            let y = b.unary(UnaryOp::Relu, y)?;
-            let y = b.gather(y, perm, &[bsz, o * (h - k + 1) * (w - k + 1)])?;
+            let yc = b.unary(UnaryOp::Relu, yc)?;
+            let yc = b.gather(yc, perm, &[bsz, o * (h - k + 1) * (w - k + 1)])?;
             (h, w, c) = (h - k + 1, w - k + 1, o);
-            act = b.max_pool2(y, [bsz, c, h, w])?;
+            act = b.max_pool2(yc, [bsz, c, h, w])?;
             (h, w) = (h / 2, w / 2);
         }
         let flat = c * h * w;
@@ -2392,8 +2430,7 @@ pub mod models {
         let z = b.unary(UnaryOp::Relu, z)?;
         let z = b.matmul(z, blocks[6].0)?;
         let z = b.add(z, blocks[7].0)?;
-        let l = cross_entropy_mean(&mut b, z, one_hot(labels, cfg.classes))?;
-        b.finish(l)
+        cross_entropy_mean_of(b, z, y)
     }
 
     /// MLP `d -> h (tanh) -> c` on `x` (`[B, d]`), θ = `W1` (`d×h`), `b1`, `W2` (`h×c`), `b2`.

@@ -25,7 +25,7 @@ fn dirs(n: usize, k: usize) -> Vec<Vec<f64>> {
 
 /// Every compiled mode of `p` against the reference objective `r`: value, hyper-dual, jet
 /// and the one-pass projection for K = 1..4.
-fn agree(what: &str, p: &TensorProgram, r: &dyn Objective, x: &[f64], tol: f64) {
+fn agree(what: &str, p: &dyn Objective, r: &dyn Objective, x: &[f64], tol: f64) {
     let n = x.len();
     let u = dirs(n, 4);
     assert_close(&format!("{what} value"), &[p.value(x).unwrap()], &[r.value(x).unwrap()], tol);
@@ -42,7 +42,7 @@ fn agree(what: &str, p: &TensorProgram, r: &dyn Objective, x: &[f64], tol: f64) 
         tol,
     );
     for k in 1..=4 {
-        let (pj, passes) = Objective::hyperplane(p, x, &u[..k]).unwrap();
+        let (pj, passes) = p.hyperplane(x, &u[..k]).unwrap();
         assert_eq!(passes, 1);
         let (rj, _) = r.hyperplane(x, &u[..k]).unwrap();
         assert_close(&format!("{what} K={k}"), &flat_proj(&pj), &flat_proj(&rj), tol);
@@ -614,6 +614,69 @@ fn paper_cnn_compiles_and_agrees_in_value_hyper_dual_and_k2() {
     let (pj, _) = Objective::hyperplane(&p, &theta, &u).unwrap();
     let (rj, _) = mb.hyperplane(&theta, &u).unwrap();
     assert_close("paper cnn K=2", &flat_proj(&pj), &flat_proj(&rj), TOL);
+}
+
+/// One compiled minibatch CNN, bound to three different batches, against the runtime's
+/// model on each batch in every mode; the baked graph (same builder, data instead of inputs)
+/// agrees with it too.
+#[test]
+fn cnn_minibatch_agrees_with_the_runtime_model_on_every_batch() {
+    let cfg = CnnConfig { height: 12, width: 12, conv1: 2, conv2: 3, kernel: 3, hidden: 8, classes: 10 };
+    let model = Cnn::new(cfg).unwrap();
+    let bsz = 4;
+    let p = models::cnn_minibatch(bsz, cfg).unwrap();
+    assert_eq!(p.dim(), model.num_params());
+    assert_eq!(p.input_shapes(), &[vec![bsz, 144], vec![bsz, 10]]);
+    let all = images(3 * bsz, cfg.height, cfg.width);
+    let theta: Vec<f64> = model.init(7).iter().map(|v| 2.0 * v).collect();
+    let mut values = Vec::new();
+    for chunk in 0..3 {
+        let x = all[chunk * bsz * 144..(chunk + 1) * bsz * 144].to_vec();
+        let labels: Vec<usize> = (0..bsz).map(|i| (5 * i + 3 * chunk + 1) % cfg.classes).collect();
+        let y = models::one_hot(&labels, cfg.classes);
+        let bound = p.bind(&[&x, &y]).unwrap();
+        let batch = Batch::new(Tensor::constant(vec![bsz, 144], x.clone()).unwrap(), labels.clone()).unwrap();
+        let mb = Minibatch::new(&model, &batch).unwrap();
+        agree(&format!("bound cnn, batch {chunk}"), &bound, &mb, &theta, TOL);
+        let baked = models::cnn(x.clone(), &labels, cfg).unwrap();
+        agree(&format!("baked vs bound cnn, batch {chunk}"), &baked, &bound, &theta, TOL);
+        values.push(bound.value(&theta).unwrap());
+    }
+    assert!(values[0] != values[1] && values[1] != values[2], "the batches differ: {values:?}");
+    // the bound interpreter agrees with the compiled code
+    let x = &all[..bsz * 144];
+    let y = models::one_hot(&[1, 2, 3, 4], 10);
+    let bound = p.bind(&[x, &y]).unwrap();
+    let u = dirs(theta.len(), 2);
+    let seeded: Vec<HyperDual<f64>> =
+        (0..theta.len()).map(|i| HyperDual::seed(theta[i], u[0][i], u[1][i])).collect();
+    assert_close(
+        "bound cnn interpreter",
+        &flat_hd(bound.interpret(&seeded).unwrap()),
+        &flat_hd(bound.hyper_dual(&theta, &u[0], &u[1]).unwrap()),
+        TOL,
+    );
+}
+
+#[test]
+fn cnn_minibatch_errors_are_typed() {
+    use fomoh_runtime::Error;
+    let cfg = CnnConfig { height: 12, width: 12, conv1: 2, conv2: 3, kernel: 3, hidden: 8, classes: 10 };
+    assert!(matches!(models::cnn_minibatch(0, cfg), Err(JitError::Shape(_))), "empty batch");
+    let small = CnnConfig { height: 6, width: 6, ..cfg };
+    assert!(matches!(models::cnn_minibatch(2, small), Err(JitError::Shape(_))), "too small");
+    assert!(matches!(models::cnn_minibatch(2, CnnConfig { classes: 0, ..cfg }), Err(JitError::Shape(_))));
+    let p = models::cnn_minibatch(2, cfg).unwrap();
+    let theta = Cnn::new(cfg).unwrap().init(0);
+    let (x, y) = (images(2, 12, 12), models::one_hot(&[3, 9], 10));
+    assert!(matches!(p.bind(&[&x]), Err(Error::Length { expected: 2, found: 1, .. })), "one input");
+    assert!(matches!(p.bind(&[&x, &y, &y]), Err(Error::Length { .. })), "three inputs");
+    assert!(matches!(p.bind(&[&x[..287], &y]), Err(Error::Length { expected: 288, found: 287, .. })));
+    assert!(matches!(p.bind(&[&x, &x]), Err(Error::Length { expected: 20, found: 288, .. })));
+    assert!(matches!(p.value(&theta), Err(Error::Length { .. })), "unbound");
+    let b = p.bind(&[&x, &y]).unwrap();
+    assert!(matches!(b.value(&theta[1..]), Err(Error::Length { .. })), "θ length");
+    assert!(b.value(&theta).unwrap().is_finite());
 }
 
 // ---- error paths ----

@@ -7,10 +7,10 @@
 //! session (every optimizer with its RNG state and moments, θ, the curves so far) atomically
 //! after each epoch; `--resume FILE` continues it bit-identically.
 //!
-//! `--backend jit` (logistic regression and the MLP) computes the optimizers' forward passes
-//! with compiled tensor programs ([`fomoh::jit::tensor`]): one program per minibatch size, the
-//! features and one-hot labels bound as inputs for each minibatch, the same optimizer loop
-//! as `--backend runtime`. The per-epoch evaluation (train/test loss and accuracy) is the
+//! `--backend jit` (logistic regression, the MLP and the CNN) computes the optimizers' forward
+//! passes with compiled tensor programs ([`fomoh::jit::tensor`]): one program per minibatch
+//! size, the features (or images) and one-hot labels bound as inputs for each minibatch, the
+//! same optimizer loop as `--backend runtime`. The per-epoch evaluation (train/test loss and accuracy) is the
 //! runtime's primal pass on both backends.
 
 use super::backend::Backend;
@@ -100,8 +100,8 @@ pub struct Args {
     /// Continue the session saved in FILE (same arguments; --epochs may grow).
     #[arg(long, value_name = "FILE")]
     pub resume: Option<PathBuf>,
-    /// How the forward passes are computed (see [`TRAIN_BACKENDS`]; jit: logreg and mlp with
-    /// fgd, fomoh and fomoh-kd:K).
+    /// How the forward passes are computed (see [`TRAIN_BACKENDS`]; jit: every model, with fgd,
+    /// fomoh and fomoh-kd:K).
     #[arg(long, value_enum, default_value_t = Backend::Runtime)]
     pub backend: Backend,
 }
@@ -261,21 +261,22 @@ fn mlp_sizes(args: &Args, features: usize, classes: usize) -> CliResult<Vec<usiz
 
 /// The model for the data (`features` inputs; digits 8×8 or MNIST 28×28).
 fn build_model(args: &Args, features: usize, classes: usize) -> CliResult<Box<dyn Model>> {
-    let digits = args.data == DataArg::Digits;
     Ok(match args.model {
         ModelArg::Logreg => Box::new(LogisticRegression::new(features, classes)?),
         ModelArg::Mlp => Box::new(Mlp::new(&mlp_sizes(args, features, classes)?, MLP_ACTIVATION)?),
-        ModelArg::Cnn if digits => Box::new(Cnn::new(CnnConfig {
-            height: 8,
-            width: 8,
-            conv1: 8,
-            conv2: 16,
-            kernel: 2,
-            hidden: 32,
-            classes,
-        })?),
-        ModelArg::Cnn => Box::new(Cnn::paper()),
+        ModelArg::Cnn => Box::new(Cnn::new(cnn_config(args, classes))?),
     })
+}
+
+/// The configuration of `--model cnn`: the paper's on MNIST, a small one (2×2 kernels) on the
+/// 8×8 digits.
+fn cnn_config(args: &Args, classes: usize) -> CnnConfig {
+    match args.data {
+        DataArg::Digits => {
+            CnnConfig { height: 8, width: 8, conv1: 8, conv2: 16, kernel: 2, hidden: 32, classes }
+        }
+        DataArg::Mnist => CnnConfig::paper(),
+    }
 }
 
 /// The data sets: (train, test).
@@ -297,31 +298,42 @@ fn load_data(args: &Args) -> CliResult<(Dataset, Dataset)> {
     }
 }
 
-/// `--backend jit`: the model as compiled tensor programs with the minibatch's features and
-/// one-hot labels as bound inputs, one program per minibatch size (the last minibatch of an
-/// epoch may be smaller); compiled code is shared through the JIT's cache.
+/// The network `--backend jit` compiles.
+enum JitNet {
+    /// Logistic regression or the MLP: layer widths (`[features, classes]` for logistic
+    /// regression) and the activation between layers.
+    Dense { sizes: Vec<usize>, activation: Activation },
+    /// The CNN.
+    Cnn(CnnConfig),
+}
+
+/// `--backend jit`: the model as compiled tensor programs with the minibatch's features (or
+/// images) and one-hot labels as bound inputs, one program per minibatch size (the last
+/// minibatch of an epoch may be smaller); compiled code is shared through the JIT's cache.
 struct JitModel {
-    /// Layer widths (`[features, classes]` for logistic regression).
-    sizes: Vec<usize>,
-    activation: Activation,
+    net: JitNet,
     programs: HashMap<usize, TensorProgram>,
 }
 
 impl JitModel {
-    /// The JIT form of `--model` (logreg or mlp), or a one-line error naming what is supported.
+    /// The JIT form of `--model`.
     fn new(args: &Args, features: usize, classes: usize) -> CliResult<Self> {
-        let sizes = match args.model {
-            ModelArg::Logreg => vec![features, classes],
-            ModelArg::Mlp => mlp_sizes(args, features, classes)?,
-            ModelArg::Cnn => {
-                return Err(CliError(
-                    "`fomoh train --backend jit` supports --model logreg and mlp; use --backend runtime \
-                     for --model cnn"
-                        .into(),
-                ))
+        let net = match args.model {
+            ModelArg::Logreg => JitNet::Dense { sizes: vec![features, classes], activation: MLP_ACTIVATION },
+            ModelArg::Mlp => {
+                JitNet::Dense { sizes: mlp_sizes(args, features, classes)?, activation: MLP_ACTIVATION }
             }
+            ModelArg::Cnn => JitNet::Cnn(cnn_config(args, classes)),
         };
-        Ok(JitModel { sizes, activation: MLP_ACTIVATION, programs: HashMap::new() })
+        Ok(JitModel { net, programs: HashMap::new() })
+    }
+
+    /// The number of classes (the width of the one-hot labels).
+    fn classes(&self) -> usize {
+        match &self.net {
+            JitNet::Dense { sizes, .. } => *sizes.last().expect("at least two widths"),
+            JitNet::Cnn(cfg) => cfg.classes,
+        }
     }
 
     /// One optimizer step on `batch` (already checked against the model by
@@ -333,14 +345,14 @@ impl JitModel {
         theta: &mut [f64],
     ) -> fomoh::Result<StepReport> {
         let n = batch.labels.len();
+        let onehot = jit_models::one_hot(&batch.labels, self.classes());
         let program = match self.programs.entry(n) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(jit_models::mlp_minibatch(n, &self.sizes, self.activation.op())?)
-            }
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(match &self.net {
+                JitNet::Dense { sizes, activation } => jit_models::mlp_minibatch(n, sizes, activation.op())?,
+                JitNet::Cnn(cfg) => jit_models::cnn_minibatch(n, *cfg)?,
+            }),
         };
-        let classes = *self.sizes.last().expect("at least two widths");
-        let onehot = jit_models::one_hot(&batch.labels, classes);
         let obj = program.bind(&[batch.x.re(), &onehot])?;
         optimizer.step(&obj, theta)
     }
