@@ -162,7 +162,7 @@ fn a_guard_outside_the_terms_is_still_checked() {
     let mut y = x.clone();
     y[0] = -1.0;
     assert!(matches!(p.value(&y), Err(e) if e.to_string().contains("guard")));
-    assert!(p.hyper_dual(&y, &x, &x).is_err() && p.project(&y, &[x.clone()]).is_err());
+    assert!(p.hyper_dual(&y, &x, &x).is_err() && p.project(&y, std::slice::from_ref(&x)).is_err());
     // the retracing objective serves the other branch (rerolled too)
     let r = fomoh_jit::Retracing::new(40, f);
     let want = guarded(&y);
@@ -177,7 +177,7 @@ fn a_product_is_not_rerolled() {
 
 #[test]
 fn errors_are_typed_on_rerolled_programs() {
-    let p = compile_at(&point(20), |x| rosenbrock(x)).unwrap();
+    let p = compile_at(&point(20), rosenbrock).unwrap();
     assert!(p.is_rerolled());
     assert!(p.value(&[1.0; 19]).is_err());
     assert!(p.hyper_dual(&point(20), &[1.0; 3], &point(20)).is_err());
