@@ -216,7 +216,8 @@ impl Program {
     }
 
     /// The staged graph of `mode` (primal and derivative lanes, after folding, CSE and
-    /// dead-code elimination): what the code generator compiles.
+    /// dead-code elimination): what the code generator compiles for the straight-line path
+    /// (a rerolled program, see [`Program::is_rerolled`], runs a tensor program instead).
     pub fn staged(&self, mode: Mode) -> Result<Graph> {
         Ok(stage::stage(&self.graph, mode, self.options.max_staged_nodes)?)
     }
@@ -294,7 +295,9 @@ impl Program {
     }
 
     /// Runs `mode` through the interpreter over the staged graph (the reference the compiled
-    /// code is tested against); same inputs and output layout as the compiled code.
+    /// code is tested against); same inputs and output layout as the compiled code. The
+    /// straight-line code agrees bit for bit; a rerolled program agrees to rounding (its
+    /// sum is reassociated).
     pub fn interpret(&self, mode: Mode, parts: &[&[f64]]) -> Result<Vec<f64>> {
         let mode = mode.validate()?;
         if parts.len() != mode.input_vectors() {
@@ -361,9 +364,14 @@ impl Program {
     fn project_j(&self, x: &[f64], dirs: &[Vec<f64>]) -> JitResult<Projection<f64>> {
         let k = dirs.len();
         let mode = Mode::HyperK(k).validate()?;
-        let names: Vec<String> = (0..k).map(|i| format!("dirs[{i}] (direction {i})")).collect();
+        // lengths checked here with their index (no message is formatted on success)
+        for (i, d) in dirs.iter().enumerate() {
+            if d.len() != self.dim() {
+                check_len(&format!("dirs[{i}] (direction {i})"), self.dim(), d.len())?;
+            }
+        }
         let mut parts: Vec<(&str, &[f64])> = vec![("x", x)];
-        parts.extend(names.iter().zip(dirs).map(|(n, d)| (n.as_str(), d.as_slice())));
+        parts.extend(dirs.iter().map(|d| ("direction", d.as_slice())));
         let o = self.run(mode, &parts)?;
         let grad = o[1..=k].to_vec();
         let h = &o[1 + k..];

@@ -244,6 +244,7 @@ pub(crate) fn reroll(g: &Graph) -> Option<Rerolled> {
         b: TensorBuilder::new(g.n_inputs),
         n_params: g.n_inputs,
         memo: HashMap::new(),
+        views: HashMap::new(),
         budget: MAX_REMAINDER.saturating_sub(guards.as_ref().map_or(0, |g| g.nodes.len())),
         whole: None,
         root,
@@ -267,7 +268,9 @@ pub(crate) fn reroll(g: &Graph) -> Option<Rerolled> {
         });
     }
     for (t, &r) in terms.iter().enumerate() {
-        if !grouped[t] {
+        // a zero literal (the start of `Iterator::sum`) adds nothing (up to the sign of a
+        // zero result)
+        if !grouped[t] && !matches!(nodes[r as usize], Op::Const(c) if c == 0.0) {
             let v = em.node(r)?;
             total = Some(em.b.add(total?, v).ok()?);
         }
@@ -360,6 +363,8 @@ struct Emitter<'a> {
     b: TensorBuilder,
     n_params: usize,
     memo: HashMap<NodeId, Tensor>,
+    /// Input views already made: `(a, b, len)` (`len = 0`: a scalar).
+    views: HashMap<(i64, i64, usize), Tensor>,
     /// Remainder nodes still allowed.
     budget: usize,
     /// `θ` as one `[n]` tensor (gather source).
@@ -382,7 +387,7 @@ impl Emitter<'_> {
         }
         let op = self.nodes[n as usize];
         let t = match op {
-            Op::Input(i) => self.b.param(i as usize, &[]).ok()?,
+            Op::Input(i) => self.view(i as i64, 0, 0)?,
             Op::Const(c) => self.b.constant(c),
             _ => {
                 self.budget = self.budget.checked_sub(1)?;
@@ -413,21 +418,7 @@ impl Emitter<'_> {
         let mut slots = Vec::with_capacity(gr.slots.len());
         for s in &gr.slots {
             slots.push(match *s {
-                Ok((a, 0)) => self.b.param(a as usize, &[]).ok()?,
-                Ok((a, 1)) => self.b.param(a as usize, &[t]).ok()?,
-                Ok((a, b)) => {
-                    let whole = match self.whole {
-                        Some(w) => w,
-                        None => {
-                            let w = self.b.param(0, &[self.n_params]).ok()?;
-                            self.whole = Some(w);
-                            w
-                        }
-                    };
-                    let idx =
-                        (0..t as i64).map(|j| usize::try_from(a + b * j).ok()).collect::<Option<Vec<_>>>()?;
-                    self.b.gather(whole, idx, &[t]).ok()?
-                }
+                Ok((a, b)) => self.view(a, b, t)?,
                 Err(node) => self.node(node)?,
             });
         }
@@ -444,5 +435,33 @@ impl Emitter<'_> {
         }
         let v = *vals.last()?;
         (self.b.shape_of(v).ok()? == [t]).then_some(v)
+    }
+
+    /// The inputs `x[a + b·j]`, `j < t`, as one tensor (shared by every group reading them,
+    /// so the loop loads them once): a scalar (`b = 0`), a view (`b = 1`) or a gather.
+    fn view(&mut self, a: i64, b: i64, t: usize) -> Option<Tensor> {
+        let key = (a, b, if b == 0 { 0 } else { t });
+        if let Some(&v) = self.views.get(&key) {
+            return Some(v);
+        }
+        let v = match (a, b) {
+            (a, 0) => self.b.param(a as usize, &[]).ok()?,
+            (a, 1) => self.b.param(a as usize, &[t]).ok()?,
+            (a, b) => {
+                let whole = match self.whole {
+                    Some(w) => w,
+                    None => {
+                        let w = self.b.param(0, &[self.n_params]).ok()?;
+                        self.whole = Some(w);
+                        w
+                    }
+                };
+                let idx =
+                    (0..t as i64).map(|j| usize::try_from(a + b * j).ok()).collect::<Option<Vec<_>>>()?;
+                self.b.gather(whole, idx, &[t]).ok()?
+            }
+        };
+        self.views.insert(key, v);
+        Some(v)
     }
 }
