@@ -1,5 +1,6 @@
 //! One FoMoH-KD step (k = 4) on the chained Rosenbrock function, n = 1000, on each backend
-//! of `fomoh rosenbrock --backend`: the runtime's generic path, the JIT, and `#[fomoh]`.
+//! of `fomoh rosenbrock --backend`: the runtime's generic path, the JIT (rerolled into a
+//! tensor loop, the default; and straight-line, `Options::reroll = false`), and `#[fomoh]`.
 //! Printed side by side with ratios, measured in one run: `cargo bench --bench backend`
 //! (set `FOMOH_BACKEND_BENCH_N=100,1000` to change sizes).
 
@@ -59,8 +60,8 @@ fn main() -> Result<(), fomoh::Error> {
         .unwrap_or_else(|| vec![1000]);
     println!("FoMoH-KD step, k = 4, chained Rosenbrock (median µs per step, one run)");
     println!(
-        "{:>6} {:>10} {:>10} {:>10} {:>14} {:>14} {:>12}",
-        "n", "runtime", "jit", "macro", "runtime/jit", "runtime/macro", "jit compile"
+        "{:>6} {:>10} {:>10} {:>12} {:>10} {:>14} {:>14} {:>12}",
+        "n", "runtime", "jit", "jit straight", "macro", "runtime/jit", "runtime/macro", "jit compile"
     );
     for n in sizes {
         let x0: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect();
@@ -71,12 +72,17 @@ fn main() -> Result<(), fomoh::Error> {
         let mut warm = x0.clone();
         FomohKd::new(4).step(&jit, &mut warm)?;
         let compile = t.elapsed().as_secs_f64();
+        // the same trace as straight-line code (rerolling off)
+        let straight = fomoh::jit::Options { reroll: false, ..fomoh::jit::Options::default() };
+        let jit_straight = fomoh::jit::compile_with(n, rosenbrock, &straight)?;
         let macro_ = rosenbrock_f64::objective(n);
         let (r, j, m) = (time_step(&runtime, &x0), time_step(&jit, &x0), time_step(&macro_, &x0));
+        let js = time_step(&jit_straight, &x0);
         println!(
-            "{n:>6} {:>10.1} {:>10.1} {:>10.1} {:>14.2} {:>14.2} {:>9.1} ms",
+            "{n:>6} {:>10.1} {:>10.1} {:>12.1} {:>10.1} {:>14.2} {:>14.2} {:>9.1} ms",
             r * 1e6,
             j * 1e6,
+            js * 1e6,
             m * 1e6,
             r / j,
             r / m,

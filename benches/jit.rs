@@ -1,5 +1,7 @@
 //! JIT benchmark: scalar Rosenbrock (the generic function traced as is), compiled by the
-//! JIT vs the runtime's operator-overloading path vs the plain `f64` primal, in one run.
+//! JIT (rerolled into a fused tensor loop, the default, and as straight-line code with
+//! `Options::reroll = false`) vs the runtime's operator-overloading path vs the plain `f64`
+//! primal, in one run.
 //!
 //! `cargo bench --bench jit` (set `FOMOH_JIT_BENCH_N=100,1000,10000` to change sizes).
 //! Prints the time per call, the ratios, and the compile time of every mode.
@@ -44,9 +46,13 @@ fn main() -> Result<(), fomoh::Error> {
         let t0 = Instant::now();
         let p = fomoh::jit::compile(n, rosenbrock)?;
         println!("trace: {:.2} ms, {} traced nodes", t0.elapsed().as_secs_f64() * 1e3, p.graph().nodes.len());
+        // the same trace as straight-line code (rerolling off)
+        let straight = fomoh::jit::Options { reroll: false, ..fomoh::jit::Options::default() };
+        let q = fomoh::jit::compile_with(n, rosenbrock, &straight)?;
+        println!("rerolled: {} (straight-line program: {})", p.is_rerolled(), q.is_rerolled());
         println!(
-            "{:<12} {:>12} {:>12} {:>12} {:>10}",
-            "mode", "staged nodes", "stage ms", "codegen ms", "functions"
+            "{:<12} {:<10} {:>12} {:>12} {:>12} {:>10}",
+            "mode", "program", "staged nodes", "stage ms", "codegen ms", "functions"
         );
         for (name, mode) in [
             ("primal", fomoh::jit::Mode::Primal),
@@ -55,62 +61,90 @@ fn main() -> Result<(), fomoh::Error> {
             ("K=4", fomoh::jit::Mode::HyperK(4)),
             ("K=8", fomoh::jit::Mode::HyperK(8)),
         ] {
-            let s = p.prepare(mode)?;
-            println!(
-                "{:<12} {:>12} {:>12.2} {:>12.2} {:>10}",
-                name,
-                s.staged_nodes,
-                s.stage_time.as_secs_f64() * 1e3,
-                s.codegen_time.as_secs_f64() * 1e3,
-                s.functions
-            );
+            for (which, prog) in [("rerolled", &p), ("straight", &q)] {
+                let s = prog.prepare(mode)?;
+                println!(
+                    "{:<12} {:<10} {:>12} {:>12.2} {:>12.2} {:>10}",
+                    name,
+                    if s.rerolled { which } else { "straight" },
+                    s.staged_nodes,
+                    s.stage_time.as_secs_f64() * 1e3,
+                    s.codegen_time.as_secs_f64() * 1e3,
+                    s.functions
+                );
+            }
         }
         // check against the runtime before timing
-        let hd = p.hyper_dual(&x, v1, v2)?;
         let rt = fomoh::hyper_dual(rosenbrock, &x, v1, v2)?;
-        assert!((hd.e12 - rt.e12).abs() <= 1e-12 * rt.e12.abs());
-        println!("check: f = {}, ∇f·v1 = {}, v1ᵀHv2 = {}", hd.re, hd.e1, hd.e12);
+        for prog in [&p, &q] {
+            let hd = prog.hyper_dual(&x, v1, v2)?;
+            assert!((hd.e12 - rt.e12).abs() <= 1e-12 * rt.e12.abs());
+            assert!((hd.re - rt.re).abs() <= 1e-12 * rt.re.abs());
+        }
+        println!("check: f = {}, ∇f·v1 = {}, v1ᵀHv2 = {}", rt.re, rt.e1, rt.e12);
 
         let primal = time(|| rosenbrock(black_box(&x)));
         println!(
-            "\n{:<12} {:>13} {:>13} {:>10} {:>10} {:>12}",
-            "pass", "runtime", "jit", "rt/primal", "jit/primal", "jit speedup"
+            "\n{:<12} {:>13} {:>13} {:>13} {:>10} {:>10} {:>12} {:>14}",
+            "pass",
+            "runtime",
+            "jit rerolled",
+            "jit straight",
+            "rt/primal",
+            "rer/primal",
+            "rt/rerolled",
+            "straight/rer"
         );
-        let row = |name: &str, rt: f64, jit: f64| {
+        let row = |name: &str, rt: f64, rer: f64, st: f64| {
             println!(
-                "{:<12} {} {} {:>9.2}x {:>9.2}x {:>11.2}x",
+                "{:<12} {} {} {} {:>9.2}x {:>9.2}x {:>11.2}x {:>13.2}x",
                 name,
                 us(rt),
-                us(jit),
+                us(rer),
+                us(st),
                 rt / primal,
-                jit / primal,
-                rt / jit
+                rer / primal,
+                rt / rer,
+                st / rer
             );
         };
-        row("primal", primal, time(|| p.value(black_box(&x)).unwrap()));
+        row(
+            "primal",
+            primal,
+            time(|| p.value(black_box(&x)).unwrap()),
+            time(|| q.value(black_box(&x)).unwrap()),
+        );
         row(
             "hyper-dual",
             time(|| fomoh::hyper_dual(rosenbrock, black_box(&x), v1, v2).unwrap()),
             time(|| p.hyper_dual(black_box(&x), v1, v2).unwrap()),
+            time(|| q.hyper_dual(black_box(&x), v1, v2).unwrap()),
         );
         row(
             "jet",
             time(|| fomoh::directional(rosenbrock, black_box(&x), v1).unwrap()),
             time(|| p.directional(black_box(&x), v1).unwrap()),
+            time(|| q.directional(black_box(&x), v1).unwrap()),
         );
         row(
             "K=4",
             time(|| fomoh::hyperplane(rosenbrock, black_box(&x), &d4).unwrap()),
             time(|| p.hyperplane(black_box(&x), &d4).unwrap()),
+            time(|| q.hyperplane(black_box(&x), &d4).unwrap()),
         );
         row(
             "K=8",
             time(|| fomoh::hyperplane(rosenbrock, black_box(&x), &d8).unwrap()),
             time(|| p.hyperplane(black_box(&x), &d8).unwrap()),
+            time(|| q.hyperplane(black_box(&x), &d8).unwrap()),
         );
-        println!("(ratios are against the plain f64 primal; 'jit speedup' = runtime / jit)\n");
+        println!(
+            "(ratios against the plain f64 primal; 'rt/rerolled' = runtime / rerolled jit, \
+             'straight/rer' = straight-line jit / rerolled jit)\n"
+        );
 
-        // code-generation settings: Cranelift optimizer on/off, segment size
+        // code-generation settings of the straight-line path: Cranelift optimizer on/off,
+        // segment size
         println!(
             "{:<28} {:>12} {:>12} {:>12}",
             "settings (hyper-dual, K=4)", "compile ms", "hd µs", "K=4 µs"
@@ -120,6 +154,7 @@ fn main() -> Result<(), fomoh::Error> {
         {
             let o = fomoh::jit::Options {
                 codegen: fomoh::jit::CodegenOptions { optimize, segment_nodes: seg },
+                reroll: false,
                 ..fomoh::jit::Options::default()
             };
             let q = fomoh::jit::compile_with(

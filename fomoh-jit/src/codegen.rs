@@ -59,8 +59,12 @@ pub struct CompileStats {
     pub functions: usize,
     /// Time spent staging derivatives.
     pub stage_time: Duration,
-    /// Time spent in Cranelift (IR building, compiling, linking).
+    /// Time spent in Cranelift (IR building, compiling, linking); for a rerolled program,
+    /// the tensor program's whole compile time.
     pub codegen_time: Duration,
+    /// Whether the program was rerolled into a tensor program (then `staged_nodes` counts
+    /// the staged loop-body nodes and `functions` the fused loops).
+    pub rerolled: bool,
 }
 
 type SegFn = unsafe extern "C" fn(*const f64, *mut f64, *mut f64) -> u32;

@@ -9,6 +9,9 @@
 //!   argument and result types; implements [`fomoh_runtime::Objective`].
 //! - [`Retracing`]: an `Objective` that traces again when an input takes a branch no
 //!   traced variant covers.
+//! - Rerolling: a traced sum of many isomorphic terms (the trace of
+//!   `(0..n).map(|i| term(x[i], ..)).sum()`) runs as a fused tensor loop
+//!   ([`tensor`]) in every mode instead of straight-line code (see [`Options::reroll`]).
 //! - Modes ([`Mode`]): primal, hyper-dual, the `v1 = v2` jet, and K directions (1..=16).
 //! - Pipeline: [`trace`] (the [`Tracer`] scalar) → [`ir`] graph → [`stage`] (derivative lanes
 //!   from `fomoh_runtime::rules`, with symbolic zeros, CSE, DCE) → [`codegen`] (Cranelift) →
@@ -107,6 +110,7 @@ pub mod error;
 pub mod interp;
 pub mod ir;
 pub mod program;
+mod reroll;
 pub mod stage;
 pub mod tensor;
 pub mod trace;
@@ -114,7 +118,9 @@ pub mod trace;
 pub use cache::{cache_stats, CacheStats};
 pub use codegen::{live_kernels, CodegenOptions, CompileStats};
 pub use error::JitError;
-pub use program::{compile, compile_at, compile_fn, compile_with, Options, Program, Retracing};
+pub use program::{
+    compile, compile_at, compile_at_with, compile_fn, compile_with, Options, Program, Retracing,
+};
 pub use stage::Mode;
 pub use tensor::{Tensor, TensorBuilder, TensorProgram};
 pub use trace::Tracer;

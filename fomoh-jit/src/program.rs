@@ -4,7 +4,9 @@ use crate::cache;
 use crate::codegen::{CodegenOptions, CompileStats, Kernel};
 use crate::error::{check_len, JitError, JitResult};
 use crate::ir::{Graph, GuardInfo};
+use crate::reroll;
 use crate::stage::{self, Mode};
+use crate::tensor::TensorProgram;
 use crate::trace::{self, Tracer};
 use fomoh_runtime::{packed_index, Dim, HyperDual, Jet, Objective, Packed, Projection, Result, ScalarFn};
 use std::sync::{Arc, OnceLock};
@@ -18,11 +20,20 @@ pub struct Options {
     pub max_staged_nodes: usize,
     /// Code-generation settings.
     pub codegen: CodegenOptions,
+    /// Reroll a traced sum of many isomorphic terms into a fused tensor program (default
+    /// on). Results agree with the straight-line code to rounding (the sum is reassociated);
+    /// [`CompileStats::rerolled`] and [`Program::is_rerolled`] report whether it applied.
+    pub reroll: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_traced_nodes: 1 << 22, max_staged_nodes: 1 << 24, codegen: CodegenOptions::default() }
+        Options {
+            max_traced_nodes: 1 << 22,
+            max_staged_nodes: 1 << 24,
+            codegen: CodegenOptions::default(),
+            reroll: true,
+        }
     }
 }
 
@@ -50,6 +61,15 @@ pub struct Program {
     hash: u64,
     options: Options,
     kernels: [OnceLock<JitResult<Arc<Kernel>>>; SLOTS],
+    /// The rerolled tensor program (decided on first use).
+    rerolled: OnceLock<Option<Rerolled>>,
+}
+
+/// A rerolled program: the tensor program and the guard checks it must run first.
+struct Rerolled {
+    tensor: TensorProgram,
+    /// The traced guards (primal-only, never rerolled).
+    guards: Option<Box<Program>>,
 }
 
 impl core::fmt::Debug for Program {
@@ -105,9 +125,24 @@ pub fn compile_at<F>(x0: &[f64], f: F) -> Result<Program>
 where
     F: Fn(&[Tracer]) -> Tracer,
 {
-    let options = Options::default();
+    compile_at_with(x0, f, &Options::default())
+}
+
+/// [`compile_at`] with explicit [`Options`].
+///
+/// ```
+/// use fomoh_runtime::Scalar;
+/// fn f<S: Scalar>(x: &[S]) -> S { if x[0] > S::zero() { x[0] * x[0] } else { -x[0] } }
+/// let o = fomoh_jit::Options { reroll: false, ..Default::default() };
+/// let p = fomoh_jit::compile_at_with(&[1.0], |x| f(x), &o).unwrap();
+/// assert_eq!(p.value(&[3.0]).unwrap(), 9.0);
+/// ```
+pub fn compile_at_with<F>(x0: &[f64], f: F, options: &Options) -> Result<Program>
+where
+    F: Fn(&[Tracer]) -> Tracer,
+{
     let g = trace::trace_at(x0, f, options.max_traced_nodes)?;
-    Ok(Program::new(g, options))
+    Ok(Program::new(g, options.clone()))
 }
 
 /// Compiles a [`ScalarFn`] (e.g. made with `scalar_fn!` or by `#[fomoh]`).
@@ -125,7 +160,44 @@ pub fn compile_fn<F: ScalarFn + ?Sized>(n: usize, f: &F) -> Result<Program> {
 impl Program {
     fn new(g: Graph, options: Options) -> Program {
         let hash = g.structural_hash();
-        Program { graph: Arc::new(g), hash, options, kernels: core::array::from_fn(|_| OnceLock::new()) }
+        Program {
+            graph: Arc::new(g),
+            hash,
+            options,
+            kernels: core::array::from_fn(|_| OnceLock::new()),
+            rerolled: OnceLock::new(),
+        }
+    }
+
+    fn rerolled(&self) -> Option<&Rerolled> {
+        if !self.options.reroll {
+            return None;
+        }
+        self.rerolled
+            .get_or_init(|| {
+                let r = reroll::reroll(&self.graph)?;
+                let mut tensor = r.tensor;
+                tensor.set_codegen(self.options.codegen.clone());
+                let options = Options { reroll: false, ..self.options.clone() };
+                Some(Rerolled { tensor, guards: r.guards.map(|g| Box::new(Program::new(g, options))) })
+            })
+            .as_ref()
+    }
+
+    /// Whether this program runs as a rerolled tensor program (see [`Options::reroll`]):
+    /// its output is a sum of at least `8` isomorphic terms whose inputs are affine in the
+    /// term number, with a small remainder and no guard inside the terms.
+    ///
+    /// ```
+    /// use fomoh_runtime::Scalar;
+    /// fn f<S: Scalar>(x: &[S]) -> S { (0..x.len() - 1).map(|i| (x[i + 1] - x[i]).powi(2)).sum() }
+    /// let p = fomoh_jit::compile(100, |x| f(x)).unwrap();
+    /// assert!(p.is_rerolled());
+    /// let o = fomoh_jit::Options { reroll: false, ..Default::default() };
+    /// assert!(!fomoh_jit::compile_with(100, |x| f(x), &o).unwrap().is_rerolled());
+    /// ```
+    pub fn is_rerolled(&self) -> bool {
+        self.rerolled().is_some()
     }
 
     /// The number of inputs.
@@ -144,7 +216,8 @@ impl Program {
     }
 
     /// The staged graph of `mode` (primal and derivative lanes, after folding, CSE and
-    /// dead-code elimination): what the code generator compiles.
+    /// dead-code elimination): what the code generator compiles for the straight-line path
+    /// (a rerolled program, see [`Program::is_rerolled`], runs a tensor program instead).
     pub fn staged(&self, mode: Mode) -> Result<Graph> {
         Ok(stage::stage(&self.graph, mode, self.options.max_staged_nodes)?)
     }
@@ -160,7 +233,24 @@ impl Program {
     /// Generates the code of `mode` now (instead of on first use) and returns what it cost.
     /// A mode served by the cache reports the statistics of the original compilation.
     pub fn prepare(&self, mode: Mode) -> Result<CompileStats> {
-        Ok(self.kernel(mode)?.stats)
+        Ok(self.prepare_j(mode)?)
+    }
+
+    fn prepare_j(&self, mode: Mode) -> JitResult<CompileStats> {
+        let Some(r) = self.rerolled() else { return Ok(self.kernel(mode)?.stats) };
+        let t = r.tensor.plan_stats(mode)?;
+        let g = match &r.guards {
+            Some(g) => g.prepare_j(Mode::Primal)?,
+            None => CompileStats::default(),
+        };
+        Ok(CompileStats {
+            traced_nodes: self.graph.nodes.len(),
+            staged_nodes: t.staged_nodes + g.staged_nodes,
+            functions: t.loops + g.functions,
+            stage_time: g.stage_time,
+            codegen_time: t.compile_time + g.codegen_time,
+            rerolled: true,
+        })
     }
 
     fn pack(&self, mode: Mode, parts: &[(&str, &[f64])]) -> JitResult<Vec<f64>> {
@@ -176,6 +266,18 @@ impl Program {
 
     /// Runs `mode` on the input vectors `parts`, writing `mode.outputs()` numbers to `out`.
     fn run_into(&self, mode: Mode, parts: &[(&str, &[f64])], out: &mut [f64]) -> JitResult<()> {
+        if let Some(r) = self.rerolled() {
+            let mode = mode.validate()?;
+            check_len("output buffer", mode.outputs(), out.len())?;
+            if let (Some(g), Some((what, x))) = (&r.guards, parts.first()) {
+                check_len(what, self.dim(), x.len())?;
+                g.run_into(Mode::Primal, &[(what, x)], &mut [0.0])?;
+            }
+            let o = r.tensor.run(mode, parts, &[])?;
+            check_len("rerolled outputs", out.len(), o.len())?;
+            out.copy_from_slice(&o);
+            return Ok(());
+        }
         let k = self.kernel(mode)?;
         if let [(what, x)] = parts {
             // one input vector (the primal): no copy
@@ -193,7 +295,9 @@ impl Program {
     }
 
     /// Runs `mode` through the interpreter over the staged graph (the reference the compiled
-    /// code is tested against); same inputs and output layout as the compiled code.
+    /// code is tested against); same inputs and output layout as the compiled code. The
+    /// straight-line code agrees bit for bit; a rerolled program agrees to rounding (its
+    /// sum is reassociated).
     pub fn interpret(&self, mode: Mode, parts: &[&[f64]]) -> Result<Vec<f64>> {
         let mode = mode.validate()?;
         if parts.len() != mode.input_vectors() {
@@ -260,9 +364,14 @@ impl Program {
     fn project_j(&self, x: &[f64], dirs: &[Vec<f64>]) -> JitResult<Projection<f64>> {
         let k = dirs.len();
         let mode = Mode::HyperK(k).validate()?;
-        let names: Vec<String> = (0..k).map(|i| format!("dirs[{i}] (direction {i})")).collect();
+        // lengths checked here with their index (no message is formatted on success)
+        for (i, d) in dirs.iter().enumerate() {
+            if d.len() != self.dim() {
+                check_len(&format!("dirs[{i}] (direction {i})"), self.dim(), d.len())?;
+            }
+        }
         let mut parts: Vec<(&str, &[f64])> = vec![("x", x)];
-        parts.extend(names.iter().zip(dirs).map(|(n, d)| (n.as_str(), d.as_slice())));
+        parts.extend(dirs.iter().map(|d| ("direction", d.as_slice())));
         let o = self.run(mode, &parts)?;
         let grad = o[1..=k].to_vec();
         let h = &o[1 + k..];

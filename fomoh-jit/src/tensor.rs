@@ -1771,6 +1771,16 @@ impl TensorProgram {
         TensorProgram { strategy: s, kernels: core::array::from_fn(|_| OnceLock::new()), ..self }
     }
 
+    /// Sets the code generator's options (before anything is compiled).
+    pub(crate) fn set_codegen(&mut self, c: CodegenOptions) {
+        self.codegen = c;
+    }
+
+    /// Compiles `mode` (or finds it) and returns its statistics.
+    pub(crate) fn plan_stats(&self, mode: Mode) -> JitResult<TensorStats> {
+        Ok(self.plan(mode)?.stats)
+    }
+
     fn plan(&self, mode: Mode) -> JitResult<&Arc<Plan>> {
         let mode = mode.validate()?;
         let slot = match mode {
@@ -1909,7 +1919,7 @@ impl TensorProgram {
         Ok(Plan { steps: c.steps, buf_sizes: c.buf_sizes, out, stats, _code: Some(OwnedCode::new(module)) })
     }
 
-    fn run(&self, mode: Mode, parts: &[(&str, &[f64])], inputs: &[&[f64]]) -> JitResult<Vec<f64>> {
+    pub(crate) fn run(&self, mode: Mode, parts: &[(&str, &[f64])], inputs: &[&[f64]]) -> JitResult<Vec<f64>> {
         for (what, p) in parts {
             check_len(what, self.n_params, p.len())?;
         }

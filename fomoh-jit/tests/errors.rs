@@ -62,7 +62,8 @@ fn graph_size_limits_give_typed_errors() {
     let e = compile_with(30, |x| x[0], &small).unwrap_err();
     assert!(matches!(&e, Error::Backend { message, .. } if message.contains("graph too large")));
 
-    let staged = Options { max_staged_nodes: 50, ..Options::default() };
+    // the staged-graph limit of the straight-line path (a rerolled program stages loop bodies)
+    let staged = Options { max_staged_nodes: 50, reroll: false, ..Options::default() };
     let p = compile_with(10, rosenbrock, &staged).unwrap();
     let e = p.hyper_dual(&[1.0; 10], &[1.0; 10], &[1.0; 10]).unwrap_err();
     assert!(matches!(&e, Error::Backend { message, .. } if message.contains("staged graph")), "{e}");
@@ -170,13 +171,16 @@ fn split_functions_compute_what_one_function_computes() {
     let n = 12;
     let x: Vec<f64> = (0..n).map(|i| 0.1 * i as f64 - 0.4).collect();
     let f = |x: &[Tracer]| rosenbrock(x) + x.iter().map(|&v| v.sin() * v.cos()).sum::<Tracer>();
+    // segments of the straight-line path (rerolling off: the sums would become tensor loops)
     let one = Options {
         codegen: CodegenOptions { segment_nodes: 1 << 20, ..CodegenOptions::default() },
+        reroll: false,
         ..Options::default()
     };
     let whole = compile_with(n, f, &one).unwrap();
     let tiny = Options {
         codegen: CodegenOptions { segment_nodes: 7, ..CodegenOptions::default() },
+        reroll: false,
         ..Options::default()
     };
     let split = compile_with(n, f, &tiny).unwrap();
@@ -209,6 +213,7 @@ fn split_functions_compute_what_one_function_computes() {
     assert!(p.value(&x).is_err(), "traced with NaN inputs: `s > 0` false, real inputs give s > 0");
     let unopt = Options {
         codegen: CodegenOptions { optimize: false, ..CodegenOptions::default() },
+        reroll: false,
         ..Options::default()
     };
     let q = compile_with(n, f, &unopt).unwrap();
