@@ -24,6 +24,9 @@ pub struct Options {
     /// on). Results agree with the straight-line code to rounding (the sum is reassociated);
     /// [`CompileStats::rerolled`] and [`Program::is_rerolled`] report whether it applied.
     pub reroll: bool,
+    /// Reroll only traced graphs of at least this many nodes (default 256): below it the
+    /// straight-line code is as fast or faster (a tensor program has a fixed cost per call).
+    pub reroll_min_nodes: usize,
 }
 
 impl Default for Options {
@@ -33,6 +36,7 @@ impl Default for Options {
             max_staged_nodes: 1 << 24,
             codegen: CodegenOptions::default(),
             reroll: true,
+            reroll_min_nodes: 256,
         }
     }
 }
@@ -170,7 +174,7 @@ impl Program {
     }
 
     fn rerolled(&self) -> Option<&Rerolled> {
-        if !self.options.reroll {
+        if !self.options.reroll || self.graph.nodes.len() < self.options.reroll_min_nodes {
             return None;
         }
         self.rerolled

@@ -78,6 +78,11 @@ fn straight() -> Options {
     Options { reroll: false, ..Options::default() }
 }
 
+/// Rerolling at any graph size (the default skips graphs under `reroll_min_nodes`).
+fn rerolling() -> Options {
+    Options { reroll_min_nodes: 0, ..Options::default() }
+}
+
 /// Every mode of `p` (rerolled or not) against the straight-line program of the same trace
 /// and against the runtime.
 fn check<F: ScalarFn>(what: &str, f: &F, p: &Program, s: &Program, x: &[f64]) {
@@ -103,7 +108,7 @@ fn check<F: ScalarFn>(what: &str, f: &F, p: &Program, s: &Program, x: &[f64]) {
 
 /// Compiles `f` both ways at `x`, checks the rerolled flag and every mode.
 fn both<F: ScalarFn>(what: &str, f: &F, x: &[f64], rerolled: Option<bool>) -> Program {
-    let p = compile_at(x, |t| f.eval(t)).unwrap();
+    let p = compile_at_with(x, |t| f.eval(t), &rerolling()).unwrap();
     let s = compile_at_with(x, |t| f.eval(t), &straight()).unwrap();
     if let Some(r) = rerolled {
         assert_eq!(p.is_rerolled(), r, "{what}: rerolled");
@@ -120,6 +125,13 @@ fn rosenbrock_rerolled_agrees_in_every_mode() {
     for (n, r) in [(2, false), (9, true), (100, true), (1000, true)] {
         both(&format!("rosenbrock n={n}"), &f, &point(n), Some(r));
     }
+    // by default, traces under `reroll_min_nodes` stay straight-line code
+    let min = Options::default().reroll_min_nodes;
+    for n in [9, 100] {
+        let p = compile_at(&point(n), rosenbrock).unwrap();
+        assert_eq!(p.is_rerolled(), p.graph().nodes.len() >= min, "n={n}: {} nodes", p.graph().nodes.len());
+    }
+    assert!(compile_at(&point(100), rosenbrock).unwrap().is_rerolled());
 }
 
 #[test]
@@ -163,7 +175,7 @@ fn a_guard_outside_the_terms_is_still_checked() {
     y[0] = -1.0;
     assert!(matches!(p.value(&y), Err(e) if e.to_string().contains("guard")));
     assert!(p.hyper_dual(&y, &x, &x).is_err() && p.project(&y, std::slice::from_ref(&x)).is_err());
-    // the retracing objective serves the other branch (rerolled too)
+    // the retracing objective (default options) serves the other branch
     let r = fomoh_jit::Retracing::new(40, f);
     let want = guarded(&y);
     assert!(close(fomoh_runtime::Objective::value(&r, &y).unwrap(), want, TOL));
@@ -177,7 +189,7 @@ fn a_product_is_not_rerolled() {
 
 #[test]
 fn errors_are_typed_on_rerolled_programs() {
-    let p = compile_at(&point(20), rosenbrock).unwrap();
+    let p = compile_at_with(&point(20), rosenbrock, &rerolling()).unwrap();
     assert!(p.is_rerolled());
     assert!(p.value(&[1.0; 19]).is_err());
     assert!(p.hyper_dual(&point(20), &[1.0; 3], &point(20)).is_err());
@@ -281,7 +293,7 @@ proptest! {
     #[test]
     fn random_sums_agree(f in sum_prog()) {
         let x: Vec<f64> = (0..f.n).map(|i| 0.3 + 0.9 * ((i as f64) * 1.37).sin()).collect();
-        let p = compile_at(&x, |t| f.eval(t)).unwrap();
+        let p = compile_at_with(&x, |t| f.eval(t), &rerolling()).unwrap();
         let s = compile_at_with(&x, |t| f.eval(t), &straight()).unwrap();
         prop_assume!(f.eval(&x[..]).is_finite());
         // terms reading an input with a non-zero stride reroll, unless the two slots meet
