@@ -1,7 +1,7 @@
 //! Derivative staging: the runtime's rule table, instantiated with a value that emits IR.
 //!
 //! [`Staged`] implements [`fomoh_runtime::Real`] by appending nodes to a thread-local
-//! [`Builder`]. Evaluating the traced graph with `HyperDual<Staged>`, `Jet<Staged>` or
+//! `Builder`. Evaluating the traced graph with `HyperDual<Staged>`, `Jet<Staged>` or
 //! `HyperK<Staged, K>` (through their own `lift1`/`lift2` and arithmetic, exactly as the
 //! runtime's `Scalar` implementation does) therefore *writes down* the derivative code the
 //! runtime would execute, from the single rule table in `fomoh_runtime::rules`. Nothing

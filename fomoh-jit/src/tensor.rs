@@ -2174,7 +2174,7 @@ impl TensorProgram {
 }
 
 /// A [`TensorProgram`] with its passive inputs bound ([`TensorProgram::bind`]): the same
-/// compiled code, run on these inputs. Implements [`Objective`].
+/// compiled code, run on these inputs. Implements [`Objective`](fomoh_runtime::Objective).
 #[derive(Clone)]
 pub struct Bound<'a> {
     program: &'a TensorProgram,

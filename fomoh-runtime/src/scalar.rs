@@ -1,5 +1,5 @@
 //! [`Scalar`]: the trait user code is written against, and its implementations for `f32`,
-//! `f64` and (through [`crate::number`]) every number type.
+//! `f64` and (through the private `number` module) every number type.
 
 use crate::rules::{BinaryOp, UnaryOp};
 use core::fmt::Debug;

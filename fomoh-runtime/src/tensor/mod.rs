@@ -115,7 +115,7 @@ pub trait Planes: Sync {
     fn re(&self) -> &[f64];
     /// Tangent plane `i` (`∇·u_i`), `None` if zero.
     fn tangent(&self, i: usize) -> Option<&[f64]>;
-    /// Second-order plane `p` (see [`Mode::pair`]), `None` if zero.
+    /// Second-order plane `p` (see `Mode::pair`), `None` if zero.
     fn second(&self, p: usize) -> Option<&[f64]>;
     /// All tangent planes as one contiguous buffer (plane-major), if stored that way.
     fn tangent_block(&self) -> Option<&[f64]> {
