@@ -64,6 +64,7 @@ use cranelift_module::{FuncId, Linkage, Module};
 use fomoh_runtime::{
     packed_index, BinaryOp, Dim, HyperDual, Jet, Objective, Packed, Projection, Result, Scalar, UnaryOp,
 };
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -794,8 +795,29 @@ enum Reduce {
 
 type LoopFn = unsafe extern "C" fn(*const *const f64, *const *mut f64);
 
-/// One output lane of a matmul: its buffer and the terms `(coef, a lane, b lane)`.
-type MatmulLane = (usize, Vec<(f64, Src, Src)>);
+/// One dgemm of a matmul step: the `a` lanes `ps` stacked vertically (`|ps|·m × k`) times the
+/// `b` lanes `qs` side by side (`k × |qs|·n`), so product block `(i, j)` is `ps[i] · qs[j]`.
+/// The blocks of a step cover every product its lanes need exactly once.
+#[derive(Debug)]
+struct MatmulBlock {
+    ps: Vec<Src>,
+    /// The `ps` lie one after another, `m·k` apart, from `ps[0]`: read in place, no copy.
+    a_contig: bool,
+    qs: Vec<Src>,
+    /// Per product `(i, j, output lane, coef)`: the step's output lane (an index into its
+    /// `lanes`) it is added into with `coef`.
+    uses: Vec<(usize, usize, usize, f64)>,
+}
+
+impl MatmulBlock {
+    /// A single product with a single use: computed straight into its output lane.
+    fn direct(&self) -> bool {
+        self.ps.len() == 1 && self.qs.len() == 1 && self.uses.len() == 1
+    }
+}
+
+/// The products a matmul step needs: `(a lane, b lane)` and the `(output lane, coef)` uses.
+type MatmulPairs = [((Src, Src), Vec<(usize, f64)>)];
 
 /// A loop awaiting finalization: step index, function, inputs, output buffers.
 type PendingLoop = (usize, FuncId, Vec<(Src, usize)>, Vec<usize>);
@@ -812,8 +834,10 @@ enum Step {
         m: usize,
         k: usize,
         n: usize,
-        /// Per output lane: its buffer and the terms `(coef, a lane, b lane)`.
-        lanes: Vec<MatmulLane>,
+        /// The output lanes' buffers.
+        lanes: Vec<usize>,
+        /// The dgemms that compute them.
+        blocks: Vec<MatmulBlock>,
     },
     /// A copy (gather, concat, broadcast, im2col) of every lane.
     Gather {
@@ -991,6 +1015,8 @@ impl Compiler<'_> {
         let sg = stage_lanes(&g, self.mode, 2 * l, 1 << 20, &seed)?;
         let polys = bilinear(&sg)?;
         let mut out = Vec::with_capacity(l);
+        // Every product `a lane · b lane` the lanes need, with where it goes and its coefficient.
+        let mut pairs: Vec<((Src, Src), Vec<(usize, f64)>)> = Vec::new();
         let mut lanes = Vec::new();
         for &o in &sg.outputs {
             let terms: Vec<(f64, Src, Src)> = polys[o as usize]
@@ -1007,15 +1033,22 @@ impl Compiler<'_> {
                 .collect::<JitResult<_>>()?;
             if terms.is_empty() {
                 out.push(None);
-            } else {
-                let buf = self.new_buf(m * n);
-                out.push(Some(Src::Buf(buf, 0)));
-                lanes.push((buf, terms));
+                continue;
             }
+            let buf = self.new_buf(m * n);
+            out.push(Some(Src::Buf(buf, 0)));
+            for (c, sa, sb) in terms {
+                match pairs.iter_mut().find(|x| x.0 == (sa, sb)) {
+                    Some(x) => x.1.push((lanes.len(), c)),
+                    None => pairs.push(((sa, sb), vec![(lanes.len(), c)])),
+                }
+            }
+            lanes.push(buf);
         }
+        let blocks = matmul_blocks((m, k, n), &pairs);
         let _ = i;
         self.stats.matmuls += 1;
-        self.steps.push(Step::Matmul { m, k, n, lanes });
+        self.steps.push(Step::Matmul { m, k, n, lanes, blocks });
         Ok(out)
     }
 
@@ -1174,7 +1207,7 @@ impl Compiler<'_> {
         let fid = emit_loop(&mut self.module, &sg, iter, reduce, &in_index, &in_strides, &stored)?;
         self.stats.loops += 1;
         let idx = self.steps.len();
-        self.steps.push(Step::Matmul { m: 0, k: 0, n: 0, lanes: vec![] }); // placeholder, patched after finalize
+        self.steps.push(Step::Matmul { m: 0, k: 0, n: 0, lanes: vec![], blocks: vec![] }); // placeholder, patched after finalize
         self.pending.push((idx, fid, ins, bufs));
         Ok(out)
     }
@@ -1453,131 +1486,353 @@ fn lane<'b>(bufs: &'b Vec<Vec<f64>>, resolve: &Resolve<'_>, s: Src, len: usize) 
     Ok(unsafe { core::slice::from_raw_parts(p, len) })
 }
 
-/// One matmul step: output lane `buf = Σ coef · a · b` over its terms. A left operand `a`
-/// that appears with several right lanes `b_1..b_Q` is multiplied ONCE by `[b_1 | … | b_Q]`
-/// (the small right lanes copied side by side: `a` is packed once and the kernel runs on a
-/// wide matrix) and its products are added into their lanes; other terms are one dgemm each.
-fn matmul_step(
-    (m, k, n): (usize, usize, usize),
-    lanes: &[MatmulLane],
-    bufs: &mut Vec<Vec<f64>>,
-    resolve: &Resolve<'_>,
-) -> JitResult<()> {
-    // Left operands with at least two distinct right lanes, and those right lanes.
-    let mut groups: Vec<(Src, Vec<Src>)> = Vec::new();
-    for &(_, sa, sb) in lanes.iter().flat_map(|(_, t)| t) {
-        match groups.iter_mut().find(|g| g.0 == sa) {
-            Some(g) if !g.1.contains(&sb) => g.1.push(sb),
-            Some(_) => {}
-            None => groups.push((sa, vec![sb])),
-        }
-    }
-    groups.retain(|g| g.1.len() > 1);
-    if groups.is_empty() {
-        return matmul_lanes((m, k, n), lanes, bufs, resolve, &[], &mut Vec::new(), &mut Vec::new());
-    }
-    // The side-by-side right lanes and the products, kept per thread: every element is
-    // written before it is read (copies, then dgemm with β = 0), so they are never cleared.
-    thread_local! {
-        static STACK: core::cell::RefCell<(Vec<f64>, Vec<f64>)> = const { core::cell::RefCell::new((Vec::new(), Vec::new())) };
-    }
-    STACK.with_borrow_mut(|(bstack, t)| matmul_lanes((m, k, n), lanes, bufs, resolve, &groups, bstack, t))
-}
+/// Multiply-adds below which a dgemm runs on the calling thread alone.
+const PAR_MIN_MACS: usize = 1 << 16;
 
-/// [`matmul_step`] with its groups and the per-thread buffers for them.
-fn matmul_lanes(
-    (m, k, n): (usize, usize, usize),
-    lanes: &[MatmulLane],
-    bufs: &mut Vec<Vec<f64>>,
-    resolve: &Resolve<'_>,
-    groups: &[(Src, Vec<Src>)],
-    bstack: &mut Vec<f64>,
-    t: &mut Vec<f64>,
-) -> JitResult<()> {
-    let stacked = |sa: Src| groups.iter().any(|g| g.0 == sa);
-    for (buf, terms) in lanes {
-        let mut out = core::mem::take(&mut bufs[*buf]);
-        if out.len() < m * n {
-            return Err(JitError::Shape("internal: a matmul output is too short".into()));
+/// Splits a matmul's products into dgemm blocks (see [`MatmulBlock`]).
+///
+/// Two exact covers are considered: right lanes grouped by the set of left lanes they meet
+/// (`[a_1; …; a_P] · [b_1 | …]`), and left lanes grouped by their right lanes. Each group is
+/// kept whole or split into single right (or left) lanes, whichever a rough memory-traffic
+/// model finds cheaper (a stacked left operand is free when its lanes are contiguous; a
+/// side-by-side right operand is always a copy; every call packs its operands), and the
+/// cheaper cover wins.
+fn matmul_blocks((m, k, n): (usize, usize, usize), pairs: &MatmulPairs) -> Vec<MatmulBlock> {
+    let (mut ps, mut qs): (Vec<Src>, Vec<Src>) = (Vec::new(), Vec::new());
+    for &((a, b), _) in pairs {
+        if !ps.contains(&a) {
+            ps.push(a);
         }
-        let mut first = true;
-        for &(coef, sa, sb) in terms.iter().filter(|t| !stacked(t.1)) {
-            let (pa, pb) =
-                (lane(bufs, resolve, sa, m * k)?.as_ptr(), lane(bufs, resolve, sb, k * n)?.as_ptr());
-            // SAFETY: a is m×k, b is k×n, out m×n, row-major, sizes checked.
-            unsafe {
-                matrixmultiply::dgemm(
-                    m,
-                    k,
-                    n,
-                    coef,
-                    pa,
-                    k as isize,
-                    1,
-                    pb,
-                    n as isize,
-                    1,
-                    if first { 0.0 } else { 1.0 },
-                    out.as_mut_ptr(),
-                    n as isize,
-                    1,
-                )
-            };
-            first = false;
+        if !qs.contains(&b) {
+            qs.push(b);
         }
-        if first {
-            out[..m * n].fill(0.0);
-        }
-        bufs[*buf] = out;
     }
-    for (sa, bs) in groups {
-        let w = bs.len() * n;
-        if bstack.len() < k * w {
-            bstack.resize(k * w, 0.0);
+    let need = |p: Src, q: Src| pairs.iter().any(|x| x.0 == (p, q));
+    // Left lanes in buffer order, so lanes written one after another are read in place.
+    let sorted = |mut v: Vec<Src>| {
+        v.sort_by_key(|s| match *s {
+            Src::Buf(b, o) => (0, b, o),
+            Src::Data(i, o) => (1, i as usize, o),
+            Src::X(x, o) => (2, x, o),
+        });
+        v
+    };
+    let contig = |v: &[Src]| match v.first() {
+        Some(&Src::Buf(b, o)) => {
+            v.iter().enumerate().all(|(i, &s)| s == Src::Buf(b, o + i * m * k)) && v.len() > 1
         }
-        if t.len() < m * w {
-            t.resize(m * w, 0.0);
-        }
-        for (j, &sb) in bs.iter().enumerate() {
-            let b = lane(bufs, resolve, sb, k * n)?;
-            for r in 0..k {
-                bstack[r * w + j * n..r * w + (j + 1) * n].copy_from_slice(&b[r * n..(r + 1) * n]);
-            }
-        }
-        let pa = lane(bufs, resolve, *sa, m * k)?.as_ptr();
-        // SAFETY: a is m×k, bstack k×w, t m×w, row-major, sizes checked or allocated so.
-        unsafe {
-            matrixmultiply::dgemm(
-                m,
-                k,
-                w,
-                1.0,
-                pa,
-                k as isize,
-                1,
-                bstack.as_ptr(),
-                w as isize,
-                1,
-                0.0,
-                t.as_mut_ptr(),
-                w as isize,
-                1,
-            )
+        _ => false,
+    };
+    let cost = |p: &[Src], q: &[Src]| {
+        let (pl, ql) = (p.len(), q.len());
+        let copy_a = if pl > 1 && !contig(p) { pl * m * k } else { 0 };
+        let copy_b = if ql > 1 { k * ql * n } else { 0 };
+        let single_use = pl == 1 && ql == 1 && pairs.iter().any(|x| x.0 == (p[0], q[0]) && x.1.len() == 1);
+        let scatter = if single_use { 0 } else { pl * ql * m * n };
+        2 * (copy_a + copy_b) + pl * m * k + k * ql * n + scatter + 4096
+    };
+    // One group (P, Q), whole or split along the side it was grouped by.
+    let choose = |p: Vec<Src>, q: Vec<Src>, split_q: bool| -> (usize, Vec<(Vec<Src>, Vec<Src>)>) {
+        let p = sorted(p);
+        let whole = cost(&p, &q);
+        let parts: Vec<(Vec<Src>, Vec<Src>)> = if split_q {
+            q.iter().map(|&x| (p.clone(), vec![x])).collect()
+        } else {
+            p.iter().map(|&x| (vec![x], q.clone())).collect()
         };
-        for (buf, terms) in lanes {
-            for &(coef, _, sb) in terms.iter().filter(|x| x.1 == *sa) {
-                let j = bs.iter().position(|&x| x == sb).expect("grouped");
-                let out = &mut bufs[*buf];
-                for r in 0..m {
-                    let (o, tr) = (&mut out[r * n..(r + 1) * n], &t[r * w + j * n..r * w + (j + 1) * n]);
-                    for (o, &v) in o.iter_mut().zip(tr) {
-                        *o += coef * v;
-                    }
+        let split: usize = parts.iter().map(|(p, q)| cost(p, q)).sum();
+        if parts.len() > 1 && split < whole {
+            (split, parts)
+        } else {
+            (whole, vec![(p, q)])
+        }
+    };
+    let mut by_right: Vec<(Vec<Src>, Vec<Src>)> = Vec::new();
+    for &q in &qs {
+        let set: Vec<Src> = ps.iter().copied().filter(|&p| need(p, q)).collect();
+        match by_right.iter_mut().find(|g| g.0 == set) {
+            Some(g) => g.1.push(q),
+            None => by_right.push((set, vec![q])),
+        }
+    }
+    let mut by_left: Vec<(Vec<Src>, Vec<Src>)> = Vec::new();
+    for &p in &ps {
+        let set: Vec<Src> = qs.iter().copied().filter(|&q| need(p, q)).collect();
+        match by_left.iter_mut().find(|g| g.1 == set) {
+            Some(g) => g.0.push(p),
+            None => by_left.push((vec![p], set)),
+        }
+    }
+    let cover = |groups: Vec<(Vec<Src>, Vec<Src>)>, split_q: bool| {
+        groups.into_iter().map(|(p, q)| choose(p, q, split_q)).fold(
+            (0, Vec::new()),
+            |(c, mut v), (c1, v1)| {
+                v.extend(v1);
+                (c + c1, v)
+            },
+        )
+    };
+    let (cr, r) = cover(by_right, true);
+    let (cl, l) = cover(by_left, false);
+    let chosen = if cr <= cl { r } else { l };
+    chosen
+        .into_iter()
+        .map(|(ps, qs)| {
+            let mut uses = Vec::new();
+            for (i, &p) in ps.iter().enumerate() {
+                for (j, &q) in qs.iter().enumerate() {
+                    let x = pairs.iter().find(|x| x.0 == (p, q)).expect("covered");
+                    uses.extend(x.1.iter().map(|&(lane, c)| (i, j, lane, c)));
                 }
             }
-        }
+            let a_contig = contig(&ps);
+            MatmulBlock { ps, a_contig, qs, uses }
+        })
+        .collect()
+}
+
+/// A pointer that may cross to another thread (each user writes a disjoint range).
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f64);
+// SAFETY: only used to hand disjoint column ranges of one output to rayon tasks.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// `c = alpha · a · b + beta · c` for row-major `a` (`rows × k`), `b` (`k × cols`), `c`
+/// (`rows × cols`); `beta = 0` ignores `c`'s old contents. Large products are split into row
+/// (or, for short wide ones, column) ranges run on the rayon pool.
+#[allow(clippy::too_many_arguments)]
+fn gemm_par(
+    rows: usize,
+    k: usize,
+    cols: usize,
+    alpha: f64,
+    a: &[f64],
+    b: &[f64],
+    beta: f64,
+    c: &mut [f64],
+) -> JitResult<()> {
+    if a.len() < rows * k || b.len() < k * cols || c.len() < rows * cols {
+        return Err(JitError::Shape("internal: a matmul operand is too short".into()));
+    }
+    let c = &mut c[..rows * cols];
+    if rows == 0 || cols == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        c.iter_mut().for_each(|v| *v = if beta == 0.0 { 0.0 } else { beta * *v });
+        return Ok(());
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let big = rows * k * cols >= PAR_MIN_MACS && threads > 1;
+    // SAFETY (all calls below): `a` holds `rows·k`, `b` `k·cols` and `c` `rows·cols` elements
+    // (checked above); each call reads and writes only its own rows/columns inside them.
+    let call = |r: usize, r0: usize, c0: usize, w: usize, out: *mut f64| unsafe {
+        matrixmultiply::dgemm(
+            r,
+            k,
+            w,
+            alpha,
+            a.as_ptr().add(r0 * k),
+            k as isize,
+            1,
+            b.as_ptr().add(c0),
+            cols as isize,
+            1,
+            beta,
+            out,
+            cols as isize,
+            1,
+        )
+    };
+    if big && rows >= 16 {
+        let chunk = rows.div_ceil(threads.min(rows / 8)).next_multiple_of(8);
+        c.par_chunks_mut(chunk * cols).enumerate().for_each(|(i, cc)| {
+            call(cc.len() / cols, i * chunk, 0, cols, cc.as_mut_ptr());
+        });
+    } else if big && cols >= 64 {
+        let chunk = cols.div_ceil(threads).next_multiple_of(8);
+        let base = SendPtr(c.as_mut_ptr());
+        (0..cols.div_ceil(chunk)).into_par_iter().for_each(|i| {
+            let (c0, base) = (i * chunk, base);
+            // SAFETY: `c0 < cols`, inside `c`; the ranges of different `i` are disjoint.
+            call(rows, 0, c0, chunk.min(cols - c0), unsafe { base.0.add(c0) });
+        });
+    } else {
+        call(rows, 0, 0, cols, c.as_mut_ptr());
     }
     Ok(())
+}
+
+/// One matmul step: every output lane `Σ coef · a lane · b lane`, from its [`MatmulBlock`]s.
+///
+/// Each block with several products is one dgemm into a scratch product (its stacked left
+/// operand read in place when contiguous, else copied, and its right lanes copied side by
+/// side); those run in parallel. Then every output lane (in parallel) computes its
+/// single-product blocks straight into its buffer and adds its scratch products.
+fn matmul_step(
+    (m, k, n): (usize, usize, usize),
+    lanes: &[usize],
+    blocks: &[MatmulBlock],
+    bufs: &mut Vec<Vec<f64>>,
+    resolve: &Resolve<'_>,
+) -> JitResult<()> {
+    // Scratch for copies and products, kept per thread. It is taken out (not borrowed) while
+    // in use, since a rayon worker may run another step meanwhile; every element is written
+    // before it is read (copies, then dgemm with β = 0), so it is never cleared.
+    thread_local! {
+        static SCRATCH: core::cell::Cell<Vec<f64>> = const { core::cell::Cell::new(Vec::new()) };
+    }
+    // The output buffers are taken out first (they are never operands of their own step), so
+    // every operand is read from `bufs` while the outputs are written.
+    let mut outs: Vec<Vec<f64>> =
+        lanes.iter().map(|&b| bufs.get_mut(b).map(core::mem::take).unwrap_or_default()).collect();
+    let mut scratch = SCRATCH.take();
+    let r = matmul_blocks_run((m, k, n), blocks, bufs, resolve, &mut scratch, &mut outs);
+    SCRATCH.set(scratch);
+    for (&b, o) in lanes.iter().zip(outs) {
+        if let Some(x) = bufs.get_mut(b) {
+            *x = o;
+        }
+    }
+    r
+}
+
+/// A dgemm of [`matmul_blocks_run`]: rows, columns, left, right, product.
+type BlockJob<'a> = (usize, usize, &'a [f64], &'a [f64], &'a mut [f64]);
+
+/// [`matmul_step`] with its scratch and its output buffers taken out of `bufs`.
+fn matmul_blocks_run(
+    (m, k, n): (usize, usize, usize),
+    blocks: &[MatmulBlock],
+    bufs: &Vec<Vec<f64>>,
+    resolve: &Resolve<'_>,
+    scratch: &mut Vec<f64>,
+    outs: &mut [Vec<f64>],
+) -> JitResult<()> {
+    if outs.iter().any(|o| o.len() < m * n) {
+        return Err(JitError::Shape("internal: a matmul output is too short".into()));
+    }
+    // Per block: (copied a, copied b, product) lengths.
+    let sizes: Vec<(usize, usize, usize)> = blocks
+        .iter()
+        .map(|bl| {
+            let (pl, ql) = (bl.ps.len(), bl.qs.len());
+            if bl.direct() {
+                return (0, 0, 0);
+            }
+            let a = if pl > 1 && !bl.a_contig { pl * m * k } else { 0 };
+            let b = if ql > 1 { k * ql * n } else { 0 };
+            (a, b, pl * m * ql * n)
+        })
+        .collect();
+    let total: usize = sizes.iter().map(|s| s.0 + s.1 + s.2).sum();
+    if scratch.len() < total {
+        scratch.resize(total, 0.0);
+    }
+    // The dgemms' operands (`None`: a direct block, done per lane below).
+    let mut jobs: Vec<Option<BlockJob<'_>>> = Vec::with_capacity(blocks.len());
+    let mut direct_ops: Vec<Option<(&[f64], &[f64])>> = Vec::with_capacity(blocks.len());
+    let mut rest: &mut [f64] = &mut scratch[..total];
+    for (bl, &(la, lb, lt)) in blocks.iter().zip(&sizes) {
+        let (pl, ql) = (bl.ps.len(), bl.qs.len());
+        if bl.direct() {
+            direct_ops
+                .push(Some((lane(bufs, resolve, bl.ps[0], m * k)?, lane(bufs, resolve, bl.qs[0], k * n)?)));
+            jobs.push(None);
+            continue;
+        }
+        direct_ops.push(None);
+        let (ca, r) = core::mem::take(&mut rest).split_at_mut(la);
+        let (cb, r) = r.split_at_mut(lb);
+        let (t, r) = r.split_at_mut(lt);
+        rest = r;
+        let a: &[f64] = if la == 0 {
+            lane(bufs, resolve, bl.ps[0], pl * m * k)?
+        } else {
+            for (i, &p) in bl.ps.iter().enumerate() {
+                ca[i * m * k..(i + 1) * m * k].copy_from_slice(lane(bufs, resolve, p, m * k)?);
+            }
+            ca
+        };
+        let w = ql * n;
+        let b: &[f64] = if lb == 0 {
+            lane(bufs, resolve, bl.qs[0], k * n)?
+        } else {
+            for (j, &q) in bl.qs.iter().enumerate() {
+                let src = lane(bufs, resolve, q, k * n)?;
+                for r in 0..k {
+                    cb[r * w + j * n..r * w + (j + 1) * n].copy_from_slice(&src[r * n..(r + 1) * n]);
+                }
+            }
+            cb
+        };
+        jobs.push(Some((pl * m, w, a, b, t)));
+    }
+    let run = |j: &mut Option<BlockJob<'_>>| match j {
+        Some((rows, w, a, b, t)) => gemm_par(*rows, k, *w, 1.0, a, b, 0.0, t),
+        None => Ok(()),
+    };
+    let work: usize = jobs.iter().flatten().map(|j| j.0 * k * j.1).sum();
+    if work >= PAR_MIN_MACS && jobs.iter().flatten().count() > 1 {
+        jobs.par_iter_mut().map(run).collect::<JitResult<()>>()?;
+    } else {
+        jobs.iter_mut().try_for_each(run)?;
+    }
+    let products: Vec<&[f64]> = jobs.into_iter().map(|j| j.map_or(&[][..], |j| &*j.4)).collect();
+    // Per output lane: its direct products `(block, coef)` and scratch ones `(block, i, j, coef)`.
+    let mut direct: Vec<Vec<(usize, f64)>> = vec![Vec::new(); outs.len()];
+    let mut added: Vec<Vec<(usize, usize, usize, f64)>> = vec![Vec::new(); outs.len()];
+    for (bi, bl) in blocks.iter().enumerate() {
+        for &(i, j, o, c) in &bl.uses {
+            if o >= outs.len() {
+                return Err(JitError::Shape("internal: a matmul output lane is out of range".into()));
+            }
+            if bl.direct() {
+                direct[o].push((bi, c));
+            } else {
+                added[o].push((bi, i, j, c));
+            }
+        }
+    }
+    let fill =
+        |(out, (direct, added)): (&mut Vec<f64>, (&Vec<(usize, f64)>, &Vec<(usize, usize, usize, f64)>))| {
+            let out = &mut out[..m * n];
+            let mut first = true;
+            for &(bi, c) in direct {
+                let (a, b) = direct_ops[bi].expect("direct");
+                gemm_par(m, k, n, c, a, b, if first { 0.0 } else { 1.0 }, out)?;
+                first = false;
+            }
+            for &(bi, i, j, c) in added {
+                let w = blocks[bi].qs.len() * n;
+                let t = products[bi];
+                if t.len() < (blocks[bi].ps.len() * m) * w {
+                    return Err(JitError::Shape("internal: a matmul product is too short".into()));
+                }
+                for r in 0..m {
+                    let (o, tr) = (&mut out[r * n..(r + 1) * n], &t[(i * m + r) * w + j * n..][..n]);
+                    if first {
+                        o.iter_mut().zip(tr).for_each(|(o, &v)| *o = c * v);
+                    } else {
+                        o.iter_mut().zip(tr).for_each(|(o, &v)| *o += c * v);
+                    }
+                }
+                first = false;
+            }
+            if first {
+                out.fill(0.0);
+            }
+            Ok(())
+        };
+    let par =
+        outs.len() > 1 && (work + direct.iter().map(Vec::len).sum::<usize>() * m * k * n) >= PAR_MIN_MACS;
+    let per_lane = outs.iter_mut().zip(direct.iter().zip(&added));
+    if par {
+        per_lane.collect::<Vec<_>>().into_par_iter().map(fill).collect::<JitResult<()>>()
+    } else {
+        per_lane.map(fill).collect::<JitResult<()>>()
+    }
 }
 
 /// Emits the body of a fused loop at one element (`F64`) or two consecutive columns
@@ -1941,7 +2196,9 @@ impl TensorProgram {
                     // is distinct from every input.
                     unsafe { f(ip.as_ptr(), op.as_ptr()) };
                 }
-                Step::Matmul { m, k, n, lanes } => matmul_step((*m, *k, *n), lanes, &mut bufs, &resolve)?,
+                Step::Matmul { m, k, n, lanes, blocks } => {
+                    matmul_step((*m, *k, *n), lanes, blocks, &mut bufs, &resolve)?
+                }
                 Step::Gather { map, need, lanes } => {
                     let short = || JitError::Shape("internal: a gather operand is too short".into());
                     for (srcs, buf) in lanes {
