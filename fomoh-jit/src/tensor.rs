@@ -804,38 +804,39 @@ struct MatmulBlock {
     /// The `ps` lie one after another, `m·k` apart, from `ps[0]`: read in place, no copy.
     a_contig: bool,
     qs: Vec<Src>,
-    /// Per product `(i, j, output lane, coef)`: the step's output lane (an index into its
-    /// `lanes`) it is added into with `coef`.
+    /// Per product `(i, j, output lane, coef)`: the step's output lane (its place in the
+    /// output buffer) it is added into with `coef`.
     uses: Vec<(usize, usize, usize, f64)>,
-}
-
-impl MatmulBlock {
-    /// A single product with a single use: computed straight into its output lane.
-    fn direct(&self) -> bool {
-        self.ps.len() == 1 && self.qs.len() == 1 && self.uses.len() == 1
-    }
+    /// `Some((lane, coef))`: one right lane, and product `i` goes only to output lane
+    /// `lane + i` with the same `coef`, so the dgemm writes straight into the output buffer.
+    direct: Option<(usize, f64)>,
 }
 
 /// The products a matmul step needs: `(a lane, b lane)` and the `(output lane, coef)` uses.
 type MatmulPairs = [((Src, Src), Vec<(usize, f64)>)];
 
 /// A loop awaiting finalization: step index, function, inputs, output buffers.
-type PendingLoop = (usize, FuncId, Vec<(Src, usize)>, Vec<usize>);
+type PendingLoop = (usize, FuncId, Vec<(Src, usize)>, Vec<(usize, usize)>, usize);
 
 enum Step {
     Fused {
         f: LoopFn,
         /// Per staged input: the lane's location and the last element index it reads.
         inputs: Vec<(Src, usize)>,
-        /// Per stored lane: the buffer and its length.
-        outputs: Vec<usize>,
+        /// Per stored lane: its buffer and offset there (the lanes of one loop lie one after
+        /// another in one buffer, so a matmul reads them in place as one tall matrix).
+        outputs: Vec<(usize, usize)>,
+        /// The elements the loop writes per stored lane.
+        out_len: usize,
     },
     Matmul {
         m: usize,
         k: usize,
         n: usize,
-        /// The output lanes' buffers.
-        lanes: Vec<usize>,
+        /// The output buffer: the nonzero lanes one after another.
+        out: usize,
+        /// The nonzero lanes.
+        count: usize,
         /// The dgemms that compute them.
         blocks: Vec<MatmulBlock>,
     },
@@ -1014,10 +1015,7 @@ impl Compiler<'_> {
         };
         let sg = stage_lanes(&g, self.mode, 2 * l, 1 << 20, &seed)?;
         let polys = bilinear(&sg)?;
-        let mut out = Vec::with_capacity(l);
-        // Every product `a lane · b lane` the lanes need, with where it goes and its coefficient.
-        let mut pairs: Vec<((Src, Src), Vec<(usize, f64)>)> = Vec::new();
-        let mut lanes = Vec::new();
+        let mut lane_terms: Vec<Vec<(f64, Src, Src)>> = Vec::with_capacity(l);
         for &o in &sg.outputs {
             let terms: Vec<(f64, Src, Src)> = polys[o as usize]
                 .iter()
@@ -1031,24 +1029,50 @@ impl Compiler<'_> {
                     }
                 })
                 .collect::<JitResult<_>>()?;
+            lane_terms.push(terms);
+        }
+        // The nonzero lanes one after another in one buffer (in lane order), so a block of
+        // products that fills consecutive lanes is one dgemm straight into it.
+        let count = lane_terms.iter().filter(|t| !t.is_empty()).count();
+        self.stats.matmuls += 1;
+        if count == 0 {
+            return Ok(vec![None; l]);
+        }
+        let buf = self.new_buf(count * m * n);
+        let mut out = Vec::with_capacity(l);
+        // Every product `a lane · b lane` the lanes need, with where it goes and its coefficient.
+        let mut pairs: Vec<((Src, Src), Vec<(usize, f64)>)> = Vec::new();
+        let mut q = 0;
+        for terms in lane_terms {
             if terms.is_empty() {
                 out.push(None);
                 continue;
             }
-            let buf = self.new_buf(m * n);
-            out.push(Some(Src::Buf(buf, 0)));
+            out.push(Some(Src::Buf(buf, q * m * n)));
             for (c, sa, sb) in terms {
                 match pairs.iter_mut().find(|x| x.0 == (sa, sb)) {
-                    Some(x) => x.1.push((lanes.len(), c)),
-                    None => pairs.push(((sa, sb), vec![(lanes.len(), c)])),
+                    Some(x) => x.1.push((q, c)),
+                    None => pairs.push(((sa, sb), vec![(q, c)])),
                 }
             }
-            lanes.push(buf);
+            q += 1;
         }
         let blocks = matmul_blocks((m, k, n), &pairs);
+        if std::env::var_os("TMM_DEBUG").is_some() {
+            eprintln!("matmul {m}x{k}x{n} lanes {count}");
+            for b in &blocks {
+                eprintln!(
+                    "  block P={:?} contig={} Q={:?} uses={} direct={:?}",
+                    b.ps,
+                    b.a_contig,
+                    b.qs,
+                    b.uses.len(),
+                    b.direct
+                );
+            }
+        }
         let _ = i;
-        self.stats.matmuls += 1;
-        self.steps.push(Step::Matmul { m, k, n, lanes, blocks });
+        self.steps.push(Step::Matmul { m, k, n, out: buf, count, blocks });
         Ok(out)
     }
 
@@ -1190,25 +1214,24 @@ impl Compiler<'_> {
             Reduce::Rows | Reduce::MaxRows => iter.0,
         };
         let mut out = vec![None; l];
-        let mut stored: Vec<(usize, NodeId)> = Vec::new();
-        let mut bufs = Vec::new();
-        for (lane, &o) in sg.outputs.iter().enumerate() {
-            if matches!(sg.nodes[o as usize], Op::Const(c) if c == 0.0) {
-                continue;
-            }
-            let buf = self.new_buf(out_len);
-            out[lane] = Some(Src::Buf(buf, 0));
-            stored.push((lane, o));
-            bufs.push(buf);
-        }
+        let stored: Vec<(usize, NodeId)> = (sg.outputs.iter().copied().enumerate())
+            .filter(|&(_, o)| !matches!(sg.nodes[o as usize], Op::Const(c) if c == 0.0))
+            .collect();
         if stored.is_empty() {
             return Ok(out);
+        }
+        // All stored lanes in one buffer, in lane order.
+        let buf = self.new_buf(stored.len() * out_len);
+        let mut bufs = Vec::with_capacity(stored.len());
+        for (q, &(lane, _)) in stored.iter().enumerate() {
+            out[lane] = Some(Src::Buf(buf, q * out_len));
+            bufs.push((buf, q * out_len));
         }
         let fid = emit_loop(&mut self.module, &sg, iter, reduce, &in_index, &in_strides, &stored)?;
         self.stats.loops += 1;
         let idx = self.steps.len();
-        self.steps.push(Step::Matmul { m: 0, k: 0, n: 0, lanes: vec![], blocks: vec![] }); // placeholder, patched after finalize
-        self.pending.push((idx, fid, ins, bufs));
+        self.steps.push(Step::Matmul { m: 0, k: 0, n: 0, out: 0, count: 0, blocks: vec![] }); // placeholder, patched after finalize
+        self.pending.push((idx, fid, ins, bufs, out_len));
         Ok(out)
     }
 
@@ -1527,8 +1550,17 @@ fn matmul_blocks((m, k, n): (usize, usize, usize), pairs: &MatmulPairs) -> Vec<M
         let (pl, ql) = (p.len(), q.len());
         let copy_a = if pl > 1 && !contig(p) { pl * m * k } else { 0 };
         let copy_b = if ql > 1 { k * ql * n } else { 0 };
-        let single_use = pl == 1 && ql == 1 && pairs.iter().any(|x| x.0 == (p[0], q[0]) && x.1.len() == 1);
-        let scatter = if single_use { 0 } else { pl * ql * m * n };
+        // Straight into the output (see `MatmulBlock::direct`), or through a scratch product.
+        let direct = ql == 1 && {
+            let uses: Vec<&Vec<(usize, f64)>> =
+                p.iter().filter_map(|&a| pairs.iter().find(|x| x.0 == (a, q[0])).map(|x| &x.1)).collect();
+            uses.len() == pl
+                && uses
+                    .iter()
+                    .enumerate()
+                    .all(|(i, u)| u.len() == 1 && u[0].0 == uses[0][0].0 + i && u[0].1 == uses[0][0].1)
+        };
+        let scatter = if direct { 0 } else { pl * ql * m * n };
         2 * (copy_a + copy_b) + pl * m * k + k * ql * n + scatter + 4096
     };
     // One group (P, Q), whole or split along the side it was grouped by.
@@ -1586,7 +1618,10 @@ fn matmul_blocks((m, k, n): (usize, usize, usize), pairs: &MatmulPairs) -> Vec<M
                 }
             }
             let a_contig = contig(&ps);
-            MatmulBlock { ps, a_contig, qs, uses }
+            let direct = (qs.len() == 1 && uses.len() == ps.len())
+                .then(|| (uses[0].2, uses[0].3))
+                .filter(|&(o, c)| uses.iter().enumerate().all(|(i, u)| u.0 == i && u.2 == o + i && u.3 == c));
+            MatmulBlock { ps, a_contig, qs, uses, direct }
         })
         .collect()
 }
@@ -1666,13 +1701,14 @@ fn gemm_par(
 
 /// One matmul step: every output lane `Σ coef · a lane · b lane`, from its [`MatmulBlock`]s.
 ///
-/// Each block with several products is one dgemm into a scratch product (its stacked left
-/// operand read in place when contiguous, else copied, and its right lanes copied side by
-/// side); those run in parallel. Then every output lane (in parallel) computes its
-/// single-product blocks straight into its buffer and adds its scratch products.
+/// Blocks that are not direct are dgemms into scratch products, run in parallel (a stacked
+/// left operand is read in place when contiguous, else copied; right lanes are copied side by
+/// side). Then the direct blocks write straight into the output buffer, one after another
+/// (each split over threads when large), and finally every output lane (in parallel) adds
+/// its scratch products.
 fn matmul_step(
     (m, k, n): (usize, usize, usize),
-    lanes: &[usize],
+    (out, count): (usize, usize),
     blocks: &[MatmulBlock],
     bufs: &mut Vec<Vec<f64>>,
     resolve: &Resolve<'_>,
@@ -1683,66 +1719,50 @@ fn matmul_step(
     thread_local! {
         static SCRATCH: core::cell::Cell<Vec<f64>> = const { core::cell::Cell::new(Vec::new()) };
     }
-    // The output buffers are taken out first (they are never operands of their own step), so
-    // every operand is read from `bufs` while the outputs are written.
-    let mut outs: Vec<Vec<f64>> =
-        lanes.iter().map(|&b| bufs.get_mut(b).map(core::mem::take).unwrap_or_default()).collect();
+    // The output buffer is taken out first (it is never an operand of its own step), so every
+    // operand is read from `bufs` while it is written.
+    let mut o = match bufs.get_mut(out) {
+        Some(o) if o.len() >= count * m * n => core::mem::take(o),
+        _ => return Err(JitError::Shape("internal: a matmul output is too short".into())),
+    };
     let mut scratch = SCRATCH.take();
-    let r = matmul_blocks_run((m, k, n), blocks, bufs, resolve, &mut scratch, &mut outs);
+    let r =
+        matmul_blocks_run((m, k, n), blocks, bufs, resolve, &mut scratch, (&mut o[..count * m * n], count));
     SCRATCH.set(scratch);
-    for (&b, o) in lanes.iter().zip(outs) {
-        if let Some(x) = bufs.get_mut(b) {
-            *x = o;
-        }
-    }
+    bufs[out] = o;
     r
 }
 
-/// A dgemm of [`matmul_blocks_run`]: rows, columns, left, right, product.
-type BlockJob<'a> = (usize, usize, &'a [f64], &'a [f64], &'a mut [f64]);
+/// A dgemm of [`matmul_blocks_run`]: rows, columns, left, right, product (`None`: direct).
+type BlockJob<'a> = (usize, usize, &'a [f64], &'a [f64], Option<&'a mut [f64]>);
 
-/// [`matmul_step`] with its scratch and its output buffers taken out of `bufs`.
+/// [`matmul_step`] with its scratch and its output lanes (`m·n` each) taken out of `bufs`.
 fn matmul_blocks_run(
     (m, k, n): (usize, usize, usize),
     blocks: &[MatmulBlock],
     bufs: &Vec<Vec<f64>>,
     resolve: &Resolve<'_>,
     scratch: &mut Vec<f64>,
-    outs: &mut [Vec<f64>],
+    (out, count): (&mut [f64], usize),
 ) -> JitResult<()> {
-    if outs.iter().any(|o| o.len() < m * n) {
-        return Err(JitError::Shape("internal: a matmul output is too short".into()));
-    }
     // Per block: (copied a, copied b, product) lengths.
     let sizes: Vec<(usize, usize, usize)> = blocks
         .iter()
         .map(|bl| {
             let (pl, ql) = (bl.ps.len(), bl.qs.len());
-            if bl.direct() {
-                return (0, 0, 0);
-            }
             let a = if pl > 1 && !bl.a_contig { pl * m * k } else { 0 };
             let b = if ql > 1 { k * ql * n } else { 0 };
-            (a, b, pl * m * ql * n)
+            (a, b, if bl.direct.is_some() { 0 } else { pl * m * ql * n })
         })
         .collect();
     let total: usize = sizes.iter().map(|s| s.0 + s.1 + s.2).sum();
     if scratch.len() < total {
         scratch.resize(total, 0.0);
     }
-    // The dgemms' operands (`None`: a direct block, done per lane below).
-    let mut jobs: Vec<Option<BlockJob<'_>>> = Vec::with_capacity(blocks.len());
-    let mut direct_ops: Vec<Option<(&[f64], &[f64])>> = Vec::with_capacity(blocks.len());
+    let mut jobs: Vec<BlockJob<'_>> = Vec::with_capacity(blocks.len());
     let mut rest: &mut [f64] = &mut scratch[..total];
     for (bl, &(la, lb, lt)) in blocks.iter().zip(&sizes) {
         let (pl, ql) = (bl.ps.len(), bl.qs.len());
-        if bl.direct() {
-            direct_ops
-                .push(Some((lane(bufs, resolve, bl.ps[0], m * k)?, lane(bufs, resolve, bl.qs[0], k * n)?)));
-            jobs.push(None);
-            continue;
-        }
-        direct_ops.push(None);
         let (ca, r) = core::mem::take(&mut rest).split_at_mut(la);
         let (cb, r) = r.split_at_mut(lb);
         let (t, r) = r.split_at_mut(lt);
@@ -1767,68 +1787,79 @@ fn matmul_blocks_run(
             }
             cb
         };
-        jobs.push(Some((pl * m, w, a, b, t)));
+        jobs.push((pl * m, w, a, b, bl.direct.is_none().then_some(t)));
     }
-    let run = |j: &mut Option<BlockJob<'_>>| match j {
-        Some((rows, w, a, b, t)) => gemm_par(*rows, k, *w, 1.0, a, b, 0.0, t),
-        None => Ok(()),
+    let run = |j: &mut BlockJob<'_>| match j {
+        (rows, w, a, b, Some(t)) => gemm_par(*rows, k, *w, 1.0, a, b, 0.0, t),
+        _ => Ok(()),
     };
-    let work: usize = jobs.iter().flatten().map(|j| j.0 * k * j.1).sum();
-    if work >= PAR_MIN_MACS && jobs.iter().flatten().count() > 1 {
+    let work: usize = jobs.iter().filter(|j| j.4.is_some()).map(|j| j.0 * k * j.1).sum();
+    if work >= PAR_MIN_MACS && jobs.iter().filter(|j| j.4.is_some()).count() > 1 {
         jobs.par_iter_mut().map(run).collect::<JitResult<()>>()?;
     } else {
         jobs.iter_mut().try_for_each(run)?;
     }
-    let products: Vec<&[f64]> = jobs.into_iter().map(|j| j.map_or(&[][..], |j| &*j.4)).collect();
-    // Per output lane: its direct products `(block, coef)` and scratch ones `(block, i, j, coef)`.
-    let mut direct: Vec<Vec<(usize, f64)>> = vec![Vec::new(); outs.len()];
-    let mut added: Vec<Vec<(usize, usize, usize, f64)>> = vec![Vec::new(); outs.len()];
-    for (bi, bl) in blocks.iter().enumerate() {
+    // Direct blocks, in order: β = 0 on lanes not yet written (zeroed first if the block
+    // also covers written ones).
+    let mut written = vec![false; count];
+    for (bl, j) in blocks.iter().zip(&jobs) {
+        let Some((o, c)) = bl.direct else { continue };
+        let pl = bl.ps.len();
+        let ws =
+            written.get_mut(o..o + pl).ok_or_else(|| JitError::Shape("internal: a matmul lane".into()))?;
+        let dst = &mut out[o * m * n..(o + pl) * m * n];
+        let beta = if ws.iter().all(|w| !w) {
+            0.0
+        } else {
+            for (w, d) in ws.iter().zip(dst.chunks_mut((m * n).max(1))) {
+                if !w {
+                    d.fill(0.0);
+                }
+            }
+            1.0
+        };
+        ws.fill(true);
+        gemm_par(pl * m, k, n, c, j.2, j.3, beta, dst)?;
+    }
+    // Per output lane: its scratch products `(block, i, j, coef)`.
+    let mut added: Vec<Vec<(usize, usize, usize, f64)>> = vec![Vec::new(); count];
+    for (bi, bl) in blocks.iter().enumerate().filter(|b| b.1.direct.is_none()) {
         for &(i, j, o, c) in &bl.uses {
-            if o >= outs.len() {
-                return Err(JitError::Shape("internal: a matmul output lane is out of range".into()));
-            }
-            if bl.direct() {
-                direct[o].push((bi, c));
-            } else {
-                added[o].push((bi, i, j, c));
-            }
+            added
+                .get_mut(o)
+                .ok_or_else(|| JitError::Shape("internal: a matmul lane".into()))?
+                .push((bi, i, j, c));
         }
     }
-    let fill =
-        |(out, (direct, added)): (&mut Vec<f64>, (&Vec<(usize, f64)>, &Vec<(usize, usize, usize, f64)>))| {
-            let out = &mut out[..m * n];
-            let mut first = true;
-            for &(bi, c) in direct {
-                let (a, b) = direct_ops[bi].expect("direct");
-                gemm_par(m, k, n, c, a, b, if first { 0.0 } else { 1.0 }, out)?;
-                first = false;
+    let products: Vec<&[f64]> = jobs.into_iter().map(|j| j.4.map_or(&[][..], |t| &*t)).collect();
+    let fill = |((out, added), &done): ((&mut [f64], &Vec<(usize, usize, usize, f64)>), &bool)| {
+        let mut first = !done;
+        for &(bi, i, j, c) in added {
+            let w = blocks[bi].qs.len() * n;
+            let t = products[bi];
+            if t.len() < blocks[bi].ps.len() * m * w {
+                return Err(JitError::Shape("internal: a matmul product is too short".into()));
             }
-            for &(bi, i, j, c) in added {
-                let w = blocks[bi].qs.len() * n;
-                let t = products[bi];
-                if t.len() < (blocks[bi].ps.len() * m) * w {
-                    return Err(JitError::Shape("internal: a matmul product is too short".into()));
+            for r in 0..m {
+                let (o, tr) = (&mut out[r * n..(r + 1) * n], &t[(i * m + r) * w + j * n..][..n]);
+                if first {
+                    o.iter_mut().zip(tr).for_each(|(o, &v)| *o = c * v);
+                } else {
+                    o.iter_mut().zip(tr).for_each(|(o, &v)| *o += c * v);
                 }
-                for r in 0..m {
-                    let (o, tr) = (&mut out[r * n..(r + 1) * n], &t[(i * m + r) * w + j * n..][..n]);
-                    if first {
-                        o.iter_mut().zip(tr).for_each(|(o, &v)| *o = c * v);
-                    } else {
-                        o.iter_mut().zip(tr).for_each(|(o, &v)| *o += c * v);
-                    }
-                }
-                first = false;
             }
-            if first {
-                out.fill(0.0);
-            }
-            Ok(())
-        };
-    let par =
-        outs.len() > 1 && (work + direct.iter().map(Vec::len).sum::<usize>() * m * k * n) >= PAR_MIN_MACS;
-    let per_lane = outs.iter_mut().zip(direct.iter().zip(&added));
-    if par {
+            first = false;
+        }
+        if first {
+            out.fill(0.0);
+        }
+        Ok(())
+    };
+    let mut lanes: Vec<&mut [f64]> = out.chunks_mut((m * n).max(1)).collect();
+    lanes.resize_with(count, Default::default);
+    let per_lane = lanes.into_iter().zip(&added).zip(&written);
+    let adds: usize = added.iter().map(Vec::len).sum();
+    if count > 1 && adds * m * n >= PAR_MIN_MACS {
         per_lane.collect::<Vec<_>>().into_par_iter().map(fill).collect::<JitResult<()>>()
     } else {
         per_lane.map(fill).collect::<JitResult<()>>()
@@ -2152,12 +2183,12 @@ impl TensorProgram {
         let out = c.value(self.output)?;
         let mut module = c.module;
         module.finalize_definitions().map_err(cg_err)?;
-        for (idx, fid, inputs, outputs) in c.pending {
+        for (idx, fid, inputs, outputs, out_len) in c.pending {
             let p = module.get_finalized_function(fid);
             // SAFETY: `p` is a function compiled with the loop signature (two pointers in,
             // nothing out) in the platform's default calling convention.
             let f = unsafe { core::mem::transmute::<*const u8, LoopFn>(p) };
-            c.steps[idx] = Step::Fused { f, inputs, outputs };
+            c.steps[idx] = Step::Fused { f, inputs, outputs, out_len };
         }
         let mut stats = c.stats;
         stats.compile_time = t0.elapsed();
@@ -2180,7 +2211,7 @@ impl TensorProgram {
         };
         for step in &plan.steps {
             match step {
-                Step::Fused { f, inputs, outputs } => {
+                Step::Fused { f, inputs, outputs, out_len } => {
                     let mut ip = Vec::with_capacity(inputs.len());
                     for &(s, last) in inputs {
                         let (p, avail) = resolve(&bufs, s);
@@ -2189,15 +2220,21 @@ impl TensorProgram {
                         }
                         ip.push(p);
                     }
-                    let op: Vec<*mut f64> = outputs.iter().map(|&b| bufs[b].as_mut_ptr()).collect();
+                    let mut op: Vec<*mut f64> = Vec::with_capacity(outputs.len());
+                    for &(b, o) in outputs {
+                        match bufs.get_mut(b) {
+                            Some(v) if v.len() >= o + out_len => op.push(v[o..].as_mut_ptr()),
+                            _ => return Err(JitError::Shape("internal: a loop output is too short".into())),
+                        }
+                    }
                     // SAFETY: every input pointer has at least `last + 1` readable elements
-                    // (checked above) and the loop reads no further; each output buffer was
-                    // allocated with the length the loop writes (fixed at compile time) and
-                    // is distinct from every input.
+                    // (checked above) and the loop reads no further; each output lane has
+                    // `out_len` writable elements (checked above), the loop writes no more,
+                    // the lanes do not overlap, and their buffer is distinct from every input.
                     unsafe { f(ip.as_ptr(), op.as_ptr()) };
                 }
-                Step::Matmul { m, k, n, lanes, blocks } => {
-                    matmul_step((*m, *k, *n), lanes, blocks, &mut bufs, &resolve)?
+                Step::Matmul { m, k, n, out, count, blocks } => {
+                    matmul_step((*m, *k, *n), (*out, *count), blocks, &mut bufs, &resolve)?
                 }
                 Step::Gather { map, need, lanes } => {
                     let short = || JitError::Shape("internal: a gather operand is too short".into());
