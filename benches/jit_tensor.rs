@@ -119,6 +119,15 @@ fn alternating(a: &dyn Fn(), b: &dyn Fn()) -> (f64, f64, f64) {
     (med(&mut v, |t| t.0), med(&mut v, |t| t.1), med(&mut v, |t| t.2))
 }
 
+/// How many threads each side may use (both share rayon's global pool).
+fn threads_note() -> String {
+    let (t, cores) = (rayon::current_num_threads(), std::thread::available_parallelism().map_or(1, |n| n.get()));
+    format!(
+        "threads: runtime = rayon pool of {t} (planes, jobs); JIT = fused loops on 1, matmul dgemms and \
+         lanes on the same pool of {t} (only above 2^20 multiply-adds); {cores} cores"
+    )
+}
+
 /// The runtime's tensor path (`Minibatch` over `model`) against the bound JIT program on the
 /// same batch, per mode (both through `Objective`), with the JIT's speedup.
 fn versus_runtime(
@@ -139,6 +148,7 @@ fn versus_runtime(
     println!(
         "== {name}: runtime tensor path vs JIT minibatch program (K = 8 max rel. difference {err:.1e}) =="
     );
+    println!("{}", threads_note());
     println!(
         "{:<12} {:>12} {:>12} {:>14}   (medians over {ROUNDS} alternating rounds)",
         "mode", "runtime ms", "jit ms", "jit speedup"
@@ -248,6 +258,7 @@ fn main() -> Result<(), fomoh::Error> {
         let tv = time(|| mb.value(&th).unwrap());
         let thd = time(|| mb.hyper_dual(&th, &u[0], &u[1]).unwrap());
         let t4 = time(|| mb.hyperplane(&th, &u[..4]).unwrap());
+        println!("{}", threads_note());
         report(
             "paper CNN, batch 32",
             &p,

@@ -1510,7 +1510,7 @@ fn lane<'b>(bufs: &'b Vec<Vec<f64>>, resolve: &Resolve<'_>, s: Src, len: usize) 
 }
 
 /// Multiply-adds below which a dgemm runs on the calling thread alone.
-const PAR_MIN_MACS: usize = 1 << 16;
+const PAR_MIN_MACS: usize = 1 << 20;
 
 /// Splits a matmul's products into dgemm blocks (see [`MatmulBlock`]).
 ///
