@@ -121,7 +121,8 @@ fn alternating(a: &dyn Fn(), b: &dyn Fn()) -> (f64, f64, f64) {
 
 /// How many threads each side may use (both share rayon's global pool).
 fn threads_note() -> String {
-    let (t, cores) = (rayon::current_num_threads(), std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (t, cores) =
+        (rayon::current_num_threads(), std::thread::available_parallelism().map_or(1, |n| n.get()));
     format!(
         "threads: runtime = rayon pool of {t} (planes, jobs); JIT = fused loops on 1, matmul dgemms and \
          lanes on the same pool of {t} (only above 2^20 multiply-adds); {cores} cores"

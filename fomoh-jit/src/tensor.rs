@@ -812,8 +812,17 @@ struct MatmulBlock {
     direct: Option<(usize, f64)>,
 }
 
-/// The products a matmul step needs: `(a lane, b lane)` and the `(output lane, coef)` uses.
-type MatmulPairs = [((Src, Src), Vec<(usize, f64)>)];
+/// A product a matmul step needs: `(a lane, b lane)` and its `(output lane, coef)` uses.
+type MatmulPair = ((Src, Src), Vec<(usize, f64)>);
+
+/// The products a matmul step needs.
+type MatmulPairs = [MatmulPair];
+
+/// Lanes of a stacked left operand and of a side-by-side right operand.
+type LaneSets = (Vec<Src>, Vec<Src>);
+
+/// A scratch product added into an output lane: `(block, i, j, coef)`.
+type Added = (usize, usize, usize, f64);
 
 /// A loop awaiting finalization: step index, function, inputs, output buffers.
 type PendingLoop = (usize, FuncId, Vec<(Src, usize)>, Vec<(usize, usize)>, usize);
@@ -1041,7 +1050,7 @@ impl Compiler<'_> {
         let buf = self.new_buf(count * m * n);
         let mut out = Vec::with_capacity(l);
         // Every product `a lane · b lane` the lanes need, with where it goes and its coefficient.
-        let mut pairs: Vec<((Src, Src), Vec<(usize, f64)>)> = Vec::new();
+        let mut pairs: Vec<MatmulPair> = Vec::new();
         let mut q = 0;
         for terms in lane_terms {
             if terms.is_empty() {
@@ -1058,19 +1067,6 @@ impl Compiler<'_> {
             q += 1;
         }
         let blocks = matmul_blocks((m, k, n), &pairs);
-        if std::env::var_os("TMM_DEBUG").is_some() {
-            eprintln!("matmul {m}x{k}x{n} lanes {count}");
-            for b in &blocks {
-                eprintln!(
-                    "  block P={:?} contig={} Q={:?} uses={} direct={:?}",
-                    b.ps,
-                    b.a_contig,
-                    b.qs,
-                    b.uses.len(),
-                    b.direct
-                );
-            }
-        }
         let _ = i;
         self.steps.push(Step::Matmul { m, k, n, out: buf, count, blocks });
         Ok(out)
@@ -1564,10 +1560,10 @@ fn matmul_blocks((m, k, n): (usize, usize, usize), pairs: &MatmulPairs) -> Vec<M
         2 * (copy_a + copy_b) + pl * m * k + k * ql * n + scatter + 4096
     };
     // One group (P, Q), whole or split along the side it was grouped by.
-    let choose = |p: Vec<Src>, q: Vec<Src>, split_q: bool| -> (usize, Vec<(Vec<Src>, Vec<Src>)>) {
+    let choose = |p: Vec<Src>, q: Vec<Src>, split_q: bool| -> (usize, Vec<LaneSets>) {
         let p = sorted(p);
         let whole = cost(&p, &q);
-        let parts: Vec<(Vec<Src>, Vec<Src>)> = if split_q {
+        let parts: Vec<LaneSets> = if split_q {
             q.iter().map(|&x| (p.clone(), vec![x])).collect()
         } else {
             p.iter().map(|&x| (vec![x], q.clone())).collect()
@@ -1579,7 +1575,7 @@ fn matmul_blocks((m, k, n): (usize, usize, usize), pairs: &MatmulPairs) -> Vec<M
             (whole, vec![(p, q)])
         }
     };
-    let mut by_right: Vec<(Vec<Src>, Vec<Src>)> = Vec::new();
+    let mut by_right: Vec<LaneSets> = Vec::new();
     for &q in &qs {
         let set: Vec<Src> = ps.iter().copied().filter(|&p| need(p, q)).collect();
         match by_right.iter_mut().find(|g| g.0 == set) {
@@ -1587,7 +1583,7 @@ fn matmul_blocks((m, k, n): (usize, usize, usize), pairs: &MatmulPairs) -> Vec<M
             None => by_right.push((set, vec![q])),
         }
     }
-    let mut by_left: Vec<(Vec<Src>, Vec<Src>)> = Vec::new();
+    let mut by_left: Vec<LaneSets> = Vec::new();
     for &p in &ps {
         let set: Vec<Src> = qs.iter().copied().filter(|&q| need(p, q)).collect();
         match by_left.iter_mut().find(|g| g.1 == set) {
@@ -1595,7 +1591,7 @@ fn matmul_blocks((m, k, n): (usize, usize, usize), pairs: &MatmulPairs) -> Vec<M
             None => by_left.push((vec![p], set)),
         }
     }
-    let cover = |groups: Vec<(Vec<Src>, Vec<Src>)>, split_q: bool| {
+    let cover = |groups: Vec<LaneSets>, split_q: bool| {
         groups.into_iter().map(|(p, q)| choose(p, q, split_q)).fold(
             (0, Vec::new()),
             |(c, mut v), (c1, v1)| {
@@ -1822,7 +1818,7 @@ fn matmul_blocks_run(
         gemm_par(pl * m, k, n, c, j.2, j.3, beta, dst)?;
     }
     // Per output lane: its scratch products `(block, i, j, coef)`.
-    let mut added: Vec<Vec<(usize, usize, usize, f64)>> = vec![Vec::new(); count];
+    let mut added: Vec<Vec<Added>> = vec![Vec::new(); count];
     for (bi, bl) in blocks.iter().enumerate().filter(|b| b.1.direct.is_none()) {
         for &(i, j, o, c) in &bl.uses {
             added
@@ -1832,7 +1828,7 @@ fn matmul_blocks_run(
         }
     }
     let products: Vec<&[f64]> = jobs.into_iter().map(|j| j.4.map_or(&[][..], |t| &*t)).collect();
-    let fill = |((out, added), &done): ((&mut [f64], &Vec<(usize, usize, usize, f64)>), &bool)| {
+    let fill = |((out, added), &done): ((&mut [f64], &Vec<Added>), &bool)| {
         let mut first = !done;
         for &(bi, i, j, c) in added {
             let w = blocks[bi].qs.len() * n;
@@ -1862,7 +1858,7 @@ fn matmul_blocks_run(
     if count > 1 && adds * m * n >= PAR_MIN_MACS {
         per_lane.collect::<Vec<_>>().into_par_iter().map(fill).collect::<JitResult<()>>()
     } else {
-        per_lane.map(fill).collect::<JitResult<()>>()
+        { per_lane }.try_for_each(fill)
     }
 }
 
