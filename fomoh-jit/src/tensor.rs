@@ -2812,3 +2812,101 @@ pub mod models {
         b.finish(l)
     }
 }
+
+#[cfg(test)]
+mod matmul_plan_tests {
+    use super::*;
+
+    /// The product rule's terms for `h · W` at K directions, with `h` a loop output (lane `l`
+    /// at `l·m·k` in buffer 0) and `W` a parameter block (value and tangent lanes only).
+    fn hk_pairs(kk: usize, (m, k): (usize, usize)) -> Vec<MatmulPair> {
+        let h = |l: usize| Src::Buf(0, l * m * k);
+        let w = |l: usize| Src::X(l, 0);
+        let mut lanes: Vec<Vec<(f64, Src, Src)>> = vec![vec![(1.0, h(0), w(0))]];
+        for i in 1..=kk {
+            lanes.push(vec![(1.0, h(i), w(0)), (1.0, h(0), w(i))]);
+        }
+        let mut l = kk + 1;
+        for i in 1..=kk {
+            for j in i..=kk {
+                let mut t = vec![(1.0, h(l), w(0))];
+                if i == j {
+                    t.push((2.0, h(i), w(i)));
+                } else {
+                    t.push((1.0, h(i), w(j)));
+                    t.push((1.0, h(j), w(i)));
+                }
+                lanes.push(t);
+                l += 1;
+            }
+        }
+        let mut pairs: Vec<MatmulPair> = Vec::new();
+        for (q, terms) in lanes.into_iter().enumerate() {
+            for (c, a, b) in terms {
+                pairs.push(((a, b), vec![(q, c)]));
+            }
+        }
+        pairs
+    }
+
+    /// Every product of `pairs` is computed by exactly one block, with all its uses.
+    fn exact_cover(blocks: &[MatmulBlock], pairs: &[MatmulPair]) {
+        let mut seen = 0;
+        for bl in blocks {
+            for (i, &p) in bl.ps.iter().enumerate() {
+                for (j, &q) in bl.qs.iter().enumerate() {
+                    let x =
+                        pairs.iter().find(|x| x.0 == (p, q)).expect("a block computes a product nobody uses");
+                    let uses: Vec<(usize, f64)> =
+                        bl.uses.iter().filter(|u| (u.0, u.1) == (i, j)).map(|u| (u.2, u.3)).collect();
+                    assert_eq!(uses, x.1);
+                    seen += 1;
+                }
+            }
+        }
+        assert_eq!(seen, pairs.len());
+    }
+
+    #[test]
+    fn hidden_layer_products_are_two_stacked_dgemms_at_every_k() {
+        for kk in 1..=8 {
+            let (m, k, n) = (256, 32, 10);
+            let pairs = hk_pairs(kk, (m, k));
+            let blocks = matmul_blocks((m, k, n), &pairs);
+            exact_cover(&blocks, &pairs);
+            // [h_0; …; h_K] · [W_0 | … | W_K] (one copy of the small right lanes, left read in
+            // place) and the second-order lanes [h_11; …] · W_0 straight into their lanes.
+            assert_eq!(blocks.len(), 2, "K={kk}: {blocks:?}");
+            assert!(blocks.iter().all(|b| b.a_contig || b.ps.len() == 1), "K={kk}: {blocks:?}");
+            assert!(
+                blocks.iter().any(|b| b.ps.len() == kk + 1 && b.qs.len() == kk + 1),
+                "K={kk}: {blocks:?}"
+            );
+            let direct: Vec<&MatmulBlock> = blocks.iter().filter(|b| b.direct.is_some()).collect();
+            assert_eq!(direct.len(), 1);
+            assert_eq!(direct[0].direct, Some((kk + 1, 1.0)));
+            assert_eq!(direct[0].ps.len(), kk * (kk + 1) / 2);
+        }
+    }
+
+    #[test]
+    fn wide_right_lanes_are_not_copied_side_by_side() {
+        // W (parameters) · cols (a loop output, wide): no right lanes are copied side by side;
+        // [W_0; …; W_4] (small, copied) meets each first-order lane of `cols`, and the
+        // second-order lanes, which meet only W_0, are each one dgemm straight into their lane
+        // (as is W · cols_0, into the value and tangent lanes).
+        let (m, k, n) = (16, 150, 2048);
+        let pairs: Vec<MatmulPair> = hk_pairs(4, (k, n))
+            .into_iter()
+            .map(|((h, w), u)| {
+                let Src::X(l, _) = w else { unreachable!() };
+                ((Src::X(l, 0), h), u)
+            })
+            .collect();
+        let blocks = matmul_blocks((m, k, n), &pairs);
+        exact_cover(&blocks, &pairs);
+        assert!(blocks.iter().all(|b| b.qs.len() == 1), "{blocks:?}");
+        assert_eq!(blocks.len(), 15, "{blocks:?}");
+        assert_eq!(blocks.iter().filter(|b| b.direct.is_some()).count(), 11, "{blocks:?}");
+    }
+}
