@@ -125,7 +125,7 @@ fn threads_note() -> String {
         (rayon::current_num_threads(), std::thread::available_parallelism().map_or(1, |n| n.get()));
     format!(
         "threads: runtime = rayon pool of {t} (planes, jobs); JIT = fused loops on 1, matmul dgemms and \
-         lanes on the same pool of {t} (only above 2^20 multiply-adds); {cores} cores"
+         lanes on the same pool of {t} (only above 2^23 multiply-adds); {cores} cores"
     )
 }
 

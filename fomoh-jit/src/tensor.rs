@@ -1518,7 +1518,7 @@ fn lane_stride(len: usize) -> usize {
 }
 
 /// Multiply-adds below which a dgemm runs on the calling thread alone.
-const PAR_MIN_MACS: usize = 1 << 20;
+const PAR_MIN_MACS: usize = 1 << 23;
 
 /// Splits a matmul's products into dgemm blocks (see [`MatmulBlock`]).
 ///
