@@ -197,3 +197,33 @@ fn matmul_of_active_operands_agrees_with_the_runtime() {
         assert_close(&format!("K={kk}"), &flat_proj(&pj), &flat_proj(&r), TOL);
     }
 }
+
+/// Products large enough to be split over threads (by rows, and by columns when short and
+/// wide), value and hyper-dual, against the interpreter.
+#[test]
+fn large_matmuls_split_over_threads_agree_with_the_interpreter() {
+    // 520·128·128 and 8·64·16 400 multiply-adds: both above the threshold for splitting.
+    for ((m, k, n), left_param) in [((520, 128, 128), false), ((8, 64, 16_400), true)] {
+        let dim = if left_param { m * k } else { k * n };
+        let mut b = TensorBuilder::new(dim);
+        let (a, w) = if left_param {
+            (b.param(0, &[m, k]).unwrap(), b.data(data(k, n, 0.1), &[k, n]).unwrap())
+        } else {
+            (b.data(data(m, k, 0.1), &[m, k]).unwrap(), b.param(0, &[k, n]).unwrap())
+        };
+        let y = b.matmul(a, w).unwrap();
+        let f = reduce(&mut b, y);
+        let p = b.finish(f).unwrap();
+        let x = point(dim);
+        let what = format!("{m}x{k}x{n}");
+        assert_close(&format!("{what} value"), &[p.value(&x).unwrap()], &[p.interpret(&x).unwrap()], TOL);
+        let u = dirs(dim, 2);
+        let xs: Vec<HyperDual<f64>> = (0..dim).map(|i| HyperDual::seed(x[i], u[0][i], u[1][i])).collect();
+        assert_close(
+            &format!("{what} hyper-dual"),
+            &flat_hd(p.hyper_dual(&x, &u[0], &u[1]).unwrap()),
+            &flat_hd(p.interpret(&xs).unwrap()),
+            TOL,
+        );
+    }
+}
