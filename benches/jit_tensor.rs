@@ -125,6 +125,16 @@ fn alternating(a: &dyn Fn(), b: &dyn Fn()) -> (f64, f64, f64) {
     (med(&mut v, |t| t.0), med(&mut v, |t| t.1), med(&mut v, |t| t.2))
 }
 
+/// How many threads each side may use (both share rayon's global pool).
+fn threads_note() -> String {
+    let (t, cores) =
+        (rayon::current_num_threads(), std::thread::available_parallelism().map_or(1, |n| n.get()));
+    format!(
+        "threads: runtime = rayon pool of {t} (planes, jobs); JIT = fused loops on 1, matmul dgemms and \
+         lanes on the same pool of {t} (only above 2^23 multiply-adds); {cores} cores"
+    )
+}
+
 /// The runtime's tensor path (`Minibatch` over `model`) against the bound JIT program on the
 /// same batch, per mode (both through `Objective`), with the JIT's speedup.
 fn versus_runtime(
@@ -145,6 +155,7 @@ fn versus_runtime(
     println!(
         "== {name}: runtime tensor path vs JIT minibatch program (K = 8 max rel. difference {err:.1e}) =="
     );
+    println!("{}", threads_note());
     println!(
         "{:<12} {:>12} {:>12} {:>14}   (medians over {ROUNDS} alternating rounds)",
         "mode", "runtime ms", "jit ms", "jit speedup"

@@ -64,6 +64,7 @@ use cranelift_module::{FuncId, Linkage, Module};
 use fomoh_runtime::{
     packed_index, BinaryOp, Dim, HyperDual, Jet, Packed, Projection, Result, Scalar, UnaryOp,
 };
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -794,26 +795,59 @@ enum Reduce {
 
 type LoopFn = unsafe extern "C" fn(*const *const f64, *const *mut f64);
 
-/// One output lane of a matmul: its buffer and the terms `(coef, a lane, b lane)`.
-type MatmulLane = (usize, Vec<(f64, Src, Src)>);
+/// One dgemm of a matmul step: the `a` lanes `ps` stacked vertically (`|ps|·m × k`) times the
+/// `b` lanes `qs` side by side (`k × |qs|·n`), so product block `(i, j)` is `ps[i] · qs[j]`.
+/// The blocks of a step cover every product its lanes need exactly once.
+#[derive(Debug)]
+struct MatmulBlock {
+    ps: Vec<Src>,
+    /// The `ps` lie one after another, `m·k` apart, from `ps[0]`: read in place, no copy.
+    a_contig: bool,
+    qs: Vec<Src>,
+    /// Per product `(i, j, output lane, coef)`: the step's output lane (its place in the
+    /// output buffer) it is added into with `coef`.
+    uses: Vec<(usize, usize, usize, f64)>,
+    /// `Some((lane, coef))`: one right lane, and product `i` goes only to output lane
+    /// `lane + i` with the same `coef`, so the dgemm writes straight into the output buffer.
+    direct: Option<(usize, f64)>,
+}
+
+/// A product a matmul step needs: `(a lane, b lane)` and its `(output lane, coef)` uses.
+type MatmulPair = ((Src, Src), Vec<(usize, f64)>);
+
+/// The products a matmul step needs.
+type MatmulPairs = [MatmulPair];
+
+/// Lanes of a stacked left operand and of a side-by-side right operand.
+type LaneSets = (Vec<Src>, Vec<Src>);
+
+/// A scratch product added into an output lane: `(block, i, j, coef)`.
+type Added = (usize, usize, usize, f64);
 
 /// A loop awaiting finalization: step index, function, inputs, output buffers.
-type PendingLoop = (usize, FuncId, Vec<(Src, usize)>, Vec<usize>);
+type PendingLoop = (usize, FuncId, Vec<(Src, usize)>, Vec<(usize, usize)>, usize);
 
 enum Step {
     Fused {
         f: LoopFn,
         /// Per staged input: the lane's location and the last element index it reads.
         inputs: Vec<(Src, usize)>,
-        /// Per stored lane: the buffer and its length.
-        outputs: Vec<usize>,
+        /// Per stored lane: its buffer and offset there (the lanes of one loop lie one after
+        /// another in one buffer, so a matmul reads them in place as one tall matrix).
+        outputs: Vec<(usize, usize)>,
+        /// The elements the loop writes per stored lane.
+        out_len: usize,
     },
     Matmul {
         m: usize,
         k: usize,
         n: usize,
-        /// Per output lane: its buffer and the terms `(coef, a lane, b lane)`.
-        lanes: Vec<MatmulLane>,
+        /// The output buffer: the nonzero lanes one after another.
+        out: usize,
+        /// The nonzero lanes.
+        count: usize,
+        /// The dgemms that compute them.
+        blocks: Vec<MatmulBlock>,
     },
     /// A copy (gather, concat, broadcast, im2col) of every lane.
     Gather {
@@ -990,8 +1024,7 @@ impl Compiler<'_> {
         };
         let sg = stage_lanes(&g, self.mode, 2 * l, 1 << 20, &seed)?;
         let polys = bilinear(&sg)?;
-        let mut out = Vec::with_capacity(l);
-        let mut lanes = Vec::new();
+        let mut lane_terms: Vec<Vec<(f64, Src, Src)>> = Vec::with_capacity(l);
         for &o in &sg.outputs {
             let terms: Vec<(f64, Src, Src)> = polys[o as usize]
                 .iter()
@@ -1005,17 +1038,37 @@ impl Compiler<'_> {
                     }
                 })
                 .collect::<JitResult<_>>()?;
+            lane_terms.push(terms);
+        }
+        // The nonzero lanes one after another in one buffer (in lane order), so a block of
+        // products that fills consecutive lanes is one dgemm straight into it.
+        let count = lane_terms.iter().filter(|t| !t.is_empty()).count();
+        self.stats.matmuls += 1;
+        if count == 0 {
+            return Ok(vec![None; l]);
+        }
+        let buf = self.new_buf(count * lane_stride(m * n));
+        let mut out = Vec::with_capacity(l);
+        // Every product `a lane · b lane` the lanes need, with where it goes and its coefficient.
+        let mut pairs: Vec<MatmulPair> = Vec::new();
+        let mut q = 0;
+        for terms in lane_terms {
             if terms.is_empty() {
                 out.push(None);
-            } else {
-                let buf = self.new_buf(m * n);
-                out.push(Some(Src::Buf(buf, 0)));
-                lanes.push((buf, terms));
+                continue;
             }
+            out.push(Some(Src::Buf(buf, q * lane_stride(m * n))));
+            for (c, sa, sb) in terms {
+                match pairs.iter_mut().find(|x| x.0 == (sa, sb)) {
+                    Some(x) => x.1.push((q, c)),
+                    None => pairs.push(((sa, sb), vec![(q, c)])),
+                }
+            }
+            q += 1;
         }
+        let blocks = matmul_blocks((m, k, n), &pairs);
         let _ = i;
-        self.stats.matmuls += 1;
-        self.steps.push(Step::Matmul { m, k, n, lanes });
+        self.steps.push(Step::Matmul { m, k, n, out: buf, count, blocks });
         Ok(out)
     }
 
@@ -1157,25 +1210,25 @@ impl Compiler<'_> {
             Reduce::Rows | Reduce::MaxRows => iter.0,
         };
         let mut out = vec![None; l];
-        let mut stored: Vec<(usize, NodeId)> = Vec::new();
-        let mut bufs = Vec::new();
-        for (lane, &o) in sg.outputs.iter().enumerate() {
-            if matches!(sg.nodes[o as usize], Op::Const(c) if c == 0.0) {
-                continue;
-            }
-            let buf = self.new_buf(out_len);
-            out[lane] = Some(Src::Buf(buf, 0));
-            stored.push((lane, o));
-            bufs.push(buf);
-        }
+        let stored: Vec<(usize, NodeId)> = (sg.outputs.iter().copied().enumerate())
+            .filter(|&(_, o)| !matches!(sg.nodes[o as usize], Op::Const(c) if c == 0.0))
+            .collect();
         if stored.is_empty() {
             return Ok(out);
+        }
+        // All stored lanes in one buffer, in lane order.
+        let stride = lane_stride(out_len);
+        let buf = self.new_buf(stored.len() * stride);
+        let mut bufs = Vec::with_capacity(stored.len());
+        for (q, &(lane, _)) in stored.iter().enumerate() {
+            out[lane] = Some(Src::Buf(buf, q * stride));
+            bufs.push((buf, q * stride));
         }
         let fid = emit_loop(&mut self.module, &sg, iter, reduce, &in_index, &in_strides, &stored)?;
         self.stats.loops += 1;
         let idx = self.steps.len();
-        self.steps.push(Step::Matmul { m: 0, k: 0, n: 0, lanes: vec![] }); // placeholder, patched after finalize
-        self.pending.push((idx, fid, ins, bufs));
+        self.steps.push(Step::Matmul { m: 0, k: 0, n: 0, out: 0, count: 0, blocks: vec![] }); // placeholder, patched after finalize
+        self.pending.push((idx, fid, ins, bufs, out_len));
         Ok(out)
     }
 
@@ -1453,131 +1506,382 @@ fn lane<'b>(bufs: &'b Vec<Vec<f64>>, resolve: &Resolve<'_>, s: Src, len: usize) 
     Ok(unsafe { core::slice::from_raw_parts(p, len) })
 }
 
-/// One matmul step: output lane `buf = Σ coef · a · b` over its terms. A left operand `a`
-/// that appears with several right lanes `b_1..b_Q` is multiplied ONCE by `[b_1 | … | b_Q]`
-/// (the small right lanes copied side by side: `a` is packed once and the kernel runs on a
-/// wide matrix) and its products are added into their lanes; other terms are one dgemm each.
-fn matmul_step(
-    (m, k, n): (usize, usize, usize),
-    lanes: &[MatmulLane],
-    bufs: &mut Vec<Vec<f64>>,
-    resolve: &Resolve<'_>,
-) -> JitResult<()> {
-    // Left operands with at least two distinct right lanes, and those right lanes.
-    let mut groups: Vec<(Src, Vec<Src>)> = Vec::new();
-    for &(_, sa, sb) in lanes.iter().flat_map(|(_, t)| t) {
-        match groups.iter_mut().find(|g| g.0 == sa) {
-            Some(g) if !g.1.contains(&sb) => g.1.push(sb),
-            Some(_) => {}
-            None => groups.push((sa, vec![sb])),
-        }
+/// The distance between consecutive lanes of `len` elements in one buffer: long lanes are
+/// padded by a cache line, so that a loop streaming many lanes at once does not have them all
+/// map to the same cache sets (a power-of-two lane length otherwise aliases every lane).
+fn lane_stride(len: usize) -> usize {
+    if len >= 64 {
+        len.next_multiple_of(8) + 8
+    } else {
+        len
     }
-    groups.retain(|g| g.1.len() > 1);
-    if groups.is_empty() {
-        return matmul_lanes((m, k, n), lanes, bufs, resolve, &[], &mut Vec::new(), &mut Vec::new());
-    }
-    // The side-by-side right lanes and the products, kept per thread: every element is
-    // written before it is read (copies, then dgemm with β = 0), so they are never cleared.
-    thread_local! {
-        static STACK: core::cell::RefCell<(Vec<f64>, Vec<f64>)> = const { core::cell::RefCell::new((Vec::new(), Vec::new())) };
-    }
-    STACK.with_borrow_mut(|(bstack, t)| matmul_lanes((m, k, n), lanes, bufs, resolve, &groups, bstack, t))
 }
 
-/// [`matmul_step`] with its groups and the per-thread buffers for them.
-fn matmul_lanes(
+/// Multiply-adds below which a dgemm runs on the calling thread alone.
+const PAR_MIN_MACS: usize = 1 << 23;
+
+/// Splits a matmul's products into dgemm blocks (see [`MatmulBlock`]).
+///
+/// Two exact covers are considered: right lanes grouped by the set of left lanes they meet
+/// (`[a_1; …; a_P] · [b_1 | …]`), and left lanes grouped by their right lanes. Each group is
+/// kept whole or split into single right (or left) lanes, whichever a rough memory-traffic
+/// model finds cheaper (a stacked left operand is free when its lanes are contiguous; a
+/// side-by-side right operand is always a copy; every call packs its operands), and the
+/// cheaper cover wins.
+fn matmul_blocks((m, k, n): (usize, usize, usize), pairs: &MatmulPairs) -> Vec<MatmulBlock> {
+    // Products of several left lanes go straight into consecutive output lanes only if
+    // those lanes are not padded apart.
+    let tall_direct = lane_stride(m * n) == m * n;
+    let (mut ps, mut qs): (Vec<Src>, Vec<Src>) = (Vec::new(), Vec::new());
+    for &((a, b), _) in pairs {
+        if !ps.contains(&a) {
+            ps.push(a);
+        }
+        if !qs.contains(&b) {
+            qs.push(b);
+        }
+    }
+    let need = |p: Src, q: Src| pairs.iter().any(|x| x.0 == (p, q));
+    // Left lanes in buffer order, so lanes written one after another are read in place.
+    let sorted = |mut v: Vec<Src>| {
+        v.sort_by_key(|s| match *s {
+            Src::Buf(b, o) => (0, b, o),
+            Src::Data(i, o) => (1, i as usize, o),
+            Src::X(x, o) => (2, x, o),
+        });
+        v
+    };
+    let contig = |v: &[Src]| match v.first() {
+        Some(&Src::Buf(b, o)) => {
+            v.iter().enumerate().all(|(i, &s)| s == Src::Buf(b, o + i * m * k)) && v.len() > 1
+        }
+        _ => false,
+    };
+    let cost = |p: &[Src], q: &[Src]| {
+        let (pl, ql) = (p.len(), q.len());
+        let copy_a = if pl > 1 && !contig(p) { pl * m * k } else { 0 };
+        let copy_b = if ql > 1 { k * ql * n } else { 0 };
+        // Straight into the output (see `MatmulBlock::direct`), or through a scratch product.
+        let direct = ql == 1 && (pl == 1 || tall_direct) && {
+            let uses: Vec<&Vec<(usize, f64)>> =
+                p.iter().filter_map(|&a| pairs.iter().find(|x| x.0 == (a, q[0])).map(|x| &x.1)).collect();
+            uses.len() == pl
+                && uses
+                    .iter()
+                    .enumerate()
+                    .all(|(i, u)| u.len() == 1 && u[0].0 == uses[0][0].0 + i && u[0].1 == uses[0][0].1)
+        };
+        let scatter = if direct { 0 } else { pl * ql * m * n };
+        2 * (copy_a + copy_b) + pl * m * k + k * ql * n + scatter + 4096
+    };
+    // One group (P, Q), whole or split along the side it was grouped by.
+    let choose = |p: Vec<Src>, q: Vec<Src>, split_q: bool| -> (usize, Vec<LaneSets>) {
+        let p = sorted(p);
+        let whole = cost(&p, &q);
+        let parts: Vec<LaneSets> = if split_q {
+            q.iter().map(|&x| (p.clone(), vec![x])).collect()
+        } else {
+            p.iter().map(|&x| (vec![x], q.clone())).collect()
+        };
+        let split: usize = parts.iter().map(|(p, q)| cost(p, q)).sum();
+        if parts.len() > 1 && split < whole {
+            (split, parts)
+        } else {
+            (whole, vec![(p, q)])
+        }
+    };
+    let mut by_right: Vec<LaneSets> = Vec::new();
+    for &q in &qs {
+        let set: Vec<Src> = ps.iter().copied().filter(|&p| need(p, q)).collect();
+        match by_right.iter_mut().find(|g| g.0 == set) {
+            Some(g) => g.1.push(q),
+            None => by_right.push((set, vec![q])),
+        }
+    }
+    let mut by_left: Vec<LaneSets> = Vec::new();
+    for &p in &ps {
+        let set: Vec<Src> = qs.iter().copied().filter(|&q| need(p, q)).collect();
+        match by_left.iter_mut().find(|g| g.1 == set) {
+            Some(g) => g.0.push(p),
+            None => by_left.push((vec![p], set)),
+        }
+    }
+    let cover = |groups: Vec<LaneSets>, split_q: bool| {
+        groups.into_iter().map(|(p, q)| choose(p, q, split_q)).fold(
+            (0, Vec::new()),
+            |(c, mut v), (c1, v1)| {
+                v.extend(v1);
+                (c + c1, v)
+            },
+        )
+    };
+    let (cr, r) = cover(by_right, true);
+    let (cl, l) = cover(by_left, false);
+    let chosen = if cr <= cl { r } else { l };
+    chosen
+        .into_iter()
+        .map(|(ps, qs)| {
+            let mut uses = Vec::new();
+            for (i, &p) in ps.iter().enumerate() {
+                for (j, &q) in qs.iter().enumerate() {
+                    let x = pairs.iter().find(|x| x.0 == (p, q)).expect("covered");
+                    uses.extend(x.1.iter().map(|&(lane, c)| (i, j, lane, c)));
+                }
+            }
+            let a_contig = contig(&ps);
+            let direct = (qs.len() == 1 && uses.len() == ps.len() && (ps.len() == 1 || tall_direct))
+                .then(|| (uses[0].2, uses[0].3))
+                .filter(|&(o, c)| uses.iter().enumerate().all(|(i, u)| u.0 == i && u.2 == o + i && u.3 == c));
+            MatmulBlock { ps, a_contig, qs, uses, direct }
+        })
+        .collect()
+}
+
+/// A pointer that may cross to another thread (each user writes a disjoint range).
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f64);
+// SAFETY: only used to hand disjoint column ranges of one output to rayon tasks.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// `c = alpha · a · b + beta · c` for row-major `a` (`rows × k`), `b` (`k × cols`), `c`
+/// (`rows × cols`); `beta = 0` ignores `c`'s old contents. Large products are split into row
+/// (or, for short wide ones, column) ranges run on the rayon pool.
+#[allow(clippy::too_many_arguments)]
+fn gemm_par(
+    rows: usize,
+    k: usize,
+    cols: usize,
+    alpha: f64,
+    a: &[f64],
+    b: &[f64],
+    beta: f64,
+    c: &mut [f64],
+) -> JitResult<()> {
+    if a.len() < rows * k || b.len() < k * cols || c.len() < rows * cols {
+        return Err(JitError::Shape("internal: a matmul operand is too short".into()));
+    }
+    let c = &mut c[..rows * cols];
+    if rows == 0 || cols == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        c.iter_mut().for_each(|v| *v = if beta == 0.0 { 0.0 } else { beta * *v });
+        return Ok(());
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let big = rows * k * cols >= PAR_MIN_MACS && threads > 1;
+    // SAFETY (all calls below): `a` holds `rows·k`, `b` `k·cols` and `c` `rows·cols` elements
+    // (checked above); each call reads and writes only its own rows/columns inside them.
+    let call = |r: usize, r0: usize, c0: usize, w: usize, out: *mut f64| unsafe {
+        matrixmultiply::dgemm(
+            r,
+            k,
+            w,
+            alpha,
+            a.as_ptr().add(r0 * k),
+            k as isize,
+            1,
+            b.as_ptr().add(c0),
+            cols as isize,
+            1,
+            beta,
+            out,
+            cols as isize,
+            1,
+        )
+    };
+    if big && rows >= 16 {
+        let chunk = rows.div_ceil(threads.min(rows / 8)).next_multiple_of(8);
+        c.par_chunks_mut(chunk * cols).enumerate().for_each(|(i, cc)| {
+            call(cc.len() / cols, i * chunk, 0, cols, cc.as_mut_ptr());
+        });
+    } else if big && cols >= 64 {
+        let chunk = cols.div_ceil(threads).next_multiple_of(8);
+        let base = SendPtr(c.as_mut_ptr());
+        (0..cols.div_ceil(chunk)).into_par_iter().for_each(|i| {
+            let (c0, base) = (i * chunk, base);
+            // SAFETY: `c0 < cols`, inside `c`; the ranges of different `i` are disjoint.
+            call(rows, 0, c0, chunk.min(cols - c0), unsafe { base.0.add(c0) });
+        });
+    } else {
+        call(rows, 0, 0, cols, c.as_mut_ptr());
+    }
+    Ok(())
+}
+
+/// One matmul step: every output lane `Σ coef · a lane · b lane`, from its [`MatmulBlock`]s.
+///
+/// Blocks that are not direct are dgemms into scratch products, run in parallel (a stacked
+/// left operand is read in place when contiguous, else copied; right lanes are copied side by
+/// side). Then the direct blocks write straight into the output buffer, one after another
+/// (each split over threads when large), and finally every output lane (in parallel) adds
+/// its scratch products.
+fn matmul_step(
     (m, k, n): (usize, usize, usize),
-    lanes: &[MatmulLane],
+    (out, count): (usize, usize),
+    blocks: &[MatmulBlock],
     bufs: &mut Vec<Vec<f64>>,
     resolve: &Resolve<'_>,
-    groups: &[(Src, Vec<Src>)],
-    bstack: &mut Vec<f64>,
-    t: &mut Vec<f64>,
 ) -> JitResult<()> {
-    let stacked = |sa: Src| groups.iter().any(|g| g.0 == sa);
-    for (buf, terms) in lanes {
-        let mut out = core::mem::take(&mut bufs[*buf]);
-        if out.len() < m * n {
-            return Err(JitError::Shape("internal: a matmul output is too short".into()));
+    // Scratch for copies and products, kept per thread. It is taken out (not borrowed) while
+    // in use, since a rayon worker may run another step meanwhile; every element is written
+    // before it is read (copies, then dgemm with β = 0), so it is never cleared.
+    thread_local! {
+        static SCRATCH: core::cell::Cell<Vec<f64>> = const { core::cell::Cell::new(Vec::new()) };
+    }
+    // The output buffer is taken out first (it is never an operand of its own step), so every
+    // operand is read from `bufs` while it is written.
+    let mut o = match bufs.get_mut(out) {
+        Some(o) if o.len() >= count * lane_stride(m * n) => core::mem::take(o),
+        _ => return Err(JitError::Shape("internal: a matmul output is too short".into())),
+    };
+    let mut scratch = SCRATCH.take();
+    let r = matmul_blocks_run(
+        (m, k, n),
+        blocks,
+        bufs,
+        resolve,
+        &mut scratch,
+        (&mut o[..count * lane_stride(m * n)], count),
+    );
+    SCRATCH.set(scratch);
+    bufs[out] = o;
+    r
+}
+
+/// A dgemm of [`matmul_blocks_run`]: rows, columns, left, right, product (`None`: direct).
+type BlockJob<'a> = (usize, usize, &'a [f64], &'a [f64], Option<&'a mut [f64]>);
+
+/// [`matmul_step`] with its scratch and its output lanes (`m·n` each) taken out of `bufs`.
+fn matmul_blocks_run(
+    (m, k, n): (usize, usize, usize),
+    blocks: &[MatmulBlock],
+    bufs: &Vec<Vec<f64>>,
+    resolve: &Resolve<'_>,
+    scratch: &mut Vec<f64>,
+    (out, count): (&mut [f64], usize),
+) -> JitResult<()> {
+    // Per block: (copied a, copied b, product) lengths.
+    let sizes: Vec<(usize, usize, usize)> = blocks
+        .iter()
+        .map(|bl| {
+            let (pl, ql) = (bl.ps.len(), bl.qs.len());
+            let a = if pl > 1 && !bl.a_contig { pl * m * k } else { 0 };
+            let b = if ql > 1 { k * ql * n } else { 0 };
+            (a, b, if bl.direct.is_some() { 0 } else { pl * m * ql * n })
+        })
+        .collect();
+    let total: usize = sizes.iter().map(|s| s.0 + s.1 + s.2).sum();
+    if scratch.len() < total {
+        scratch.resize(total, 0.0);
+    }
+    let mut jobs: Vec<BlockJob<'_>> = Vec::with_capacity(blocks.len());
+    let mut rest: &mut [f64] = &mut scratch[..total];
+    for (bl, &(la, lb, lt)) in blocks.iter().zip(&sizes) {
+        let (pl, ql) = (bl.ps.len(), bl.qs.len());
+        let (ca, r) = core::mem::take(&mut rest).split_at_mut(la);
+        let (cb, r) = r.split_at_mut(lb);
+        let (t, r) = r.split_at_mut(lt);
+        rest = r;
+        let a: &[f64] = if la == 0 {
+            lane(bufs, resolve, bl.ps[0], pl * m * k)?
+        } else {
+            for (i, &p) in bl.ps.iter().enumerate() {
+                ca[i * m * k..(i + 1) * m * k].copy_from_slice(lane(bufs, resolve, p, m * k)?);
+            }
+            ca
+        };
+        let w = ql * n;
+        let b: &[f64] = if lb == 0 {
+            lane(bufs, resolve, bl.qs[0], k * n)?
+        } else {
+            for (j, &q) in bl.qs.iter().enumerate() {
+                let src = lane(bufs, resolve, q, k * n)?;
+                for r in 0..k {
+                    cb[r * w + j * n..r * w + (j + 1) * n].copy_from_slice(&src[r * n..(r + 1) * n]);
+                }
+            }
+            cb
+        };
+        jobs.push((pl * m, w, a, b, bl.direct.is_none().then_some(t)));
+    }
+    let run = |j: &mut BlockJob<'_>| match j {
+        (rows, w, a, b, Some(t)) => gemm_par(*rows, k, *w, 1.0, a, b, 0.0, t),
+        _ => Ok(()),
+    };
+    let work: usize = jobs.iter().filter(|j| j.4.is_some()).map(|j| j.0 * k * j.1).sum();
+    if work >= PAR_MIN_MACS && jobs.iter().filter(|j| j.4.is_some()).count() > 1 {
+        jobs.par_iter_mut().map(run).collect::<JitResult<()>>()?;
+    } else {
+        jobs.iter_mut().try_for_each(run)?;
+    }
+    // Direct blocks, in order: β = 0 on lanes not yet written (zeroed first if the block
+    // also covers written ones).
+    let mut written = vec![false; count];
+    for (bl, j) in blocks.iter().zip(&jobs) {
+        let Some((o, c)) = bl.direct else { continue };
+        let pl = bl.ps.len();
+        let ws =
+            written.get_mut(o..o + pl).ok_or_else(|| JitError::Shape("internal: a matmul lane".into()))?;
+        let ls = lane_stride(m * n);
+        let dst = &mut out[o * ls..(o + pl - 1) * ls + m * n];
+        let beta = if ws.iter().all(|w| !w) {
+            0.0
+        } else {
+            for (w, d) in ws.iter().zip(dst.chunks_mut(ls.max(1))) {
+                if !w {
+                    d.fill(0.0);
+                }
+            }
+            1.0
+        };
+        ws.fill(true);
+        gemm_par(pl * m, k, n, c, j.2, j.3, beta, dst)?;
+    }
+    // Per output lane: its scratch products `(block, i, j, coef)`.
+    let mut added: Vec<Vec<Added>> = vec![Vec::new(); count];
+    for (bi, bl) in blocks.iter().enumerate().filter(|b| b.1.direct.is_none()) {
+        for &(i, j, o, c) in &bl.uses {
+            added
+                .get_mut(o)
+                .ok_or_else(|| JitError::Shape("internal: a matmul lane".into()))?
+                .push((bi, i, j, c));
         }
-        let mut first = true;
-        for &(coef, sa, sb) in terms.iter().filter(|t| !stacked(t.1)) {
-            let (pa, pb) =
-                (lane(bufs, resolve, sa, m * k)?.as_ptr(), lane(bufs, resolve, sb, k * n)?.as_ptr());
-            // SAFETY: a is m×k, b is k×n, out m×n, row-major, sizes checked.
-            unsafe {
-                matrixmultiply::dgemm(
-                    m,
-                    k,
-                    n,
-                    coef,
-                    pa,
-                    k as isize,
-                    1,
-                    pb,
-                    n as isize,
-                    1,
-                    if first { 0.0 } else { 1.0 },
-                    out.as_mut_ptr(),
-                    n as isize,
-                    1,
-                )
-            };
+    }
+    let products: Vec<&[f64]> = jobs.into_iter().map(|j| j.4.map_or(&[][..], |t| &*t)).collect();
+    let fill = |((out, added), &done): ((&mut [f64], &Vec<Added>), &bool)| {
+        let mut first = !done;
+        for &(bi, i, j, c) in added {
+            let w = blocks[bi].qs.len() * n;
+            let t = products[bi];
+            if t.len() < blocks[bi].ps.len() * m * w {
+                return Err(JitError::Shape("internal: a matmul product is too short".into()));
+            }
+            for r in 0..m {
+                let (o, tr) = (&mut out[r * n..(r + 1) * n], &t[(i * m + r) * w + j * n..][..n]);
+                if first {
+                    o.iter_mut().zip(tr).for_each(|(o, &v)| *o = c * v);
+                } else {
+                    o.iter_mut().zip(tr).for_each(|(o, &v)| *o += c * v);
+                }
+            }
             first = false;
         }
         if first {
-            out[..m * n].fill(0.0);
+            out.fill(0.0);
         }
-        bufs[*buf] = out;
+        Ok(())
+    };
+    let mut lanes: Vec<&mut [f64]> = out.chunks_mut(lane_stride(m * n).max(1)).collect();
+    lanes.resize_with(count, Default::default);
+    let per_lane = lanes.into_iter().zip(&added).zip(&written);
+    let adds: usize = added.iter().map(Vec::len).sum();
+    if count > 1 && adds * m * n >= PAR_MIN_MACS {
+        per_lane.collect::<Vec<_>>().into_par_iter().map(fill).collect::<JitResult<()>>()
+    } else {
+        { per_lane }.try_for_each(fill)
     }
-    for (sa, bs) in groups {
-        let w = bs.len() * n;
-        if bstack.len() < k * w {
-            bstack.resize(k * w, 0.0);
-        }
-        if t.len() < m * w {
-            t.resize(m * w, 0.0);
-        }
-        for (j, &sb) in bs.iter().enumerate() {
-            let b = lane(bufs, resolve, sb, k * n)?;
-            for r in 0..k {
-                bstack[r * w + j * n..r * w + (j + 1) * n].copy_from_slice(&b[r * n..(r + 1) * n]);
-            }
-        }
-        let pa = lane(bufs, resolve, *sa, m * k)?.as_ptr();
-        // SAFETY: a is m×k, bstack k×w, t m×w, row-major, sizes checked or allocated so.
-        unsafe {
-            matrixmultiply::dgemm(
-                m,
-                k,
-                w,
-                1.0,
-                pa,
-                k as isize,
-                1,
-                bstack.as_ptr(),
-                w as isize,
-                1,
-                0.0,
-                t.as_mut_ptr(),
-                w as isize,
-                1,
-            )
-        };
-        for (buf, terms) in lanes {
-            for &(coef, _, sb) in terms.iter().filter(|x| x.1 == *sa) {
-                let j = bs.iter().position(|&x| x == sb).expect("grouped");
-                let out = &mut bufs[*buf];
-                for r in 0..m {
-                    let (o, tr) = (&mut out[r * n..(r + 1) * n], &t[r * w + j * n..r * w + (j + 1) * n]);
-                    for (o, &v) in o.iter_mut().zip(tr) {
-                        *o += coef * v;
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Emits the body of a fused loop at one element (`F64`) or two consecutive columns
@@ -1907,12 +2211,12 @@ impl TensorProgram {
         let out = c.value(self.output)?;
         let mut module = c.module;
         module.finalize_definitions().map_err(cg_err)?;
-        for (idx, fid, inputs, outputs) in c.pending {
+        for (idx, fid, inputs, outputs, out_len) in c.pending {
             let p = module.get_finalized_function(fid);
             // SAFETY: `p` is a function compiled with the loop signature (two pointers in,
             // nothing out) in the platform's default calling convention.
             let f = unsafe { core::mem::transmute::<*const u8, LoopFn>(p) };
-            c.steps[idx] = Step::Fused { f, inputs, outputs };
+            c.steps[idx] = Step::Fused { f, inputs, outputs, out_len };
         }
         let mut stats = c.stats;
         stats.compile_time = t0.elapsed();
@@ -1935,7 +2239,7 @@ impl TensorProgram {
         };
         for step in &plan.steps {
             match step {
-                Step::Fused { f, inputs, outputs } => {
+                Step::Fused { f, inputs, outputs, out_len } => {
                     let mut ip = Vec::with_capacity(inputs.len());
                     for &(s, last) in inputs {
                         let (p, avail) = resolve(&bufs, s);
@@ -1944,14 +2248,22 @@ impl TensorProgram {
                         }
                         ip.push(p);
                     }
-                    let op: Vec<*mut f64> = outputs.iter().map(|&b| bufs[b].as_mut_ptr()).collect();
+                    let mut op: Vec<*mut f64> = Vec::with_capacity(outputs.len());
+                    for &(b, o) in outputs {
+                        match bufs.get_mut(b) {
+                            Some(v) if v.len() >= o + out_len => op.push(v[o..].as_mut_ptr()),
+                            _ => return Err(JitError::Shape("internal: a loop output is too short".into())),
+                        }
+                    }
                     // SAFETY: every input pointer has at least `last + 1` readable elements
-                    // (checked above) and the loop reads no further; each output buffer was
-                    // allocated with the length the loop writes (fixed at compile time) and
-                    // is distinct from every input.
+                    // (checked above) and the loop reads no further; each output lane has
+                    // `out_len` writable elements (checked above), the loop writes no more,
+                    // the lanes do not overlap, and their buffer is distinct from every input.
                     unsafe { f(ip.as_ptr(), op.as_ptr()) };
                 }
-                Step::Matmul { m, k, n, lanes } => matmul_step((*m, *k, *n), lanes, &mut bufs, &resolve)?,
+                Step::Matmul { m, k, n, out, count, blocks } => {
+                    matmul_step((*m, *k, *n), (*out, *count), blocks, &mut bufs, &resolve)?
+                }
                 Step::Gather { map, need, lanes } => {
                     let short = || JitError::Shape("internal: a gather operand is too short".into());
                     for (srcs, buf) in lanes {
@@ -2528,5 +2840,103 @@ pub mod models {
         let y = b.input(1, &[batch, *sizes.last().unwrap_or(&0)])?;
         let l = dense_net(&mut b, xs, y, sizes, activation)?;
         b.finish(l)
+    }
+}
+
+#[cfg(test)]
+mod matmul_plan_tests {
+    use super::*;
+
+    /// The product rule's terms for `h · W` at K directions, with `h` a loop output (lane `l`
+    /// at `l·lane_stride(m·k)` in buffer 0, as a loop lays them out) and `W` a parameter
+    /// block (value and tangent lanes only).
+    fn hk_pairs(kk: usize, (m, k): (usize, usize)) -> Vec<MatmulPair> {
+        let h = |l: usize| Src::Buf(0, l * lane_stride(m * k));
+        let w = |l: usize| Src::X(l, 0);
+        let mut lanes: Vec<Vec<(f64, Src, Src)>> = vec![vec![(1.0, h(0), w(0))]];
+        for i in 1..=kk {
+            lanes.push(vec![(1.0, h(i), w(0)), (1.0, h(0), w(i))]);
+        }
+        let mut l = kk + 1;
+        for i in 1..=kk {
+            for j in i..=kk {
+                let mut t = vec![(1.0, h(l), w(0))];
+                if i == j {
+                    t.push((2.0, h(i), w(i)));
+                } else {
+                    t.push((1.0, h(i), w(j)));
+                    t.push((1.0, h(j), w(i)));
+                }
+                lanes.push(t);
+                l += 1;
+            }
+        }
+        let mut pairs: Vec<MatmulPair> = Vec::new();
+        for (q, terms) in lanes.into_iter().enumerate() {
+            for (c, a, b) in terms {
+                pairs.push(((a, b), vec![(q, c)]));
+            }
+        }
+        pairs
+    }
+
+    /// Every product of `pairs` is computed by exactly one block, with all its uses.
+    fn exact_cover(blocks: &[MatmulBlock], pairs: &[MatmulPair]) {
+        let mut seen = 0;
+        for bl in blocks {
+            for (i, &p) in bl.ps.iter().enumerate() {
+                for (j, &q) in bl.qs.iter().enumerate() {
+                    let x =
+                        pairs.iter().find(|x| x.0 == (p, q)).expect("a block computes a product nobody uses");
+                    let uses: Vec<(usize, f64)> =
+                        bl.uses.iter().filter(|u| (u.0, u.1) == (i, j)).map(|u| (u.2, u.3)).collect();
+                    assert_eq!(uses, x.1);
+                    seen += 1;
+                }
+            }
+        }
+        assert_eq!(seen, pairs.len());
+    }
+
+    #[test]
+    fn hidden_layer_products_are_covered_once_and_short_lanes_stack_in_place() {
+        for kk in 1..=8 {
+            let (m, k, n) = (256, 32, 10);
+            let pairs = hk_pairs(kk, (m, k));
+            let blocks = matmul_blocks((m, k, n), &pairs);
+            exact_cover(&blocks, &pairs);
+            // Padded lanes: every block's stacked left lanes are copies (none in place), and
+            // only single products go straight into their lane.
+            assert!(blocks.iter().all(|b| !b.a_contig));
+            assert!(blocks.iter().all(|b| b.direct.is_none() || b.ps.len() == 1), "K={kk}: {blocks:?}");
+            // Unpadded (short) lanes laid one after another are read in place and written
+            // straight into consecutive output lanes.
+            let (m, k, n) = (2, 3, 4);
+            let pairs: Vec<MatmulPair> = hk_pairs(kk, (m, k));
+            let blocks = matmul_blocks((m, k, n), &pairs);
+            exact_cover(&blocks, &pairs);
+            assert!(blocks.iter().all(|b| b.a_contig || b.ps.len() == 1), "K={kk}: {blocks:?}");
+            assert!(blocks.iter().any(|b| b.direct.is_some() && b.ps.len() > 1), "K={kk}: {blocks:?}");
+        }
+    }
+
+    #[test]
+    fn wide_right_lanes_are_not_copied_side_by_side() {
+        // W (parameters) · cols (a loop output, wide): no right lanes are copied side by side;
+        // [W_0; …; W_4] (small, copied) meets each first-order lane of `cols`, and the
+        // second-order lanes, which meet only W_0, are each one dgemm straight into their lane.
+        let (m, k, n) = (16, 150, 2048);
+        let pairs: Vec<MatmulPair> = hk_pairs(4, (k, n))
+            .into_iter()
+            .map(|((h, w), u)| {
+                let Src::X(l, _) = w else { unreachable!() };
+                ((Src::X(l, 0), h), u)
+            })
+            .collect();
+        let blocks = matmul_blocks((m, k, n), &pairs);
+        exact_cover(&blocks, &pairs);
+        assert!(blocks.iter().all(|b| b.qs.len() == 1), "{blocks:?}");
+        assert_eq!(blocks.len(), 15, "{blocks:?}");
+        assert_eq!(blocks.iter().filter(|b| b.direct.is_some()).count(), 10, "{blocks:?}");
     }
 }
