@@ -220,6 +220,19 @@ pub(crate) fn float_cc(c: Cmp) -> FloatCC {
     }
 }
 
+/// The native instruction of a unary op (scalar or vector operand), shared by the scalar and
+/// tensor code generators: `sqrt`, `abs`, `x¹`, `x²`. `None` for ops computed by an
+/// `extern "C"` call.
+pub(crate) fn native_unary(b: &mut FunctionBuilder, u: UnaryOp, x: Value) -> Option<Value> {
+    Some(match u {
+        UnaryOp::Sqrt => b.ins().sqrt(x),
+        UnaryOp::Abs => b.ins().fabs(x),
+        UnaryOp::Powi(1) => x,
+        UnaryOp::Powi(2) => b.ins().fmul(x, x),
+        _ => return None,
+    })
+}
+
 /// The native instructions of a binary op, shared by the scalar and tensor code generators:
 /// arithmetic, and `max`/`min` as a select on `>=` (ties take the first argument, as the
 /// runtime's rule). `None` for ops computed by an `extern "C"` call.
@@ -500,49 +513,49 @@ fn emit(module: &mut JITModule, g: &Graph, opts: &CodegenOptions) -> JitResult<(
                 }
                 Op::Unary(u, a) => {
                     let x = get!(a);
-                    match u {
-                        UnaryOp::Sqrt => b.ins().sqrt(x),
-                        UnaryOp::Abs => b.ins().fabs(x),
-                        UnaryOp::Powi(1) => x,
-                        UnaryOp::Powi(2) => b.ins().fmul(x, x),
-                        UnaryOp::Powi(k) => {
-                            let kk = b.ins().iconst(types::I32, k as i64);
-                            call!(Ext::Powi, &[x, kk]).expect("returns f64")
-                        }
-                        UnaryOp::Powf(p) => {
-                            let pp = b.ins().f64const(p);
-                            call!(Ext::Powf, &[x, pp]).expect("returns f64")
-                        }
-                        UnaryOp::Sin | UnaryOp::Cos => {
-                            let is_sin = u == UnaryOp::Sin;
-                            match partner.get(&(a, !is_sin)) {
-                                Some(&other) if seg[other as usize] == sidx => {
-                                    let ss = *sincos_slot.get_or_insert_with(|| {
-                                        b.create_sized_stack_slot(StackSlotData::new(
-                                            StackSlotKind::ExplicitSlot,
-                                            16,
-                                            3,
-                                        ))
-                                    });
-                                    let addr = b.ins().stack_addr(ptr, ss, 0);
-                                    let _ = call!(Ext::SinCos, &[x, addr]);
-                                    let sv = b.ins().load(types::F64, mem, addr, 0);
-                                    let cv = b.ins().load(types::F64, mem, addr, 8);
-                                    let (mine, theirs) = if is_sin { (sv, cv) } else { (cv, sv) };
-                                    define!(other, theirs);
-                                    mine
-                                }
-                                _ => {
-                                    let k = UNARY_EXTERNS.iter().position(|&o| o == u).expect("listed");
-                                    call!(Ext::Unary(k), &[x]).expect("returns f64")
+                    if let Some(v) = native_unary(&mut b, u, x) {
+                        v
+                    } else {
+                        match u {
+                            UnaryOp::Powi(k) => {
+                                let kk = b.ins().iconst(types::I32, k as i64);
+                                call!(Ext::Powi, &[x, kk]).expect("returns f64")
+                            }
+                            UnaryOp::Powf(p) => {
+                                let pp = b.ins().f64const(p);
+                                call!(Ext::Powf, &[x, pp]).expect("returns f64")
+                            }
+                            UnaryOp::Sin | UnaryOp::Cos => {
+                                let is_sin = u == UnaryOp::Sin;
+                                match partner.get(&(a, !is_sin)) {
+                                    Some(&other) if seg[other as usize] == sidx => {
+                                        let ss = *sincos_slot.get_or_insert_with(|| {
+                                            b.create_sized_stack_slot(StackSlotData::new(
+                                                StackSlotKind::ExplicitSlot,
+                                                16,
+                                                3,
+                                            ))
+                                        });
+                                        let addr = b.ins().stack_addr(ptr, ss, 0);
+                                        let _ = call!(Ext::SinCos, &[x, addr]);
+                                        let sv = b.ins().load(types::F64, mem, addr, 0);
+                                        let cv = b.ins().load(types::F64, mem, addr, 8);
+                                        let (mine, theirs) = if is_sin { (sv, cv) } else { (cv, sv) };
+                                        define!(other, theirs);
+                                        mine
+                                    }
+                                    _ => {
+                                        let k = UNARY_EXTERNS.iter().position(|&o| o == u).expect("listed");
+                                        call!(Ext::Unary(k), &[x]).expect("returns f64")
+                                    }
                                 }
                             }
-                        }
-                        other => {
-                            let k = UNARY_EXTERNS.iter().position(|&o| o == other).ok_or_else(|| {
-                                JitError::Unsupported(format!("no native code for `{}`", other.name()))
-                            })?;
-                            call!(Ext::Unary(k), &[x]).expect("returns f64")
+                            other => {
+                                let k = UNARY_EXTERNS.iter().position(|&o| o == other).ok_or_else(|| {
+                                    JitError::Unsupported(format!("no native code for `{}`", other.name()))
+                                })?;
+                                call!(Ext::Unary(k), &[x]).expect("returns f64")
+                            }
                         }
                     }
                 }

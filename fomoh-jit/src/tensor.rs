@@ -1955,10 +1955,9 @@ impl BodyEmitter<'_> {
                         x,
                         y,
                     ) => codegen::native_binary(b, bo, v(x), v(y)).expect("arithmetic is native"),
-                    Op::Unary(UnaryOp::Sqrt, a) => b.ins().sqrt(v(a)),
-                    Op::Unary(UnaryOp::Abs, a) => b.ins().fabs(v(a)),
-                    Op::Unary(UnaryOp::Powi(1), a) => v(a),
-                    Op::Unary(UnaryOp::Powi(2), a) => b.ins().fmul(v(a), v(a)),
+                    Op::Unary(u @ (UnaryOp::Sqrt | UnaryOp::Abs | UnaryOp::Powi(1 | 2)), a) => {
+                        codegen::native_unary(b, u, v(a)).expect("native unary op")
+                    }
                     Op::Guard { .. } => return Err(JitError::Unsupported("guards in a tensor loop".into())),
                     _ => {
                         // Per lane, in scalar code.
@@ -2001,11 +2000,10 @@ impl BodyEmitter<'_> {
             },
             Op::Unary(u, _) => {
                 let x = args[0];
+                if let Some(v) = codegen::native_unary(b, u, x) {
+                    return Ok(v);
+                }
                 match u {
-                    UnaryOp::Sqrt => b.ins().sqrt(x),
-                    UnaryOp::Abs => b.ins().fabs(x),
-                    UnaryOp::Powi(1) => x,
-                    UnaryOp::Powi(2) => b.ins().fmul(x, x),
                     UnaryOp::Powi(k) => {
                         let kk = b.ins().iconst(types::I32, k as i64);
                         call(module, b, refs, "fomoh_jit_powi", &[types::F64, types::I32], &[x, kk])?
