@@ -110,7 +110,7 @@ fn case() -> impl Strategy<Value = (Prog, Vec<f64>, Vec<Vec<f64>>, usize)> {
 }
 
 fn cases() -> u32 {
-    std::env::var("FOMOH_JIT_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(400)
+    std::env::var("FOMOH_JIT_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(2000)
 }
 
 /// Compares lanes where the runtime's value is finite. Where the runtime produces a

@@ -85,7 +85,7 @@ fn mlp_like(bsz: usize, d: usize, h: usize, c: usize, seed: u64) -> (fomoh_jit::
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
     #[test]
     fn random_mlp_shapes_agree(bsz in 1usize..6, d in 1usize..5, h in 1usize..5, c in 2usize..5, seed in any::<u64>()) {
         let (p, theta) = mlp_like(bsz, d, h, c, seed);
