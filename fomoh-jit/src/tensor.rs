@@ -2306,7 +2306,17 @@ impl TensorProgram {
                             }
                             windows
                                 .chunks(*width)
-                                .map(|w| w[1..].iter().fold(w[0], |b, &j| if p[j] > p[b] { j } else { b }))
+                                .map(|w| {
+                                    // The first largest element (its value carried along).
+                                    let first = (w[0], p[w[0]]);
+                                    w[1..]
+                                        .iter()
+                                        .fold(
+                                            first,
+                                            |(b, pb), &j| if p[j] > pb { (j, p[j]) } else { (b, pb) },
+                                        )
+                                        .0
+                                })
                                 .collect()
                         }
                         None => windows.chunks(*width).map(|w| w[0]).collect(),
