@@ -9,7 +9,7 @@ use common::{assert_close, direction, flat_hd, flat_jet, flat_proj};
 use fomoh_jit::tensor::{Tensor as JT, TensorBuilder};
 use fomoh_jit::TensorProgram;
 use fomoh_runtime::tensor::{ops, Params, Planes, Tensor};
-use fomoh_runtime::{Dim, HyperDual, HyperK, Objective, Packed, Projection, UnaryOp};
+use fomoh_runtime::{HyperDual, Objective, UnaryOp};
 
 const TOL: f64 = 1e-12;
 
@@ -17,46 +17,9 @@ fn dirs(n: usize, k: usize) -> Vec<Vec<f64>> {
     (0..k).map(|j| direction(j, n)).collect()
 }
 
-fn interp_k<const K: usize>(what: &str, p: &TensorProgram, x: &[f64])
-where
-    Dim<K>: Packed,
-{
-    let u = dirs(x.len(), K);
-    let pr = p.project(x, &u).unwrap();
-    let xs: Vec<HyperK<f64, K>> =
-        (0..x.len()).map(|i| HyperK::seed(x[i], core::array::from_fn(|j| u[j][i]))).collect();
-    let r = p.interpret(&xs).unwrap();
-    let rp = Projection {
-        value: r.re,
-        grad: r.grad.to_vec(),
-        hess: r.hess_full().iter().map(|row| row.to_vec()).collect(),
-    };
-    assert_close(&format!("{what} K={K}"), &flat_proj(&pr), &flat_proj(&rp), TOL);
-}
-
 /// Every compiled mode of `p` against the interpreter: value, hyper-dual, jet, K = 1..=8.
 fn interp(what: &str, p: &TensorProgram, x: &[f64]) {
-    let n = x.len();
-    let u = dirs(n, 3);
-    assert_close(&format!("{what} value"), &[p.value(x).unwrap()], &[p.interpret(x).unwrap()], TOL);
-    let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[0][i], u[1][i])).collect();
-    assert_close(
-        &format!("{what} hyper-dual"),
-        &flat_hd(p.hyper_dual(x, &u[0], &u[1]).unwrap()),
-        &flat_hd(p.interpret(&xs).unwrap()),
-        TOL,
-    );
-    let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[2][i], u[2][i])).collect();
-    let (j, r) = (p.directional(x, &u[2]).unwrap(), p.interpret(&xs).unwrap());
-    assert_close(&format!("{what} jet"), &flat_jet(j), &[r.re, r.e1, r.e12], TOL);
-    interp_k::<1>(what, p, x);
-    interp_k::<2>(what, p, x);
-    interp_k::<3>(what, p, x);
-    interp_k::<4>(what, p, x);
-    interp_k::<5>(what, p, x);
-    interp_k::<6>(what, p, x);
-    interp_k::<7>(what, p, x);
-    interp_k::<8>(what, p, x);
+    common::tensor_vs_interpreter(what, p, x, TOL, 8);
 }
 
 /// `Σ w ⊙ sin(y)` with fixed weights: every lane of `y` reaches the result.

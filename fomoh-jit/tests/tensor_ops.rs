@@ -13,9 +13,7 @@ use fomoh_jit::{JitError, TensorProgram};
 use fomoh_runtime::data::Batch;
 use fomoh_runtime::models::{Cnn, CnnConfig, Minibatch, Model};
 use fomoh_runtime::tensor::{ops, Params, Planes, Tensor};
-use fomoh_runtime::{
-    objective, scalar_fn, Dim, HyperDual, HyperK, Objective, Packed, Projection, Scalar, UnaryOp,
-};
+use fomoh_runtime::{objective, scalar_fn, HyperDual, Objective, Projection, Scalar, UnaryOp};
 
 const TOL: f64 = 1e-12;
 
@@ -49,48 +47,9 @@ fn agree(what: &str, p: &dyn Objective, r: &dyn Objective, x: &[f64], tol: f64) 
     }
 }
 
-fn interp_k<const K: usize>(what: &str, p: &TensorProgram, x: &[f64], tol: f64)
-where
-    Dim<K>: Packed,
-{
-    let u = dirs(x.len(), K);
-    let pr = p.project(x, &u).unwrap();
-    let xs: Vec<HyperK<f64, K>> =
-        (0..x.len()).map(|i| HyperK::seed(x[i], core::array::from_fn(|j| u[j][i]))).collect();
-    let r = p.interpret(&xs).unwrap();
-    let full = r.hess_full();
-    let rp = Projection {
-        value: r.re,
-        grad: r.grad.to_vec(),
-        hess: full.iter().map(|row| row.to_vec()).collect(),
-    };
-    assert_close(&format!("{what} interpreter K={K}"), &flat_proj(&pr), &flat_proj(&rp), tol);
-}
-
 /// Every compiled mode of `p` against the interpreter over `f64`, `HyperDual` and `HyperK`.
 fn interp(what: &str, p: &TensorProgram, x: &[f64], tol: f64) {
-    let n = x.len();
-    let u = dirs(n, 3);
-    assert_close(
-        &format!("{what} interpreter value"),
-        &[p.value(x).unwrap()],
-        &[p.interpret(x).unwrap()],
-        tol,
-    );
-    let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[0][i], u[1][i])).collect();
-    assert_close(
-        &format!("{what} interpreter hyper-dual"),
-        &flat_hd(p.hyper_dual(x, &u[0], &u[1]).unwrap()),
-        &flat_hd(p.interpret(&xs).unwrap()),
-        tol,
-    );
-    let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[2][i], u[2][i])).collect();
-    let (j, r) = (p.directional(x, &u[2]).unwrap(), p.interpret(&xs).unwrap());
-    assert_close(&format!("{what} interpreter jet"), &[j.re, j.d1, j.d2], &[r.re, r.e1, r.e12], tol);
-    interp_k::<1>(what, p, x, tol);
-    interp_k::<2>(what, p, x, tol);
-    interp_k::<3>(what, p, x, tol);
-    interp_k::<4>(what, p, x, tol);
+    common::tensor_vs_interpreter(what, p, x, tol, 4);
 }
 
 /// A runtime tensor function of the parameters (ending in a scalar tensor) as an objective.

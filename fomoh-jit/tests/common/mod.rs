@@ -51,3 +51,55 @@ pub fn flat_proj(p: &fomoh_runtime::Projection<f64>) -> Vec<f64> {
     }
     v
 }
+
+/// The projection onto `K` directions of a tensor program, compiled against its interpreter
+/// over `HyperK<f64, K>`.
+fn tensor_interp_k<const K: usize>(what: &str, p: &fomoh_jit::TensorProgram, x: &[f64], tol: f64)
+where
+    fomoh_runtime::Dim<K>: fomoh_runtime::Packed,
+{
+    let u: Vec<Vec<f64>> = (0..K).map(|j| direction(j, x.len())).collect();
+    let pr = p.project(x, &u).unwrap();
+    let xs: Vec<fomoh_runtime::HyperK<f64, K>> =
+        (0..x.len()).map(|i| fomoh_runtime::HyperK::seed(x[i], core::array::from_fn(|j| u[j][i]))).collect();
+    let r = p.interpret(&xs).unwrap();
+    let rp = fomoh_runtime::Projection {
+        value: r.re,
+        grad: r.grad.to_vec(),
+        hess: r.hess_full().iter().map(|row| row.to_vec()).collect(),
+    };
+    assert_close(&format!("{what} interpreter K={K}"), &flat_proj(&pr), &flat_proj(&rp), tol);
+}
+
+/// Every compiled mode of a tensor program against its interpreter over `f64`, `HyperDual`
+/// and `HyperK`: value, hyper-dual, jet and the projections for K = 1..=`max_k` (≤ 8).
+pub fn tensor_vs_interpreter(what: &str, p: &fomoh_jit::TensorProgram, x: &[f64], tol: f64, max_k: usize) {
+    use fomoh_runtime::HyperDual;
+    let n = x.len();
+    let u: Vec<Vec<f64>> = (0..3).map(|j| direction(j, n)).collect();
+    assert_close(
+        &format!("{what} interpreter value"),
+        &[p.value(x).unwrap()],
+        &[p.interpret(x).unwrap()],
+        tol,
+    );
+    let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[0][i], u[1][i])).collect();
+    assert_close(
+        &format!("{what} interpreter hyper-dual"),
+        &flat_hd(p.hyper_dual(x, &u[0], &u[1]).unwrap()),
+        &flat_hd(p.interpret(&xs).unwrap()),
+        tol,
+    );
+    let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[2][i], u[2][i])).collect();
+    let (j, r) = (p.directional(x, &u[2]).unwrap(), p.interpret(&xs).unwrap());
+    assert_close(&format!("{what} interpreter jet"), &flat_jet(j), &[r.re, r.e1, r.e12], tol);
+    assert!(max_k <= 8, "max_k <= 8");
+    macro_rules! ks {
+        ($($k:literal)*) => {$(
+            if $k <= max_k {
+                tensor_interp_k::<$k>(what, p, x, tol);
+            }
+        )*};
+    }
+    ks!(1 2 3 4 5 6 7 8);
+}
