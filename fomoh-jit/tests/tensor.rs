@@ -22,9 +22,12 @@ fn rosenbrock<S: Scalar>(x: &[S]) -> S {
 }
 
 /// Checks every compiled mode of `p` against the interpreter over the runtime's types.
-fn check_modes(p: &fomoh_jit::TensorProgram, x: &[f64], tol: f64) {
+/// Checks the primal, hyper-dual, jet and K = 1..=`max_k` (≤ 16) passes of `p` against the
+/// interpreter over the runtime's number types.
+fn check_modes(p: &fomoh_jit::TensorProgram, x: &[f64], tol: f64, max_k: usize) {
+    assert!(max_k <= 16, "max_k <= 16");
     let n = x.len();
-    let u = dirs(n, 4);
+    let u = dirs(n, max_k.max(3));
     let v = p.value(x).unwrap();
     let iv = p.interpret(x).unwrap();
     assert!(close(v, iv, tol), "primal {v} vs {iv}");
@@ -37,23 +40,30 @@ fn check_modes(p: &fomoh_jit::TensorProgram, x: &[f64], tol: f64) {
     let jet = p.directional(x, &u[2]).unwrap();
     let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[2][i], u[2][i])).collect();
     let r = p.interpret(&xs).unwrap();
-    assert!(close(jet.d1, r.e1, tol) && close(jet.d2, r.e12, tol), "jet");
-    let pr = p.project(x, &u).unwrap();
-    let xs: Vec<HyperK<f64, 4>> =
-        (0..n).map(|i| HyperK::seed(x[i], [u[0][i], u[1][i], u[2][i], u[3][i]])).collect();
-    let r = p.interpret(&xs).unwrap();
-    let full = r.hess_full();
-    for i in 0..4 {
-        assert!(close(pr.grad[i], r.grad[i], tol), "grad {i}");
-        for j in 0..4 {
-            assert!(
-                close(pr.hess[i][j], full[i][j], tol),
-                "hess {i} {j}: {} vs {}",
-                pr.hess[i][j],
-                full[i][j]
-            );
-        }
+    assert!(close(jet.re, r.re, tol) && close(jet.d1, r.e1, tol) && close(jet.d2, r.e12, tol), "jet");
+    macro_rules! ks {
+        ($($k:literal)*) => {$(if $k <= max_k {
+            let pr = p.project(x, &u[..$k]).unwrap();
+            let xs: Vec<HyperK<f64, $k>> =
+                (0..n).map(|i| HyperK::seed(x[i], core::array::from_fn(|j| u[j][i]))).collect();
+            let r = p.interpret(&xs).unwrap();
+            let full = r.hess_full();
+            assert!(close(pr.value, r.re, tol), "K = {}: value", $k);
+            for i in 0..$k {
+                assert!(close(pr.grad[i], r.grad[i], tol), "K = {}: grad {i}", $k);
+                for j in 0..$k {
+                    assert!(
+                        close(pr.hess[i][j], full[i][j], tol),
+                        "K = {}: hess {i} {j}: {} vs {}",
+                        $k,
+                        pr.hess[i][j],
+                        full[i][j]
+                    );
+                }
+            }
+        })*};
     }
+    ks!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
 }
 
 #[test]
@@ -61,7 +71,7 @@ fn rosenbrock_tensor_matches_scalar_runtime() {
     let n = 101;
     let p = models::rosenbrock(n).unwrap();
     let x: Vec<f64> = (0..n).map(|i| 0.3 * (i as f64).cos()).collect();
-    check_modes(&p, &x, 1e-12);
+    check_modes(&p, &x, 1e-12, 4);
     let u = dirs(n, 2);
     let hd = p.hyper_dual(&x, &u[0], &u[1]).unwrap();
     let rt = fomoh_runtime::hyper_dual(rosenbrock, &x, &u[0], &u[1]).unwrap();
@@ -89,7 +99,7 @@ proptest! {
     #[test]
     fn random_mlp_shapes_agree(bsz in 1usize..6, d in 1usize..5, h in 1usize..5, c in 2usize..5, seed in any::<u64>()) {
         let (p, theta) = mlp_like(bsz, d, h, c, seed);
-        check_modes(&p, &theta, 1e-12);
+        check_modes(&p, &theta, 1e-12, 4);
     }
 
     #[test]
@@ -113,7 +123,7 @@ proptest! {
         let s = b.sum(t);
         let p = b.finish(s).unwrap();
         let theta: Vec<f64> = (0..2 * n).map(|i| 0.2 + 0.7 * ((i as u64 + seed % 97) as f64).sin().abs()).collect();
-        check_modes(&p, &theta, 1e-12);
+        check_modes(&p, &theta, 1e-12, 4);
     }
 }
 
@@ -420,46 +430,6 @@ fn matmul_operand_combinations_agree() {
 
 // ---- loop-body strategies: direct staging vs preaccumulation, every mode ----
 
-/// Checks the hyper-dual, jet and K = 1..=16 passes of `p` against the interpreter over the
-/// runtime's number types.
-fn check_all_modes(p: &fomoh_jit::TensorProgram, x: &[f64], tol: f64) {
-    let n = x.len();
-    let u = dirs(n, 16);
-    let hd = p.hyper_dual(x, &u[0], &u[1]).unwrap();
-    let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[0][i], u[1][i])).collect();
-    let r = p.interpret(&xs).unwrap();
-    for (a, b) in [(hd.re, r.re), (hd.e1, r.e1), (hd.e2, r.e2), (hd.e12, r.e12)] {
-        assert!(close(a, b, tol), "hyper-dual {a} vs {b}");
-    }
-    let jet = p.directional(x, &u[2]).unwrap();
-    let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[2][i], u[2][i])).collect();
-    let r = p.interpret(&xs).unwrap();
-    assert!(close(jet.re, r.re, tol) && close(jet.d1, r.e1, tol) && close(jet.d2, r.e12, tol), "jet");
-    macro_rules! ks {
-        ($($k:literal)*) => {$({
-            let pr = p.project(x, &u[..$k]).unwrap();
-            let xs: Vec<HyperK<f64, $k>> =
-                (0..n).map(|i| HyperK::seed(x[i], core::array::from_fn(|j| u[j][i]))).collect();
-            let r = p.interpret(&xs).unwrap();
-            let full = r.hess_full();
-            assert!(close(pr.value, r.re, tol), "K = {}: value", $k);
-            for i in 0..$k {
-                assert!(close(pr.grad[i], r.grad[i], tol), "K = {}: grad {i}", $k);
-                for j in 0..$k {
-                    assert!(
-                        close(pr.hess[i][j], full[i][j], tol),
-                        "K = {}: hess {i} {j}: {} vs {}",
-                        $k,
-                        pr.hess[i][j],
-                        full[i][j]
-                    );
-                }
-            }
-        })*};
-    }
-    ks!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
-}
-
 /// Row reductions, broadcasts along both axes, a reduced buffer with second-order lanes
 /// feeding a second loop, and ops without a vector instruction (`sin`, `exp`, `max`).
 fn broadcast_rows(rows: usize, cols: usize) -> (fomoh_jit::TensorProgram, Vec<f64>) {
@@ -515,7 +485,7 @@ fn loop_strategies_agree_with_the_interpreter_in_every_mode() {
                 LoopStrategy::Auto => {}
             }
             assert_eq!(p.prepare(fomoh_jit::Mode::Primal).unwrap().preaccumulated_loops, 0);
-            check_all_modes(&p, &x, 1e-12);
+            check_modes(&p, &x, 1e-12, 16);
             let v = p.value(&x).unwrap();
             let iv = p.interpret(&x).unwrap();
             assert!(close(v, iv, 1e-12), "{name}: primal {v} vs {iv}");
