@@ -793,7 +793,12 @@ enum Reduce {
     MaxRows,
 }
 
-type LoopFn = unsafe extern "C" fn(*const *const f64, *const *mut f64);
+/// A fused loop: input and output pointer arrays, then the rows `r0..r1` and columns
+/// `c0..c1` of the iteration space it runs (`c0` even).
+type LoopFn = unsafe extern "C" fn(*const *const f64, *const *mut f64, i64, i64, i64, i64);
+
+/// One part of a fused loop's iteration space: rows `r0..r1`, columns `c0..c1`.
+type Chunk = (usize, usize, usize, usize);
 
 /// One dgemm of a matmul step: the `a` lanes `ps` stacked vertically (`|ps|·m × k`) times the
 /// `b` lanes `qs` side by side (`k × |qs|·n`), so product block `(i, j)` is `ps[i] · qs[j]`.
@@ -825,7 +830,7 @@ type LaneSets = (Vec<Src>, Vec<Src>);
 type Added = (usize, usize, usize, f64);
 
 /// A loop awaiting finalization: step index, function, inputs, output buffers.
-type PendingLoop = (usize, FuncId, Vec<(Src, usize)>, Vec<(usize, usize)>, usize);
+type PendingLoop = (usize, FuncId, Vec<(Src, usize)>, Vec<(usize, usize)>, usize, Vec<Chunk>, bool);
 
 enum Step {
     Fused {
@@ -837,6 +842,11 @@ enum Step {
         outputs: Vec<(usize, usize)>,
         /// The elements the loop writes per stored lane.
         out_len: usize,
+        /// The parts of the iteration space, run in parallel when more than one.
+        chunks: Vec<Chunk>,
+        /// The loop sums everything into one element per lane: each chunk stores its partial
+        /// sums apart and they are added in chunk order.
+        partial: bool,
     },
     Matmul {
         m: usize,
@@ -925,6 +935,8 @@ pub struct TensorStats {
     pub staged_nodes: usize,
     /// Loops whose body was preaccumulated (see [`LoopStrategy`]).
     pub preaccumulated_loops: usize,
+    /// Loops large enough to be split over the rayon pool (see [`PAR_MIN_LOOP_WORK`]).
+    pub parallel_loops: usize,
     /// Total compile time (analysis, staging, Cranelift).
     pub compile_time: Duration,
 }
@@ -1226,9 +1238,11 @@ impl Compiler<'_> {
         }
         let fid = emit_loop(&mut self.module, &sg, iter, reduce, &in_index, &in_strides, &stored)?;
         self.stats.loops += 1;
+        let chunks = loop_chunks(iter, reduce, fuse::cost(&sg));
+        self.stats.parallel_loops += usize::from(chunks.len() > 1);
         let idx = self.steps.len();
         self.steps.push(Step::Matmul { m: 0, k: 0, n: 0, out: 0, count: 0, blocks: vec![] }); // placeholder, patched after finalize
-        self.pending.push((idx, fid, ins, bufs, out_len));
+        self.pending.push((idx, fid, ins, bufs, out_len, chunks, reduce == Reduce::All));
         Ok(out)
     }
 
@@ -1335,6 +1349,7 @@ fn emit_loop(
     let ptr = module.target_config().pointer_type();
     let mut sig = module.make_signature();
     sig.params.extend([AbiParam::new(ptr), AbiParam::new(ptr)]);
+    sig.params.extend([AbiParam::new(types::I64); 4]);
     let name = format!("loop{}", module.declarations().get_functions().count());
     let id = module.declare_function(&name, Linkage::Local, &sig).map_err(cg_err)?;
     let mut ctx = module.make_context();
@@ -1347,8 +1362,9 @@ fn emit_loop(
     let summed = matches!(reduce, Reduce::All | Reduce::Rows);
     // Without a native `fma` (checked on the ISA), nothing is fused.
     let fusion = fuse::Fusion::plan(g, &outs, summed, module.isa().has_native_fma(), 4);
-    // Columns run as f64x2 pairs, then a scalar remainder.
-    let vcols = iter.1 / 2 * 2;
+    // Columns run as f64x2 pairs, then a scalar remainder. A chunk starts at an even
+    // column, so only an odd row length leaves a remainder (of at most one column).
+    let (vector, tail) = (iter.1 >= 2, iter.1 % 2 == 1);
     let mut e = BodyEmitter { module, g, fusion: &fusion, in_index, in_strides, refs: HashMap::new() };
     {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
@@ -1356,6 +1372,9 @@ fn emit_loop(
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         let (pin, pout) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+        let [r0, r1, c0, c1] = [2, 3, 4, 5].map(|i| b.block_params(entry)[i]);
+        // The end of the pairs: `c1` rounded down to even (`c0` is even).
+        let vend = b.ins().band_imm_s(c1, -2);
         let bases: Vec<Value> =
             (0..in_strides.len()).map(|j| b.ins().load(ptr, mem, pin, (8 * j) as i32)).collect();
         let obases: Vec<Value> =
@@ -1363,7 +1382,8 @@ fn emit_loop(
         let init = if reduce == Reduce::MaxRows { f64::NEG_INFINITY } else { 0.0 };
         let r = b.declare_var(types::I64);
         // Per part (vector, scalar): the column variable and the accumulators.
-        let parts = [(vcols > 0, types::F64X2, 0, vcols, 2), (vcols < iter.1, types::F64, vcols, iter.1, 1)];
+        let tail_start = if vector { vend } else { c0 };
+        let parts = [(vector, types::F64X2, c0, vend, 2), (tail, types::F64, tail_start, c1, 1)];
         let cvars: Vec<Variable> = parts.iter().map(|_| b.declare_var(types::I64)).collect();
         let accs: Vec<Vec<Variable>> =
             parts.iter().map(|p| stored.iter().map(|_| b.declare_var(p.1)).collect()).collect();
@@ -1378,11 +1398,11 @@ fn emit_loop(
                 }
             }
         };
-        let z = b.ins().iconst(types::I64, 0);
-        b.def_var(r, z);
+        b.def_var(r, r0);
         def_init(&mut b);
         let (outer, row_end, exit) = (b.create_block(), b.create_block(), b.create_block());
-        b.ins().jump(outer, &[]);
+        let any = b.ins().icmp(IntCC::SignedLessThan, r0, r1);
+        b.ins().brif(any, outer, &[], exit, &[]);
         b.switch_to_block(outer);
         if matches!(reduce, Reduce::Rows | Reduce::MaxRows) {
             def_init(&mut b);
@@ -1392,9 +1412,9 @@ fn emit_loop(
                 continue;
             }
             let (inner, next) = (b.create_block(), b.create_block());
-            let z = b.ins().iconst(types::I64, c0 as i64);
-            b.def_var(cvars[pi], z);
-            b.ins().jump(inner, &[]);
+            b.def_var(cvars[pi], c0);
+            let any = b.ins().icmp(IntCC::SignedLessThan, c0, c1);
+            b.ins().brif(any, inner, &[], next, &[]);
             b.switch_to_block(inner);
             let (rv, cv) = (b.use_var(r), b.use_var(cvars[pi]));
             let vals = e.body(&mut b, ty, &bases, rv, cv)?;
@@ -1434,7 +1454,7 @@ fn emit_loop(
             }
             let c1v = b.ins().iadd_imm_s(cv, w as i64);
             b.def_var(cvars[pi], c1v);
-            let more = b.ins().icmp_imm_s(IntCC::SignedLessThan, c1v, c1 as i64);
+            let more = b.ins().icmp(IntCC::SignedLessThan, c1v, c1);
             b.ins().brif(more, inner, &[], next, &[]);
             b.switch_to_block(next);
         }
@@ -1472,9 +1492,9 @@ fn emit_loop(
                 b.ins().store(mem, v, addr, 0);
             }
         }
-        let r1 = b.ins().iadd_imm_s(rv, 1);
-        b.def_var(r, r1);
-        let more = b.ins().icmp_imm_s(IntCC::SignedLessThan, r1, iter.0 as i64);
+        let rnext = b.ins().iadd_imm_s(rv, 1);
+        b.def_var(r, rnext);
+        let more = b.ins().icmp(IntCC::SignedLessThan, rnext, r1);
         b.ins().brif(more, outer, &[], exit, &[]);
         b.switch_to_block(exit);
         if reduce == Reduce::All {
@@ -1514,6 +1534,94 @@ fn lane_stride(len: usize) -> usize {
         len.next_multiple_of(8) + 8
     } else {
         len
+    }
+}
+
+/// Work (elements times staged cost per element, see [`fuse::cost`]) below which a fused
+/// loop runs on the calling thread alone.
+pub const PAR_MIN_LOOP_WORK: usize = 1 << 18;
+
+/// The work of one chunk of a parallel fused loop.
+const LOOP_CHUNK_WORK: usize = 1 << 17;
+
+/// The most chunks a fused loop is split into.
+const MAX_LOOP_CHUNKS: usize = 64;
+
+/// Splits a fused loop's iteration space `rows × cols` into chunks for the rayon pool: one
+/// chunk below [`PAR_MIN_LOOP_WORK`], else about one per [`LOOP_CHUNK_WORK`] (at most
+/// [`MAX_LOOP_CHUNKS`]), over rows first and then even-aligned column ranges (row reductions
+/// keep each row whole). The split depends only on the loop, never on the thread count, so a
+/// summing loop adds its partial sums in the same order on every machine.
+fn loop_chunks((rows, cols): (usize, usize), reduce: Reduce, cost: usize) -> Vec<Chunk> {
+    let whole = vec![(0, rows, 0, cols)];
+    let work = rows.saturating_mul(cols).saturating_mul(cost.max(1));
+    if work < PAR_MIN_LOOP_WORK {
+        return whole;
+    }
+    let n = (work / LOOP_CHUNK_WORK).clamp(2, MAX_LOOP_CHUNKS);
+    let nr = n.min(rows);
+    let nc = if matches!(reduce, Reduce::Rows | Reduce::MaxRows) { 1 } else { (n / nr).min(cols / 2).max(1) };
+    if nr * nc < 2 {
+        return whole;
+    }
+    let mut v = Vec::with_capacity(nr * nc);
+    for i in 0..nr {
+        let (ra, rb) = (rows * i / nr, rows * (i + 1) / nr);
+        for j in 0..nc {
+            let ca = (cols * j / nc) & !1;
+            let cb = if j + 1 == nc { cols } else { (cols * (j + 1) / nc) & !1 };
+            if ra < rb && ca < cb {
+                v.push((ra, rb, ca, cb));
+            }
+        }
+    }
+    v
+}
+
+/// Runs the fused loop `f` over its chunks, in parallel when there are several; a summing
+/// loop (`partial`) has each chunk store its sums apart, then adds them in chunk order into
+/// the outputs.
+///
+/// # Safety
+/// `ip` and `op` must be valid input and output pointers of `f` for its whole iteration
+/// space, and the chunks disjoint parts of that space (see [`loop_chunks`]).
+unsafe fn run_loop(f: LoopFn, ip: &[*const f64], op: &[*mut f64], chunks: &[Chunk], partial: bool) {
+    let ins = SendPtr(ip.as_ptr());
+    let call = move |o: *const *mut f64, (r0, r1, c0, c1): Chunk| {
+        let ins = ins;
+        // SAFETY: the caller's contract; a chunk lies inside the iteration space.
+        unsafe { f(ins.0, o, r0 as i64, r1 as i64, c0 as i64, c1 as i64) }
+    };
+    match chunks {
+        [one] => call(op.as_ptr(), *one),
+        _ if !partial => {
+            let outs = SendPtr(op.as_ptr());
+            // Disjoint chunks write disjoint elements.
+            chunks.par_iter().for_each(move |&ch| {
+                let outs = outs;
+                call(outs.0, ch)
+            });
+        }
+        _ => {
+            let nq = op.len();
+            let mut sums = vec![0.0f64; chunks.len() * nq];
+            let base = sums.as_mut_ptr();
+            // SAFETY: `i < chunks.len() * nq`, inside `sums`.
+            let slots: Vec<*mut f64> = (0..sums.len()).map(|i| unsafe { base.add(i) }).collect();
+            let slots = SendPtr(slots.as_ptr());
+            // Chunk `i` writes only its own `nq` slots.
+            (0..chunks.len()).into_par_iter().for_each(move |i| {
+                let slots = slots;
+                // SAFETY: `i * nq` is inside `slots`.
+                call(unsafe { slots.0.add(i * nq) }, chunks[i])
+            });
+            for (q, &o) in op.iter().enumerate() {
+                let total = (0..chunks.len()).fold(0.0, |t, i| t + sums[i * nq + q]);
+                // SAFETY: each output lane has at least one writable element (the caller's
+                // contract).
+                unsafe { *o = total };
+            }
+        }
     }
 }
 
@@ -1639,10 +1747,11 @@ fn matmul_blocks((m, k, n): (usize, usize, usize), pairs: &MatmulPairs) -> Vec<M
 
 /// A pointer that may cross to another thread (each user writes a disjoint range).
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f64);
-// SAFETY: only used to hand disjoint column ranges of one output to rayon tasks.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
+struct SendPtr<P>(P);
+// SAFETY: only used to hand disjoint ranges of one output (and the shared, read-only pointer
+// arrays that locate them) to rayon tasks.
+unsafe impl<P> Send for SendPtr<P> {}
+unsafe impl<P> Sync for SendPtr<P> {}
 
 /// `c = alpha · a · b + beta · c` for row-major `a` (`rows × k`), `b` (`k × cols`), `c`
 /// (`rows × cols`); `beta = 0` ignores `c`'s old contents. Large products are split into row
@@ -2209,12 +2318,12 @@ impl TensorProgram {
         let out = c.value(self.output)?;
         let mut module = c.module;
         module.finalize_definitions().map_err(cg_err)?;
-        for (idx, fid, inputs, outputs, out_len) in c.pending {
+        for (idx, fid, inputs, outputs, out_len, chunks, partial) in c.pending {
             let p = module.get_finalized_function(fid);
-            // SAFETY: `p` is a function compiled with the loop signature (two pointers in,
-            // nothing out) in the platform's default calling convention.
+            // SAFETY: `p` is a function compiled with the loop signature (two pointers and
+            // four integers in, nothing out) in the platform's default calling convention.
             let f = unsafe { core::mem::transmute::<*const u8, LoopFn>(p) };
-            c.steps[idx] = Step::Fused { f, inputs, outputs, out_len };
+            c.steps[idx] = Step::Fused { f, inputs, outputs, out_len, chunks, partial };
         }
         let mut stats = c.stats;
         stats.compile_time = t0.elapsed();
@@ -2237,7 +2346,7 @@ impl TensorProgram {
         };
         for step in &plan.steps {
             match step {
-                Step::Fused { f, inputs, outputs, out_len } => {
+                Step::Fused { f, inputs, outputs, out_len, chunks, partial } => {
                     let mut ip = Vec::with_capacity(inputs.len());
                     for &(s, last) in inputs {
                         let (p, avail) = resolve(&bufs, s);
@@ -2257,7 +2366,9 @@ impl TensorProgram {
                     // (checked above) and the loop reads no further; each output lane has
                     // `out_len` writable elements (checked above), the loop writes no more,
                     // the lanes do not overlap, and their buffer is distinct from every input.
-                    unsafe { f(ip.as_ptr(), op.as_ptr()) };
+                    // The chunks lie inside the iteration space and are disjoint, so parallel
+                    // chunks write disjoint elements (or, summing, their own partials).
+                    unsafe { run_loop(*f, &ip, &op, chunks, *partial) };
                 }
                 Step::Matmul { m, k, n, out, count, blocks } => {
                     matmul_step((*m, *k, *n), (*out, *count), blocks, &mut bufs, &resolve)?
@@ -2925,6 +3036,38 @@ mod matmul_plan_tests {
             exact_cover(&blocks, &pairs);
             assert!(blocks.iter().all(|b| b.a_contig || b.ps.len() == 1), "K={kk}: {blocks:?}");
             assert!(blocks.iter().any(|b| b.direct.is_some() && b.ps.len() > 1), "K={kk}: {blocks:?}");
+        }
+    }
+
+    #[test]
+    fn loop_chunks_cover_the_iteration_space_once() {
+        for (iter, reduce, cost) in [
+            ((1, 1_000_001), Reduce::All, 30),
+            ((1, 1_000_000), Reduce::None, 400),
+            ((301, 300), Reduce::Rows, 40),
+            ((3, 200_001), Reduce::None, 10),
+            ((200_000, 3), Reduce::MaxRows, 5),
+            ((100, 100), Reduce::All, 1),
+            ((1, 7), Reduce::All, 1 << 20),
+        ] {
+            let chunks = loop_chunks(iter, reduce, cost);
+            let work = iter.0 * iter.1 * cost;
+            assert_eq!(chunks.len() > 1, work >= PAR_MIN_LOOP_WORK, "{iter:?}");
+            assert!(chunks.len() <= MAX_LOOP_CHUNKS);
+            let mut seen = vec![0u8; iter.0 * iter.1];
+            for &(r0, r1, c0, c1) in &chunks {
+                assert!(r0 < r1 && r1 <= iter.0 && c0 < c1 && c1 <= iter.1, "{chunks:?}");
+                assert_eq!(c0 % 2, 0, "chunks start at even columns");
+                if matches!(reduce, Reduce::Rows | Reduce::MaxRows) {
+                    assert_eq!((c0, c1), (0, iter.1), "row reductions keep rows whole");
+                }
+                for r in r0..r1 {
+                    for c in c0..c1 {
+                        seen[r * iter.1 + c] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&s| s == 1), "{iter:?}: not an exact cover");
         }
     }
 

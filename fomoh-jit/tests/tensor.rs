@@ -492,3 +492,59 @@ fn loop_strategies_agree_with_the_interpreter_in_every_mode() {
         }
     }
 }
+
+// ---- fused loops split over the rayon pool ----
+
+/// `sin(x)·x` stored once (two users, so not inlined: a loop without reduction over one long
+/// row, split into column ranges), then two summing loops over it.
+fn stored_row(n: usize) -> (fomoh_jit::TensorProgram, Vec<f64>) {
+    let mut b = TensorBuilder::new(n);
+    let x = b.param(0, &[n]).unwrap();
+    let s = b.unary(UnaryOp::Sin, x).unwrap();
+    let y = b.mul(s, x).unwrap();
+    let yy = b.mul(y, y).unwrap();
+    let a = b.sum(yy);
+    let c = b.sum(y);
+    let f = b.add(a, c).unwrap();
+    let theta: Vec<f64> = (0..n).map(|i| 1.3 * ((i as f64) * 0.37 + 0.1).cos()).collect();
+    (b.finish(f).unwrap(), theta)
+}
+
+#[test]
+fn loops_split_over_threads_agree_with_the_interpreter() {
+    // Large enough to be split (see `PAR_MIN_LOOP_WORK`): column ranges of one row with an
+    // odd remainder (Rosenbrock, summing: partial sums added in chunk order), row ranges of
+    // a row reduction (`broadcast_rows`), and a stored loop over column ranges. The sums
+    // run over up to 2·10^5 terms in another order than the interpreter's, hence 1e-11.
+    type Case = (&'static str, Box<dyn Fn() -> (fomoh_jit::TensorProgram, Vec<f64>)>);
+    let cases: Vec<Case> = vec![
+        (
+            "rosenbrock 200001",
+            Box::new(|| {
+                (models::rosenbrock(200_001).unwrap(), (0..200_001).map(|i| 0.3 * (i as f64).cos()).collect())
+            }),
+        ),
+        ("broadcast rows 301x300", Box::new(|| broadcast_rows(301, 300))),
+        ("stored row 100001", Box::new(|| stored_row(100_001))),
+    ];
+    for (name, make) in &cases {
+        let (p, x) = make();
+        for mode in [fomoh_jit::Mode::Primal, fomoh_jit::Mode::HyperDual, fomoh_jit::Mode::HyperK(4)] {
+            let st = p.prepare(mode).unwrap();
+            assert!(st.parallel_loops > 0, "{name}: {mode:?} has no split loop: {st:?}");
+        }
+        check_modes(&p, &x, 1e-11, 4);
+        // Split loops are deterministic: the same chunks, the same order of partial sums.
+        let u = dirs(x.len(), 2);
+        let a = p.hyper_dual(&x, &u[0], &u[1]).unwrap();
+        let b = p.hyper_dual(&x, &u[0], &u[1]).unwrap();
+        assert_eq!(
+            [a.re, a.e1, a.e2, a.e12].map(f64::to_bits),
+            [b.re, b.e1, b.e2, b.e12].map(f64::to_bits),
+            "{name}"
+        );
+    }
+    // Small loops stay on the calling thread.
+    let (p, _) = stored_row(1000);
+    assert_eq!(p.prepare(fomoh_jit::Mode::HyperK(4)).unwrap().parallel_loops, 0);
+}

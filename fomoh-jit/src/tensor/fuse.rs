@@ -78,7 +78,7 @@ pub(super) fn choose(
 }
 
 /// The work per element of a staged body: its computed nodes (extern calls weigh more).
-fn cost(g: &Graph) -> usize {
+pub(super) fn cost(g: &Graph) -> usize {
     g.nodes
         .iter()
         .map(|op| match op {
