@@ -2,7 +2,7 @@
 //! 1797), MLP 64-32-10 (batch 256) from `BENCHMARKS.md` and the paper's CNN (batch 32),
 //! each compiled once per mode.
 //!
-//! `cargo bench --bench jit_tensor`. Prints, side by side in one run: the JIT primal,
+//! `cargo bench --bench jit_tensor [-- <section>]` (sections: rosenbrock, logreg, mlp, cnn). Prints, side by side in one run: the JIT primal,
 //! hyper-dual, K = 4 and K = 8 passes (and their ratios to the JIT primal and to an `f64`
 //! primal outside the JIT: Rosenbrock's plain loop, the models' reference interpreter), the
 //! comparison paths (Rosenbrock: the plain `f64` loop and the runtime's scalar
@@ -130,9 +130,18 @@ fn threads_note() -> String {
     let (t, cores) =
         (rayon::current_num_threads(), std::thread::available_parallelism().map_or(1, |n| n.get()));
     format!(
-        "threads: runtime = rayon pool of {t} (planes, jobs); JIT = fused loops on 1, matmul dgemms and \
-         lanes on the same pool of {t} (only above 2^23 multiply-adds); {cores} cores"
+        "threads: runtime = rayon pool of {t} (planes, jobs); JIT = the same pool of {t} (large fused \
+         loops in chunks, dgemms above 2^20 multiply-adds, lane additions); {cores} cores"
     )
+}
+
+/// Whether a section runs: `cargo bench --bench jit_tensor -- <filter>` runs the sections
+/// whose name contains `<filter>` (case-insensitive); no filter runs all.
+fn wanted(section: &str) -> bool {
+    match std::env::args().skip(1).find(|a| !a.starts_with("--")) {
+        Some(f) => section.to_lowercase().contains(&f.to_lowercase()),
+        None => true,
+    }
 }
 
 /// The runtime's tensor path (`Minibatch` over `model`) against the bound JIT program on the
@@ -184,17 +193,19 @@ fn versus_runtime(
 
 fn main() -> Result<(), fomoh::Error> {
     let n = 1_000_000;
-    let x: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect();
-    let u = dirs(n, 2);
-    let p = models::rosenbrock(n)?;
-    let tf = time(|| rosenbrock::<f64>(black_box(&x)));
-    let trt = time(|| fomoh::hyper_dual(rosenbrock, &x, &u[0], &u[1]).unwrap());
-    report(
-        "extended Rosenbrock (tensor form)",
-        &p,
-        &x,
-        &[("plain f64 loop (primal)", tf), ("runtime scalar hyper_dual", trt)],
-    )?;
+    if wanted("rosenbrock") {
+        let x: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect();
+        let u = dirs(n, 2);
+        let p = models::rosenbrock(n)?;
+        let tf = time(|| rosenbrock::<f64>(black_box(&x)));
+        let trt = time(|| fomoh::hyper_dual(rosenbrock, &x, &u[0], &u[1]).unwrap());
+        report(
+            "extended Rosenbrock (tensor form)",
+            &p,
+            &x,
+            &[("plain f64 loop (primal)", tf), ("runtime scalar hyper_dual", trt)],
+        )?;
+    }
 
     let theta = |n: usize| -> Vec<f64> { (0..n).map(|k| 0.1 * ((k + 1) as f64).sin()).collect() };
     for (name, p) in [
@@ -207,6 +218,9 @@ fn main() -> Result<(), fomoh::Error> {
             models::mlp(xs, &ys, 64, 32, 10)?
         }),
     ] {
+        if !wanted(name) {
+            continue;
+        }
         let th = theta(p.dim());
         let u = dirs(p.dim(), 2);
         let ti = time(|| p.interpret::<f64>(&th).unwrap());
@@ -232,6 +246,9 @@ fn main() -> Result<(), fomoh::Error> {
             models::mlp_minibatch(256, &[64, 32, 10], UnaryOp::Tanh)?,
         ),
     ] {
+        if !wanted(name) {
+            continue;
+        }
         let (xs, ys) = digits(rows);
         let y = models::one_hot(&ys, 10);
         let bound = program.bind(&[&xs, &y])?;
@@ -242,7 +259,7 @@ fn main() -> Result<(), fomoh::Error> {
     // The paper's CNN (431 080 parameters) on 32 synthetic 28×28 images: the runtime's
     // tensor model (`Minibatch` over `Cnn`, rayon-parallel planes) against the bound
     // `cnn_minibatch` program.
-    {
+    if wanted("paper CNN") {
         use fomoh_runtime::models::{Cnn, CnnConfig};
         let bsz = 32;
         let xs: Vec<f64> = (0..bsz * 784)

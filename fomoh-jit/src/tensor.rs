@@ -1626,7 +1626,11 @@ unsafe fn run_loop(f: LoopFn, ip: &[*const f64], op: &[*mut f64], chunks: &[Chun
 }
 
 /// Multiply-adds below which a dgemm runs on the calling thread alone.
-const PAR_MIN_MACS: usize = 1 << 23;
+const PAR_MIN_MACS: usize = 1 << 20;
+
+/// Elements added (over all lanes) below which a matmul step's scratch products are added
+/// into its output lanes on the calling thread alone.
+const PAR_MIN_ADDS: usize = 1 << 16;
 
 /// Splits a matmul's products into dgemm blocks (see [`MatmulBlock`]).
 ///
@@ -1967,12 +1971,17 @@ fn matmul_blocks_run(
             if t.len() < blocks[bi].ps.len() * m * w {
                 return Err(JitError::Shape("internal: a matmul product is too short".into()));
             }
-            for r in 0..m {
-                let (o, tr) = (&mut out[r * n..(r + 1) * n], &t[(i * m + r) * w + j * n..][..n]);
-                if first {
-                    o.iter_mut().zip(tr).for_each(|(o, &v)| *o = c * v);
-                } else {
-                    o.iter_mut().zip(tr).for_each(|(o, &v)| *o += c * v);
+            // Row `r` of the product is `n` elements at `(i·m + r)·w + j·n`; with one right
+            // lane (`w == n`) the whole product is one contiguous run.
+            let (rows, len, step) = if w == n { (1, m * n, m * n) } else { (m, n, w) };
+            let src = t[(i * m) * w + j * n..].chunks(step.max(1)).take(rows);
+            for (o, tr) in out[..m * n].chunks_exact_mut(len.max(1)).zip(src) {
+                let tr = &tr[..len];
+                match (first, c == 1.0) {
+                    (true, true) => o.copy_from_slice(tr),
+                    (true, false) => o.iter_mut().zip(tr).for_each(|(o, &v)| *o = c * v),
+                    (false, true) => o.iter_mut().zip(tr).for_each(|(o, &v)| *o += v),
+                    (false, false) => o.iter_mut().zip(tr).for_each(|(o, &v)| *o += c * v),
                 }
             }
             first = false;
@@ -1986,7 +1995,7 @@ fn matmul_blocks_run(
     lanes.resize_with(count, Default::default);
     let per_lane = lanes.into_iter().zip(&added).zip(&written);
     let adds: usize = added.iter().map(Vec::len).sum();
-    if count > 1 && adds * m * n >= PAR_MIN_MACS {
+    if count > 1 && adds * m * n >= PAR_MIN_ADDS {
         per_lane.collect::<Vec<_>>().into_par_iter().map(fill).collect::<JitResult<()>>()
     } else {
         { per_lane }.try_for_each(fill)
