@@ -3,6 +3,8 @@
 //! against the independent reference values.
 #![allow(clippy::needless_range_loop)]
 
+mod common;
+
 use fomoh_jit::tensor::{models, TensorBuilder};
 use fomoh_jit::JitError;
 use fomoh_runtime::{BinaryOp, HyperDual, HyperK, Scalar, UnaryOp};
@@ -21,49 +23,10 @@ fn rosenbrock<S: Scalar>(x: &[S]) -> S {
     (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
 }
 
-/// Checks every compiled mode of `p` against the interpreter over the runtime's types.
-/// Checks the primal, hyper-dual, jet and K = 1..=`max_k` (≤ 16) passes of `p` against the
-/// interpreter over the runtime's number types.
+/// Every compiled mode of `p` (primal, hyper-dual, jet, K = 1..=`max_k`) against the
+/// interpreter over the runtime's number types, relative to `tol` with a floor of 1.
 fn check_modes(p: &fomoh_jit::TensorProgram, x: &[f64], tol: f64, max_k: usize) {
-    assert!(max_k <= 16, "max_k <= 16");
-    let n = x.len();
-    let u = dirs(n, max_k.max(3));
-    let v = p.value(x).unwrap();
-    let iv = p.interpret(x).unwrap();
-    assert!(close(v, iv, tol), "primal {v} vs {iv}");
-    let hd = p.hyper_dual(x, &u[0], &u[1]).unwrap();
-    let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[0][i], u[1][i])).collect();
-    let r = p.interpret(&xs).unwrap();
-    for (a, b) in [(hd.re, r.re), (hd.e1, r.e1), (hd.e2, r.e2), (hd.e12, r.e12)] {
-        assert!(close(a, b, tol), "hyper-dual {a} vs {b}");
-    }
-    let jet = p.directional(x, &u[2]).unwrap();
-    let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[2][i], u[2][i])).collect();
-    let r = p.interpret(&xs).unwrap();
-    assert!(close(jet.re, r.re, tol) && close(jet.d1, r.e1, tol) && close(jet.d2, r.e12, tol), "jet");
-    macro_rules! ks {
-        ($($k:literal)*) => {$(if $k <= max_k {
-            let pr = p.project(x, &u[..$k]).unwrap();
-            let xs: Vec<HyperK<f64, $k>> =
-                (0..n).map(|i| HyperK::seed(x[i], core::array::from_fn(|j| u[j][i]))).collect();
-            let r = p.interpret(&xs).unwrap();
-            let full = r.hess_full();
-            assert!(close(pr.value, r.re, tol), "K = {}: value", $k);
-            for i in 0..$k {
-                assert!(close(pr.grad[i], r.grad[i], tol), "K = {}: grad {i}", $k);
-                for j in 0..$k {
-                    assert!(
-                        close(pr.hess[i][j], full[i][j], tol),
-                        "K = {}: hess {i} {j}: {} vs {}",
-                        $k,
-                        pr.hess[i][j],
-                        full[i][j]
-                    );
-                }
-            }
-        })*};
-    }
-    ks!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+    common::tensor_vs_interpreter("tensor", p, x, common::Tol { rel: tol, floor: 1.0 }, max_k);
 }
 
 #[test]

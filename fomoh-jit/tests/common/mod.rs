@@ -1,21 +1,41 @@
 //! Helpers shared by the JIT's integration tests.
 #![allow(dead_code)]
 
-/// `|a - b| <= tol * max(|a|, |b|)` (both non-finite and equal in kind also passes).
-pub fn close(a: f64, b: f64, tol: f64) -> bool {
+/// A tolerance: `|a - b| <= rel * max(|a|, |b|, floor)`. A plain `f64` is `rel` with no
+/// floor (purely relative); a floor of 1 makes it absolute for values below 1 in magnitude.
+#[derive(Clone, Copy, Debug)]
+pub struct Tol {
+    pub rel: f64,
+    pub floor: f64,
+}
+
+impl From<f64> for Tol {
+    fn from(rel: f64) -> Tol {
+        Tol { rel, floor: 0.0 }
+    }
+}
+
+/// `a` and `b` agree within `tol` (both non-finite and equal in kind also passes).
+pub fn close_within(a: f64, b: f64, tol: Tol) -> bool {
     if a.is_nan() || b.is_nan() {
         return a.is_nan() && b.is_nan();
     }
     if a.is_infinite() || b.is_infinite() {
         return a == b;
     }
-    (a - b).abs() <= tol * a.abs().max(b.abs()) + 1e-300
+    (a - b).abs() <= tol.rel * a.abs().max(b.abs()).max(tol.floor) + 1e-300
 }
 
-pub fn assert_close(what: &str, a: &[f64], b: &[f64], tol: f64) {
+/// `|a - b| <= tol * max(|a|, |b|)` (both non-finite and equal in kind also passes).
+pub fn close(a: f64, b: f64, tol: f64) -> bool {
+    close_within(a, b, tol.into())
+}
+
+pub fn assert_close(what: &str, a: &[f64], b: &[f64], tol: impl Into<Tol>) {
+    let tol = tol.into();
     assert_eq!(a.len(), b.len(), "{what}: lengths differ");
     for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
-        assert!(close(x, y, tol), "{what}: lane {i} differs: {x:e} vs {y:e} (tol {tol:e})\n{a:?}\n{b:?}");
+        assert!(close_within(x, y, tol), "{what}: lane {i} differs: {x:e} vs {y:e} ({tol:?})\n{a:?}\n{b:?}");
     }
 }
 
@@ -54,7 +74,7 @@ pub fn flat_proj(p: &fomoh_runtime::Projection<f64>) -> Vec<f64> {
 
 /// The projection onto `K` directions of a tensor program, compiled against its interpreter
 /// over `HyperK<f64, K>`.
-fn tensor_interp_k<const K: usize>(what: &str, p: &fomoh_jit::TensorProgram, x: &[f64], tol: f64)
+fn tensor_interp_k<const K: usize>(what: &str, p: &fomoh_jit::TensorProgram, x: &[f64], tol: Tol)
 where
     fomoh_runtime::Dim<K>: fomoh_runtime::Packed,
 {
@@ -72,9 +92,17 @@ where
 }
 
 /// Every compiled mode of a tensor program against its interpreter over `f64`, `HyperDual`
-/// and `HyperK`: value, hyper-dual, jet and the projections for K = 1..=`max_k` (≤ 8).
-pub fn tensor_vs_interpreter(what: &str, p: &fomoh_jit::TensorProgram, x: &[f64], tol: f64, max_k: usize) {
+/// and `HyperK`: value, hyper-dual, jet and the projections for K = 1..=`max_k` (≤ 16), all
+/// along the directions of [`direction`].
+pub fn tensor_vs_interpreter(
+    what: &str,
+    p: &fomoh_jit::TensorProgram,
+    x: &[f64],
+    tol: impl Into<Tol>,
+    max_k: usize,
+) {
     use fomoh_runtime::HyperDual;
+    let tol = tol.into();
     let n = x.len();
     let u: Vec<Vec<f64>> = (0..3).map(|j| direction(j, n)).collect();
     assert_close(
@@ -93,7 +121,7 @@ pub fn tensor_vs_interpreter(what: &str, p: &fomoh_jit::TensorProgram, x: &[f64]
     let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[2][i], u[2][i])).collect();
     let (j, r) = (p.directional(x, &u[2]).unwrap(), p.interpret(&xs).unwrap());
     assert_close(&format!("{what} interpreter jet"), &flat_jet(j), &[r.re, r.e1, r.e12], tol);
-    assert!(max_k <= 8, "max_k <= 8");
+    assert!(max_k <= 16, "max_k <= 16");
     macro_rules! ks {
         ($($k:literal)*) => {$(
             if $k <= max_k {
@@ -101,5 +129,5 @@ pub fn tensor_vs_interpreter(what: &str, p: &fomoh_jit::TensorProgram, x: &[f64]
             }
         )*};
     }
-    ks!(1 2 3 4 5 6 7 8);
+    ks!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
 }
