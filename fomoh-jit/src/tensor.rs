@@ -1625,6 +1625,21 @@ unsafe fn run_loop(f: LoopFn, ip: &[*const f64], op: &[*mut f64], chunks: &[Chun
     }
 }
 
+/// Elements below which a copy step (gather, windowed maximum) runs on the calling thread.
+const PAR_MIN_COPY: usize = 1 << 15;
+
+/// `out[i] = f(i)` for every `i`, in chunks on the rayon pool when `out` is long.
+fn fill_each(out: &mut [f64], f: impl Fn(usize) -> f64 + Sync) {
+    if out.len() >= PAR_MIN_COPY {
+        const CHUNK: usize = 1 << 13;
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| {
+            o.iter_mut().enumerate().for_each(|(k, v)| *v = f(c * CHUNK + k));
+        });
+    } else {
+        out.iter_mut().enumerate().for_each(|(i, v)| *v = f(i));
+    }
+}
+
 /// Multiply-adds below which a dgemm runs on the calling thread alone.
 const PAR_MIN_MACS: usize = 1 << 20;
 
@@ -2400,17 +2415,14 @@ impl TensorProgram {
                         if out.len() != map.local.len() {
                             return Err(short());
                         }
+                        let local = &map.local[..];
                         match &map.part {
                             None => {
                                 let src = ins[0].ok_or_else(short)?;
-                                for (o, &j) in out.iter_mut().zip(map.local.iter()) {
-                                    *o = src[j];
-                                }
+                                fill_each(&mut out, |i| src[local[i]]);
                             }
                             Some(part) => {
-                                for ((o, &p), &j) in out.iter_mut().zip(part).zip(map.local.iter()) {
-                                    *o = ins[p as usize].map_or(0.0, |s| s[j]);
-                                }
+                                fill_each(&mut out, |i| ins[part[i] as usize].map_or(0.0, |s| s[local[i]]));
                             }
                         }
                         bufs[*buf] = out;
@@ -2424,20 +2436,19 @@ impl TensorProgram {
                             if p.len() < *need {
                                 return Err(short());
                             }
-                            windows
-                                .chunks(*width)
-                                .map(|w| {
-                                    // The first largest element (its value carried along).
-                                    let first = (w[0], p[w[0]]);
-                                    w[1..]
-                                        .iter()
-                                        .fold(
-                                            first,
-                                            |(b, pb), &j| if p[j] > pb { (j, p[j]) } else { (b, pb) },
-                                        )
-                                        .0
-                                })
-                                .collect()
+                            // The first largest element (its value carried along).
+                            let argmax = |w: &[usize]| {
+                                let first = (w[0], p[w[0]]);
+                                w[1..]
+                                    .iter()
+                                    .fold(first, |(b, pb), &j| if p[j] > pb { (j, p[j]) } else { (b, pb) })
+                                    .0
+                            };
+                            if windows.len() >= PAR_MIN_COPY {
+                                windows.par_chunks(*width).map(argmax).collect()
+                            } else {
+                                windows.chunks(*width).map(argmax).collect()
+                            }
                         }
                         None => windows.chunks(*width).map(|w| w[0]).collect(),
                     };
@@ -2447,9 +2458,7 @@ impl TensorProgram {
                         if src.len() < *need || out.len() != sel.len() {
                             return Err(short());
                         }
-                        for (o, &j) in out.iter_mut().zip(&sel) {
-                            *o = src[j];
-                        }
+                        fill_each(&mut out, |i| src[sel[i]]);
                         bufs[buf] = out;
                     }
                 }

@@ -368,6 +368,31 @@ fn slice_along_columns_and_transpose() {
     interp("slice_axis/transpose", &p, &x, TOL);
 }
 
+/// Copies long enough to be split over the rayon pool (`PAR_MIN_COPY` = 2^15 elements): a
+/// gather of 40 000 elements (repeats, skips, reversed runs), a windowed maximum over 36 000
+/// windows of 4 with ties, against the interpreter in every mode.
+#[test]
+fn long_gathers_and_window_maxima_agree_with_the_interpreter() {
+    let n = 3000;
+    let mut b = TensorBuilder::new(n);
+    let a = b.param(0, &[n]).unwrap();
+    let t = b.unary(UnaryOp::Sin, a).unwrap();
+    let idx: Vec<usize> = (0..40_000).map(|i| (i * 7919 + i / 13) % n).collect();
+    let g = b.gather(t, idx, &[200, 200]).unwrap();
+    // windows: (i, i+1, i+2, i+3) mod n with the last element repeated (a tie)
+    let windows: Vec<usize> =
+        (0..36_000).flat_map(|w| [w % n, (w + 1) % n, (w + 2) % n, (w + 2) % n]).collect();
+    let m = b.max_over(t, windows, &[36_000]).unwrap();
+    let g2 = b.mul(g, g).unwrap();
+    let s1 = b.sum(g2);
+    let s2 = b.sum(m);
+    let f = b.add(s1, s2).unwrap();
+    let p = b.finish(f).unwrap();
+    let x: Vec<f64> = (0..n).map(|i| 1.7 * ((i as f64) * 0.61).cos()).collect();
+    // sums over 40 000 terms in the loops' chunk order: 1e-11
+    interp("long copies", &p, &x, 1e-11);
+}
+
 #[test]
 fn gather_agrees_with_the_runtime_gather() {
     // idx repeats, skips and permutes; gathers of a slice and of a gather compose; a gather
