@@ -1,5 +1,5 @@
-//! The compiled-code cache: keyed by a structural hash of the traced graph, the mode and
-//! the options, so compiling the same function twice costs a trace and a lookup. Tensor
+//! The compiled-code cache: keyed by a structural hash of the traced graph, the mode, the
+//! float type ([`crate::FloatType`]) and the options, so compiling the same function twice costs a trace and a lookup. Tensor
 //! programs ([`crate::tensor`]) share it: their key is the structural hash of the tensor
 //! graph (ops, shapes, literals, data contents, parameter count, output), the mode and the
 //! code generator's options.
@@ -9,6 +9,7 @@
 
 use crate::codegen::{self, CodegenOptions, CompileStats, Kernel};
 use crate::error::JitResult;
+use crate::float::FloatType;
 use crate::ir::Graph;
 use crate::program::Options;
 use crate::stage::{self, Mode};
@@ -32,6 +33,7 @@ type Table<K, V> = LazyLock<Mutex<HashMap<u64, Vec<Entry<K, V>>>>>;
 struct KernelKey {
     graph: Arc<Graph>,
     mode: Mode,
+    float: FloatType,
     options: Options,
 }
 
@@ -97,18 +99,29 @@ pub fn cache_stats() -> CacheStats {
     }
 }
 
-/// The compiled kernel for `graph` in `mode`, from the cache or freshly compiled.
-pub(crate) fn kernel(graph: &Arc<Graph>, hash: u64, mode: Mode, options: &Options) -> JitResult<Arc<Kernel>> {
+/// The compiled kernel for `graph` in `mode` over `float`, from the cache or freshly compiled.
+pub(crate) fn kernel(
+    graph: &Arc<Graph>,
+    hash: u64,
+    mode: Mode,
+    float: FloatType,
+    options: &Options,
+) -> JitResult<Arc<Kernel>> {
     get_or_compile(
         &CACHE,
         hash,
-        |k| k.mode == mode && k.options == *options && (Arc::ptr_eq(&k.graph, graph) || *k.graph == **graph),
+        |k| {
+            k.mode == mode
+                && k.float == float
+                && k.options == *options
+                && (Arc::ptr_eq(&k.graph, graph) || *k.graph == **graph)
+        },
         || {
             let t0 = Instant::now();
             let staged = stage::stage(graph, mode, options.max_staged_nodes)?;
             let stage_time = t0.elapsed();
             let t1 = Instant::now();
-            let mut k = codegen::compile(&staged, &options.codegen)?;
+            let mut k = codegen::compile(&staged, &options.codegen, float)?;
             k.stats = CompileStats {
                 traced_nodes: graph.nodes.len(),
                 stage_time,
@@ -117,7 +130,7 @@ pub(crate) fn kernel(graph: &Arc<Graph>, hash: u64, mode: Mode, options: &Option
             };
             Ok(k)
         },
-        || KernelKey { graph: graph.clone(), mode, options: options.clone() },
+        || KernelKey { graph: graph.clone(), mode, float, options: options.clone() },
     )
 }
 
