@@ -197,8 +197,9 @@ impl<T: JitFloat> Program<T> {
     ///
     /// Rerolling ([`Options::reroll`]) applies to `f64` programs only (the rerolled tensor
     /// programs are `f64`): an `f32` program always runs its straight-line code, so
-    /// [`Program::is_rerolled`] is `false` for it. Nothing of an `f32` program is computed
-    /// in `f64`. [`fomoh_runtime::Objective`] is implemented for `f64` programs only.
+    /// [`Program::is_rerolled`] is `false` for it. Apart from those folded literals, nothing
+    /// of an `f32` program is computed in `f64`. [`fomoh_runtime::Objective`] is implemented
+    /// for `f64` programs only.
     ///
     /// ```
     /// use fomoh_runtime::Scalar;
