@@ -4,7 +4,8 @@
 //! primal, in one run.
 //!
 //! `cargo bench --bench jit` (set `FOMOH_JIT_BENCH_N=100,1000,10000` to change sizes).
-//! Prints the time per call, the ratios, and the compile time of every mode.
+//! Prints the time per call, the ratios, and the compile time of every mode, and the JIT in
+//! `f32` against the JIT in `f64` (straight-line code both) and the runtime in `f32`.
 
 mod common;
 
@@ -143,6 +144,10 @@ fn main() -> Result<(), fomoh::Error> {
              'straight/rer' = straight-line jit / rerolled jit)\n"
         );
 
+        // f32 vs f64: the same straight-line trace compiled for f32 (rerolling is f64 only, so
+        // both columns run straight-line code) and the runtime's f32 passes
+        f32_vs_f64(&q, &x, &dirs)?;
+
         // code-generation settings of the straight-line path: Cranelift optimizer on/off,
         // segment size
         println!(
@@ -174,5 +179,55 @@ fn main() -> Result<(), fomoh::Error> {
         }
         println!();
     }
+    Ok(())
+}
+
+/// The straight-line program `q` compiled for `f32` against itself in `f64` and the runtime's
+/// `f32` passes: time per call and ratios (after a check against the runtime in `f32`).
+fn f32_vs_f64(q: &fomoh::jit::Program, x: &[f64], dirs: &[Vec<f64>]) -> Result<(), fomoh::Error> {
+    let q32 = q.with_float::<f32>();
+    let to32 = |v: &[f64]| v.iter().map(|&t| t as f32).collect::<Vec<f32>>();
+    let x32 = to32(x);
+    let (v1, v2) = (&dirs[0], &dirs[1]);
+    let (w1, w2) = (to32(v1), to32(v2));
+    let d4: [Vec<f64>; 4] = core::array::from_fn(|j| dirs[j].clone());
+    let e4: [Vec<f32>; 4] = core::array::from_fn(|j| to32(&dirs[j]));
+    let c = std::time::Instant::now();
+    q32.prepare(fomoh::jit::Mode::HyperDual)?;
+    let compile_ms = c.elapsed().as_secs_f64() * 1e3;
+    let rt = fomoh::hyper_dual(rosenbrock, &x32, &w1, &w2)?;
+    let hd = q32.hyper_dual(&x32, &w1, &w2)?;
+    assert!((hd.e12 - rt.e12).abs() <= 1e-5 * rt.e12.abs(), "{hd:?} vs {rt:?}");
+    assert!((hd.re - rt.re).abs() <= 1e-5 * rt.re.abs(), "{hd:?} vs {rt:?}");
+    println!(
+        "f32 (straight-line; hyper-dual compile {compile_ms:.1} ms): v1ᵀHv2 = {} (runtime f32 {})",
+        hd.e12, rt.e12
+    );
+    println!(
+        "{:<12} {:>13} {:>13} {:>13} {:>10} {:>12}",
+        "pass", "jit f64", "jit f32", "runtime f32", "f64/f32", "rt32/jit32"
+    );
+    let row = |name: &str, j64: f64, j32: f64, r32: f64| {
+        println!("{:<12} {} {} {} {:>9.2}x {:>11.2}x", name, us(j64), us(j32), us(r32), j64 / j32, r32 / j32);
+    };
+    row(
+        "hyper-dual",
+        time(|| q.hyper_dual(black_box(x), v1, v2).unwrap()),
+        time(|| q32.hyper_dual(black_box(&x32), &w1, &w2).unwrap()),
+        time(|| fomoh::hyper_dual(rosenbrock, black_box(&x32), &w1, &w2).unwrap()),
+    );
+    row(
+        "jet",
+        time(|| q.directional(black_box(x), v1).unwrap()),
+        time(|| q32.directional(black_box(&x32), &w1).unwrap()),
+        time(|| fomoh::directional(rosenbrock, black_box(&x32), &w1).unwrap()),
+    );
+    row(
+        "K=4",
+        time(|| q.hyperplane(black_box(x), &d4).unwrap()),
+        time(|| q32.hyperplane(black_box(&x32), &e4).unwrap()),
+        time(|| fomoh::hyperplane(rosenbrock, black_box(&x32), &e4).unwrap()),
+    );
+    println!("('f64/f32' = jit f64 time / jit f32 time; 'rt32/jit32' = runtime f32 / jit f32)\n");
     Ok(())
 }

@@ -1,19 +1,23 @@
 //! Cranelift code generation for staged graphs.
 //!
-//! The staged graph is straight-line code over `f64`: each segment of it becomes one native
-//! function `fn(inputs: *const f64, scratch: *mut f64, out: *mut f64) -> u32` that loads
+//! The staged graph is straight-line code over one float type (`f64`, or `f32`, see
+//! [`crate::float`]): each segment of it becomes one native function
+//! `fn(inputs: *const T, scratch: *mut T, out: *mut T) -> u32` that loads
 //! inputs where they are used (inputs and literals are rematerialized at each use instead of
 //! being kept live), computes every lane in registers in the order the rules produced them
 //! (which consumes values soon after they are made), checks guards as soon as their operands
 //! exist, and stores the outputs. Transcendentals call registered `extern "C"` wrappers of
-//! the runtime's own `f64` functions, so compiled and interpreted results agree bit for bit;
-//! a `sin` and a `cos` of the same argument share one `sincos` call.
+//! the runtime's own functions of that type (`f64::sin` for `f64`, `f32::sin` for `f32`), so
+//! compiled and interpreted results agree bit for bit; a `sin` and a `cos` of the same
+//! argument share one `sincos` call. Literals are the graph's `f64` literals, rounded once
+//! to `f32` in `f32` code.
 //!
 //! Very large graphs are split into segments of bounded size (values crossing a segment
 //! boundary go through a scratch buffer), so compile time stays roughly linear in the
 //! number of nodes.
 
 use crate::error::{JitError, JitResult};
+use crate::float::{FloatType, JitFloat};
 use crate::ir::{Cmp, FxMap, Graph, GuardInfo, NodeId, Op};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
@@ -67,7 +71,8 @@ pub struct CompileStats {
     pub rerolled: bool,
 }
 
-type SegFn = unsafe extern "C" fn(*const f64, *mut f64, *mut f64) -> u32;
+/// A segment: `(inputs, scratch, out)`, each a pointer to the kernel's float type.
+type SegFn = unsafe extern "C" fn(*const u8, *mut u8, *mut u8) -> u32;
 
 static LIVE_KERNELS: AtomicUsize = AtomicUsize::new(0);
 
@@ -111,6 +116,7 @@ pub(crate) struct Kernel {
     pub n_in: usize,
     pub n_out: usize,
     n_scratch: usize,
+    float: FloatType,
     guards: Vec<GuardInfo>,
     // Declared last: dropped after the function pointers.
     _code: OwnedCode,
@@ -123,9 +129,16 @@ unsafe impl Send for Kernel {}
 unsafe impl Sync for Kernel {}
 
 impl Kernel {
-    /// Runs the kernel. `inputs` and `out` are checked against the kernel's sizes before any
-    /// native code runs.
-    pub fn run(&self, inputs: &[f64], out: &mut [f64]) -> JitResult<()> {
+    /// Runs the kernel. The float type, `inputs` and `out` are checked against the kernel's
+    /// before any native code runs.
+    pub fn run<T: JitFloat>(&self, inputs: &[T], out: &mut [T]) -> JitResult<()> {
+        if T::TYPE != self.float {
+            return Err(JitError::Unsupported(format!(
+                "a kernel compiled for {} run with {} buffers",
+                self.float.name(),
+                T::TYPE.name()
+            )));
+        }
         crate::error::check_len("input buffer", self.n_in, inputs.len())?;
         crate::error::check_len("output buffer", self.n_out, out.len())?;
         // A per-thread scratch buffer, reused across calls (a fresh one if it is in use).
@@ -138,15 +151,18 @@ impl Kernel {
         })
     }
 
-    fn run_with(&self, inputs: &[f64], scratch: &mut Vec<f64>, out: &mut [f64]) -> JitResult<()> {
+    fn run_with<T: JitFloat>(&self, inputs: &[T], scratch: &mut Vec<f64>, out: &mut [T]) -> JitResult<()> {
+        // `n_scratch` slots of at most 8 bytes each, in an 8-aligned buffer.
         if scratch.len() < self.n_scratch {
             scratch.resize(self.n_scratch, 0.0);
         }
+        let (pin, pscr, pout) =
+            (inputs.as_ptr() as *const u8, scratch.as_mut_ptr() as *mut u8, out.as_mut_ptr() as *mut u8);
         for f in &self.segments {
-            // SAFETY: the code reads `n_in` inputs, at most `n_scratch` scratch slots and
-            // writes `n_out` outputs (offsets fixed at compile time); the lengths were
-            // checked above.
-            let st = unsafe { f(inputs.as_ptr(), scratch.as_mut_ptr(), out.as_mut_ptr()) };
+            // SAFETY: the code was generated for `T` (checked above): it reads `n_in` values
+            // of `T`, at most `n_scratch` scratch slots of `T` and writes `n_out` values of
+            // `T` (offsets fixed at compile time); the lengths were checked above.
+            let st = unsafe { f(pin, pscr, pout) };
             if st != 0 {
                 let site = st - 1;
                 let what = self
@@ -162,10 +178,32 @@ impl Kernel {
 
 macro_rules! unary_externs {
     ($($op:ident => $name:ident),* $(,)?) => {
-        $(extern "C" fn $name(x: f64) -> f64 { UnaryOp::$op.eval(x) })*
+        /// The `f64` wrappers (named as listed).
+        mod unary_f64 {
+            use super::UnaryOp;
+            $(pub(super) extern "C" fn $name(x: f64) -> f64 { UnaryOp::$op.eval(x) })*
+        }
+        /// The `f32` wrappers (named as listed with an `_f32` suffix): the runtime's `f32`
+        /// functions.
+        mod unary_f32 {
+            use super::UnaryOp;
+            $(pub(super) extern "C" fn $name(x: f32) -> f32 { UnaryOp::$op.eval(x) })*
+        }
+        /// The symbol and address of the `f64` wrapper of `op`.
         pub(crate) fn unary_extern(op: UnaryOp) -> Option<(&'static str, *const u8)> {
-            match op {
-                $(UnaryOp::$op => Some((stringify!($name), $name as extern "C" fn(f64) -> f64 as *const u8)),)*
+            unary_extern_for(op, FloatType::F64)
+        }
+        /// The symbol and address of the wrapper of `op` in `float`.
+        pub(crate) fn unary_extern_for(op: UnaryOp, float: FloatType) -> Option<(&'static str, *const u8)> {
+            match (op, float) {
+                $(
+                    (UnaryOp::$op, FloatType::F64) =>
+                        Some((stringify!($name), unary_f64::$name as extern "C" fn(f64) -> f64 as *const u8)),
+                    (UnaryOp::$op, FloatType::F32) => Some((
+                        concat!(stringify!($name), "_f32"),
+                        unary_f32::$name as extern "C" fn(f32) -> f32 as *const u8,
+                    )),
+                )*
                 _ => None,
             }
         }
@@ -183,7 +221,14 @@ unary_externs!(Recip => fomoh_jit_recip, Exp => fomoh_jit_exp, ExpM1 => fomoh_ji
 extern "C" fn fomoh_jit_powi(x: f64, n: i32) -> f64 {
     UnaryOp::Powi(n).eval(x)
 }
+extern "C" fn fomoh_jit_powi_f32(x: f32, n: i32) -> f32 {
+    UnaryOp::Powi(n).eval(x)
+}
 extern "C" fn fomoh_jit_powf(x: f64, p: f64) -> f64 {
+    UnaryOp::Powf(p).eval(x)
+}
+/// The exponent stays `f64` (as in the IR); the runtime rounds it to `f32` itself.
+extern "C" fn fomoh_jit_powf_f32(x: f32, p: f64) -> f32 {
     UnaryOp::Powf(p).eval(x)
 }
 extern "C" fn fomoh_jit_sincos(x: f64, out: *mut f64) {
@@ -194,12 +239,43 @@ extern "C" fn fomoh_jit_sincos(x: f64, out: *mut f64) {
         *out.add(1) = c;
     }
 }
+extern "C" fn fomoh_jit_sincos_f32(x: f32, out: *mut f32) {
+    let (s, c) = fomoh_runtime::Real::sin_cos(x);
+    // SAFETY: generated code passes a 16-byte, 8-aligned stack slot.
+    unsafe {
+        *out = s;
+        *out.add(1) = c;
+    }
+}
 macro_rules! binary_externs {
     ($($op:ident => $name:ident),*) => {
-        $(extern "C" fn $name(x: f64, y: f64) -> f64 { BinaryOp::$op.eval(x, y) })*
+        /// The `f64` wrappers (named as listed).
+        mod binary_f64 {
+            use super::BinaryOp;
+            $(pub(super) extern "C" fn $name(x: f64, y: f64) -> f64 { BinaryOp::$op.eval(x, y) })*
+        }
+        /// The `f32` wrappers (named as listed with an `_f32` suffix).
+        mod binary_f32 {
+            use super::BinaryOp;
+            $(pub(super) extern "C" fn $name(x: f32, y: f32) -> f32 { BinaryOp::$op.eval(x, y) })*
+        }
+        /// The symbol and address of the `f64` wrapper of `op`.
         pub(crate) fn binary_extern(op: BinaryOp) -> Option<(&'static str, *const u8)> {
-            match op {
-                $(BinaryOp::$op => Some((stringify!($name), $name as extern "C" fn(f64, f64) -> f64 as *const u8)),)*
+            binary_extern_for(op, FloatType::F64)
+        }
+        /// The symbol and address of the wrapper of `op` in `float`.
+        pub(crate) fn binary_extern_for(op: BinaryOp, float: FloatType) -> Option<(&'static str, *const u8)> {
+            match (op, float) {
+                $(
+                    (BinaryOp::$op, FloatType::F64) => Some((
+                        stringify!($name),
+                        binary_f64::$name as extern "C" fn(f64, f64) -> f64 as *const u8,
+                    )),
+                    (BinaryOp::$op, FloatType::F32) => Some((
+                        concat!(stringify!($name), "_f32"),
+                        binary_f32::$name as extern "C" fn(f32, f32) -> f32 as *const u8,
+                    )),
+                )*
                 _ => None,
             }
         }
@@ -207,6 +283,20 @@ macro_rules! binary_externs {
     };
 }
 binary_externs!(Pow => fomoh_jit_pow, Atan2 => fomoh_jit_atan2, Hypot => fomoh_jit_hypot);
+
+/// The symbol of the `powi`, `powf` or `sincos` wrapper in `float`.
+fn special_extern(e: Ext, float: FloatType) -> &'static str {
+    match (e, float) {
+        (Ext::Powi, FloatType::F64) => "fomoh_jit_powi",
+        (Ext::Powi, FloatType::F32) => "fomoh_jit_powi_f32",
+        (Ext::Powf, FloatType::F64) => "fomoh_jit_powf",
+        (Ext::Powf, FloatType::F32) => "fomoh_jit_powf_f32",
+        (Ext::SinCos, FloatType::F64) => "fomoh_jit_sincos",
+        (Ext::SinCos, FloatType::F32) => "fomoh_jit_sincos_f32",
+        (Ext::Unary(i), f) => unary_extern_for(UNARY_EXTERNS[i], f).expect("listed").0,
+        (Ext::Binary(i), f) => binary_extern_for(BINARY_EXTERNS[i], f).expect("listed").0,
+    }
+}
 
 pub(crate) fn float_cc(c: Cmp) -> FloatCC {
     match c {
@@ -255,10 +345,19 @@ pub(crate) fn cg_err(e: impl core::fmt::Display) -> JitError {
     JitError::Codegen(e.to_string())
 }
 
-fn offset(k: usize) -> JitResult<i32> {
-    k.checked_mul(8)
+/// The byte offset of slot `k` of `bytes`-byte values.
+fn offset_of(k: usize, bytes: usize) -> JitResult<i32> {
+    k.checked_mul(bytes)
         .and_then(|b| i32::try_from(b).ok())
-        .ok_or(JitError::GraphTooLarge { stage: "staged", limit: (i32::MAX / 8) as usize })
+        .ok_or(JitError::GraphTooLarge { stage: "staged", limit: i32::MAX as usize / bytes })
+}
+
+/// A float literal of type `float` (an `f64` literal rounded once to `f32` for `f32`).
+fn float_const(b: &mut FunctionBuilder, float: FloatType, c: f64) -> Value {
+    match float {
+        FloatType::F64 => b.ins().f64const(c),
+        FloatType::F32 => b.ins().f32const(c as f32),
+    }
 }
 
 fn computed(op: &Op) -> bool {
@@ -288,24 +387,29 @@ pub(crate) fn new_module(opts: &CodegenOptions) -> JitResult<JITModule> {
         .finish(cranelift_codegen::settings::Flags::new(flags))
         .map_err(cg_err)?;
     let mut jb = JITBuilder::with_isa(isa, default_libcall_names());
-    for &op in UNARY_EXTERNS {
-        let (name, ptr) = unary_extern(op).expect("listed");
-        jb.symbol(name, ptr);
-    }
-    for &op in BINARY_EXTERNS {
-        let (name, ptr) = binary_extern(op).expect("listed");
-        jb.symbol(name, ptr);
+    for float in [FloatType::F64, FloatType::F32] {
+        for &op in UNARY_EXTERNS {
+            let (name, ptr) = unary_extern_for(op, float).expect("listed");
+            jb.symbol(name, ptr);
+        }
+        for &op in BINARY_EXTERNS {
+            let (name, ptr) = binary_extern_for(op, float).expect("listed");
+            jb.symbol(name, ptr);
+        }
     }
     jb.symbol("fomoh_jit_powi", fomoh_jit_powi as extern "C" fn(f64, i32) -> f64 as *const u8);
     jb.symbol("fomoh_jit_powf", fomoh_jit_powf as extern "C" fn(f64, f64) -> f64 as *const u8);
     jb.symbol("fomoh_jit_sincos", fomoh_jit_sincos as extern "C" fn(f64, *mut f64) as *const u8);
+    jb.symbol("fomoh_jit_powi_f32", fomoh_jit_powi_f32 as extern "C" fn(f32, i32) -> f32 as *const u8);
+    jb.symbol("fomoh_jit_powf_f32", fomoh_jit_powf_f32 as extern "C" fn(f32, f64) -> f32 as *const u8);
+    jb.symbol("fomoh_jit_sincos_f32", fomoh_jit_sincos_f32 as extern "C" fn(f32, *mut f32) as *const u8);
     Ok(JITModule::new(jb))
 }
 
-/// Compiles a staged graph to native code.
-pub(crate) fn compile(g: &Graph, opts: &CodegenOptions) -> JitResult<Kernel> {
+/// Compiles a staged graph to native code over `float`.
+pub(crate) fn compile(g: &Graph, opts: &CodegenOptions, float: FloatType) -> JitResult<Kernel> {
     let mut module = new_module(opts)?;
-    let (seg_ids, n_scratch) = match emit(&mut module, g, opts) {
+    let (seg_ids, n_scratch) = match emit(&mut module, g, opts, float) {
         Ok(r) => r,
         Err(e) => {
             // SAFETY: nothing compiled into this module was handed out or run.
@@ -327,6 +431,7 @@ pub(crate) fn compile(g: &Graph, opts: &CodegenOptions) -> JitResult<Kernel> {
         n_in: g.n_inputs,
         n_out: g.outputs.len(),
         n_scratch,
+        float,
         guards: g.guards.clone(),
         _code: OwnedCode::new(module),
         stats: CompileStats {
@@ -337,11 +442,18 @@ pub(crate) fn compile(g: &Graph, opts: &CodegenOptions) -> JitResult<Kernel> {
     })
 }
 
-/// Builds, compiles and links every segment of `g` into `module`; returns the segment
-/// functions and the number of scratch slots.
-fn emit(module: &mut JITModule, g: &Graph, opts: &CodegenOptions) -> JitResult<(Vec<FuncId>, usize)> {
+/// Builds, compiles and links every segment of `g` over `float` into `module`; returns the
+/// segment functions and the number of scratch slots.
+fn emit(
+    module: &mut JITModule,
+    g: &Graph,
+    opts: &CodegenOptions,
+    float: FloatType,
+) -> JitResult<(Vec<FuncId>, usize)> {
     let n = g.nodes.len();
     let ptr = module.target_config().pointer_type();
+    let (fty, bytes) = (float.clif(), float.bytes());
+    let offset = |k: usize| offset_of(k, bytes);
 
     // Declare the externs.
     let sig = |params: &[types::Type], ret: Option<types::Type>| {
@@ -350,24 +462,26 @@ fn emit(module: &mut JITModule, g: &Graph, opts: &CodegenOptions) -> JitResult<(
         s.returns.extend(ret.map(AbiParam::new));
         s
     };
-    let (s_u, s_b, s_pi, s_sc): (Signature, Signature, Signature, Signature) = (
-        sig(&[types::F64], Some(types::F64)),
-        sig(&[types::F64, types::F64], Some(types::F64)),
-        sig(&[types::F64, types::I32], Some(types::F64)),
-        sig(&[types::F64, ptr], None),
+    let (s_u, s_b, s_pi, s_pf, s_sc): (Signature, Signature, Signature, Signature, Signature) = (
+        sig(&[fty], Some(fty)),
+        sig(&[fty, fty], Some(fty)),
+        sig(&[fty, types::I32], Some(fty)),
+        sig(&[fty, types::F64], Some(fty)), // the exponent stays f64
+        sig(&[fty, ptr], None),
     );
     let mut ext_ids: FxMap<Ext, FuncId> = FxMap::default();
     let mut declare = |module: &mut JITModule, e: Ext| -> JitResult<FuncId> {
         if let Some(&id) = ext_ids.get(&e) {
             return Ok(id);
         }
-        let (name, s) = match e {
-            Ext::Unary(i) => (unary_extern(UNARY_EXTERNS[i]).expect("listed").0, &s_u),
-            Ext::Binary(i) => (binary_extern(BINARY_EXTERNS[i]).expect("listed").0, &s_b),
-            Ext::Powi => ("fomoh_jit_powi", &s_pi),
-            Ext::Powf => ("fomoh_jit_powf", &s_b),
-            Ext::SinCos => ("fomoh_jit_sincos", &s_sc),
+        let s = match e {
+            Ext::Unary(_) => &s_u,
+            Ext::Binary(_) => &s_b,
+            Ext::Powi => &s_pi,
+            Ext::Powf => &s_pf,
+            Ext::SinCos => &s_sc,
         };
+        let name = special_extern(e, float);
         let id = module.declare_function(name, Linkage::Import, s).map_err(cg_err)?;
         ext_ids.insert(e, id);
         Ok(id)
@@ -447,12 +561,12 @@ fn emit(module: &mut JITModule, g: &Graph, opts: &CodegenOptions) -> JitResult<(
             ($a:expr) => {{
                 let a: NodeId = $a;
                 match g.nodes[a as usize] {
-                    Op::Input(k) => b.ins().load(types::F64, mem, pin, offset(k as usize)?),
-                    Op::Const(c) => b.ins().f64const(c),
+                    Op::Input(k) => b.ins().load(fty, mem, pin, offset(k as usize)?),
+                    Op::Const(c) => float_const(&mut b, float, c),
                     _ => match vals.get(&a) {
                         Some(&v) => v,
                         None => {
-                            let v = b.ins().load(types::F64, mem, pscr, offset(slot[a as usize] as usize)?);
+                            let v = b.ins().load(fty, mem, pscr, offset(slot[a as usize] as usize)?);
                             vals.insert(a, v);
                             v
                         }
@@ -538,8 +652,8 @@ fn emit(module: &mut JITModule, g: &Graph, opts: &CodegenOptions) -> JitResult<(
                                         });
                                         let addr = b.ins().stack_addr(ptr, ss, 0);
                                         let _ = call!(Ext::SinCos, &[x, addr]);
-                                        let sv = b.ins().load(types::F64, mem, addr, 0);
-                                        let cv = b.ins().load(types::F64, mem, addr, 8);
+                                        let sv = b.ins().load(fty, mem, addr, 0);
+                                        let cv = b.ins().load(fty, mem, addr, bytes as i32);
                                         let (mine, theirs) = if is_sin { (sv, cv) } else { (cv, sv) };
                                         define!(other, theirs);
                                         mine

@@ -1,7 +1,7 @@
 //! The reference interpreter over the IR.
 //!
-//! Evaluates a graph with any [`Scalar`]: over `f64` it is the reference for the compiled
-//! code (traced and staged graphs alike); over `HyperDual<f64>`, `Jet<f64>` or
+//! Evaluates a graph with any [`Scalar`]: over `f64` (or `f32`) it is the reference for the
+//! compiled `f64` (or `f32`) code (traced and staged graphs alike); over `HyperDual<f64>`, `Jet<f64>` or
 //! `HyperK<f64, K>` it evaluates the *traced* graph with the runtime's own number types, i.e.
 //! exactly what the runtime would compute. Guards are checked like the compiled program
 //! checks them.

@@ -13,6 +13,9 @@
 //!   `(0..n).map(|i| term(x[i], ..)).sum()`) runs as a fused tensor loop
 //!   ([`tensor`]) in every mode instead of straight-line code (see [`Options::reroll`]).
 //! - Modes ([`Mode`]): primal, hyper-dual, the `v1 = v2` jet, and K directions (1..=16).
+//! - Float types ([`JitFloat`]): `f64` by default; [`Program::with_float`] gives an `f32`
+//!   program running native `f32` code (scalar programs only; tensor programs and rerolling
+//!   are `f64`).
 //! - Pipeline: [`trace`] (the [`Tracer`] scalar) → [`ir`] graph → [`stage`] (derivative lanes
 //!   from `fomoh_runtime::rules`, with symbolic zeros, CSE, DCE) → [`codegen`] (Cranelift) →
 //!   [`cache`]; [`interp`] is the reference interpreter over the same IR.
@@ -107,6 +110,7 @@ macro_rules! compiled_objective {
 pub mod cache;
 pub mod codegen;
 pub mod error;
+pub mod float;
 pub mod interp;
 pub mod ir;
 pub mod program;
@@ -118,6 +122,7 @@ pub mod trace;
 pub use cache::{cache_stats, CacheStats};
 pub use codegen::{live_kernels, CodegenOptions, CompileStats};
 pub use error::JitError;
+pub use float::{FloatType, JitFloat};
 pub use program::{
     compile, compile_at, compile_at_with, compile_fn, compile_with, Options, Program, Retracing,
 };

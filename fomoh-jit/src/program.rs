@@ -3,11 +3,13 @@
 use crate::cache;
 use crate::codegen::{CodegenOptions, CompileStats, Kernel};
 use crate::error::{check_len, JitError, JitResult};
+use crate::float::{FloatType, JitFloat};
 use crate::ir::{Graph, GuardInfo};
 use crate::reroll;
 use crate::stage::{self, Mode};
 use crate::tensor::TensorProgram;
 use crate::trace::{self, Tracer};
+use core::marker::PhantomData;
 use fomoh_runtime::{packed_index, Dim, HyperDual, Jet, Objective, Packed, Projection, Result, ScalarFn};
 use std::sync::{Arc, OnceLock};
 
@@ -43,12 +45,14 @@ impl Default for Options {
 
 const SLOTS: usize = 19;
 
-/// A traced function, compiled on demand (per mode, cached) to native code.
+/// A traced function, compiled on demand (per mode, cached) to native code over the float
+/// type `T` (`f64` by default; `f32` through [`Program::with_float`]).
 ///
 /// Every method checks the lengths of its arguments before native code runs and returns
 /// the same types as the runtime's entry points ([`fomoh_runtime::hyper_dual`],
 /// [`fomoh_runtime::hyperplane`], ...). A compiled mode is generated on first use (or by
-/// [`Program::prepare`]) and shared through the process-wide cache.
+/// [`Program::prepare`]) and shared through the process-wide cache (keyed by graph, mode,
+/// options and float type).
 ///
 /// ```
 /// use fomoh_runtime::Scalar;
@@ -60,13 +64,14 @@ const SLOTS: usize = 19;
 /// assert_eq!(pr.hess, vec![vec![4.0, 2.0], vec![2.0, 0.0]]);
 /// assert!(p.value(&[1.0]).is_err()); // wrong length: an error, never a bad read
 /// ```
-pub struct Program {
+pub struct Program<T: JitFloat = f64> {
     graph: Arc<Graph>,
     hash: u64,
     options: Options,
     kernels: [OnceLock<JitResult<Arc<Kernel>>>; SLOTS],
-    /// The rerolled tensor program (decided on first use).
+    /// The rerolled tensor program (decided on first use; `f64` programs only).
     rerolled: OnceLock<Option<Rerolled>>,
+    float: PhantomData<fn() -> T>,
 }
 
 /// A rerolled program: the tensor program and the guard checks it must run first.
@@ -76,9 +81,10 @@ struct Rerolled {
     guards: Option<Box<Program>>,
 }
 
-impl core::fmt::Debug for Program {
+impl<T: JitFloat> core::fmt::Debug for Program<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Program")
+            .field("float", &T::TYPE)
             .field("dim", &self.graph.n_inputs)
             .field("traced_nodes", &self.graph.nodes.len())
             .field("guards", &self.graph.guards.len())
@@ -161,20 +167,66 @@ pub fn compile_fn<F: ScalarFn + ?Sized>(n: usize, f: &F) -> Result<Program> {
     compile(n, |x| f.eval(x))
 }
 
-impl Program {
-    fn new(g: Graph, options: Options) -> Program {
+impl<T: JitFloat> Program<T> {
+    fn new(g: Graph, options: Options) -> Program<T> {
         let hash = g.structural_hash();
+        Program::from_parts(Arc::new(g), hash, options)
+    }
+
+    fn from_parts(graph: Arc<Graph>, hash: u64, options: Options) -> Program<T> {
         Program {
-            graph: Arc::new(g),
+            graph,
             hash,
             options,
             kernels: core::array::from_fn(|_| OnceLock::new()),
             rerolled: OnceLock::new(),
+            float: PhantomData,
         }
     }
 
+    /// The same traced function as a program over the float type `U` (the graph is shared,
+    /// not traced again; code is generated per mode on first use and cached per float type).
+    ///
+    /// An `f32` program runs native `f32` code: loads, arithmetic and stores in `f32`, the
+    /// graph's literals rounded once to `f32`, and the transcendentals calling the runtime's
+    /// own `f32` functions (`f32::sin`, ...), so it computes what `fomoh_runtime::hyper_dual`,
+    /// `directional` and `hyperplane` compute over `f32`, up to rounding: the derivative code
+    /// is staged from the same rule table, and (as in `f64`) literals the tracer or the
+    /// stager folded (a function of literals only, e.g. `S::from_f64(2.0).sqrt()`) were
+    /// folded in `f64` and rounded once. Guards compare `f32` values.
+    ///
+    /// Rerolling ([`Options::reroll`]) applies to `f64` programs only (the rerolled tensor
+    /// programs are `f64`): an `f32` program always runs its straight-line code, so
+    /// [`Program::is_rerolled`] is `false` for it. Apart from those folded literals, nothing
+    /// of an `f32` program is computed in `f64`. [`fomoh_runtime::Objective`] is implemented
+    /// for `f64` programs only.
+    ///
+    /// ```
+    /// use fomoh_runtime::Scalar;
+    /// fn f<S: Scalar>(x: &[S]) -> S { x[0].sin() * x[1] + x[1].powi(3) }
+    /// let p = fomoh_jit::compile(2, |x| f(x)).unwrap().with_float::<f32>();
+    /// let (x, v1, v2) = ([0.5f32, 2.0], [1.0f32, 0.0], [0.0f32, 1.0]);
+    /// let hd = p.hyper_dual(&x, &v1, &v2).unwrap(); // fomoh_runtime::HyperDual<f32>
+    /// let rt = fomoh_runtime::hyper_dual(|x| f(x), &x, &v1, &v2).unwrap();
+    /// assert!((hd.e12 - rt.e12).abs() <= 1e-6 * rt.e12.abs()); // e12 = cos(0.5)
+    /// let pr = p.hyperplane(&x, &[v1.to_vec(), v2.to_vec()]).unwrap();
+    /// assert!((pr.hess[1][1] - 12.0).abs() < 1e-5); // 6 x1
+    /// assert!(p.value(&[1.0f32]).is_err()); // wrong length: an error
+    /// ```
+    pub fn with_float<U: JitFloat>(&self) -> Program<U> {
+        Program::from_parts(self.graph.clone(), self.hash, self.options.clone())
+    }
+
+    /// The float type the program runs in.
+    pub fn float_type(&self) -> FloatType {
+        T::TYPE
+    }
+
     fn rerolled(&self) -> Option<&Rerolled> {
-        if !self.options.reroll || self.graph.nodes.len() < self.options.reroll_min_nodes {
+        if T::TYPE != FloatType::F64
+            || !self.options.reroll
+            || self.graph.nodes.len() < self.options.reroll_min_nodes
+        {
             return None;
         }
         self.rerolled
@@ -190,7 +242,8 @@ impl Program {
 
     /// Whether this program runs as a rerolled tensor program (see [`Options::reroll`]):
     /// its output is a sum of at least `8` isomorphic terms whose inputs are affine in the
-    /// term number, with a small remainder and no guard inside the terms.
+    /// term number, with a small remainder and no guard inside the terms. Always `false`
+    /// for an `f32` program (rerolled programs are `f64` only).
     ///
     /// ```
     /// use fomoh_runtime::Scalar;
@@ -229,7 +282,7 @@ impl Program {
     fn kernel(&self, mode: Mode) -> JitResult<&Arc<Kernel>> {
         let mode = mode.validate()?;
         self.kernels[mode.slot()]
-            .get_or_init(|| cache::kernel(&self.graph, self.hash, mode, &self.options))
+            .get_or_init(|| cache::kernel(&self.graph, self.hash, mode, T::TYPE, &self.options))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -257,7 +310,7 @@ impl Program {
         })
     }
 
-    fn pack(&self, mode: Mode, parts: &[(&str, &[f64])]) -> JitResult<Vec<f64>> {
+    fn pack(&self, mode: Mode, parts: &[(&str, &[T])]) -> JitResult<Vec<T>> {
         let n = self.dim();
         debug_assert_eq!(parts.len(), mode.input_vectors());
         let mut buf = Vec::with_capacity(n * parts.len());
@@ -269,8 +322,12 @@ impl Program {
     }
 
     /// Runs `mode` on the input vectors `parts`, writing `mode.outputs()` numbers to `out`.
-    fn run_into(&self, mode: Mode, parts: &[(&str, &[f64])], out: &mut [f64]) -> JitResult<()> {
+    fn run_into(&self, mode: Mode, parts: &[(&str, &[T])], out: &mut [T]) -> JitResult<()> {
         if let Some(r) = self.rerolled() {
+            // only `f64` programs are rerolled: these views exist
+            let not_f64 = || JitError::Unsupported("a rerolled program runs in f64 only".into());
+            let parts = T::f64_parts(parts).ok_or_else(not_f64)?;
+            let out = T::f64s_mut(out).ok_or_else(not_f64)?;
             let mode = mode.validate()?;
             check_len("output buffer", mode.outputs(), out.len())?;
             if let (Some(g), Some((what, x))) = (&r.guards, parts.first()) {
@@ -292,17 +349,17 @@ impl Program {
         k.run(&buf, out)
     }
 
-    fn run(&self, mode: Mode, parts: &[(&str, &[f64])]) -> JitResult<Vec<f64>> {
-        let mut out = vec![0.0; mode.outputs()];
+    fn run(&self, mode: Mode, parts: &[(&str, &[T])]) -> JitResult<Vec<T>> {
+        let mut out = vec![T::default(); mode.outputs()];
         self.run_into(mode, parts, &mut out)?;
         Ok(out)
     }
 
-    /// Runs `mode` through the interpreter over the staged graph (the reference the compiled
-    /// code is tested against); same inputs and output layout as the compiled code. The
-    /// straight-line code agrees bit for bit; a rerolled program agrees to rounding (its
+    /// Runs `mode` through the interpreter over the staged graph, in `T` (the reference the
+    /// compiled code is tested against); same inputs and output layout as the compiled code.
+    /// The straight-line code agrees bit for bit; a rerolled program agrees to rounding (its
     /// sum is reassociated).
-    pub fn interpret(&self, mode: Mode, parts: &[&[f64]]) -> Result<Vec<f64>> {
+    pub fn interpret(&self, mode: Mode, parts: &[&[T]]) -> Result<Vec<T>> {
         let mode = mode.validate()?;
         if parts.len() != mode.input_vectors() {
             return Err(JitError::Length {
@@ -312,48 +369,48 @@ impl Program {
             }
             .into());
         }
-        let named: Vec<(&str, &[f64])> = parts.iter().map(|p| ("input", *p)).collect();
+        let named: Vec<(&str, &[T])> = parts.iter().map(|p| ("input", *p)).collect();
         let buf = self.pack(mode, &named)?;
         let g = self.staged(mode)?;
         Ok(crate::interp::eval(&g, &buf)?)
     }
 
     /// `f(x)`.
-    pub fn value(&self, x: &[f64]) -> Result<f64> {
+    pub fn value(&self, x: &[T]) -> Result<T> {
         Ok(self.value_j(x)?)
     }
 
-    fn value_j(&self, x: &[f64]) -> JitResult<f64> {
-        let mut out = [0.0];
+    fn value_j(&self, x: &[T]) -> JitResult<T> {
+        let mut out = [T::default()];
         self.run_into(Mode::Primal, &[("x", x)], &mut out)?;
         Ok(out[0])
     }
 
     /// One compiled hyper-dual pass: `f(x)`, `∇f·v1`, `∇f·v2`, `v1ᵀHv2`.
-    pub fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+    pub fn hyper_dual(&self, x: &[T], v1: &[T], v2: &[T]) -> Result<HyperDual<T>> {
         Ok(self.hyper_dual_j(x, v1, v2)?)
     }
 
-    fn hyper_dual_j(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> JitResult<HyperDual<f64>> {
-        let mut o = [0.0; 4];
+    fn hyper_dual_j(&self, x: &[T], v1: &[T], v2: &[T]) -> JitResult<HyperDual<T>> {
+        let mut o = [T::default(); 4];
         self.run_into(Mode::HyperDual, &[("x", x), ("v1", v1), ("v2", v2)], &mut o)?;
         Ok(HyperDual::new(o[0], o[1], o[2], o[3]))
     }
 
     /// One compiled three-lane pass along `v`: `f(x)`, `∇f·v`, `vᵀHv`.
-    pub fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
+    pub fn directional(&self, x: &[T], v: &[T]) -> Result<Jet<T>> {
         Ok(self.directional_j(x, v)?)
     }
 
-    fn directional_j(&self, x: &[f64], v: &[f64]) -> JitResult<Jet<f64>> {
-        let mut o = [0.0; 3];
+    fn directional_j(&self, x: &[T], v: &[T]) -> JitResult<Jet<T>> {
+        let mut o = [T::default(); 3];
         self.run_into(Mode::Jet, &[("x", x), ("v", v)], &mut o)?;
         Ok(Jet::new(o[0], o[1], o[2]))
     }
 
     /// One compiled k-direction pass (K from 1 to 16, from the array): `f(x)`, `∇f·d_i`,
     /// `d_iᵀHd_j`.
-    pub fn hyperplane<const K: usize>(&self, x: &[f64], dirs: &[Vec<f64>; K]) -> Result<Projection<f64>>
+    pub fn hyperplane<const K: usize>(&self, x: &[T], dirs: &[Vec<T>; K]) -> Result<Projection<T>>
     where
         Dim<K>: Packed,
     {
@@ -361,11 +418,11 @@ impl Program {
     }
 
     /// [`Program::hyperplane`] with K known at run time (1 to 16).
-    pub fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
+    pub fn project(&self, x: &[T], dirs: &[Vec<T>]) -> Result<Projection<T>> {
         Ok(self.project_j(x, dirs)?)
     }
 
-    fn project_j(&self, x: &[f64], dirs: &[Vec<f64>]) -> JitResult<Projection<f64>> {
+    fn project_j(&self, x: &[T], dirs: &[Vec<T>]) -> JitResult<Projection<T>> {
         let k = dirs.len();
         let mode = Mode::HyperK(k).validate()?;
         // lengths checked here with their index (no message is formatted on success)
@@ -374,7 +431,7 @@ impl Program {
                 check_len(&format!("dirs[{i}] (direction {i})"), self.dim(), d.len())?;
             }
         }
-        let mut parts: Vec<(&str, &[f64])> = vec![("x", x)];
+        let mut parts: Vec<(&str, &[T])> = vec![("x", x)];
         parts.extend(dirs.iter().map(|d| ("direction", d.as_slice())));
         let o = self.run(mode, &parts)?;
         let grad = o[1..=k].to_vec();

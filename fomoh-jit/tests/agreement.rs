@@ -13,33 +13,6 @@ fn rosenbrock<S: Scalar>(x: &[S]) -> S {
     (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
 }
 
-/// Every elementary function, both sin and cos of one argument, and the piecewise ops.
-fn zoo<S: Scalar>(x: &[S]) -> S {
-    let (a, b, c) = (x[0], x[1], x[2]);
-    let half = S::from_f64(0.5);
-    let pos = a * a + S::one();
-    let t1 = a.sin() * a.cos() + (b * c).exp() / pos + pos.ln() + pos.sqrt() * b.tanh();
-    let t2 = (a * half).atan2(b) + a.hypot(c) + pos.pow(b * half) + b.powi(3) - c.powi(-2) + pos.powf(1.5);
-    let t3 = b.sigmoid() * c.softplus() + a.max(b) - b.min(c) + (a - b).abs() + (c - half).relu();
-    let t4 = pos.cbrt() + pos.ln_1p() + pos.log2() * pos.log10() + (a * half).exp_m1() + a.atan() + b.asinh();
-    let t5 = (half * b.tanh()).asin()
-        + (half * c.tanh()).acos()
-        + (pos + S::one()).acosh()
-        + (half * a.tanh()).atanh();
-    let t6 = (a * half).sinh() * (b * half).cosh()
-        + (c * half).tan()
-        + c.recip()
-        + a.log_sigmoid()
-        + a.mul_add(b, c);
-    let mut acc = t1 * t2 - t3 / (t4 + S::from_f64(3.0)) + t5 * t6;
-    acc += -a * c;
-    acc
-}
-
-fn points() -> Vec<Vec<f64>> {
-    vec![vec![0.3, -0.7, 1.1], vec![-1.2, 0.4, 0.9], vec![0.9, 1.3, -0.6], vec![1.7, -0.2, 2.5]]
-}
-
 fn check_all_modes<F: fomoh_runtime::ScalarFn>(f: &F, x: &[f64]) {
     let n = x.len();
     // The straight-line path (compared bit for bit with its staged interpreter below); the

@@ -140,4 +140,32 @@ fn cache_hits_and_code_memory_is_released() {
         rss1 as f64 / 1e6
     );
     assert!(growth < 16 << 20, "RSS grew by {growth} bytes over 300 tensor compile/drop rounds");
+
+    // --- f32 and f64 kernels of one graph are distinct cache entries, each shared per type
+    let base = cache_stats();
+    let p64 = compile(12, rosenbrock).unwrap();
+    let s64 = p64.prepare(Mode::HyperDual).unwrap();
+    let p32 = p64.with_float::<f32>();
+    let s32 = p32.prepare(Mode::HyperDual).unwrap();
+    let s = cache_stats();
+    assert_eq!((s.misses - base.misses, s.hits - base.hits), (2, 0), "{s:?}");
+    assert_eq!(s.live_kernels, base.live_kernels + 2);
+    // the same graph traced again hits the entry of its float type
+    let q32 = compile(12, rosenbrock).unwrap().with_float::<f32>();
+    assert_eq!(q32.prepare(Mode::HyperDual).unwrap(), s32);
+    let q64 = compile(12, rosenbrock).unwrap();
+    assert_eq!(q64.prepare(Mode::HyperDual).unwrap(), s64);
+    let s = cache_stats();
+    assert_eq!((s.misses - base.misses, s.hits - base.hits), (2, 2), "{s:?}");
+    assert_eq!(s.live_kernels, base.live_kernels + 2);
+    let (x32, x64) = (vec![0.5f32; 12], vec![0.5f64; 12]);
+    let (h32, h64) = (q32.hyper_dual(&x32, &x32, &x32).unwrap(), p64.hyper_dual(&x64, &x64, &x64).unwrap());
+    assert_eq!(h32, p32.hyper_dual(&x32, &x32, &x32).unwrap());
+    assert!(((h32.e12 as f64) - h64.e12).abs() <= 1e-5 * h64.e12.abs(), "{h32:?} vs {h64:?}");
+    // dropping the f32 programs frees the f32 kernel only
+    drop((p32, q32));
+    assert_eq!(live_kernels(), base.live_kernels + 1);
+    assert_eq!(p64.hyper_dual(&x64, &x64, &x64).unwrap(), h64);
+    drop((p64, q64));
+    assert_eq!(live_kernels(), base.live_kernels);
 }

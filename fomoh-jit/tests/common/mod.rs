@@ -1,6 +1,10 @@
 //! Helpers shared by the JIT's integration tests.
 #![allow(dead_code)]
 
+pub mod random_prog;
+
+use fomoh_runtime::Scalar;
+
 /// A tolerance: `|a - b| <= rel * max(|a|, |b|, floor)`. A plain `f64` is `rel` with no
 /// floor (purely relative); a floor of 1 makes it absolute for values below 1 in magnitude.
 #[derive(Clone, Copy, Debug)]
@@ -50,20 +54,48 @@ pub fn assert_same(what: &str, a: &[f64], b: &[f64]) {
     }
 }
 
+/// Every elementary function (unary and binary) and `mul_add`, both sin and cos of one argument, and the piecewise ops.
+pub fn zoo<S: Scalar>(x: &[S]) -> S {
+    let (a, b, c) = (x[0], x[1], x[2]);
+    let half = S::from_f64(0.5);
+    let pos = a * a + S::one();
+    let t1 = a.sin() * a.cos() + (b * c).exp() / pos + pos.ln() + pos.sqrt() * b.tanh();
+    let t2 = (a * half).atan2(b) + a.hypot(c) + pos.pow(b * half) + b.powi(3) - c.powi(-2) + pos.powf(1.5);
+    let t3 = b.sigmoid() * c.softplus() + a.max(b) - b.min(c) + (a - b).abs() + (c - half).relu();
+    let t4 = pos.cbrt() + pos.ln_1p() + pos.log2() * pos.log10() + (a * half).exp_m1() + a.atan() + b.asinh();
+    let t5 = (half * b.tanh()).asin()
+        + (half * c.tanh()).acos()
+        + (pos + S::one()).acosh()
+        + (half * a.tanh()).atanh();
+    let t6 = (a * half).sinh() * (b * half).cosh()
+        + (c * half).tan()
+        + c.recip()
+        + a.log_sigmoid()
+        + a.mul_add(b, c);
+    let mut acc = t1 * t2 - t3 / (t4 + S::from_f64(3.0)) + t5 * t6;
+    acc += -a * c;
+    acc
+}
+
+/// Points where every function of [`zoo`] is defined.
+pub fn points() -> Vec<Vec<f64>> {
+    vec![vec![0.3, -0.7, 1.1], vec![-1.2, 0.4, 0.9], vec![0.9, 1.3, -0.6], vec![1.7, -0.2, 2.5]]
+}
+
 /// The directions of BENCHMARKS.md: `u_j[i] = sin((i + 1) sqrt(j + 2))`.
 pub fn direction(j: usize, n: usize) -> Vec<f64> {
     (0..n).map(|i| ((i + 1) as f64 * ((j + 2) as f64).sqrt()).sin()).collect()
 }
 
-pub fn flat_hd(h: fomoh_runtime::HyperDual<f64>) -> Vec<f64> {
+pub fn flat_hd<T>(h: fomoh_runtime::HyperDual<T>) -> Vec<T> {
     vec![h.re, h.e1, h.e2, h.e12]
 }
 
-pub fn flat_jet(j: fomoh_runtime::Jet<f64>) -> Vec<f64> {
+pub fn flat_jet<T>(j: fomoh_runtime::Jet<T>) -> Vec<T> {
     vec![j.re, j.d1, j.d2]
 }
 
-pub fn flat_proj(p: &fomoh_runtime::Projection<f64>) -> Vec<f64> {
+pub fn flat_proj<T: Copy>(p: &fomoh_runtime::Projection<T>) -> Vec<T> {
     let mut v = vec![p.value];
     v.extend(&p.grad);
     for r in &p.hess {

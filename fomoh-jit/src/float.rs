@@ -1,0 +1,89 @@
+//! The floating-point types compiled scalar programs run in: `f64` (the default) and `f32`.
+//!
+//! The traced and staged graphs do not depend on the float type (literals are stored as
+//! `f64`); only code generation does: an `f32` kernel loads, computes and stores `f32`,
+//! its literals are the `f64` literals rounded once to `f32`, and its transcendentals call
+//! `extern "C"` wrappers of the runtime's own `f32` functions (`f32::sin`, ...), i.e.
+//! exactly the functions the runtime's `HyperDual<f32>`, `Jet<f32>` and `HyperK<f32, K>`
+//! evaluate. See [`crate::Program::with_float`].
+
+use fomoh_runtime::{RealNum, Scalar};
+
+/// A float type tag, part of the code cache's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FloatType {
+    /// `f32`.
+    F32,
+    /// `f64`.
+    F64,
+}
+
+impl FloatType {
+    /// The size of one value in bytes.
+    pub fn bytes(self) -> usize {
+        match self {
+            FloatType::F32 => 4,
+            FloatType::F64 => 8,
+        }
+    }
+
+    /// The Rust name of the type.
+    pub fn name(self) -> &'static str {
+        match self {
+            FloatType::F32 => "f32",
+            FloatType::F64 => "f64",
+        }
+    }
+
+    /// The Cranelift type.
+    pub(crate) fn clif(self) -> cranelift_codegen::ir::Type {
+        match self {
+            FloatType::F32 => cranelift_codegen::ir::types::F32,
+            FloatType::F64 => cranelift_codegen::ir::types::F64,
+        }
+    }
+}
+
+pub(crate) mod sealed {
+    /// A slice of named input vectors.
+    pub type Parts<'a, 'b, T> = &'a [(&'b str, &'b [T])];
+
+    /// Not implementable outside this crate; carries the zero-cost `f64` views the rerolled
+    /// (`f64`-only) path needs.
+    pub trait Sealed: Sized {
+        /// The named input vectors as `f64`s if `Self` is `f64`.
+        fn f64_parts<'a, 'b>(p: Parts<'a, 'b, Self>) -> Option<Parts<'a, 'b, f64>>;
+        /// The mutable slice as `f64`s if `Self` is `f64`.
+        fn f64s_mut(s: &mut [Self]) -> Option<&mut [f64]>;
+    }
+    impl Sealed for f64 {
+        fn f64_parts<'a, 'b>(p: Parts<'a, 'b, f64>) -> Option<Parts<'a, 'b, f64>> {
+            Some(p)
+        }
+        fn f64s_mut(s: &mut [f64]) -> Option<&mut [f64]> {
+            Some(s)
+        }
+    }
+    impl Sealed for f32 {
+        fn f64_parts<'a, 'b>(_: Parts<'a, 'b, f32>) -> Option<Parts<'a, 'b, f64>> {
+            None
+        }
+        fn f64s_mut(_: &mut [f32]) -> Option<&mut [f64]> {
+            None
+        }
+    }
+}
+
+/// A float type a scalar [`crate::Program`] can be compiled for: `f32` or `f64` (sealed).
+pub trait JitFloat: sealed::Sealed + RealNum + Scalar {
+    /// The type's tag.
+    const TYPE: FloatType;
+}
+
+impl JitFloat for f32 {
+    const TYPE: FloatType = FloatType::F32;
+}
+
+impl JitFloat for f64 {
+    const TYPE: FloatType = FloatType::F64;
+}
