@@ -1944,15 +1944,43 @@ fn matmul_blocks_run(
     } else {
         jobs.iter_mut().try_for_each(run)?;
     }
-    // Direct blocks, in order: β = 0 on lanes not yet written (zeroed first if the block
-    // also covers written ones).
     let mut written = vec![false; count];
+    let ls = lane_stride(m * n);
+    // Direct blocks over pairwise disjoint lanes write fresh lanes (β = 0), in parallel.
+    let mut direct: Vec<(usize, usize, f64, &[f64], &[f64])> = blocks
+        .iter()
+        .zip(&jobs)
+        .filter_map(|(bl, j)| bl.direct.map(|(o, c)| (o, bl.ps.len(), c, j.2, j.3)))
+        .collect();
+    direct.sort_by_key(|d| d.0);
+    let disjoint = direct.windows(2).all(|w| w[0].0 + w[0].1 <= w[1].0)
+        && direct.last().is_none_or(|d| d.0 + d.1 <= count);
+    if disjoint && direct.len() > 1 {
+        let mut rest: &mut [f64] = out;
+        let mut at = 0;
+        let mut spans = Vec::with_capacity(direct.len());
+        for &(o, pl, c, a, b) in &direct {
+            let (_, r) = core::mem::take(&mut rest).split_at_mut((o - at) * ls);
+            let (span, r) = r.split_at_mut(((pl - 1) * ls + m * n).min(r.len()));
+            spans.push((pl, c, a, b, span));
+            written[o..o + pl].fill(true);
+            (rest, at) = (r, o + pl);
+            // the span ends inside lane `o + pl - 1`; skip the rest of that lane's stride
+            let skip = (ls - m * n).min(rest.len());
+            rest = &mut core::mem::take(&mut rest)[skip..];
+        }
+        spans.into_par_iter().map(|(pl, c, a, b, span)| gemm_par(pl * m, k, n, c, a, b, 0.0, span)).collect::<JitResult<()>>()?;
+    }
+    // Otherwise the direct blocks in order: β = 0 on lanes not yet written (zeroed first if
+    // the block also covers written ones).
     for (bl, j) in blocks.iter().zip(&jobs) {
+        if disjoint && direct.len() > 1 {
+            break;
+        }
         let Some((o, c)) = bl.direct else { continue };
         let pl = bl.ps.len();
         let ws =
             written.get_mut(o..o + pl).ok_or_else(|| JitError::Shape("internal: a matmul lane".into()))?;
-        let ls = lane_stride(m * n);
         let dst = &mut out[o * ls..(o + pl - 1) * ls + m * n];
         let beta = if ws.iter().all(|w| !w) {
             0.0
