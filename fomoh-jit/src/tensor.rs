@@ -1537,7 +1537,7 @@ fn lane_stride(len: usize) -> usize {
     }
 }
 
-/// Work (elements times staged cost per element, see [`fuse::cost`]) below which a fused
+/// Work (elements times the staged cost per element: computed nodes, extern calls weighing 8) below which a fused
 /// loop runs on the calling thread alone.
 pub const PAR_MIN_LOOP_WORK: usize = 1 << 18;
 
@@ -1969,7 +1969,10 @@ fn matmul_blocks_run(
             let skip = (ls - m * n).min(rest.len());
             rest = &mut core::mem::take(&mut rest)[skip..];
         }
-        spans.into_par_iter().map(|(pl, c, a, b, span)| gemm_par(pl * m, k, n, c, a, b, 0.0, span)).collect::<JitResult<()>>()?;
+        spans
+            .into_par_iter()
+            .map(|(pl, c, a, b, span)| gemm_par(pl * m, k, n, c, a, b, 0.0, span))
+            .collect::<JitResult<()>>()?;
     }
     // Otherwise the direct blocks in order: β = 0 on lanes not yet written (zeroed first if
     // the block also covers written ones).
