@@ -1537,8 +1537,8 @@ fn lane_stride(len: usize) -> usize {
     }
 }
 
-/// Work (elements times the staged cost per element: computed nodes, extern calls weighing 8) below which a fused
-/// loop runs on the calling thread alone.
+/// Work (elements times the staged cost per element: computed nodes, extern calls weighing
+/// 8) below which a fused loop runs on the calling thread alone.
 pub const PAR_MIN_LOOP_WORK: usize = 1 << 18;
 
 /// The work of one chunk of a parallel fused loop.
@@ -1878,6 +1878,10 @@ fn matmul_step(
     r
 }
 
+/// A direct dgemm of [`matmul_blocks_run`]: first output lane, left lanes, coefficient, left,
+/// right.
+type DirectJob<'a> = (usize, usize, f64, &'a [f64], &'a [f64]);
+
 /// A dgemm of [`matmul_blocks_run`]: rows, columns, left, right, product (`None`: direct).
 type BlockJob<'a> = (usize, usize, &'a [f64], &'a [f64], Option<&'a mut [f64]>);
 
@@ -1947,7 +1951,7 @@ fn matmul_blocks_run(
     let mut written = vec![false; count];
     let ls = lane_stride(m * n);
     // Direct blocks over pairwise disjoint lanes write fresh lanes (β = 0), in parallel.
-    let mut direct: Vec<(usize, usize, f64, &[f64], &[f64])> = blocks
+    let mut direct: Vec<DirectJob<'_>> = blocks
         .iter()
         .zip(&jobs)
         .filter_map(|(bl, j)| bl.direct.map(|(o, c)| (o, bl.ps.len(), c, j.2, j.3)))
