@@ -131,7 +131,7 @@ fn threads_note() -> String {
         (rayon::current_num_threads(), std::thread::available_parallelism().map_or(1, |n| n.get()));
     format!(
         "threads: runtime = rayon pool of {t} (planes, jobs); JIT = the same pool of {t} (large fused \
-         loops in chunks, dgemms above 2^20 multiply-adds, lane additions); {cores} cores"
+         loops in chunks, dgemms above 2^21 multiply-adds, lane additions); {cores} cores"
     )
 }
 

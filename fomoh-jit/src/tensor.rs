@@ -1641,7 +1641,7 @@ fn fill_each(out: &mut [f64], f: impl Fn(usize) -> f64 + Sync) {
 }
 
 /// Multiply-adds below which a dgemm runs on the calling thread alone.
-const PAR_MIN_MACS: usize = 1 << 20;
+const PAR_MIN_MACS: usize = 1 << 21;
 
 /// Elements added (over all lanes) below which a matmul step's scratch products are added
 /// into its output lanes on the calling thread alone.
@@ -1950,7 +1950,8 @@ fn matmul_blocks_run(
     }
     let mut written = vec![false; count];
     let ls = lane_stride(m * n);
-    // Direct blocks over pairwise disjoint lanes write fresh lanes (β = 0), in parallel.
+    // Direct blocks over pairwise disjoint lanes write fresh lanes (β = 0): in parallel when
+    // they are large.
     let mut direct: Vec<DirectJob<'_>> = blocks
         .iter()
         .zip(&jobs)
@@ -1959,7 +1960,9 @@ fn matmul_blocks_run(
     direct.sort_by_key(|d| d.0);
     let disjoint = direct.windows(2).all(|w| w[0].0 + w[0].1 <= w[1].0)
         && direct.last().is_none_or(|d| d.0 + d.1 <= count);
-    if disjoint && direct.len() > 1 {
+    let direct_work: usize = direct.iter().map(|d| d.1 * m * k * n).sum();
+    let parallel = disjoint && direct.len() > 1 && direct_work >= PAR_MIN_MACS;
+    if parallel {
         let mut rest: &mut [f64] = out;
         let mut at = 0;
         let mut spans = Vec::with_capacity(direct.len());
@@ -1981,7 +1984,7 @@ fn matmul_blocks_run(
     // Otherwise the direct blocks in order: β = 0 on lanes not yet written (zeroed first if
     // the block also covers written ones).
     for (bl, j) in blocks.iter().zip(&jobs) {
-        if disjoint && direct.len() > 1 {
+        if parallel {
             break;
         }
         let Some((o, c)) = bl.direct else { continue };
