@@ -511,3 +511,13 @@ fn loops_split_over_threads_agree_with_the_interpreter() {
     let (p, _) = stored_row(1000);
     assert_eq!(p.prepare(fomoh_jit::Mode::HyperK(4)).unwrap().parallel_loops, 0);
 }
+
+/// A batch large enough that the matmul steps split over the rayon pool: the first layer's
+/// product (256·16·288 multiply-adds at K = 8) row by row, the second layer's 36 direct
+/// Hessian-lane products (2.9M multiply-adds in all) side by side, and the scratch lanes'
+/// additions; every mode against the interpreter.
+#[test]
+fn large_matmul_steps_split_over_threads_agree_with_the_interpreter() {
+    let (p, theta) = mlp_like(256, 16, 32, 10, 3);
+    check_modes(&p, &theta, 1e-12, 8);
+}
