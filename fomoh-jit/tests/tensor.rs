@@ -521,3 +521,45 @@ fn large_matmul_steps_split_over_threads_agree_with_the_interpreter() {
     let (p, theta) = mlp_like(256, 16, 32, 10, 3);
     check_modes(&p, &theta, 1e-12, 8);
 }
+
+/// A minibatch mean split into shards of the batch (one program compiled for the shard size,
+/// bound to each shard, the shards weighted by their share of the rows in a
+/// `fomoh_runtime::WeightedSum`) is the whole batch's mean in every mode.
+#[test]
+fn batch_shards_in_a_weighted_sum_equal_the_whole_batch() {
+    use fomoh_runtime::data::Dataset;
+    use fomoh_runtime::tensor::Planes;
+    use fomoh_runtime::{Objective, WeightedSum};
+    let digits = Dataset::digits().unwrap();
+    let (bsz, sizes) = (30, [64, 9, 10]);
+    let whole = models::mlp_minibatch(bsz, &sizes, UnaryOp::Tanh).unwrap();
+    let half = models::mlp_minibatch(bsz / 2, &sizes, UnaryOp::Tanh).unwrap();
+    let batch = digits.batch(&(200..200 + bsz).collect::<Vec<_>>()).unwrap();
+    let (x, y) = (batch.x.re(), models::one_hot(&batch.labels, 10));
+    let full = whole.bind(&[x, &y]).unwrap();
+    let (h, hy) = (x.len() / 2, y.len() / 2);
+    let shards = WeightedSum::new(vec![
+        (half.bind(&[&x[..h], &y[..hy]]).unwrap(), 0.5),
+        (half.bind(&[&x[h..], &y[hy..]]).unwrap(), 0.5),
+    ])
+    .unwrap();
+    let theta: Vec<f64> = (0..whole.dim()).map(|i| 0.3 * ((i as f64) * 0.37).sin()).collect();
+    let u = dirs(theta.len(), 8);
+    assert!(close(shards.value(&theta).unwrap(), full.value(&theta).unwrap(), 1e-12));
+    let (a, b) =
+        (shards.hyper_dual(&theta, &u[0], &u[1]).unwrap(), full.hyper_dual(&theta, &u[0], &u[1]).unwrap());
+    for (p, q) in [(a.re, b.re), (a.e1, b.e1), (a.e2, b.e2), (a.e12, b.e12)] {
+        assert!(close(p, q, 1e-12), "hyper-dual {p} vs {q}");
+    }
+    let (a, b) = (shards.directional(&theta, &u[2]).unwrap(), full.directional(&theta, &u[2]).unwrap());
+    assert!(close(a.d1, b.d1, 1e-12) && close(a.d2, b.d2, 1e-12), "jet");
+    let ((a, pa), (b, pb)) = (shards.hyperplane(&theta, &u).unwrap(), full.hyperplane(&theta, &u).unwrap());
+    assert_eq!((pa, pb), (1, 1));
+    assert!(close(a.value, b.value, 1e-12));
+    for i in 0..8 {
+        assert!(close(a.grad[i], b.grad[i], 1e-12), "grad {i}");
+        for j in 0..8 {
+            assert!(close(a.hess[i][j], b.hess[i][j], 1e-12), "hess {i} {j}");
+        }
+    }
+}

@@ -55,7 +55,7 @@ pub use error::{Error, Result};
 pub use hyperdual::HyperDual;
 pub use hyperk::{packed_index, Dim, HyperK, Packed};
 pub use jet::Jet;
-pub use objective::{objective, FnObjective, Objective};
+pub use objective::{objective, FnObjective, Objective, WeightedSum};
 pub use optim::{
     Adam, Checkpoint, Curvature, Fallback, Fgd, Fomoh, FomohBp, FomohKd, Newton, NonFinitePolicy, Optimizer,
     Options, Report, Schedule, Sgd, StepReport, Tangents,

@@ -5,7 +5,7 @@
 //! programs. Everything is in `f64`.
 
 use crate::api::{self, Projection};
-use crate::error::{check_len, Result};
+use crate::error::{check_len, Error, Result};
 use crate::{HyperDual, Jet, ScalarFn};
 
 /// A function `R^n -> R` that can be evaluated with forward-mode second-order AD.
@@ -36,6 +36,29 @@ pub trait Objective {
     /// passes for small `n`); `None` otherwise. FoMoH-BP, SGD and Adam need it.
     fn gradient(&self, _x: &[f64]) -> Option<Result<Vec<f64>>> {
         None
+    }
+}
+
+/// A reference to an objective is one (every call forwarded), so combinators such as
+/// [`WeightedSum`] can hold borrowed or `dyn` objectives.
+impl<O: Objective + ?Sized> Objective for &O {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn value(&self, x: &[f64]) -> Result<f64> {
+        (**self).value(x)
+    }
+    fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+        (**self).hyper_dual(x, v1, v2)
+    }
+    fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
+        (**self).directional(x, v)
+    }
+    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
+        (**self).hyperplane(x, dirs)
+    }
+    fn gradient(&self, x: &[f64]) -> Option<Result<Vec<f64>>> {
+        (**self).gradient(x)
     }
 }
 
@@ -93,5 +116,211 @@ impl<F: ScalarFn> Objective for FnObjective<F> {
 
     fn gradient(&self, x: &[f64]) -> Option<Result<Vec<f64>>> {
         Some(check_len(|| "x".into(), self.n, x.len()).and_then(|_| api::gradient(|x| self.f.eval(x), x)))
+    }
+}
+
+/// `Σ_s w_s · f_s(x)`: a weighted sum of objectives over the same parameters, whose parts
+/// are evaluated side by side on the rayon pool.
+///
+/// Every pass is linear in the parts, so its value, directional derivatives, projected
+/// gradient and Hessian and exact gradient are the weighted sums of the parts' (added in part
+/// order, so the result does not depend on the thread count). The typical use is a minibatch
+/// mean split into shards of the batch (each shard's mean weighted by its share of the
+/// rows): the shards run in parallel with no synchronisation inside a pass.
+///
+/// ```
+/// use fomoh_runtime::{objective, Objective, Scalar, WeightedSum};
+/// fn sq<S: Scalar>(x: &[S]) -> S { x[0] * x[0] + x[1] }
+/// fn cube<S: Scalar>(x: &[S]) -> S { x[0] * x[1] * x[1] }
+/// let (a, b) = (objective(2, fomoh_runtime::scalar_fn!(sq)), objective(2, fomoh_runtime::scalar_fn!(cube)));
+/// let f = WeightedSum::new(vec![(&a as &(dyn Objective + Sync), 0.5), (&b, 2.0)]).unwrap();
+/// let x = [3.0, -1.0];
+/// assert_eq!(f.value(&x).unwrap(), 0.5 * (9.0 - 1.0) + 2.0 * 3.0);
+/// assert!(WeightedSum::<&(dyn Objective + Sync)>::new(vec![]).is_err());
+/// ```
+#[derive(Clone, Debug)]
+pub struct WeightedSum<O> {
+    parts: Vec<(O, f64)>,
+}
+
+impl<O: Objective + Sync> WeightedSum<O> {
+    /// The sum of `parts` (objective, weight): at least one, all of one dimension, finite
+    /// weights.
+    pub fn new(parts: Vec<(O, f64)>) -> Result<Self> {
+        let Some((first, _)) = parts.first() else {
+            return Err(Error::InvalidArgument("a weighted sum needs at least one part".into()));
+        };
+        let n = first.dim();
+        for (i, (o, w)) in parts.iter().enumerate() {
+            check_len(|| format!("part {i}"), n, o.dim())?;
+            if !w.is_finite() {
+                return Err(Error::NonFinite(format!("weight of part {i} is {w}")));
+            }
+        }
+        Ok(WeightedSum { parts })
+    }
+
+    /// The parts and their weights.
+    pub fn parts(&self) -> &[(O, f64)] {
+        &self.parts
+    }
+
+    /// Every part's `pass` (in parallel when there are several), in part order.
+    fn each<R: Send>(&self, pass: impl Fn(&O) -> Result<R> + Sync) -> Result<Vec<(R, f64)>> {
+        use rayon::prelude::*;
+        let run = |(o, w): &(O, f64)| pass(o).map(|r| (r, *w));
+        if self.parts.len() == 1 {
+            self.parts.iter().map(run).collect()
+        } else {
+            self.parts.par_iter().map(run).collect()
+        }
+    }
+}
+
+/// `Σ w_s · v_s` over equally long vectors, in part order.
+fn weighted_vec(parts: impl Iterator<Item = (Vec<f64>, f64)>, n: usize) -> Vec<f64> {
+    parts.fold(vec![0.0; n], |mut acc, (v, w)| {
+        acc.iter_mut().zip(&v).for_each(|(a, b)| *a += w * b);
+        acc
+    })
+}
+
+impl<O: Objective + Sync> Objective for WeightedSum<O> {
+    fn dim(&self) -> usize {
+        self.parts[0].0.dim()
+    }
+
+    fn value(&self, x: &[f64]) -> Result<f64> {
+        Ok(self.each(|o| o.value(x))?.into_iter().fold(0.0, |s, (v, w)| s + w * v))
+    }
+
+    fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+        let parts = self.each(|o| o.hyper_dual(x, v1, v2))?;
+        Ok(parts.into_iter().fold(HyperDual::new(0.0, 0.0, 0.0, 0.0), |s, (h, w)| {
+            HyperDual::new(s.re + w * h.re, s.e1 + w * h.e1, s.e2 + w * h.e2, s.e12 + w * h.e12)
+        }))
+    }
+
+    fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
+        let parts = self.each(|o| o.directional(x, v))?;
+        Ok(parts.into_iter().fold(Jet::new(0.0, 0.0, 0.0), |s, (j, w)| {
+            Jet::new(s.re + w * j.re, s.d1 + w * j.d1, s.d2 + w * j.d2)
+        }))
+    }
+
+    /// The weighted sum of the parts' projections; the passes are those of the part that
+    /// took the most (the parts run side by side over their own data).
+    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
+        let k = dirs.len();
+        let parts = self.each(|o| o.hyperplane(x, dirs))?;
+        let passes = parts.iter().map(|((_, p), _)| *p).max().unwrap_or(0);
+        let value = parts.iter().fold(0.0, |s, ((p, _), w)| s + w * p.value);
+        let grad = weighted_vec(parts.iter().map(|((p, _), w)| (p.grad.clone(), *w)), k);
+        let flat = weighted_vec(parts.iter().map(|((p, _), w)| (p.hess.concat(), *w)), k * k);
+        let hess = flat.chunks(k.max(1)).take(k).map(<[f64]>::to_vec).collect();
+        Ok((Projection { value, grad, hess }, passes))
+    }
+
+    /// The weighted sum of the parts' gradients, if every part has one.
+    fn gradient(&self, x: &[f64]) -> Option<Result<Vec<f64>>> {
+        let n = self.dim();
+        let parts: Vec<(Option<Result<Vec<f64>>>, f64)> = {
+            use rayon::prelude::*;
+            self.parts.par_iter().map(|(o, w)| (o.gradient(x), *w)).collect()
+        };
+        let mut ok = Vec::with_capacity(parts.len());
+        for (g, w) in parts {
+            match g? {
+                Ok(g) => ok.push((g, w)),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        Some(Ok(weighted_vec(ok.into_iter(), n)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{scalar_fn, Scalar};
+
+    fn f1<S: Scalar>(x: &[S]) -> S {
+        (x[0] * x[1]).sin() + x[2] * x[2] * x[0]
+    }
+    fn f2<S: Scalar>(x: &[S]) -> S {
+        x[0].exp() - x[1] * x[2].cos()
+    }
+    fn f3<S: Scalar>(x: &[S]) -> S {
+        (x[0] * x[0] + x[1] * x[1] + x[2] * x[2] + S::one()).ln()
+    }
+    /// The same sum written as one function: AD through it is an independent reference.
+    fn whole<S: Scalar>(x: &[S]) -> S {
+        f1(x) * S::from_f64(0.25) + f2(x) * S::from_f64(-1.5) + f3(x) * S::from_f64(2.0)
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-13 * a.abs().max(b.abs()).max(1.0)
+    }
+
+    #[test]
+    fn weighted_sum_matches_ad_through_the_summed_function() {
+        let (a, b, c) =
+            (objective(3, scalar_fn!(f1)), objective(3, scalar_fn!(f2)), objective(3, scalar_fn!(f3)));
+        let parts: Vec<(&(dyn Objective + Sync), f64)> = vec![(&a, 0.25), (&b, -1.5), (&c, 2.0)];
+        let s = WeightedSum::new(parts).unwrap();
+        let r = objective(3, scalar_fn!(whole));
+        let x = [0.3, -1.1, 0.7];
+        let (v1, v2) = ([1.0, 0.5, -0.25], [-0.3, 2.0, 0.1]);
+        assert_eq!(s.dim(), 3);
+        assert!(close(s.value(&x).unwrap(), r.value(&x).unwrap()));
+        let (h, hr) = (s.hyper_dual(&x, &v1, &v2).unwrap(), r.hyper_dual(&x, &v1, &v2).unwrap());
+        for (p, q) in [(h.re, hr.re), (h.e1, hr.e1), (h.e2, hr.e2), (h.e12, hr.e12)] {
+            assert!(close(p, q), "hyper-dual {p} vs {q}");
+        }
+        let (j, jr) = (s.directional(&x, &v1).unwrap(), r.directional(&x, &v1).unwrap());
+        assert!(close(j.re, jr.re) && close(j.d1, jr.d1) && close(j.d2, jr.d2));
+        let dirs = vec![v1.to_vec(), v2.to_vec(), vec![0.0, 1.0, 1.0]];
+        let ((p, _), (pr, _)) = (s.hyperplane(&x, &dirs).unwrap(), r.hyperplane(&x, &dirs).unwrap());
+        assert!(close(p.value, pr.value));
+        for i in 0..3 {
+            assert!(close(p.grad[i], pr.grad[i]));
+            for k in 0..3 {
+                assert!(close(p.hess[i][k], pr.hess[i][k]), "hess {i} {k}");
+            }
+        }
+        let (g, gr) = (s.gradient(&x).unwrap().unwrap(), r.gradient(&x).unwrap().unwrap());
+        assert!(g.iter().zip(&gr).all(|(p, q)| close(*p, *q)));
+    }
+
+    /// An objective without a gradient source.
+    struct NoGrad;
+    impl Objective for NoGrad {
+        fn dim(&self) -> usize {
+            3
+        }
+        fn value(&self, x: &[f64]) -> Result<f64> {
+            Ok(x[0])
+        }
+        fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+            Ok(HyperDual::new(x[0], v1[0], v2[0], 0.0))
+        }
+    }
+
+    #[test]
+    fn weighted_sum_errors_are_typed() {
+        let a = objective(3, scalar_fn!(f1));
+        let two = objective(2, scalar_fn!(|x| x[0] * x[1]));
+        assert!(matches!(
+            WeightedSum::<&(dyn Objective + Sync)>::new(vec![]),
+            Err(Error::InvalidArgument(_))
+        ));
+        let mixed: Vec<(&(dyn Objective + Sync), f64)> = vec![(&a, 1.0), (&two, 1.0)];
+        assert!(matches!(WeightedSum::new(mixed), Err(Error::Length { .. })));
+        assert!(matches!(WeightedSum::new(vec![(&a, f64::NAN)]), Err(Error::NonFinite(_))));
+        // a part's error comes through; a part without a gradient means no gradient
+        let s = WeightedSum::new(vec![(&a, 1.0)]).unwrap();
+        assert!(matches!(s.value(&[1.0]), Err(Error::Length { .. })));
+        let parts: Vec<(&(dyn Objective + Sync), f64)> = vec![(&a, 1.0), (&NoGrad, 1.0)];
+        assert!(WeightedSum::new(parts).unwrap().gradient(&[0.1, 0.2, 0.3]).is_none());
     }
 }

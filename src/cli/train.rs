@@ -23,6 +23,7 @@ use fomoh::jit::tensor::{models as jit_models, TensorProgram};
 use fomoh::models::{evaluate, Activation, Cnn, CnnConfig, LogisticRegression, Minibatch, Mlp, Model};
 use fomoh::optim::{write_atomic, Curvature, Optimizer, StepReport, Tangents};
 use fomoh::tensor::Planes;
+use fomoh::WeightedSum;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -298,6 +299,9 @@ fn load_data(args: &Args) -> CliResult<(Dataset, Dataset)> {
     }
 }
 
+/// The fewest rows a shard of a `--backend jit` minibatch gets (smaller batches run whole).
+const MIN_SHARD_ROWS: usize = 16;
+
 /// The network `--backend jit` compiles.
 enum JitNet {
     /// Logistic regression or the MLP: layer widths (`[features, classes]` for logistic
@@ -337,7 +341,10 @@ impl JitModel {
     }
 
     /// One optimizer step on `batch` (already checked against the model by
-    /// [`Minibatch::new`]) with the compiled program of its size.
+    /// [`Minibatch::new`]): the batch split into one shard of rows per core (when
+    /// every shard gets at least [`MIN_SHARD_ROWS`] rows), each bound to the compiled
+    /// program of its size, weighted by its share of the rows in a [`WeightedSum`] whose
+    /// shards run side by side (the mean over the batch, in every pass).
     fn step(
         &mut self,
         optimizer: &mut AnyOptimizer,
@@ -346,15 +353,32 @@ impl JitModel {
     ) -> fomoh::Result<StepReport> {
         let n = batch.labels.len();
         let onehot = jit_models::one_hot(&batch.labels, self.classes());
-        let program = match self.programs.entry(n) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(match &self.net {
-                JitNet::Dense { sizes, activation } => jit_models::mlp_minibatch(n, sizes, activation.op())?,
-                JitNet::Cnn(cfg) => jit_models::cnn_minibatch(n, *cfg)?,
-            }),
-        };
-        let obj = program.bind(&[batch.x.re(), &onehot])?;
-        optimizer.step(&obj, theta)
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let shards = cores.min(n / MIN_SHARD_ROWS).max(1);
+        let bounds: Vec<usize> = (0..=shards).map(|s| n * s / shards).collect();
+        for w in bounds.windows(2) {
+            let rows = w[1] - w[0];
+            if !self.programs.contains_key(&rows) {
+                let p = match &self.net {
+                    JitNet::Dense { sizes, activation } => {
+                        jit_models::mlp_minibatch(rows, sizes, activation.op())?
+                    }
+                    JitNet::Cnn(cfg) => jit_models::cnn_minibatch(rows, *cfg)?,
+                };
+                self.programs.insert(rows, p);
+            }
+        }
+        let (x, c) = (batch.x.re(), self.classes());
+        let d = x.len() / n.max(1);
+        let parts = bounds
+            .windows(2)
+            .map(|w| {
+                let program = &self.programs[&(w[1] - w[0])];
+                let bound = program.bind(&[&x[w[0] * d..w[1] * d], &onehot[w[0] * c..w[1] * c]])?;
+                Ok((bound, (w[1] - w[0]) as f64 / n as f64))
+            })
+            .collect::<fomoh::Result<Vec<_>>>()?;
+        optimizer.step(&WeightedSum::new(parts)?, theta)
     }
 }
 
