@@ -311,9 +311,9 @@ enum JitNet {
     Cnn(CnnConfig),
 }
 
-/// `--backend jit`: the model as compiled tensor programs with the minibatch's features (or
-/// images) and one-hot labels as bound inputs, one program per minibatch size (the last
-/// minibatch of an epoch may be smaller); compiled code is shared through the JIT's cache.
+/// `--backend jit`: the model as compiled tensor programs with a shard of the minibatch's
+/// features (or images) and one-hot labels as bound inputs, one program per shard size (the
+/// last minibatch of an epoch may be smaller); compiled code is shared through the JIT's cache.
 struct JitModel {
     net: JitNet,
     programs: HashMap<usize, TensorProgram>,
