@@ -263,8 +263,19 @@ fn run<L: Lane>(g: &Graph, seed: impl Fn(usize) -> L) -> JitResult<Vec<NodeId>> 
                 push(Op::Guard { cmp, a: pa.0, b: pb.0, expect, site });
                 zero
             }
-            Op::Select { .. } => {
-                return Err(JitError::Unsupported("select nodes in a traced graph".into()));
+            // Control flow, not a derivative rule: decided on the primal values, every lane
+            // copied from the chosen branch (a lane zero in both stays zero: `t == f` folds).
+            Op::Select { cmp, a, b, t, f } => {
+                let (pa, pb) = (v(a).primal(), v(b).primal());
+                let (mut lt, mut lf) = (Vec::new(), Vec::new());
+                v(t).lanes(&mut lt);
+                v(f).lanes(&mut lf);
+                let sel: Vec<Staged> = lt
+                    .iter()
+                    .zip(&lf)
+                    .map(|(&t, &f)| push(Op::Select { cmp, a: pa.0, b: pb.0, t, f }))
+                    .collect();
+                L::from_lanes(&sel)
             }
         };
         vals.push(r);

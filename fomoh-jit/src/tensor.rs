@@ -54,7 +54,7 @@
 
 use crate::codegen::{self, binary_extern, cg_err, float_cc, unary_extern, CodegenOptions, OwnedCode};
 use crate::error::{check_len, JitError, JitResult};
-use crate::ir::{Graph, NodeId, Op};
+use crate::ir::{Cmp, Graph, NodeId, Op};
 use crate::stage::{stage_lanes, Mode};
 use cranelift_codegen::entity::packed_option::ReservedValue;
 use cranelift_codegen::ir::condcodes::IntCC;
@@ -101,6 +101,10 @@ pub enum TOp {
     Unary(UnaryOp, u32),
     /// Elementwise binary op with broadcasting.
     Binary(BinaryOp, u32, u32),
+    /// Elementwise `if cmp(a, b) { t } else { f }` with broadcasting, decided by the primal
+    /// values of `a` and `b`; every lane comes from the chosen branch (the scalar
+    /// `Op::Select`, the runtime's `max`/`abs`/`relu` rule).
+    Select(Cmp, [u32; 4]),
     /// Sum of all elements (shape `[]`).
     Sum(u32),
     /// Sum along the last axis (`[m, n] -> [m]`).
@@ -259,24 +263,51 @@ impl TensorBuilder {
         Ok(self.push(TOp::Unary(op, a.0), s))
     }
 
+    /// The numpy-broadcast shape of `ts` (rank <= 2), or a shape error naming `what`.
+    fn broadcast(&self, ts: &[Tensor], what: &str) -> JitResult<Vec<usize>> {
+        let shapes: Vec<Vec<usize>> =
+            ts.iter().map(|&t| self.shape(t).map(<[usize]>::to_vec)).collect::<JitResult<_>>()?;
+        let rank = shapes.iter().map(Vec::len).max().unwrap_or(0);
+        let mut out = vec![1; rank];
+        for s in &shapes {
+            let padded = vec![1; rank - s.len()].into_iter().chain(s.iter().copied());
+            for (o, x) in out.iter_mut().zip(padded) {
+                *o = match (*o, x) {
+                    (o, x) if o == x => o,
+                    (1, x) => x,
+                    (o, 1) => o,
+                    _ => return shape_err(format!("cannot broadcast {shapes:?} in `{what}`")),
+                };
+            }
+        }
+        Ok(out)
+    }
+
     /// An elementwise binary op with numpy broadcasting (rank <= 2).
     pub fn binary(&mut self, op: BinaryOp, a: Tensor, b: Tensor) -> JitResult<Tensor> {
-        let (sa, sb) = (self.shape(a)?.to_vec(), self.shape(b)?.to_vec());
-        let rank = sa.len().max(sb.len());
-        let pad = |s: &[usize]| -> Vec<usize> {
-            vec![1; rank - s.len()].into_iter().chain(s.iter().copied()).collect()
-        };
-        let (pa, pb) = (pad(&sa), pad(&sb));
-        let mut out = Vec::with_capacity(rank);
-        for (x, y) in pa.iter().zip(&pb) {
-            out.push(match (x, y) {
-                (x, y) if x == y => *x,
-                (1, y) => *y,
-                (x, 1) => *x,
-                _ => return shape_err(format!("cannot broadcast {sa:?} with {sb:?} in `{}`", op.name())),
-            });
-        }
+        let out = self.broadcast(&[a, b], op.name())?;
         Ok(self.push(TOp::Binary(op, a.0, b.0), out))
+    }
+
+    /// Elementwise `if cmp(a, b) { t } else { f }` with numpy broadcasting of all four
+    /// (rank <= 2): the comparison is decided on the primal values and every derivative lane
+    /// comes from the chosen branch, as the scalar tracer records `max`, `abs` or `relu`.
+    ///
+    /// ```
+    /// use fomoh_jit::{ir::Cmp, TensorBuilder};
+    /// // Σ relu(x)² over a vector
+    /// let mut b = TensorBuilder::new(3);
+    /// let x = b.param(0, &[3]).unwrap();
+    /// let zero = b.constant(0.0);
+    /// let r = b.select(Cmp::Gt, x, zero, x, zero).unwrap();
+    /// let r2 = b.mul(r, r).unwrap();
+    /// let f = b.sum(r2);
+    /// let p = b.finish(f).unwrap();
+    /// assert_eq!(p.value(&[1.0, -2.0, 3.0]).unwrap(), 10.0);
+    /// ```
+    pub fn select(&mut self, cmp: Cmp, a: Tensor, b: Tensor, t: Tensor, f: Tensor) -> JitResult<Tensor> {
+        let out = self.broadcast(&[a, b, t, f], "select")?;
+        Ok(self.push(TOp::Select(cmp, [a.0, b.0, t.0, f.0]), out))
     }
 
     /// `a + b`.
@@ -942,7 +973,7 @@ pub struct TensorStats {
 }
 
 fn is_elementwise(op: &TOp) -> bool {
-    matches!(op, TOp::Neg(_) | TOp::Unary(..) | TOp::Binary(..) | TOp::Const(_))
+    matches!(op, TOp::Neg(_) | TOp::Unary(..) | TOp::Binary(..) | TOp::Select(..) | TOp::Const(_))
 }
 
 fn args(op: &TOp) -> Vec<u32> {
@@ -951,6 +982,7 @@ fn args(op: &TOp) -> Vec<u32> {
         TOp::Neg(a) | TOp::Unary(_, a) | TOp::Sum(a) | TOp::SumRows(a) | TOp::MaxRowsPassive(a) => vec![a],
         TOp::Reshape(a) | TOp::Slice(a, _) => vec![a],
         TOp::Binary(_, a, b) | TOp::Matmul(a, b) => vec![a, b],
+        TOp::Select(_, ops) => ops.to_vec(),
         TOp::Gather(ref parts, _) => parts.clone(),
         TOp::MaxSelect(a, _) => vec![a],
     }
@@ -1272,6 +1304,12 @@ impl Compiler<'_> {
                 TOp::Binary(bo, a, b) => {
                     let x = self.body(a, false, g, leaves, memo)?;
                     Op::Binary(bo, x, self.body(b, false, g, leaves, memo)?)
+                }
+                TOp::Select(cmp, [a, b, t, f]) => {
+                    let a = self.body(a, false, g, leaves, memo)?;
+                    let b = self.body(b, false, g, leaves, memo)?;
+                    let t = self.body(t, false, g, leaves, memo)?;
+                    Op::Select { cmp, a, b, t, f: self.body(f, false, g, leaves, memo)? }
                 }
                 _ => {
                     leaves.push(i);
@@ -2347,6 +2385,7 @@ impl TensorProgram {
             let ok = match n.op {
                 TOp::Neg(a) | TOp::Unary(_, a) => vec![(a, as2(&n.shape))],
                 TOp::Binary(_, a, b) => vec![(a, as2(&n.shape)), (b, as2(&n.shape))],
+                TOp::Select(_, ops) => ops.iter().map(|&a| (a, as2(&n.shape))).collect(),
                 TOp::Sum(a) | TOp::SumRows(a) | TOp::MaxRowsPassive(a) => {
                     vec![(a, as2(&nodes[a as usize].shape))]
                 }
@@ -2603,6 +2642,20 @@ impl TensorProgram {
                     for r in 0..it.0 {
                         for c in 0..it.1 {
                             o.push(va[r * sa.0 + c * sa.1].binary(*bo, vb[r * sb.0 + c * sb.1]));
+                        }
+                    }
+                    o
+                }
+                TOp::Select(cmp, ops) => {
+                    let it = as2(&n.shape);
+                    let st: Vec<(usize, usize)> =
+                        ops.iter().map(|&a| strides(&self.nodes[a as usize].shape, it)).collect();
+                    let at = |k: usize, r: usize, c: usize| vals[ops[k] as usize][r * st[k].0 + c * st[k].1];
+                    let mut o = Vec::with_capacity(it.0 * it.1);
+                    for r in 0..it.0 {
+                        for c in 0..it.1 {
+                            let yes = cmp.eval(at(0, r, c).value(), at(1, r, c).value());
+                            o.push(if yes { at(2, r, c) } else { at(3, r, c) });
                         }
                     }
                     o

@@ -136,6 +136,51 @@ fn max_and_max_rows_agree_with_the_scalar_runtime_and_the_interpreter() {
     interp("max", &p, &x, TOL);
 }
 
+/// `Σ_ij (x_ij > y_j ? x_ij·y_j : sin(x_ij))` plus `Σ_ij (x_ij <= 0.2 ? x_ij² : 0.2)` for
+/// `x` of `[3, 4]` and a row `y` of `[4]`, decided on primal values as in the scalar code.
+fn select_ref<S: Scalar>(v: &[S]) -> S {
+    let (x, y) = (&v[..12], &v[12..]);
+    let mut s = S::zero();
+    for i in 0..3 {
+        for j in 0..4 {
+            let xij = x[i * 4 + j];
+            s += if xij.value() > y[j].value() { xij * y[j] } else { xij.sin() };
+            s += if xij.value() <= 0.2 { xij * xij } else { S::from_f64(0.2) };
+        }
+    }
+    s
+}
+
+#[test]
+fn select_agrees_with_the_scalar_runtime_and_the_interpreter() {
+    use fomoh_jit::ir::Cmp;
+    let mut b = TensorBuilder::new(16);
+    let x = b.param(0, &[3, 4]).unwrap();
+    let y = b.param(12, &[4]).unwrap();
+    let xy = b.mul(x, y).unwrap();
+    let sx = b.unary(UnaryOp::Sin, x).unwrap();
+    let s1 = b.select(Cmp::Gt, x, y, xy, sx).unwrap();
+    let c = b.constant(0.2);
+    let xx = b.mul(x, x).unwrap();
+    let s2 = b.select(Cmp::Le, x, c, xx, c).unwrap();
+    let t = b.add(s1, s2).unwrap();
+    let f = b.sum(t);
+    let p = b.finish(f).unwrap();
+    assert_eq!(p.nodes()[s1.index()].shape, [3, 4]);
+    // both branches of each select are taken somewhere
+    let v = point(16);
+    let (xs, ys) = (&v[..12], &v[12..]);
+    let taken: Vec<bool> = (0..12).map(|e| xs[e] > ys[e % 4]).collect();
+    assert!(taken.iter().any(|&t| t) && taken.iter().any(|&t| !t), "{v:?}");
+    assert!(xs.iter().any(|&x| x <= 0.2) && xs.iter().any(|&x| x > 0.2), "{v:?}");
+    agree("select", &p, &objective(16, scalar_fn!(select_ref)), &v, TOL);
+    interp("select", &p, &v, TOL);
+    // shapes that do not broadcast are a typed error
+    let mut b = TensorBuilder::new(7);
+    let (u, w) = (b.param(0, &[3]).unwrap(), b.param(3, &[4]).unwrap());
+    assert!(matches!(b.select(Cmp::Lt, u, u, u, w), Err(JitError::Shape(_))));
+}
+
 #[test]
 fn max_ties_take_the_first_element_like_the_runtime() {
     // x = [1, 3, 3, 2]: the maximum is taken at index 1, with index 1's derivative lanes.
