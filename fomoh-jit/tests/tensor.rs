@@ -66,7 +66,7 @@ proptest! {
     }
 
     #[test]
-    fn random_elementwise_chains_agree(n in 2usize..9, ops in proptest::collection::vec(0usize..6, 1..6), seed in any::<u64>()) {
+    fn random_elementwise_chains_agree(n in 2usize..9, ops in proptest::collection::vec(0usize..7, 1..6), seed in any::<u64>()) {
         let mut b = TensorBuilder::new(2 * n);
         let x = b.param(0, &[n]).unwrap();
         let y = b.param(n, &[1, n]).unwrap();
@@ -80,7 +80,9 @@ proptest! {
                 // exp of a tanh: exp stays covered and chains of it cannot overflow (inf vs inf is
                 // not an agreement this test can check)
                 4 => { let th = b.unary(UnaryOp::Tanh, t).unwrap(); let e = b.unary(UnaryOp::Exp, th).unwrap(); b.binary(BinaryOp::Div, e, y).unwrap() }
-                _ => { let c = b.constant(0.5); b.binary(BinaryOp::Max, t, c).unwrap() }
+                5 => { let c = b.constant(0.5); b.binary(BinaryOp::Max, t, c).unwrap() }
+                // a piecewise step: t·y where t > x, else sin(t)
+                _ => { let ty = b.mul(t, y).unwrap(); let st = b.unary(UnaryOp::Sin, t).unwrap(); b.select(fomoh_jit::ir::Cmp::Gt, t, x, ty, st).unwrap() }
             };
         }
         let s = b.sum(t);
