@@ -1988,19 +1988,20 @@ fn matmul_blocks_run(
     }
     let mut written = vec![false; count];
     let ls = lane_stride(m * n);
-    // Direct blocks over pairwise disjoint lanes write fresh lanes (β = 0): in parallel when
-    // they are large.
+    // The direct blocks, in block order: first output lane, lanes, coefficient, operands.
     let mut direct: Vec<DirectJob<'_>> = blocks
         .iter()
         .zip(&jobs)
         .filter_map(|(bl, j)| bl.direct.map(|(o, c)| (o, bl.ps.len(), c, j.2, j.3)))
         .collect();
-    direct.sort_by_key(|d| d.0);
-    let disjoint = direct.windows(2).all(|w| w[0].0 + w[0].1 <= w[1].0)
-        && direct.last().is_none_or(|d| d.0 + d.1 <= count);
+    let mut spans_at: Vec<(usize, usize)> = direct.iter().map(|d| (d.0, d.1)).collect();
+    spans_at.sort_unstable();
+    let disjoint = spans_at.windows(2).all(|w| w[0].0 + w[0].1 <= w[1].0)
+        && spans_at.last().is_none_or(|d| d.0 + d.1 <= count);
     let direct_work: usize = direct.iter().map(|d| d.1 * m * k * n).sum();
-    let parallel = disjoint && direct.len() > 1 && direct_work >= PAR_MIN_MACS;
-    if parallel {
+    if disjoint && direct.len() > 1 && direct_work >= PAR_MIN_MACS {
+        // Pairwise disjoint lanes, each written once (β = 0): in parallel.
+        direct.sort_by_key(|d| d.0);
         let mut rest: &mut [f64] = out;
         let mut at = 0;
         let mut spans = Vec::with_capacity(direct.len());
@@ -2018,30 +2019,27 @@ fn matmul_blocks_run(
             .into_par_iter()
             .map(|(pl, c, a, b, span)| gemm_par(pl * m, k, n, c, a, b, 0.0, span))
             .collect::<JitResult<()>>()?;
-    }
-    // Otherwise the direct blocks in order: β = 0 on lanes not yet written (zeroed first if
-    // the block also covers written ones).
-    for (bl, j) in blocks.iter().zip(&jobs) {
-        if parallel {
-            break;
-        }
-        let Some((o, c)) = bl.direct else { continue };
-        let pl = bl.ps.len();
-        let ws =
-            written.get_mut(o..o + pl).ok_or_else(|| JitError::Shape("internal: a matmul lane".into()))?;
-        let dst = &mut out[o * ls..(o + pl - 1) * ls + m * n];
-        let beta = if ws.iter().all(|w| !w) {
-            0.0
-        } else {
-            for (w, d) in ws.iter().zip(dst.chunks_mut(ls.max(1))) {
-                if !w {
-                    d.fill(0.0);
+    } else {
+        // One after another: β = 0 on lanes not yet written (zeroed first if the block also
+        // covers written ones).
+        for &(o, pl, c, a, b) in &direct {
+            let ws = written
+                .get_mut(o..o + pl)
+                .ok_or_else(|| JitError::Shape("internal: a matmul lane".into()))?;
+            let dst = &mut out[o * ls..(o + pl - 1) * ls + m * n];
+            let beta = if ws.iter().all(|w| !w) {
+                0.0
+            } else {
+                for (w, d) in ws.iter().zip(dst.chunks_mut(ls.max(1))) {
+                    if !w {
+                        d.fill(0.0);
+                    }
                 }
-            }
-            1.0
-        };
-        ws.fill(true);
-        gemm_par(pl * m, k, n, c, j.2, j.3, beta, dst)?;
+                1.0
+            };
+            ws.fill(true);
+            gemm_par(pl * m, k, n, c, a, b, beta, dst)?;
+        }
     }
     // Per output lane: its scratch products `(block, i, j, coef)`.
     let mut added: Vec<Vec<Added>> = vec![Vec::new(); count];
