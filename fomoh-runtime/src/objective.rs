@@ -221,21 +221,15 @@ impl<O: Objective + Sync> Objective for WeightedSum<O> {
         Ok((Projection { value, grad, hess }, passes))
     }
 
-    /// The weighted sum of the parts' gradients, if every part has one.
+    /// The weighted sum of the parts' gradients, if every part has one (a part's error
+    /// comes first).
     fn gradient(&self, x: &[f64]) -> Option<Result<Vec<f64>>> {
-        let n = self.dim();
-        let parts: Vec<(Option<Result<Vec<f64>>>, f64)> = {
-            use rayon::prelude::*;
-            self.parts.par_iter().map(|(o, w)| (o.gradient(x), *w)).collect()
+        let parts = match self.each(|o| o.gradient(x).transpose()) {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
         };
-        let mut ok = Vec::with_capacity(parts.len());
-        for (g, w) in parts {
-            match g? {
-                Ok(g) => ok.push((g, w)),
-                Err(e) => return Some(Err(e)),
-            }
-        }
-        Some(Ok(weighted_vec(ok.into_iter(), n)))
+        let parts: Option<Vec<(Vec<f64>, f64)>> = parts.into_iter().map(|(g, w)| g.map(|g| (g, w))).collect();
+        parts.map(|p| Ok(weighted_vec(p.into_iter(), self.dim())))
     }
 }
 
