@@ -20,7 +20,7 @@ mod common;
 use fomoh::data::Batch;
 use fomoh::models::{Activation, LogisticRegression, Minibatch, Mlp, Model};
 use fomoh::tensor::Tensor;
-use fomoh::{HyperDual, Objective, UnaryOp, WeightedSum};
+use fomoh::{HyperDual, Objective, UnaryOp};
 use fomoh_jit::tensor::{models, Bound};
 use fomoh_jit::{Mode, TensorProgram};
 use fomoh_runtime::Scalar;
@@ -133,24 +133,6 @@ fn threads_note() -> String {
         "threads: runtime = rayon pool of {t} (planes, jobs); JIT = the same pool of {t} (large fused \
          loops in chunks, dgemms above 2^21 multiply-adds, lane additions); {cores} cores"
     )
-}
-
-/// The batch `(xs, y)` (`d` features, `c` classes per row) split into two shards of the
-/// rows, each bound to a program built for its size by `build` (equal sizes share one
-/// compiled plan through the cache), weighted by their share of the rows: the whole batch's
-/// mean as a `WeightedSum` whose shards run side by side.
-fn two_shards<'a>(
-    programs: &'a [TensorProgram; 2],
-    (xs, y): (&'a [f64], &'a [f64]),
-    (d, c): (usize, usize),
-) -> Result<WeightedSum<Bound<'a>>, fomoh::Error> {
-    let rows = xs.len() / d;
-    let a = programs[0].input_shapes()[0][0];
-    let parts = vec![
-        (programs[0].bind(&[&xs[..a * d], &y[..a * c]])?, a as f64 / rows as f64),
-        (programs[1].bind(&[&xs[a * d..], &y[a * c..]])?, (rows - a) as f64 / rows as f64),
-    ];
-    WeightedSum::new(parts)
 }
 
 /// Whether a section runs: `cargo bench --bench jit_tensor -- <filter>` runs the sections
@@ -283,7 +265,7 @@ fn main() -> Result<(), fomoh::Error> {
         let program = build(rows)?;
         let bound = program.bind(&[&xs, &y])?;
         let halves = [build(rows / 2)?, build(rows - rows / 2)?];
-        let shards = two_shards(&halves, (&xs, &y), (64, 10))?;
+        let shards = models::bind_shards(&[&halves[0], &halves[1]], &xs, &y)?;
         let batch = Batch::new(Tensor::constant(vec![rows, 64], xs.clone())?, ys)?;
         versus_runtime(name, model, &batch, &bound, &shards, &theta(model.num_params()))?;
     }
@@ -318,7 +300,7 @@ fn main() -> Result<(), fomoh::Error> {
             models::cnn_minibatch(bsz / 2, CnnConfig::paper())?,
             models::cnn_minibatch(bsz - bsz / 2, CnnConfig::paper())?,
         ];
-        let shards = two_shards(&halves, (&xs, &y), (784, 10))?;
+        let shards = models::bind_shards(&[&halves[0], &halves[1]], &xs, &y)?;
         let batch = Batch::new(Tensor::constant(vec![bsz, 784], xs.clone())?, ys)?;
         versus_runtime(name, &model, &batch, &bound, &shards, &model.init(0))?;
     }

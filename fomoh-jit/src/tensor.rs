@@ -3057,6 +3057,52 @@ pub mod models {
         mlp_minibatch(batch, &[d, c], UnaryOp::Tanh)
     }
 
+    /// A minibatch mean over row shards: shard `s` is the next `rows_s` rows of the features
+    /// `x` and the one-hot labels `y` (inputs 0 and 1, `rows_s` the first dimension of
+    /// `programs[s]`'s input 0), bound to `programs[s]` and weighted by `rows_s / rows`; the
+    /// shards together must cover every row. The result's passes run the shards side by side
+    /// (see [`fomoh_runtime::WeightedSum`]) and equal the whole batch's mean.
+    ///
+    /// ```
+    /// use fomoh_jit::tensor::models;
+    /// let (x, y) = (vec![0.5; 5 * 3], models::one_hot(&[0, 1, 1, 0, 1], 2));
+    /// let (p2, p3) = (models::logreg_minibatch(2, 3, 2).unwrap(), models::logreg_minibatch(3, 3, 2).unwrap());
+    /// let shards = models::bind_shards(&[&p2, &p3], &x, &y).unwrap();
+    /// let whole = models::logreg_minibatch(5, 3, 2).unwrap();
+    /// let theta = vec![0.1; 8];
+    /// use fomoh_runtime::Objective;
+    /// let (a, b) = (shards.value(&theta).unwrap(), whole.bind(&[&x, &y]).unwrap().value(&theta).unwrap());
+    /// assert!((a - b).abs() < 1e-15);
+    /// ```
+    pub fn bind_shards<'a>(
+        programs: &[&'a TensorProgram],
+        x: &'a [f64],
+        y: &'a [f64],
+    ) -> fomoh_runtime::Result<fomoh_runtime::WeightedSum<super::Bound<'a>>> {
+        let rows_of = |p: &TensorProgram| p.input_shapes().first().and_then(|s| s.first().copied());
+        let rows: usize = programs.iter().map(|p| rows_of(p).unwrap_or(0)).sum();
+        if rows == 0 || !x.len().is_multiple_of(rows) || !y.len().is_multiple_of(rows) {
+            return Err(JitError::Shape(format!(
+                "shards of {rows} rows in all do not split features of {} and labels of {} values",
+                x.len(),
+                y.len()
+            ))
+            .into());
+        }
+        let (d, c) = (x.len() / rows, y.len() / rows);
+        let mut at = 0;
+        let mut parts = Vec::with_capacity(programs.len());
+        for p in programs {
+            let r = rows_of(p).unwrap_or(0);
+            parts.push((
+                p.bind(&[&x[at * d..(at + r) * d], &y[at * c..(at + r) * c]])?,
+                r as f64 / rows as f64,
+            ));
+            at += r;
+        }
+        fomoh_runtime::WeightedSum::new(parts)
+    }
+
     /// The MLP with layer widths `sizes` and `activation` between layers on minibatches of
     /// `batch` samples: input 0 is the features (`[batch, sizes[0]]`), input 1 the one-hot
     /// labels (`[batch, classes]`); θ in the runtime's layout (`W1`, `b1`, `W2`, `b2`, ...).

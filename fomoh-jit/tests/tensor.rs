@@ -531,7 +531,7 @@ fn large_matmul_steps_split_over_threads_agree_with_the_interpreter() {
 fn batch_shards_in_a_weighted_sum_equal_the_whole_batch() {
     use fomoh_runtime::data::Dataset;
     use fomoh_runtime::tensor::Planes;
-    use fomoh_runtime::{Objective, WeightedSum};
+    use fomoh_runtime::Objective;
     let digits = Dataset::digits().unwrap();
     let (bsz, sizes) = (30, [64, 9, 10]);
     let whole = models::mlp_minibatch(bsz, &sizes, UnaryOp::Tanh).unwrap();
@@ -539,12 +539,10 @@ fn batch_shards_in_a_weighted_sum_equal_the_whole_batch() {
     let batch = digits.batch(&(200..200 + bsz).collect::<Vec<_>>()).unwrap();
     let (x, y) = (batch.x.re(), models::one_hot(&batch.labels, 10));
     let full = whole.bind(&[x, &y]).unwrap();
-    let (h, hy) = (x.len() / 2, y.len() / 2);
-    let shards = WeightedSum::new(vec![
-        (half.bind(&[&x[..h], &y[..hy]]).unwrap(), 0.5),
-        (half.bind(&[&x[h..], &y[hy..]]).unwrap(), 0.5),
-    ])
-    .unwrap();
+    let shards = models::bind_shards(&[&half, &half], x, &y).unwrap();
+    assert_eq!(shards.parts().iter().map(|p| p.1).collect::<Vec<_>>(), [0.5, 0.5]);
+    // shards that do not cover the rows evenly are a typed error
+    assert!(models::bind_shards(&[&half, &half], &x[..x.len() - 64], &y).is_err());
     let theta: Vec<f64> = (0..whole.dim()).map(|i| 0.3 * ((i as f64) * 0.37).sin()).collect();
     let u = dirs(theta.len(), 8);
     assert!(close(shards.value(&theta).unwrap(), full.value(&theta).unwrap(), 1e-12));

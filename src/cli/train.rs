@@ -23,7 +23,6 @@ use fomoh::jit::tensor::{models as jit_models, TensorProgram};
 use fomoh::models::{evaluate, Activation, Cnn, CnnConfig, LogisticRegression, Minibatch, Mlp, Model};
 use fomoh::optim::{write_atomic, Curvature, Optimizer, StepReport, Tangents};
 use fomoh::tensor::Planes;
-use fomoh::WeightedSum;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -343,8 +342,8 @@ impl JitModel {
     /// One optimizer step on `batch` (already checked against the model by
     /// [`Minibatch::new`]): the batch split into one shard of rows per core (when
     /// every shard gets at least [`MIN_SHARD_ROWS`] rows), each bound to the compiled
-    /// program of its size, weighted by its share of the rows in a [`WeightedSum`] whose
-    /// shards run side by side (the mean over the batch, in every pass).
+    /// program of its size ([`jit_models::bind_shards`]: a `WeightedSum` whose shards run
+    /// side by side; the mean over the batch, in every pass).
     fn step(
         &mut self,
         optimizer: &mut AnyOptimizer,
@@ -368,17 +367,9 @@ impl JitModel {
                 self.programs.insert(rows, p);
             }
         }
-        let (x, c) = (batch.x.re(), self.classes());
-        let d = x.len() / n.max(1);
-        let parts = bounds
-            .windows(2)
-            .map(|w| {
-                let program = &self.programs[&(w[1] - w[0])];
-                let bound = program.bind(&[&x[w[0] * d..w[1] * d], &onehot[w[0] * c..w[1] * c]])?;
-                Ok((bound, (w[1] - w[0]) as f64 / n as f64))
-            })
-            .collect::<fomoh::Result<Vec<_>>>()?;
-        optimizer.step(&WeightedSum::new(parts)?, theta)
+        let programs: Vec<&TensorProgram> =
+            bounds.windows(2).map(|w| &self.programs[&(w[1] - w[0])]).collect();
+        optimizer.step(&jit_models::bind_shards(&programs, batch.x.re(), &onehot)?, theta)
     }
 }
 
