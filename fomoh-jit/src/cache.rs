@@ -1,8 +1,8 @@
 //! The compiled-code cache: keyed by a structural hash of the traced graph, the mode, the
-//! float type ([`crate::FloatType`]) and the options, so compiling the same function twice costs a trace and a lookup. Tensor
-//! programs ([`crate::tensor`]) share it: their key is the structural hash of the tensor
-//! graph (ops, shapes, literals, data contents, parameter count, output), the mode and the
-//! code generator's options.
+//! float type ([`crate::FloatType`]) and the options, so compiling the same function twice
+//! costs a trace and a lookup. Tensor programs ([`crate::tensor`]) share it: their key is the
+//! structural hash of the tensor graph (ops, shapes, literals, data contents, parameter
+//! count, output), the mode and the code generator's options.
 //!
 //! The cache holds weak references: code lives exactly as long as some program uses it and
 //! its memory is released when the last one is dropped.

@@ -10,7 +10,7 @@ use crate::stage::{self, Mode};
 use crate::tensor::TensorProgram;
 use crate::trace::{self, Tracer};
 use core::marker::PhantomData;
-use fomoh_runtime::{packed_index, Dim, HyperDual, Jet, Objective, Packed, Projection, Result, ScalarFn};
+use fomoh_runtime::{Dim, HyperDual, Jet, Objective, Packed, Projection, Result, ScalarFn};
 use std::sync::{Arc, OnceLock};
 
 /// Limits and code-generation settings.
@@ -433,11 +433,7 @@ impl<T: JitFloat> Program<T> {
         }
         let mut parts: Vec<(&str, &[T])> = vec![("x", x)];
         parts.extend(dirs.iter().map(|d| ("direction", d.as_slice())));
-        let o = self.run(mode, &parts)?;
-        let grad = o[1..=k].to_vec();
-        let h = &o[1 + k..];
-        let hess = (0..k).map(|i| (0..k).map(|j| h[packed_index(k, i, j)]).collect()).collect();
-        Ok(Projection { value: o[0], grad, hess })
+        Ok(Mode::projection(k, &self.run(mode, &parts)?))
     }
 }
 

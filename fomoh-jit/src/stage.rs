@@ -63,6 +63,15 @@ impl Mode {
         }
     }
 
+    /// The projection in the outputs `o` of the mode `HyperK(k)`: value, the `k` gradient
+    /// lanes, then the packed upper triangle of the Hessian block (unpacked to `k × k`).
+    pub(crate) fn projection<T: Copy>(k: usize, o: &[T]) -> fomoh_runtime::Projection<T> {
+        let h = &o[1 + k..];
+        let hess =
+            (0..k).map(|i| (0..k).map(|j| h[fomoh_runtime::packed_index(k, i, j)]).collect()).collect();
+        fomoh_runtime::Projection { value: o[0], grad: o[1..=k].to_vec(), hess }
+    }
+
     /// A dense index (0..19) for per-mode tables.
     pub(crate) fn slot(self) -> usize {
         match self {

@@ -61,9 +61,7 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, UserFuncName, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_module::{FuncId, Linkage, Module};
-use fomoh_runtime::{
-    packed_index, BinaryOp, Dim, HyperDual, Jet, Packed, Projection, Result, Scalar, UnaryOp,
-};
+use fomoh_runtime::{BinaryOp, Dim, HyperDual, Jet, Packed, Projection, Result, Scalar, UnaryOp};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -2757,10 +2755,7 @@ impl Bound<'_> {
         let mode = Mode::HyperK(k).validate()?;
         let mut parts: Vec<(&str, &[f64])> = vec![("x", x)];
         parts.extend(dirs.iter().map(|d| ("direction", d.as_slice())));
-        let o = self.program.run(mode, &parts, &self.inputs)?;
-        let h = &o[1 + k..];
-        let hess = (0..k).map(|i| (0..k).map(|j| h[packed_index(k, i, j)]).collect()).collect();
-        Ok(Projection { value: o[0], grad: o[1..=k].to_vec(), hess })
+        Ok(Mode::projection(k, &self.program.run(mode, &parts, &self.inputs)?))
     }
 
     /// The reference interpreter on these inputs (see [`TensorProgram::interpret`]).
