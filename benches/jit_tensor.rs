@@ -2,7 +2,8 @@
 //! 1797), MLP 64-32-10 (batch 256) from `BENCHMARKS.md` and the paper's CNN (batch 32),
 //! each compiled once per mode.
 //!
-//! `cargo bench --bench jit_tensor [-- <section>]` (sections: rosenbrock, logreg, mlp, cnn). Prints, side by side in one run: the JIT primal,
+//! `cargo bench --bench jit_tensor [-- <section>]` (sections: rosenbrock, logreg, mlp, f32,
+//! cnn). Prints, side by side in one run: the JIT primal,
 //! hyper-dual, K = 4 and K = 8 passes (and their ratios to the JIT primal and to an `f64`
 //! primal outside the JIT: Rosenbrock's plain loop, the models' reference interpreter), the
 //! comparison paths (Rosenbrock: the plain `f64` loop and the runtime's scalar
@@ -14,6 +15,8 @@
 //! against the JIT minibatch program (`models::logreg_minibatch` / `mlp_minibatch` /
 //! `cnn_minibatch`, the batch bound as inputs, as `fomoh train --backend jit` runs it), with
 //! the JIT's speedup per mode (issue target: at least 1.5x).
+//!
+//! f32: the Rosenbrock, logreg and MLP graphs compiled for `f32` against `f64`, per mode.
 
 mod common;
 
@@ -200,6 +203,90 @@ fn versus_runtime(
     Ok(())
 }
 
+/// The same tensor graphs compiled for `f32` (`with_float::<f32>()`: `f32x4` loops,
+/// `sgemm`) against `f64`, per mode, timed alternately; and the `f32` passes' ratios to the
+/// `f32` primal.
+fn f32_versus_f64(n: usize) -> Result<(), fomoh::Error> {
+    println!("== f32 vs f64 tensor programs (medians over {ROUNDS} alternating rounds) ==");
+    println!(
+        "{:<30} {:<11} {:>10} {:>10} {:>12} {:>16}",
+        "problem", "mode", "f64 ms", "f32 ms", "f32 speedup", "f32 / f32 primal"
+    );
+    let (xs, ys) = digits(1797);
+    let (xm, ym) = digits(256);
+    let problems: [(&str, TensorProgram, Vec<f64>); 3] = [
+        (
+            "Rosenbrock n = 10^6",
+            models::rosenbrock(n)?,
+            (0..n).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect(),
+        ),
+        ("logreg 64-10, batch 1797", models::logreg(xs, &ys, 64, 10)?, vec![]),
+        ("MLP 64-32-10 tanh, batch 256", models::mlp(xm, &ym, 64, 32, 10)?, vec![]),
+    ];
+    for (name, p64, x) in problems {
+        let x = if x.is_empty() { (0..p64.dim()).map(|k| 0.1 * ((k + 1) as f64).sin()).collect() } else { x };
+        let p32 = p64.with_float::<f32>();
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let u = dirs(x.len(), 8);
+        let u32s: Vec<Vec<f32>> = u.iter().map(|d| d.iter().map(|&v| v as f32).collect()).collect();
+        let mut primal32 = 0.0;
+        type Side<'a> = Box<dyn Fn() + 'a>;
+        let modes: [(&str, Side, Side); 4] = [
+            (
+                "value",
+                Box::new(|| {
+                    black_box(p64.value(&x).unwrap());
+                }),
+                Box::new(|| {
+                    black_box(p32.value(&x32).unwrap());
+                }),
+            ),
+            (
+                "hyper-dual",
+                Box::new(|| {
+                    black_box(p64.hyper_dual(&x, &u[0], &u[1]).unwrap());
+                }),
+                Box::new(|| {
+                    black_box(p32.hyper_dual(&x32, &u32s[0], &u32s[1]).unwrap());
+                }),
+            ),
+            (
+                "K=4",
+                Box::new(|| {
+                    black_box(p64.project(&x, &u[..4]).unwrap());
+                }),
+                Box::new(|| {
+                    black_box(p32.project(&x32, &u32s[..4]).unwrap());
+                }),
+            ),
+            (
+                "K=8",
+                Box::new(|| {
+                    black_box(p64.project(&x, &u).unwrap());
+                }),
+                Box::new(|| {
+                    black_box(p32.project(&x32, &u32s).unwrap());
+                }),
+            ),
+        ];
+        for (mode, a, b) in modes {
+            let (t64, t32, ratio) = alternating(&*a, &*b);
+            if mode == "value" {
+                primal32 = t32;
+            }
+            println!(
+                "{name:<30} {mode:<11} {:>10.3} {:>10.3} {:>11.2}x {:>15.2}x",
+                t64 * 1e3,
+                t32 * 1e3,
+                ratio,
+                t32 / primal32
+            );
+        }
+    }
+    println!();
+    Ok(())
+}
+
 fn main() -> Result<(), fomoh::Error> {
     let n = 1_000_000;
     if wanted("rosenbrock") {
@@ -268,6 +355,10 @@ fn main() -> Result<(), fomoh::Error> {
         let shards = models::bind_shards(&[&halves[0], &halves[1]], &xs, &y)?;
         let batch = Batch::new(Tensor::constant(vec![rows, 64], xs.clone())?, ys)?;
         versus_runtime(name, model, &batch, &bound, &shards, &theta(model.num_params()))?;
+    }
+
+    if wanted("f32 tensor programs") {
+        f32_versus_f64(n)?;
     }
 
     // The paper's CNN (431 080 parameters) on 32 synthetic 28×28 images: the runtime's

@@ -150,16 +150,19 @@ pub(crate) struct TensorKey {
 struct PlanKey {
     key: TensorKey,
     mode: Mode,
+    float: FloatType,
     codegen: CodegenOptions,
 }
 
 static TENSOR_CACHE: Table<PlanKey, Plan> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// The compiled plan of the tensor graph `key` in `mode`, from the cache or from `compile`.
-/// Counted in the same hits and misses as the scalar kernels ([`cache_stats`]).
+/// The compiled plan of the tensor graph `key` in `mode` over `float`, from the cache or
+/// from `compile`. Counted in the same hits and misses as the scalar kernels
+/// ([`cache_stats`]).
 pub(crate) fn tensor_plan(
     key: &TensorKey,
     mode: Mode,
+    float: FloatType,
     codegen: &CodegenOptions,
     compile: impl FnOnce() -> JitResult<Plan>,
 ) -> JitResult<Arc<Plan>> {
@@ -168,6 +171,7 @@ pub(crate) fn tensor_plan(
         key.hash,
         |e| {
             e.mode == mode
+                && e.float == float
                 && e.codegen == *codegen
                 && e.key.output == key.output
                 && e.key.n_params == key.n_params
@@ -182,6 +186,7 @@ pub(crate) fn tensor_plan(
                 hash: key.hash,
             },
             mode,
+            float,
             codegen: codegen.clone(),
         },
     )

@@ -189,10 +189,6 @@ macro_rules! unary_externs {
             use super::UnaryOp;
             $(pub(super) extern "C" fn $name(x: f32) -> f32 { UnaryOp::$op.eval(x) })*
         }
-        /// The symbol and address of the `f64` wrapper of `op`.
-        pub(crate) fn unary_extern(op: UnaryOp) -> Option<(&'static str, *const u8)> {
-            unary_extern_for(op, FloatType::F64)
-        }
         /// The symbol and address of the wrapper of `op` in `float`.
         pub(crate) fn unary_extern_for(op: UnaryOp, float: FloatType) -> Option<(&'static str, *const u8)> {
             match (op, float) {
@@ -259,10 +255,6 @@ macro_rules! binary_externs {
             use super::BinaryOp;
             $(pub(super) extern "C" fn $name(x: f32, y: f32) -> f32 { BinaryOp::$op.eval(x, y) })*
         }
-        /// The symbol and address of the `f64` wrapper of `op`.
-        pub(crate) fn binary_extern(op: BinaryOp) -> Option<(&'static str, *const u8)> {
-            binary_extern_for(op, FloatType::F64)
-        }
         /// The symbol and address of the wrapper of `op` in `float`.
         pub(crate) fn binary_extern_for(op: BinaryOp, float: FloatType) -> Option<(&'static str, *const u8)> {
             match (op, float) {
@@ -285,7 +277,7 @@ macro_rules! binary_externs {
 binary_externs!(Pow => fomoh_jit_pow, Atan2 => fomoh_jit_atan2, Hypot => fomoh_jit_hypot);
 
 /// The symbol of the `powi`, `powf` or `sincos` wrapper in `float`.
-fn special_extern(e: Ext, float: FloatType) -> &'static str {
+pub(crate) fn special_extern(e: Ext, float: FloatType) -> &'static str {
     match (e, float) {
         (Ext::Powi, FloatType::F64) => "fomoh_jit_powi",
         (Ext::Powi, FloatType::F32) => "fomoh_jit_powi_f32",
@@ -353,7 +345,7 @@ fn offset_of(k: usize, bytes: usize) -> JitResult<i32> {
 }
 
 /// A float literal of type `float` (an `f64` literal rounded once to `f32` for `f32`).
-fn float_const(b: &mut FunctionBuilder, float: FloatType, c: f64) -> Value {
+pub(crate) fn float_const(b: &mut FunctionBuilder, float: FloatType, c: f64) -> Value {
     match float {
         FloatType::F64 => b.ins().f64const(c),
         FloatType::F32 => b.ins().f32const(c as f32),
@@ -366,7 +358,7 @@ fn computed(op: &Op) -> bool {
 
 /// Which extern a node needs, by symbol name.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum Ext {
+pub(crate) enum Ext {
     Unary(usize),
     Binary(usize),
     Powi,

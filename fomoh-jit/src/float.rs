@@ -1,4 +1,4 @@
-//! The floating-point types compiled scalar programs run in: `f64` (the default) and `f32`.
+//! The floating-point types compiled programs (scalar and tensor) run in: `f64` (the default) and `f32`.
 //!
 //! The traced and staged graphs do not depend on the float type (literals are stored as
 //! `f64`); only code generation does: an `f32` kernel loads, computes and stores `f32`,
@@ -55,6 +55,64 @@ pub(crate) mod sealed {
         fn f64_parts<'a, 'b>(p: Parts<'a, 'b, Self>) -> Option<Parts<'a, 'b, f64>>;
         /// The mutable slice as `f64`s if `Self` is `f64`.
         fn f64s_mut(s: &mut [Self]) -> Option<&mut [f64]>;
+        /// The `f64` slice as `Self`s if `Self` is `f64` (graph data used in place).
+        fn from_f64s(s: &[f64]) -> Option<&[Self]>;
+        /// Takes this thread's matmul scratch vector of `Self`s (empty at first).
+        fn take_scratch() -> Vec<Self>;
+        /// Gives this thread's matmul scratch vector back.
+        fn set_scratch(v: Vec<Self>);
+        /// `c = alpha·a·b + beta·c` (`matrixmultiply`'s `dgemm` or `sgemm`).
+        ///
+        /// # Safety
+        /// As `matrixmultiply::dgemm`: the strided `m × k`, `k × n` and `m × n` matrices lie
+        /// inside live allocations, and `c` does not overlap `a` or `b`.
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn gemm(
+            m: usize,
+            k: usize,
+            n: usize,
+            alpha: Self,
+            a: *const Self,
+            rsa: isize,
+            csa: isize,
+            b: *const Self,
+            rsb: isize,
+            csb: isize,
+            beta: Self,
+            c: *mut Self,
+            rsc: isize,
+            csc: isize,
+        );
+    }
+    macro_rules! gemm_impl {
+        ($f:path, $scratch:ident) => {
+            fn take_scratch() -> Vec<Self> {
+                $scratch.take()
+            }
+            fn set_scratch(v: Vec<Self>) {
+                $scratch.set(v)
+            }
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn gemm(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: Self,
+                a: *const Self,
+                rsa: isize,
+                csa: isize,
+                b: *const Self,
+                rsb: isize,
+                csb: isize,
+                beta: Self,
+                c: *mut Self,
+                rsc: isize,
+                csc: isize,
+            ) {
+                // SAFETY: the caller's contract is `matrixmultiply`'s.
+                unsafe { $f(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+            }
+        };
     }
     impl Sealed for f64 {
         fn f64_parts<'a, 'b>(p: Parts<'a, 'b, f64>) -> Option<Parts<'a, 'b, f64>> {
@@ -63,6 +121,14 @@ pub(crate) mod sealed {
         fn f64s_mut(s: &mut [f64]) -> Option<&mut [f64]> {
             Some(s)
         }
+        fn from_f64s(s: &[f64]) -> Option<&[f64]> {
+            Some(s)
+        }
+        gemm_impl!(matrixmultiply::dgemm, SCRATCH_F64);
+    }
+    thread_local! {
+        static SCRATCH_F64: core::cell::Cell<Vec<f64>> = const { core::cell::Cell::new(Vec::new()) };
+        static SCRATCH_F32: core::cell::Cell<Vec<f32>> = const { core::cell::Cell::new(Vec::new()) };
     }
     impl Sealed for f32 {
         fn f64_parts<'a, 'b>(_: Parts<'a, 'b, f32>) -> Option<Parts<'a, 'b, f64>> {
@@ -71,11 +137,16 @@ pub(crate) mod sealed {
         fn f64s_mut(_: &mut [f32]) -> Option<&mut [f64]> {
             None
         }
+        fn from_f64s(_: &[f64]) -> Option<&[f32]> {
+            None
+        }
+        gemm_impl!(matrixmultiply::sgemm, SCRATCH_F32);
     }
 }
 
-/// A float type a scalar [`crate::Program`] can be compiled for: `f32` or `f64` (sealed).
-pub trait JitFloat: sealed::Sealed + RealNum + Scalar {
+/// A float type a scalar [`crate::Program`] or a [`crate::tensor::TensorProgram`] can be
+/// compiled for: `f32` or `f64` (sealed).
+pub trait JitFloat: sealed::Sealed + RealNum + Scalar + 'static {
     /// The type's tag.
     const TYPE: FloatType;
 }

@@ -52,8 +52,12 @@
 //! assert!((p.value(&x0).unwrap() - 24.2 * (n / 2) as f64 - 484.0 * (n / 2 - 1) as f64).abs() < 1e-6);
 //! ```
 
-use crate::codegen::{self, binary_extern, cg_err, float_cc, unary_extern, CodegenOptions, OwnedCode};
+use crate::codegen::{
+    self, binary_extern_for, cg_err, float_cc, special_extern, unary_extern_for, CodegenOptions, Ext,
+    OwnedCode,
+};
 use crate::error::{check_len, JitError, JitResult};
+use crate::float::{FloatType, JitFloat};
 use crate::ir::{Cmp, Graph, NodeId, Op};
 use crate::stage::{stage_lanes, Mode};
 use cranelift_codegen::entity::packed_option::ReservedValue;
@@ -761,13 +765,15 @@ impl TensorBuilder {
             kernels: core::array::from_fn(|_| OnceLock::new()),
             inputs,
             hash: OnceLock::new(),
+            data: OnceLock::new(),
             scratch: Mutex::new(Vec::new()),
         })
     }
 }
 
-/// A compiled tensor graph (code generated per mode on first use).
-pub struct TensorProgram {
+/// A compiled tensor graph (code generated per mode on first use), evaluated in the float
+/// type `T`: `f64` (the default) or `f32` ([`TensorProgram::with_float`]).
+pub struct TensorProgram<T: JitFloat = f64> {
     nodes: Arc<Vec<TNode>>,
     output: u32,
     n_params: usize,
@@ -778,14 +784,18 @@ pub struct TensorProgram {
     inputs: Vec<Vec<usize>>,
     /// The structural hash (the code cache's key), computed on first compilation.
     hash: OnceLock<u64>,
+    /// The graph's data converted to `T` per node (only where `T` is not `f64`; `f64` data
+    /// is read in place).
+    data: OnceLock<Vec<Option<Vec<T>>>>,
     /// Scratch buffer sets of finished calls, reused by later calls of the same mode so a
     /// call neither allocates nor faults in fresh pages for its intermediates.
-    scratch: Mutex<Vec<Vec<Vec<f64>>>>,
+    scratch: Mutex<Vec<Vec<Vec<T>>>>,
 }
 
-impl core::fmt::Debug for TensorProgram {
+impl<T: JitFloat> core::fmt::Debug for TensorProgram<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("TensorProgram")
+            .field("float", &T::TYPE.name())
             .field("n_params", &self.n_params)
             .field("nodes", &self.nodes.len())
             .finish()
@@ -822,9 +832,10 @@ enum Reduce {
     MaxRows,
 }
 
-/// A fused loop: input and output pointer arrays, then the rows `r0..r1` and columns
-/// `c0..c1` of the iteration space it runs (`c0` even).
-type LoopFn = unsafe extern "C" fn(*const *const f64, *const *mut f64, i64, i64, i64, i64);
+/// A fused loop: input and output pointer arrays (to elements of the plan's float type),
+/// then the rows `r0..r1` and columns `c0..c1` of the iteration space it runs (`c0` a
+/// multiple of the vector width).
+type LoopFn = unsafe extern "C" fn(*const *const u8, *const *mut u8, i64, i64, i64, i64);
 
 /// One part of a fused loop's iteration space: rows `r0..r1`, columns `c0..c1`.
 type Chunk = (usize, usize, usize, usize);
@@ -918,18 +929,24 @@ struct GatherMap {
     local: Arc<Vec<usize>>,
 }
 
+/// The graph's nodes and data in the float type `T`.
+type NodeData<'a, T> = (&'a [TNode], &'a [Option<Vec<T>>]);
+
 /// The elements of one lane (empty if its location is out of range).
-fn lane_slice<'a>(
-    nodes: &'a [TNode],
-    parts: &'a [(&str, &'a [f64])],
-    inputs: &[&'a [f64]],
-    bufs: &'a [Vec<f64>],
+fn lane_slice<'a, T: JitFloat>(
+    (nodes, data): NodeData<'a, T>,
+    parts: &'a [(&str, &'a [T])],
+    inputs: &[&'a [T]],
+    bufs: &'a [Vec<T>],
     s: Src,
-) -> &'a [f64] {
-    let (sl, o): (&[f64], usize) = match s {
+) -> &'a [T] {
+    let (sl, o): (&[T], usize) = match s {
         Src::X(v, o) => (parts.get(v).map_or(&[][..], |p| p.1), o),
         Src::Data(i, o) => match nodes.get(i as usize).map(|n| &n.op) {
-            Some(TOp::Data(d)) => (d.as_slice(), o),
+            Some(TOp::Data(d)) => {
+                let conv = || data.get(i as usize).and_then(|c| c.as_deref());
+                (T::from_f64s(d).or_else(conv).unwrap_or(&[]), o)
+            }
             Some(TOp::Input(slot)) => (inputs.get(*slot).copied().unwrap_or(&[]), o),
             _ => (&[], 0),
         },
@@ -938,8 +955,9 @@ fn lane_slice<'a>(
     sl.get(o..).unwrap_or(&[])
 }
 
-/// The compiled code of one mode.
+/// The compiled code of one mode, for one float type.
 pub(crate) struct Plan {
+    float: FloatType,
     steps: Vec<Step>,
     buf_sizes: Vec<usize>,
     /// The output's lanes (`None`: zero).
@@ -996,6 +1014,7 @@ fn strides(s: &[usize], (r, c): (usize, usize)) -> (usize, usize) {
 
 struct Compiler<'a> {
     nodes: &'a [TNode],
+    float: FloatType,
     mode: Mode,
     strategy: LoopStrategy,
     lanes: usize,
@@ -1266,9 +1285,10 @@ impl Compiler<'_> {
             out[lane] = Some(Src::Buf(buf, q * stride));
             bufs.push((buf, q * stride));
         }
-        let fid = emit_loop(&mut self.module, &sg, iter, reduce, &in_index, &in_strides, &stored)?;
+        let fid =
+            emit_loop(&mut self.module, self.float, &sg, iter, reduce, &in_index, &in_strides, &stored)?;
         self.stats.loops += 1;
-        let chunks = loop_chunks(iter, reduce, fuse::cost(&sg));
+        let chunks = loop_chunks(iter, reduce, fuse::cost(&sg), vector_width(self.float));
         self.stats.parallel_loops += usize::from(chunks.len() > 1);
         let idx = self.steps.len();
         self.steps.push(Step::Matmul { m: 0, k: 0, n: 0, out: 0, count: 0, blocks: vec![] }); // placeholder, patched after finalize
@@ -1367,14 +1387,30 @@ fn bilinear(g: &Graph) -> JitResult<Vec<BTreeMap<(u32, u32), f64>>> {
     Ok(v)
 }
 
-/// Emits one loop `fn(inputs: *const *const f64, outputs: *const *mut f64)` over `iter`.
+/// The scalar and the 128-bit vector Cranelift type of `float`, and the vector's lanes.
+fn float_types(float: FloatType) -> (types::Type, types::Type, usize) {
+    match float {
+        FloatType::F64 => (types::F64, types::F64X2, 2),
+        FloatType::F32 => (types::F32, types::F32X4, 4),
+    }
+}
+
+/// The columns one vector iteration of a fused loop covers (`f64x2`: 2, `f32x4`: 4).
+fn vector_width(float: FloatType) -> usize {
+    float_types(float).2
+}
+
+/// Emits one loop `fn(inputs: *const *const T, outputs: *const *mut T, r0, r1, c0, c1)`
+/// over `iter`, for `T` = `float`.
 ///
-/// Each row runs the body on `f64x2` vectors over consecutive columns (broadcast inputs
-/// are splat; the ops without a vector instruction run per lane), then once in scalar
-/// form on an odd last column. Reduced lanes keep a vector and a scalar accumulator,
-/// combined at the end of the row (or of the loop).
+/// Each row runs the body on 128-bit vectors over consecutive columns (`f64x2` or `f32x4`;
+/// broadcast inputs are splat; the ops without a vector instruction run per lane), then in
+/// scalar form on the last columns that do not fill a vector. Reduced lanes keep a vector
+/// and a scalar accumulator, combined at the end of the row (or of the loop).
+#[allow(clippy::too_many_arguments)]
 fn emit_loop(
     module: &mut cranelift_jit::JITModule,
+    float: FloatType,
     g: &Graph,
     iter: (usize, usize),
     reduce: Reduce,
@@ -1398,10 +1434,13 @@ fn emit_loop(
     let summed = matches!(reduce, Reduce::All | Reduce::Rows);
     // Without a native `fma` (checked on the ISA), nothing is fused.
     let fusion = fuse::Fusion::plan(g, &outs, summed, module.isa().has_native_fma(), 4);
-    // Columns run as f64x2 pairs, then a scalar remainder. A chunk starts at an even
-    // column, so only an odd row length leaves a remainder (of at most one column).
-    let (vector, tail) = (iter.1 >= 2, iter.1 % 2 == 1);
-    let mut e = BodyEmitter { module, g, fusion: &fusion, in_index, in_strides, refs: HashMap::new() };
+    // Columns run as vectors of `w` lanes, then a scalar remainder. A chunk starts at a
+    // multiple of `w`, so only a row length that is not one leaves a remainder (of fewer
+    // than `w` columns).
+    let (sty, vty, w) = float_types(float);
+    let es = float.bytes();
+    let (vector, tail) = (iter.1 >= w, !iter.1.is_multiple_of(w));
+    let mut e = BodyEmitter { module, float, g, fusion: &fusion, in_index, in_strides, refs: HashMap::new() };
     {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         let entry = b.create_block();
@@ -1409,8 +1448,8 @@ fn emit_loop(
         b.switch_to_block(entry);
         let (pin, pout) = (b.block_params(entry)[0], b.block_params(entry)[1]);
         let [r0, r1, c0, c1] = [2, 3, 4, 5].map(|i| b.block_params(entry)[i]);
-        // The end of the pairs: `c1` rounded down to even (`c0` is even).
-        let vend = b.ins().band_imm_s(c1, -2);
+        // The end of the vectors: `c1` rounded down to a multiple of `w` (as `c0` is).
+        let vend = b.ins().band_imm_s(c1, -(w as i64));
         let bases: Vec<Value> =
             (0..in_strides.len()).map(|j| b.ins().load(ptr, mem, pin, (8 * j) as i32)).collect();
         let obases: Vec<Value> =
@@ -1419,14 +1458,14 @@ fn emit_loop(
         let r = b.declare_var(types::I64);
         // Per part (vector, scalar): the column variable and the accumulators.
         let tail_start = if vector { vend } else { c0 };
-        let parts = [(vector, types::F64X2, c0, vend, 2), (tail, types::F64, tail_start, c1, 1)];
+        let parts = [(vector, vty, c0, vend, w), (tail, sty, tail_start, c1, 1)];
         let cvars: Vec<Variable> = parts.iter().map(|_| b.declare_var(types::I64)).collect();
         let accs: Vec<Vec<Variable>> =
             parts.iter().map(|p| stored.iter().map(|_| b.declare_var(p.1)).collect()).collect();
         let def_init = |b: &mut FunctionBuilder| {
             for (p, acc) in parts.iter().zip(&accs) {
-                let mut fi = b.ins().f64const(init);
-                if p.1 != types::F64 {
+                let mut fi = codegen::float_const(b, float, init);
+                if p.1 != sty {
                     fi = b.ins().splat(p.1, fi);
                 }
                 for &a in acc {
@@ -1470,8 +1509,8 @@ fn emit_loop(
                 let v = vals[o as usize];
                 match reduce {
                     Reduce::None => {
-                        let a = b.ins().imul_imm_s(rv, (8 * iter.1) as i64);
-                        let cc = b.ins().imul_imm_s(cv, 8);
+                        let a = b.ins().imul_imm_s(rv, (es * iter.1) as i64);
+                        let cc = b.ins().imul_imm_s(cv, es as i64);
                         let off = b.ins().iadd(a, cc);
                         let addr = b.ins().iadd(obases[q], off);
                         b.ins().store(MemFlagsData::new().with_notrap(), v, addr, 0);
@@ -1504,10 +1543,10 @@ fn emit_loop(
                     continue;
                 }
                 let v = b.use_var(acc[q]);
-                let lanes: Vec<Value> = if p.1 == types::F64 {
+                let lanes: Vec<Value> = if p.1 == sty {
                     vec![v]
                 } else {
-                    (0..2u8).map(|l| b.ins().extractlane(v, l)).collect()
+                    (0..w as u8).map(|l| b.ins().extractlane(v, l)).collect()
                 };
                 for x in lanes {
                     t = Some(match t {
@@ -1517,13 +1556,13 @@ fn emit_loop(
                     });
                 }
             }
-            t.unwrap_or_else(|| b.ins().f64const(init))
+            t.unwrap_or_else(|| codegen::float_const(b, float, init))
         };
         let rv = b.use_var(r);
         if matches!(reduce, Reduce::Rows | Reduce::MaxRows) {
             for (q, &ob) in obases.iter().enumerate() {
                 let v = total(&mut b, q);
-                let off = b.ins().imul_imm_s(rv, 8);
+                let off = b.ins().imul_imm_s(rv, es as i64);
                 let addr = b.ins().iadd(ob, off);
                 b.ins().store(mem, v, addr, 0);
             }
@@ -1549,10 +1588,10 @@ fn emit_loop(
 }
 
 /// The `(pointer, readable length)` of a lane, given the scratch buffers.
-type Resolve<'r> = dyn Fn(&Vec<Vec<f64>>, Src) -> (*const f64, usize) + 'r;
+type Resolve<'r, T> = dyn Fn(&Vec<Vec<T>>, Src) -> (*const T, usize) + 'r;
 
 /// The slice of `len` elements at a lane, or an internal error if it is shorter.
-fn lane<'b>(bufs: &'b Vec<Vec<f64>>, resolve: &Resolve<'_>, s: Src, len: usize) -> JitResult<&'b [f64]> {
+fn lane<'b, T>(bufs: &'b Vec<Vec<T>>, resolve: &Resolve<'_, T>, s: Src, len: usize) -> JitResult<&'b [T]> {
     let (p, avail) = resolve(bufs, s);
     if avail < len {
         return Err(JitError::Shape("internal: a matmul operand is too short".into()));
@@ -1585,10 +1624,11 @@ const MAX_LOOP_CHUNKS: usize = 64;
 
 /// Splits a fused loop's iteration space `rows × cols` into chunks for the rayon pool: one
 /// chunk below [`PAR_MIN_LOOP_WORK`], else about one per [`LOOP_CHUNK_WORK`] (at most
-/// [`MAX_LOOP_CHUNKS`]), over rows first and then even-aligned column ranges (row reductions
-/// keep each row whole). The split depends only on the loop, never on the thread count, so a
-/// summing loop adds its partial sums in the same order on every machine.
-fn loop_chunks((rows, cols): (usize, usize), reduce: Reduce, cost: usize) -> Vec<Chunk> {
+/// [`MAX_LOOP_CHUNKS`]), over rows first and then column ranges starting at multiples of the
+/// vector width `w` (row reductions keep each row whole). The split depends only on the loop
+/// and the float type, never on the thread count, so a summing loop adds its partial sums in
+/// the same order on every machine.
+fn loop_chunks((rows, cols): (usize, usize), reduce: Reduce, cost: usize, w: usize) -> Vec<Chunk> {
     let whole = vec![(0, rows, 0, cols)];
     let work = rows.saturating_mul(cols).saturating_mul(cost.max(1));
     if work < PAR_MIN_LOOP_WORK {
@@ -1596,7 +1636,7 @@ fn loop_chunks((rows, cols): (usize, usize), reduce: Reduce, cost: usize) -> Vec
     }
     let n = (work / LOOP_CHUNK_WORK).clamp(2, MAX_LOOP_CHUNKS);
     let nr = n.min(rows);
-    let nc = if matches!(reduce, Reduce::Rows | Reduce::MaxRows) { 1 } else { (n / nr).min(cols / 2).max(1) };
+    let nc = if matches!(reduce, Reduce::Rows | Reduce::MaxRows) { 1 } else { (n / nr).min(cols / w).max(1) };
     if nr * nc < 2 {
         return whole;
     }
@@ -1604,8 +1644,8 @@ fn loop_chunks((rows, cols): (usize, usize), reduce: Reduce, cost: usize) -> Vec
     for i in 0..nr {
         let (ra, rb) = (rows * i / nr, rows * (i + 1) / nr);
         for j in 0..nc {
-            let ca = (cols * j / nc) & !1;
-            let cb = if j + 1 == nc { cols } else { (cols * (j + 1) / nc) & !1 };
+            let ca = (cols * j / nc) / w * w;
+            let cb = if j + 1 == nc { cols } else { (cols * (j + 1) / nc) / w * w };
             if ra < rb && ca < cb {
                 v.push((ra, rb, ca, cb));
             }
@@ -1621,12 +1661,13 @@ fn loop_chunks((rows, cols): (usize, usize), reduce: Reduce, cost: usize) -> Vec
 /// # Safety
 /// `ip` and `op` must be valid input and output pointers of `f` for its whole iteration
 /// space, and the chunks disjoint parts of that space (see [`loop_chunks`]).
-unsafe fn run_loop(f: LoopFn, ip: &[*const f64], op: &[*mut f64], chunks: &[Chunk], partial: bool) {
+unsafe fn run_loop<T: JitFloat>(f: LoopFn, ip: &[*const T], op: &[*mut T], chunks: &[Chunk], partial: bool) {
     let ins = SendPtr(ip.as_ptr());
-    let call = move |o: *const *mut f64, (r0, r1, c0, c1): Chunk| {
+    let call = move |o: *const *mut T, (r0, r1, c0, c1): Chunk| {
         let ins = ins;
-        // SAFETY: the caller's contract; a chunk lies inside the iteration space.
-        unsafe { f(ins.0, o, r0 as i64, r1 as i64, c0 as i64, c1 as i64) }
+        // SAFETY: the caller's contract; a chunk lies inside the iteration space (and `f`
+        // was compiled for `T`, checked by `TensorProgram::run`).
+        unsafe { f(ins.0.cast(), o.cast(), r0 as i64, r1 as i64, c0 as i64, c1 as i64) }
     };
     match chunks {
         [one] => call(op.as_ptr(), *one),
@@ -1640,10 +1681,10 @@ unsafe fn run_loop(f: LoopFn, ip: &[*const f64], op: &[*mut f64], chunks: &[Chun
         }
         _ => {
             let nq = op.len();
-            let mut sums = vec![0.0f64; chunks.len() * nq];
+            let mut sums = vec![T::cst(0.0); chunks.len() * nq];
             let base = sums.as_mut_ptr();
             // SAFETY: `i < chunks.len() * nq`, inside `sums`.
-            let slots: Vec<*mut f64> = (0..sums.len()).map(|i| unsafe { base.add(i) }).collect();
+            let slots: Vec<*mut T> = (0..sums.len()).map(|i| unsafe { base.add(i) }).collect();
             let slots = SendPtr(slots.as_ptr());
             // Chunk `i` writes only its own `nq` slots.
             (0..chunks.len()).into_par_iter().for_each(move |i| {
@@ -1652,7 +1693,7 @@ unsafe fn run_loop(f: LoopFn, ip: &[*const f64], op: &[*mut f64], chunks: &[Chun
                 call(unsafe { slots.0.add(i * nq) }, chunks[i])
             });
             for (q, &o) in op.iter().enumerate() {
-                let total = (0..chunks.len()).fold(0.0, |t, i| t + sums[i * nq + q]);
+                let total = (0..chunks.len()).fold(T::cst(0.0), |t, i| t + sums[i * nq + q]);
                 // SAFETY: each output lane has at least one writable element (the caller's
                 // contract).
                 unsafe { *o = total };
@@ -1665,7 +1706,7 @@ unsafe fn run_loop(f: LoopFn, ip: &[*const f64], op: &[*mut f64], chunks: &[Chun
 const PAR_MIN_COPY: usize = 1 << 15;
 
 /// `out[i] = f(i)` for every `i`, in chunks on the rayon pool when `out` is long.
-fn fill_each(out: &mut [f64], f: impl Fn(usize) -> f64 + Sync) {
+fn fill_each<T: JitFloat>(out: &mut [T], f: impl Fn(usize) -> T + Sync) {
     if out.len() >= PAR_MIN_COPY {
         const CHUNK: usize = 1 << 13;
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| {
@@ -1812,15 +1853,15 @@ unsafe impl<P> Sync for SendPtr<P> {}
 /// (`rows × cols`); `beta = 0` ignores `c`'s old contents. Large products are split into row
 /// (or, for short wide ones, column) ranges run on the rayon pool.
 #[allow(clippy::too_many_arguments)]
-fn gemm_par(
+fn gemm_par<T: JitFloat>(
     rows: usize,
     k: usize,
     cols: usize,
-    alpha: f64,
-    a: &[f64],
-    b: &[f64],
-    beta: f64,
-    c: &mut [f64],
+    alpha: T,
+    a: &[T],
+    b: &[T],
+    beta: T,
+    c: &mut [T],
 ) -> JitResult<()> {
     if a.len() < rows * k || b.len() < k * cols || c.len() < rows * cols {
         return Err(JitError::Shape("internal: a matmul operand is too short".into()));
@@ -1830,15 +1871,15 @@ fn gemm_par(
         return Ok(());
     }
     if k == 0 {
-        c.iter_mut().for_each(|v| *v = if beta == 0.0 { 0.0 } else { beta * *v });
+        c.iter_mut().for_each(|v| *v = if beta == T::cst(0.0) { T::cst(0.0) } else { beta * *v });
         return Ok(());
     }
     let threads = rayon::current_num_threads().max(1);
     let big = rows * k * cols >= PAR_MIN_MACS && threads > 1;
     // SAFETY (all calls below): `a` holds `rows·k`, `b` `k·cols` and `c` `rows·cols` elements
     // (checked above); each call reads and writes only its own rows/columns inside them.
-    let call = |r: usize, r0: usize, c0: usize, w: usize, out: *mut f64| unsafe {
-        matrixmultiply::dgemm(
+    let call = |r: usize, r0: usize, c0: usize, w: usize, out: *mut T| unsafe {
+        T::gemm(
             r,
             k,
             w,
@@ -1881,26 +1922,24 @@ fn gemm_par(
 /// side). Then the direct blocks write straight into the output buffer, one after another
 /// (each split over threads when large), and finally every output lane (in parallel) adds
 /// its scratch products.
-fn matmul_step(
+fn matmul_step<T: JitFloat>(
     (m, k, n): (usize, usize, usize),
     (out, count): (usize, usize),
     blocks: &[MatmulBlock],
-    bufs: &mut Vec<Vec<f64>>,
-    resolve: &Resolve<'_>,
+    bufs: &mut Vec<Vec<T>>,
+    resolve: &Resolve<'_, T>,
 ) -> JitResult<()> {
-    // Scratch for copies and products, kept per thread. It is taken out (not borrowed) while
-    // in use, since a rayon worker may run another step meanwhile; every element is written
-    // before it is read (copies, then dgemm with β = 0), so it is never cleared.
-    thread_local! {
-        static SCRATCH: core::cell::Cell<Vec<f64>> = const { core::cell::Cell::new(Vec::new()) };
-    }
+    // Scratch for copies and products, kept per thread (`JitFloat::take_scratch`). It is
+    // taken out (not borrowed) while in use, since a rayon worker may run another step
+    // meanwhile; every element is written before it is read (copies, then dgemm with β = 0),
+    // so it is never cleared.
     // The output buffer is taken out first (it is never an operand of its own step), so every
     // operand is read from `bufs` while it is written.
     let mut o = match bufs.get_mut(out) {
         Some(o) if o.len() >= count * lane_stride(m * n) => core::mem::take(o),
         _ => return Err(JitError::Shape("internal: a matmul output is too short".into())),
     };
-    let mut scratch = SCRATCH.take();
+    let mut scratch = T::take_scratch();
     let r = matmul_blocks_run(
         (m, k, n),
         blocks,
@@ -1909,26 +1948,26 @@ fn matmul_step(
         &mut scratch,
         (&mut o[..count * lane_stride(m * n)], count),
     );
-    SCRATCH.set(scratch);
+    T::set_scratch(scratch);
     bufs[out] = o;
     r
 }
 
 /// A direct dgemm of [`matmul_blocks_run`]: first output lane, left lanes, coefficient, left,
 /// right.
-type DirectJob<'a> = (usize, usize, f64, &'a [f64], &'a [f64]);
+type DirectJob<'a, T> = (usize, usize, f64, &'a [T], &'a [T]);
 
 /// A dgemm of [`matmul_blocks_run`]: rows, columns, left, right, product (`None`: direct).
-type BlockJob<'a> = (usize, usize, &'a [f64], &'a [f64], Option<&'a mut [f64]>);
+type BlockJob<'a, T> = (usize, usize, &'a [T], &'a [T], Option<&'a mut [T]>);
 
 /// [`matmul_step`] with its scratch and its output lanes (`m·n` each) taken out of `bufs`.
-fn matmul_blocks_run(
+fn matmul_blocks_run<T: JitFloat>(
     (m, k, n): (usize, usize, usize),
     blocks: &[MatmulBlock],
-    bufs: &Vec<Vec<f64>>,
-    resolve: &Resolve<'_>,
-    scratch: &mut Vec<f64>,
-    (out, count): (&mut [f64], usize),
+    bufs: &Vec<Vec<T>>,
+    resolve: &Resolve<'_, T>,
+    scratch: &mut Vec<T>,
+    (out, count): (&mut [T], usize),
 ) -> JitResult<()> {
     // Per block: (copied a, copied b, product) lengths.
     let sizes: Vec<(usize, usize, usize)> = blocks
@@ -1942,17 +1981,17 @@ fn matmul_blocks_run(
         .collect();
     let total: usize = sizes.iter().map(|s| s.0 + s.1 + s.2).sum();
     if scratch.len() < total {
-        scratch.resize(total, 0.0);
+        scratch.resize(total, T::cst(0.0));
     }
-    let mut jobs: Vec<BlockJob<'_>> = Vec::with_capacity(blocks.len());
-    let mut rest: &mut [f64] = &mut scratch[..total];
+    let mut jobs: Vec<BlockJob<'_, T>> = Vec::with_capacity(blocks.len());
+    let mut rest: &mut [T] = &mut scratch[..total];
     for (bl, &(la, lb, lt)) in blocks.iter().zip(&sizes) {
         let (pl, ql) = (bl.ps.len(), bl.qs.len());
         let (ca, r) = core::mem::take(&mut rest).split_at_mut(la);
         let (cb, r) = r.split_at_mut(lb);
         let (t, r) = r.split_at_mut(lt);
         rest = r;
-        let a: &[f64] = if la == 0 {
+        let a: &[T] = if la == 0 {
             lane(bufs, resolve, bl.ps[0], pl * m * k)?
         } else {
             for (i, &p) in bl.ps.iter().enumerate() {
@@ -1961,7 +2000,7 @@ fn matmul_blocks_run(
             ca
         };
         let w = ql * n;
-        let b: &[f64] = if lb == 0 {
+        let b: &[T] = if lb == 0 {
             lane(bufs, resolve, bl.qs[0], k * n)?
         } else {
             for (j, &q) in bl.qs.iter().enumerate() {
@@ -1974,8 +2013,8 @@ fn matmul_blocks_run(
         };
         jobs.push((pl * m, w, a, b, bl.direct.is_none().then_some(t)));
     }
-    let run = |j: &mut BlockJob<'_>| match j {
-        (rows, w, a, b, Some(t)) => gemm_par(*rows, k, *w, 1.0, a, b, 0.0, t),
+    let run = |j: &mut BlockJob<'_, T>| match j {
+        (rows, w, a, b, Some(t)) => gemm_par(*rows, k, *w, T::cst(1.0), a, b, T::cst(0.0), t),
         _ => Ok(()),
     };
     let work: usize = jobs.iter().filter(|j| j.4.is_some()).map(|j| j.0 * k * j.1).sum();
@@ -1987,7 +2026,7 @@ fn matmul_blocks_run(
     let mut written = vec![false; count];
     let ls = lane_stride(m * n);
     // The direct blocks, in block order: first output lane, lanes, coefficient, operands.
-    let mut direct: Vec<DirectJob<'_>> = blocks
+    let mut direct: Vec<DirectJob<'_, T>> = blocks
         .iter()
         .zip(&jobs)
         .filter_map(|(bl, j)| bl.direct.map(|(o, c)| (o, bl.ps.len(), c, j.2, j.3)))
@@ -2000,7 +2039,7 @@ fn matmul_blocks_run(
     if disjoint && direct.len() > 1 && direct_work >= PAR_MIN_MACS {
         // Pairwise disjoint lanes, each written once (β = 0): in parallel.
         direct.sort_by_key(|d| d.0);
-        let mut rest: &mut [f64] = out;
+        let mut rest: &mut [T] = out;
         let mut at = 0;
         let mut spans = Vec::with_capacity(direct.len());
         for &(o, pl, c, a, b) in &direct {
@@ -2015,7 +2054,7 @@ fn matmul_blocks_run(
         }
         spans
             .into_par_iter()
-            .map(|(pl, c, a, b, span)| gemm_par(pl * m, k, n, c, a, b, 0.0, span))
+            .map(|(pl, c, a, b, span)| gemm_par(pl * m, k, n, T::cst(c), a, b, T::cst(0.0), span))
             .collect::<JitResult<()>>()?;
     } else {
         // One after another: β = 0 on lanes not yet written (zeroed first if the block also
@@ -2026,17 +2065,17 @@ fn matmul_blocks_run(
                 .ok_or_else(|| JitError::Shape("internal: a matmul lane".into()))?;
             let dst = &mut out[o * ls..(o + pl - 1) * ls + m * n];
             let beta = if ws.iter().all(|w| !w) {
-                0.0
+                T::cst(0.0)
             } else {
                 for (w, d) in ws.iter().zip(dst.chunks_mut(ls.max(1))) {
                     if !w {
-                        d.fill(0.0);
+                        d.fill(T::cst(0.0));
                     }
                 }
-                1.0
+                T::cst(1.0)
             };
             ws.fill(true);
-            gemm_par(pl * m, k, n, c, a, b, beta, dst)?;
+            gemm_par(pl * m, k, n, T::cst(c), a, b, beta, dst)?;
         }
     }
     // Per output lane: its scratch products `(block, i, j, coef)`.
@@ -2049,8 +2088,8 @@ fn matmul_blocks_run(
                 .push((bi, i, j, c));
         }
     }
-    let products: Vec<&[f64]> = jobs.into_iter().map(|j| j.4.map_or(&[][..], |t| &*t)).collect();
-    let fill = |((out, added), &done): ((&mut [f64], &Vec<Added>), &bool)| {
+    let products: Vec<&[T]> = jobs.into_iter().map(|j| j.4.map_or(&[][..], |t| &*t)).collect();
+    let fill = |((out, added), &done): ((&mut [T], &Vec<Added>), &bool)| {
         let mut first = !done;
         for &(bi, i, j, c) in added {
             let w = blocks[bi].qs.len() * n;
@@ -2062,9 +2101,11 @@ fn matmul_blocks_run(
             // lane (`w == n`) the whole product is one contiguous run.
             let (rows, len, step) = if w == n { (1, m * n, m * n) } else { (m, n, w) };
             let src = t[(i * m) * w + j * n..].chunks(step.max(1)).take(rows);
+            let c1 = c == 1.0;
+            let c = T::cst(c);
             for (o, tr) in out[..m * n].chunks_exact_mut(len.max(1)).zip(src) {
                 let tr = &tr[..len];
-                match (first, c == 1.0) {
+                match (first, c1) {
                     (true, true) => o.copy_from_slice(tr),
                     (true, false) => o.iter_mut().zip(tr).for_each(|(o, &v)| *o = c * v),
                     (false, true) => o.iter_mut().zip(tr).for_each(|(o, &v)| *o += v),
@@ -2074,11 +2115,11 @@ fn matmul_blocks_run(
             first = false;
         }
         if first {
-            out.fill(0.0);
+            out.fill(T::cst(0.0));
         }
         Ok(())
     };
-    let mut lanes: Vec<&mut [f64]> = out.chunks_mut(lane_stride(m * n).max(1)).collect();
+    let mut lanes: Vec<&mut [T]> = out.chunks_mut(lane_stride(m * n).max(1)).collect();
     lanes.resize_with(count, Default::default);
     let per_lane = lanes.into_iter().zip(&added).zip(&written);
     let adds: usize = added.iter().map(Vec::len).sum();
@@ -2089,10 +2130,11 @@ fn matmul_blocks_run(
     }
 }
 
-/// Emits the body of a fused loop at one element (`F64`) or two consecutive columns
-/// (`F64X2`).
+/// Emits the body of a fused loop at one element (scalar type) or one vector of
+/// consecutive columns.
 struct BodyEmitter<'a> {
     module: &'a mut cranelift_jit::JITModule,
+    float: FloatType,
     g: &'a Graph,
     fusion: &'a fuse::Fusion,
     in_index: &'a HashMap<u32, (usize, usize)>,
@@ -2111,6 +2153,8 @@ impl BodyEmitter<'_> {
         cv: Value,
     ) -> JitResult<Vec<Value>> {
         let g = self.g;
+        let (sty, _, w) = float_types(self.float);
+        let es = self.float.bytes();
         // The inputs are not written while the loop runs (the outputs are other buffers)
         // and every address read is in bounds (checked before the call): the loads may
         // move to their first use (or out of the loop), which shortens their live ranges.
@@ -2130,14 +2174,14 @@ impl BodyEmitter<'_> {
                     Op::Input(j) => {
                         let (q, disp) = self.in_index[&j];
                         let (rs, cs) = self.in_strides[q];
-                        let disp = (8 * disp) as i32;
-                        let a = b.ins().imul_imm_s(rv, (8 * rs) as i64);
-                        let cc = b.ins().imul_imm_s(cv, (8 * cs) as i64);
+                        let disp = (es * disp) as i32;
+                        let a = b.ins().imul_imm_s(rv, (es * rs) as i64);
+                        let cc = b.ins().imul_imm_s(cv, (es * cs) as i64);
                         let off = b.ins().iadd(a, cc);
                         let addr = b.ins().iadd(bases[q], off);
-                        if ty == types::F64 || cs == 0 {
-                            let x = b.ins().load(types::F64, input.with_aligned(), addr, disp);
-                            if ty == types::F64 {
+                        if ty == sty || cs == 0 {
+                            let x = b.ins().load(sty, input.with_aligned(), addr, disp);
+                            if ty == sty {
                                 x
                             } else {
                                 b.ins().splat(ty, x)
@@ -2147,8 +2191,8 @@ impl BodyEmitter<'_> {
                         }
                     }
                     Op::Const(k) => {
-                        let x = b.ins().f64const(k);
-                        if ty == types::F64 {
+                        let x = codegen::float_const(b, self.float, k);
+                        if ty == sty {
                             x
                         } else {
                             b.ins().splat(ty, x)
@@ -2167,11 +2211,11 @@ impl BodyEmitter<'_> {
                     _ => {
                         // Per lane, in scalar code.
                         let args: Vec<Value> = op.args().map(v).collect();
-                        if ty == types::F64 {
+                        if ty == sty {
                             self.scalar(b, op, &args)?
                         } else {
                             let mut out = None;
-                            for l in 0..2u8 {
+                            for l in 0..w as u8 {
                                 let la: Vec<Value> =
                                     args.iter().map(|&x| b.ins().extractlane(x, l)).collect();
                                 let s = self.scalar(b, op, &la)?;
@@ -2180,7 +2224,7 @@ impl BodyEmitter<'_> {
                                     Some(o) => b.ins().insertlane(o, s, l),
                                 });
                             }
-                            out.expect("two lanes")
+                            out.expect("w >= 2 lanes")
                         }
                     }
                 }
@@ -2192,15 +2236,16 @@ impl BodyEmitter<'_> {
 
     /// One scalar op on scalar arguments (in `op.args()` order).
     fn scalar(&mut self, b: &mut FunctionBuilder, op: &Op, args: &[Value]) -> JitResult<Value> {
-        let (module, refs) = (&mut *self.module, &mut self.refs);
+        let (module, refs, float) = (&mut *self.module, &mut self.refs, self.float);
+        let t = float.clif();
         Ok(match *op {
             Op::Binary(bo, ..) => match codegen::native_binary(b, bo, args[0], args[1]) {
                 Some(v) => v,
                 None => {
-                    let (nm, _) = binary_extern(bo).ok_or_else(|| {
+                    let (nm, _) = binary_extern_for(bo, float).ok_or_else(|| {
                         JitError::Unsupported(format!("no native code for `{}`", bo.name()))
                     })?;
-                    call(module, b, refs, nm, &[types::F64, types::F64], args)?
+                    call(module, b, refs, nm, &[t, t], t, args)?
                 }
             },
             Op::Unary(u, _) => {
@@ -2211,17 +2256,20 @@ impl BodyEmitter<'_> {
                 match u {
                     UnaryOp::Powi(k) => {
                         let kk = b.ins().iconst(types::I32, k as i64);
-                        call(module, b, refs, "fomoh_jit_powi", &[types::F64, types::I32], &[x, kk])?
+                        let nm = special_extern(Ext::Powi, float);
+                        call(module, b, refs, nm, &[t, types::I32], t, &[x, kk])?
                     }
                     UnaryOp::Powf(p) => {
+                        // The exponent stays `f64` in every float type (as in the IR).
                         let pp = b.ins().f64const(p);
-                        call(module, b, refs, "fomoh_jit_powf", &[types::F64, types::F64], &[x, pp])?
+                        let nm = special_extern(Ext::Powf, float);
+                        call(module, b, refs, nm, &[t, types::F64], t, &[x, pp])?
                     }
                     other => {
-                        let (nm, _) = unary_extern(other).ok_or_else(|| {
+                        let (nm, _) = unary_extern_for(other, float).ok_or_else(|| {
                             JitError::Unsupported(format!("no native code for `{}`", other.name()))
                         })?;
-                        call(module, b, refs, nm, &[types::F64], &[x])?
+                        call(module, b, refs, nm, &[t], t, &[x])?
                     }
                 }
             }
@@ -2243,6 +2291,7 @@ fn call(
     refs: &mut HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
     name: &'static str,
     params: &[types::Type],
+    ret: types::Type,
     args: &[Value],
 ) -> JitResult<Value> {
     let fr = match refs.get(name) {
@@ -2250,7 +2299,7 @@ fn call(
         None => {
             let mut s = module.make_signature();
             s.params.extend(params.iter().map(|&t| AbiParam::new(t)));
-            s.returns.push(AbiParam::new(types::F64));
+            s.returns.push(AbiParam::new(ret));
             let fid = module.declare_function(name, Linkage::Import, &s).map_err(cg_err)?;
             let r = module.declare_func_in_func(fid, b.func);
             refs.insert(name, r);
@@ -2261,7 +2310,7 @@ fn call(
     Ok(b.inst_results(inst)[0])
 }
 
-impl TensorProgram {
+impl<T: JitFloat> TensorProgram<T> {
     /// The number of parameters.
     pub fn dim(&self) -> usize {
         self.n_params
@@ -2274,8 +2323,59 @@ impl TensorProgram {
 
     /// The same graph with the loop-body strategy `s` (default [`LoopStrategy::Auto`]);
     /// nothing compiled is kept.
-    pub fn with_loop_strategy(self, s: LoopStrategy) -> TensorProgram {
+    pub fn with_loop_strategy(self, s: LoopStrategy) -> TensorProgram<T> {
         TensorProgram { strategy: s, kernels: core::array::from_fn(|_| OnceLock::new()), ..self }
+    }
+
+    /// The same graph evaluated in the float type `U` (`f32` or `f64`); nothing compiled is
+    /// kept (the code cache serves a type compiled before).
+    ///
+    /// An `f32` program runs native `f32` code: its loops load, compute and store `f32` on
+    /// `f32x4` vectors, its matmuls call `matrixmultiply::sgemm`, the graph's literals and
+    /// data are rounded once to `f32`, and its transcendentals call the runtime's own `f32`
+    /// functions. It computes what the runtime's `HyperDual<f32>`, `Jet<f32>` and
+    /// `HyperK<f32, K>` compute through [`TensorProgram::interpret`], up to rounding (the
+    /// derivative code is the same staged code, with literal products folded in `f64`, and
+    /// sums are added in another order). Bound inputs, `x` and the directions are `f32`.
+    ///
+    /// ```
+    /// let p = fomoh_jit::tensor::models::rosenbrock(1001).unwrap().with_float::<f32>();
+    /// let x = vec![0.5f32; 1001];
+    /// let v = vec![1.0f32; 1001];
+    /// let j = p.directional(&x, &v).unwrap(); // fomoh_runtime::Jet<f32>
+    /// let exact = p.with_float::<f64>().directional(&vec![0.5; 1001], &vec![1.0; 1001]).unwrap();
+    /// assert!((j.re as f64 - exact.re).abs() < 1e-5 * exact.re.abs());
+    /// assert!(p.value(&x[..1000]).is_err()); // wrong length: an error
+    /// ```
+    pub fn with_float<U: JitFloat>(&self) -> TensorProgram<U> {
+        TensorProgram {
+            nodes: self.nodes.clone(),
+            output: self.output,
+            n_params: self.n_params,
+            codegen: self.codegen.clone(),
+            strategy: self.strategy,
+            kernels: core::array::from_fn(|_| OnceLock::new()),
+            inputs: self.inputs.clone(),
+            hash: self.hash.clone(),
+            data: OnceLock::new(),
+            scratch: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The graph's data in `T` (converted once where `T` is not `f64`).
+    fn data(&self) -> &[Option<Vec<T>>] {
+        self.data.get_or_init(|| {
+            if T::from_f64s(&[]).is_some() {
+                return Vec::new(); // read in place
+            }
+            self.nodes
+                .iter()
+                .map(|n| match &n.op {
+                    TOp::Data(d) => Some(d.iter().map(|&x| T::cst(x)).collect()),
+                    _ => None,
+                })
+                .collect()
+        })
     }
 
     /// Sets the code generator's options (before anything is compiled).
@@ -2306,7 +2406,7 @@ impl TensorProgram {
                     n_params: self.n_params,
                     hash,
                 };
-                crate::cache::tensor_plan(&key, mode, &self.codegen, || self.compile(mode))
+                crate::cache::tensor_plan(&key, mode, T::TYPE, &self.codegen, || self.compile(mode))
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -2338,12 +2438,12 @@ impl TensorProgram {
     /// assert!(p.bind(&[&[1.0; 5]]).is_err());
     /// assert!(p.value(&theta).is_err(), "unbound inputs");
     /// ```
-    pub fn bind<'a>(&'a self, inputs: &[&'a [f64]]) -> Result<Bound<'a>> {
+    pub fn bind<'a>(&'a self, inputs: &[&'a [T]]) -> Result<Bound<'a, T>> {
         self.check_inputs(inputs)?;
         Ok(Bound { program: self, inputs: inputs.to_vec() })
     }
 
-    fn check_inputs(&self, inputs: &[&[f64]]) -> JitResult<()> {
+    fn check_inputs(&self, inputs: &[&[T]]) -> JitResult<()> {
         if inputs.len() != self.inputs.len() {
             return Err(JitError::Length {
                 what: format!(
@@ -2401,6 +2501,7 @@ impl TensorProgram {
         }
         let mut c = Compiler {
             nodes,
+            float: T::TYPE,
             mode,
             strategy: self.strategy,
             lanes: mode.outputs(),
@@ -2424,21 +2525,32 @@ impl TensorProgram {
         }
         let mut stats = c.stats;
         stats.compile_time = t0.elapsed();
-        Ok(Plan { steps: c.steps, buf_sizes: c.buf_sizes, out, stats, _code: Some(OwnedCode::new(module)) })
+        Ok(Plan {
+            float: T::TYPE,
+            steps: c.steps,
+            buf_sizes: c.buf_sizes,
+            out,
+            stats,
+            _code: Some(OwnedCode::new(module)),
+        })
     }
 
-    pub(crate) fn run(&self, mode: Mode, parts: &[(&str, &[f64])], inputs: &[&[f64]]) -> JitResult<Vec<f64>> {
+    pub(crate) fn run(&self, mode: Mode, parts: &[(&str, &[T])], inputs: &[&[T]]) -> JitResult<Vec<T>> {
         for (what, p) in parts {
             check_len(what, self.n_params, p.len())?;
         }
         self.check_inputs(inputs)?;
         let plan = self.plan(mode)?;
+        if plan.float != T::TYPE {
+            return Err(JitError::Codegen("internal: a plan compiled for another float type".into()));
+        }
+        let nd = (&self.nodes[..], self.data());
         // Every step writes all of its output buffers before they are read (fused loops store
         // every element or row, a matmul lane starts with β = 0), so a reused set needs no
         // clearing.
         let mut bufs = self.take_scratch(&plan.buf_sizes);
-        let resolve = |bufs: &Vec<Vec<f64>>, s: Src| -> (*const f64, usize) {
-            let sl = lane_slice(&self.nodes, parts, inputs, bufs, s);
+        let resolve = |bufs: &Vec<Vec<T>>, s: Src| -> (*const T, usize) {
+            let sl = lane_slice(nd, parts, inputs, bufs, s);
             (sl.as_ptr(), sl.len())
         };
         for step in &plan.steps {
@@ -2452,7 +2564,7 @@ impl TensorProgram {
                         }
                         ip.push(p);
                     }
-                    let mut op: Vec<*mut f64> = Vec::with_capacity(outputs.len());
+                    let mut op: Vec<*mut T> = Vec::with_capacity(outputs.len());
                     for &(b, o) in outputs {
                         match bufs.get_mut(b) {
                             Some(v) if v.len() >= o + out_len => op.push(v[o..].as_mut_ptr()),
@@ -2474,12 +2586,12 @@ impl TensorProgram {
                     let short = || JitError::Shape("internal: a gather operand is too short".into());
                     for (srcs, buf) in lanes {
                         let mut out = core::mem::take(&mut bufs[*buf]);
-                        let ins: Vec<Option<&[f64]>> = srcs
+                        let ins: Vec<Option<&[T]>> = srcs
                             .iter()
                             .zip(need)
                             .map(|(s, &n)| match s {
                                 Some(s) => {
-                                    let sl = lane_slice(&self.nodes, parts, inputs, &bufs, *s);
+                                    let sl = lane_slice(nd, parts, inputs, &bufs, *s);
                                     (sl.len() >= n).then_some(Some(sl)).ok_or_else(short)
                                 }
                                 None => Ok(None),
@@ -2495,7 +2607,9 @@ impl TensorProgram {
                                 fill_each(&mut out, |i| src[local[i]]);
                             }
                             Some(part) => {
-                                fill_each(&mut out, |i| ins[part[i] as usize].map_or(0.0, |s| s[local[i]]));
+                                fill_each(&mut out, |i| {
+                                    ins[part[i] as usize].map_or(T::cst(0.0), |s| s[local[i]])
+                                });
                             }
                         }
                         bufs[*buf] = out;
@@ -2505,7 +2619,7 @@ impl TensorProgram {
                     let short = || JitError::Shape("internal: a max operand is too short".into());
                     let sel: Vec<usize> = match primal {
                         Some(s) => {
-                            let p = lane_slice(&self.nodes, parts, inputs, &bufs, *s);
+                            let p = lane_slice(nd, parts, inputs, &bufs, *s);
                             if p.len() < *need {
                                 return Err(short());
                             }
@@ -2527,7 +2641,7 @@ impl TensorProgram {
                     };
                     for &(s, buf) in lanes {
                         let mut out = core::mem::take(&mut bufs[buf]);
-                        let src = lane_slice(&self.nodes, parts, inputs, &bufs, s);
+                        let src = lane_slice(nd, parts, inputs, &bufs, s);
                         if src.len() < *need || out.len() != sel.len() {
                             return Err(short());
                         }
@@ -2541,11 +2655,11 @@ impl TensorProgram {
             .out
             .iter()
             .map(|s| {
-                s.map_or(0.0, |s| {
+                s.map_or(T::cst(0.0), |s| {
                     let (p, n) = resolve(&bufs, s);
                     // SAFETY: `n >= 1` is checked; `p` points into a live slice.
                     if n == 0 {
-                        f64::NAN
+                        T::cst(f64::NAN)
                     } else {
                         unsafe { *p }
                     }
@@ -2557,19 +2671,18 @@ impl TensorProgram {
     }
 
     /// A scratch buffer set with these lengths: a reused one, or a new zeroed one.
-    fn take_scratch(&self, sizes: &[usize]) -> Vec<Vec<f64>> {
+    fn take_scratch(&self, sizes: &[usize]) -> Vec<Vec<T>> {
         let mut pool = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
-        let fits = |set: &Vec<Vec<f64>>| {
-            set.len() == sizes.len() && set.iter().zip(sizes).all(|(b, &n)| b.len() == n)
-        };
+        let fits =
+            |set: &Vec<Vec<T>>| set.len() == sizes.len() && set.iter().zip(sizes).all(|(b, &n)| b.len() == n);
         match pool.iter().position(fits) {
             Some(i) => pool.swap_remove(i),
-            None => sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            None => sizes.iter().map(|&n| vec![T::cst(0.0); n]).collect(),
         }
     }
 
     /// Returns a scratch set to the pool (at most [`SCRATCH_SETS`] are kept).
-    fn give_scratch(&self, set: Vec<Vec<f64>>) {
+    fn give_scratch(&self, set: Vec<Vec<T>>) {
         let mut pool = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
         if pool.len() < SCRATCH_SETS {
             pool.push(set);
@@ -2577,27 +2690,27 @@ impl TensorProgram {
     }
 
     /// The program with no inputs bound (the graph must have no [`TOp::Input`]).
-    fn unbound(&self) -> Bound<'_> {
+    fn unbound(&self) -> Bound<'_, T> {
         Bound { program: self, inputs: Vec::new() }
     }
 
     /// `f(θ)`.
-    pub fn value(&self, x: &[f64]) -> Result<f64> {
+    pub fn value(&self, x: &[T]) -> Result<T> {
         self.unbound().value(x)
     }
 
     /// One compiled hyper-dual pass.
-    pub fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+    pub fn hyper_dual(&self, x: &[T], v1: &[T], v2: &[T]) -> Result<HyperDual<T>> {
         self.unbound().hyper_dual(x, v1, v2)
     }
 
     /// One compiled three-lane pass along `v`.
-    pub fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
+    pub fn directional(&self, x: &[T], v: &[T]) -> Result<Jet<T>> {
         self.unbound().directional(x, v)
     }
 
     /// One compiled k-direction pass (K from the array, 1..=16).
-    pub fn hyperplane<const K: usize>(&self, x: &[f64], dirs: &[Vec<f64>; K]) -> Result<Projection<f64>>
+    pub fn hyperplane<const K: usize>(&self, x: &[T], dirs: &[Vec<T>; K]) -> Result<Projection<T>>
     where
         Dim<K>: Packed,
     {
@@ -2605,7 +2718,7 @@ impl TensorProgram {
     }
 
     /// [`TensorProgram::hyperplane`] with K known at run time (1..=16).
-    pub fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
+    pub fn project(&self, x: &[T], dirs: &[Vec<T>]) -> Result<Projection<T>> {
         self.unbound().project(x, dirs)
     }
 
@@ -2615,7 +2728,7 @@ impl TensorProgram {
         self.interpret_in(theta, &[])
     }
 
-    fn interpret_in<S: Scalar>(&self, theta: &[S], inputs: &[&[f64]]) -> Result<S> {
+    fn interpret_in<S: Scalar>(&self, theta: &[S], inputs: &[&[T]]) -> Result<S> {
         check_len("x", self.n_params, theta.len())?;
         self.check_inputs(inputs)?;
         let mut vals: Vec<Vec<S>> = Vec::with_capacity(self.nodes.len());
@@ -2623,7 +2736,7 @@ impl TensorProgram {
             let v: Vec<S> = match &n.op {
                 TOp::Param(o) => theta[*o..*o + numel(&n.shape)].to_vec(),
                 TOp::Data(d) => d.iter().map(|&x| S::from_f64(x)).collect(),
-                TOp::Input(slot) => inputs[*slot].iter().map(|&x| S::from_f64(x)).collect(),
+                TOp::Input(slot) => inputs[*slot].iter().map(|&x| S::from_f64(x.as_f64())).collect(),
                 TOp::Const(c) => vec![S::from_f64(*c)],
                 TOp::Neg(a) => vals[*a as usize].iter().map(|&x| -x).collect(),
                 TOp::Unary(u, a) => vals[*a as usize].iter().map(|&x| x.unary(*u)).collect(),
@@ -2712,12 +2825,12 @@ impl TensorProgram {
 /// A [`TensorProgram`] with its passive inputs bound ([`TensorProgram::bind`]): the same
 /// compiled code, run on these inputs. Implements [`Objective`](fomoh_runtime::Objective).
 #[derive(Clone)]
-pub struct Bound<'a> {
-    program: &'a TensorProgram,
-    inputs: Vec<&'a [f64]>,
+pub struct Bound<'a, T: JitFloat = f64> {
+    program: &'a TensorProgram<T>,
+    inputs: Vec<&'a [T]>,
 }
 
-impl core::fmt::Debug for Bound<'_> {
+impl<T: JitFloat> core::fmt::Debug for Bound<'_, T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Bound")
             .field("program", self.program)
@@ -2726,34 +2839,34 @@ impl core::fmt::Debug for Bound<'_> {
     }
 }
 
-impl Bound<'_> {
+impl<T: JitFloat> Bound<'_, T> {
     /// The program.
-    pub fn program(&self) -> &TensorProgram {
+    pub fn program(&self) -> &TensorProgram<T> {
         self.program
     }
 
     /// `f(θ)`.
-    pub fn value(&self, x: &[f64]) -> Result<f64> {
+    pub fn value(&self, x: &[T]) -> Result<T> {
         Ok(self.program.run(Mode::Primal, &[("x", x)], &self.inputs)?[0])
     }
 
     /// One compiled hyper-dual pass.
-    pub fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+    pub fn hyper_dual(&self, x: &[T], v1: &[T], v2: &[T]) -> Result<HyperDual<T>> {
         let o = self.program.run(Mode::HyperDual, &[("x", x), ("v1", v1), ("v2", v2)], &self.inputs)?;
         Ok(HyperDual::new(o[0], o[1], o[2], o[3]))
     }
 
     /// One compiled three-lane pass along `v`.
-    pub fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
+    pub fn directional(&self, x: &[T], v: &[T]) -> Result<Jet<T>> {
         let o = self.program.run(Mode::Jet, &[("x", x), ("v", v)], &self.inputs)?;
         Ok(Jet::new(o[0], o[1], o[2]))
     }
 
     /// One compiled k-direction pass with K = `dirs.len()` (1..=16).
-    pub fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
+    pub fn project(&self, x: &[T], dirs: &[Vec<T>]) -> Result<Projection<T>> {
         let k = dirs.len();
         let mode = Mode::HyperK(k).validate()?;
-        let mut parts: Vec<(&str, &[f64])> = vec![("x", x)];
+        let mut parts: Vec<(&str, &[T])> = vec![("x", x)];
         parts.extend(dirs.iter().map(|d| ("direction", d.as_slice())));
         Ok(Mode::projection(k, &self.program.run(mode, &parts, &self.inputs)?))
     }
@@ -2764,9 +2877,9 @@ impl Bound<'_> {
     }
 }
 
-compiled_objective!(Bound<'_>, |b| b.program.n_params);
+compiled_objective!(Bound<'_, f64>, |b| b.program.n_params);
 
-compiled_objective!(TensorProgram, |p| p.n_params);
+compiled_objective!(TensorProgram<f64>, |p| p.n_params);
 
 /// A 64-bit structural hash of a tensor graph: every node's op (its `Debug` form, which
 /// prints indices, shapes, op kinds and the exact round-trip value of every literal; data
@@ -3198,24 +3311,28 @@ mod matmul_plan_tests {
             ((100, 100), Reduce::All, 1),
             ((1, 7), Reduce::All, 1 << 20),
         ] {
-            let chunks = loop_chunks(iter, reduce, cost);
-            let work = iter.0 * iter.1 * cost;
-            assert_eq!(chunks.len() > 1, work >= PAR_MIN_LOOP_WORK, "{iter:?}");
-            assert!(chunks.len() <= MAX_LOOP_CHUNKS);
-            let mut seen = vec![0u8; iter.0 * iter.1];
-            for &(r0, r1, c0, c1) in &chunks {
-                assert!(r0 < r1 && r1 <= iter.0 && c0 < c1 && c1 <= iter.1, "{chunks:?}");
-                assert_eq!(c0 % 2, 0, "chunks start at even columns");
-                if matches!(reduce, Reduce::Rows | Reduce::MaxRows) {
-                    assert_eq!((c0, c1), (0, iter.1), "row reductions keep rows whole");
-                }
-                for r in r0..r1 {
-                    for c in c0..c1 {
-                        seen[r * iter.1 + c] += 1;
+            for w in [2, 4] {
+                let chunks = loop_chunks(iter, reduce, cost, w);
+                let work = iter.0 * iter.1 * cost;
+                // One row shorter than two vectors cannot be split.
+                let splittable = iter.0 > 1 || iter.1 >= 2 * w;
+                assert_eq!(chunks.len() > 1, work >= PAR_MIN_LOOP_WORK && splittable, "{iter:?} w = {w}");
+                assert!(chunks.len() <= MAX_LOOP_CHUNKS);
+                let mut seen = vec![0u8; iter.0 * iter.1];
+                for &(r0, r1, c0, c1) in &chunks {
+                    assert!(r0 < r1 && r1 <= iter.0 && c0 < c1 && c1 <= iter.1, "{chunks:?}");
+                    assert_eq!(c0 % w, 0, "chunks start at multiples of the vector width");
+                    if matches!(reduce, Reduce::Rows | Reduce::MaxRows) {
+                        assert_eq!((c0, c1), (0, iter.1), "row reductions keep rows whole");
+                    }
+                    for r in r0..r1 {
+                        for c in c0..c1 {
+                            seen[r * iter.1 + c] += 1;
+                        }
                     }
                 }
+                assert!(seen.iter().all(|&s| s == 1), "{iter:?}: not an exact cover");
             }
-            assert!(seen.iter().all(|&s| s == 1), "{iter:?}: not an exact cover");
         }
     }
 

@@ -104,15 +104,24 @@ pub fn flat_proj<T: Copy>(p: &fomoh_runtime::Projection<T>) -> Vec<T> {
     v
 }
 
+/// `v` as `f64`s.
+pub fn f64s<T: fomoh_jit::JitFloat>(v: &[T]) -> Vec<f64> {
+    v.iter().map(|x| x.as_f64()).collect()
+}
+
 /// The projection onto `K` directions of a tensor program, compiled against its interpreter
-/// over `HyperK<f64, K>`.
-fn tensor_interp_k<const K: usize>(what: &str, p: &fomoh_jit::TensorProgram, x: &[f64], tol: Tol)
-where
+/// over `HyperK<T, K>`.
+fn tensor_interp_k<T: fomoh_jit::JitFloat, const K: usize>(
+    what: &str,
+    p: &fomoh_jit::TensorProgram<T>,
+    x: &[T],
+    tol: Tol,
+) where
     fomoh_runtime::Dim<K>: fomoh_runtime::Packed,
 {
-    let u: Vec<Vec<f64>> = (0..K).map(|j| direction(j, x.len())).collect();
+    let u: Vec<Vec<T>> = (0..K).map(|j| direction(j, x.len()).into_iter().map(T::cst).collect()).collect();
     let pr = p.project(x, &u).unwrap();
-    let xs: Vec<fomoh_runtime::HyperK<f64, K>> =
+    let xs: Vec<fomoh_runtime::HyperK<T, K>> =
         (0..x.len()).map(|i| fomoh_runtime::HyperK::seed(x[i], core::array::from_fn(|j| u[j][i]))).collect();
     let r = p.interpret(&xs).unwrap();
     let rp = fomoh_runtime::Projection {
@@ -120,44 +129,45 @@ where
         grad: r.grad.to_vec(),
         hess: r.hess_full().iter().map(|row| row.to_vec()).collect(),
     };
-    assert_close(&format!("{what} interpreter K={K}"), &flat_proj(&pr), &flat_proj(&rp), tol);
+    assert_close(&format!("{what} interpreter K={K}"), &f64s(&flat_proj(&pr)), &f64s(&flat_proj(&rp)), tol);
 }
 
-/// Every compiled mode of a tensor program against its interpreter over `f64`, `HyperDual`
-/// and `HyperK`: value, hyper-dual, jet and the projections for K = 1..=`max_k` (≤ 16), all
-/// along the directions of [`direction`].
-pub fn tensor_vs_interpreter(
+/// Every compiled mode of a tensor program (in `f64` or `f32`) against its interpreter over
+/// `T`, `HyperDual<T>` and `HyperK<T, K>` (the runtime's number types): value, hyper-dual,
+/// jet and the projections for K = 1..=`max_k` (≤ 16), all along the directions of
+/// [`direction`] (rounded to `T`).
+pub fn tensor_vs_interpreter<T: fomoh_jit::JitFloat>(
     what: &str,
-    p: &fomoh_jit::TensorProgram,
-    x: &[f64],
+    p: &fomoh_jit::TensorProgram<T>,
+    x: &[T],
     tol: impl Into<Tol>,
     max_k: usize,
 ) {
     use fomoh_runtime::HyperDual;
     let tol = tol.into();
     let n = x.len();
-    let u: Vec<Vec<f64>> = (0..3).map(|j| direction(j, n)).collect();
+    let u: Vec<Vec<T>> = (0..3).map(|j| direction(j, n).into_iter().map(T::cst).collect()).collect();
     assert_close(
         &format!("{what} interpreter value"),
-        &[p.value(x).unwrap()],
-        &[p.interpret(x).unwrap()],
+        &[p.value(x).unwrap().as_f64()],
+        &[p.interpret(x).unwrap().as_f64()],
         tol,
     );
-    let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[0][i], u[1][i])).collect();
+    let xs: Vec<HyperDual<T>> = (0..n).map(|i| HyperDual::seed(x[i], u[0][i], u[1][i])).collect();
     assert_close(
         &format!("{what} interpreter hyper-dual"),
-        &flat_hd(p.hyper_dual(x, &u[0], &u[1]).unwrap()),
-        &flat_hd(p.interpret(&xs).unwrap()),
+        &f64s(&flat_hd(p.hyper_dual(x, &u[0], &u[1]).unwrap())),
+        &f64s(&flat_hd(p.interpret(&xs).unwrap())),
         tol,
     );
-    let xs: Vec<HyperDual<f64>> = (0..n).map(|i| HyperDual::seed(x[i], u[2][i], u[2][i])).collect();
+    let xs: Vec<HyperDual<T>> = (0..n).map(|i| HyperDual::seed(x[i], u[2][i], u[2][i])).collect();
     let (j, r) = (p.directional(x, &u[2]).unwrap(), p.interpret(&xs).unwrap());
-    assert_close(&format!("{what} interpreter jet"), &flat_jet(j), &[r.re, r.e1, r.e12], tol);
+    assert_close(&format!("{what} interpreter jet"), &f64s(&flat_jet(j)), &f64s(&[r.re, r.e1, r.e12]), tol);
     assert!(max_k <= 16, "max_k <= 16");
     macro_rules! ks {
         ($($k:literal)*) => {$(
             if $k <= max_k {
-                tensor_interp_k::<$k>(what, p, x, tol);
+                tensor_interp_k::<T, $k>(what, p, x, tol);
             }
         )*};
     }
