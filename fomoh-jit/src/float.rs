@@ -7,7 +7,8 @@
 //! exactly the functions the runtime's `HyperDual<f32>`, `Jet<f32>` and `HyperK<f32, K>`
 //! evaluate. See [`crate::Program::with_float`].
 
-use fomoh_runtime::{RealNum, Scalar};
+use fomoh_runtime::{HyperDual, Jet, Projection, RealNum, Scalar};
+use std::borrow::Cow;
 
 /// A float type tag, part of the code cache's key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -45,18 +46,13 @@ impl FloatType {
 }
 
 pub(crate) mod sealed {
-    /// A slice of named input vectors.
-    pub type Parts<'a, 'b, T> = &'a [(&'b str, &'b [T])];
-
-    /// Not implementable outside this crate; carries the zero-cost `f64` views the rerolled
-    /// (`f64`-only) path needs.
+    /// Not implementable outside this crate; carries what the tensor programs need per
+    /// float type (graph data in place, matmul scratch, the `gemm` kernel).
     pub trait Sealed: Sized {
-        /// The named input vectors as `f64`s if `Self` is `f64`.
-        fn f64_parts<'a, 'b>(p: Parts<'a, 'b, Self>) -> Option<Parts<'a, 'b, f64>>;
-        /// The mutable slice as `f64`s if `Self` is `f64`.
-        fn f64s_mut(s: &mut [Self]) -> Option<&mut [f64]>;
         /// The `f64` slice as `Self`s if `Self` is `f64` (graph data used in place).
         fn from_f64s(s: &[f64]) -> Option<&[Self]>;
+        /// The `f64` vectors as vectors of `Self` if `Self` is `f64`.
+        fn from_f64_vecs(v: &[Vec<f64>]) -> Option<&[Vec<Self>]>;
         /// Takes this thread's matmul scratch vector of `Self`s (empty at first).
         fn take_scratch() -> Vec<Self>;
         /// Gives this thread's matmul scratch vector back.
@@ -115,14 +111,11 @@ pub(crate) mod sealed {
         };
     }
     impl Sealed for f64 {
-        fn f64_parts<'a, 'b>(p: Parts<'a, 'b, f64>) -> Option<Parts<'a, 'b, f64>> {
-            Some(p)
-        }
-        fn f64s_mut(s: &mut [f64]) -> Option<&mut [f64]> {
-            Some(s)
-        }
         fn from_f64s(s: &[f64]) -> Option<&[f64]> {
             Some(s)
+        }
+        fn from_f64_vecs(v: &[Vec<f64>]) -> Option<&[Vec<f64>]> {
+            Some(v)
         }
         gemm_impl!(matrixmultiply::dgemm, SCRATCH_F64);
     }
@@ -131,13 +124,10 @@ pub(crate) mod sealed {
         static SCRATCH_F32: core::cell::Cell<Vec<f32>> = const { core::cell::Cell::new(Vec::new()) };
     }
     impl Sealed for f32 {
-        fn f64_parts<'a, 'b>(_: Parts<'a, 'b, f32>) -> Option<Parts<'a, 'b, f64>> {
-            None
-        }
-        fn f64s_mut(_: &mut [f32]) -> Option<&mut [f64]> {
-            None
-        }
         fn from_f64s(_: &[f64]) -> Option<&[f32]> {
+            None
+        }
+        fn from_f64_vecs(_: &[Vec<f64>]) -> Option<&[Vec<f32>]> {
             None
         }
         gemm_impl!(matrixmultiply::sgemm, SCRATCH_F32);
@@ -157,4 +147,37 @@ impl JitFloat for f32 {
 
 impl JitFloat for f64 {
     const TYPE: FloatType = FloatType::F64;
+}
+
+/// `x` in `T`: borrowed for `f64`, rounded once per element otherwise (the `f64` interface
+/// of [`fomoh_runtime::Objective`] over programs in another float type).
+pub(crate) fn cast<T: JitFloat>(x: &[f64]) -> Cow<'_, [T]> {
+    match T::from_f64s(x) {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(x.iter().map(|&v| T::cst(v)).collect()),
+    }
+}
+
+/// The vectors `v` in `T` (borrowed for `f64`), as [`cast`].
+pub(crate) fn cast_vecs<T: JitFloat>(v: &[Vec<f64>]) -> Cow<'_, [Vec<T>]> {
+    match T::from_f64_vecs(v) {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(v.iter().map(|d| d.iter().map(|&x| T::cst(x)).collect()).collect()),
+    }
+}
+
+/// A hyper-dual result in `f64` (exact).
+pub(crate) fn hd_f64<T: JitFloat>(h: HyperDual<T>) -> HyperDual<f64> {
+    HyperDual::new(h.re.as_f64(), h.e1.as_f64(), h.e2.as_f64(), h.e12.as_f64())
+}
+
+/// A jet in `f64` (exact).
+pub(crate) fn jet_f64<T: JitFloat>(j: Jet<T>) -> Jet<f64> {
+    Jet::new(j.re.as_f64(), j.d1.as_f64(), j.d2.as_f64())
+}
+
+/// A projection in `f64` (exact).
+pub(crate) fn projection_f64<T: JitFloat>(p: Projection<T>) -> Projection<f64> {
+    let v = |r: &[T]| r.iter().map(|x| x.as_f64()).collect::<Vec<f64>>();
+    Projection { value: p.value.as_f64(), grad: v(&p.grad), hess: p.hess.iter().map(|r| v(r)).collect() }
 }

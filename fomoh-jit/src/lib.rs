@@ -38,12 +38,15 @@
 //! ```
 #![warn(missing_docs)]
 
-/// Implements [`fomoh_runtime::Objective`] for a compiled program type with inherent
-/// `value`, `hyper_dual`, `directional` and `project` methods: one compiled k-direction pass
-/// for `1 <= K <= 16` directions, `K(K+1)/2` compiled hyper-dual passes beyond (assembled as
-/// the runtime does). `$dim` computes the parameter count from `$s` (the program). With
-/// `gradient_by_axes`, [`fomoh_runtime::Objective::gradient`] is `n` compiled jet passes
-/// along the axes (for small scalar programs; tensor models have no gradient here).
+/// Implements [`fomoh_runtime::Objective`] for a compiled program type `$ty` over a float
+/// type `T: JitFloat` (`$ty` names `T`), with inherent `value`, `hyper_dual`, `directional`
+/// and `project` methods over `T`: one compiled k-direction pass for `1 <= K <= 16`
+/// directions, `K(K+1)/2` compiled hyper-dual passes beyond (assembled as the runtime does).
+/// The objective's `f64` arguments are used in place for `f64` programs and rounded once to
+/// `f32` for `f32` programs, whose results are returned exactly as `f64`. `$dim` computes the
+/// parameter count from `$s` (the program). With `gradient_by_axes`,
+/// [`fomoh_runtime::Objective::gradient`] is `n` compiled jet passes along the axes (for
+/// small scalar programs; tensor models have no gradient here).
 macro_rules! compiled_objective {
     ($ty:ty, |$s:ident| $dim:expr, gradient_by_axes) => {
         compiled_objective!($ty, |$s| $dim, {
@@ -52,12 +55,13 @@ macro_rules! compiled_objective {
                 let n = fomoh_runtime::Objective::dim(self);
                 let run = || -> fomoh_runtime::Result<Vec<f64>> {
                     crate::error::check_len("x", n, x.len())?;
-                    let mut e = vec![0.0; n];
+                    let x = crate::float::cast::<T>(x);
+                    let mut e = vec![T::cst(0.0); n];
                     let mut g = Vec::with_capacity(n);
                     for i in 0..n {
-                        e[i] = 1.0;
-                        g.push(<$ty>::directional(self, x, &e)?.d1);
-                        e[i] = 0.0;
+                        e[i] = T::cst(1.0);
+                        g.push(<$ty>::directional(self, &x, &e)?.d1.as_f64());
+                        e[i] = T::cst(0.0);
                     }
                     Ok(g)
                 };
@@ -69,13 +73,13 @@ macro_rules! compiled_objective {
         compiled_objective!($ty, |$s| $dim, {});
     };
     ($ty:ty, |$s:ident| $dim:expr, { $($extra:tt)* }) => {
-        impl fomoh_runtime::Objective for $ty {
+        impl<T: crate::JitFloat> fomoh_runtime::Objective for $ty {
             fn dim(&self) -> usize {
                 let $s = self;
                 $dim
             }
             fn value(&self, x: &[f64]) -> fomoh_runtime::Result<f64> {
-                <$ty>::value(self, x)
+                Ok(<$ty>::value(self, &crate::float::cast::<T>(x))?.as_f64())
             }
             fn hyper_dual(
                 &self,
@@ -83,10 +87,12 @@ macro_rules! compiled_objective {
                 v1: &[f64],
                 v2: &[f64],
             ) -> fomoh_runtime::Result<fomoh_runtime::HyperDual<f64>> {
-                <$ty>::hyper_dual(self, x, v1, v2)
+                use crate::float::cast;
+                Ok(crate::float::hd_f64(<$ty>::hyper_dual(self, &cast::<T>(x), &cast::<T>(v1), &cast::<T>(v2))?))
             }
             fn directional(&self, x: &[f64], v: &[f64]) -> fomoh_runtime::Result<fomoh_runtime::Jet<f64>> {
-                <$ty>::directional(self, x, v)
+                use crate::float::cast;
+                Ok(crate::float::jet_f64(<$ty>::directional(self, &cast::<T>(x), &cast::<T>(v))?))
             }
             /// One compiled k-direction pass for `1 <= K <= 16`, else `K(K+1)/2` compiled
             /// hyper-dual passes.
@@ -95,11 +101,13 @@ macro_rules! compiled_objective {
                 x: &[f64],
                 dirs: &[Vec<f64>],
             ) -> fomoh_runtime::Result<(fomoh_runtime::Projection<f64>, usize)> {
+                use crate::float::{cast, cast_vecs};
                 if (1..=16).contains(&dirs.len()) {
-                    return Ok((self.project(x, dirs)?, 1));
+                    let p = self.project(&cast::<T>(x), &cast_vecs::<T>(dirs))?;
+                    return Ok((crate::float::projection_f64(p), 1));
                 }
                 fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {
-                    <$ty>::hyper_dual(self, x, &dirs[i], &dirs[j])
+                    fomoh_runtime::Objective::hyper_dual(self, x, &dirs[i], &dirs[j])
                 })
             }
             $($extra)*

@@ -69,16 +69,16 @@ pub struct Program<T: JitFloat = f64> {
     hash: u64,
     options: Options,
     kernels: [OnceLock<JitResult<Arc<Kernel>>>; SLOTS],
-    /// The rerolled tensor program (decided on first use; `f64` programs only).
-    rerolled: OnceLock<Option<Rerolled>>,
+    /// The rerolled tensor program (decided on first use).
+    rerolled: OnceLock<Option<Rerolled<T>>>,
     float: PhantomData<fn() -> T>,
 }
 
 /// A rerolled program: the tensor program and the guard checks it must run first.
-struct Rerolled {
-    tensor: TensorProgram,
+struct Rerolled<T: JitFloat> {
+    tensor: TensorProgram<T>,
     /// The traced guards (primal-only, never rerolled).
-    guards: Option<Box<Program>>,
+    guards: Option<Box<Program<T>>>,
 }
 
 impl<T: JitFloat> core::fmt::Debug for Program<T> {
@@ -195,11 +195,11 @@ impl<T: JitFloat> Program<T> {
     /// stager folded (a function of literals only, e.g. `S::from_f64(2.0).sqrt()`) were
     /// folded in `f64` and rounded once. Guards compare `f32` values.
     ///
-    /// Rerolling ([`Options::reroll`]) applies to `f64` programs only (the rerolled tensor
-    /// programs are `f64`): an `f32` program always runs its straight-line code, so
-    /// [`Program::is_rerolled`] is `false` for it. Apart from those folded literals, nothing
-    /// of an `f32` program is computed in `f64`. [`fomoh_runtime::Objective`] is implemented
-    /// for `f64` programs only.
+    /// A rerolled program ([`Options::reroll`]) runs its tensor program in `f32` too
+    /// ([`crate::tensor::TensorProgram::with_float`]). Apart from those folded literals,
+    /// nothing of an `f32` program is computed in `f64`. As a [`fomoh_runtime::Objective`]
+    /// (whose interface is `f64`) an `f32` program rounds its arguments once to `f32` and
+    /// returns its `f32` results exactly as `f64`: the optimizers run on it unchanged.
     ///
     /// ```
     /// use fomoh_runtime::Scalar;
@@ -222,17 +222,14 @@ impl<T: JitFloat> Program<T> {
         T::TYPE
     }
 
-    fn rerolled(&self) -> Option<&Rerolled> {
-        if T::TYPE != FloatType::F64
-            || !self.options.reroll
-            || self.graph.nodes.len() < self.options.reroll_min_nodes
-        {
+    fn rerolled(&self) -> Option<&Rerolled<T>> {
+        if !self.options.reroll || self.graph.nodes.len() < self.options.reroll_min_nodes {
             return None;
         }
         self.rerolled
             .get_or_init(|| {
                 let r = reroll::reroll(&self.graph)?;
-                let mut tensor = r.tensor;
+                let mut tensor = r.tensor.with_float::<T>();
                 tensor.set_codegen(self.options.codegen.clone());
                 let options = Options { reroll: false, ..self.options.clone() };
                 Some(Rerolled { tensor, guards: r.guards.map(|g| Box::new(Program::new(g, options))) })
@@ -242,8 +239,8 @@ impl<T: JitFloat> Program<T> {
 
     /// Whether this program runs as a rerolled tensor program (see [`Options::reroll`]):
     /// its output is a sum of at least `8` isomorphic terms whose inputs are affine in the
-    /// term number, with a small remainder and no guard inside the terms. Always `false`
-    /// for an `f32` program (rerolled programs are `f64` only).
+    /// term number, with a small remainder and no guard inside the terms (in `f64` and
+    /// `f32` alike).
     ///
     /// ```
     /// use fomoh_runtime::Scalar;
@@ -324,15 +321,11 @@ impl<T: JitFloat> Program<T> {
     /// Runs `mode` on the input vectors `parts`, writing `mode.outputs()` numbers to `out`.
     fn run_into(&self, mode: Mode, parts: &[(&str, &[T])], out: &mut [T]) -> JitResult<()> {
         if let Some(r) = self.rerolled() {
-            // only `f64` programs are rerolled: these views exist
-            let not_f64 = || JitError::Unsupported("a rerolled program runs in f64 only".into());
-            let parts = T::f64_parts(parts).ok_or_else(not_f64)?;
-            let out = T::f64s_mut(out).ok_or_else(not_f64)?;
             let mode = mode.validate()?;
             check_len("output buffer", mode.outputs(), out.len())?;
             if let (Some(g), Some((what, x))) = (&r.guards, parts.first()) {
                 check_len(what, self.dim(), x.len())?;
-                g.run_into(Mode::Primal, &[(what, x)], &mut [0.0])?;
+                g.run_into(Mode::Primal, &[(what, x)], &mut [T::default()])?;
             }
             let o = r.tensor.run(mode, parts, &[])?;
             check_len("rerolled outputs", out.len(), o.len())?;
@@ -437,7 +430,7 @@ impl<T: JitFloat> Program<T> {
     }
 }
 
-compiled_objective!(Program, |p| p.graph.n_inputs, gradient_by_axes);
+compiled_objective!(Program<T>, |p| p.graph.n_inputs, gradient_by_axes);
 
 /// An [`Objective`] that re-traces on demand: it keeps one compiled [`Program`] per branch
 /// pattern it has met, and when an input takes a branch none of them traced, it traces the

@@ -2877,9 +2877,9 @@ impl<T: JitFloat> Bound<'_, T> {
     }
 }
 
-compiled_objective!(Bound<'_, f64>, |b| b.program.n_params);
+compiled_objective!(Bound<'_, T>, |b| b.program.n_params);
 
-compiled_objective!(TensorProgram<f64>, |p| p.n_params);
+compiled_objective!(TensorProgram<T>, |p| p.n_params);
 
 /// A 64-bit structural hash of a tensor graph: every node's op (its `Debug` form, which
 /// prints indices, shapes, op kinds and the exact round-trip value of every literal; data

@@ -112,7 +112,7 @@ where
 fn check_all_modes32<F: ScalarFn>(f: &F, x: &[f32], p: &Program<f32>) {
     let n = x.len();
     assert_eq!(p.float_type(), FloatType::F32);
-    assert!(!p.is_rerolled(), "f32 programs run straight-line code");
+    assert!(!p.is_rerolled(), "bitwise checks against the staged interpreter need straight-line code");
     let (v1, v2) = (to32(&direction(0, n)), to32(&direction(1, n)));
 
     let rt = fomoh_runtime::hyper_dual(|t| f.eval(t), x, &v1, &v2).unwrap();
@@ -170,12 +170,25 @@ fn rosenbrock_agrees_in_f32_including_a_rerollable_size() {
     for n in [2usize, 3, 10, 100] {
         let x: Vec<f32> = (0..n).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect();
         let p = compile(n, |t| f.eval(t)).unwrap().with_float::<f32>();
-        check_all_modes32(&f, &x, &p);
         let straight = Options { reroll: false, ..Default::default() };
-        check_all_modes32(&f, &x, &compile_with(n, |t| f.eval(t), &straight).unwrap().with_float());
+        let s = compile_with(n, |t| f.eval(t), &straight).unwrap().with_float();
+        check_all_modes32(&f, &x, &s);
+        if p.is_rerolled() {
+            // an f32 tensor program (its sum reassociated): against the runtime's f32 pass
+            let (v1, v2) = (to32(&direction(0, n)), to32(&direction(1, n)));
+            let rt = fomoh_runtime::hyper_dual(|t| f.eval(t), &x, &v1, &v2).unwrap();
+            assert_agree32(
+                "rerolled hyper_dual vs runtime f32",
+                &flat_hd(p.hyper_dual(&x, &v1, &v2).unwrap()),
+                &flat_hd(rt),
+            );
+        } else {
+            check_all_modes32(&f, &x, &p);
+        }
     }
-    // n = 100 is rerolled in f64; its f32 program is not (and agrees above)
+    // n = 100 is rerolled, in f64 and in f32 (the tensor program runs in f32)
     assert!(compile(100, rosenbrock).unwrap().is_rerolled());
+    assert!(compile(100, rosenbrock).unwrap().with_float::<f32>().is_rerolled());
 }
 
 #[test]

@@ -204,3 +204,85 @@ fn f32_plans_are_cached_apart_from_f64() {
     assert_eq!(again.value(&f32s(&x)).unwrap().to_bits(), v32.to_bits());
     assert!(fomoh_jit::cache_stats().hits > h0, "the second f32 program is a cache hit");
 }
+
+// ---- f32 scalar programs that run as rerolled tensor programs, and f32 objectives ----
+
+fn rosenbrock<S: fomoh_runtime::Scalar>(x: &[S]) -> S {
+    let (one, hundred) = (S::one(), S::from_f64(100.0));
+    (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
+}
+
+/// A traced sum rerolled into a tensor program runs that program in f32: it agrees with the
+/// f32 straight-line program of the same trace and with the runtime over f32.
+#[test]
+fn f32_programs_reroll_into_f32_tensor_programs() {
+    let n = 300;
+    let x: Vec<f64> = (0..n).map(|i| 0.3 * (i as f64 * 0.7).cos()).collect();
+    let x32 = f32s(&x);
+    let p = fomoh_jit::compile_at(&x, rosenbrock).unwrap().with_float::<f32>();
+    assert!(p.is_rerolled());
+    assert!(p.prepare(Mode::HyperK(4)).unwrap().rerolled);
+    let o = fomoh_jit::Options { reroll: false, ..Default::default() };
+    let s = fomoh_jit::compile_at_with(&x, rosenbrock, &o).unwrap().with_float::<f32>();
+    assert!(!s.is_rerolled());
+    let u: Vec<Vec<f32>> = (0..4).map(|j| f32s(&common::direction(j, n))).collect();
+    let tol = Tol { rel: 2e-5, floor: 100.0 * n as f64 };
+    let hd = |q: &fomoh_jit::Program<f32>| {
+        common::f64s(&common::flat_hd(q.hyper_dual(&x32, &u[0], &u[1]).unwrap()))
+    };
+    let rt = fomoh_runtime::hyper_dual(rosenbrock, &x32, &u[0], &u[1]).unwrap();
+    common::assert_close("rerolled vs straight-line f32", &hd(&p), &hd(&s), tol);
+    common::assert_close("rerolled f32 vs runtime f32", &hd(&p), &common::f64s(&common::flat_hd(rt)), tol);
+    let (a, b) = (p.project(&x32, &u).unwrap(), s.project(&x32, &u).unwrap());
+    common::assert_close(
+        "rerolled K=4",
+        &common::f64s(&common::flat_proj(&a)),
+        &common::f64s(&common::flat_proj(&b)),
+        tol,
+    );
+}
+
+/// An f32 program is an `Objective`: the f64 arguments rounded once to f32, the f32 results
+/// returned exactly; more than 16 directions go through pairwise hyper-dual passes; a
+/// Newton optimizer runs on it.
+#[test]
+fn f32_programs_are_objectives() {
+    use fomoh_runtime::optim::{Newton, Optimizer};
+    use fomoh_runtime::Objective;
+    let n = 20;
+    let x: Vec<f64> = (0..n).map(|i| 0.1 + 0.013 * i as f64).collect();
+    let p32 = fomoh_jit::compile(n, rosenbrock).unwrap().with_float::<f32>();
+    let o: &dyn Objective = &p32;
+    assert_eq!(o.value(&x).unwrap(), p32.value(&f32s(&x)).unwrap() as f64);
+    let u: Vec<Vec<f64>> = (0..17).map(|j| common::direction(j, n)).collect();
+    let (exact, _) = fomoh_runtime::api::project(&fomoh_runtime::scalar_fn!(rosenbrock), &x, &u).unwrap();
+    for k in [4, 17] {
+        let (pr, _) = o.hyperplane(&x, &u[..k]).unwrap();
+        for i in 0..k {
+            assert!(
+                common::close_within(pr.grad[i], exact.grad[i], Tol { rel: 1e-4, floor: 1.0 }),
+                "K={k} g{i}"
+            );
+            for j in 0..k {
+                let (a, b) = (pr.hess[i][j], exact.hess[i][j]);
+                assert!(
+                    common::close_within(a, b, Tol { rel: 1e-4, floor: 100.0 }),
+                    "K={k} H{i}{j}: {a} vs {b}"
+                );
+            }
+        }
+    }
+    // tensor programs too
+    let t32 = models::rosenbrock(n).unwrap().with_float::<f32>();
+    let ot: &dyn Objective = &t32;
+    assert!(common::close_within(ot.value(&x).unwrap(), o.value(&x).unwrap(), Tol { rel: 1e-6, floor: 1.0 }));
+    // Newton steps on the f32 program decrease the f64 objective from a start near the minimum.
+    let mut theta: Vec<f64> = (0..n).map(|i| 1.0 + 0.05 * ((i as f64) * 0.9).sin()).collect();
+    let f0 = rosenbrock(&theta);
+    let mut newton = Newton::new();
+    for _ in 0..5 {
+        newton.step(o, &mut theta).unwrap();
+    }
+    assert!(rosenbrock(&theta) < 1e-3 * f0, "{} vs {f0}", rosenbrock(&theta));
+    assert!(o.value(&x[1..]).is_err(), "a short x is an error");
+}
