@@ -57,29 +57,23 @@ pub(crate) mod sealed {
         fn take_scratch() -> Vec<Self>;
         /// Gives this thread's matmul scratch vector back.
         fn set_scratch(v: Vec<Self>);
-        /// `c = alpha·a·b + beta·c` (`matrixmultiply`'s `dgemm` or `sgemm`).
+        /// `c = alpha·a·b + beta·c` (`matrixmultiply`'s `dgemm` or `sgemm`) for the
+        /// `(m, k, n)` shapes; each matrix is a pointer with its row and column strides.
         ///
         /// # Safety
         /// As `matrixmultiply::dgemm`: the strided `m × k`, `k × n` and `m × n` matrices lie
         /// inside live allocations, and `c` does not overlap `a` or `b`.
-        #[allow(clippy::too_many_arguments)]
         unsafe fn gemm(
-            m: usize,
-            k: usize,
-            n: usize,
+            mkn: (usize, usize, usize),
             alpha: Self,
-            a: *const Self,
-            rsa: isize,
-            csa: isize,
-            b: *const Self,
-            rsb: isize,
-            csb: isize,
+            a: Strided<*const Self>,
+            b: Strided<*const Self>,
             beta: Self,
-            c: *mut Self,
-            rsc: isize,
-            csc: isize,
+            c: Strided<*mut Self>,
         );
     }
+    /// A matrix: its first element, row stride and column stride.
+    pub type Strided<P> = (P, isize, isize);
     macro_rules! gemm_impl {
         ($f:path, $scratch:ident) => {
             fn take_scratch() -> Vec<Self> {
@@ -88,22 +82,13 @@ pub(crate) mod sealed {
             fn set_scratch(v: Vec<Self>) {
                 $scratch.set(v)
             }
-            #[allow(clippy::too_many_arguments)]
             unsafe fn gemm(
-                m: usize,
-                k: usize,
-                n: usize,
+                (m, k, n): (usize, usize, usize),
                 alpha: Self,
-                a: *const Self,
-                rsa: isize,
-                csa: isize,
-                b: *const Self,
-                rsb: isize,
-                csb: isize,
+                (a, rsa, csa): Strided<*const Self>,
+                (b, rsb, csb): Strided<*const Self>,
                 beta: Self,
-                c: *mut Self,
-                rsc: isize,
-                csc: isize,
+                (c, rsc, csc): Strided<*mut Self>,
             ) {
                 // SAFETY: the caller's contract is `matrixmultiply`'s.
                 unsafe { $f(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }

@@ -1880,20 +1880,12 @@ fn gemm_par<T: JitFloat>(
     // (checked above); each call reads and writes only its own rows/columns inside them.
     let call = |r: usize, r0: usize, c0: usize, w: usize, out: *mut T| unsafe {
         T::gemm(
-            r,
-            k,
-            w,
+            (r, k, w),
             alpha,
-            a.as_ptr().add(r0 * k),
-            k as isize,
-            1,
-            b.as_ptr().add(c0),
-            cols as isize,
-            1,
+            (a.as_ptr().add(r0 * k), k as isize, 1),
+            (b.as_ptr().add(c0), cols as isize, 1),
             beta,
-            out,
-            cols as isize,
-            1,
+            (out, cols as isize, 1),
         )
     };
     if big && rows >= 16 {
