@@ -478,3 +478,81 @@ fn jit_backend_unsupported_combinations_are_one_line_errors() {
         }
     }
 }
+
+/// `--backend jit --precision f32` (the compiled programs in f32, arguments rounded once per
+/// pass, the optimizers in f64) follows the f64 trajectory to f32 accuracy and learns; f32
+/// without the JIT, or resuming an f64 session in f32, are one-line errors.
+#[test]
+fn jit_backend_in_f32_follows_the_f64_trajectory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = Vec::new();
+    for precision in ["f64", "f32"] {
+        let out = dir.path().join(precision);
+        let ck = dir.path().join(format!("{precision}.ckpt"));
+        let o = ok(&[
+            "train",
+            "--model",
+            "logreg",
+            "--optimizer",
+            "fgd,fomoh-kd:4",
+            "--epochs",
+            "2",
+            "--batch",
+            "100",
+            "--seed",
+            "1",
+            "--backend",
+            "jit",
+            "--precision",
+            precision,
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ]);
+        let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(summary["precision"], precision);
+        runs.push(read_csv(&out.join("train.csv")));
+    }
+    let (f64_run, f32_run) = (&runs[0], &runs[1]);
+    assert_eq!(f64_run.len(), f32_run.len());
+    let mut differ = false;
+    for (a, b) in f64_run.iter().zip(f32_run) {
+        assert_eq!((&a.optimizer, a.epoch, a.passes), (&b.optimizer, b.epoch, b.passes));
+        // 29 steps whose passes carry f32 rounding (~1e-7 relative per pass; observed <= 7e-9
+        // on the losses, which are evaluated in f64).
+        assert!((a.train_loss - b.train_loss).abs() <= 1e-6 * a.train_loss, "{a:?} vs {b:?}");
+        differ |= a.train_loss != b.train_loss;
+    }
+    assert!(differ, "the f32 run computes in f32, not f64");
+    let c = curve(f32_run, "fomoh-kd:4");
+    assert!(c[2].train_loss < c[0].train_loss - 0.05, "{c:?}");
+    let out = dir.path().join("x");
+    let err =
+        one_line_error(&["train", "--precision", "f32", "--epochs", "1", "--out", out.to_str().unwrap()]);
+    assert!(err.contains("--precision f32 needs --backend jit"), "{err}");
+    let ck = dir.path().join("f64.ckpt");
+    let err = one_line_error(&[
+        "train",
+        "--model",
+        "logreg",
+        "--optimizer",
+        "fgd,fomoh-kd:4",
+        "--epochs",
+        "3",
+        "--batch",
+        "100",
+        "--seed",
+        "1",
+        "--backend",
+        "jit",
+        "--precision",
+        "f32",
+        "--resume",
+        ck.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(err.contains("precision"), "{err}");
+}

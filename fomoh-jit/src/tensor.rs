@@ -3174,12 +3174,12 @@ pub mod models {
     /// let (a, b) = (shards.value(&theta).unwrap(), whole.bind(&[&x, &y]).unwrap().value(&theta).unwrap());
     /// assert!((a - b).abs() < 1e-15);
     /// ```
-    pub fn bind_shards<'a>(
-        programs: &[&'a TensorProgram],
-        x: &'a [f64],
-        y: &'a [f64],
-    ) -> fomoh_runtime::Result<fomoh_runtime::WeightedSum<super::Bound<'a>>> {
-        let rows_of = |p: &TensorProgram| p.input_shapes().first().and_then(|s| s.first().copied());
+    pub fn bind_shards<'a, T: crate::JitFloat>(
+        programs: &[&'a TensorProgram<T>],
+        x: &'a [T],
+        y: &'a [T],
+    ) -> fomoh_runtime::Result<fomoh_runtime::WeightedSum<super::Bound<'a, T>>> {
+        let rows_of = |p: &TensorProgram<T>| p.input_shapes().first().and_then(|s| s.first().copied());
         let rows: usize = programs.iter().map(|p| rows_of(p).unwrap_or(0)).sum();
         if rows == 0 || !x.len().is_multiple_of(rows) || !y.len().is_multiple_of(rows) {
             return Err(JitError::Shape(format!(

@@ -104,6 +104,30 @@ pub struct Args {
     /// fomoh and fomoh-kd:K).
     #[arg(long, value_enum, default_value_t = Backend::Runtime)]
     pub backend: Backend,
+    /// The float type of the compiled forward passes (f32: `--backend jit` only; the
+    /// optimizers' state and the evaluation stay f64).
+    #[arg(long, value_enum, default_value_t = Precision::F64)]
+    pub precision: Precision,
+}
+
+/// `--precision`: the float type `--backend jit` compiles the model's passes for.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// `f64`.
+    F64,
+    /// `f32` (`f32x4` loops, `sgemm`): arguments rounded once to `f32` per pass, results
+    /// widened exactly.
+    F32,
+}
+
+impl Precision {
+    /// The name on the command line (and in the reports and checkpoints).
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F64 => "f64",
+            Precision::F32 => "f32",
+        }
+    }
 }
 
 /// The backends `fomoh train` supports (the one place to extend).
@@ -132,6 +156,7 @@ impl Args {
             checkpoint: None,
             resume: None,
             backend: Backend::Runtime,
+            precision: Precision::F64,
         }
     }
 }
@@ -180,6 +205,13 @@ struct Config {
     learning_rates: Vec<f64>,
     curvature: String,
     tangents: String,
+    /// `--precision` (checkpoints written before it existed were f64).
+    #[serde(default = "f64_name")]
+    precision: String,
+}
+
+fn f64_name() -> String {
+    Precision::F64.name().into()
 }
 
 /// One epoch's row of the CSV.
@@ -315,7 +347,10 @@ enum JitNet {
 /// last minibatch of an epoch may be smaller); compiled code is shared through the JIT's cache.
 struct JitModel {
     net: JitNet,
+    precision: Precision,
     programs: HashMap<usize, TensorProgram>,
+    /// The `f32` forms of `programs` (`--precision f32`).
+    programs32: HashMap<usize, TensorProgram<f32>>,
 }
 
 impl JitModel {
@@ -328,7 +363,7 @@ impl JitModel {
             }
             ModelArg::Cnn => JitNet::Cnn(cnn_config(args, classes)),
         };
-        Ok(JitModel { net, programs: HashMap::new() })
+        Ok(JitModel { net, precision: args.precision, programs: HashMap::new(), programs32: HashMap::new() })
     }
 
     /// The number of classes (the width of the one-hot labels).
@@ -367,6 +402,18 @@ impl JitModel {
                 self.programs.insert(rows, p);
             }
         }
+        if self.precision == Precision::F32 {
+            for w in bounds.windows(2) {
+                let rows = w[1] - w[0];
+                let p = &self.programs[&rows];
+                self.programs32.entry(rows).or_insert_with(|| p.with_float());
+            }
+            let programs: Vec<&TensorProgram<f32>> =
+                bounds.windows(2).map(|w| &self.programs32[&(w[1] - w[0])]).collect();
+            let x: Vec<f32> = batch.x.re().iter().map(|&v| v as f32).collect();
+            let y: Vec<f32> = onehot.iter().map(|&v| v as f32).collect();
+            return optimizer.step(&jit_models::bind_shards(&programs, &x, &y)?, theta);
+        }
         let programs: Vec<&TensorProgram> =
             bounds.windows(2).map(|w| &self.programs[&(w[1] - w[0])]).collect();
         optimizer.step(&jit_models::bind_shards(&programs, batch.x.re(), &onehot)?, theta)
@@ -391,6 +438,12 @@ struct Trainer {
 impl Trainer {
     fn new(args: &Args) -> CliResult<Trainer> {
         args.backend.require("train", TRAIN_BACKENDS)?;
+        if args.precision == Precision::F32 && args.backend != Backend::Jit {
+            return Err(CliError(format!(
+                "--precision f32 needs --backend jit (the {} backend computes in f64)",
+                args.backend.name()
+            )));
+        }
         if args.epochs == 0 {
             return Err(CliError("--epochs must be at least 1".into()));
         }
@@ -474,6 +527,7 @@ impl Trainer {
             learning_rates: specs.iter().map(lr_of).collect(),
             curvature: format!("{curvature:?}"),
             tangents: format!("{tangents:?}"),
+            precision: args.precision.name().into(),
         };
         let session = match &args.resume {
             Some(path) => {
@@ -481,7 +535,8 @@ impl Trainer {
                 if s.config != config {
                     return Err(CliError(format!(
                         "checkpoint {} was written for another run ({}); resume with the same \
-                         --model, --data, --batch, --seed, --optimizer, --lr, --curvature and --tangents",
+                         --model, --data, --batch, --seed, --optimizer, --lr, --curvature, --tangents \
+                         and --precision",
                         path.display(),
                         differences(&s.config, &config)
                     )));
@@ -717,6 +772,7 @@ fn summary_json(t: &Trainer, dir: &Path) -> serde_json::Value {
     json!({
         "study": "train",
         "backend": t.backend.name(),
+        "precision": t.config.precision,
         "model": t.config.model,
         "parameters": t.model.num_params(),
         "data": t.config.data,
@@ -798,7 +854,7 @@ pub fn train(args: &Args, global: Global, default_dir: &str) -> CliResult<PathBu
     if global.json {
         println!("{}", files[2].1.trim_end());
     } else if !global.quiet {
-        println!("{}, backend {}", t.title(), t.backend.name());
+        println!("{}, backend {} ({})", t.title(), t.backend.name(), t.config.precision);
         print!("{}", table(&t));
         for r in &t.session.runs {
             if let Some(why) = &r.diverged {
