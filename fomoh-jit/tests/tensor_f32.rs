@@ -156,6 +156,19 @@ fn models_f32_match_the_interpreter_and_the_f64_program() {
     }
 }
 
+/// A batch large enough that the f32 matmul steps split over the rayon pool (the first
+/// layer's sgemm row by row, the second layer's direct Hessian-lane products side by side):
+/// every mode up to K = 8 against the f32 interpreter.
+#[test]
+fn large_f32_matmul_steps_split_over_threads_agree() {
+    let (bsz, d) = (256, 16);
+    let x: Vec<f64> = (0..bsz * d).map(|i| ((i as f64) * 0.61).sin()).collect();
+    let labels: Vec<usize> = (0..bsz).map(|i| (i * 3) % 10).collect();
+    let p = models::mlp(x, &labels, d, 32, 10).unwrap().with_float::<f32>();
+    let theta: Vec<f32> = (0..p.dim()).map(|i| 0.25 * ((i as f32) * 0.43 + 0.3).cos()).collect();
+    common::tensor_vs_interpreter("mlp 256x16-32-10 f32", &p, &theta, Tol { rel: 2e-5, floor: 10.0 }, 8);
+}
+
 /// Minibatch programs bind `f32` inputs; their matmuls and shards run through the same steps.
 #[test]
 fn bound_f32_minibatches_match_the_interpreter() {
