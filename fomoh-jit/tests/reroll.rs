@@ -345,7 +345,8 @@ fn errors_are_typed_on_rerolled_programs() {
 }
 
 /// A random sum of terms: `count` terms, each a random expression over two input slots
-/// `x[a + s·i]`, `x[b + t·i]`, plus a random part outside the sum.
+/// `x[a + s·i]`, `x[b + t·i]`, added or subtracted by a sign pattern, plus a random part
+/// outside the sum.
 #[derive(Clone, Debug)]
 struct SumProg {
     n: usize,
@@ -353,9 +354,21 @@ struct SumProg {
     slots: [(usize, usize); 2],
     ops: Vec<(u8, f64)>,
     outer: u8,
+    /// 0: all added, 1: all subtracted, 2: alternating, 3: every third subtracted.
+    signs: u8,
 }
 
 impl SumProg {
+    /// Whether term `i` is subtracted.
+    fn negative(&self, i: usize) -> bool {
+        match self.signs % 4 {
+            0 => false,
+            1 => true,
+            2 => i % 2 == 1,
+            _ => i % 3 == 2,
+        }
+    }
+
     fn term<S: Scalar>(&self, x: &[S], i: usize) -> S {
         let c = S::from_f64;
         let u = x[self.slots[0].0 + self.slots[0].1 * i];
@@ -388,7 +401,13 @@ impl SumProg {
 
 impl ScalarFn for SumProg {
     fn eval<S: Scalar>(&self, x: &[S]) -> S {
-        let s: S = (0..self.count).map(|i| self.term(x, i)).sum();
+        let s = (0..self.count).fold(S::zero(), |acc, i| {
+            if self.negative(i) {
+                acc - self.term(x, i)
+            } else {
+                acc + self.term(x, i)
+            }
+        });
         s + self.rest(x)
     }
 }
@@ -414,10 +433,11 @@ fn sum_prog() -> impl Strategy<Value = SumProg> {
         0usize..4,
         prop::collection::vec((0u8..8, -2.0f64..2.0), 1..5),
         0u8..3,
+        0u8..4,
     )
-        .prop_map(|(count, a, s, b, t, ops, outer)| {
+        .prop_map(|(count, a, s, b, t, ops, outer, signs)| {
             let n = (a + s * (count - 1)).max(b + t * (count - 1)) + 1;
-            SumProg { n, count, slots: [(a, s), (b, t)], ops, outer }
+            SumProg { n, count, slots: [(a, s), (b, t)], ops, outer, signs }
         })
 }
 
@@ -444,11 +464,13 @@ proptest! {
         let p = compile_at_with(&x, |t| f.eval(t), &rerolling()).unwrap();
         let s = compile_at_with(&x, |t| f.eval(t), &straight()).unwrap();
         prop_assume!(f.eval(&x[..]).is_finite());
-        // terms reading an input with a non-zero stride reroll, unless the two slots meet
-        // at some terms only (those terms then have another signature)
-        let [(a, s1), (b, t1)] = f.slots;
-        let meet = (0..f.count).filter(|&i| a + s1 * i == b + t1 * i).count();
-        if (s1 != 0 || t1 != 0) && (meet == 0 || meet == f.count) {
+        // terms reading an input with a non-zero stride reroll (also where the two slots
+        // meet at some terms: every use of an input is a slot of its own), unless a sign
+        // class has fewer than 8 terms
+        let [(_, s1), (_, t1)] = f.slots;
+        let neg = (0..f.count).filter(|&i| f.negative(i)).count();
+        let signs_group = [neg, f.count - neg].iter().all(|&c| c == 0 || c >= 8);
+        if (s1 != 0 || t1 != 0) && signs_group {
             prop_assert!(p.is_rerolled(), "{f:?} was not rerolled");
         }
         let pieces: Vec<Piece> = (0..f.count).map(|i| Piece(&f, Some(i))).chain([Piece(&f, None)]).collect();
