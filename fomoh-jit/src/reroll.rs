@@ -6,42 +6,48 @@
 //!    flattened into signed terms (`a - (b + c)` has the terms `+a`, `-b`, `-c`; `-t` is the
 //!    term `t` with sign `-1`). Every sum tree of at least [`MIN_GROUP`] terms that the
 //!    output needs outside a term body is rerolled on its own: the outermost sum, and sums
-//!    nested in its remainder or shared by its terms (the `mean` of
-//!    `Σ (x_i - mean)²`, `mean = Σ x_j / n`, becomes one rank-0 tensor, itself the sum of a
-//!    group, computed once).
+//!    nested in its remainder or shared by its terms (the `mean` of `Σ (x_i - mean)²`,
+//!    `mean = Σ x_j / n`, becomes one rank-0 tensor, itself the sum of a group, computed
+//!    once).
 //! 2. Each term's subgraph is canonicalized into a signature: its ops (`Neg`, unary,
-//!    binary, `Select`) in a deterministic post-order, literals by bit pattern, inputs and
-//!    external nodes abstracted to slots, and the term's sign. Nodes reached only from this
-//!    term are part of it; nodes shared with other terms are recomputed inside it when small
-//!    (at most 32 nodes as a tree), otherwise they are external leaves (broadcast scalars,
-//!    which must then be the same node for every term of a group).
+//!    binary, `Select`) in a deterministic post-order, literals by bit pattern, every use of
+//!    an input and every external node abstracted to a slot, and the term's sign. Nodes
+//!    reached only from this term are part of it; nodes shared with other terms are
+//!    recomputed inside it when small (at most 32 nodes as a tree), otherwise they are
+//!    external leaves (broadcast scalars, which must then be the same node for every term of
+//!    a group) and what they read is not part of the term through them.
 //! 3. Terms of one signature are split into runs whose input slots are affine in the term
 //!    number (`idx_k(t) = a_k + b_k·t`). Consecutive runs of one length whose starts are
 //!    affine in the run number merge into a rectangle (`idx_k(i, j) = a_k + c_k·i + b_k·j`,
 //!    the trace of `Σ_i Σ_j f(x_i, x_j)`); a run or rectangle of at least [`MIN_GROUP`]
 //!    terms is a group.
-//! 4. The tensor graph reads each slot as a parameter view (`x[a..]` as `[J]`, `[I, 1]` or
-//!    `[I, J]`), a scalar (no stride) or a gather (other strides), evaluates the term body
-//!    elementwise over `[J]` or `[I, J]` (groups of the same shape and sign share one body;
-//!    opposite signs are subtracted), sums it, and computes everything else (ungrouped terms,
-//!    the code around the sums) as rank-0 tensor ops.
+//! 4. The tensor graph reads each slot as a parameter view (`[J]`, `[I, 1]` or `[I, J]`), a
+//!    scalar (no stride) or a gather (other strides), evaluates the term body elementwise
+//!    over `[J]` or `[I, J]` (groups of the same shape share one body; opposite signs are
+//!    subtracted), sums it, and computes everything else (ungrouped terms, the code around
+//!    the sums) as rank-0 tensor ops.
 //!
-//! Covered: sums written with `+`, `-` and unary minus in any association; nested and
-//! shared sums as above; rectangular double sums; terms with the piecewise ops (`max`,
-//! `min`, `abs`, `relu`, all elementary functions of the rule table) and with `Select` nodes
-//! (tensor `select`); branches (guards) inside the terms whose operands are inputs or
-//! literals (each guard is checked as before).
+//! Covered: sums written with `+`, `-` and unary minus in any association (`acc - term(i)`,
+//! `a - b + c - ...`, `c - Σ ...`); nested and shared sums as above (any depth: a variance
+//! around a mean, a moment scaled by that variance, ...); rectangular double sums; terms
+//! with every op of the rule table (`max`, `min`, `abs`, `relu` included) and with `Select`
+//! nodes (tensor `select`, which decides on the primal and takes every lane from the chosen
+//! side, as the scalar select); branches inside the terms whose guards compare inputs and
+//! literals only (the guards are checked before every run as below; terms on different
+//! sides have different signatures, so this pays when the sides follow an affine pattern).
+//! A triangular double sum `Σ_i Σ_{j>i}` is covered row by row (each row of at least
+//! [`MIN_GROUP`] terms is a group, one loop per row length), if its short rows fit the
+//! remainder.
 //!
 //! Refused (the caller keeps the straight-line path): no group forms anywhere; the rank-0
-//! remainder (ungrouped terms, code around the sums, shared nodes, guard operands) is over
-//! [`MAX_REMAINDER`] nodes; a guard reads a value computed inside the terms (e.g.
-//! `if x[i + 1] - x[i] > 0` in every term: the tensor program cannot check a per-element
-//! guard, and checking them straight-line would cost as much as the straight-line
-//! program); triangular or otherwise non-rectangular double sums whose rows are too short to
-//! form groups; products and other reductions that are not sums.
-//! Guards outside the terms are kept: they are returned as a primal-only graph that the
-//! caller checks before each run. Derivatives still come only from staging (the tensor
-//! compiler stages its loop bodies from the rule table).
+//! remainder (ungrouped terms, code around the sums, one node per sum tree, the values the
+//! guards read) is over [`MAX_REMAINDER`] nodes; a guard reads a value computed inside a
+//! term body (e.g. `if x[i + 1] - x[i] > 0` in every term: the tensor program cannot check
+//! a per-element guard, and checking them straight-line would cost about as much as the
+//! straight-line program); products and other reductions that are not sums.
+//! Guards are kept: they are returned as a primal-only graph that the caller checks before
+//! each run. Derivatives still come only from staging (the tensor compiler stages its loop
+//! bodies from the rule table).
 
 use crate::ir::{Cmp, Graph, NodeId, Op};
 use crate::tensor::{Tensor, TensorBuilder, TensorProgram};

@@ -116,12 +116,15 @@ pub fn case() -> impl Strategy<Value = (Prog, Vec<f64>, Vec<Vec<f64>>, usize)> {
     })
 }
 
+/// A comparison of compiled lanes with reference lanes (named for messages).
+pub type Agree<T> = dyn Fn(&str, &[T], &[T]) -> Result<(), TestCaseError>;
+
 /// How [`check_case`] compares a program compiled over one float type.
 pub struct Checks<'a, T> {
     /// The agreement of compiled lanes with the runtime's lanes over the same float type
     /// (the tolerance of the caller's float type; lanes the runtime leaves non-finite may be
     /// skipped by it).
-    pub agree: &'a dyn Fn(&str, &[T], &[T]) -> Result<(), TestCaseError>,
+    pub agree: &'a Agree<T>,
     /// Whether `0` and `-0` count as the same in the bitwise comparison with the interpreter.
     pub zeros_equal: bool,
     /// Whether a guard failure at the (rounded) trace point discards the case: a branch whose
