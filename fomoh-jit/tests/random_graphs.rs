@@ -2,7 +2,9 @@
 //! (within 1e-12 relative) and with the interpreter over the staged graph (bit for bit).
 //!
 //! The default run checks `FOMOH_JIT_CASES` (default 2000) random programs, each in four
-//! modes (≈8,000 compilations). The generator is in tests/common/random_prog.rs. Set e.g. `FOMOH_JIT_CASES=5000` for a longer run.
+//! modes (≈8,000 compilations). The generator and the checker (shared with the `f32` run in
+//! tests/f32.rs) are in tests/common/random_prog.rs. Set e.g. `FOMOH_JIT_CASES=5000` for a
+//! longer run.
 
 mod common;
 use common::random_prog::{case, check_case, Checks};
