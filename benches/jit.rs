@@ -6,6 +6,12 @@
 //! `cargo bench --bench jit` (set `FOMOH_JIT_BENCH_N=100,1000,10000` to change sizes).
 //! Prints the time per call, the ratios, and the compile time of every mode, and the JIT in
 //! `f32` against the JIT in `f64` (straight-line code both) and the runtime in `f32`.
+//!
+//! Then the other rerolled shapes (rerolled vs straight-line vs runtime): a variance
+//! written with a subtraction chain around a shared mean (nested sums) at
+//! `FOMOH_JIT_BENCH_SHAPES_N` (default 10000) inputs, and a rectangular double sum (a
+//! Gaussian kernel over all pairs) over `sqrt` of it (`n²` terms). `FOMOH_JIT_BENCH_N=` (empty)
+//! runs only these.
 
 mod common;
 
@@ -16,6 +22,19 @@ use std::time::{Duration, Instant};
 fn rosenbrock<S: Scalar>(x: &[S]) -> S {
     let (one, hundred) = (S::one(), S::from_f64(100.0));
     (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
+}
+
+/// A variance as a subtraction chain around a shared mean (itself a sum): two nested sums.
+fn variance<S: Scalar>(x: &[S]) -> S {
+    let n = S::from_f64(x.len() as f64);
+    let m = x.iter().copied().sum::<S>() / n;
+    x.iter().fold(S::zero(), |acc, &v| acc - (v - m).powi(2)) / -n
+}
+
+/// A Gaussian kernel sum over all pairs: a rectangular double sum.
+fn kernel<S: Scalar>(x: &[S]) -> S {
+    let n = x.len();
+    (0..n).map(|i| (0..n).map(|j| (-(x[i] - x[j]).powi(2)).exp() * x[j]).sum::<S>()).sum()
 }
 
 fn direction(j: usize, n: usize) -> Vec<f64> {
@@ -36,6 +55,8 @@ fn main() -> Result<(), fomoh::Error> {
         .ok()
         .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![100, 1000]);
+    let shapes_n: usize =
+        std::env::var("FOMOH_JIT_BENCH_SHAPES_N").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(10000);
     for n in sizes {
         let x: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect();
         let dirs: Vec<Vec<f64>> = (0..8).map(|j| direction(j, n)).collect();
@@ -179,7 +200,93 @@ fn main() -> Result<(), fomoh::Error> {
         }
         println!();
     }
+    shape("variance (sub chain, nested mean)", &fomoh::scalar_fn!(variance), shapes_n)?;
+    shape("kernel (rectangular double sum)", &fomoh::scalar_fn!(kernel), (shapes_n as f64).sqrt() as usize)?;
     Ok(())
+}
+
+/// One shape: the rerolled and the straight-line program of its trace against the runtime
+/// (checked first), every mode.
+fn shape<F: ScalarFn>(name: &str, f: &F, n: usize) -> Result<(), fomoh::Error> {
+    let x: Vec<f64> = (0..n).map(|i| 0.3 + 0.9 * ((i as f64) * 1.37).sin()).collect();
+    let dirs: Vec<Vec<f64>> = (0..8).map(|j| direction(j, n)).collect();
+    let (v1, v2) = (&dirs[0], &dirs[1]);
+    let t0 = Instant::now();
+    let p = fomoh::jit::compile(n, |t| f.eval(t))?;
+    let trace_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let straight = fomoh::jit::Options { reroll: false, ..fomoh::jit::Options::default() };
+    let q = fomoh::jit::compile_with(n, |t| f.eval(t), &straight)?;
+    println!(
+        "== {name}, n = {n}: {} traced nodes (trace {trace_ms:.1} ms), rerolled: {} ==",
+        p.graph().nodes.len(),
+        p.is_rerolled()
+    );
+    let rt = fomoh::hyper_dual(|t| f.eval(t), &x, v1, v2)?;
+    for prog in [&p, &q] {
+        let hd = prog.hyper_dual(&x, v1, v2)?;
+        for (a, b) in [(hd.re, rt.re), (hd.e1, rt.e1), (hd.e2, rt.e2), (hd.e12, rt.e12)] {
+            assert!((a - b).abs() <= 1e-10 * b.abs().max(1e-300), "{a} vs {b}");
+        }
+    }
+    println!(
+        "{:<12} {:>13} {:>13} {:>13} {:>12} {:>12} {:>14} {:>12}",
+        "pass",
+        "runtime",
+        "jit rerolled",
+        "jit straight",
+        "rt/rerolled",
+        "straight/rer",
+        "compile rer",
+        "compile st"
+    );
+    let modes: [(&str, fomoh::jit::Mode); 5] = [
+        ("primal", fomoh::jit::Mode::Primal),
+        ("hyper-dual", fomoh::jit::Mode::HyperDual),
+        ("jet", fomoh::jit::Mode::Jet),
+        ("K=4", fomoh::jit::Mode::HyperK(4)),
+        ("K=8", fomoh::jit::Mode::HyperK(8)),
+    ];
+    for (mname, mode) in modes {
+        let ms = |s: fomoh::jit::CompileStats| (s.stage_time + s.codegen_time).as_secs_f64() * 1e3;
+        let (cr, cs) = (ms(p.prepare(mode)?), ms(q.prepare(mode)?));
+        let k = match mode {
+            fomoh::jit::Mode::HyperK(k) => k,
+            _ => 0,
+        };
+        let run = |prog: &fomoh::jit::Program| match mode {
+            fomoh::jit::Mode::Primal => time(|| prog.value(black_box(&x)).unwrap()),
+            fomoh::jit::Mode::HyperDual => time(|| prog.hyper_dual(black_box(&x), v1, v2).unwrap()),
+            fomoh::jit::Mode::Jet => time(|| prog.directional(black_box(&x), v1).unwrap()),
+            _ => time(|| prog.project(black_box(&x), &dirs[..k]).unwrap()),
+        };
+        let rt = match mode {
+            fomoh::jit::Mode::Primal => time(|| f.eval(black_box(&x[..]))),
+            fomoh::jit::Mode::HyperDual => {
+                time(|| fomoh::hyper_dual(|t| f.eval(t), black_box(&x), v1, v2).unwrap())
+            }
+            fomoh::jit::Mode::Jet => time(|| fomoh::directional(|t| f.eval(t), black_box(&x), v1).unwrap()),
+            _ => time(|| fomoh_project(f, &x, &dirs[..k])),
+        };
+        let (rer, st) = (run(&p), run(&q));
+        println!(
+            "{:<12} {} {} {} {:>11.2}x {:>11.2}x {:>11.1} ms {:>9.1} ms",
+            mname,
+            us(rt),
+            us(rer),
+            us(st),
+            rt / rer,
+            st / rer,
+            cr,
+            cs
+        );
+    }
+    println!("('rt/rerolled' = runtime / rerolled jit, 'straight/rer' = straight-line jit / rerolled jit)\n");
+    Ok(())
+}
+
+/// The runtime's one-pass projection onto `dirs` (K <= 16).
+fn fomoh_project<F: ScalarFn>(f: &F, x: &[f64], dirs: &[Vec<f64>]) -> Projection<f64> {
+    fomoh::project(f, black_box(x), dirs).unwrap().0
 }
 
 /// The straight-line program `q` compiled for `f32` against itself in `f64` and the runtime's

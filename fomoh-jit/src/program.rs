@@ -238,9 +238,10 @@ impl<T: JitFloat> Program<T> {
     }
 
     /// Whether this program runs as a rerolled tensor program (see [`Options::reroll`]):
-    /// its output is a sum of at least `8` isomorphic terms whose inputs are affine in the
-    /// term number, with a small remainder and no guard inside the terms (in `f64` and
-    /// `f32` alike).
+    /// its output needs a sum (of `+`, `-` and negated terms) of at least `8` isomorphic
+    /// terms whose inputs are affine in the term number (or, for a double sum, in the row and
+    /// column), with a small remainder and no guard reading a value computed inside the
+    /// terms (see the `reroll` module); in `f64` and `f32` alike.
     ///
     /// ```
     /// use fomoh_runtime::Scalar;

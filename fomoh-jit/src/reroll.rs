@@ -2,27 +2,54 @@
 //! `(0..n - 1).map(|i| term(x[i], x[i + 1])).sum()`) becomes a tensor program
 //! ([`crate::tensor`]) with one fused loop per group of terms instead of straight-line code.
 //!
-//! 1. The largest tree of single-use `Add` nodes is flattened into its terms.
-//! 2. Each term's subgraph is canonicalized into a signature: its ops in a deterministic
-//!    post-order, literals by bit pattern, inputs and external nodes abstracted to slots.
-//!    Nodes reached only from this term are part of it; nodes shared with other terms are
-//!    recomputed inside it when small, otherwise they are external leaves (broadcast
-//!    scalars, which must then be the same node for every term of a group).
+//! 1. A *sum tree* is a maximal tree of single-use `Add`, `Sub` and `Neg` nodes; it is
+//!    flattened into signed terms (`a - (b + c)` has the terms `+a`, `-b`, `-c`; `-t` is the
+//!    term `t` with sign `-1`). Every sum tree of at least [`MIN_GROUP`] terms that the
+//!    output needs outside a term body is rerolled on its own: the outermost sum, and sums
+//!    nested in its remainder or shared by its terms (the `mean` of `Σ (x_i - mean)²`,
+//!    `mean = Σ x_j / n`, becomes one rank-0 tensor, itself the sum of a group, computed
+//!    once).
+//! 2. Each term's subgraph is canonicalized into a signature: its ops (`Neg`, unary,
+//!    binary, `Select`) in a deterministic post-order, literals by bit pattern, every use of
+//!    an input and every external node abstracted to a slot, and the term's sign. Nodes
+//!    reached only from this term are part of it; nodes shared with other terms are
+//!    recomputed inside it when small (at most 32 nodes as a tree), otherwise they are
+//!    external leaves (broadcast scalars, which must then be the same node for every term of
+//!    a group) and what they read is not part of the term through them.
 //! 3. Terms of one signature are split into runs whose input slots are affine in the term
-//!    number (`idx_k(t) = a_k + b_k·t`); a run of at least [`MIN_GROUP`] terms is a group.
-//! 4. The tensor graph reads each slot as a parameter view (`b = 1`), a scalar (`b = 0`) or a
-//!    gather (other strides), evaluates the term body elementwise over `[T]` (groups of the
-//!    same length share one body), sums it, and computes everything else (ungrouped terms,
-//!    the code around the sum) as rank-0 tensor ops.
+//!    number (`idx_k(t) = a_k + b_k·t`). Consecutive runs of one length whose starts are
+//!    affine in the run number merge into a rectangle (`idx_k(i, j) = a_k + c_k·i + b_k·j`,
+//!    the trace of `Σ_i Σ_j f(x_i, x_j)`); a run or rectangle of at least [`MIN_GROUP`]
+//!    terms is a group.
+//! 4. The tensor graph reads each slot as a parameter view (`[J]`, `[I, 1]` or `[I, J]`), a
+//!    scalar (no stride) or a gather (other strides), evaluates the term body elementwise
+//!    over `[J]` or `[I, J]` (groups of the same shape share one body; opposite signs are
+//!    subtracted), sums it, and computes everything else (ungrouped terms, the code around
+//!    the sums) as rank-0 tensor ops.
 //!
-//! Rerolling is refused (the caller keeps the straight-line path) when no group forms, when
-//! the rank-0 remainder is over [`MAX_REMAINDER`] nodes, when the graph has a `Select`, or
-//! when a guard reads a value computed inside the terms. Guards outside the terms are kept:
-//! they are returned as a primal-only graph that the caller checks before each run.
-//! Derivatives still come only from staging (the tensor compiler stages its loop bodies from
-//! the rule table).
+//! Covered: sums written with `+`, `-` and unary minus in any association (`acc - term(i)`,
+//! `a - b + c - ...`, `c - Σ ...`); nested and shared sums as above (any depth: a variance
+//! around a mean, a moment scaled by that variance, ...); rectangular double sums; terms
+//! with every op of the rule table (`max`, `min`, `abs`, `relu` included) and with `Select`
+//! nodes (tensor `select`, which decides on the primal and takes every lane from the chosen
+//! side, as the scalar select); branches inside the terms whose guards compare inputs and
+//! literals only (the guards are checked before every run as below; terms on different
+//! sides have different signatures, so this pays when the sides follow an affine pattern).
+//! A triangular double sum `Σ_i Σ_{j>i}` is covered row by row (each row of at least
+//! [`MIN_GROUP`] terms is a group, one loop per row length), if its short rows fit the
+//! remainder.
+//!
+//! Refused (the caller keeps the straight-line path): no group forms anywhere; the rank-0
+//! remainder (ungrouped terms, code around the sums, one node per sum tree, the values the
+//! guards read) is over [`MAX_REMAINDER`] nodes; a guard reads a value computed inside a
+//! term body (e.g. `if x[i + 1] - x[i] > 0` in every term: the tensor program cannot check
+//! a per-element guard, and checking them straight-line would cost about as much as the
+//! straight-line program); products and other reductions that are not sums.
+//! Guards are kept: they are returned as a primal-only graph that the caller checks before
+//! each run. Derivatives still come only from staging (the tensor compiler stages its loop
+//! bodies from the rule table).
 
-use crate::ir::{Graph, NodeId, Op};
+use crate::ir::{Cmp, Graph, NodeId, Op};
 use crate::tensor::{Tensor, TensorBuilder, TensorProgram};
 use fomoh_runtime::{BinaryOp, UnaryOp};
 use std::collections::HashMap;
@@ -57,15 +84,46 @@ enum COp {
     Neg(u32),
     Unary(UnaryOp, u32),
     Binary(BinaryOp, u32, u32),
+    Select(Cmp, [u32; 4]),
 }
 
-/// A group: terms of one signature with affine input slots.
+/// An input index affine in the row `i` and column `j` of a group: `a + row·i + col·j`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Affine {
+    a: i64,
+    row: i64,
+    col: i64,
+}
+
+/// A group: `rows × len` terms of one signature with affine input slots (`rows = 1` for a
+/// run).
 #[derive(Debug)]
 struct Group {
     class: usize,
+    rows: usize,
     len: usize,
-    /// Per slot: `Ok((a, b))` for an input `a + b·t`, `Err(node)` for a broadcast node.
-    slots: Vec<Result<(i64, i64), NodeId>>,
+    /// Per slot: an affine input or a broadcast node.
+    slots: Vec<Result<Affine, NodeId>>,
+}
+
+/// A run of terms of one class: members `m[start..start + len]`, input slots
+/// `a_k + step_k·t`.
+struct Run {
+    start: usize,
+    len: usize,
+    step: Vec<i64>,
+}
+
+/// The rerolling plan of one sum tree.
+struct Plan {
+    /// The signed terms (`true`: subtracted).
+    terms: Vec<(NodeId, bool)>,
+    /// The canonical body of each class and its sign.
+    bodies: Vec<(Vec<COp>, bool)>,
+    groups: Vec<Group>,
+    grouped: Vec<bool>,
+    /// Every node reached from the terms.
+    cone: Vec<NodeId>,
 }
 
 /// A rerolled graph: the tensor program and the guards it must check.
@@ -76,216 +134,82 @@ pub(crate) struct Rerolled {
     pub guards: Option<Graph>,
 }
 
+/// Records that term `t` reaches a node whose owner is `o`.
+fn merge(o: &mut u32, t: u32) {
+    *o = if *o == NONE || *o == t { t } else { SHARED };
+}
+
+fn is_sum(op: &Op) -> bool {
+    matches!(op, Op::Binary(BinaryOp::Add | BinaryOp::Sub, ..) | Op::Neg(_))
+}
+
 /// Rerolls `g`, or `None` if it does not qualify (see the module documentation).
 pub(crate) fn reroll(g: &Graph) -> Option<Rerolled> {
     let [out] = g.outputs[..] else { return None };
     let live = g.live();
     let nodes = &g.nodes;
-    if nodes.iter().zip(&live).any(|(op, &l)| l && matches!(op, Op::Select { .. })) {
-        return None;
-    }
     let mut users = vec![0u32; nodes.len()];
     for (op, _) in nodes.iter().zip(&live).filter(|(_, &l)| l) {
         for a in op.args() {
             users[a as usize] += 1;
         }
     }
-    let is_add = |i: NodeId| matches!(nodes[i as usize], Op::Binary(BinaryOp::Add, ..));
-    let flat = |i: NodeId| is_add(i) && users[i as usize] == 1;
-    // Add-tree roots: live Adds that are not flattened into a parent Add.
+    let flat = |i: NodeId| is_sum(&nodes[i as usize]) && users[i as usize] == 1;
+    // Sum-tree roots: live sum nodes not flattened into a parent sum node, with their term
+    // counts (one flattened node adds its terms, any other argument is one term).
+    let mut size = vec![0u32; nodes.len()];
     let mut absorbed = vec![false; nodes.len()];
     for (i, op) in nodes.iter().enumerate() {
-        if live[i] && is_add(i as NodeId) {
-            for a in op.args() {
-                if flat(a) {
-                    absorbed[a as usize] = true;
-                }
+        if live[i] && is_sum(op) {
+            size[i] = op.args().map(|a| if flat(a) { size[a as usize] } else { 1 }).sum();
+            for a in op.args().filter(|&a| flat(a)) {
+                absorbed[a as usize] = true;
             }
         }
     }
-    let terms_of = |root: NodeId| -> (Vec<NodeId>, Vec<NodeId>) {
-        let (mut terms, mut tree, mut stack) = (Vec::new(), Vec::new(), vec![root]);
-        while let Some(n) = stack.pop() {
-            if n == root || flat(n) {
-                tree.push(n);
-                if let Op::Binary(_, a, b) = nodes[n as usize] {
-                    stack.push(b);
-                    stack.push(a);
-                }
-            } else {
-                terms.push(n);
-            }
-        }
-        (terms, tree)
-    };
-    // The largest tree (count its size cheaply first: one flattened Add adds one term).
-    let mut size = vec![0u32; nodes.len()];
-    let mut best: Option<(u32, NodeId)> = None;
-    for i in 0..nodes.len() {
-        if live[i] && is_add(i as NodeId) {
-            let s: u32 = nodes[i].args().map(|a| if flat(a) { size[a as usize] } else { 1 }).sum();
-            size[i] = s;
-            if !absorbed[i] && best.is_none_or(|(b, _)| s > b) {
-                best = Some((s, i as NodeId));
-            }
-        }
-    }
-    let (count, root) = best?;
-    if (count as usize) < MIN_GROUP {
+    let roots: Vec<bool> = (0..nodes.len())
+        .map(|i| live[i] && is_sum(&nodes[i]) && !absorbed[i] && size[i] as usize >= MIN_GROUP)
+        .collect();
+    if !roots.iter().any(|&r| r) {
         return None;
     }
-    let (terms, tree) = terms_of(root);
-    let mut in_tree = vec![false; nodes.len()];
-    tree.iter().for_each(|&n| in_tree[n as usize] = true);
-
-    // Owners: the term reaching a node, or SHARED.
-    let mut owner = vec![NONE; nodes.len()];
-    let merge = |o: &mut u32, t: u32| {
-        *o = if *o == NONE || *o == t { t } else { SHARED };
-    };
-    for (t, &r) in terms.iter().enumerate() {
-        merge(&mut owner[r as usize], t as u32);
-    }
-    for i in (0..=root as usize).rev() {
-        let o = owner[i];
-        if o == NONE || in_tree[i] {
-            continue;
-        }
-        for a in nodes[i].args() {
-            merge(&mut owner[a as usize], o);
-        }
-    }
     // Capped tree sizes (for the inline-shared rule).
-    let mut tsize = vec![0u32; root as usize + 1];
-    for i in 0..=root as usize {
+    let mut tsize = vec![0u32; nodes.len()];
+    for i in 0..nodes.len() {
         let s: u32 = nodes[i].args().map(|a| tsize[a as usize]).sum();
         tsize[i] = (1 + s).min(1 << 20);
     }
-
-    // Canonical signatures.
-    let mut classes: HashMap<Vec<COp>, usize> = HashMap::new();
-    let mut sigs: Vec<Option<(usize, Vec<Leaf>)>> = Vec::with_capacity(terms.len());
-    for (t, &r) in terms.iter().enumerate() {
-        let inline = |n: NodeId| {
-            n == r || owner[n as usize] == t as u32 || tsize[n as usize] as usize <= INLINE_SHARED
-        };
-        sigs.push(canonical(nodes, r, inline).map(|(body, leaves)| {
-            let k = classes.len();
-            (*classes.entry(body).or_insert(k), leaves)
-        }));
-    }
-    let mut bodies: Vec<Vec<COp>> = vec![Vec::new(); classes.len()];
-    for (b, k) in classes {
-        bodies[k] = b;
-    }
-
-    // Groups: affine runs within each class, in term order.
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); bodies.len()];
-    for (t, s) in sigs.iter().enumerate() {
-        if let Some((c, _)) = s {
-            members[*c].push(t);
-        }
-    }
-    let mut grouped = vec![false; terms.len()];
-    let mut groups = Vec::new();
-    for (class, m) in members.iter().enumerate() {
-        let leaves = |j: usize| &sigs[m[j]].as_ref().expect("member of a class").1;
-        let mut s = 0;
-        while s < m.len() {
-            let l0 = leaves(s);
-            let step: Vec<i64> = match m.get(s + 1) {
-                Some(_) => l0
-                    .iter()
-                    .zip(leaves(s + 1))
-                    .map(|(a, b)| match (a, b) {
-                        (Leaf::Input(a), Leaf::Input(b)) => *b as i64 - *a as i64,
-                        _ => 0,
-                    })
-                    .collect(),
-                None => vec![0; l0.len()],
-            };
-            let fits = |j: usize| {
-                let d = (j - s) as i64;
-                l0.iter().zip(leaves(j)).zip(&step).all(|((a, b), st)| match (a, b) {
-                    (Leaf::Input(a), Leaf::Input(b)) => *a as i64 + st * d == *b as i64,
-                    (Leaf::Node(a), Leaf::Node(b)) => a == b,
-                    _ => false,
-                })
-            };
-            let mut e = s + 1;
-            while e < m.len() && fits(e) {
-                e += 1;
-            }
-            if e - s >= MIN_GROUP && step.iter().any(|&b| b != 0) {
-                let slots = l0
-                    .iter()
-                    .zip(&step)
-                    .map(|(l, &b)| match *l {
-                        Leaf::Input(a) => Ok((a as i64, b)),
-                        Leaf::Node(n) => Err(n),
-                    })
-                    .collect();
-                groups.push(Group { class, len: e - s, slots });
-                m[s..e].iter().for_each(|&t| grouped[t] = true);
-            }
-            s = e;
-        }
-    }
-    if groups.is_empty() {
-        return None;
-    }
-
-    // Guards: none may read a value computed inside the terms.
-    let guards = guard_graph(g, &owner)?;
-
-    // The tensor graph.
     let mut em = Emitter {
         nodes,
+        users: &users,
+        roots: &roots,
+        tsize: &tsize,
         b: TensorBuilder::new(g.n_inputs),
         n_params: g.n_inputs,
         memo: HashMap::new(),
         views: HashMap::new(),
-        budget: MAX_REMAINDER.saturating_sub(guards.as_ref().map_or(0, |g| g.nodes.len())),
+        used: 0,
         whole: None,
-        root,
-        sum: None,
+        inside: vec![false; nodes.len()],
+        groups: 0,
     };
-    // Group sums: bodies of one length share a loop.
-    let mut by_len: Vec<(usize, Tensor)> = Vec::new();
-    for gr in &groups {
-        let body = em.body(&bodies[gr.class], gr)?;
-        match by_len.iter_mut().find(|(l, _)| *l == gr.len) {
-            Some((_, acc)) => *acc = em.b.add(*acc, body).ok()?,
-            None => by_len.push((gr.len, body)),
-        }
-    }
-    let mut total: Option<Tensor> = None;
-    for (_, body) in by_len {
-        let s = em.b.sum(body);
-        total = Some(match total {
-            Some(t) => em.b.add(t, s).ok()?,
-            None => s,
-        });
-    }
-    for (t, &r) in terms.iter().enumerate() {
-        // a zero literal (the start of `Iterator::sum`) adds nothing (up to the sign of a
-        // zero result)
-        if !grouped[t] && !matches!(nodes[r as usize], Op::Const(c) if c == 0.0) {
-            let v = em.node(r)?;
-            total = Some(em.b.add(total?, v).ok()?);
-        }
-    }
-    em.sum = total;
     let y = em.node(out)?;
-    if !em.memo.contains_key(&root) {
-        return None; // the sum is not in the output's cone
+    if em.groups == 0 {
+        return None;
+    }
+    // Guards: none may read a value computed inside the terms.
+    let guards = guard_graph(g, &em.inside)?;
+    if em.used + guards.as_ref().map_or(0, computed) > MAX_REMAINDER {
+        return None;
     }
     let tensor = em.b.finish(y).ok()?;
     Some(Rerolled { tensor, guards })
 }
 
 /// The canonical body of the term rooted at `r` and its leaves (slot order), or `None` if it
-/// is too large or has an op the tensor front end lacks.
+/// is too large or has an op the tensor front end lacks. Every use of an input is a slot of
+/// its own (so `x_i·x_i` has the signature of `x_i·x_j`, and a rectangle `Σ_i Σ_j f(x_i, x_j)`
+/// keeps its diagonal); an external node is one slot however often it is used.
 fn canonical(nodes: &[Op], r: NodeId, inline: impl Fn(NodeId) -> bool) -> Option<(Vec<COp>, Vec<Leaf>)> {
     let mut local: HashMap<NodeId, u32> = HashMap::new();
     let (mut body, mut leaves) = (Vec::new(), Vec::new());
@@ -295,34 +219,46 @@ fn canonical(nodes: &[Op], r: NodeId, inline: impl Fn(NodeId) -> bool) -> Option
             continue;
         }
         let op = nodes[n as usize];
-        let leaf = match op {
-            Op::Input(i) => Some(Leaf::Input(i)),
-            Op::Const(_) => None,
-            _ if !inline(n) => Some(Leaf::Node(n)),
-            _ => None,
-        };
-        let c = if let Some(l) = leaf {
-            leaves.push(l);
-            let k = leaves.len() as u32 - 1;
-            if matches!(l, Leaf::Input(_)) {
-                COp::Input(k)
-            } else {
-                COp::Ext(k)
+        let c = match op {
+            // only the root: an input argument is a slot at its use (below)
+            Op::Input(i) => {
+                leaves.push(Leaf::Input(i));
+                COp::Input(leaves.len() as u32 - 1)
             }
-        } else if let Op::Const(c) = op {
-            COp::Const(c.to_bits())
-        } else if !expanded {
-            stack.push((n, true));
-            let args: Vec<NodeId> = op.args().collect();
-            stack.extend(args.into_iter().rev().map(|a| (a, false)));
-            continue;
-        } else {
-            let l = |a: NodeId| local[&a];
-            match op {
-                Op::Neg(a) => COp::Neg(l(a)),
-                Op::Unary(u, a) => COp::Unary(u, l(a)),
-                Op::Binary(b, x, y) => COp::Binary(b, l(x), l(y)),
-                _ => return None,
+            Op::Const(c) => COp::Const(c.to_bits()),
+            _ if !inline(n) => {
+                leaves.push(Leaf::Node(n));
+                COp::Ext(leaves.len() as u32 - 1)
+            }
+            _ if !expanded => {
+                stack.push((n, true));
+                let args: Vec<NodeId> =
+                    op.args().filter(|&a| !matches!(nodes[a as usize], Op::Input(_))).collect();
+                stack.extend(args.into_iter().rev().map(|a| (a, false)));
+                continue;
+            }
+            _ => {
+                let mut l = |a: NodeId| match nodes[a as usize] {
+                    Op::Input(i) => {
+                        leaves.push(Leaf::Input(i));
+                        body.push(COp::Input(leaves.len() as u32 - 1));
+                        body.len() as u32 - 1
+                    }
+                    _ => local[&a],
+                };
+                match op {
+                    Op::Neg(a) => COp::Neg(l(a)),
+                    Op::Unary(u, a) => COp::Unary(u, l(a)),
+                    Op::Binary(b, x, y) => {
+                        let x = l(x);
+                        COp::Binary(b, x, l(y))
+                    }
+                    Op::Select { cmp, a, b, t, f } => {
+                        let (a, b, t) = (l(a), l(b), l(t));
+                        COp::Select(cmp, [a, b, t, l(f)])
+                    }
+                    Op::Input(_) | Op::Const(_) | Op::Guard { .. } => return None,
+                }
             }
         };
         local.insert(n, body.len() as u32);
@@ -334,11 +270,90 @@ fn canonical(nodes: &[Op], r: NodeId, inline: impl Fn(NodeId) -> bool) -> Option
     Some((body, leaves))
 }
 
+/// Splits the members `m` of one class (term indices in order, with their leaves) into
+/// affine runs, then merges consecutive runs into rectangles; returns the groups.
+fn groups_of(class: usize, m: &[usize], leaves: impl Fn(usize) -> Vec<Leaf>) -> Vec<(Group, usize, usize)> {
+    let lv: Vec<Vec<Leaf>> = m.iter().map(|&t| leaves(t)).collect();
+    let delta = |a: &[Leaf], b: &[Leaf]| -> Vec<i64> {
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| match (a, b) {
+                (Leaf::Input(a), Leaf::Input(b)) => *b as i64 - *a as i64,
+                _ => 0,
+            })
+            .collect()
+    };
+    // `b` is `a` moved by `d·step` (inputs) with the same external nodes.
+    let moved = |a: &[Leaf], b: &[Leaf], step: &[i64], d: i64| {
+        a.iter().zip(b).zip(step).all(|((a, b), st)| match (a, b) {
+            (Leaf::Input(a), Leaf::Input(b)) => *a as i64 + st * d == *b as i64,
+            (Leaf::Node(a), Leaf::Node(b)) => a == b,
+            _ => false,
+        })
+    };
+    let mut runs = Vec::new();
+    let mut s = 0;
+    while s < m.len() {
+        let step = match lv.get(s + 1) {
+            Some(next) => delta(&lv[s], next),
+            None => vec![0; lv[s].len()],
+        };
+        let mut e = s + 1;
+        while e < m.len() && moved(&lv[s], &lv[e], &step, (e - s) as i64) {
+            e += 1;
+        }
+        runs.push(Run { start: s, len: e - s, step });
+        s = e;
+    }
+    let affine = |l0: &[Leaf], row: &[i64], col: &[i64]| -> Vec<Result<Affine, NodeId>> {
+        l0.iter()
+            .zip(row.iter().zip(col))
+            .map(|(l, (&row, &col))| match *l {
+                Leaf::Input(a) => Ok(Affine { a: a as i64, row, col }),
+                Leaf::Node(n) => Err(n),
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    let mut r = 0;
+    while r < runs.len() {
+        let r0 = &runs[r];
+        let l0 = &lv[r0.start];
+        let inner = r0.step.iter().any(|&b| b != 0);
+        // rows: consecutive runs of the same length and step, starts affine in the row
+        let mut e = r + 1;
+        let mut row = vec![0; l0.len()];
+        if inner && r0.len >= 2 && runs.get(r + 1).is_some_and(|r1| r1.len == r0.len && r1.step == r0.step) {
+            row = delta(l0, &lv[runs[r + 1].start]);
+            while e < runs.len()
+                && runs[e].len == r0.len
+                && runs[e].step == r0.step
+                && moved(l0, &lv[runs[e].start], &row, (e - r) as i64)
+            {
+                e += 1;
+            }
+        }
+        let rows = e - r;
+        if rows >= 2 && rows * r0.len >= MIN_GROUP && row.iter().any(|&c| c != 0) {
+            let slots = affine(l0, &row, &r0.step);
+            out.push((Group { class, rows, len: r0.len, slots }, r0.start, rows * r0.len));
+            r = e;
+            continue;
+        }
+        if r0.len >= MIN_GROUP && inner {
+            let slots = affine(l0, &vec![0; l0.len()], &r0.step);
+            out.push((Group { class, rows: 1, len: r0.len, slots }, r0.start, r0.len));
+        }
+        r += 1;
+    }
+    out
+}
+
 /// The guards of `g` as a primal-only graph (output a literal), `None` inside if there are
 /// none; `None` outside if a guard reads a node computed inside the terms or the guards'
 /// operands are too many nodes.
 #[allow(clippy::option_option)]
-fn guard_graph(g: &Graph, owner: &[u32]) -> Option<Option<Graph>> {
+fn guard_graph(g: &Graph, inside: &[bool]) -> Option<Option<Graph>> {
     if !g.nodes.iter().any(|op| matches!(op, Op::Guard { .. })) {
         return Some(None);
     }
@@ -347,64 +362,83 @@ fn guard_graph(g: &Graph, owner: &[u32]) -> Option<Option<Graph>> {
     gg.outputs = vec![gg.nodes.len() as NodeId - 1];
     let live = gg.live();
     for (i, op) in g.nodes.iter().enumerate() {
-        let computed = !matches!(op, Op::Input(_) | Op::Const(_));
-        if live[i] && computed && owner.get(i).is_some_and(|&o| o != NONE) {
+        let computed = !matches!(op, Op::Input(_) | Op::Const(_) | Op::Guard { .. });
+        if live[i] && computed && inside[i] {
             return None;
         }
     }
     let gg = gg.without_dead();
-    let computed = gg.nodes.iter().filter(|op| !matches!(op, Op::Input(_) | Op::Const(_))).count();
-    (computed <= MAX_REMAINDER).then_some(Some(gg))
+    (computed(&gg) <= MAX_REMAINDER).then_some(Some(gg))
 }
 
-/// Emits rank-0 remainder nodes and term bodies into a [`TensorBuilder`].
+/// The nodes of `g` that compute a value (not inputs, literals or guards).
+fn computed(g: &Graph) -> usize {
+    g.nodes.iter().filter(|op| !matches!(op, Op::Input(_) | Op::Const(_) | Op::Guard { .. })).count()
+}
+
+/// Emits rank-0 remainder nodes, sum trees and term bodies into a [`TensorBuilder`].
 struct Emitter<'a> {
     nodes: &'a [Op],
+    users: &'a [u32],
+    /// The roots of sum trees of at least [`MIN_GROUP`] terms.
+    roots: &'a [bool],
+    /// Capped tree sizes.
+    tsize: &'a [u32],
     b: TensorBuilder,
     n_params: usize,
     memo: HashMap<NodeId, Tensor>,
-    /// Input views already made: `(a, b, len)` (`len = 0`: a scalar).
-    views: HashMap<(i64, i64, usize), Tensor>,
-    /// Remainder nodes still allowed.
-    budget: usize,
+    /// Input views already made (shared by every group reading them, so a loop loads them
+    /// once).
+    views: HashMap<(Affine, usize, usize), Tensor>,
+    /// Remainder nodes emitted (and sum trees planned).
+    used: usize,
     /// `θ` as one `[n]` tensor (gather source).
     whole: Option<Tensor>,
-    /// The rerolled Add tree and its value.
-    root: NodeId,
-    sum: Option<Tensor>,
+    /// Nodes reached from the terms of a rerolled sum.
+    inside: Vec<bool>,
+    /// Groups emitted.
+    groups: usize,
 }
 
 impl Emitter<'_> {
-    /// The rank-0 tensor of traced node `n` (the tree root is the rerolled sum).
+    /// Counts one remainder node; `None` when over [`MAX_REMAINDER`].
+    fn charge(&mut self) -> Option<()> {
+        self.used += 1;
+        (self.used <= MAX_REMAINDER).then_some(())
+    }
+
+    /// The rank-0 tensor of traced node `n` (a sum tree is rerolled if it can be).
     fn node(&mut self, n: NodeId) -> Option<Tensor> {
         if let Some(&t) = self.memo.get(&n) {
             return Some(t);
         }
-        if n == self.root {
-            let s = self.sum?;
-            self.memo.insert(n, s);
-            return Some(s);
-        }
         let op = self.nodes[n as usize];
         let t = match op {
-            Op::Input(i) => self.view(i as i64, 0, 0)?,
+            Op::Input(i) => self.view(Affine { a: i as i64, row: 0, col: 0 }, 1, 1)?,
             Op::Const(c) => self.b.constant(c),
             _ => {
-                self.budget = self.budget.checked_sub(1)?;
-                match op {
-                    Op::Neg(a) => {
-                        let a = self.node(a)?;
-                        self.b.neg(a).ok()?
-                    }
-                    Op::Unary(u, a) => {
-                        let a = self.node(a)?;
-                        self.b.unary(u, a).ok()?
-                    }
-                    Op::Binary(o, x, y) => {
-                        let (x, y) = (self.node(x)?, self.node(y)?);
-                        self.b.binary(o, x, y).ok()?
-                    }
-                    _ => return None,
+                self.charge()?;
+                match self.roots[n as usize].then(|| self.plan(n)).flatten() {
+                    Some(plan) => self.sum(&plan)?,
+                    None => match op {
+                        Op::Neg(a) => {
+                            let a = self.node(a)?;
+                            self.b.neg(a).ok()?
+                        }
+                        Op::Unary(u, a) => {
+                            let a = self.node(a)?;
+                            self.b.unary(u, a).ok()?
+                        }
+                        Op::Binary(o, x, y) => {
+                            let (x, y) = (self.node(x)?, self.node(y)?);
+                            self.b.binary(o, x, y).ok()?
+                        }
+                        Op::Select { cmp, a, b, t, f } => {
+                            let (a, b, t, f) = (self.node(a)?, self.node(b)?, self.node(t)?, self.node(f)?);
+                            self.b.select(cmp, a, b, t, f).ok()?
+                        }
+                        Op::Input(_) | Op::Const(_) | Op::Guard { .. } => return None,
+                    },
                 }
             }
         };
@@ -412,13 +446,146 @@ impl Emitter<'_> {
         Some(t)
     }
 
-    /// The body of group `gr` over `[len]`.
+    /// The signed terms of the sum tree rooted at `root`, in trace order.
+    fn terms(&self, root: NodeId) -> Vec<(NodeId, bool)> {
+        let nodes = self.nodes;
+        let flat = |i: NodeId| is_sum(&nodes[i as usize]) && self.users[i as usize] == 1;
+        let (mut terms, mut stack) = (Vec::new(), vec![(root, false)]);
+        while let Some((n, neg)) = stack.pop() {
+            if n != root && !flat(n) {
+                terms.push((n, neg));
+                continue;
+            }
+            match nodes[n as usize] {
+                Op::Binary(o, a, b) => {
+                    stack.push((b, neg ^ (o == BinaryOp::Sub)));
+                    stack.push((a, neg));
+                }
+                Op::Neg(a) => stack.push((a, !neg)),
+                _ => terms.push((n, neg)),
+            }
+        }
+        terms
+    }
+
+    /// The groups of the sum tree rooted at `root`, or `None` if none forms.
+    fn plan(&self, root: NodeId) -> Option<Plan> {
+        let nodes = self.nodes;
+        let terms = self.terms(root);
+        // Owners: the term reaching a node, or SHARED. Users precede their arguments in the
+        // reverse scan, so a node's owner is final when it is reached; a shared node too
+        // large to recompute per term is an external leaf and its arguments are not reached
+        // through it (`(x_i - m) / sd` keeps `x_i - m` in term `i` although `sd` reads every
+        // `x_j - m` too).
+        let external = |n: usize, o: u32| {
+            o == SHARED
+                && self.tsize[n] as usize > INLINE_SHARED
+                && !matches!(nodes[n], Op::Input(_) | Op::Const(_))
+        };
+        let mut owner = vec![NONE; root as usize + 1];
+        for (t, &(r, _)) in terms.iter().enumerate() {
+            merge(&mut owner[r as usize], t as u32);
+        }
+        let mut cone = Vec::new();
+        for i in (0..root as usize).rev() {
+            let o = owner[i];
+            if o == NONE {
+                continue;
+            }
+            cone.push(i as NodeId);
+            if !external(i, o) {
+                for a in nodes[i].args() {
+                    merge(&mut owner[a as usize], o);
+                }
+            }
+        }
+        // Canonical signatures (the sign is part of the class).
+        let mut classes: HashMap<(Vec<COp>, bool), usize> = HashMap::new();
+        let mut sigs: Vec<Option<(usize, Vec<Leaf>)>> = Vec::with_capacity(terms.len());
+        for (t, &(r, neg)) in terms.iter().enumerate() {
+            let inline = |n: NodeId| {
+                n == r || owner[n as usize] == t as u32 || self.tsize[n as usize] as usize <= INLINE_SHARED
+            };
+            sigs.push(canonical(nodes, r, inline).map(|(body, leaves)| {
+                let k = classes.len();
+                (*classes.entry((body, neg)).or_insert(k), leaves)
+            }));
+        }
+        let mut bodies: Vec<(Vec<COp>, bool)> = vec![(Vec::new(), false); classes.len()];
+        for (b, k) in classes {
+            bodies[k] = b;
+        }
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); bodies.len()];
+        for (t, s) in sigs.iter().enumerate() {
+            if let Some((c, _)) = s {
+                members[*c].push(t);
+            }
+        }
+        let mut grouped = vec![false; terms.len()];
+        let mut groups = Vec::new();
+        for (class, m) in members.iter().enumerate() {
+            let leaves = |t: usize| sigs[t].as_ref().expect("member of a class").1.clone();
+            for (gr, start, count) in groups_of(class, m, leaves) {
+                m[start..start + count].iter().for_each(|&t| grouped[t] = true);
+                groups.push(gr);
+            }
+        }
+        if groups.is_empty() {
+            return None;
+        }
+        Some(Plan { terms, bodies, groups, grouped, cone })
+    }
+
+    /// The rank-0 sum of a planned sum tree.
+    fn sum(&mut self, plan: &Plan) -> Option<Tensor> {
+        for &n in &plan.cone {
+            self.inside[n as usize] = true;
+        }
+        self.groups += plan.groups.len();
+        // Group bodies of one shape share a loop (opposite signs are subtracted).
+        let mut by_shape: Vec<((usize, usize), Tensor, bool)> = Vec::new();
+        for gr in &plan.groups {
+            let (body, neg) = &plan.bodies[gr.class];
+            let v = self.body(body, gr)?;
+            match by_shape.iter_mut().find(|(s, ..)| *s == (gr.rows, gr.len)) {
+                Some((_, acc, n0)) => {
+                    *acc = if neg == n0 { self.b.add(*acc, v) } else { self.b.sub(*acc, v) }.ok()?;
+                }
+                None => by_shape.push(((gr.rows, gr.len), v, *neg)),
+            }
+        }
+        let mut total: Option<Tensor> = None;
+        for (_, body, neg) in by_shape {
+            let s = self.b.sum(body);
+            total = Some(self.signed(total, s, neg)?);
+        }
+        for (t, &(r, neg)) in plan.terms.iter().enumerate() {
+            // a zero literal (the start of `Iterator::sum`) adds nothing (up to the sign of a
+            // zero result)
+            if !plan.grouped[t] && !matches!(self.nodes[r as usize], Op::Const(c) if c == 0.0) {
+                let v = self.node(r)?;
+                total = Some(self.signed(total, v, neg)?);
+            }
+        }
+        total
+    }
+
+    /// `acc ± v` (`±v` without `acc`).
+    fn signed(&mut self, acc: Option<Tensor>, v: Tensor, neg: bool) -> Option<Tensor> {
+        match (acc, neg) {
+            (None, false) => Some(v),
+            (None, true) => self.b.neg(v).ok(),
+            (Some(a), false) => self.b.add(a, v).ok(),
+            (Some(a), true) => self.b.sub(a, v).ok(),
+        }
+    }
+
+    /// The body of group `gr` over `[len]` (`[rows, len]` for a rectangle).
     fn body(&mut self, body: &[COp], gr: &Group) -> Option<Tensor> {
-        let t = gr.len;
         let mut slots = Vec::with_capacity(gr.slots.len());
         for s in &gr.slots {
             slots.push(match *s {
-                Ok((a, b)) => self.view(a, b, t)?,
+                Ok(af) => self.view(af, gr.rows, gr.len)?,
                 Err(node) => self.node(node)?,
             });
         }
@@ -430,38 +597,127 @@ impl Emitter<'_> {
                 COp::Neg(a) => self.b.neg(vals[a as usize]).ok()?,
                 COp::Unary(u, a) => self.b.unary(u, vals[a as usize]).ok()?,
                 COp::Binary(o, x, y) => self.b.binary(o, vals[x as usize], vals[y as usize]).ok()?,
+                COp::Select(cmp, [a, b, t, f]) => {
+                    let v = |k: u32| vals[k as usize];
+                    self.b.select(cmp, v(a), v(b), v(t), v(f)).ok()?
+                }
             };
             vals.push(v);
         }
         let v = *vals.last()?;
-        (self.b.shape_of(v).ok()? == [t]).then_some(v)
+        let want: &[usize] = if gr.rows == 1 { &[gr.len] } else { &[gr.rows, gr.len] };
+        (self.b.shape_of(v).ok()? == want).then_some(v)
     }
 
-    /// The inputs `x[a + b·j]`, `j < t`, as one tensor (shared by every group reading them,
-    /// so the loop loads them once): a scalar (`b = 0`), a view (`b = 1`) or a gather.
-    fn view(&mut self, a: i64, b: i64, t: usize) -> Option<Tensor> {
-        let key = (a, b, if b == 0 { 0 } else { t });
+    /// The inputs `x[a + row·i + col·j]`, `i < rows`, `j < len`, as one tensor broadcasting
+    /// to `[rows, len]`: a scalar, `[len]`, `[rows, 1]` or `[rows, len]` (a parameter view
+    /// when contiguous, else a gather).
+    fn view(&mut self, af: Affine, rows: usize, len: usize) -> Option<Tensor> {
+        let rows = if af.row == 0 { 1 } else { rows };
+        let len = if af.col == 0 { 1 } else { len };
+        let af =
+            Affine { row: if rows == 1 { 0 } else { af.row }, col: if len == 1 { 0 } else { af.col }, ..af };
+        let key = (af, rows, len);
         if let Some(&v) = self.views.get(&key) {
             return Some(v);
         }
-        let v = match (a, b) {
-            (a, 0) => self.b.param(a as usize, &[]).ok()?,
-            (a, 1) => self.b.param(a as usize, &[t]).ok()?,
-            (a, b) => {
-                let whole = match self.whole {
-                    Some(w) => w,
-                    None => {
-                        let w = self.b.param(0, &[self.n_params]).ok()?;
-                        self.whole = Some(w);
-                        w
-                    }
-                };
-                let idx =
-                    (0..t as i64).map(|j| usize::try_from(a + b * j).ok()).collect::<Option<Vec<_>>>()?;
-                self.b.gather(whole, idx, &[t]).ok()?
-            }
+        let shape: Vec<usize> = match (rows, len) {
+            (1, 1) => vec![],
+            (1, l) => vec![l],
+            (r, 1) => vec![r, 1],
+            (r, l) => vec![r, l],
+        };
+        let contiguous = match (rows, len) {
+            (1, 1) => true,
+            (1, _) => af.col == 1,
+            (_, 1) => af.row == 1,
+            (_, l) => af.col == 1 && af.row == l as i64,
+        };
+        let start = usize::try_from(af.a).ok()?;
+        let v = if contiguous {
+            self.b.param(start, &shape).ok()?
+        } else {
+            let whole = match self.whole {
+                Some(w) => w,
+                None => {
+                    let w = self.b.param(0, &[self.n_params]).ok()?;
+                    self.whole = Some(w);
+                    w
+                }
+            };
+            let idx = (0..rows as i64)
+                .flat_map(|i| (0..len as i64).map(move |j| af.a + af.row * i + af.col * j))
+                .map(|k| usize::try_from(k).ok())
+                .collect::<Option<Vec<_>>>()?;
+            self.b.gather(whole, idx, &shape).ok()?
         };
         self.views.insert(key, v);
         Some(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::{stage, Mode};
+
+    /// `Σ_i (cmp(x_i, x_{i+1}) ? x_i·x_i : sin(x_{i+1}))` plus a select outside the terms,
+    /// built as IR (the tracer records `max`/`abs`/`relu` as ops of the rule table, so a
+    /// traced graph has no `Select`).
+    fn selects(n: usize, cmp: Cmp) -> Graph {
+        let mut nodes: Vec<Op> = (0..n as u32).map(Op::Input).collect();
+        let mut push = |op: Op| {
+            nodes.push(op);
+            nodes.len() as NodeId - 1
+        };
+        let mut acc = push(Op::Const(0.0));
+        for i in 0..n as NodeId - 1 {
+            let sq = push(Op::Binary(BinaryOp::Mul, i, i));
+            let s = push(Op::Unary(UnaryOp::Sin, i + 1));
+            let t = push(Op::Select { cmp, a: i, b: i + 1, t: sq, f: s });
+            acc = push(if i % 3 == 2 {
+                Op::Binary(BinaryOp::Sub, acc, t)
+            } else {
+                Op::Binary(BinaryOp::Add, acc, t)
+            });
+        }
+        let c = push(Op::Const(0.5));
+        let out = push(Op::Select { cmp: Cmp::Lt, a: acc, b: c, t: acc, f: 0 });
+        Graph { nodes, outputs: vec![out], n_inputs: n, guards: Vec::new() }
+    }
+
+    fn close(a: &[f64], b: &[f64]) -> bool {
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-12 * x.abs().max(y.abs()).max(1.0))
+    }
+
+    #[test]
+    fn terms_with_selects_are_rerolled_and_agree_with_the_staged_graph() {
+        for (n, cmp) in [(30, Cmp::Gt), (41, Cmp::Le), (25, Cmp::Ne)] {
+            let g = selects(n, cmp);
+            let r = reroll(&g).expect("rerolled");
+            assert!(r.guards.is_none());
+            let x: Vec<f64> = (0..n).map(|i| (i as f64 * 1.3).sin()).collect();
+            let d: Vec<Vec<f64>> =
+                (0..8).map(|j| (0..n).map(|i| ((i + j) as f64 * 0.7).cos()).collect()).collect();
+            let interp = |mode: Mode, parts: &[&[f64]]| {
+                let buf: Vec<f64> = parts.concat();
+                crate::interp::eval(&stage(&g, mode, 1 << 20).unwrap(), &buf).unwrap()
+            };
+            let y = r.tensor.value(&x).unwrap();
+            assert!(close(&[y], &interp(Mode::Primal, &[&x])), "{cmp:?} value");
+            let hd = r.tensor.hyper_dual(&x, &d[0], &d[1]).unwrap();
+            assert!(close(&[hd.re, hd.e1, hd.e2, hd.e12], &interp(Mode::HyperDual, &[&x, &d[0], &d[1]])));
+            let j = r.tensor.directional(&x, &d[2]).unwrap();
+            assert!(close(&[j.re, j.d1, j.d2], &interp(Mode::Jet, &[&x, &d[2]])));
+            for k in 1..=8 {
+                let p = r.tensor.project(&x, &d[..k]).unwrap();
+                let mut parts: Vec<&[f64]> = vec![&x];
+                parts.extend(d[..k].iter().map(Vec::as_slice));
+                let q = Mode::projection(k, &interp(Mode::HyperK(k), &parts));
+                assert!(close(&[p.value], &[q.value]) && close(&p.grad, &q.grad), "{cmp:?} K={k}");
+                assert!((0..k).all(|i| close(&p.hess[i], &q.hess[i])), "{cmp:?} K={k} hessian");
+            }
+        }
     }
 }

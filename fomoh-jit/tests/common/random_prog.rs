@@ -1,7 +1,10 @@
 //! Random scalar programs for differential tests (tests/random_graphs.rs in `f64`,
 //! tests/f32.rs in `f32`): a few inputs, then steps that each append one value computed
-//! from earlier ones (elementary functions, arithmetic, constants, branches).
+//! from earlier ones (elementary functions, arithmetic, constants, branches), and the one
+//! checker both run ([`check_case`], generic over the float type, the tolerance a parameter).
 
+use super::{flat_hd, flat_jet, flat_proj};
+use fomoh_jit::{compile_at, JitFloat, Mode};
 use fomoh_runtime::{Scalar, ScalarFn};
 use proptest::prelude::*;
 
@@ -111,4 +114,93 @@ pub fn case() -> impl Strategy<Value = (Prog, Vec<f64>, Vec<Vec<f64>>, usize)> {
             1..5usize,
         )
     })
+}
+
+/// A comparison of compiled lanes with reference lanes (named for messages).
+pub type Agree<T> = dyn Fn(&str, &[T], &[T]) -> Result<(), TestCaseError>;
+
+/// How [`check_case`] compares a program compiled over one float type.
+pub struct Checks<'a, T> {
+    /// The agreement of compiled lanes with the runtime's lanes over the same float type
+    /// (the tolerance of the caller's float type; lanes the runtime leaves non-finite may be
+    /// skipped by it).
+    pub agree: &'a Agree<T>,
+    /// Whether `0` and `-0` count as the same in the bitwise comparison with the interpreter.
+    pub zeros_equal: bool,
+    /// Whether a guard failure at the (rounded) trace point discards the case: a branch whose
+    /// operands are within rounding of each other may go the other way once the point is
+    /// rounded to `T`. Otherwise it fails the case.
+    pub guard_may_fail: bool,
+}
+
+/// Bitwise equality through the exact widening to `f64` (NaN equal to NaN; `0` equal to `-0`
+/// if `zeros_equal`).
+pub fn same<T: JitFloat>(what: &str, a: &[T], b: &[T], zeros_equal: bool) -> Result<(), TestCaseError> {
+    prop_assert_eq!(a.len(), b.len(), "{} lengths", what);
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let (x, y) = (x.value(), y.value());
+        prop_assert!(
+            x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()) || (zeros_equal && x == 0.0 && y == 0.0),
+            "{} lane {}: {:e} vs {:e}",
+            what,
+            i,
+            x,
+            y
+        );
+    }
+    Ok(())
+}
+
+/// One random case over the float type `T`: the program traced at `x` rounded to `T`,
+/// compiled for `T`, then every mode (value, hyper-dual, jet and the K-direction projection)
+/// against the runtime's passes over `T` (within `checks.agree`) and against the interpreter
+/// over the staged graph in `T` (bit for bit).
+pub fn check_case<T: JitFloat>(
+    prog: &Prog,
+    x: &[f64],
+    dirs: &[Vec<f64>],
+    k: usize,
+    checks: &Checks<T>,
+) -> Result<(), TestCaseError> {
+    let to_t = |v: &[f64]| -> Vec<T> { v.iter().map(|&a| T::from_f64(a)).collect() };
+    let xt = to_t(x);
+    // the rounded point, exactly representable in f64
+    let x0: Vec<f64> = xt.iter().map(|v| v.value()).collect();
+    let p = compile_at(&x0, |t| prog.eval(t)).expect("compiles").with_float::<T>();
+    prop_assert_eq!(p.dim(), prog.n);
+    prop_assert_eq!(p.float_type(), T::TYPE);
+    let y = match p.value(&xt) {
+        Ok(y) => y,
+        Err(e) if checks.guard_may_fail && e.to_string().contains("guard") => {
+            prop_assume!(false);
+            unreachable!()
+        }
+        Err(e) => return Err(TestCaseError::fail(e.to_string())),
+    };
+    let (agree, z) = (checks.agree, checks.zeros_equal);
+    same("value/interp", &[y], &p.interpret(Mode::Primal, &[&xt]).unwrap(), z)?;
+
+    let d: Vec<Vec<T>> = dirs.iter().map(|v| to_t(v)).collect();
+    let (v1, v2) = (&d[0], &d[1]);
+    let hd = flat_hd(p.hyper_dual(&xt, v1, v2).unwrap());
+    let rt = fomoh_runtime::hyper_dual(|t| prog.eval(t), &xt, v1, v2).unwrap();
+    agree("value", &[y], &[prog.eval(&xt)])?;
+    agree("value vs runtime", &[y], &[rt.re])?;
+    agree("hyper_dual", &hd, &flat_hd(rt))?;
+    same("hyper_dual/interp", &hd, &p.interpret(Mode::HyperDual, &[&xt, v1, v2]).unwrap(), z)?;
+
+    let j = flat_jet(p.directional(&xt, v1).unwrap());
+    agree("directional", &j, &flat_jet(fomoh_runtime::directional(|t| prog.eval(t), &xt, v1).unwrap()))?;
+    same("directional/interp", &j, &p.interpret(Mode::Jet, &[&xt, v1]).unwrap(), z)?;
+
+    let dk = &d[..k];
+    let pk = p.project(&xt, dk).unwrap();
+    let (rk, _) = fomoh_runtime::project(prog, &xt, dk).unwrap();
+    agree("project", &flat_proj(&pk), &flat_proj(&rk))?;
+    let mut parts: Vec<&[T]> = vec![&xt];
+    parts.extend(dk.iter().map(|v| v.as_slice()));
+    let it = p.interpret(Mode::HyperK(k), &parts).unwrap();
+    same("project value/interp", &[pk.value], &it[..1], z)?;
+    same("project grad/interp", &pk.grad, &it[1..=k], z)?;
+    Ok(())
 }
