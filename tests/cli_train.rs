@@ -485,35 +485,24 @@ fn jit_backend_unsupported_combinations_are_one_line_errors() {
 #[test]
 fn jit_backend_in_f32_follows_the_f64_trajectory() {
     let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    // `fomoh train` on logreg with the JIT in `precision`, then `extra`.
+    let args = |precision: &'static str, extra: [String; 2]| -> Vec<String> {
+        let fixed = "train --model logreg --optimizer fgd,fomoh-kd:4 --epochs 2 --batch 100 --seed 1 \
+                     --backend jit --json --precision";
+        let mut a: Vec<String> = fixed.split_whitespace().map(String::from).collect();
+        a.push(precision.into());
+        a.extend(extra);
+        a
+    };
+    let run = |a: &[String]| ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let mut runs = Vec::new();
     for precision in ["f64", "f32"] {
-        let out = dir.path().join(precision);
-        let ck = dir.path().join(format!("{precision}.ckpt"));
-        let o = ok(&[
-            "train",
-            "--model",
-            "logreg",
-            "--optimizer",
-            "fgd,fomoh-kd:4",
-            "--epochs",
-            "2",
-            "--batch",
-            "100",
-            "--seed",
-            "1",
-            "--backend",
-            "jit",
-            "--precision",
-            precision,
-            "--checkpoint",
-            ck.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-        ]);
-        let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let mut a = args(precision, ["--checkpoint".into(), path(&format!("{precision}.ckpt"))]);
+        a.extend(["--out".into(), path(precision)]);
+        let summary: serde_json::Value = serde_json::from_slice(&run(&a).stdout).unwrap();
         assert_eq!(summary["precision"], precision);
-        runs.push(read_csv(&out.join("train.csv")));
+        runs.push(read_csv(&dir.path().join(precision).join("train.csv")));
     }
     let (f64_run, f32_run) = (&runs[0], &runs[1]);
     assert_eq!(f64_run.len(), f32_run.len());
@@ -528,31 +517,12 @@ fn jit_backend_in_f32_follows_the_f64_trajectory() {
     assert!(differ, "the f32 run computes in f32, not f64");
     let c = curve(f32_run, "fomoh-kd:4");
     assert!(c[2].train_loss < c[0].train_loss - 0.05, "{c:?}");
-    let out = dir.path().join("x");
-    let err =
-        one_line_error(&["train", "--precision", "f32", "--epochs", "1", "--out", out.to_str().unwrap()]);
+    let out = path("x");
+    let err = one_line_error(&["train", "--precision", "f32", "--epochs", "1", "--out", &out]);
     assert!(err.contains("--precision f32 needs --backend jit"), "{err}");
-    let ck = dir.path().join("f64.ckpt");
-    let err = one_line_error(&[
-        "train",
-        "--model",
-        "logreg",
-        "--optimizer",
-        "fgd,fomoh-kd:4",
-        "--epochs",
-        "3",
-        "--batch",
-        "100",
-        "--seed",
-        "1",
-        "--backend",
-        "jit",
-        "--precision",
-        "f32",
-        "--resume",
-        ck.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    // resuming the f64 session in f32 is refused
+    let mut a = args("f32", ["--resume".into(), path("f64.ckpt")]);
+    a.extend(["--out".into(), out]);
+    let err = one_line_error(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(err.contains("precision"), "{err}");
 }
