@@ -13,9 +13,9 @@
 //!   `(0..n).map(|i| term(x[i], ..)).sum()`) runs as a fused tensor loop
 //!   ([`tensor`]) in every mode instead of straight-line code (see [`Options::reroll`]).
 //! - Modes ([`Mode`]): primal, hyper-dual, the `v1 = v2` jet, and K directions (1..=16).
-//! - Float types ([`JitFloat`]): `f64` by default; [`Program::with_float`] gives an `f32`
-//!   program running native `f32` code (scalar programs only; tensor programs and rerolling
-//!   are `f64`).
+//! - Float types ([`JitFloat`]): `f64` by default; [`Program::with_float`] and
+//!   [`TensorProgram::with_float`] give `f32` programs running native `f32` code (`f32x4`
+//!   loops, `sgemm`; rerolled programs too).
 //! - Pipeline: [`trace`] (the [`Tracer`] scalar) → [`ir`] graph → [`stage`] (derivative lanes
 //!   from `fomoh_runtime::rules`, with symbolic zeros, CSE, DCE) → [`codegen`] (Cranelift) →
 //!   [`cache`]; [`interp`] is the reference interpreter over the same IR.

@@ -23,11 +23,13 @@
 //! lanes live in registers and only the non-zero lanes of each operand are loaded. In the
 //! derivative modes a body over few leaves is instead preaccumulated where that stages
 //! fewer nodes (its local gradient and Hessian, then the chain rule, see [`LoopStrategy`]);
-//! loops run on `f64x2` column pairs and fuse products into `fma` where the CPU has it. Matmul
+//! loops run on 128-bit vectors of columns (`f64x2`, or `f32x4` in an `f32` program, see
+//! [`TensorProgram::with_float`]) and fuse products into `fma` where the CPU has it. Matmul
 //! lanes are obtained by staging the scalar product `a·b` and reading off its bilinear
-//! terms; each term is one `matrixmultiply::dgemm` call on lane planes. Compiled plans go
-//! through the process-wide code cache ([`crate::cache`]): building the same graph twice
-//! compiles each mode once, and the code is freed with the last program using it.
+//! terms; the products are few large `matrixmultiply` calls (`dgemm`, or `sgemm` in `f32`)
+//! on lane planes. Compiled plans go through the process-wide code cache
+//! ([`crate::cache`], keyed per float type): building the same graph twice compiles each
+//! mode once, and the code is freed with the last program using it.
 //!
 //! ```
 //! use fomoh_jit::tensor::TensorBuilder;
