@@ -67,27 +67,7 @@ proptest! {
 
     #[test]
     fn random_elementwise_chains_agree(n in 2usize..9, ops in proptest::collection::vec(0usize..7, 1..6), seed in any::<u64>()) {
-        let mut b = TensorBuilder::new(2 * n);
-        let x = b.param(0, &[n]).unwrap();
-        let y = b.param(n, &[1, n]).unwrap();
-        let mut t = b.mul(x, y).unwrap();
-        for &o in &ops {
-            t = match o {
-                0 => b.unary(UnaryOp::Sin, t).unwrap(),
-                1 => b.unary(UnaryOp::Tanh, t).unwrap(),
-                2 => b.binary(BinaryOp::Add, t, x).unwrap(),
-                3 => b.binary(BinaryOp::Mul, t, y).unwrap(),
-                // exp of a tanh: exp stays covered and chains of it cannot overflow (inf vs inf is
-                // not an agreement this test can check)
-                4 => { let th = b.unary(UnaryOp::Tanh, t).unwrap(); let e = b.unary(UnaryOp::Exp, th).unwrap(); b.binary(BinaryOp::Div, e, y).unwrap() }
-                5 => { let c = b.constant(0.5); b.binary(BinaryOp::Max, t, c).unwrap() }
-                // a piecewise step: t·y where t > x, else sin(t)
-                _ => { let ty = b.mul(t, y).unwrap(); let st = b.unary(UnaryOp::Sin, t).unwrap(); b.select(fomoh_jit::ir::Cmp::Gt, t, x, ty, st).unwrap() }
-            };
-        }
-        let s = b.sum(t);
-        let p = b.finish(s).unwrap();
-        let theta: Vec<f64> = (0..2 * n).map(|i| 0.2 + 0.7 * ((i as u64 + seed % 97) as f64).sin().abs()).collect();
+        let (p, theta) = common::elementwise_chain(n, &ops, seed);
         check_modes(&p, &theta, 1e-12, 4);
     }
 }

@@ -173,3 +173,42 @@ pub fn tensor_vs_interpreter<T: fomoh_jit::JitFloat>(
     }
     ks!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
 }
+
+/// A random chain of elementwise ops over `x` (`[n]`) and a broadcast row `y` (`[1, n]`),
+/// summed: `ops` picks each link (sin, tanh, `+ x`, `· y`, `exp(tanh(·)) / y`, `max(·, 0.5)`,
+/// and a select `t > x ? t·y : sin t`); θ in [0.2, 0.9] from `seed`.
+pub fn elementwise_chain(n: usize, ops: &[usize], seed: u64) -> (fomoh_jit::TensorProgram, Vec<f64>) {
+    use fomoh_runtime::{BinaryOp, UnaryOp};
+    let mut b = fomoh_jit::TensorBuilder::new(2 * n);
+    let x = b.param(0, &[n]).unwrap();
+    let y = b.param(n, &[1, n]).unwrap();
+    let mut t = b.mul(x, y).unwrap();
+    for &o in ops {
+        t = match o {
+            0 => b.unary(UnaryOp::Sin, t).unwrap(),
+            1 => b.unary(UnaryOp::Tanh, t).unwrap(),
+            2 => b.binary(BinaryOp::Add, t, x).unwrap(),
+            3 => b.binary(BinaryOp::Mul, t, y).unwrap(),
+            // exp of a tanh: exp stays covered and chains of it cannot overflow (inf vs inf is
+            // not an agreement a test can check)
+            4 => {
+                let th = b.unary(UnaryOp::Tanh, t).unwrap();
+                let e = b.unary(UnaryOp::Exp, th).unwrap();
+                b.binary(BinaryOp::Div, e, y).unwrap()
+            }
+            5 => {
+                let c = b.constant(0.5);
+                b.binary(BinaryOp::Max, t, c).unwrap()
+            }
+            // a piecewise step: t·y where t > x, else sin(t)
+            _ => {
+                let ty = b.mul(t, y).unwrap();
+                let st = b.unary(UnaryOp::Sin, t).unwrap();
+                b.select(fomoh_jit::ir::Cmp::Gt, t, x, ty, st).unwrap()
+            }
+        };
+    }
+    let s = b.sum(t);
+    let theta = (0..2 * n).map(|i| 0.2 + 0.7 * ((i as u64 + seed % 97) as f64).sin().abs()).collect();
+    (b.finish(s).unwrap(), theta)
+}
