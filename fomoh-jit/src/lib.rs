@@ -101,13 +101,12 @@ macro_rules! compiled_objective {
                 x: &[f64],
                 dirs: &[Vec<f64>],
             ) -> fomoh_runtime::Result<(fomoh_runtime::Projection<f64>, usize)> {
-                use crate::float::{cast, cast_vecs};
+                let (x, dirs) = (crate::float::cast::<T>(x), crate::float::cast_vecs::<T>(dirs));
                 if (1..=16).contains(&dirs.len()) {
-                    let p = self.project(&cast::<T>(x), &cast_vecs::<T>(dirs))?;
-                    return Ok((crate::float::projection_f64(p), 1));
+                    return Ok((crate::float::projection_f64(self.project(&x, &dirs)?), 1));
                 }
                 fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {
-                    fomoh_runtime::Objective::hyper_dual(self, x, &dirs[i], &dirs[j])
+                    Ok(crate::float::hd_f64(<$ty>::hyper_dual(self, &x, &dirs[i], &dirs[j])?))
                 })
             }
             $($extra)*
