@@ -306,7 +306,9 @@ proptest! {
     /// The random elementwise chains of `tests/tensor.rs` (every link kind, a broadcast row, a
     /// select) in f32 over lengths with every remainder of 4, every mode up to K = 4.
     /// Observed differences up to ~1e-5 relative (chains of up to five transcendental links,
-    /// `fma` contraction and preaccumulation reorder f32 roundings); tolerance 1e-4.
+    /// `fma` contraction and preaccumulation reorder f32 roundings), and lanes that cancel
+    /// to ~1e-4 of the largest lane; tolerance 1e-4 of the larger value with a floor at the
+    /// largest lane (6000 cases passed at 1e-5 too).
     #[test]
     fn random_elementwise_chains_agree_in_f32(
         n in 2usize..14,
@@ -314,7 +316,14 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let (p, theta) = common::elementwise_chain(n, &ops, seed);
-        let tol = Tol { rel: 1e-4, floor: 1.0 };
-        common::tensor_vs_interpreter("f32 chain", &p.with_float::<f32>(), &f32s(&theta), tol, 4);
+        let (p, theta) = (p.with_float::<f32>(), f32s(&theta));
+        // A lane that cancels keeps the absolute error of its terms: the floor is the scale
+        // of the K = 4 outputs (the largest lane), at least 1.
+        let u: Vec<Vec<f32>> = (0..4).map(|j| f32s(&common::direction(j, 2 * n))).collect();
+        let scale = common::f64s(&common::flat_proj(&p.project(&theta, &u).unwrap()))
+            .iter()
+            .fold(1.0f64, |m, v| m.max(v.abs()));
+        let tol = Tol { rel: 1e-4, floor: scale };
+        common::tensor_vs_interpreter("f32 chain", &p, &theta, tol, 4);
     }
 }
