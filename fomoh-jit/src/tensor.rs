@@ -2365,7 +2365,7 @@ impl<T: JitFloat> TensorProgram<T> {
             self.nodes
                 .iter()
                 .map(|n| match &n.op {
-                    TOp::Data(d) => Some(d.iter().map(|&x| T::cst(x)).collect()),
+                    TOp::Data(d) => Some(crate::float::cast::<T>(d).into_owned()),
                     _ => None,
                 })
                 .collect()
