@@ -17,6 +17,10 @@
 //! the JIT's speedup per mode (issue target: at least 1.5x).
 //!
 //! f32: the Rosenbrock, logreg and MLP graphs compiled for `f32` against `f64`, per mode.
+//!
+//! Row tiles (`-- tiles`): the bound logreg and MLP minibatch programs run as row tiles
+//! (`RowTiling::Auto`, the default) against the whole batch at once (`RowTiling::Off`), per
+//! mode, and the tile sizes the `Auto` rule is calibrated on.
 
 mod common;
 
@@ -24,7 +28,7 @@ use fomoh::data::Batch;
 use fomoh::models::{Activation, LogisticRegression, Minibatch, Mlp, Model};
 use fomoh::tensor::Tensor;
 use fomoh::{HyperDual, Objective, UnaryOp};
-use fomoh_jit::tensor::{models, Bound};
+use fomoh_jit::tensor::{models, Bound, RowTiling};
 use fomoh_jit::{Mode, TensorProgram};
 use fomoh_runtime::Scalar;
 use std::hint::black_box;
@@ -60,12 +64,13 @@ fn compile_report(p: &TensorProgram) -> Result<(), fomoh::Error> {
     for mode in [Mode::Primal, Mode::HyperDual, Mode::HyperK(4), Mode::HyperK(8)] {
         let s = p.prepare(mode)?;
         println!(
-            "compile {mode:?}: {:.2} ms ({} loops ({} preaccumulated), {} matmuls, {} staged nodes)",
+            "compile {mode:?}: {:.2} ms ({} loops ({} preaccumulated), {} matmuls, {} staged nodes, {} row tiles)",
             s.compile_time.as_secs_f64() * 1e3,
             s.loops,
             s.preaccumulated_loops,
             s.matmuls,
-            s.staged_nodes
+            s.staged_nodes,
+            s.row_tiles
         );
     }
     Ok(())
@@ -198,6 +203,72 @@ fn versus_runtime(
             js * 1e3,
             ratio_s
         );
+    }
+    println!();
+    Ok(())
+}
+
+/// The bound minibatch programs as row tiles (`Auto`, and fixed tile sizes) against the
+/// whole batch at once, per mode, timed alternately.
+fn row_tiles() -> Result<(), fomoh::Error> {
+    println!("== row tiles vs the whole batch at once (medians over {ROUNDS} alternating rounds) ==");
+    println!("{}", threads_note());
+    println!(
+        "{:<30} {:<11} {:>10} {:>7} {:>10} {:>9}   fixed tiles of 16/32/64/128/256 rows: ms (tiles)",
+        "problem", "mode", "whole ms", "tiles", "tiled ms", "speedup"
+    );
+    let problems = [
+        ("logreg 64-10, batch 1797", models::logreg_minibatch(1797, 64, 10)?, 1797),
+        ("MLP 64-32-10 tanh, batch 256", models::mlp_minibatch(256, &[64, 32, 10], UnaryOp::Tanh)?, 256),
+    ];
+    for (name, p, rows) in problems {
+        let (xs, ys) = digits(rows);
+        let y = models::one_hot(&ys, 10);
+        let th: Vec<f64> = (0..p.dim()).map(|k| 0.1 * ((k + 1) as f64).sin()).collect();
+        let u = dirs(p.dim(), 8);
+        let whole = p.with_row_tiling(RowTiling::Off);
+        let fixed: Vec<TensorProgram> =
+            [16, 32, 64, 128, 256].iter().map(|&r| p.with_row_tiling(RowTiling::Rows(r))).collect();
+        let (bp, bw) = (p.bind(&[&xs, &y])?, whole.bind(&[&xs, &y])?);
+        let bf: Vec<Bound> = fixed.iter().map(|q| q.bind(&[&xs, &y])).collect::<Result<_, _>>()?;
+        for (label, mode) in [
+            ("value", Mode::Primal),
+            ("hyper-dual", Mode::HyperDual),
+            ("K=4", Mode::HyperK(4)),
+            ("K=8", Mode::HyperK(8)),
+        ] {
+            let pass = |b: &Bound| match mode {
+                Mode::HyperDual => {
+                    black_box(b.hyper_dual(&th, &u[0], &u[1]).unwrap());
+                }
+                Mode::HyperK(k) => {
+                    black_box(b.project(&th, &u[..k]).unwrap());
+                }
+                _ => {
+                    black_box(b.value(&th).unwrap());
+                }
+            };
+            let (tw, tt, ratio) = alternating(&|| pass(&bw), &|| pass(&bp));
+            let others: Vec<String> = bf
+                .iter()
+                .zip(&fixed)
+                .map(|(b, q)| {
+                    let n = q.prepare(mode).map_or(0, |s| s.row_tiles);
+                    format!(
+                        "{:.3} ({n})",
+                        common::time_median(5, Duration::from_millis(30), || pass(b)) * 1e3
+                    )
+                })
+                .collect();
+            println!(
+                "{name:<30} {label:<11} {:>10.3} {:>7} {:>10.3} {:>8.2}x   {}",
+                tw * 1e3,
+                p.prepare(mode)?.row_tiles,
+                tt * 1e3,
+                ratio,
+                others.join("  ")
+            );
+        }
     }
     println!();
     Ok(())
@@ -355,6 +426,10 @@ fn main() -> Result<(), fomoh::Error> {
         let shards = models::bind_shards(&[&halves[0], &halves[1]], &xs, &y)?;
         let batch = Batch::new(Tensor::constant(vec![rows, 64], xs.clone())?, ys)?;
         versus_runtime(name, model, &batch, &bound, &shards, &theta(model.num_params()))?;
+    }
+
+    if wanted("row tiles") {
+        row_tiles()?;
     }
 
     if wanted("f32 tensor programs") {

@@ -74,7 +74,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 mod fuse;
+mod tile;
 pub use fuse::LoopStrategy;
+pub use tile::{RowTiling, MIN_TILE_ROWS, TILE_BYTES};
 
 /// A handle to a node of a [`TensorBuilder`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -758,23 +760,13 @@ impl TensorBuilder {
                 None => shape_err(format!("input slot {slot} is not declared (slots must be 0..n)")),
             })
             .collect::<JitResult<Vec<_>>>()?;
-        Ok(TensorProgram {
-            nodes: Arc::new(self.nodes),
-            output: out.0,
-            n_params: self.n_params,
-            codegen: CodegenOptions::default(),
-            strategy: LoopStrategy::Auto,
-            kernels: core::array::from_fn(|_| OnceLock::new()),
-            inputs,
-            hash: OnceLock::new(),
-            data: OnceLock::new(),
-            scratch: Mutex::new(Vec::new()),
-        })
+        Ok(TensorProgram::from_nodes(self.nodes, out.0, self.n_params, inputs))
     }
 }
 
 /// A compiled tensor graph (code generated per mode on first use), evaluated in the float
-/// type `T`: `f64` (the default) or `f32` ([`TensorProgram::with_float`]).
+/// type `T`: `f64` (the default) or `f32` ([`TensorProgram::with_float`]), a batch sum as
+/// row tiles where the graph allows it ([`TensorProgram::with_row_tiling`]).
 pub struct TensorProgram<T: JitFloat = f64> {
     nodes: Arc<Vec<TNode>>,
     output: u32,
@@ -792,6 +784,20 @@ pub struct TensorProgram<T: JitFloat = f64> {
     /// Scratch buffer sets of finished calls, reused by later calls of the same mode so a
     /// call neither allocates nor faults in fresh pages for its intermediates.
     scratch: Mutex<Vec<Vec<Vec<T>>>>,
+    /// How a batch is run.
+    tiling: RowTiling,
+    /// The row tiles and their programs (see [`RowTiling`]).
+    tiles: tile::TileState<T>,
+}
+
+/// The kernel slot of a valid mode.
+fn mode_slot(mode: Mode) -> usize {
+    match mode {
+        Mode::Primal => 0,
+        Mode::HyperDual => 1,
+        Mode::Jet => 2,
+        Mode::HyperK(k) => 2 + k,
+    }
 }
 
 impl<T: JitFloat> core::fmt::Debug for TensorProgram<T> {
@@ -988,6 +994,8 @@ pub struct TensorStats {
     pub parallel_loops: usize,
     /// Total compile time (analysis, staging, Cranelift).
     pub compile_time: Duration,
+    /// The row tiles a pass runs (1: the whole batch at once; see [`RowTiling`]).
+    pub row_tiles: usize,
 }
 
 fn is_elementwise(op: &TOp) -> bool {
@@ -2305,6 +2313,24 @@ fn call(
 }
 
 impl<T: JitFloat> TensorProgram<T> {
+    /// A program over `nodes` (checked by the builder) with the defaults.
+    fn from_nodes(nodes: Vec<TNode>, output: u32, n_params: usize, inputs: Vec<Vec<usize>>) -> Self {
+        TensorProgram {
+            nodes: Arc::new(nodes),
+            output,
+            n_params,
+            codegen: CodegenOptions::default(),
+            strategy: LoopStrategy::Auto,
+            kernels: core::array::from_fn(|_| OnceLock::new()),
+            inputs,
+            hash: OnceLock::new(),
+            data: OnceLock::new(),
+            scratch: Mutex::new(Vec::new()),
+            tiling: RowTiling::Auto,
+            tiles: tile::TileState::default(),
+        }
+    }
+
     /// The number of parameters.
     pub fn dim(&self) -> usize {
         self.n_params
@@ -2318,7 +2344,12 @@ impl<T: JitFloat> TensorProgram<T> {
     /// The same graph with the loop-body strategy `s` (default [`LoopStrategy::Auto`]);
     /// nothing compiled is kept.
     pub fn with_loop_strategy(self, s: LoopStrategy) -> TensorProgram<T> {
-        TensorProgram { strategy: s, kernels: core::array::from_fn(|_| OnceLock::new()), ..self }
+        TensorProgram {
+            strategy: s,
+            kernels: core::array::from_fn(|_| OnceLock::new()),
+            tiles: tile::TileState::default(),
+            ..self
+        }
     }
 
     /// The same graph evaluated in the float type `U` (`f32` or `f64`); nothing compiled is
@@ -2353,6 +2384,8 @@ impl<T: JitFloat> TensorProgram<T> {
             hash: self.hash.clone(),
             data: OnceLock::new(),
             scratch: Mutex::new(Vec::new()),
+            tiling: self.tiling,
+            tiles: tile::TileState::default(),
         }
     }
 
@@ -2377,20 +2410,19 @@ impl<T: JitFloat> TensorProgram<T> {
         self.codegen = c;
     }
 
-    /// Compiles `mode` (or finds it) and returns its statistics.
+    /// Compiles `mode` (or finds it, and the plans of its row tiles) and returns its
+    /// statistics (a tiled mode: its first tile's, with every tile length's compile time).
     pub(crate) fn plan_stats(&self, mode: Mode) -> JitResult<TensorStats> {
-        Ok(self.plan(mode)?.stats)
+        let mode = mode.validate()?;
+        let Some(t) = self.tiles(mode) else {
+            return Ok(self.plan(mode)?.stats);
+        };
+        t.stats(mode)
     }
 
     fn plan(&self, mode: Mode) -> JitResult<&Arc<Plan>> {
         let mode = mode.validate()?;
-        let slot = match mode {
-            Mode::Primal => 0,
-            Mode::HyperDual => 1,
-            Mode::Jet => 2,
-            Mode::HyperK(k) => 2 + k,
-        };
-        self.kernels[slot]
+        self.kernels[mode_slot(mode)]
             .get_or_init(|| {
                 let hash =
                     *self.hash.get_or_init(|| structural_hash(&self.nodes, self.output, self.n_params));
@@ -2454,9 +2486,9 @@ impl<T: JitFloat> TensorProgram<T> {
         Ok(())
     }
 
-    /// Compiles `mode` now and returns what it cost.
+    /// Compiles `mode` now (every row tile's length, if tiled) and returns what it cost.
     pub fn prepare(&self, mode: Mode) -> Result<TensorStats> {
-        Ok(self.plan(mode)?.stats)
+        Ok(self.plan_stats(mode)?)
     }
 
     fn compile(&self, mode: Mode) -> JitResult<Plan> {
@@ -2519,6 +2551,7 @@ impl<T: JitFloat> TensorProgram<T> {
         }
         let mut stats = c.stats;
         stats.compile_time = t0.elapsed();
+        stats.row_tiles = 1;
         Ok(Plan {
             float: T::TYPE,
             steps: c.steps,
@@ -2534,6 +2567,10 @@ impl<T: JitFloat> TensorProgram<T> {
             check_len(what, self.n_params, p.len())?;
         }
         self.check_inputs(inputs)?;
+        let mode = mode.validate()?;
+        if let Some(t) = self.tiles(mode) {
+            return self.run_tiles(&t, mode, parts, inputs);
+        }
         let plan = self.plan(mode)?;
         if plan.float != T::TYPE {
             return Err(JitError::Codegen("internal: a plan compiled for another float type".into()));

@@ -121,18 +121,6 @@ fn reference(problem: &str) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     (nums("hd1"), nums("g"), nums("H"))
 }
 
-fn digits(rows: usize) -> (Vec<f64>, Vec<usize>) {
-    let text = include_str!("data/digits.csv");
-    let mut x = Vec::new();
-    let mut y = Vec::new();
-    for line in text.lines().skip(1).take(rows) {
-        let v: Vec<f64> = line.split(',').map(|t| t.trim().parse().unwrap()).collect();
-        x.extend(v[..64].iter().map(|p| p / 16.0));
-        y.push(v[64] as usize);
-    }
-    (x, y)
-}
-
 fn check_reference(p: &fomoh_jit::TensorProgram, x: &[f64], problem: &str) {
     let (hd1, g, h) = reference(problem);
     let u = dirs(x.len(), 4);
@@ -175,7 +163,7 @@ fn benchmark_rosenbrock_1e6_reference() {
 
 #[test]
 fn benchmark_logreg_reference() {
-    let (x, y) = digits(1797);
+    let (x, y) = common::digits(1797);
     let p = models::logreg(x, &y, 64, 10).unwrap();
     let theta: Vec<f64> = (0..650).map(|k| 0.1 * ((k + 1) as f64).sin()).collect();
     check_reference(&p, &theta, "logreg_64_10_b1797");
@@ -183,7 +171,7 @@ fn benchmark_logreg_reference() {
 
 #[test]
 fn benchmark_mlp_reference() {
-    let (x, y) = digits(256);
+    let (x, y) = common::digits(256);
     let p = models::mlp(x, &y, 64, 32, 10).unwrap();
     let theta: Vec<f64> = (0..2410).map(|k| 0.1 * ((k + 1) as f64).sin()).collect();
     check_reference(&p, &theta, "mlp_64_32_10_b256");
@@ -257,7 +245,7 @@ fn minibatch_programs_match_the_runtime_models_on_every_batch() {
 
 #[test]
 fn baked_and_bound_models_agree() {
-    let (x, y) = digits(40);
+    let (x, y) = common::digits(40);
     let baked = models::mlp(x.clone(), &y, 64, 6, 10).unwrap();
     let bound = models::mlp_minibatch(40, &[64, 6, 10], UnaryOp::Tanh).unwrap();
     let oh = models::one_hot(&y, 10);
@@ -304,7 +292,7 @@ fn input_errors_are_typed_and_checked_before_running() {
 /// what a fresh program computes.
 #[test]
 fn repeated_calls_on_other_batches_are_exact() {
-    let (x, y) = digits(60);
+    let (x, y) = common::digits(60);
     let (x1, x2) = (&x[..30 * 64], &x[30 * 64..]);
     let (y1, y2) = (models::one_hot(&y[..30], 10), models::one_hot(&y[30..], 10));
     let p = models::mlp_minibatch(30, &[64, 5, 10], UnaryOp::Tanh).unwrap();

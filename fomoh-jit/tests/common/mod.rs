@@ -212,3 +212,17 @@ pub fn elementwise_chain(n: usize, ops: &[usize], seed: u64) -> (fomoh_jit::Tens
     let theta = (0..2 * n).map(|i| 0.2 + 0.7 * ((i as u64 + seed % 97) as f64).sin().abs()).collect();
     (b.finish(s).unwrap(), theta)
 }
+
+/// The first `rows` samples of the bundled digits data (pixels scaled to [0, 1]) and their
+/// labels.
+pub fn digits(rows: usize) -> (Vec<f64>, Vec<usize>) {
+    let text = include_str!("../data/digits.csv");
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for line in text.lines().skip(1).take(rows) {
+        let v: Vec<f64> = line.split(',').map(|t| t.trim().parse().unwrap()).collect();
+        x.extend(v[..64].iter().map(|p| p / 16.0));
+        y.push(v[64] as usize);
+    }
+    (x, y)
+}
