@@ -348,9 +348,32 @@ enum JitNet {
 struct JitModel {
     net: JitNet,
     precision: Precision,
+    /// The programs per shard size (`--precision f64`).
     programs: HashMap<usize, TensorProgram>,
-    /// The `f32` forms of `programs` (`--precision f32`).
+    /// The programs per shard size (`--precision f32`).
     programs32: HashMap<usize, TensorProgram<f32>>,
+}
+
+/// The compiled program of each shard (rows `bounds[s]..bounds[s + 1]`) of `net` in the float
+/// type `T`, built once per shard size into `programs`.
+fn shard_programs<'a, T: fomoh::jit::JitFloat>(
+    programs: &'a mut HashMap<usize, TensorProgram<T>>,
+    net: &JitNet,
+    bounds: &[usize],
+) -> fomoh::Result<Vec<&'a TensorProgram<T>>> {
+    for w in bounds.windows(2) {
+        let rows = w[1] - w[0];
+        if let std::collections::hash_map::Entry::Vacant(e) = programs.entry(rows) {
+            let p = match net {
+                JitNet::Dense { sizes, activation } => {
+                    jit_models::mlp_minibatch(rows, sizes, activation.op())?
+                }
+                JitNet::Cnn(cfg) => jit_models::cnn_minibatch(rows, *cfg)?,
+            };
+            e.insert(p.with_float::<T>());
+        }
+    }
+    Ok(bounds.windows(2).map(|w| &programs[&(w[1] - w[0])]).collect())
 }
 
 impl JitModel {
@@ -390,33 +413,18 @@ impl JitModel {
         let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
         let shards = cores.min(n / MIN_SHARD_ROWS).max(1);
         let bounds: Vec<usize> = (0..=shards).map(|s| n * s / shards).collect();
-        for w in bounds.windows(2) {
-            let rows = w[1] - w[0];
-            if !self.programs.contains_key(&rows) {
-                let p = match &self.net {
-                    JitNet::Dense { sizes, activation } => {
-                        jit_models::mlp_minibatch(rows, sizes, activation.op())?
-                    }
-                    JitNet::Cnn(cfg) => jit_models::cnn_minibatch(rows, *cfg)?,
-                };
-                self.programs.insert(rows, p);
+        match self.precision {
+            Precision::F32 => {
+                let programs = shard_programs(&mut self.programs32, &self.net, &bounds)?;
+                let x: Vec<f32> = batch.x.re().iter().map(|&v| v as f32).collect();
+                let y: Vec<f32> = onehot.iter().map(|&v| v as f32).collect();
+                optimizer.step(&jit_models::bind_shards(&programs, &x, &y)?, theta)
+            }
+            Precision::F64 => {
+                let programs = shard_programs(&mut self.programs, &self.net, &bounds)?;
+                optimizer.step(&jit_models::bind_shards(&programs, batch.x.re(), &onehot)?, theta)
             }
         }
-        if self.precision == Precision::F32 {
-            for w in bounds.windows(2) {
-                let rows = w[1] - w[0];
-                let p = &self.programs[&rows];
-                self.programs32.entry(rows).or_insert_with(|| p.with_float());
-            }
-            let programs: Vec<&TensorProgram<f32>> =
-                bounds.windows(2).map(|w| &self.programs32[&(w[1] - w[0])]).collect();
-            let x: Vec<f32> = batch.x.re().iter().map(|&v| v as f32).collect();
-            let y: Vec<f32> = onehot.iter().map(|&v| v as f32).collect();
-            return optimizer.step(&jit_models::bind_shards(&programs, &x, &y)?, theta);
-        }
-        let programs: Vec<&TensorProgram> =
-            bounds.windows(2).map(|w| &self.programs[&(w[1] - w[0])]).collect();
-        optimizer.step(&jit_models::bind_shards(&programs, batch.x.re(), &onehot)?, theta)
     }
 }
 
