@@ -13,7 +13,7 @@ use crate::float::FloatType;
 use crate::ir::Graph;
 use crate::program::Options;
 use crate::stage::{self, Mode};
-use crate::tensor::{self, Plan, TNode};
+use crate::tensor::{self, LoopStrategy, Plan, TNode};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
@@ -152,6 +152,7 @@ struct PlanKey {
     mode: Mode,
     float: FloatType,
     codegen: CodegenOptions,
+    strategy: LoopStrategy,
 }
 
 static TENSOR_CACHE: Table<PlanKey, Plan> = LazyLock::new(|| Mutex::new(HashMap::new()));
@@ -163,7 +164,7 @@ pub(crate) fn tensor_plan(
     key: &TensorKey,
     mode: Mode,
     float: FloatType,
-    codegen: &CodegenOptions,
+    (codegen, strategy): (&CodegenOptions, LoopStrategy),
     compile: impl FnOnce() -> JitResult<Plan>,
 ) -> JitResult<Arc<Plan>> {
     get_or_compile(
@@ -173,6 +174,7 @@ pub(crate) fn tensor_plan(
             e.mode == mode
                 && e.float == float
                 && e.codegen == *codegen
+                && e.strategy == strategy
                 && e.key.output == key.output
                 && e.key.n_params == key.n_params
                 && (Arc::ptr_eq(&e.key.nodes, &key.nodes) || tensor::same_nodes(&e.key.nodes, &key.nodes))
@@ -188,6 +190,7 @@ pub(crate) fn tensor_plan(
             mode,
             float,
             codegen: codegen.clone(),
+            strategy,
         },
     )
 }

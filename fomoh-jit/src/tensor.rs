@@ -2432,7 +2432,9 @@ impl<T: JitFloat> TensorProgram<T> {
                     n_params: self.n_params,
                     hash,
                 };
-                crate::cache::tensor_plan(&key, mode, T::TYPE, &self.codegen, || self.compile(mode))
+                crate::cache::tensor_plan(&key, mode, T::TYPE, (&self.codegen, self.strategy), || {
+                    self.compile(mode)
+                })
             })
             .as_ref()
             .map_err(Clone::clone)

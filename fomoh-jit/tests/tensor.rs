@@ -426,6 +426,22 @@ fn loop_strategies_agree_with_the_interpreter_in_every_mode() {
     }
 }
 
+/// The code cache tells strategies apart: programs of one graph with different loop
+/// strategies, alive at the same time, each run their own plan (the cache once returned the
+/// first one compiled for both).
+#[test]
+fn the_code_cache_keys_plans_by_loop_strategy() {
+    use fomoh_jit::tensor::LoopStrategy;
+    let mode = fomoh_jit::Mode::HyperK(4);
+    let direct = models::rosenbrock(50).unwrap().with_loop_strategy(LoopStrategy::Direct);
+    let pre = models::rosenbrock(50).unwrap().with_loop_strategy(LoopStrategy::Preaccumulate);
+    let (d, p) = (direct.prepare(mode).unwrap(), pre.prepare(mode).unwrap());
+    assert_eq!((d.preaccumulated_loops, p.preaccumulated_loops), (0, 1));
+    assert_ne!(d.staged_nodes, p.staged_nodes);
+    let again = models::rosenbrock(50).unwrap().with_loop_strategy(LoopStrategy::Direct);
+    assert_eq!(again.prepare(mode).unwrap().preaccumulated_loops, 0, "a hit of the direct plan");
+}
+
 // ---- fused loops split over the rayon pool ----
 
 /// `sin(x)·x` stored once (two users, so not inlined: a loop without reduction over one long
