@@ -28,8 +28,11 @@
 //! lanes are obtained by staging the scalar product `a·b` and reading off its bilinear
 //! terms; the products are few large `matrixmultiply` calls (`dgemm`, or `sgemm` in `f32`)
 //! on lane planes. Compiled plans go through the process-wide code cache
-//! ([`crate::cache`], keyed per float type): building the same graph twice compiles each
-//! mode once, and the code is freed with the last program using it.
+//! ([`crate::cache`], keyed per float type and loop strategy): building the same graph twice
+//! compiles each mode once, and the code is freed with the last program using it. A graph
+//! that is a sum over the rows of a batch (a model's mean loss) runs as row tiles, the same
+//! graph over blocks of rows side by side, so that a tile's lanes stay in cache
+//! ([`RowTiling`], [`TensorProgram::with_row_tiling`]).
 //!
 //! ```
 //! use fomoh_jit::tensor::TensorBuilder;
@@ -76,7 +79,7 @@ use std::time::{Duration, Instant};
 mod fuse;
 mod tile;
 pub use fuse::LoopStrategy;
-pub use tile::{RowTiling, MIN_TILE_ROWS, TILE_BYTES};
+pub use tile::{RowTiling, MAX_TILE_ROWS, MIN_TILE_ROWS, TILE_BYTES, TILE_WORK};
 
 /// A handle to a node of a [`TensorBuilder`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

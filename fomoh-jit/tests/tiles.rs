@@ -67,21 +67,31 @@ fn tiled_models_agree_with_the_interpreter_in_every_mode() {
     }
 }
 
-/// `RowTiling::Auto` tiles the benchmark MLP (batch 256) in the modes with many lanes, where
-/// a whole-batch intermediate does not fit in cache, and runs the primal pass whole.
+/// `RowTiling::Auto` on the benchmark MLP (batch 256): more, smaller tiles in the modes with
+/// more lanes (a whole-batch intermediate at K = 8 does not fit in cache), at most
+/// `MAX_TILE_ROWS` rows in every mode; a small batch or a small net runs whole.
 #[test]
 fn auto_tiling_follows_the_lanes_of_the_mode() {
+    use fomoh_jit::tensor::{MAX_TILE_ROWS, MIN_TILE_ROWS};
     let (x, y) = common::digits(256);
     let p = models::mlp(x, &y, 64, 32, 10).unwrap();
     let theta: Vec<f64> = (0..p.dim()).map(|k| 0.1 * ((k + 1) as f64).sin()).collect();
-    assert_eq!(tiles(&p, Mode::Primal), 1);
-    let (k4, k8) = (tiles(&p, Mode::HyperK(4)), tiles(&p, Mode::HyperK(8)));
-    assert!(k4 >= 2 && k8 > k4, "K = 4: {k4} tiles, K = 8: {k8} tiles");
-    assert!(256 / k8 >= fomoh_jit::tensor::MIN_TILE_ROWS);
+    let n: Vec<usize> =
+        [Mode::Primal, Mode::HyperDual, Mode::HyperK(4), Mode::HyperK(8)].map(|m| tiles(&p, m)).to_vec();
+    assert_eq!(n[0], 256 / MAX_TILE_ROWS, "{n:?}");
+    assert!(n[1] >= n[0] && n[2] > n[1] && n[3] > n[2], "{n:?}");
+    assert!(256 / n[3] >= MIN_TILE_ROWS, "{n:?}");
     same_as_whole("digits mlp", &p, &theta, 8);
     // a small batch is never tiled
     let (x, y) = common::digits(12);
     assert_eq!(tiles(&models::mlp(x, &y, 64, 32, 10).unwrap(), Mode::HyperK(16)), 1);
+    // nor a small net (too little work per tile) outside the modes with many lanes
+    let (x, y) = common::digits(256);
+    let x: Vec<f64> = x.chunks(64).flat_map(|r| r[..4].to_vec()).collect();
+    let y: Vec<usize> = y.iter().map(|&c| c % 3).collect();
+    let small = models::mlp(x, &y, 4, 3, 3).unwrap();
+    assert_eq!(tiles(&small, Mode::Primal), 1);
+    assert!(tiles(&small, Mode::HyperK(8)) >= 2);
 }
 
 /// Bound minibatches (inputs whose first axis is the batch) are tiled in place, in `f64`

@@ -51,10 +51,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// of the tiles' lanes, added in tile order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum RowTiling {
-    /// Tiles where the graph allows it, sized per mode so that one tile's intermediates (all
-    /// lanes of the per-row values it stores) take about [`TILE_BYTES`], and at least
-    /// [`MIN_TILE_ROWS`] rows: many small tiles at `K = 8`, few or none (the whole batch)
-    /// in the modes with few lanes.
+    /// Tiles where the graph allows it, sized per mode: one tile's intermediates (all lanes
+    /// of the per-row values it stores) take about [`TILE_BYTES`], a tile has at most
+    /// [`MAX_TILE_ROWS`] rows (so a large batch runs on every core in every mode), and at
+    /// least [`MIN_TILE_ROWS`] rows and [`TILE_WORK`] of work (so a small problem runs
+    /// whole, without the cost of handing tiles to the pool).
     #[default]
     Auto,
     /// Always the whole batch at once.
@@ -66,13 +67,21 @@ pub enum RowTiling {
 /// The bytes of intermediates (all lanes of the stored per-row values) one
 /// [`RowTiling::Auto`] tile aims at: a quarter of a 2 MB L2 cache, which leaves room for
 /// the weights' lanes and the matmul kernel's packed operands. (Measured on the MLP
-/// 64-32-10 and the logistic regression 64-10: `K = 8` runs best at 16-32 and 64-256 rows
-/// per tile, `K = 4` at 32-64 and 128-256, the hyper-dual MLP and both primal passes whole;
-/// see `benches/jit_tensor.rs`.)
+/// 64-32-10 and the logistic regression 64-10 with `cargo bench --bench jit_tensor --
+/// tiles`: `K = 8` runs best at 16-32 and 64-256 rows per tile, `K = 4` at 32-64 and
+/// 128-256, the primal and hyper-dual passes at 64-256 rows, against 1.3-2.2x slower for
+/// the whole batch at once.)
 pub const TILE_BYTES: usize = 1 << 19;
+
+/// The most rows of a [`RowTiling::Auto`] tile.
+pub const MAX_TILE_ROWS: usize = 128;
 
 /// The fewest rows of a [`RowTiling::Auto`] tile.
 pub const MIN_TILE_ROWS: usize = 8;
+
+/// The least work of a [`RowTiling::Auto`] tile: per-row elements of the stored values
+/// and multiply-adds of the matmuls, times the lanes of the mode.
+pub const TILE_WORK: usize = 1 << 16;
 
 /// What a node is with respect to the batch (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +119,9 @@ pub(super) struct RowSplit {
     /// Estimated stored elements per row and lane (rows nodes that are neither views nor
     /// inlined into their single consumer).
     width: usize,
+    /// Estimated work per row and lane: the elements of every rows node, the multiply-adds
+    /// of its matmuls.
+    work: usize,
 }
 
 fn args(op: &TOp) -> Vec<u32> {
@@ -117,7 +129,7 @@ fn args(op: &TOp) -> Vec<u32> {
 }
 
 /// The row structure of the graph `nodes` with output `output`, if it is a sum over the rows
-/// of a batch of at least `2 · MIN_TILE_ROWS / 2` rows (see the module docs).
+/// of a batch of at least 2 rows (see the module docs).
 pub(super) fn analyze(nodes: &[TNode], output: u32) -> Option<RowSplit> {
     let mut used = vec![false; nodes.len()];
     let mut users = vec![0usize; nodes.len()];
@@ -145,7 +157,7 @@ pub(super) fn analyze(nodes: &[TNode], output: u32) -> Option<RowSplit> {
 fn classify(nodes: &[TNode], output: u32, used: &[bool], users: &[usize], batch: usize) -> Option<RowSplit> {
     use Class::*;
     let mut class = vec![Unused; nodes.len()];
-    let mut width = 0usize;
+    let (mut width, mut work) = (0usize, 0usize);
     for (i, n) in nodes.iter().enumerate() {
         if !used[i] {
             continue;
@@ -234,6 +246,10 @@ fn classify(nodes: &[TNode], output: u32, used: &[bool], users: &[usize], batch:
             if !inlined {
                 width += row;
             }
+            work += match n.op {
+                TOp::Matmul(a, _) => row * nodes[a as usize].shape[1],
+                _ => row,
+            };
         }
         class[i] = k;
     }
@@ -253,7 +269,7 @@ fn classify(nodes: &[TNode], output: u32, used: &[bool], users: &[usize], batch:
         slot[i] = Some(srcs.len());
         srcs.push(src);
     }
-    Some(RowSplit { batch, class, srcs, slot, width: width.max(1) })
+    Some(RowSplit { batch, class, srcs, slot, width: width.max(1), work: work.max(1) })
 }
 
 impl RowSplit {
@@ -293,7 +309,9 @@ impl RowSplit {
             RowTiling::Auto => {
                 let lanes = mode.outputs();
                 let bytes = self.width.saturating_mul(lanes).saturating_mul(elem).max(1);
-                b.div_ceil((TILE_BYTES / bytes).max(1)).min(b / MIN_TILE_ROWS)
+                let by_work = TILE_WORK.div_ceil(self.work.saturating_mul(lanes).max(1));
+                let rows = (TILE_BYTES / bytes).min(MAX_TILE_ROWS).max(by_work).max(MIN_TILE_ROWS);
+                b.div_ceil(rows).min(b / MIN_TILE_ROWS)
             }
         };
         if n < 2 {
