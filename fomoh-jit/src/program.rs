@@ -77,8 +77,12 @@ pub struct Program<T: JitFloat = f64> {
 /// A rerolled program: the tensor program and the guard checks it must run first.
 struct Rerolled<T: JitFloat> {
     tensor: TensorProgram<T>,
-    /// The traced guards (primal-only, never rerolled).
+    /// The traced guards (primal-only, never rerolled), checked before every run.
     guards: Option<Box<Program<T>>>,
+    /// Guards reading values computed inside the terms: the rerolled program counting the
+    /// guards whose outcome differs from the trace's (run before every pass) and the guards'
+    /// graph, interpreted only when that count is not zero, to name the failed guard.
+    violations: Option<(TensorProgram<T>, Graph)>,
 }
 
 impl<T: JitFloat> core::fmt::Debug for Program<T> {
@@ -229,10 +233,17 @@ impl<T: JitFloat> Program<T> {
         self.rerolled
             .get_or_init(|| {
                 let r = reroll::reroll(&self.graph)?;
-                let mut tensor = r.tensor.with_float::<T>();
-                tensor.set_codegen(self.options.codegen.clone());
+                let in_float = |t: TensorProgram| {
+                    let mut t = t.with_float::<T>();
+                    t.set_codegen(self.options.codegen.clone());
+                    t
+                };
                 let options = Options { reroll: false, ..self.options.clone() };
-                Some(Rerolled { tensor, guards: r.guards.map(|g| Box::new(Program::new(g, options))) })
+                let (guards, violations) = match (r.violations, r.guards) {
+                    (Some(count), Some(g)) => (None, Some((in_float(count), g))),
+                    (_, g) => (g.map(|g| Box::new(Program::new(g, options))), None),
+                };
+                Some(Rerolled { tensor: in_float(r.tensor), guards, violations })
             })
             .as_ref()
     }
@@ -240,8 +251,9 @@ impl<T: JitFloat> Program<T> {
     /// Whether this program runs as a rerolled tensor program (see [`Options::reroll`]):
     /// its output needs a sum (of `+`, `-` and negated terms) of at least `8` isomorphic
     /// terms whose inputs are affine in the term number (or, for a double sum, in the row and
-    /// column), with a small remainder and no guard reading a value computed inside the
-    /// terms (see the `reroll` module); in `f64` and `f32` alike.
+    /// column), with a small remainder (guards reading values computed inside the terms are
+    /// counted by a rerolled program of their own, checked per element before every pass;
+    /// see the `reroll` module); in `f64` and `f32` alike.
     ///
     /// ```
     /// use fomoh_runtime::Scalar;
@@ -298,12 +310,16 @@ impl<T: JitFloat> Program<T> {
             Some(g) => g.prepare_j(Mode::Primal)?,
             None => CompileStats::default(),
         };
+        let v = match &r.violations {
+            Some((count, _)) => count.plan_stats(Mode::Primal)?,
+            None => Default::default(),
+        };
         Ok(CompileStats {
             traced_nodes: self.graph.nodes.len(),
-            staged_nodes: t.staged_nodes + g.staged_nodes,
-            functions: t.loops + g.functions,
+            staged_nodes: t.staged_nodes + g.staged_nodes + v.staged_nodes,
+            functions: t.loops + g.functions + v.loops,
             stage_time: g.stage_time,
-            codegen_time: t.compile_time + g.codegen_time,
+            codegen_time: t.compile_time + g.codegen_time + v.compile_time,
             rerolled: true,
         })
     }
@@ -327,6 +343,18 @@ impl<T: JitFloat> Program<T> {
             if let (Some(g), Some((what, x))) = (&r.guards, parts.first()) {
                 check_len(what, self.dim(), x.len())?;
                 g.run_into(Mode::Primal, &[(what, x)], &mut [T::default()])?;
+            }
+            if let (Some((count, g)), Some((what, x))) = (&r.violations, parts.first()) {
+                check_len(what, self.dim(), x.len())?;
+                if count.run(Mode::Primal, &[(what, x)], &[])?[0] != T::default() {
+                    // Name the guard: the interpreter checks them in trace order. (If it
+                    // finds none, the compiled comparison differed only by rounding.)
+                    return Err(crate::interp::eval(g, x).err().unwrap_or_else(|| {
+                        JitError::GuardFailed(
+                            "a branch inside the rerolled sum (its comparison at the rounding edge)".into(),
+                        )
+                    }));
+                }
             }
             let o = r.tensor.run(mode, parts, &[])?;
             check_len("rerolled outputs", out.len(), o.len())?;

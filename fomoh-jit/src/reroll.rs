@@ -41,13 +41,17 @@
 //!
 //! Refused (the caller keeps the straight-line path): no group forms anywhere; the rank-0
 //! remainder (ungrouped terms, code around the sums, one node per sum tree, the values the
-//! guards read) is over [`MAX_REMAINDER`] nodes; a guard reads a value computed inside a
-//! term body (e.g. `if x[i + 1] - x[i] > 0` in every term: the tensor program cannot check
-//! a per-element guard, and checking them straight-line would cost about as much as the
-//! straight-line program); products and other reductions that are not sums.
-//! Guards are kept: they are returned as a primal-only graph that the caller checks before
-//! each run. Derivatives still come only from staging (the tensor compiler stages its loop
-//! bodies from the rule table).
+//! guards read outside the terms) is over [`MAX_REMAINDER`] nodes; guards reading values
+//! computed inside the terms whose count (below) does not reroll; products and other
+//! reductions that are not sums.
+//! Guards are kept: those reading inputs, literals and values outside the terms are returned
+//! as a primal-only graph that the caller checks before each run. Guards reading values
+//! computed inside a term body (e.g. `if x[i + 1] - x[i] > 0` in every term) are checked per
+//! element: the graph counting the guards whose outcome differs from the trace's
+//! (`Σ select(cmp(a, b), 0, 1)`, the guards' operands computed as in the terms) is rerolled
+//! too, and the caller runs its primal pass before each run (and names the failed guard from
+//! the guards' graph only when the count is not zero). Derivatives still come only from
+//! staging (the tensor compiler stages its loop bodies from the rule table).
 
 use crate::ir::{Cmp, Graph, NodeId, Op};
 use crate::tensor::{Tensor, TensorBuilder, TensorProgram};
@@ -132,6 +136,11 @@ pub(crate) struct Rerolled {
     pub tensor: TensorProgram,
     /// The traced guards as a primal-only graph (`None` if there are none).
     pub guards: Option<Graph>,
+    /// Where guards read values computed inside the terms: a rerolled program counting the
+    /// guards whose outcome differs from the trace's (`Σ select(cmp(a, b), 0, 1)` over the
+    /// guards expecting true, and the converse), to run before every pass; `guards` then
+    /// names the failed guard (evaluated only when the count is not zero).
+    pub violations: Option<TensorProgram>,
 }
 
 /// Records that term `t` reaches a node whose owner is `o`.
@@ -197,13 +206,48 @@ pub(crate) fn reroll(g: &Graph) -> Option<Rerolled> {
     if em.groups == 0 {
         return None;
     }
-    // Guards: none may read a value computed inside the terms.
-    let guards = guard_graph(g, &em.inside)?;
-    if em.used + guards.as_ref().map_or(0, computed) > MAX_REMAINDER {
+    // Guards that read only values computed outside the terms are checked straight-line;
+    // guards reading values inside the terms are counted by a rerolled program of their own.
+    let (guards, violations) = match guard_graph(g, &em.inside) {
+        Some(gg) => (gg, None),
+        None => {
+            let count = reroll(&violation_count(g)?)?;
+            (guards_only(g), Some(count.tensor))
+        }
+    };
+    let outside = if violations.is_some() { 0 } else { guards.as_ref().map_or(0, computed) };
+    if em.used + outside > MAX_REMAINDER {
         return None;
     }
     let tensor = em.b.finish(y).ok()?;
-    Some(Rerolled { tensor, guards })
+    Some(Rerolled { tensor, guards, violations })
+}
+
+/// The number of guards of `g` whose outcome differs from the traced one, as a graph (a sum
+/// of selects over the guards' operands, no guard left live), or `None` if `g` has no guard.
+fn violation_count(g: &Graph) -> Option<Graph> {
+    let mut v = g.clone();
+    // The guards themselves become literals (nothing reads a guard's value), so that none
+    // is live in `v`.
+    for op in v.nodes.iter_mut().filter(|op| matches!(op, Op::Guard { .. })) {
+        *op = Op::Const(0.0);
+    }
+    let (zero, one) = (v.nodes.len() as NodeId, v.nodes.len() as NodeId + 1);
+    v.nodes.extend([Op::Const(0.0), Op::Const(1.0)]);
+    let mut sum: Option<NodeId> = None;
+    for op in &g.nodes {
+        if let Op::Guard { cmp, a, b, expect, .. } = *op {
+            let (t, f) = if expect { (zero, one) } else { (one, zero) };
+            v.nodes.push(Op::Select { cmp, a, b, t, f });
+            let miss = v.nodes.len() as NodeId - 1;
+            if let Some(s) = sum {
+                v.nodes.push(Op::Binary(BinaryOp::Add, s, miss));
+            }
+            sum = Some(v.nodes.len() as NodeId - 1);
+        }
+    }
+    v.outputs = vec![sum?];
+    Some(v)
 }
 
 /// The canonical body of the term rooted at `r` and its leaves (slot order), or `None` if it
@@ -354,21 +398,30 @@ fn groups_of(class: usize, m: &[usize], leaves: impl Fn(usize) -> Vec<Leaf>) -> 
 /// operands are too many nodes.
 #[allow(clippy::option_option)]
 fn guard_graph(g: &Graph, inside: &[bool]) -> Option<Option<Graph>> {
-    if !g.nodes.iter().any(|op| matches!(op, Op::Guard { .. })) {
-        return Some(None);
-    }
-    let mut gg = g.clone();
-    gg.nodes.push(Op::Const(0.0));
-    gg.outputs = vec![gg.nodes.len() as NodeId - 1];
-    let live = gg.live();
+    let Some(gg) = guards_only(g) else { return Some(None) };
+    let mut probe = g.clone();
+    probe.nodes.push(Op::Const(0.0));
+    probe.outputs = vec![probe.nodes.len() as NodeId - 1];
+    let live = probe.live();
     for (i, op) in g.nodes.iter().enumerate() {
         let computed = !matches!(op, Op::Input(_) | Op::Const(_) | Op::Guard { .. });
         if live[i] && computed && inside[i] {
             return None;
         }
     }
-    let gg = gg.without_dead();
     (computed(&gg) <= MAX_REMAINDER).then_some(Some(gg))
+}
+
+/// The guards of `g` and the values they read, as a primal-only graph (output a literal),
+/// or `None` if `g` has no guard.
+fn guards_only(g: &Graph) -> Option<Graph> {
+    if !g.nodes.iter().any(|op| matches!(op, Op::Guard { .. })) {
+        return None;
+    }
+    let mut gg = g.clone();
+    gg.nodes.push(Op::Const(0.0));
+    gg.outputs = vec![gg.nodes.len() as NodeId - 1];
+    Some(gg.without_dead())
 }
 
 /// The nodes of `g` that compute a value (not inputs, literals or guards).

@@ -119,7 +119,7 @@ fn input_branch<S: Scalar>(x: &[S]) -> S {
         .sum()
 }
 
-/// A branch inside every term (guards read term values): not rerolled.
+/// A branch inside every term (guards read term values).
 fn branchy<S: Scalar>(x: &[S]) -> S {
     (0..x.len() - 1)
         .map(|i| {
@@ -302,16 +302,45 @@ fn branches_on_inputs_inside_terms_are_rerolled_and_checked() {
     assert!(close(fomoh_runtime::Objective::value(&r, &y).unwrap(), input_branch(&y), TOL));
 }
 
+/// Guards reading values computed inside the terms (`d = x[i+1] - x[i]`, `if d > 0`): the
+/// program and the count of violated guards are both rerolled; every guard is still checked,
+/// per element, and a failure names its guard.
 #[test]
-fn guards_inside_terms_are_not_rerolled_and_still_checked() {
+fn guards_inside_terms_are_rerolled_and_checked_per_element() {
     let f = scalar_fn!(branchy);
+    // both branches, in no affine pattern: groups per branch, the rest in the remainder
     let x: Vec<f64> = (0..30).map(|i| (i as f64 * 0.7).sin()).collect();
-    let p = both("branchy", &f, &x, Some(false));
+    let p = both("branchy", &f, &x, Some(true));
     let mut y = x.clone();
     y.swap(3, 4);
-    if (x[4] - x[3] > 0.0) != (y[4] - y[3] > 0.0) {
-        assert!(p.value(&y).is_err(), "a guard inside a term must fail");
+    assert_ne!(x[4] - x[3] > 0.0, y[4] - y[3] > 0.0);
+    assert!(matches!(p.value(&y), Err(e) if e.to_string().contains("guard")));
+    // one branch everywhere (increasing x)
+    let x: Vec<f64> = (0..200).map(|i| i as f64 * 0.01 + 0.1 * (i as f64 * 0.05).sin()).collect();
+    assert!(x.windows(2).all(|w| w[1] > w[0]));
+    let p = both("branchy, increasing", &f, &x, Some(true));
+    assert_eq!(p.guards().len(), 199);
+    // other points on the same branches run (no false alarm) and agree with f
+    let z: Vec<f64> = x.iter().enumerate().map(|(i, v)| 1.5 * v + 0.001 * (i % 3) as f64).collect();
+    assert!(close(p.value(&z).unwrap(), branchy(&z), TOL));
+    // one term on the other branch: every pass fails, naming that guard (term 120)
+    let mut w = x.clone();
+    w[121] = w[120] - 0.5;
+    let name = p.guards()[120].describe(120);
+    for r in [
+        p.value(&w).map(|_| ()),
+        p.hyper_dual(&w, &x, &x).map(|_| ()),
+        p.project(&w, std::slice::from_ref(&x)).map(|_| ()),
+    ] {
+        assert!(matches!(&r, Err(e) if e.to_string().contains(&name)), "{r:?} should name {name}");
     }
+    // in f32 too
+    let p32 = p.with_float::<f32>();
+    assert!(p32.is_rerolled());
+    let w32: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+    let z32: Vec<f32> = z.iter().map(|&v| v as f32).collect();
+    assert!(p32.value(&w32).is_err());
+    assert!((p32.value(&z32).unwrap() as f64 - branchy(&z)).abs() < 1e-4 * branchy(&z).abs());
 }
 
 #[test]
