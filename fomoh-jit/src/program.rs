@@ -239,11 +239,11 @@ impl<T: JitFloat> Program<T> {
                     t
                 };
                 let options = Options { reroll: false, ..self.options.clone() };
-                let (guards, violations) = match (r.violations, r.guards) {
-                    (Some(count), Some(g)) => (None, Some((in_float(count), g))),
-                    (_, g) => (g.map(|g| Box::new(Program::new(g, options))), None),
-                };
-                Some(Rerolled { tensor: in_float(r.tensor), guards, violations })
+                Some(Rerolled {
+                    tensor: in_float(r.tensor),
+                    guards: r.guards.map(|g| Box::new(Program::new(g, options))),
+                    violations: r.violations.map(|(count, g)| (in_float(count), g)),
+                })
             })
             .as_ref()
     }

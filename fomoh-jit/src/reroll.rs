@@ -134,13 +134,15 @@ struct Plan {
 pub(crate) struct Rerolled {
     /// The tensor program computing the same value as the traced graph.
     pub tensor: TensorProgram,
-    /// The traced guards as a primal-only graph (`None` if there are none).
+    /// The traced guards as a primal-only graph, to check before every run (`None` if there
+    /// are none, or if they are counted by `violations`).
     pub guards: Option<Graph>,
     /// Where guards read values computed inside the terms: a rerolled program counting the
     /// guards whose outcome differs from the trace's (`Σ select(cmp(a, b), 0, 1)` over the
-    /// guards expecting true, and the converse), to run before every pass; `guards` then
-    /// names the failed guard (evaluated only when the count is not zero).
-    pub violations: Option<TensorProgram>,
+    /// guards expecting true, and the converse), to run before every pass, and the guards
+    /// as a primal-only graph that names the failed guard (evaluated only when the count is
+    /// not zero).
+    pub violations: Option<(TensorProgram, Graph)>,
 }
 
 /// Records that term `t` reaches a node whose owner is `o`.
@@ -212,7 +214,7 @@ pub(crate) fn reroll(g: &Graph) -> Option<Rerolled> {
         Some(gg) => (gg, None),
         None => {
             let count = reroll(&violation_count(g)?)?;
-            (guards_only(g), Some(count.tensor))
+            (None, Some((count.tensor, guards_only(g)?)))
         }
     };
     let outside = if violations.is_some() { 0 } else { guards.as_ref().map_or(0, computed) };
