@@ -29,7 +29,7 @@
 //! on the thread count), so the result is the same on every machine; it differs from the
 //! untiled program only by the order of the batch sum's additions.
 
-use super::{numel, TNode, TOp, TensorProgram};
+use super::{args, lane_slice, numel, Src, TNode, TOp, TensorProgram};
 use crate::error::{JitError, JitResult};
 use crate::float::JitFloat;
 use crate::stage::Mode;
@@ -96,16 +96,9 @@ enum Class {
     Linear,
 }
 
-/// Where a tile program's input slot comes from.
-#[derive(Clone, Copy, Debug)]
-enum TileSrc {
-    /// The rows of the tile of the whole graph's data node (row width).
-    DataRows(u32, usize),
-    /// The rows of the tile of the whole graph's input slot (row width).
-    InputRows(usize, usize),
-    /// The whole input slot (not batched).
-    Input(usize),
-}
+/// Where a tile program's input slot comes from: a data or input leaf of the whole graph,
+/// and its row width if the tile reads only its own rows of it (`None`: all of it).
+type TileSrc = (u32, Option<usize>);
 
 /// A graph proved to be a sum over the rows of a batch.
 #[derive(Debug)]
@@ -122,10 +115,6 @@ pub(super) struct RowSplit {
     /// Estimated work per row and lane: the elements of every rows node, the multiply-adds
     /// of its matmuls.
     work: usize,
-}
-
-fn args(op: &TOp) -> Vec<u32> {
-    super::args(op)
 }
 
 /// The row structure of the graph `nodes` with output `output`, if it is a sum over the rows
@@ -261,9 +250,8 @@ fn classify(nodes: &[TNode], output: u32, used: &[bool], users: &[usize], batch:
     for (i, n) in nodes.iter().enumerate() {
         let row = || numel(&n.shape) / batch;
         let src = match (&n.op, class[i]) {
-            (TOp::Data(_), Rows) => TileSrc::DataRows(i as u32, row()),
-            (TOp::Input(s), Rows) => TileSrc::InputRows(*s, row()),
-            (TOp::Input(s), None) => TileSrc::Input(*s),
+            (TOp::Data(_) | TOp::Input(_), Rows) => (i as u32, Some(row())),
+            (TOp::Input(_), None) => (i as u32, Option::None),
             _ => continue,
         };
         slot[i] = Some(srcs.len());
@@ -451,8 +439,7 @@ impl<T: JitFloat> TensorProgram<T> {
         use rayon::prelude::*;
         let split =
             self.row_split().ok_or_else(|| JitError::Codegen("internal: tiles without rows".into()))?;
-        let data = self.data();
-        let short = || JitError::Shape("internal: a tile's input is out of range".into());
+        let nd = (&self.nodes[..], self.data());
         let results: Vec<JitResult<Vec<T>>> = tiles
             .bounds
             .par_iter()
@@ -461,18 +448,14 @@ impl<T: JitFloat> TensorProgram<T> {
                 let ins = split
                     .srcs
                     .iter()
-                    .map(|&s| match s {
-                        TileSrc::DataRows(i, w) => {
-                            let d = match &self.nodes[i as usize].op {
-                                TOp::Data(d) => T::from_f64s(d)
-                                    .or_else(|| data.get(i as usize).and_then(|c| c.as_deref()))
-                                    .unwrap_or(&[]),
-                                _ => &[],
-                            };
-                            rows_of(d, w, rows)
+                    .map(|&(i, width)| {
+                        // The leaf's elements (data in `T`, or the bound input), resolved as
+                        // every step resolves its operands.
+                        let all = lane_slice(nd, &[], inputs, &[], Src::Data(i, 0));
+                        match width {
+                            Some(w) => rows_of(all, w, rows),
+                            None => Ok(all),
                         }
-                        TileSrc::InputRows(s, w) => rows_of(inputs.get(s).copied().unwrap_or(&[]), w, rows),
-                        TileSrc::Input(s) => inputs.get(s).copied().ok_or_else(short),
                     })
                     .collect::<JitResult<Vec<&[T]>>>()?;
                 p.run(mode, parts, &ins)
