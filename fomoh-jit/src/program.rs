@@ -6,7 +6,7 @@ use crate::error::{check_len, JitError, JitResult};
 use crate::float::{FloatType, JitFloat};
 use crate::ir::{Graph, GuardInfo};
 use crate::reroll;
-use crate::stage::{self, Mode};
+use crate::stage::{self, Mode, SLOTS};
 use crate::tensor::TensorProgram;
 use crate::trace::{self, Tracer};
 use core::marker::PhantomData;
@@ -42,8 +42,6 @@ impl Default for Options {
         }
     }
 }
-
-const SLOTS: usize = 19;
 
 /// A traced function, compiled on demand (per mode, cached) to native code over the float
 /// type `T` (`f64` by default; `f32` through [`Program::with_float`]).

@@ -72,7 +72,7 @@ impl Mode {
         fomoh_runtime::Projection { value: o[0], grad: o[1..=k].to_vec(), hess }
     }
 
-    /// A dense index (0..19) for per-mode tables.
+    /// A dense index (`0..SLOTS`) for per-mode tables.
     pub(crate) fn slot(self) -> usize {
         match self {
             Mode::Primal => 0,
@@ -82,6 +82,9 @@ impl Mode {
         }
     }
 }
+
+/// The number of modes: primal, hyper-dual, jet and `HyperK(1..=16)` (see [`Mode::slot`]).
+pub(crate) const SLOTS: usize = 19;
 
 /// A base-field value that is a node of the graph being staged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -64,7 +64,7 @@ use crate::codegen::{
 use crate::error::{check_len, JitError, JitResult};
 use crate::float::{FloatType, JitFloat};
 use crate::ir::{Cmp, Graph, NodeId, Op};
-use crate::stage::{stage_lanes, Mode};
+use crate::stage::{stage_lanes, Mode, SLOTS};
 use cranelift_codegen::entity::packed_option::ReservedValue;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, UserFuncName, Value};
@@ -776,7 +776,7 @@ pub struct TensorProgram<T: JitFloat = f64> {
     n_params: usize,
     codegen: CodegenOptions,
     strategy: LoopStrategy,
-    kernels: [OnceLock<JitResult<Arc<Plan>>>; 19],
+    kernels: [OnceLock<JitResult<Arc<Plan>>>; SLOTS],
     /// The shape of each input slot.
     inputs: Vec<Vec<usize>>,
     /// The structural hash (the code cache's key), computed on first compilation.
@@ -791,16 +791,6 @@ pub struct TensorProgram<T: JitFloat = f64> {
     tiling: RowTiling,
     /// The row tiles and their programs (see [`RowTiling`]).
     tiles: tile::TileState<T>,
-}
-
-/// The kernel slot of a valid mode.
-fn mode_slot(mode: Mode) -> usize {
-    match mode {
-        Mode::Primal => 0,
-        Mode::HyperDual => 1,
-        Mode::Jet => 2,
-        Mode::HyperK(k) => 2 + k,
-    }
 }
 
 impl<T: JitFloat> core::fmt::Debug for TensorProgram<T> {
@@ -2425,7 +2415,7 @@ impl<T: JitFloat> TensorProgram<T> {
 
     fn plan(&self, mode: Mode) -> JitResult<&Arc<Plan>> {
         let mode = mode.validate()?;
-        self.kernels[mode_slot(mode)]
+        self.kernels[mode.slot()]
             .get_or_init(|| {
                 let hash =
                     *self.hash.get_or_init(|| structural_hash(&self.nodes, self.output, self.n_params));

@@ -32,7 +32,7 @@
 use super::{args, lane_slice, numel, Src, TNode, TOp, TensorProgram};
 use crate::error::{JitError, JitResult};
 use crate::float::JitFloat;
-use crate::stage::Mode;
+use crate::stage::{Mode, SLOTS};
 use fomoh_runtime::BinaryOp;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -322,6 +322,7 @@ impl RowSplit {
 
 /// The tiles of one mode: the rows of each and its program.
 pub(super) struct Tiles<T: JitFloat> {
+    split: Arc<RowSplit>,
     bounds: Vec<(usize, usize)>,
     programs: Vec<Arc<TensorProgram<T>>>,
 }
@@ -349,7 +350,7 @@ fn rows_of<T>(d: &[T], w: usize, (r0, r1): (usize, usize)) -> JitResult<&[T]> {
 /// (one per tile length, shared by the modes).
 pub(super) struct TileState<T: JitFloat> {
     split: OnceLock<Option<Arc<RowSplit>>>,
-    modes: [OnceLock<Option<Arc<Tiles<T>>>>; 19],
+    modes: [OnceLock<Option<Arc<Tiles<T>>>>; SLOTS],
     programs: Mutex<Vec<(usize, Arc<TensorProgram<T>>)>>,
 }
 
@@ -402,12 +403,12 @@ impl<T: JitFloat> TensorProgram<T> {
         if self.tiling == RowTiling::Off {
             return Option::None;
         }
-        self.tiles.modes[super::mode_slot(mode)]
+        self.tiles.modes[mode.slot()]
             .get_or_init(|| {
                 let split = self.row_split()?;
                 let bounds = split.bounds(self.tiling, mode, core::mem::size_of::<T>())?;
                 let programs = bounds.iter().map(|&(r0, r1)| self.tile_program(split, r1 - r0)).collect();
-                Some(Arc::new(Tiles { bounds, programs }))
+                Some(Arc::new(Tiles { split: split.clone(), bounds, programs }))
             })
             .clone()
     }
@@ -437,15 +438,14 @@ impl<T: JitFloat> TensorProgram<T> {
         inputs: &[&[T]],
     ) -> JitResult<Vec<T>> {
         use rayon::prelude::*;
-        let split =
-            self.row_split().ok_or_else(|| JitError::Codegen("internal: tiles without rows".into()))?;
         let nd = (&self.nodes[..], self.data());
         let results: Vec<JitResult<Vec<T>>> = tiles
             .bounds
             .par_iter()
             .zip(&tiles.programs)
             .map(|(&rows, p)| {
-                let ins = split
+                let ins = tiles
+                    .split
                     .srcs
                     .iter()
                     .map(|&(i, width)| {
