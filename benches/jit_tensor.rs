@@ -110,7 +110,42 @@ fn report(name: &str, p: &TensorProgram, x: &[f64], others: &[(&str, f64)]) -> R
 }
 
 /// One forward pass of an objective (result dropped).
-type Pass<'a> = &'a dyn Fn(&dyn Objective);
+type Pass<'a> = Box<dyn Fn(&dyn Objective) + 'a>;
+
+/// The benchmarked passes at `th` along the directions `u` (at least 8): value, hyper-dual,
+/// K = 4 and K = 8, each with its mode and label, on any `Objective`.
+fn passes<'a>(th: &'a [f64], u: &'a [Vec<f64>]) -> [(&'static str, Mode, Pass<'a>); 4] {
+    [
+        (
+            "value",
+            Mode::Primal,
+            Box::new(move |o| {
+                black_box(o.value(th).unwrap());
+            }),
+        ),
+        (
+            "hyper-dual",
+            Mode::HyperDual,
+            Box::new(move |o| {
+                black_box(o.hyper_dual(th, &u[0], &u[1]).unwrap());
+            }),
+        ),
+        (
+            "K=4",
+            Mode::HyperK(4),
+            Box::new(move |o| {
+                black_box(o.hyperplane(th, &u[..4]).unwrap());
+            }),
+        ),
+        (
+            "K=8",
+            Mode::HyperK(8),
+            Box::new(move |o| {
+                black_box(o.hyperplane(th, &u[..8]).unwrap());
+            }),
+        ),
+    ]
+}
 
 /// Rounds of [`alternating`].
 const ROUNDS: usize = 9;
@@ -178,21 +213,7 @@ fn versus_runtime(
         "{:<12} {:>12} {:>12} {:>14} {:>16} {:>16}   (medians over {ROUNDS} alternating rounds)",
         "mode", "runtime ms", "jit ms", "jit speedup", "2 shards ms", "shards speedup"
     );
-    let modes: [(&str, Pass); 4] = [
-        ("value", &|o| {
-            black_box(o.value(th).unwrap());
-        }),
-        ("hyper-dual", &|o| {
-            black_box(o.hyper_dual(th, &u[0], &u[1]).unwrap());
-        }),
-        ("K=4", &|o| {
-            black_box(o.hyperplane(th, &u[..4]).unwrap());
-        }),
-        ("K=8", &|o| {
-            black_box(o.hyperplane(th, &u[..8]).unwrap());
-        }),
-    ];
-    for (mode, pass) in modes {
+    for (mode, _, pass) in passes(th, &u) {
         let (r, j, ratio) = alternating(&|| pass(&rt), &|| pass(jit));
         let (_, js, ratio_s) = alternating(&|| pass(&rt), &|| pass(shards));
         println!(
@@ -231,23 +252,7 @@ fn row_tiles() -> Result<(), fomoh::Error> {
             [16, 32, 64, 128, 256].iter().map(|&r| p.with_row_tiling(RowTiling::Rows(r))).collect();
         let (bp, bw) = (p.bind(&[&xs, &y])?, whole.bind(&[&xs, &y])?);
         let bf: Vec<Bound> = fixed.iter().map(|q| q.bind(&[&xs, &y])).collect::<Result<_, _>>()?;
-        for (label, mode) in [
-            ("value", Mode::Primal),
-            ("hyper-dual", Mode::HyperDual),
-            ("K=4", Mode::HyperK(4)),
-            ("K=8", Mode::HyperK(8)),
-        ] {
-            let pass = |b: &Bound| match mode {
-                Mode::HyperDual => {
-                    black_box(b.hyper_dual(&th, &u[0], &u[1]).unwrap());
-                }
-                Mode::HyperK(k) => {
-                    black_box(b.project(&th, &u[..k]).unwrap());
-                }
-                _ => {
-                    black_box(b.value(&th).unwrap());
-                }
-            };
+        for (label, mode, pass) in passes(&th, &u) {
             let (tw, tt, ratio) = alternating(&|| pass(&bw), &|| pass(&bp));
             let others: Vec<String> = bf
                 .iter()
