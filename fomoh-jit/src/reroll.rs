@@ -400,10 +400,7 @@ fn groups_of(class: usize, m: &[usize], leaves: impl Fn(usize) -> Vec<Leaf>) -> 
 /// operands are too many nodes.
 #[allow(clippy::option_option)]
 fn guard_graph(g: &Graph, inside: &[bool]) -> Option<Option<Graph>> {
-    let Some(gg) = guards_only(g) else { return Some(None) };
-    let mut probe = g.clone();
-    probe.nodes.push(Op::Const(0.0));
-    probe.outputs = vec![probe.nodes.len() as NodeId - 1];
+    let Some(probe) = guard_probe(g) else { return Some(None) };
     let live = probe.live();
     for (i, op) in g.nodes.iter().enumerate() {
         let computed = !matches!(op, Op::Input(_) | Op::Const(_) | Op::Guard { .. });
@@ -411,19 +408,26 @@ fn guard_graph(g: &Graph, inside: &[bool]) -> Option<Option<Graph>> {
             return None;
         }
     }
+    let gg = probe.without_dead();
     (computed(&gg) <= MAX_REMAINDER).then_some(Some(gg))
 }
 
 /// The guards of `g` and the values they read, as a primal-only graph (output a literal),
 /// or `None` if `g` has no guard.
 fn guards_only(g: &Graph) -> Option<Graph> {
+    guard_probe(g).map(|p| p.without_dead())
+}
+
+/// `g` with a literal as its only output (its live nodes: the guards and what they read),
+/// or `None` if `g` has no guard.
+fn guard_probe(g: &Graph) -> Option<Graph> {
     if !g.nodes.iter().any(|op| matches!(op, Op::Guard { .. })) {
         return None;
     }
-    let mut gg = g.clone();
-    gg.nodes.push(Op::Const(0.0));
-    gg.outputs = vec![gg.nodes.len() as NodeId - 1];
-    Some(gg.without_dead())
+    let mut probe = g.clone();
+    probe.nodes.push(Op::Const(0.0));
+    probe.outputs = vec![probe.nodes.len() as NodeId - 1];
+    Some(probe)
 }
 
 /// The nodes of `g` that compute a value (not inputs, literals or guards).
