@@ -406,6 +406,60 @@ fn jit_backend_follows_the_runtime_trajectory() {
     }
 }
 
+/// `--backend jit` gives bit-identical numbers on one core and on all of them: the shards of
+/// a minibatch and the row tiles inside a shard depend on the batch alone (the split used
+/// to follow the core count, so a 1-core run differed in the last bits: this test fails
+/// on that). Batch 100 leaves a last minibatch of 37 samples (6 and 2 shards). Needs
+/// `taskset` (util-linux) and at least two cores to mean something; says so and passes
+/// trivially otherwise.
+#[test]
+fn jit_backend_gives_the_same_numbers_on_any_number_of_cores() {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let taskset = Command::new("taskset").args(["-c", "0", "true"]).status().is_ok_and(|s| s.success());
+    if cores < 2 || !taskset {
+        eprintln!("skipped: {cores} core(s), taskset usable: {taskset}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (model, batch, optimizers) in [("logreg", "100", "fgd,fomoh-kd:4"), ("mlp", "256", "fomoh-kd:4@0.01")]
+    {
+        let mut csv = Vec::new();
+        for one_core in [true, false] {
+            let out = dir.path().join(format!("{model}-{one_core}"));
+            let args = [
+                "train",
+                "--model",
+                model,
+                "--optimizer",
+                optimizers,
+                "--epochs",
+                "2",
+                "--batch",
+                batch,
+                "--seed",
+                "2",
+                "--backend",
+                "jit",
+                "--out",
+                out.to_str().unwrap(),
+                "--json",
+            ];
+            let mut cmd = if one_core {
+                let mut c = Command::new("taskset");
+                c.args(["-c", "0", env!("CARGO_BIN_EXE_fomoh")]);
+                c
+            } else {
+                Command::new(env!("CARGO_BIN_EXE_fomoh"))
+            };
+            let o = cmd.args(args).output().unwrap();
+            assert!(o.status.success(), "{model}: {}", String::from_utf8_lossy(&o.stderr));
+            assert_eq!(read_csv(&out.join("train.csv")).len(), 3 * optimizers.split(',').count());
+            csv.push(std::fs::read_to_string(out.join("train.csv")).unwrap());
+        }
+        assert_eq!(csv[0], csv[1], "{model}: one core vs all");
+    }
+}
+
 /// `--model cnn --backend jit` (the compiled CNN, images and one-hot labels bound per
 /// minibatch) follows the runtime's trajectory for a fixed seed on a small subset of the
 /// digits: same passes, losses within 1e-9 relative. 300 samples in batches of 64 leave a

@@ -333,6 +333,17 @@ fn load_data(args: &Args) -> CliResult<(Dataset, Dataset)> {
 /// The fewest rows a shard of a `--backend jit` minibatch gets (smaller batches run whole).
 const MIN_SHARD_ROWS: usize = 16;
 
+/// The most shards a `--backend jit` minibatch is split into.
+const MAX_SHARDS: usize = 8;
+
+/// How many shards of rows a `--backend jit` minibatch of `rows` samples runs as, side by
+/// side: a function of the batch alone, so that a run gives the same numbers on any number
+/// of cores (a dense net's shard may still split into row tiles, which are also independent
+/// of the core count; see `fomoh::jit::tensor::RowTiling`).
+fn shards(rows: usize) -> usize {
+    (rows / MIN_SHARD_ROWS).clamp(1, MAX_SHARDS)
+}
+
 /// The network `--backend jit` compiles.
 enum JitNet {
     /// Logistic regression or the MLP: layer widths (`[features, classes]` for logistic
@@ -342,16 +353,21 @@ enum JitNet {
     Cnn(CnnConfig),
 }
 
+/// The compiled programs of `--backend jit` per shard size, in the float type of
+/// `--precision`.
+enum ShardPrograms {
+    /// `--precision f64`.
+    F64(HashMap<usize, TensorProgram>),
+    /// `--precision f32`.
+    F32(HashMap<usize, TensorProgram<f32>>),
+}
+
 /// `--backend jit`: the model as compiled tensor programs with a shard of the minibatch's
 /// features (or images) and one-hot labels as bound inputs, one program per shard size (the
 /// last minibatch of an epoch may be smaller); compiled code is shared through the JIT's cache.
 struct JitModel {
     net: JitNet,
-    precision: Precision,
-    /// The programs per shard size (`--precision f64`).
-    programs: HashMap<usize, TensorProgram>,
-    /// The programs per shard size (`--precision f32`).
-    programs32: HashMap<usize, TensorProgram<f32>>,
+    programs: ShardPrograms,
 }
 
 /// The compiled program of each shard (rows `bounds[s]..bounds[s + 1]`) of `net` in the float
@@ -386,7 +402,11 @@ impl JitModel {
             }
             ModelArg::Cnn => JitNet::Cnn(cnn_config(args, classes)),
         };
-        Ok(JitModel { net, precision: args.precision, programs: HashMap::new(), programs32: HashMap::new() })
+        let programs = match args.precision {
+            Precision::F64 => ShardPrograms::F64(HashMap::new()),
+            Precision::F32 => ShardPrograms::F32(HashMap::new()),
+        };
+        Ok(JitModel { net, programs })
     }
 
     /// The number of classes (the width of the one-hot labels).
@@ -398,10 +418,9 @@ impl JitModel {
     }
 
     /// One optimizer step on `batch` (already checked against the model by
-    /// [`Minibatch::new`]): the batch split into one shard of rows per core (when
-    /// every shard gets at least [`MIN_SHARD_ROWS`] rows), each bound to the compiled
-    /// program of its size ([`jit_models::bind_shards`]: a `WeightedSum` whose shards run
-    /// side by side; the mean over the batch, in every pass).
+    /// [`Minibatch::new`]): the batch split into [`shards`] shards of rows, each
+    /// bound to the compiled program of its size ([`jit_models::bind_shards`]: a
+    /// `WeightedSum` whose shards run side by side; the mean over the batch, in every pass).
     fn step(
         &mut self,
         optimizer: &mut AnyOptimizer,
@@ -410,18 +429,17 @@ impl JitModel {
     ) -> fomoh::Result<StepReport> {
         let n = batch.labels.len();
         let onehot = jit_models::one_hot(&batch.labels, self.classes());
-        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-        let shards = cores.min(n / MIN_SHARD_ROWS).max(1);
+        let shards = shards(n);
         let bounds: Vec<usize> = (0..=shards).map(|s| n * s / shards).collect();
-        match self.precision {
-            Precision::F32 => {
-                let programs = shard_programs(&mut self.programs32, &self.net, &bounds)?;
+        match &mut self.programs {
+            ShardPrograms::F32(programs) => {
+                let programs = shard_programs(programs, &self.net, &bounds)?;
                 let x: Vec<f32> = batch.x.re().iter().map(|&v| v as f32).collect();
                 let y: Vec<f32> = onehot.iter().map(|&v| v as f32).collect();
                 optimizer.step(&jit_models::bind_shards(&programs, &x, &y)?, theta)
             }
-            Precision::F64 => {
-                let programs = shard_programs(&mut self.programs, &self.net, &bounds)?;
+            ShardPrograms::F64(programs) => {
+                let programs = shard_programs(programs, &self.net, &bounds)?;
                 optimizer.step(&jit_models::bind_shards(&programs, batch.x.re(), &onehot)?, theta)
             }
         }
