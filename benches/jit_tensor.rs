@@ -363,6 +363,86 @@ fn f32_versus_f64(n: usize) -> Result<(), fomoh::Error> {
     Ok(())
 }
 
+/// Seconds to stream `arrays` once (a vectorizable sum of each, chunks side by side on the
+/// rayon pool): the least time any pass reading them can take on this machine.
+fn stream(arrays: &[&[f64]]) -> f64 {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 14;
+    let n = arrays[0].len();
+    time(|| {
+        (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let r = c * CHUNK..((c + 1) * CHUNK).min(n);
+                let mut acc = [0.0f64; 8];
+                for a in arrays {
+                    let chunks = a[r.clone()].chunks_exact(8);
+                    let tail: f64 = chunks.remainder().iter().sum();
+                    for ch in chunks {
+                        for (s, v) in acc.iter_mut().zip(ch) {
+                            *s += v;
+                        }
+                    }
+                    acc[0] += tail;
+                }
+                acc.iter().sum::<f64>()
+            })
+            .sum::<f64>()
+    })
+}
+
+/// Rosenbrock against the memory floor and on one thread: each pass must read `x` and its
+/// directions (1, 3, 5 and 9 arrays of `n` doubles), so against a primal that streams `x`
+/// at the machine's bandwidth no pass can beat the ratio of the bytes it reads. Prints the
+/// streaming time of each pass's inputs (2 threads), the JIT pass over it, and the JIT
+/// passes on a one-thread pool against the plain `f64` loop (also one thread).
+fn rosenbrock_floor(p: &TensorProgram, x: &[f64], u: &[Vec<f64>], plain: f64) -> Result<(), fomoh::Error> {
+    println!("-- Rosenbrock: memory floor (streaming each pass's inputs) and one thread --");
+    let floor0 = stream(&[x]);
+    let t0 = time(|| p.value(x).unwrap());
+    type Run<'a> = Box<dyn Fn() + Sync + 'a>;
+    let runs: [(&str, Vec<&[f64]>, Run); 4] = [
+        ("primal", vec![x], Box::new(|| drop(black_box(p.value(x).unwrap())))),
+        (
+            "hyper-dual",
+            vec![x, &u[0], &u[1]],
+            Box::new(|| drop(black_box(p.hyper_dual(x, &u[0], &u[1]).unwrap()))),
+        ),
+        (
+            "K=4",
+            [x].into_iter().chain(u[..4].iter().map(|v| &v[..])).collect(),
+            Box::new(|| drop(black_box(p.project(x, &u[..4]).unwrap()))),
+        ),
+        (
+            "K=8",
+            [x].into_iter().chain(u[..8].iter().map(|v| &v[..])).collect(),
+            Box::new(|| drop(black_box(p.project(x, &u[..8]).unwrap()))),
+        ),
+    ];
+    println!(
+        "{:<11} {:>6} {:>10} {:>14} {:>10} {:>12} {:>13} {:>16}",
+        "pass", "arrays", "floor ms", "floor/floor(x)", "jit ms", "jit / floor", "jit 1-thr ms", "1-thr / plain"
+    );
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a one-thread pool");
+    for (name, inputs, run) in runs {
+        let floor = stream(&inputs);
+        let t = if name == "primal" { t0 } else { time(&*run) };
+        let t1 = one.install(|| time(&*run));
+        println!(
+            "{name:<11} {:>6} {:>10.3} {:>13.2}x {:>10.3} {:>11.2}x {:>13.3} {:>15.2}x",
+            inputs.len(),
+            floor * 1e3,
+            floor / floor0,
+            t * 1e3,
+            t / floor,
+            t1 * 1e3,
+            t1 / plain
+        );
+    }
+    println!("(plain f64 loop, one thread: {:.3} ms)\n", plain * 1e3);
+    Ok(())
+}
+
 fn main() -> Result<(), fomoh::Error> {
     let n = 1_000_000;
     if wanted("rosenbrock") {
@@ -377,6 +457,7 @@ fn main() -> Result<(), fomoh::Error> {
             &x,
             &[("plain f64 loop (primal)", tf), ("runtime scalar hyper_dual", trt)],
         )?;
+        rosenbrock_floor(&p, &x, &dirs(n, 8), tf)?;
     }
 
     let theta = |n: usize| -> Vec<f64> { (0..n).map(|k| 0.1 * ((k + 1) as f64).sin()).collect() };
