@@ -1274,13 +1274,15 @@ impl Compiler<'_> {
             Reduce::Rows | Reduce::MaxRows => iter.0,
         };
         let mut out = vec![None; l];
-        let stored: Vec<(usize, NodeId)> = (sg.outputs.iter().copied().enumerate())
+        let mut stored: Vec<(usize, NodeId)> = (sg.outputs.iter().copied().enumerate())
             .filter(|&(_, o)| !matches!(sg.nodes[o as usize], Op::Const(c) if c == 0.0))
             .collect();
+        let rank = fuse::update_rank(mode);
+        stored.sort_by_key(|&(lane, _)| rank[lane]);
         if stored.is_empty() {
             return Ok(out);
         }
-        // All stored lanes in one buffer, in lane order.
+        // All stored lanes in one buffer, in update order (see `fuse::update_rank`).
         let stride = lane_stride(out_len);
         let buf = self.new_buf(stored.len() * stride);
         let mut bufs = Vec::with_capacity(stored.len());

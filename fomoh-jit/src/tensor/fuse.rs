@@ -110,6 +110,28 @@ fn lane_terms(mode: Mode) -> (Vec<usize>, Vec<(usize, usize, usize)>) {
     }
 }
 
+/// The rank of each lane of `mode` in the order a fused loop updates its accumulators: the
+/// value and the first-order lanes, then the packed `K×K` block column by column
+/// (`(0, j), (1, j), ..., (j, j)` for `j = 0, 1, ...`). Cranelift places the pure
+/// instructions of a loop body where the accumulators first need them, so this order
+/// decides live ranges: column by column, the column `w_j = H u_j` of a preaccumulated body
+/// dies with its column instead of living through the whole block (row by row, all `K`
+/// columns stay live). `K = 8` Rosenbrock: 407 instead of 455 instructions per vector
+/// iteration. The output layout is unchanged (row-major packed).
+pub(super) fn update_rank(mode: Mode) -> Vec<usize> {
+    let mut rank: Vec<usize> = (0..mode.outputs()).collect();
+    if let Mode::HyperK(k) = mode {
+        let mut next = 1 + k;
+        for j in 0..k {
+            for i in 0..=j {
+                rank[1 + k + packed_index(k, i, j)] = next;
+                next += 1;
+            }
+        }
+    }
+    rank
+}
+
 /// The preaccumulated body, or `None` where it does not apply (the primal mode, no active
 /// leaf, or more than [`MAX_LEAVES`] of them).
 pub(super) fn preaccumulate(
@@ -299,5 +321,28 @@ impl Fusion {
             }
         }
         f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The update order is a permutation of the lanes: value, first-order lanes, then the
+    /// packed block column by column.
+    #[test]
+    fn accumulators_are_updated_column_by_column() {
+        assert_eq!(update_rank(Mode::HyperDual), vec![0, 1, 2, 3]);
+        let k = 3;
+        let rank = update_rank(Mode::HyperK(k));
+        let mut order: Vec<usize> = (0..rank.len()).collect();
+        order.sort_by_key(|&l| rank[l]);
+        let p = |i, j| 1 + k + packed_index(k, i, j);
+        assert_eq!(order, vec![0, 1, 2, 3, p(0, 0), p(0, 1), p(1, 1), p(0, 2), p(1, 2), p(2, 2)]);
+        for k in 1..=16 {
+            let mut r = update_rank(Mode::HyperK(k));
+            r.sort_unstable();
+            assert_eq!(r, (0..Mode::HyperK(k).outputs()).collect::<Vec<_>>(), "K = {k}");
+        }
     }
 }
