@@ -421,7 +421,14 @@ fn rosenbrock_floor(p: &TensorProgram, x: &[f64], u: &[Vec<f64>], plain: f64) ->
     ];
     println!(
         "{:<11} {:>6} {:>10} {:>14} {:>10} {:>12} {:>13} {:>16}",
-        "pass", "arrays", "floor ms", "floor/floor(x)", "jit ms", "jit / floor", "jit 1-thr ms", "1-thr / plain"
+        "pass",
+        "arrays",
+        "floor ms",
+        "floor/floor(x)",
+        "jit ms",
+        "jit / floor",
+        "jit 1-thr ms",
+        "1-thr / plain"
     );
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a one-thread pool");
     for (name, inputs, run) in runs {
