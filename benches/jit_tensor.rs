@@ -398,7 +398,6 @@ fn stream(arrays: &[&[f64]]) -> f64 {
 /// passes on a one-thread pool against the plain `f64` loop (also one thread).
 fn rosenbrock_floor(p: &TensorProgram, x: &[f64], u: &[Vec<f64>], plain: f64) -> Result<(), fomoh::Error> {
     println!("-- Rosenbrock: memory floor (streaming each pass's inputs) and one thread --");
-    let floor0 = stream(&[x]);
     let t0 = time(|| p.value(x).unwrap());
     type Run<'a> = Box<dyn Fn() + Sync + 'a>;
     let runs: [(&str, Vec<&[f64]>, Run); 4] = [
@@ -431,15 +430,16 @@ fn rosenbrock_floor(p: &TensorProgram, x: &[f64], u: &[Vec<f64>], plain: f64) ->
         "1-thr / plain"
     );
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a one-thread pool");
-    for (name, inputs, run) in runs {
-        let floor = stream(&inputs);
+    // Each pass's floor, the primal's first (the ratios' denominator).
+    let floors: Vec<f64> = runs.iter().map(|(_, inputs, _)| stream(inputs)).collect();
+    for ((name, inputs, run), floor) in runs.into_iter().zip(floors.iter().copied()) {
         let t = if name == "primal" { t0 } else { time(&*run) };
         let t1 = one.install(|| time(&*run));
         println!(
             "{name:<11} {:>6} {:>10.3} {:>13.2}x {:>10.3} {:>11.2}x {:>13.3} {:>15.2}x",
             inputs.len(),
             floor * 1e3,
-            floor / floor0,
+            floor / floors[0],
             t * 1e3,
             t / floor,
             t1 * 1e3,
