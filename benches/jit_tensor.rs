@@ -401,21 +401,33 @@ fn rosenbrock_floor(p: &TensorProgram, x: &[f64], u: &[Vec<f64>], plain: f64) ->
     let t0 = time(|| p.value(x).unwrap());
     type Run<'a> = Box<dyn Fn() + Sync + 'a>;
     let runs: [(&str, Vec<&[f64]>, Run); 4] = [
-        ("primal", vec![x], Box::new(|| drop(black_box(p.value(x).unwrap())))),
+        (
+            "primal",
+            vec![x],
+            Box::new(|| {
+                black_box(p.value(x).unwrap());
+            }),
+        ),
         (
             "hyper-dual",
             vec![x, &u[0], &u[1]],
-            Box::new(|| drop(black_box(p.hyper_dual(x, &u[0], &u[1]).unwrap()))),
+            Box::new(|| {
+                black_box(p.hyper_dual(x, &u[0], &u[1]).unwrap());
+            }),
         ),
         (
             "K=4",
             [x].into_iter().chain(u[..4].iter().map(|v| &v[..])).collect(),
-            Box::new(|| drop(black_box(p.project(x, &u[..4]).unwrap()))),
+            Box::new(|| {
+                black_box(p.project(x, &u[..4]).unwrap());
+            }),
         ),
         (
             "K=8",
             [x].into_iter().chain(u[..8].iter().map(|v| &v[..])).collect(),
-            Box::new(|| drop(black_box(p.project(x, &u[..8]).unwrap()))),
+            Box::new(|| {
+                black_box(p.project(x, &u[..8]).unwrap());
+            }),
         ),
     ];
     println!(

@@ -1216,6 +1216,7 @@ impl Compiler<'_> {
         let ml = mode.outputs();
         let present = |k: usize, lane: usize| leaf_lanes[k][lane].is_some();
         let (sg, pre) = fuse::choose(&g, mode, self.strategy, 1 << 22, &present)?;
+        let sg = fuse::fold_signs(&sg);
         self.stats.staged_nodes += sg.nodes.len();
         self.stats.preaccumulated_loops += usize::from(pre);
         // Inputs actually read, with their strides. Lanes of the same array read with the
@@ -1502,10 +1503,16 @@ fn emit_loop(
                 let av = accs[pi][q];
                 if !fusion.acc_terms[q].is_empty() {
                     let mut acc = b.use_var(av);
-                    for &(p, t) in &fusion.acc_terms[q] {
-                        acc = match t {
-                            Some(t) => b.ins().fma(vals[p as usize], vals[t as usize], acc),
-                            None => b.ins().fadd(acc, vals[p as usize]),
+                    for t in &fusion.acc_terms[q] {
+                        let p = vals[t.p as usize];
+                        acc = match (t.q, t.negate) {
+                            (Some(r), false) => b.ins().fma(p, vals[r as usize], acc),
+                            (Some(r), true) => {
+                                let np = b.ins().fneg(p);
+                                b.ins().fma(np, vals[r as usize], acc)
+                            }
+                            (None, false) => b.ins().fadd(acc, p),
+                            (None, true) => b.ins().fsub(acc, p),
                         };
                     }
                     b.def_var(av, acc);
@@ -2164,8 +2171,11 @@ impl BodyEmitter<'_> {
                 continue;
             }
             let v = |a: NodeId| vals[a as usize];
-            let val = if let Some((p, q, r)) = self.fusion.fma[i] {
-                b.ins().fma(v(p), v(q), v(r))
+            let val = if let Some(m) = self.fusion.fma[i] {
+                // An `fneg` feeding `fma` lowers into `fnmadd` / `fmsub`, not an instruction.
+                let p = if m.neg_product { b.ins().fneg(v(m.p)) } else { v(m.p) };
+                let r = if m.neg_addend { b.ins().fneg(v(m.r)) } else { v(m.r) };
+                b.ins().fma(p, v(m.q), r)
             } else {
                 match *op {
                     Op::Input(j) => {

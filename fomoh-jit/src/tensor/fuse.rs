@@ -244,23 +244,108 @@ pub(super) fn preaccumulate(
     Ok(Some(b.graph.without_dead()))
 }
 
+/// The staged body `g` with its negations moved to where they cost nothing: into the sign
+/// of a product or quotient, into `Add`/`Sub` (`x + (-y)` is `x - y`), through the even
+/// functions that drop them (`powi` with an even exponent, `abs`), and out of negative
+/// literals (`c · x` with `c < 0` is `-(|c| · x)`, so `2` and `-2` are one register).
+/// Every rewrite is an IEEE identity (negation is exact), up to the sign of a zero sum.
+/// A negation is only materialized where an operand of another op needs it, and at the
+/// outputs. Rosenbrock's local derivatives have two (`-(x + x)`, `-(2 (1 - x))`), each
+/// three instructions on x86-64 (a sign mask built, then `xor`).
+pub(super) fn fold_signs(g: &Graph) -> Graph {
+    use BinaryOp::{Add, Div, Mul, Sub};
+    // No zero identities (`0 · x = 0` is not IEEE): signs only, and exact constant folding.
+    let mut b = Builder::new(g.n_inputs, usize::MAX, false);
+    // Per node of `g`: (node of the new graph, negated).
+    let mut map: Vec<(NodeId, bool)> = Vec::with_capacity(g.nodes.len());
+    let plain = |b: &mut Builder, (x, neg): (NodeId, bool)| if neg { b.push(Op::Neg(x)) } else { x };
+    for op in &g.nodes {
+        let m = |a: NodeId| map[a as usize];
+        let r = match *op {
+            Op::Const(c) if c < 0.0 => (b.push(Op::Const(-c)), true),
+            Op::Input(_) | Op::Const(_) => (b.push(*op), false),
+            Op::Neg(a) => {
+                let (x, n) = m(a);
+                (x, !n)
+            }
+            Op::Binary(o @ (Mul | Div), x, y) => {
+                let ((x, nx), (y, ny)) = (m(x), m(y));
+                (b.push(Op::Binary(o, x, y)), nx ^ ny)
+            }
+            Op::Binary(o @ (Add | Sub), x, y) => {
+                let ((x, nx), (y, ny)) = (m(x), m(y));
+                // With `s = ±1` for `y`'s effective sign in `x ± y`.
+                let minus_y = ny ^ (o == Sub);
+                match (nx, minus_y) {
+                    (false, false) => (b.push(Op::Binary(Add, x, y)), false),
+                    (false, true) => (b.push(Op::Binary(Sub, x, y)), false),
+                    (true, false) => (b.push(Op::Binary(Sub, y, x)), false),
+                    (true, true) => (b.push(Op::Binary(Add, x, y)), true),
+                }
+            }
+            Op::Unary(u @ (UnaryOp::Abs | UnaryOp::Powi(_)), a) if !matches!(u, UnaryOp::Powi(k) if k % 2 != 0) => {
+                (b.push(Op::Unary(u, m(a).0)), false)
+            }
+            Op::Unary(u, a) => {
+                let x = plain(&mut b, m(a));
+                (b.push(Op::Unary(u, x)), false)
+            }
+            Op::Binary(o, x, y) => {
+                let (x, y) = (plain(&mut b, m(x)), plain(&mut b, m(y)));
+                (b.push(Op::Binary(o, x, y)), false)
+            }
+            Op::Select { cmp, a, b: bb, t, f } => {
+                let [a, bb, t, f] = [a, bb, t, f].map(|v| plain(&mut b, m(v)));
+                (b.push(Op::Select { cmp, a, b: bb, t, f }), false)
+            }
+            Op::Guard { cmp, a, b: bb, expect, site } => {
+                let [a, bb] = [a, bb].map(|v| plain(&mut b, m(v)));
+                (b.push(Op::Guard { cmp, a, b: bb, expect, site }), false)
+            }
+        };
+        map.push(r);
+    }
+    b.graph.outputs = g.outputs.iter().map(|&o| plain(&mut b, map[o as usize])).collect();
+    b.graph.guards = g.guards.clone();
+    b.graph.without_dead()
+}
+
+/// One fused multiply-add, `±(p·q) ± r`: `p·q + r`, `r - p·q` (`neg_product`, an `fnmadd`)
+/// or `p·q - r` (`neg_addend`, an `fmsub`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Fma {
+    pub p: NodeId,
+    pub q: NodeId,
+    pub r: NodeId,
+    pub neg_product: bool,
+    pub neg_addend: bool,
+}
+
+/// One term of an accumulator update: `acc ± p·q` (`q` present) or `acc ± p`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct AccTerm {
+    pub p: NodeId,
+    pub q: Option<NodeId>,
+    pub negate: bool,
+}
+
 /// How the emitter folds multiplications into `fma` instructions.
 #[derive(Debug, Default)]
 pub(super) struct Fusion {
     /// Nodes not emitted on their own (consumed by an `fma` or an accumulator update).
     pub skip: Vec<bool>,
-    /// Per `Add` node fused with one of its operands: `(p, q, r)` for `p·q + r`.
-    pub fma: Vec<Option<(NodeId, NodeId, NodeId)>>,
-    /// Per stored lane: the terms added into its accumulator, `(p, Some(q))` for `p·q`
-    /// and `(t, None)` for `t`; empty: add the lane's value.
-    pub acc_terms: Vec<Vec<(NodeId, Option<NodeId>)>>,
+    /// Per `Add`/`Sub` node fused with a product operand: the `fma` it becomes.
+    pub fma: Vec<Option<Fma>>,
+    /// Per stored lane: the terms added into (or subtracted from) its accumulator; empty:
+    /// add the lane's value.
+    pub acc_terms: Vec<Vec<AccTerm>>,
 }
 
 impl Fusion {
     /// Plans the fusion for the staged body `g` whose stored lanes are `stored`. With
     /// `reduce` (the lanes are summed) and at least `chain_lanes` of them, the terms of a
-    /// lane's sum go straight into its accumulator (independent accumulators hide the
-    /// longer dependency chain). Without `fma`, nothing is fused.
+    /// lane's sum (a tree of `Add`/`Sub`/`Neg`) go straight into its accumulator (independent
+    /// accumulators hide the longer dependency chain). Without `fma`, nothing is fused.
     pub fn plan(g: &Graph, stored: &[NodeId], reduce: bool, fma: bool, chain_lanes: usize) -> Fusion {
         let n = g.nodes.len();
         let mut f =
@@ -277,46 +362,61 @@ impl Fusion {
         for &o in stored {
             uses[o as usize] += 1;
         }
+        // x86-64 has only the `fma` forms that overwrite a multiplicand (213/132), so the
+        // first multiplicand is the one to lose: a value used once (it dies there) rather
+        // than a literal or a value used again, which would cost a register copy.
+        let keep = |i: NodeId| (matches!(g.nodes[i as usize], Op::Const(_)), uses[i as usize] > 1);
         let single_mul = |i: NodeId| match g.nodes[i as usize] {
-            Op::Binary(BinaryOp::Mul, p, q) if uses[i as usize] == 1 => Some((p, q)),
+            Op::Binary(BinaryOp::Mul, p, q) if uses[i as usize] == 1 => {
+                Some(if keep(q) < keep(p) { (q, p) } else { (p, q) })
+            }
+            _ => None,
+        };
+        let sum = |i: NodeId| match g.nodes[i as usize] {
+            Op::Binary(o @ (BinaryOp::Add | BinaryOp::Sub), x, y) => Some((x, y, o == BinaryOp::Sub)),
             _ => None,
         };
         if reduce && stored.len() >= chain_lanes {
             for (q, &o) in stored.iter().enumerate() {
-                if uses[o as usize] != 1 || !matches!(g.nodes[o as usize], Op::Binary(BinaryOp::Add, ..)) {
+                let neg = matches!(g.nodes[o as usize], Op::Neg(_));
+                if uses[o as usize] != 1 || (sum(o).is_none() && !neg) {
                     continue;
                 }
-                let mut stack = vec![o];
+                let mut stack = vec![(o, false)];
                 let mut terms = Vec::new();
-                while let Some(i) = stack.pop() {
-                    match g.nodes[i as usize] {
-                        Op::Binary(BinaryOp::Add, x, y) if uses[i as usize] == 1 => {
+                while let Some((i, negate)) = stack.pop() {
+                    match (sum(i), g.nodes[i as usize]) {
+                        (Some((x, y, sub)), _) if uses[i as usize] == 1 => {
                             f.skip[i as usize] = true;
-                            stack.extend([y, x]);
+                            stack.extend([(y, negate ^ sub), (x, negate)]);
+                        }
+                        (_, Op::Neg(a)) if uses[i as usize] == 1 => {
+                            f.skip[i as usize] = true;
+                            stack.push((a, !negate));
                         }
                         _ => match single_mul(i) {
                             Some((p, r)) => {
                                 f.skip[i as usize] = true;
-                                terms.push((p, Some(r)));
+                                terms.push(AccTerm { p, q: Some(r), negate });
                             }
-                            None => terms.push((i, None)),
+                            None => terms.push(AccTerm { p: i, q: None, negate }),
                         },
                     }
                 }
                 f.acc_terms[q] = terms;
             }
         }
-        for (i, op) in g.nodes.iter().enumerate() {
+        for i in 0..n {
             if f.skip[i] {
                 continue;
             }
-            if let Op::Binary(BinaryOp::Add, x, y) = *op {
-                for (m, r) in [(x, y), (y, x)] {
-                    if let Some((p, q)) = single_mul(m).filter(|_| !f.skip[m as usize]) {
-                        f.skip[m as usize] = true;
-                        f.fma[i] = Some((p, q, r));
-                        break;
-                    }
+            let Some((x, y, sub)) = sum(i as NodeId) else { continue };
+            // `x + p·q`, `p·q + y`, `x - p·q`, `p·q - y`.
+            for (m, r, first) in [(x, y, true), (y, x, false)] {
+                if let Some((p, q)) = single_mul(m).filter(|_| !f.skip[m as usize]) {
+                    f.skip[m as usize] = true;
+                    f.fma[i] = Some(Fma { p, q, r, neg_product: sub && !first, neg_addend: sub && first });
+                    break;
                 }
             }
         }
@@ -327,6 +427,132 @@ impl Fusion {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::Cmp;
+
+    /// A random graph over 3 inputs from a seed (a small LCG): negations, negative
+    /// literals, sums, differences, products, quotients, even and odd powers, `abs`,
+    /// `sin` and a select, with 1-3 outputs.
+    fn random_graph(seed: u64) -> Graph {
+        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut next = |m: usize| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 33) as usize) % m
+        };
+        let mut g = Graph { n_inputs: 3, ..Graph::default() };
+        for i in 0..3 {
+            g.nodes.push(Op::Input(i));
+        }
+        let consts = [-2.0, -1.5, -0.0, 0.5, 2.0, 3.0];
+        for _ in 0..12 + next(12) {
+            let n = g.nodes.len() as NodeId;
+            let (a, b) = (next(n as usize) as NodeId, next(n as usize) as NodeId);
+            let op = match next(12) {
+                0 | 1 => Op::Neg(a),
+                2 => Op::Const(consts[next(consts.len())]),
+                3 => Op::Binary(BinaryOp::Add, a, b),
+                4 | 5 => Op::Binary(BinaryOp::Sub, a, b),
+                6 | 7 => Op::Binary(BinaryOp::Mul, a, b),
+                8 => Op::Binary(BinaryOp::Div, a, b),
+                9 => Op::Unary([UnaryOp::Powi(2), UnaryOp::Powi(3), UnaryOp::Abs][next(3)], a),
+                10 => Op::Unary(UnaryOp::Sin, a),
+                _ => Op::Select { cmp: Cmp::Gt, a, b, t: a, f: b },
+            };
+            g.nodes.push(op);
+        }
+        let n = g.nodes.len();
+        g.outputs = (0..1 + next(3)).map(|k| (n - 1 - k.min(n - 1)) as NodeId).collect();
+        g
+    }
+
+    /// Folding the signs computes the same numbers (equal as floats: a zero may change its
+    /// sign) and removes most negations (one can be duplicated where a negated value meets
+    /// two ops that cannot take its sign, e.g. two outputs); a body whose negations all meet
+    /// products and sums keeps none, and its negative literals become their magnitudes.
+    #[test]
+    fn signs_fold_exactly_and_remove_negations() {
+        let negs = |g: &Graph| g.nodes.iter().filter(|o| matches!(o, Op::Neg(_))).count();
+        let (mut before, mut after) = (0, 0);
+        for seed in 0..2000u64 {
+            let g = random_graph(seed).without_dead();
+            let f = fold_signs(&g);
+            before += negs(&g);
+            after += negs(&f);
+            for k in 0..4 {
+                let x: Vec<f64> =
+                    (0..3).map(|i| ((seed * 7 + k * 3 + i) as f64 * 0.77).sin() * 2.0).collect();
+                let (a, b) = (crate::interp::eval(&g, &x).unwrap(), crate::interp::eval(&f, &x).unwrap());
+                for (p, q) in a.iter().zip(&b) {
+                    assert!(
+                        p == q || (p.is_nan() && q.is_nan()),
+                        "seed {seed} at {x:?}: {p} vs {q}\n{g:?}\n{f:?}"
+                    );
+                }
+            }
+        }
+        // (Many of the random negations feed `sin`, odd powers or selects: they stay.)
+        assert!(before > 1000 && after * 4 < before * 3, "negations: {before} before, {after} after");
+        // y - (-2)·(-(x + x)) + (1 - x)·(-3): no negation and no negative literal left.
+        let mut b = Builder::new(2, 100, true);
+        let (x, y) = (b.push(Op::Input(0)), b.push(Op::Input(1)));
+        let xx = b.push(Op::Binary(BinaryOp::Add, x, x));
+        let n = b.push(Op::Neg(xx));
+        let m2 = b.push(Op::Const(-2.0));
+        let p = b.push(Op::Binary(BinaryOp::Mul, m2, n));
+        let d = b.push(Op::Binary(BinaryOp::Sub, y, p));
+        let one = b.push(Op::Const(1.0));
+        let s = b.push(Op::Binary(BinaryOp::Sub, one, x));
+        let m3 = b.push(Op::Const(-3.0));
+        let q = b.push(Op::Binary(BinaryOp::Mul, s, m3));
+        let out = b.push(Op::Binary(BinaryOp::Add, d, q));
+        b.graph.outputs = vec![out];
+        let f = fold_signs(&b.graph);
+        assert_eq!(negs(&f), 0, "{f:?}");
+        assert!(f.nodes.iter().all(|o| !matches!(o, Op::Const(c) if *c < 0.0)), "{f:?}");
+        let at = [0.3, -1.1];
+        assert_eq!(crate::interp::eval(&f, &at).unwrap(), crate::interp::eval(&b.graph, &at).unwrap());
+    }
+
+    /// Differences fuse like sums: `r - p·q` and `p·q - r` become `fma`s with a negated
+    /// product or addend, and an accumulated lane's terms keep their signs.
+    #[test]
+    fn differences_fuse_into_fma_with_signs() {
+        let mut g = Graph { n_inputs: 4, ..Graph::default() };
+        for i in 0..4 {
+            g.nodes.push(Op::Input(i));
+        }
+        let pq = |g: &mut Graph, a: NodeId, b: NodeId| {
+            g.nodes.push(Op::Binary(BinaryOp::Mul, a, b));
+            g.nodes.len() as NodeId - 1
+        };
+        let m1 = pq(&mut g, 0, 1);
+        g.nodes.push(Op::Binary(BinaryOp::Sub, 2, m1)); // 5: x2 - x0·x1
+        let m2 = pq(&mut g, 2, 3);
+        g.nodes.push(Op::Binary(BinaryOp::Sub, m2, 0)); // 7: x2·x3 - x0
+        g.outputs = vec![5, 7];
+        let f = Fusion::plan(&g, &[5, 7], false, true, 4);
+        // x0 is used again (in 7), x1 only here: x1 is the multiplicand the `fma` overwrites.
+        assert_eq!(f.fma[5], Some(Fma { p: 1, q: 0, r: 2, neg_product: true, neg_addend: false }));
+        assert_eq!(f.fma[7], Some(Fma { p: 3, q: 2, r: 0, neg_product: false, neg_addend: true }));
+        assert!(f.skip[4] && f.skip[6]);
+        // Summed lanes: (x2 - x0·x1) - (x2·x3 - x0) into one accumulator (x0 and x1 are
+        // stored lanes too, so neither dies in the product: the order stays).
+        g.nodes.push(Op::Binary(BinaryOp::Sub, 5, 7)); // 8
+        g.outputs = vec![8, 0, 1, 2];
+        let f = Fusion::plan(&g, &[8, 0, 1, 2], true, true, 4);
+        let t = |p, q, negate| AccTerm { p, q, negate };
+        assert_eq!(
+            f.acc_terms[0],
+            vec![t(2, None, false), t(0, Some(1), true), t(3, Some(2), true), t(0, None, false)]
+        );
+        // A negated lane: its terms change sign.
+        g.nodes.push(Op::Neg(8)); // 9
+        g.outputs = vec![9, 0, 1, 2];
+        let f = Fusion::plan(&g, &[9, 0, 1, 2], true, true, 4);
+        assert_eq!(
+            f.acc_terms[0],
+            vec![t(2, None, true), t(0, Some(1), false), t(3, Some(2), false), t(0, None, true)]
+        );
+    }
 
     /// The update order is a permutation of the lanes: value, first-order lanes, then the
     /// packed block column by column.

@@ -175,8 +175,10 @@ pub fn tensor_vs_interpreter<T: fomoh_jit::JitFloat>(
 }
 
 /// A random chain of elementwise ops over `x` (`[n]`) and a broadcast row `y` (`[1, n]`),
-/// summed: `ops` picks each link (sin, tanh, `+ x`, `· y`, `exp(tanh(·)) / y`, `max(·, 0.5)`,
-/// and a select `t > x ? t·y : sin t`); θ in [0.2, 0.9] from `seed`.
+/// summed: `ops` picks each link (0 sin, 1 tanh, 2 `+ x`, 3 `· y`, 4 `exp(tanh(·)) / y`,
+/// 5 `max(·, 0.5)`, 6 a select `t > x ? t·y : sin t`, 7 `x - (-1.5)·e`, 8 `-(e·e) - x·y`
+/// with `e = exp(tanh t)`);
+/// θ in [0.2, 0.9] from `seed`.
 pub fn elementwise_chain(n: usize, ops: &[usize], seed: u64) -> (fomoh_jit::TensorProgram, Vec<f64>) {
     use fomoh_runtime::{BinaryOp, UnaryOp};
     let mut b = fomoh_jit::TensorBuilder::new(2 * n);
@@ -199,6 +201,23 @@ pub fn elementwise_chain(n: usize, ops: &[usize], seed: u64) -> (fomoh_jit::Tens
             5 => {
                 let c = b.constant(0.5);
                 b.binary(BinaryOp::Max, t, c).unwrap()
+            }
+            // negations, negative literals and differences (folded into signs, `fnmadd`
+            // and `fmsub` by the compiler), of positive terms (e = exp(tanh t)), so they do
+            // not cancel: x - (-1.5)·e, and -(e·e) - x·y
+            7 | 8 => {
+                let th = b.unary(UnaryOp::Tanh, t).unwrap();
+                let e = b.unary(UnaryOp::Exp, th).unwrap();
+                if o == 7 {
+                    let c = b.constant(-1.5);
+                    let m = b.mul(c, e).unwrap();
+                    b.sub(x, m).unwrap()
+                } else {
+                    let ee = b.mul(e, e).unwrap();
+                    let n = b.neg(ee).unwrap();
+                    let xy = b.mul(x, y).unwrap();
+                    b.sub(n, xy).unwrap()
+                }
             }
             // a piecewise step: t·y where t > x, else sin(t)
             _ => {
