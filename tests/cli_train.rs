@@ -52,6 +52,37 @@ fn curve<'a>(rows: &'a [Row], optimizer: &str) -> Vec<&'a Row> {
     rows.iter().filter(|r| r.optimizer == optimizer).collect()
 }
 
+/// `fomoh train` over 2 epochs of the digits with `--json`: model, optimizers, batch, seed,
+/// backend and output directory.
+fn train_args<'a>(
+    model: &'a str,
+    optimizers: &'a str,
+    batch: &'a str,
+    seed: &'a str,
+    backend: &'a str,
+    out: &'a Path,
+) -> Vec<&'a str> {
+    let out = out.to_str().expect("a UTF-8 temporary path");
+    vec![
+        "train",
+        "--model",
+        model,
+        "--optimizer",
+        optimizers,
+        "--epochs",
+        "2",
+        "--batch",
+        batch,
+        "--seed",
+        seed,
+        "--backend",
+        backend,
+        "--out",
+        out,
+        "--json",
+    ]
+}
+
 #[test]
 fn train_writes_csv_svg_summary_and_a_table() {
     let dir = tempfile::tempdir().unwrap();
@@ -359,24 +390,7 @@ fn jit_backend_follows_the_runtime_trajectory() {
         let mut runs = Vec::new();
         for backend in ["runtime", "jit"] {
             let out = dir.path().join(format!("{model}-{backend}"));
-            let mut args = vec![
-                "train",
-                "--model",
-                model,
-                "--optimizer",
-                optimizers,
-                "--epochs",
-                "2",
-                "--batch",
-                "100",
-                "--seed",
-                "1",
-                "--backend",
-                backend,
-                "--out",
-                out.to_str().unwrap(),
-                "--json",
-            ];
+            let mut args = train_args(model, optimizers, "100", "1", backend, &out);
             if let Some(h) = hidden {
                 args.extend(["--hidden", h]);
             }
@@ -426,24 +440,7 @@ fn jit_backend_gives_the_same_numbers_on_any_number_of_cores() {
         let mut csv = Vec::new();
         for one_core in [true, false] {
             let out = dir.path().join(format!("{model}-{one_core}"));
-            let args = [
-                "train",
-                "--model",
-                model,
-                "--optimizer",
-                optimizers,
-                "--epochs",
-                "2",
-                "--batch",
-                batch,
-                "--seed",
-                "2",
-                "--backend",
-                "jit",
-                "--out",
-                out.to_str().unwrap(),
-                "--json",
-            ];
+            let args = train_args(model, optimizers, batch, "2", "jit", &out);
             let mut cmd = if one_core {
                 let mut c = Command::new("taskset");
                 c.args(["-c", "0", env!("CARGO_BIN_EXE_fomoh")]);
