@@ -274,7 +274,7 @@ pub(super) fn fold_signs(g: &Graph) -> Graph {
             }
             Op::Binary(o @ (Add | Sub), x, y) => {
                 let ((x, nx), (y, ny)) = (m(x), m(y));
-                // With `s = ±1` for `y`'s effective sign in `x ± y`.
+                // Whether `y` enters `x ± y` with a minus sign.
                 let minus_y = ny ^ (o == Sub);
                 match (nx, minus_y) {
                     (false, false) => (b.push(Op::Binary(Add, x, y)), false),
