@@ -78,8 +78,14 @@ fn compile_report(p: &TensorProgram) -> Result<(), fomoh::Error> {
     Ok(())
 }
 
-/// `others[0]` is the `f64` primal the second ratio column refers to.
-fn report(name: &str, p: &TensorProgram, x: &[f64], others: &[(&str, f64)]) -> Result<(), fomoh::Error> {
+/// `others[0]` is the `f64` primal the second ratio column refers to. Returns the JIT's
+/// primal, hyper-dual, K = 4 and K = 8 times.
+fn report(
+    name: &str,
+    p: &TensorProgram,
+    x: &[f64],
+    others: &[(&str, f64)],
+) -> Result<[f64; 4], fomoh::Error> {
     let n = x.len();
     let u = dirs(n, 8);
     println!("== {name} (n = {n}) ==");
@@ -113,11 +119,11 @@ fn report(name: &str, p: &TensorProgram, x: &[f64], others: &[(&str, f64)]) -> R
         );
     }
     println!();
-    Ok(())
+    Ok([t0, thd, t4, t8])
 }
 
 /// One forward pass of an objective (result dropped).
-type Pass<'a> = Box<dyn Fn(&dyn Objective) + 'a>;
+type Pass<'a> = Box<dyn Fn(&dyn Objective) + Sync + 'a>;
 
 /// The benchmarked passes at `th` along the directions `u` (at least 8): value, hyper-dual,
 /// K = 4 and K = 8, each with its mode and label, on any `Objective`.
@@ -401,42 +407,11 @@ fn stream(arrays: &[&[f64]]) -> f64 {
 /// Rosenbrock against the memory floor and on one thread: each pass must read `x` and its
 /// directions (1, 3, 5 and 9 arrays of `n` doubles), so against a primal that streams `x`
 /// at the machine's bandwidth no pass can beat the ratio of the bytes it reads. Prints the
-/// streaming time of each pass's inputs (2 threads), the JIT pass over it, and the JIT
-/// passes on a one-thread pool against the plain `f64` loop (also one thread).
-fn rosenbrock_floor(p: &TensorProgram, x: &[f64], u: &[Vec<f64>], plain: f64) -> Result<(), fomoh::Error> {
+/// streaming time of each pass's inputs (2 threads), the JIT pass (`jit`: [`report`]'s
+/// times) over it, and the JIT passes on a one-thread pool against the plain `f64` loop
+/// (also one thread).
+fn rosenbrock_floor(p: &TensorProgram, x: &[f64], u: &[Vec<f64>], plain: f64, jit: [f64; 4]) {
     println!("-- Rosenbrock: memory floor (streaming each pass's inputs) and one thread --");
-    let t0 = time(|| p.value(x).unwrap());
-    type Run<'a> = Box<dyn Fn() + Sync + 'a>;
-    let runs: [(&str, Vec<&[f64]>, Run); 4] = [
-        (
-            "primal",
-            vec![x],
-            Box::new(|| {
-                black_box(p.value(x).unwrap());
-            }),
-        ),
-        (
-            "hyper-dual",
-            vec![x, &u[0], &u[1]],
-            Box::new(|| {
-                black_box(p.hyper_dual(x, &u[0], &u[1]).unwrap());
-            }),
-        ),
-        (
-            "K=4",
-            [x].into_iter().chain(u[..4].iter().map(|v| &v[..])).collect(),
-            Box::new(|| {
-                black_box(p.project(x, &u[..4]).unwrap());
-            }),
-        ),
-        (
-            "K=8",
-            [x].into_iter().chain(u[..8].iter().map(|v| &v[..])).collect(),
-            Box::new(|| {
-                black_box(p.project(x, &u[..8]).unwrap());
-            }),
-        ),
-    ];
     println!(
         "{:<11} {:>6} {:>10} {:>14} {:>10} {:>12} {:>13} {:>16}",
         "pass",
@@ -449,24 +424,26 @@ fn rosenbrock_floor(p: &TensorProgram, x: &[f64], u: &[Vec<f64>], plain: f64) ->
         "1-thr / plain"
     );
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a one-thread pool");
+    let inputs: Vec<Vec<&[f64]>> = [0, 2, 4, 8]
+        .iter()
+        .map(|&k| [x].into_iter().chain(u[..k].iter().map(|v| &v[..])).collect())
+        .collect();
     // Each pass's floor, the primal's first (the ratios' denominator).
-    let floors: Vec<f64> = runs.iter().map(|(_, inputs, _)| stream(inputs)).collect();
-    for ((name, inputs, run), floor) in runs.into_iter().zip(floors.iter().copied()) {
-        let t = if name == "primal" { t0 } else { time(&*run) };
-        let t1 = one.install(|| time(&*run));
+    let floors: Vec<f64> = inputs.iter().map(|a| stream(a)).collect();
+    for (i, (name, _, run)) in passes(x, u).into_iter().enumerate() {
+        let t1 = one.install(|| time(|| run(p)));
         println!(
             "{name:<11} {:>6} {:>10.3} {:>13.2}x {:>10.3} {:>11.2}x {:>13.3} {:>15.2}x",
-            inputs.len(),
-            floor * 1e3,
-            floor / floors[0],
-            t * 1e3,
-            t / floor,
+            inputs[i].len(),
+            floors[i] * 1e3,
+            floors[i] / floors[0],
+            jit[i] * 1e3,
+            jit[i] / floors[i],
             t1 * 1e3,
             t1 / plain
         );
     }
     println!("(plain f64 loop, one thread: {:.3} ms)\n", plain * 1e3);
-    Ok(())
 }
 
 fn main() -> Result<(), fomoh::Error> {
@@ -477,13 +454,13 @@ fn main() -> Result<(), fomoh::Error> {
         let p = models::rosenbrock(n)?;
         let tf = time(|| rosenbrock::<f64>(black_box(&x)));
         let trt = time(|| fomoh::hyper_dual(rosenbrock, &x, &u[0], &u[1]).unwrap());
-        report(
+        let jit = report(
             "extended Rosenbrock (tensor form)",
             &p,
             &x,
             &[("plain f64 loop (primal)", tf), ("runtime scalar hyper_dual", trt)],
         )?;
-        rosenbrock_floor(&p, &x, &dirs(n, 8), tf)?;
+        rosenbrock_floor(&p, &x, &dirs(n, 8), tf, jit);
     }
 
     let theta = |n: usize| -> Vec<f64> { (0..n).map(|k| 0.1 * ((k + 1) as f64).sin()).collect() };
