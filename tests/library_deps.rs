@@ -22,11 +22,21 @@ fn normal_deps(extra: &[&str]) -> Vec<String> {
 
 #[test]
 fn without_default_features_no_cli_crate_is_compiled() {
-    let deps = normal_deps(&["--no-default-features"]);
-    assert!(deps.iter().any(|d| d == "fomoh-runtime"), "the library's own crates are listed: {deps:?}");
-    for cli in CLI_ONLY {
-        assert!(!deps.iter().any(|d| d == cli), "{cli} is compiled for a library-only dependent");
+    for features in
+        [&["--no-default-features"][..], &["--no-default-features", "--features", "nalgebra,ndarray,serde"]]
+    {
+        let deps = normal_deps(features);
+        assert!(deps.iter().any(|d| d == "fomoh-runtime"), "the library's own crates are listed: {deps:?}");
+        for cli in CLI_ONLY {
+            assert!(
+                !deps.iter().any(|d| d == cli),
+                "{cli} is compiled for a library-only dependent ({features:?})"
+            );
+        }
     }
+    // The interop features bring their crates.
+    let deps = normal_deps(&["--no-default-features", "--features", "nalgebra,ndarray"]);
+    assert!(deps.iter().any(|d| d == "nalgebra") && deps.iter().any(|d| d == "ndarray"), "{deps:?}");
 }
 
 #[test]
