@@ -41,7 +41,9 @@ pub mod jet;
 pub mod models;
 mod number;
 pub mod objective;
+pub mod ops;
 pub mod optim;
+pub mod primitive;
 pub mod real;
 pub mod rules;
 pub mod scalar;
@@ -61,5 +63,7 @@ pub use optim::{
     Options, Report, Schedule, Sgd, StepReport, Tangents,
 };
 pub use real::{Real, RealNum};
-pub use rules::{BinaryOp, Partials, Rule, UnaryOp};
-pub use scalar::{Scalar, ScalarFn};
+pub use fomoh_ops::{for_each_binary, for_each_k, for_each_unary, MAX_K};
+pub use primitive::{custom, CustomOp, Primitive};
+pub use rules::{BinaryOp, OpParam, Partials, Rule, UnaryOp};
+pub use scalar::{logsumexp, Scalar, ScalarFn};
