@@ -14,6 +14,14 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// The largest `--dim` (FoMoH-KD with the largest K then draws 25.6 million tangent entries
+/// per step).
+pub const MAX_DIM: usize = 100_000;
+/// The largest `--iters`.
+pub const MAX_ITERS: usize = 1_000_000;
+/// The largest `--seeds`.
+pub const MAX_SEEDS: u64 = 10_000;
+
 /// The default optimizer list (the paper's comparison).
 pub const DEFAULT_OPTIMIZERS: &str = "fgd,fomoh,fomoh-kd:2,fomoh-kd:3,newton,adam";
 
@@ -161,8 +169,14 @@ impl Study {
         if args.dim < 2 {
             return Err(CliError(format!("--dim must be at least 2 (got {})", args.dim)));
         }
-        if args.seeds == 0 {
-            return Err(CliError("--seeds must be at least 1".into()));
+        if args.dim > MAX_DIM {
+            return Err(CliError(format!("--dim {}: at most {MAX_DIM}", args.dim)));
+        }
+        if args.iters > MAX_ITERS {
+            return Err(CliError(format!("--iters {}: at most {MAX_ITERS}", args.iters)));
+        }
+        if args.seeds == 0 || args.seeds > MAX_SEEDS {
+            return Err(CliError(format!("--seeds {}: expected 1..={MAX_SEEDS}", args.seeds)));
         }
         let specs = parse_specs(&args.optimizers, args.k_sweep.as_deref())?;
         if args.dim > 500 && specs.iter().any(|s| s.kind == Kind::Newton) {
@@ -246,6 +260,7 @@ impl Study {
 pub fn run(args: &Args, global: Global) -> CliResult<()> {
     let study = Study::from_args(args)?;
     let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("fomoh-out/rosenbrock"));
+    output::prepare_dir(&dir)?;
     let series = study.run(&Progress::new(global))?;
     output::report(&study, &series, &dir, global, "rosenbrock")
 }
