@@ -47,9 +47,8 @@ fn read_idx(path: &Path, magic: u32, what: &str, ndims: usize) -> Result<(Vec<us
     }
     let dims = (1..=ndims).map(word).collect::<Result<Vec<usize>>>()?;
     let need = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).filter(|&n| n <= MAX_IDX_BYTES);
-    let need = need.ok_or_else(|| {
-        bad(path, format!("header dimensions {dims:?} give more than {MAX_IDX_BYTES} bytes (at most)"))
-    })?;
+    let need = need
+        .ok_or_else(|| bad(path, format!("header dimensions {dims:?}: more than {MAX_IDX_BYTES} bytes")))?;
     let mut payload = Vec::new();
     reader.take(need as u64 + 1).read_to_end(&mut payload).map_err(read_err)?;
     if payload.len() != need {
