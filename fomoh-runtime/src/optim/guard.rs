@@ -16,7 +16,7 @@ use crate::Objective;
 ///
 /// ```
 /// use fomoh_runtime::optim::{Fgd, LastGood};
-/// use fomoh_runtime::{objective, scalar_fn, Scalar};
+/// use fomoh_runtime::{objective, scalar_fn, Objective, Scalar};
 /// // √x is NaN for x < 0, where long steps from x = 1 land.
 /// fn f<S: Scalar>(x: &[S]) -> S { x[0].sqrt() }
 /// let obj = objective(1, scalar_fn!(f));
