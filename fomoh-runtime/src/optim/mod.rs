@@ -96,7 +96,8 @@ impl Schedule {
     /// step size meaningless).
     pub fn validate(&self) -> Result<()> {
         let g = self.gamma;
-        if !self.milestones.is_empty() && !(g.is_finite() && g >= 0.0) {
+        let valid = g.is_finite() && g >= 0.0;
+        if !valid && !self.milestones.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "schedule decay factor {g} (must be finite and >= 0)"
             )));
@@ -376,6 +377,12 @@ impl Core {
                 "iteration count {} (at most {MAX_ITERATION})",
                 self.iteration
             )));
+        }
+        // The zero state draws 0; only then is the state itself looked at (it is private to
+        // the generator, visible through its serialization), so a step pays one draw.
+        use rand::Rng;
+        if self.rng.clone().next_u64() != 0 {
+            return Ok(());
         }
         let state = serde_json::to_value(&self.rng).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let words = state.get("s").and_then(|s| s.as_array());
