@@ -8,7 +8,7 @@ use bad_input_common::{fomoh_in, gzip_bomb, idx_images, idx_labels, one_line_err
 use fomoh::data::{mnist, Dataset};
 use fomoh::models::{evaluate, Cnn, CnnConfig, LogisticRegression, Mlp, Model, MAX_PARAMS};
 use fomoh::optim::{
-    Adam, Checkpoint, Fgd, Fomoh, FomohKd, NonFinitePolicy, Optimizer, Options, Schedule, Sgd,
+    Adam, Checkpoint, Fgd, Fomoh, FomohKd, Newton, NonFinitePolicy, Optimizer, Options, Schedule, Sgd,
     MAX_SKIPS_IN_A_ROW,
 };
 use fomoh::{objective, scalar_fn, Error, Objective, Scalar};
@@ -64,6 +64,8 @@ fn bad_command_lines_are_one_line_errors_and_write_nothing() {
         (&["train", "--out", "afile/out"], "cannot write"),
         (&["train", "--resume", "missing.json"], "cannot read checkpoint"),
         (&["train", "--resume", "afile"], "checkpoint afile"),
+        (&["train", "--resume", "/dev/zero"], "not a regular file"),
+        (&["train", "--checkpoint", "/dev/null", "--overwrite"], "not a regular file"),
         (&["train", "--data", "mnist"], "needs --mnist DIR"),
         (&["train", "--data", "mnist", "--mnist", "empty"], "train-images-idx3-ubyte"),
         (&["rosenbrock", "--dim", "1"], "--dim must be at least 2"),
@@ -75,6 +77,7 @@ fn bad_command_lines_are_one_line_errors_and_write_nothing() {
         (&["rosenbrock", "--optimizers", "newton", "--dim", "1000"], "newton takes n(n+1)/2"),
         (&["rosenbrock", "--optimizers", "fomoh-kd:99999999999999999999999"], "bad K"),
         (&["rosenbrock", "--dim", "-3"], "(see `fomoh --help`)"),
+        (&["rosenbrock", "--dim", "100000", "--optimizers", "fomoh-kd:256"], "units of work"),
         (&["rosenbrock", "--out", "afile/out", "--iters", "1", "--seeds", "1"], "cannot write"),
         (&["demo", "--out", "afile/out"], "cannot write"),
     ];
@@ -321,6 +324,9 @@ fn misused_optimizers_give_typed_errors() {
     invalid(FomohKd::new(100_000).step(&obj, &mut x()).map(drop), "1..=256");
     let wide = objective(1 << 21, scalar_fn!(sqrt));
     invalid(FomohKd::new(256).step(&wide, &mut vec![1.0; 1 << 21]).map(drop), "tangent entries");
+    // Newton's n × n Hessian on a million parameters used to abort allocating it.
+    let huge = objective(1 << 20, scalar_fn!(sqrt));
+    invalid(Newton::new().step(&huge, &mut vec![1.0; 1 << 20]).map(drop), "at most 4096");
     // Validation also covers what a checkpoint brings back.
     assert!(Adam::new().betas(0.5, 1.5).validate().is_err());
     assert!(Fgd::new().validate().is_ok());
@@ -362,6 +368,10 @@ fn damaged_library_checkpoints_are_data_errors() {
     std::fs::write(&path, zero.to_string()).unwrap();
     let r = Checkpoint::<Fgd>::load(&path);
     assert!(matches!(&r, Err(Error::Data { message, .. }) if message.contains("all zeros")), "{r:?}");
+    // A device is not read (it could be endless).
+    assert!(
+        matches!(Checkpoint::<Fgd>::load("/dev/zero"), Err(Error::Io { message, .. }) if message.contains("regular"))
+    );
     let mut huge = v.clone();
     huge["optimizer"]["core"]["iteration"] = serde_json::json!(u64::MAX);
     std::fs::write(&path, huge.to_string()).unwrap();

@@ -72,7 +72,7 @@ impl<O: Optimizer + Serialize + DeserializeOwned> Checkpoint<O> {
     /// Reads a checkpoint written by [`save`](Checkpoint::save).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, &e))?;
+        let bytes = read_regular_file(path)?;
         let data = |message: String| Error::Data { source_name: path.display().to_string(), message };
         let c: Self = serde_json::from_slice(&bytes).map_err(|e| data(e.to_string()))?;
         if c.format != FORMAT {
@@ -88,6 +88,16 @@ impl<O: Optimizer + Serialize + DeserializeOwned> Checkpoint<O> {
         }
         Ok(c)
     }
+}
+
+/// Reads a whole regular file: a device, a pipe or a directory (`/dev/zero`, a FIFO, ...),
+/// which could be endless or block, is an [`Error::Io`].
+pub fn read_regular_file(path: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, &e))?;
+    if !meta.is_file() {
+        return Err(Error::Io { path: path.display().to_string(), message: "not a regular file".into() });
+    }
+    std::fs::read(path).map_err(|e| Error::io(path, &e))
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.

@@ -4,7 +4,7 @@
 use super::linalg::{cholesky_solve, identity, inverse, mat_vec, symmetric_eigen, Matrix};
 use super::{
     Core, Curvature, Fallback, NonFinitePolicy, Optimizer, Schedule, Settings, StepReport, Tangents,
-    MAX_DIRECTIONS, ROBUST_EIGEN_FLOOR,
+    MAX_DIRECTIONS, MAX_NEWTON_DIM, ROBUST_EIGEN_FLOOR,
 };
 use crate::error::{Error, Result};
 use crate::Objective;
@@ -334,7 +334,8 @@ impl FomohBp {
 }
 
 /// Newton's method with the exact Hessian from `n(n+1)/2` one-hot hyper-dual passes (small
-/// `n`): `θ ← θ + η κ`, `H κ = −∇f` under a [`Curvature`] policy.
+/// `n`, at most [`MAX_NEWTON_DIM`](super::MAX_NEWTON_DIM)): `θ ← θ + η κ`, `H κ = −∇f` under
+/// a [`Curvature`] policy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Newton {
     core: Core,
@@ -382,6 +383,12 @@ fn exact_second_order(obj: &dyn Objective, x: &[f64]) -> Result<(f64, Vec<f64>, 
 impl Newton {
     fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
         self.core.check_theta(obj, theta)?;
+        if theta.len() > MAX_NEWTON_DIM {
+            return Err(Error::InvalidArgument(format!(
+                "newton on {} parameters: at most {MAX_NEWTON_DIM} (its Hessian is n × n)",
+                theta.len()
+            )));
+        }
         let (value, g, h, passes) = exact_second_order(obj, theta)?;
         let mut rep = self.core.report(value);
         rep.curvature = h.iter().flatten().copied().collect();

@@ -54,7 +54,7 @@ mod guard;
 pub mod linalg;
 mod methods;
 
-pub use checkpoint::{write_atomic, Checkpoint};
+pub use checkpoint::{read_regular_file, write_atomic, Checkpoint};
 pub use guard::LastGood;
 pub use methods::{Adam, Fgd, Fomoh, FomohBp, FomohKd, Newton, Sgd};
 
@@ -132,6 +132,10 @@ pub const MAX_DIRECTIONS: usize = 256;
 /// The largest iteration count an optimizer's state may hold (far beyond any run; a larger
 /// one only comes from a damaged checkpoint).
 const MAX_ITERATION: usize = 1 << 53;
+
+/// The largest dimension [`Newton`] takes: its exact Hessian is `n × n` (128 MiB here) from
+/// `n(n+1)/2` passes per step.
+pub const MAX_NEWTON_DIM: usize = 4096;
 
 /// Skipped steps in a row after which a step under [`NonFinitePolicy::Skip`] fails with
 /// [`Error::NonFinite`] instead of skipping again.

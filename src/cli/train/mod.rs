@@ -564,6 +564,9 @@ fn check_checkpoint_target(path: &Path, resume: Option<&Path>, overwrite: bool) 
     if path.is_dir() {
         return Err(CliError(format!("--checkpoint {} is a directory; give a file path", path.display())));
     }
+    if path.exists() && !path.is_file() {
+        return Err(CliError(format!("--checkpoint {} is not a regular file", path.display())));
+    }
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() && !dir.is_dir() {
             return Err(CliError(format!("--checkpoint: directory {} does not exist", dir.display())));

@@ -8,7 +8,7 @@
 use super::Precision;
 use crate::cli::spec::{AnyOptimizer, Kind, Spec};
 use crate::cli::{CliError, CliResult};
-use fomoh::optim::{write_atomic, Optimizer};
+use fomoh::optim::{read_regular_file, write_atomic, Optimizer};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::Path;
@@ -81,8 +81,12 @@ impl Session {
 
     /// Reads a session (its format checked; see [`Session::check`] for the rest).
     pub(super) fn load(path: &Path) -> CliResult<Session> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| CliError(format!("cannot read checkpoint {}: {e}", path.display())))?;
+        let bytes = read_regular_file(path).map_err(|e| match e {
+            fomoh::Error::Io { message, .. } => {
+                CliError(format!("cannot read checkpoint {}: {message}", path.display()))
+            }
+            e => e.into(),
+        })?;
         let s: Session = serde_json::from_slice(&bytes)
             .map_err(|e| CliError(format!("checkpoint {}: {e}", path.display())))?;
         if s.format != FORMAT {
