@@ -41,7 +41,9 @@ fn agree(what: &str, a: &dyn Objective, b: &dyn Objective, x: &[f64; 2], rtol: f
     assert!(close(va, vb), "{what} value at {x:?}: {va} vs {vb}");
     let (v1, v2) = (&DIRS[1], &DIRS[2]);
     let (ha, hb) = (a.hyper_dual(x, v1, v2).unwrap(), b.hyper_dual(x, v1, v2).unwrap());
-    for (lane, p, q) in [("re", ha.re, hb.re), ("e1", ha.e1, hb.e1), ("e2", ha.e2, hb.e2), ("e12", ha.e12, hb.e12)] {
+    for (lane, p, q) in
+        [("re", ha.re, hb.re), ("e1", ha.e1, hb.e1), ("e2", ha.e2, hb.e2), ("e12", ha.e12, hb.e12)]
+    {
         assert!(close(p, q), "{what} hyper-dual {lane} at {x:?}: {p} vs {q}");
     }
     let dirs: Vec<Vec<f64>> = DIRS.iter().map(|d| d.to_vec()).collect();

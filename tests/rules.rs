@@ -207,9 +207,8 @@ fn cancellation_atol(op: UnaryOp) -> f64 {
 fn length_scale(op: UnaryOp, x: f64) -> f64 {
     use UnaryOp::*;
     match op {
-        Exp | ExpM1 | Sin | Cos | Tan | Sinh | Cosh | Tanh | Sigmoid | Relu | Softplus | LogSigmoid | Abs | Exp2 | Erf | Erfc => {
-            1.0
-        }
+        Exp | ExpM1 | Sin | Cos | Tan | Sinh | Cosh | Tanh | Sigmoid | Relu | Softplus | LogSigmoid | Abs
+        | Exp2 | Erf | Erfc => 1.0,
         _ => x.abs().max(1.0),
     }
 }

@@ -22,8 +22,7 @@ use crate::float::{FloatType, JitFloat};
 use crate::ir::{Cmp, FxMap, Graph, GuardInfo, NodeId, Op};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
-    types, AbiParam, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind,
-    UserFuncName, Value,
+    types, AbiParam, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, UserFuncName, Value,
 };
 use cranelift_codegen::settings::Configurable;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -193,7 +192,12 @@ pub(crate) fn float_cc(c: Cmp) -> FloatCC {
 pub(crate) fn is_native_unary(u: UnaryOp) -> bool {
     matches!(
         u,
-        UnaryOp::Sqrt | UnaryOp::Abs | UnaryOp::Powi(1 | 2) | UnaryOp::Recip | UnaryOp::Relu | UnaryOp::Clamp(..)
+        UnaryOp::Sqrt
+            | UnaryOp::Abs
+            | UnaryOp::Powi(1 | 2)
+            | UnaryOp::Recip
+            | UnaryOp::Relu
+            | UnaryOp::Clamp(..)
     )
 }
 
@@ -485,7 +489,13 @@ fn emit(
                                         ))
                                     });
                                     let addr = b.ins().stack_addr(ptr, ss, 0);
-                                    externs::call(module, &mut b, &mut refs, &externs::sincos(float, ptr), &[x, addr])?;
+                                    externs::call(
+                                        module,
+                                        &mut b,
+                                        &mut refs,
+                                        &externs::sincos(float, ptr),
+                                        &[x, addr],
+                                    )?;
                                     let sv = b.ins().load(fty, mem, addr, 0);
                                     let cv = b.ins().load(fty, mem, addr, bytes as i32);
                                     let (mine, theirs) = if is_sin { (sv, cv) } else { (cv, sv) };

@@ -110,7 +110,8 @@ fn symbol(base: &str, float: FloatType) -> String {
 }
 
 /// The primitives registered so far, by name (the value lane of each).
-static PRIMITIVES: LazyLock<Mutex<HashMap<&'static str, CustomOp>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+static PRIMITIVES: LazyLock<Mutex<HashMap<&'static str, CustomOp>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 const CUSTOM_PREFIX: &str = "fomoh_custom:";
 
@@ -196,7 +197,8 @@ pub(crate) fn call(
             let mut s = module.make_signature();
             s.params.extend(callee.params.iter().map(|&t| AbiParam::new(t)));
             s.returns.extend(callee.ret.map(AbiParam::new));
-            let fid = module.declare_function(&callee.name, Linkage::Import, &s).map_err(crate::codegen::cg_err)?;
+            let fid =
+                module.declare_function(&callee.name, Linkage::Import, &s).map_err(crate::codegen::cg_err)?;
             let r = module.declare_func_in_func(fid, b.func);
             refs.insert(callee.name.clone(), r);
             r
@@ -218,7 +220,8 @@ pub(crate) fn call_unary(
     let (callee, extra) = unary_callee(b, op, float)?;
     let mut args = vec![x];
     args.extend(extra);
-    call(module, b, refs, &callee, &args)?.ok_or_else(|| JitError::Codegen(format!("`{}` returned nothing", op.name())))
+    call(module, b, refs, &callee, &args)?
+        .ok_or_else(|| JitError::Codegen(format!("`{}` returned nothing", op.name())))
 }
 
 /// `op(x, y)` through its native function (the functions of the list, not the operators).
@@ -236,5 +239,6 @@ pub(crate) fn call_binary(
     }
     let t = float.clif();
     let callee = Callee { name: symbol(op.name(), float).into(), params: vec![t, t], ret: Some(t) };
-    call(module, b, refs, &callee, &[x, y])?.ok_or_else(|| JitError::Codegen(format!("`{}` returned nothing", op.name())))
+    call(module, b, refs, &callee, &[x, y])?
+        .ok_or_else(|| JitError::Codegen(format!("`{}` returned nothing", op.name())))
 }

@@ -58,8 +58,8 @@
 //! ```
 
 use crate::codegen::{self, cg_err, float_cc, CodegenOptions, OwnedCode};
-use crate::externs;
 use crate::error::{check_len, JitError, JitResult};
+use crate::externs;
 use crate::float::{FloatType, JitFloat};
 use crate::ir::{Cmp, Graph, NodeId, Op};
 use crate::stage::{stage_lanes, Mode, SLOTS};
@@ -1444,7 +1444,15 @@ fn emit_loop(
     let (sty, vty, w) = float_types(float);
     let es = float.bytes();
     let (vector, tail) = (iter.1 >= w, !iter.1.is_multiple_of(w));
-    let mut e = BodyEmitter { module, float, g, fusion: &fusion, in_index, in_strides, refs: externs::Refs::default() };
+    let mut e = BodyEmitter {
+        module,
+        float,
+        g,
+        fusion: &fusion,
+        in_index,
+        in_strides,
+        refs: externs::Refs::default(),
+    };
     {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         let entry = b.create_block();

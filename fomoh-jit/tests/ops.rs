@@ -53,7 +53,8 @@ fn check(op: UnaryOp, lo: f64, hi: f64) {
         1e-12,
     );
     let dirs: Vec<Vec<f64>> = (0..4).map(|j| direction(j, N)).collect();
-    let ((pp, _), (rp, _)) = (Objective::hyperplane(&p, &x, &dirs).unwrap(), r.hyperplane(&x, &dirs).unwrap());
+    let ((pp, _), (rp, _)) =
+        (Objective::hyperplane(&p, &x, &dirs).unwrap(), r.hyperplane(&x, &dirs).unwrap());
     let flat = |q: &fomoh_runtime::Projection<f64>| -> Vec<f64> {
         q.grad.iter().copied().chain(q.hess.iter().flatten().copied()).collect()
     };
@@ -68,7 +69,8 @@ fn check(op: UnaryOp, lo: f64, hi: f64) {
     let plane = |p: Option<&[f64]>, i: usize| p.map_or(0.0, |p| p[i]);
     for (i, &xi) in xs.iter().enumerate() {
         let want = xi.unary(op);
-        let got = HyperDual::new(y.re()[i], plane(y.tangent(0), i), plane(y.tangent(1), i), plane(y.second(0), i));
+        let got =
+            HyperDual::new(y.re()[i], plane(y.tangent(0), i), plane(y.tangent(1), i), plane(y.second(0), i));
         assert_eq!(flat_hd(got), flat_hd(want), "{what} runtime tensor element {i}");
     }
 }

@@ -59,7 +59,10 @@ fn method_help() -> String {
         .collect();
     names.extend(fomoh_ops::BINARY_FNS.iter().map(|b| b.method.to_string()));
     names.push("mul_add".into());
-    format!("supported methods on active values: {}; user primitives as `fomoh::custom::<P>(x)`", names.join(", "))
+    format!(
+        "supported methods on active values: {}; user primitives as `fomoh::custom::<P>(x)`",
+        names.join(", ")
+    )
 }
 
 /// A rewritten expression.
@@ -1019,7 +1022,10 @@ impl<'a> Walker<'a> {
             }
             let (o, s) = args.into_iter().next().expect("one argument");
             let x = self.active(o, s);
-            return Out::new(quote_spanned!(p.span()=> <#a as ::fomoh::Scalar>::custom #ga (#x)), Kind::Active);
+            return Out::new(
+                quote_spanned!(p.span()=> <#a as ::fomoh::Scalar>::custom #ga (#x)),
+                Kind::Active,
+            );
         }
         if !any {
             let a = args.into_iter().map(|(o, _)| o.ts);

@@ -241,7 +241,8 @@ impl Checker {
         let f = Lifted::<P>(core::marker::PhantomData);
         let mut all = CheckReport { checked: 0, worst: None, failures: Vec::new(), step1: 0.0, step2: 0.0 };
         for &x in points {
-            let at = |m: Mismatch| Mismatch { location: format!("{} at x = {x}: {}", P::NAME, m.location), ..m };
+            let at =
+                |m: Mismatch| Mismatch { location: format!("{} at x = {x}: {}", P::NAME, m.location), ..m };
             let r = self.hyper_dual(&f, &[x], &[1.0], &[1.0])?;
             all.checked += r.checked;
             all.step1 = all.step1.max(r.step1);

@@ -9,9 +9,9 @@
 //! [`RealNum`] adds what a concrete float offers (ordering, conversions via `num-traits`);
 //! the user-facing number types need it.
 
-use core::fmt::Debug;
 use crate::primitive::CustomOp;
 use crate::rules::{BinaryOp, UnaryOp};
+use core::fmt::Debug;
 use core::ops::{Add, Div, Mul, Neg, Sub};
 
 macro_rules! real_trait {
