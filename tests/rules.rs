@@ -113,9 +113,42 @@ fn closed_form(op: UnaryOp, x: f64) -> Option<(f64, f64, f64)> {
             let (s, d1, _) = sigmoid_parts(x);
             (-((-x).max(0.0) + (-x.abs()).exp().ln_1p()), 1.0 - s, -d1)
         }
+        Exp2 => {
+            let e = 2f64.powf(x);
+            (e, LN2 * e, LN2 * LN2 * e)
+        }
+        // erf by its Taylor series (independent of the implementation's libm), where the
+        // series is accurate to ~1e-14; erfc = 1 - erf where that keeps its relative accuracy.
+        Erf if x.abs() <= 2.5 => (erf_series(x), erf_d1(x), -2.0 * x * erf_d1(x)),
+        Erfc if x.abs() <= 1.0 => (1.0 - erf_series(x), -erf_d1(x), 2.0 * x * erf_d1(x)),
+        Floor => (x.floor(), 0.0, 0.0),
+        Ceil => (x.ceil(), 0.0, 0.0),
+        Round => (x.round(), 0.0, 0.0),
+        Trunc => (x.trunc(), 0.0, 0.0),
+        Signum => (x.signum(), 0.0, 0.0),
+        Clamp(lo, hi) => (x.max(lo).min(hi), if lo <= x && x <= hi { 1.0 } else { 0.0 }, 0.0),
         _ => return None,
     };
     Some(r)
+}
+
+/// `erf x = 2/√π Σ (-1)^n x^(2n+1) / (n! (2n+1))`.
+fn erf_series(x: f64) -> f64 {
+    let (mut term, mut sum) = (x, x);
+    for n in 1..200 {
+        term *= -x * x / n as f64;
+        let t = term / (2 * n + 1) as f64;
+        sum += t;
+        if t.abs() < 1e-18 * sum.abs() {
+            break;
+        }
+    }
+    sum * 2.0 / std::f64::consts::PI.sqrt()
+}
+
+/// `erf'(x) = 2/√π e^(-x²)`.
+fn erf_d1(x: f64) -> f64 {
+    2.0 / std::f64::consts::PI.sqrt() * (-x * x).exp()
 }
 
 /// Distance from `x` to the nearest point where the op is not smooth (domain end or kink);
@@ -123,7 +156,10 @@ fn closed_form(op: UnaryOp, x: f64) -> Option<(f64, f64, f64)> {
 fn smooth_radius(op: UnaryOp, x: f64) -> f64 {
     use UnaryOp::*;
     match op {
-        Recip | Cbrt | Abs | Relu => x.abs(),
+        Recip | Cbrt | Abs | Relu | Signum => x.abs(),
+        Floor | Ceil | Trunc => (x - x.round()).abs(),
+        Round => (x - (x - 0.5).round() - 0.5).abs(),
+        Clamp(lo, hi) => (x - lo).abs().min((x - hi).abs()),
         Powi(n) if n < 0 => x.abs(),
         Ln | Log2 | Log10 | Sqrt => x,
         Powf(p) if p.fract() != 0.0 || p < 0.0 => x,
@@ -139,12 +175,11 @@ fn smooth_radius(op: UnaryOp, x: f64) -> f64 {
     }
 }
 
+/// Every operation of the list (with its sample parameters), and more parameters.
 fn all_unary() -> Vec<UnaryOp> {
     use UnaryOp::*;
-    let mut v = vec![
-        Recip, Exp, ExpM1, Ln, Ln1p, Log2, Log10, Sqrt, Cbrt, Abs, Sin, Cos, Tan, Asin, Acos, Atan, Sinh,
-        Cosh, Tanh, Asinh, Acosh, Atanh, Sigmoid, Relu, Softplus, LogSigmoid,
-    ];
+    let mut v: Vec<UnaryOp> = UnaryOp::samples().into_iter().map(|(op, _)| op).collect();
+    v.extend([Clamp(-1.0, 2.0), Clamp(1.0, -1.0), Clamp(f64::NEG_INFINITY, 0.0)]);
     v.extend([-3, -2, -1, 0, 1, 2, 3, 4, 7].map(Powi));
     v.extend([0.0, 1.0, 2.0, 3.0, 0.5, 1.5, 2.5, -0.5, -2.0, 1.0 / 3.0].map(Powf));
     v
@@ -172,9 +207,8 @@ fn cancellation_atol(op: UnaryOp) -> f64 {
 fn length_scale(op: UnaryOp, x: f64) -> f64 {
     use UnaryOp::*;
     match op {
-        Exp | ExpM1 | Sin | Cos | Tan | Sinh | Cosh | Tanh | Sigmoid | Relu | Softplus | LogSigmoid | Abs => {
-            1.0
-        }
+        Exp | ExpM1 | Sin | Cos | Tan | Sinh | Cosh | Tanh | Sigmoid | Relu | Softplus | LogSigmoid | Abs
+        | Exp2 | Erf | Erfc => 1.0,
         _ => x.abs().max(1.0),
     }
 }
@@ -338,17 +372,10 @@ fn unary_rule_value_is_eval_bitwise() {
     }
 }
 
-const BINARY: [BinaryOp; 9] = [
-    BinaryOp::Add,
-    BinaryOp::Sub,
-    BinaryOp::Mul,
-    BinaryOp::Div,
-    BinaryOp::Pow,
-    BinaryOp::Atan2,
-    BinaryOp::Hypot,
-    BinaryOp::Max,
-    BinaryOp::Min,
-];
+/// Every binary operation of the list.
+fn binary() -> Vec<BinaryOp> {
+    BinaryOp::samples().into_iter().map(|(op, _, _)| op).collect()
+}
 
 /// Closed forms `(f, fx, fy, fxx, fxy, fyy)`, away from the non-smooth set.
 fn closed_form2(op: BinaryOp, x: f64, y: f64) -> Option<[f64; 6]> {
@@ -429,7 +456,7 @@ fn smooth_radius2(op: BinaryOp, x: f64, y: f64) -> f64 {
 #[test]
 fn binary_partials_match_closed_forms_f64_and_f32() {
     let mut compared = 0;
-    for op in BINARY {
+    for op in binary() {
         for &x in GRID2 {
             for &y in GRID2 {
                 let Some(want) = closed_form2(op, x, y) else { continue };
@@ -541,7 +568,7 @@ fn check_fd2<T: fomoh::RealNum>(op: BinaryOp, x: f64, y: f64, base_h: f64, rtol1
 #[test]
 fn binary_partials_match_finite_differences_f64_and_f32() {
     let (mut n64, mut n32) = (0, 0);
-    for op in BINARY {
+    for op in binary() {
         for &x in GRID2 {
             for &y in GRID2 {
                 if smooth_radius2(op, x, y) > 1e-2 && check_fd2::<f64>(op, x, y, 2e-3, 1e-7, 1e-5) {
@@ -559,7 +586,7 @@ fn binary_partials_match_finite_differences_f64_and_f32() {
 #[test]
 fn binary_partials_value_is_eval_bitwise() {
     let extra = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -0.0];
-    for op in BINARY {
+    for op in binary() {
         for &x in GRID2.iter().chain(&extra) {
             for &y in GRID2.iter().chain(&extra) {
                 let (a, b) = (op.partials(x, y).f, op.eval(x, y));
@@ -599,7 +626,7 @@ fn lifted_values_are_the_primal() {
             }
         }
     }
-    for op in BINARY {
+    for op in binary() {
         for &x in GRID2 {
             for &y in GRID2 {
                 let want = op.eval(x, y);

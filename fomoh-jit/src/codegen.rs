@@ -17,12 +17,12 @@
 //! number of nodes.
 
 use crate::error::{JitError, JitResult};
+use crate::externs;
 use crate::float::{FloatType, JitFloat};
 use crate::ir::{Cmp, FxMap, Graph, GuardInfo, NodeId, Op};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
-    types, AbiParam, FuncRef, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind,
-    UserFuncName, Value,
+    types, AbiParam, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, UserFuncName, Value,
 };
 use cranelift_codegen::settings::Configurable;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -176,120 +176,6 @@ impl Kernel {
     }
 }
 
-macro_rules! unary_externs {
-    ($($op:ident => $name:ident),* $(,)?) => {
-        /// The `f64` wrappers (named as listed).
-        mod unary_f64 {
-            use super::UnaryOp;
-            $(pub(super) extern "C" fn $name(x: f64) -> f64 { UnaryOp::$op.eval(x) })*
-        }
-        /// The `f32` wrappers (named as listed with an `_f32` suffix): the runtime's `f32`
-        /// functions.
-        mod unary_f32 {
-            use super::UnaryOp;
-            $(pub(super) extern "C" fn $name(x: f32) -> f32 { UnaryOp::$op.eval(x) })*
-        }
-        /// The symbol and address of the wrapper of `op` in `float`.
-        pub(crate) fn unary_extern_for(op: UnaryOp, float: FloatType) -> Option<(&'static str, *const u8)> {
-            match (op, float) {
-                $(
-                    (UnaryOp::$op, FloatType::F64) =>
-                        Some((stringify!($name), unary_f64::$name as extern "C" fn(f64) -> f64 as *const u8)),
-                    (UnaryOp::$op, FloatType::F32) => Some((
-                        concat!(stringify!($name), "_f32"),
-                        unary_f32::$name as extern "C" fn(f32) -> f32 as *const u8,
-                    )),
-                )*
-                _ => None,
-            }
-        }
-        pub(crate) const UNARY_EXTERNS: &[UnaryOp] = &[$(UnaryOp::$op),*];
-    };
-}
-unary_externs!(Recip => fomoh_jit_recip, Exp => fomoh_jit_exp, ExpM1 => fomoh_jit_exp_m1, Ln => fomoh_jit_ln,
-    Ln1p => fomoh_jit_ln_1p, Log2 => fomoh_jit_log2, Log10 => fomoh_jit_log10, Sqrt => fomoh_jit_sqrt,
-    Cbrt => fomoh_jit_cbrt, Abs => fomoh_jit_abs, Sin => fomoh_jit_sin, Cos => fomoh_jit_cos, Tan => fomoh_jit_tan,
-    Asin => fomoh_jit_asin, Acos => fomoh_jit_acos, Atan => fomoh_jit_atan, Sinh => fomoh_jit_sinh,
-    Cosh => fomoh_jit_cosh, Tanh => fomoh_jit_tanh, Asinh => fomoh_jit_asinh, Acosh => fomoh_jit_acosh,
-    Atanh => fomoh_jit_atanh, Sigmoid => fomoh_jit_sigmoid, Relu => fomoh_jit_relu, Softplus => fomoh_jit_softplus,
-    LogSigmoid => fomoh_jit_log_sigmoid);
-
-extern "C" fn fomoh_jit_powi(x: f64, n: i32) -> f64 {
-    UnaryOp::Powi(n).eval(x)
-}
-extern "C" fn fomoh_jit_powi_f32(x: f32, n: i32) -> f32 {
-    UnaryOp::Powi(n).eval(x)
-}
-extern "C" fn fomoh_jit_powf(x: f64, p: f64) -> f64 {
-    UnaryOp::Powf(p).eval(x)
-}
-/// The exponent stays `f64` (as in the IR); the runtime rounds it to `f32` itself.
-extern "C" fn fomoh_jit_powf_f32(x: f32, p: f64) -> f32 {
-    UnaryOp::Powf(p).eval(x)
-}
-extern "C" fn fomoh_jit_sincos(x: f64, out: *mut f64) {
-    let (s, c) = fomoh_runtime::Real::sin_cos(x);
-    // SAFETY: generated code passes a 16-byte, 8-aligned stack slot.
-    unsafe {
-        *out = s;
-        *out.add(1) = c;
-    }
-}
-extern "C" fn fomoh_jit_sincos_f32(x: f32, out: *mut f32) {
-    let (s, c) = fomoh_runtime::Real::sin_cos(x);
-    // SAFETY: generated code passes a 16-byte, 8-aligned stack slot.
-    unsafe {
-        *out = s;
-        *out.add(1) = c;
-    }
-}
-macro_rules! binary_externs {
-    ($($op:ident => $name:ident),*) => {
-        /// The `f64` wrappers (named as listed).
-        mod binary_f64 {
-            use super::BinaryOp;
-            $(pub(super) extern "C" fn $name(x: f64, y: f64) -> f64 { BinaryOp::$op.eval(x, y) })*
-        }
-        /// The `f32` wrappers (named as listed with an `_f32` suffix).
-        mod binary_f32 {
-            use super::BinaryOp;
-            $(pub(super) extern "C" fn $name(x: f32, y: f32) -> f32 { BinaryOp::$op.eval(x, y) })*
-        }
-        /// The symbol and address of the wrapper of `op` in `float`.
-        pub(crate) fn binary_extern_for(op: BinaryOp, float: FloatType) -> Option<(&'static str, *const u8)> {
-            match (op, float) {
-                $(
-                    (BinaryOp::$op, FloatType::F64) => Some((
-                        stringify!($name),
-                        binary_f64::$name as extern "C" fn(f64, f64) -> f64 as *const u8,
-                    )),
-                    (BinaryOp::$op, FloatType::F32) => Some((
-                        concat!(stringify!($name), "_f32"),
-                        binary_f32::$name as extern "C" fn(f32, f32) -> f32 as *const u8,
-                    )),
-                )*
-                _ => None,
-            }
-        }
-        pub(crate) const BINARY_EXTERNS: &[BinaryOp] = &[$(BinaryOp::$op),*];
-    };
-}
-binary_externs!(Pow => fomoh_jit_pow, Atan2 => fomoh_jit_atan2, Hypot => fomoh_jit_hypot);
-
-/// The symbol of the `powi`, `powf` or `sincos` wrapper in `float`.
-pub(crate) fn special_extern(e: Ext, float: FloatType) -> &'static str {
-    match (e, float) {
-        (Ext::Powi, FloatType::F64) => "fomoh_jit_powi",
-        (Ext::Powi, FloatType::F32) => "fomoh_jit_powi_f32",
-        (Ext::Powf, FloatType::F64) => "fomoh_jit_powf",
-        (Ext::Powf, FloatType::F32) => "fomoh_jit_powf_f32",
-        (Ext::SinCos, FloatType::F64) => "fomoh_jit_sincos",
-        (Ext::SinCos, FloatType::F32) => "fomoh_jit_sincos_f32",
-        (Ext::Unary(i), f) => unary_extern_for(UNARY_EXTERNS[i], f).expect("listed").0,
-        (Ext::Binary(i), f) => binary_extern_for(BINARY_EXTERNS[i], f).expect("listed").0,
-    }
-}
-
 pub(crate) fn float_cc(c: Cmp) -> FloatCC {
     match c {
         Cmp::Lt => FloatCC::LessThan,
@@ -302,15 +188,63 @@ pub(crate) fn float_cc(c: Cmp) -> FloatCC {
     }
 }
 
-/// The native instruction of a unary op (scalar or vector operand), shared by the scalar and
-/// tensor code generators: `sqrt`, `abs`, `x¹`, `x²`. `None` for ops computed by an
-/// `extern "C"` call.
+/// Whether [`native_unary`] emits `u` as instructions (no call).
+pub(crate) fn is_native_unary(u: UnaryOp) -> bool {
+    matches!(
+        u,
+        UnaryOp::Sqrt
+            | UnaryOp::Abs
+            | UnaryOp::Powi(1 | 2)
+            | UnaryOp::Recip
+            | UnaryOp::Relu
+            | UnaryOp::Clamp(..)
+    )
+}
+
+/// Whether [`native_unary`] also accepts a vector operand for `u`.
+pub(crate) fn is_vector_native_unary(u: UnaryOp) -> bool {
+    matches!(u, UnaryOp::Sqrt | UnaryOp::Abs | UnaryOp::Powi(1 | 2) | UnaryOp::Recip)
+}
+
+/// A literal of `x`'s type (splat across lanes for a vector).
+fn literal_like(b: &mut FunctionBuilder, x: Value, c: f64) -> Value {
+    let ty = b.func.dfg.value_type(x);
+    let lane = ty.lane_type();
+    let s = if lane == types::F32 { b.ins().f32const(c as f32) } else { b.ins().f64const(c) };
+    if ty.is_vector() {
+        b.ins().splat(ty, s)
+    } else {
+        s
+    }
+}
+
+/// The native instructions of a unary op, shared by the scalar and tensor code generators:
+/// `sqrt`, `abs`, `x¹`, `x²`, `1/x` (scalar or vector operand), and `relu` and `clamp` as
+/// selects (scalar operand), computing exactly what the runtime's `eval_float` computes.
+/// `None` for ops computed by an `extern "C"` call.
 pub(crate) fn native_unary(b: &mut FunctionBuilder, u: UnaryOp, x: Value) -> Option<Value> {
     Some(match u {
         UnaryOp::Sqrt => b.ins().sqrt(x),
         UnaryOp::Abs => b.ins().fabs(x),
         UnaryOp::Powi(1) => x,
         UnaryOp::Powi(2) => b.ins().fmul(x, x),
+        UnaryOp::Recip => {
+            let one = literal_like(b, x, 1.0);
+            b.ins().fdiv(one, x)
+        }
+        UnaryOp::Relu if !b.func.dfg.value_type(x).is_vector() => {
+            let zero = literal_like(b, x, 0.0);
+            let c = b.ins().fcmp(FloatCC::GreaterThanOrEqual, x, zero);
+            b.ins().select(c, x, zero)
+        }
+        UnaryOp::Clamp(lo, hi) if !b.func.dfg.value_type(x).is_vector() => {
+            // u = lo >= x ? lo : x; u >= hi ? hi : u  (as `eval_float`)
+            let (l, h) = (literal_like(b, x, lo), literal_like(b, x, hi));
+            let c = b.ins().fcmp(FloatCC::GreaterThanOrEqual, l, x);
+            let u = b.ins().select(c, l, x);
+            let c = b.ins().fcmp(FloatCC::GreaterThanOrEqual, u, h);
+            b.ins().select(c, h, u)
+        }
         _ => return None,
     })
 }
@@ -329,7 +263,7 @@ pub(crate) fn native_binary(b: &mut FunctionBuilder, op: BinaryOp, x: Value, y: 
             let c = b.ins().fcmp(FloatCC::GreaterThanOrEqual, p, q);
             b.ins().select(c, x, y)
         }
-        BinaryOp::Pow | BinaryOp::Atan2 | BinaryOp::Hypot => return None,
+        _ => return None,
     })
 }
 
@@ -356,16 +290,6 @@ fn computed(op: &Op) -> bool {
     !matches!(op, Op::Input(_) | Op::Const(_))
 }
 
-/// Which extern a node needs, by symbol name.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Ext {
-    Unary(usize),
-    Binary(usize),
-    Powi,
-    Powf,
-    SinCos,
-}
-
 /// A JIT module for the host with the runtime's `extern "C"` wrappers registered.
 pub(crate) fn new_module(opts: &CodegenOptions) -> JitResult<JITModule> {
     let mut flags = cranelift_codegen::settings::builder();
@@ -379,22 +303,7 @@ pub(crate) fn new_module(opts: &CodegenOptions) -> JitResult<JITModule> {
         .finish(cranelift_codegen::settings::Flags::new(flags))
         .map_err(cg_err)?;
     let mut jb = JITBuilder::with_isa(isa, default_libcall_names());
-    for float in [FloatType::F64, FloatType::F32] {
-        for &op in UNARY_EXTERNS {
-            let (name, ptr) = unary_extern_for(op, float).expect("listed");
-            jb.symbol(name, ptr);
-        }
-        for &op in BINARY_EXTERNS {
-            let (name, ptr) = binary_extern_for(op, float).expect("listed");
-            jb.symbol(name, ptr);
-        }
-    }
-    jb.symbol("fomoh_jit_powi", fomoh_jit_powi as extern "C" fn(f64, i32) -> f64 as *const u8);
-    jb.symbol("fomoh_jit_powf", fomoh_jit_powf as extern "C" fn(f64, f64) -> f64 as *const u8);
-    jb.symbol("fomoh_jit_sincos", fomoh_jit_sincos as extern "C" fn(f64, *mut f64) as *const u8);
-    jb.symbol("fomoh_jit_powi_f32", fomoh_jit_powi_f32 as extern "C" fn(f32, i32) -> f32 as *const u8);
-    jb.symbol("fomoh_jit_powf_f32", fomoh_jit_powf_f32 as extern "C" fn(f32, f64) -> f32 as *const u8);
-    jb.symbol("fomoh_jit_sincos_f32", fomoh_jit_sincos_f32 as extern "C" fn(f32, *mut f32) as *const u8);
+    crate::externs::register_symbols(&mut jb);
     Ok(JITModule::new(jb))
 }
 
@@ -446,38 +355,6 @@ fn emit(
     let ptr = module.target_config().pointer_type();
     let (fty, bytes) = (float.clif(), float.bytes());
     let offset = |k: usize| offset_of(k, bytes);
-
-    // Declare the externs.
-    let sig = |params: &[types::Type], ret: Option<types::Type>| {
-        let mut s = module.make_signature();
-        s.params.extend(params.iter().map(|&t| AbiParam::new(t)));
-        s.returns.extend(ret.map(AbiParam::new));
-        s
-    };
-    let (s_u, s_b, s_pi, s_pf, s_sc): (Signature, Signature, Signature, Signature, Signature) = (
-        sig(&[fty], Some(fty)),
-        sig(&[fty, fty], Some(fty)),
-        sig(&[fty, types::I32], Some(fty)),
-        sig(&[fty, types::F64], Some(fty)), // the exponent stays f64
-        sig(&[fty, ptr], None),
-    );
-    let mut ext_ids: FxMap<Ext, FuncId> = FxMap::default();
-    let mut declare = |module: &mut JITModule, e: Ext| -> JitResult<FuncId> {
-        if let Some(&id) = ext_ids.get(&e) {
-            return Ok(id);
-        }
-        let s = match e {
-            Ext::Unary(_) => &s_u,
-            Ext::Binary(_) => &s_b,
-            Ext::Powi => &s_pi,
-            Ext::Powf => &s_pf,
-            Ext::SinCos => &s_sc,
-        };
-        let name = special_extern(e, float);
-        let id = module.declare_function(name, Linkage::Import, s).map_err(cg_err)?;
-        ext_ids.insert(e, id);
-        Ok(id)
-    };
 
     // Segments, scratch slots, sin/cos partners.
     let seg_size = opts.segment_nodes.max(1);
@@ -546,7 +423,7 @@ fn emit(
             (p[0], p[1], p[2])
         };
         let mut vals: FxMap<NodeId, Value> = FxMap::default();
-        let mut refs: FxMap<Ext, FuncRef> = FxMap::default();
+        let mut refs = externs::Refs::default();
         let mut sincos_slot = None;
 
         macro_rules! get {
@@ -564,22 +441,6 @@ fn emit(
                         }
                     },
                 }
-            }};
-        }
-        macro_rules! call {
-            ($e:expr, $args:expr) => {{
-                let e: Ext = $e;
-                let fr = match refs.get(&e) {
-                    Some(&r) => r,
-                    None => {
-                        let fid = declare(&mut *module, e)?;
-                        let r = module.declare_func_in_func(fid, b.func);
-                        refs.insert(e, r);
-                        r
-                    }
-                };
-                let inst = b.ins().call(fr, $args);
-                b.inst_results(inst).first().copied()
             }};
         }
         macro_rules! define {
@@ -609,60 +470,42 @@ fn emit(
                     let (x, y) = (get!(x), get!(y));
                     match native_binary(&mut b, bop, x, y) {
                         Some(v) => v,
-                        None => {
-                            let other = bop;
-                            let k =
-                                BINARY_EXTERNS.iter().position(|&o| o == other).expect("all others listed");
-                            call!(Ext::Binary(k), &[x, y]).expect("returns f64")
-                        }
+                        None => externs::call_binary(module, &mut b, &mut refs, bop, float, x, y)?,
                     }
                 }
                 Op::Unary(u, a) => {
                     let x = get!(a);
-                    if let Some(v) = native_unary(&mut b, u, x) {
-                        v
-                    } else {
-                        match u {
-                            UnaryOp::Powi(k) => {
-                                let kk = b.ins().iconst(types::I32, k as i64);
-                                call!(Ext::Powi, &[x, kk]).expect("returns f64")
-                            }
-                            UnaryOp::Powf(p) => {
-                                let pp = b.ins().f64const(p);
-                                call!(Ext::Powf, &[x, pp]).expect("returns f64")
-                            }
-                            UnaryOp::Sin | UnaryOp::Cos => {
-                                let is_sin = u == UnaryOp::Sin;
-                                match partner.get(&(a, !is_sin)) {
-                                    Some(&other) if seg[other as usize] == sidx => {
-                                        let ss = *sincos_slot.get_or_insert_with(|| {
-                                            b.create_sized_stack_slot(StackSlotData::new(
-                                                StackSlotKind::ExplicitSlot,
-                                                16,
-                                                3,
-                                            ))
-                                        });
-                                        let addr = b.ins().stack_addr(ptr, ss, 0);
-                                        let _ = call!(Ext::SinCos, &[x, addr]);
-                                        let sv = b.ins().load(fty, mem, addr, 0);
-                                        let cv = b.ins().load(fty, mem, addr, bytes as i32);
-                                        let (mine, theirs) = if is_sin { (sv, cv) } else { (cv, sv) };
-                                        define!(other, theirs);
-                                        mine
-                                    }
-                                    _ => {
-                                        let k = UNARY_EXTERNS.iter().position(|&o| o == u).expect("listed");
-                                        call!(Ext::Unary(k), &[x]).expect("returns f64")
-                                    }
+                    match (native_unary(&mut b, u, x), u) {
+                        (Some(v), _) => v,
+                        (None, UnaryOp::Sin | UnaryOp::Cos) => {
+                            let is_sin = u == UnaryOp::Sin;
+                            match partner.get(&(a, !is_sin)) {
+                                Some(&other) if seg[other as usize] == sidx => {
+                                    let ss = *sincos_slot.get_or_insert_with(|| {
+                                        b.create_sized_stack_slot(StackSlotData::new(
+                                            StackSlotKind::ExplicitSlot,
+                                            16,
+                                            3,
+                                        ))
+                                    });
+                                    let addr = b.ins().stack_addr(ptr, ss, 0);
+                                    externs::call(
+                                        module,
+                                        &mut b,
+                                        &mut refs,
+                                        &externs::sincos(float, ptr),
+                                        &[x, addr],
+                                    )?;
+                                    let sv = b.ins().load(fty, mem, addr, 0);
+                                    let cv = b.ins().load(fty, mem, addr, bytes as i32);
+                                    let (mine, theirs) = if is_sin { (sv, cv) } else { (cv, sv) };
+                                    define!(other, theirs);
+                                    mine
                                 }
-                            }
-                            other => {
-                                let k = UNARY_EXTERNS.iter().position(|&o| o == other).ok_or_else(|| {
-                                    JitError::Unsupported(format!("no native code for `{}`", other.name()))
-                                })?;
-                                call!(Ext::Unary(k), &[x]).expect("returns f64")
+                                _ => externs::call_unary(module, &mut b, &mut refs, u, float, x)?,
                             }
                         }
+                        (None, _) => externs::call_unary(module, &mut b, &mut refs, u, float, x)?,
                     }
                 }
                 Op::Select { cmp, a, b: bb, t, f } => {

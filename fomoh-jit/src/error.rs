@@ -47,6 +47,10 @@ pub enum JitError {
     /// Tensor shapes that do not agree (or a tensor outside the supported ranks/sizes).
     #[error("shape error: {0}")]
     Shape(String),
+    /// Two different [`fomoh_runtime::Primitive`]s with one name were compiled in this
+    /// process (their native calls are registered by name).
+    #[error("two different primitives are named `{0}`; give each primitive a unique NAME")]
+    PrimitiveNameClash(String),
     /// Cranelift failed to compile or link the generated code.
     #[error("code generation failed: {0}")]
     Codegen(String),

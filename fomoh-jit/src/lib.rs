@@ -117,6 +117,7 @@ macro_rules! compiled_objective {
 pub mod cache;
 pub mod codegen;
 pub mod error;
+mod externs;
 pub mod float;
 pub mod interp;
 pub mod ir;

@@ -16,7 +16,7 @@
 use crate::error::{JitError, JitResult};
 use crate::ir::{Builder, Cmp, Graph, NodeId, Op};
 use core::ops::{Add, Div, Mul, Neg, Sub};
-use fomoh_runtime::{BinaryOp, Dim, HyperDual, HyperK, Jet, Packed, Real, UnaryOp};
+use fomoh_runtime::{BinaryOp, Dim, HyperDual, HyperK, Jet, Packed, Real, UnaryOp, MAX_K};
 use std::cell::RefCell;
 
 /// A compilation mode: which number type the compiled program evaluates.
@@ -28,16 +28,16 @@ pub enum Mode {
     HyperDual,
     /// `f`, `∇f·v`, `vᵀHv` (the `v1 = v2` jet).
     Jet,
-    /// `f`, K directional derivatives, the packed K×K block (`K` in 1..=16).
+    /// `f`, K directional derivatives, the packed K×K block (`K` in 1..=[`MAX_K`]).
     HyperK(usize),
 }
 
 impl Mode {
-    /// Checks that the mode is supported (`K` in 1..=16).
+    /// Checks that the mode is supported (`K` in 1..=[`MAX_K`]).
     pub fn validate(self) -> JitResult<Self> {
         match self {
-            Mode::HyperK(k) if !(1..=16).contains(&k) => {
-                Err(JitError::Unsupported(format!("k-direction mode needs 1 <= K <= 16, got K = {k}")))
+            Mode::HyperK(k) if !(1..=MAX_K).contains(&k) => {
+                Err(JitError::Unsupported(format!("k-direction mode needs 1 <= K <= {MAX_K}, got K = {k}")))
             }
             m => Ok(m),
         }
@@ -83,8 +83,8 @@ impl Mode {
     }
 }
 
-/// The number of modes: primal, hyper-dual, jet and `HyperK(1..=16)` (see [`Mode::slot`]).
-pub(crate) const SLOTS: usize = 19;
+/// The number of modes: primal, hyper-dual, jet and `HyperK(1..=MAX_K)` (see [`Mode::slot`]).
+pub(crate) const SLOTS: usize = 3 + MAX_K;
 
 /// A base-field value that is a node of the graph being staged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,38 +134,15 @@ impl Neg for Staged {
     }
 }
 
-macro_rules! staged_unary {
-    ($($m:ident => $op:ident),* $(,)?) => {
-        $(fn $m(self) -> Self { self.un(UnaryOp::$op) })*
-    };
-}
-
 impl Real for Staged {
     fn cst(c: f64) -> Self {
         push(Op::Const(c))
     }
-    staged_unary!(exp => Exp, exp_m1 => ExpM1, ln => Ln, ln_1p => Ln1p, log2 => Log2, log10 => Log10,
-        sqrt => Sqrt, cbrt => Cbrt, tan => Tan, asin => Asin, acos => Acos, atan => Atan,
-        sinh => Sinh, cosh => Cosh, tanh => Tanh, asinh => Asinh, acosh => Acosh, atanh => Atanh,
-        abs => Abs, sigmoid => Sigmoid, softplus => Softplus);
-    fn sin_cos(self) -> (Self, Self) {
-        // Two nodes; code generation serves both with one `sincos` call.
-        (self.un(UnaryOp::Sin), self.un(UnaryOp::Cos))
+    fn unary(self, op: UnaryOp) -> Self {
+        self.un(op)
     }
-    fn atan2(self, x: Self) -> Self {
-        self.bin(BinaryOp::Atan2, x)
-    }
-    fn hypot(self, y: Self) -> Self {
-        self.bin(BinaryOp::Hypot, y)
-    }
-    fn powi(self, n: i32) -> Self {
-        self.un(UnaryOp::Powi(n))
-    }
-    fn powf(self, p: f64) -> Self {
-        self.un(UnaryOp::Powf(p))
-    }
-    fn pow(self, y: Self) -> Self {
-        self.bin(BinaryOp::Pow, y)
+    fn binary(self, op: BinaryOp, y: Self) -> Self {
+        self.bin(op, y)
     }
     fn select_ge(self, other: Self, x: Self, y: Self) -> Self {
         push(Op::Select { cmp: Cmp::Ge, a: self.0, b: other.0, t: x.0, f: y.0 })
@@ -348,7 +325,7 @@ pub(crate) fn stage_lanes(
                     }
                 };
             }
-            dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+            fomoh_runtime::for_each_k!(dispatch)
         }
     };
     let mut b = STAGE.with(|s| {

@@ -57,11 +57,9 @@
 //! assert!((p.value(&x0).unwrap() - 24.2 * (n / 2) as f64 - 484.0 * (n / 2 - 1) as f64).abs() < 1e-6);
 //! ```
 
-use crate::codegen::{
-    self, binary_extern_for, cg_err, float_cc, special_extern, unary_extern_for, CodegenOptions, Ext,
-    OwnedCode,
-};
+use crate::codegen::{self, cg_err, float_cc, CodegenOptions, OwnedCode};
 use crate::error::{check_len, JitError, JitResult};
+use crate::externs;
 use crate::float::{FloatType, JitFloat};
 use crate::ir::{Cmp, Graph, NodeId, Op};
 use crate::stage::{stage_lanes, Mode, SLOTS};
@@ -1446,7 +1444,15 @@ fn emit_loop(
     let (sty, vty, w) = float_types(float);
     let es = float.bytes();
     let (vector, tail) = (iter.1 >= w, !iter.1.is_multiple_of(w));
-    let mut e = BodyEmitter { module, float, g, fusion: &fusion, in_index, in_strides, refs: HashMap::new() };
+    let mut e = BodyEmitter {
+        module,
+        float,
+        g,
+        fusion: &fusion,
+        in_index,
+        in_strides,
+        refs: externs::Refs::default(),
+    };
     {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         let entry = b.create_block();
@@ -2143,7 +2149,7 @@ struct BodyEmitter<'a> {
     fusion: &'a fuse::Fusion,
     in_index: &'a HashMap<u32, (usize, usize)>,
     in_strides: &'a [(usize, usize)],
-    refs: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
+    refs: externs::Refs,
 }
 
 impl BodyEmitter<'_> {
@@ -2211,7 +2217,7 @@ impl BodyEmitter<'_> {
                         x,
                         y,
                     ) => codegen::native_binary(b, bo, v(x), v(y)).expect("arithmetic is native"),
-                    Op::Unary(u @ (UnaryOp::Sqrt | UnaryOp::Abs | UnaryOp::Powi(1 | 2)), a) => {
+                    Op::Unary(u, a) if codegen::is_vector_native_unary(u) => {
                         codegen::native_unary(b, u, v(a)).expect("native unary op")
                     }
                     Op::Guard { .. } => return Err(JitError::Unsupported("guards in a tensor loop".into())),
@@ -2244,42 +2250,15 @@ impl BodyEmitter<'_> {
     /// One scalar op on scalar arguments (in `op.args()` order).
     fn scalar(&mut self, b: &mut FunctionBuilder, op: &Op, args: &[Value]) -> JitResult<Value> {
         let (module, refs, float) = (&mut *self.module, &mut self.refs, self.float);
-        let t = float.clif();
         Ok(match *op {
             Op::Binary(bo, ..) => match codegen::native_binary(b, bo, args[0], args[1]) {
                 Some(v) => v,
-                None => {
-                    let (nm, _) = binary_extern_for(bo, float).ok_or_else(|| {
-                        JitError::Unsupported(format!("no native code for `{}`", bo.name()))
-                    })?;
-                    call(module, b, refs, nm, &[t, t], t, args)?
-                }
+                None => externs::call_binary(module, b, refs, bo, float, args[0], args[1])?,
             },
-            Op::Unary(u, _) => {
-                let x = args[0];
-                if let Some(v) = codegen::native_unary(b, u, x) {
-                    return Ok(v);
-                }
-                match u {
-                    UnaryOp::Powi(k) => {
-                        let kk = b.ins().iconst(types::I32, k as i64);
-                        let nm = special_extern(Ext::Powi, float);
-                        call(module, b, refs, nm, &[t, types::I32], t, &[x, kk])?
-                    }
-                    UnaryOp::Powf(p) => {
-                        // The exponent stays `f64` in every float type (as in the IR).
-                        let pp = b.ins().f64const(p);
-                        let nm = special_extern(Ext::Powf, float);
-                        call(module, b, refs, nm, &[t, types::F64], t, &[x, pp])?
-                    }
-                    other => {
-                        let (nm, _) = unary_extern_for(other, float).ok_or_else(|| {
-                            JitError::Unsupported(format!("no native code for `{}`", other.name()))
-                        })?;
-                        call(module, b, refs, nm, &[t], t, &[x])?
-                    }
-                }
-            }
+            Op::Unary(u, _) => match codegen::native_unary(b, u, args[0]) {
+                Some(v) => v,
+                None => externs::call_unary(module, b, refs, u, float, args[0])?,
+            },
             Op::Select { cmp, .. } => {
                 let c = b.ins().fcmp(float_cc(cmp), args[0], args[1]);
                 b.ins().select(c, args[2], args[3])
@@ -2290,31 +2269,6 @@ impl BodyEmitter<'_> {
             }
         })
     }
-}
-
-fn call(
-    module: &mut cranelift_jit::JITModule,
-    b: &mut FunctionBuilder,
-    refs: &mut HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
-    name: &'static str,
-    params: &[types::Type],
-    ret: types::Type,
-    args: &[Value],
-) -> JitResult<Value> {
-    let fr = match refs.get(name) {
-        Some(&r) => r,
-        None => {
-            let mut s = module.make_signature();
-            s.params.extend(params.iter().map(|&t| AbiParam::new(t)));
-            s.returns.push(AbiParam::new(ret));
-            let fid = module.declare_function(name, Linkage::Import, &s).map_err(cg_err)?;
-            let r = module.declare_func_in_func(fid, b.func);
-            refs.insert(name, r);
-            r
-        }
-    };
-    let inst = b.ins().call(fr, args);
-    Ok(b.inst_results(inst)[0])
 }
 
 impl<T: JitFloat> TensorProgram<T> {

@@ -28,41 +28,42 @@ pub(crate) enum Mode {
     Jet,
 }
 
-/// Methods of `fomoh::Scalar` taking no argument.
-pub(crate) const UNARY_METHODS: &[&str] = &[
-    "exp",
-    "exp_m1",
-    "ln",
-    "ln_1p",
-    "log2",
-    "log10",
-    "sqrt",
-    "cbrt",
-    "recip",
-    "abs",
-    "sin",
-    "cos",
-    "tan",
-    "asin",
-    "acos",
-    "atan",
-    "sinh",
-    "cosh",
-    "tanh",
-    "asinh",
-    "acosh",
-    "atanh",
-    "sigmoid",
-    "relu",
-    "softplus",
-    "log_sigmoid",
-];
-/// Methods of `fomoh::Scalar` taking active arguments.
-pub(crate) const BINARY_METHODS: &[&str] = &["max", "min", "atan2", "hypot", "pow", "mul_add"];
+/// The unary operation of the list with method `name`.
+fn unary_op(name: &str) -> Option<&'static fomoh_ops::UnaryInfo> {
+    fomoh_ops::UNARY.iter().find(|u| u.method == name)
+}
 
-const METHOD_HELP: &str = "supported methods on active values: exp, exp_m1, ln, ln_1p, log2, log10, \
-    sqrt, cbrt, recip, abs, sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, asinh, acosh, atanh, \
-    sigmoid, relu, softplus, log_sigmoid, powi, powf, max, min, atan2, hypot, mul_add";
+/// Whether `name` is a binary function of the list (`pow`, `max`, ...).
+fn binary_fn(name: &str) -> bool {
+    fomoh_ops::BINARY_FNS.iter().any(|b| b.method == name)
+}
+
+/// Whether `name` is a `fomoh::Scalar` method `#[fomoh]` differentiates.
+pub(crate) fn is_scalar_method(name: &str) -> bool {
+    unary_op(name).is_some() || binary_fn(name) || name == "mul_add"
+}
+
+/// Methods a passive receiver may take active arguments to (`c.max(x)`, `c.powf(x)`).
+fn takes_active_args(name: &str) -> bool {
+    binary_fn(name) || name == "powf" || name == "mul_add"
+}
+
+/// The help text naming every accepted method (from the list of operations).
+fn method_help() -> String {
+    let mut names: Vec<String> = fomoh_ops::UNARY
+        .iter()
+        .map(|u| match u.params.len() {
+            0 => u.method.to_string(),
+            n => format!("{}({})", u.method, vec!["_"; n].join(", ")),
+        })
+        .collect();
+    names.extend(fomoh_ops::BINARY_FNS.iter().map(|b| b.method.to_string()));
+    names.push("mul_add".into());
+    format!(
+        "supported methods on active values: {}; user primitives as `fomoh::custom::<P>(x)`",
+        names.join(", ")
+    )
+}
 
 /// A rewritten expression.
 pub(crate) struct Out {
@@ -855,40 +856,34 @@ impl<'a> Walker<'a> {
             let m = Ident::new(m, method.span());
             quote_spanned!(method.span()=> <#a as ::fomoh::Scalar>::#m(#r, #(#args),*))
         };
-        if UNARY_METHODS.contains(&name.as_str()) && args.is_empty() {
-            return Out::new(call(&name, vec![]), Kind::Active);
+        let f = self.parsed.float.clone();
+        if name == "powf" && args.len() == 1 && args[0].0.kind.is_active() {
+            let (o, s) = args.into_iter().next().expect("one");
+            let y = self.active(o, s);
+            return Out::new(call("pow", vec![y]), Kind::Active);
         }
-        match (name.as_str(), args.len()) {
-            ("powi", 1) => {
-                let (o, s) = args.into_iter().next().expect("one");
+        if let Some(op) = unary_op(&name).filter(|op| op.params.len() == args.len()) {
+            let mut params = Vec::with_capacity(args.len());
+            for ((o, s), kind) in args.into_iter().zip(op.params) {
                 if o.kind.is_active() {
-                    self.error(s, "the exponent of `powi` must be a passive integer");
+                    self.error(s, format!("the argument of `{name}` must be a passive constant"));
                 }
-                Out::new(call("powi", vec![o.ts]), Kind::Active)
+                let p = o.ts;
+                params.push(match kind {
+                    fomoh_ops::ParamKind::Int => p,
+                    fomoh_ops::ParamKind::Real => quote!(::fomoh::__macro::to_f64::<#f, _>(#p)),
+                });
             }
-            ("powf", 1) => {
-                let (o, s) = args.into_iter().next().expect("one");
-                if o.kind.is_active() {
-                    let y = self.active(o, s);
-                    Out::new(call("pow", vec![y]), Kind::Active)
-                } else {
-                    let f = &self.parsed.float;
-                    let p = o.ts;
-                    Out::new(call("powf", vec![quote!(::fomoh::__macro::to_f64::<#f, _>(#p))]), Kind::Active)
-                }
-            }
-            (m, n) if BINARY_METHODS.contains(&m) && (n == 1 || (m == "mul_add" && n == 2)) => {
-                let ys: Vec<TokenStream> = args.into_iter().map(|(o, s)| self.active(o, s)).collect();
-                Out::new(call(m, ys), Kind::Active)
-            }
-            _ => {
-                self.error(
-                    whole,
-                    format!("`{name}` is not a differentiable method on an active value; {METHOD_HELP}"),
-                );
-                Out::new(r, Kind::Active)
-            }
+            return Out::new(call(&name, params), Kind::Active);
         }
+        let n = args.len();
+        if (binary_fn(&name) && n == 1) || (name == "mul_add" && n == 2) {
+            let ys: Vec<TokenStream> = args.into_iter().map(|(o, s)| self.active(o, s)).collect();
+            return Out::new(call(&name, ys), Kind::Active);
+        }
+        let help = method_help();
+        self.error(whole, format!("`{name}` is not a differentiable method on an active value; {help}"));
+        Out::new(r, Kind::Active)
     }
 
     fn method(&mut self, m: &syn::ExprMethodCall) -> Out {
@@ -911,7 +906,7 @@ impl<'a> Walker<'a> {
                 Out::new(quote!(#r.#meth #tf (#(#a),*)), Kind::Passive)
             }
             Kind::Passive | Kind::Unit => {
-                if ["max", "min", "atan2", "hypot", "powf", "mul_add"].contains(&name.as_str()) {
+                if takes_active_args(&name) {
                     let m2 =
                         if name == "powf" { Ident::new("pow", m.method.span()) } else { m.method.clone() };
                     let o = self.scalar_method(&m2, recv, m.receiver.span(), args, whole);
@@ -926,7 +921,8 @@ impl<'a> Walker<'a> {
                     let (r, a) = (recv.ts, &args[0].0.ts);
                     return Out::new(quote!(#r.zip(#a)), k);
                 }
-                self.error(whole, format!("the method `{name}` cannot take active arguments; {METHOD_HELP}"));
+                let help = method_help();
+                self.error(whole, format!("the method `{name}` cannot take active arguments; {help}"));
                 Out::new(recv.ts, Kind::Passive)
             }
             Kind::Seq(d) => {
@@ -1012,6 +1008,25 @@ impl<'a> Walker<'a> {
             return Out { ts: ts.clone(), kind: Kind::Passive, lifted: Some(ts) };
         }
         let float_fn = matches!(segs.as_slice(), [f, _] | [_, f, _] if f == "f64" || f == "f32");
+        let last = p.path.segments.last().expect("a path has segments");
+        let primitive = last.ident == "custom"
+            && matches!(last.arguments, syn::PathArguments::AngleBracketed(_))
+            && matches!(segs.as_slice(), [_] | [_, _] if segs[0] == "fomoh" || segs.len() == 1);
+        if primitive && any {
+            // `fomoh::custom::<P>(x)` on an active value: the primitive's lifted rule.
+            let ga = &last.arguments;
+            let a = self.active_ty();
+            if args.len() != 1 {
+                self.error_at(path, "`fomoh::custom::<P>` takes one argument");
+                return Out::new(TokenStream::new(), Kind::Active);
+            }
+            let (o, s) = args.into_iter().next().expect("one argument");
+            let x = self.active(o, s);
+            return Out::new(
+                quote_spanned!(p.span()=> <#a as ::fomoh::Scalar>::custom #ga (#x)),
+                Kind::Active,
+            );
+        }
         if !any {
             let a = args.into_iter().map(|(o, _)| o.ts);
             return Out::new(quote!(#path(#(#a),*)), Kind::Passive);
@@ -1021,13 +1036,10 @@ impl<'a> Walker<'a> {
             let mut it = args.into_iter();
             let (recv, rs) = it.next().expect("an active argument");
             let name = method.to_string();
-            if !(UNARY_METHODS.contains(&name.as_str())
-                || BINARY_METHODS.contains(&name.as_str())
-                || name == "powi"
-                || name == "powf")
-            {
+            if !is_scalar_method(&name) {
                 let shown = path.to_token_stream().to_string().replace(' ', "");
-                self.error_at(path, format!("`{shown}` is not differentiable by #[fomoh]; {METHOD_HELP}"));
+                let help = method_help();
+                self.error_at(path, format!("`{shown}` is not differentiable by #[fomoh]; {help}"));
                 return Out::new(recv.ts, Kind::Active);
             }
             return self.scalar_method(&method, recv, rs, it.collect(), p.span());

@@ -185,7 +185,7 @@ where
     project_with(f, x, dirs)
 }
 
-/// [`project`] for any [`KPass`]: one pass for `K <= 16`, pairwise hyper-dual passes beyond.
+/// [`project`] for any [`KPass`]: one pass for `K <= MAX_K` (16), pairwise hyper-dual passes beyond.
 pub fn project_with<T, P>(p: &P, x: &[T], dirs: &[Vec<T>]) -> Result<(Projection<T>, usize)>
 where
     T: RealNum,
@@ -203,7 +203,7 @@ where
             }
         };
     }
-    one_pass!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+    fomoh_ops::for_each_k!(one_pass)
 }
 
 /// The projection from `K(K+1)/2` hyper-dual passes (the paper's method); the reference the

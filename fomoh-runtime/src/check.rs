@@ -224,6 +224,59 @@ impl Checker {
     }
 }
 
+impl Checker {
+    /// Checks a [`crate::Primitive`]'s `rule` at each of `points`: the `f'` and `f''` it
+    /// returns against finite differences of the `f` it returns (a wrong derivative in a
+    /// user's rule shows up here, in a test, not as a wrong step in training).
+    pub fn primitive<P: crate::Primitive>(&self, points: &[f64]) -> Result<CheckReport> {
+        struct Lifted<P>(core::marker::PhantomData<P>);
+        impl<P: crate::Primitive> ScalarFn for Lifted<P> {
+            fn eval<S: crate::Scalar>(&self, x: &[S]) -> S {
+                x[0].custom::<P>()
+            }
+        }
+        if points.is_empty() {
+            return Err(Error::InvalidArgument(format!("check::primitive `{}`: no points given", P::NAME)));
+        }
+        let f = Lifted::<P>(core::marker::PhantomData);
+        let mut all = CheckReport { checked: 0, worst: None, failures: Vec::new(), step1: 0.0, step2: 0.0 };
+        for &x in points {
+            let at =
+                |m: Mismatch| Mismatch { location: format!("{} at x = {x}: {}", P::NAME, m.location), ..m };
+            let r = self.hyper_dual(&f, &[x], &[1.0], &[1.0])?;
+            all.checked += r.checked;
+            all.step1 = all.step1.max(r.step1);
+            all.step2 = all.step2.max(r.step2);
+            all.failures.extend(r.failures.into_iter().map(at));
+            if let Some(w) = r.worst.filter(|w| all.worst.as_ref().is_none_or(|b| w.ratio() > b.ratio())) {
+                all.worst = Some(at(w));
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// [`Checker::primitive`] with the default `f64` tolerances.
+///
+/// ```
+/// use fomoh_runtime::{check, Primitive};
+/// struct Cube;
+/// impl Primitive for Cube {
+///     const NAME: &'static str = "cube";
+///     fn rule(x: f64) -> (f64, f64, f64) { (x * x * x, 3.0 * x * x, 6.0 * x) }
+/// }
+/// check::primitive::<Cube>(&[-1.5, 0.3, 2.0]).unwrap().assert_ok();
+/// struct Wrong;
+/// impl Primitive for Wrong {
+///     const NAME: &'static str = "wrong";
+///     fn rule(x: f64) -> (f64, f64, f64) { (x * x * x, 3.0 * x * x, 3.0 * x) } // f'' off by 2x
+/// }
+/// assert!(!check::primitive::<Wrong>(&[1.0]).unwrap().passed());
+/// ```
+pub fn primitive<P: crate::Primitive>(points: &[f64]) -> Result<CheckReport> {
+    Checker::default().primitive::<P>(points)
+}
+
 /// [`Checker::hyper_dual`] with the default tolerances for `T`.
 pub fn hyper_dual<T: RealNum, F: ScalarFn + ?Sized>(
     f: &F,

@@ -24,7 +24,7 @@ pub trait Packed {
 }
 
 macro_rules! impl_packed {
-    ($($k:literal),*) => {$(
+    ($($k:literal)*) => {$(
         impl Packed for Dim<$k> {
             const P: usize = $k * ($k + 1) / 2;
             type Block<T: Copy + Debug> = [T; $k * ($k + 1) / 2];
@@ -35,7 +35,7 @@ macro_rules! impl_packed {
         }
     )*};
 }
-impl_packed!(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+fomoh_ops::for_each_k!(impl_packed);
 
 /// Index of `(i, j)`, `i <= j < k`, in the packed upper triangle (row-major).
 #[inline(always)]

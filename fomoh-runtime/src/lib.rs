@@ -42,7 +42,9 @@ pub mod jet;
 pub mod models;
 mod number;
 pub mod objective;
+pub mod ops;
 pub mod optim;
+pub mod primitive;
 pub mod real;
 pub mod rules;
 pub mod scalar;
@@ -53,14 +55,16 @@ pub use api::{
     Projection,
 };
 pub use error::{Error, Result};
+pub use fomoh_ops::{for_each_binary, for_each_k, for_each_unary, MAX_K};
 pub use hyperdual::HyperDual;
 pub use hyperk::{packed_index, Dim, HyperK, Packed};
 pub use jet::Jet;
 pub use objective::{objective, FnObjective, Objective, WeightedSum};
 pub use optim::{
-    Adam, Checkpoint, Curvature, Fallback, Fgd, Fomoh, FomohBp, FomohKd, Newton, NonFinitePolicy, Optimizer,
-    Options, Report, Schedule, Sgd, StepReport, Tangents,
+    Adam, Checkpoint, Curvature, Fallback, Fgd, Fomoh, FomohBp, FomohKd, LastGood, Newton, NonFinitePolicy,
+    Optimizer, Options, Report, Schedule, Sgd, StepReport, Tangents,
 };
+pub use primitive::{custom, CustomOp, Primitive};
 pub use real::{Real, RealNum};
-pub use rules::{BinaryOp, Partials, Rule, UnaryOp};
-pub use scalar::{Scalar, ScalarFn};
+pub use rules::{BinaryOp, OpParam, Partials, Rule, UnaryOp};
+pub use scalar::{logsumexp, Scalar, ScalarFn};

@@ -17,8 +17,25 @@
 //!   respect to the exponent is not defined there); `x^y` with integer-valued `y` keeps the
 //!   exact polynomial derivatives (`d²/dx² x^2 = 2` at 0).
 //! - `powi` and `powf` with exponent 0, 1 or 2 use the exact polynomial rule (no `0 * inf`).
+//! - `floor`, `ceil`, `round`, `trunc`, `signum`: piecewise constant, so `f' = f'' = 0`
+//!   everywhere, also at the jumps (values as `f64`'s methods: `round` takes halves away
+//!   from 0, `signum(±0) = ±1`).
+//! - `clamp(lo, hi)`: `f' = 1` on the closed interval `[lo, hi]` (ties as `max`/`min`: the
+//!   argument is chosen), 0 outside, `f'' = 0`; `lo > hi` gives the constant `hi`; a NaN
+//!   argument gives NaN.
+//! - A [`crate::Primitive`] supplies its own `(f, f', f'')`; derivatives of its derivative
+//!   lanes beyond the second order are NaN (staged code never needs them).
+//!
+//! # Where the list of operations lives
+//! The *list* of operations (names, parameters, method names) is `fomoh_ops`; this module
+//! holds what each one computes: [`UnaryOp::eval_float`] (the primal on `f32`/`f64`) and
+//! [`UnaryOp::rule`] (the value and derivatives, generic over [`Real`]), and the same two
+//! for [`BinaryOp`]. Adding an operation is an entry in the list and an arm in each match
+//! here.
 
-use crate::real::Real;
+pub use crate::ops::{BinaryOp, OpParam, UnaryOp};
+use crate::real::{Real, RealNum};
+use num_traits::Float;
 
 /// A unary rule: the value and the first two derivatives at a point.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -48,103 +65,6 @@ pub struct Partials<T> {
     pub fyy: T,
 }
 
-/// The elementary unary functions. The JIT's IR uses the same enum for its elementwise ops.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum UnaryOp {
-    /// `1 / x`.
-    Recip,
-    /// `e^x`.
-    Exp,
-    /// `e^x - 1`.
-    ExpM1,
-    /// `ln x`.
-    Ln,
-    /// `ln(1 + x)`.
-    Ln1p,
-    /// `log2 x`.
-    Log2,
-    /// `log10 x`.
-    Log10,
-    /// `sqrt x`.
-    Sqrt,
-    /// `cbrt x`.
-    Cbrt,
-    /// `x^n`, integer `n`.
-    Powi(i32),
-    /// `x^p`, constant real `p`.
-    Powf(f64),
-    /// `|x|`.
-    Abs,
-    /// `sin x`.
-    Sin,
-    /// `cos x`.
-    Cos,
-    /// `tan x`.
-    Tan,
-    /// `asin x`.
-    Asin,
-    /// `acos x`.
-    Acos,
-    /// `atan x`.
-    Atan,
-    /// `sinh x`.
-    Sinh,
-    /// `cosh x`.
-    Cosh,
-    /// `tanh x`.
-    Tanh,
-    /// `asinh x`.
-    Asinh,
-    /// `acosh x`.
-    Acosh,
-    /// `atanh x`.
-    Atanh,
-    /// `1 / (1 + e^-x)`.
-    Sigmoid,
-    /// `max(x, 0)`.
-    Relu,
-    /// `ln(1 + e^x)`.
-    Softplus,
-    /// `ln sigmoid(x) = -softplus(-x)`.
-    LogSigmoid,
-}
-
-impl Eq for UnaryOp {}
-
-impl core::hash::Hash for UnaryOp {
-    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
-        core::mem::discriminant(self).hash(state);
-        match *self {
-            UnaryOp::Powi(n) => n.hash(state),
-            UnaryOp::Powf(p) => p.to_bits().hash(state),
-            _ => {}
-        }
-    }
-}
-
-/// The binary functions (arithmetic included, for IR and generic lifting).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BinaryOp {
-    /// `x + y`.
-    Add,
-    /// `x - y`.
-    Sub,
-    /// `x * y`.
-    Mul,
-    /// `x / y`.
-    Div,
-    /// `x^y`.
-    Pow,
-    /// `atan2(x, y)`: the angle of the point `(y, x)`, as `f64::atan2` (`self` is the ordinate).
-    Atan2,
-    /// `sqrt(x² + y²)`.
-    Hypot,
-    /// `max(x, y)`; ties choose `x`.
-    Max,
-    /// `min(x, y)`; ties choose `x`.
-    Min,
-}
-
 #[inline(always)]
 fn c<T: Real>(v: f64) -> T {
     T::cst(v)
@@ -172,39 +92,79 @@ fn power_rule<T: Real>(a: T, n: f64, pow: impl Fn(T, f64) -> T) -> Rule<T> {
 }
 
 impl UnaryOp {
-    /// The primal value `f(a)`.
+    /// The primal value `f(a)` in any [`Real`] (a staging value records the operation).
     #[inline(always)]
     pub fn eval<T: Real>(self, a: T) -> T {
+        a.unary(self)
+    }
+
+    /// The primal value on a concrete float: the one definition of what each operation
+    /// computes (`Real::unary` of `f32`/`f64` and the JIT's native calls use it).
+    #[inline(always)]
+    pub fn eval_float<F: RealNum>(self, x: F) -> F {
         use UnaryOp::*;
+        let one = F::cst(1.0);
         match self {
-            Recip => c::<T>(1.0) / a,
-            Exp => a.exp(),
-            ExpM1 => a.exp_m1(),
-            Ln => a.ln(),
-            Ln1p => a.ln_1p(),
-            Log2 => a.log2(),
-            Log10 => a.log10(),
-            Sqrt => a.sqrt(),
-            Cbrt => a.cbrt(),
-            Powi(n) => a.powi(n),
-            Powf(p) => a.powf(p),
-            Abs => a.abs(),
-            Sin => a.sin_cos().0,
-            Cos => a.sin_cos().1,
-            Tan => a.tan(),
-            Asin => a.asin(),
-            Acos => a.acos(),
-            Atan => a.atan(),
-            Sinh => a.sinh(),
-            Cosh => a.cosh(),
-            Tanh => a.tanh(),
-            Asinh => a.asinh(),
-            Acosh => a.acosh(),
-            Atanh => a.atanh(),
-            Sigmoid => a.sigmoid(),
-            Relu => a.select_ge(c(0.0), a, c(0.0)),
-            Softplus => a.softplus(),
-            LogSigmoid => -(-a).softplus(),
+            Recip => one / x,
+            Exp => Float::exp(x),
+            ExpM1 => Float::exp_m1(x),
+            Exp2 => Float::exp2(x),
+            Ln => Float::ln(x),
+            Ln1p => Float::ln_1p(x),
+            Log2 => Float::log2(x),
+            Log10 => Float::log10(x),
+            Sqrt => Float::sqrt(x),
+            Cbrt => Float::cbrt(x),
+            Powi(n) => Float::powi(x, n),
+            Powf(p) => Float::powf(x, F::cst(p)),
+            Abs => Float::abs(x),
+            Sin => Float::sin(x),
+            Cos => Float::cos(x),
+            Tan => Float::tan(x),
+            Asin => Float::asin(x),
+            Acos => Float::acos(x),
+            Atan => Float::atan(x),
+            Sinh => Float::sinh(x),
+            Cosh => Float::cosh(x),
+            Tanh => Float::tanh(x),
+            Asinh => Float::asinh(x),
+            Acosh => Float::acosh(x),
+            Atanh => Float::atanh(x),
+            Sigmoid => {
+                if x >= F::cst(0.0) {
+                    one / (one + Float::exp(-x))
+                } else {
+                    let e = Float::exp(x);
+                    e / (one + e)
+                }
+            }
+            Relu => {
+                if x >= F::cst(0.0) {
+                    x
+                } else {
+                    F::cst(0.0)
+                }
+            }
+            // ln(1 + e^x) = max(x, 0) + ln(1 + e^-|x|)
+            Softplus => Float::max(x, F::cst(0.0)) + Float::ln_1p(Float::exp(-Float::abs(x))),
+            LogSigmoid => -Float::max(-x, F::cst(0.0)) - Float::ln_1p(Float::exp(-Float::abs(x))),
+            Erf => F::cst(libm::erf(x.as_f64())),
+            Erfc => F::cst(libm::erfc(x.as_f64())),
+            Floor => Float::floor(x),
+            Ceil => Float::ceil(x),
+            Round => Float::round(x),
+            Trunc => Float::trunc(x),
+            Signum => Float::signum(x),
+            Clamp(lo, hi) => {
+                let (lo, hi) = (F::cst(lo), F::cst(hi));
+                let u = if lo >= x { lo } else { x };
+                if u >= hi {
+                    hi
+                } else {
+                    u
+                }
+            }
+            Custom(c) => F::cst(c.eval(x.as_f64())),
         }
     }
 
@@ -228,6 +188,11 @@ impl UnaryOp {
             ExpM1 => {
                 let e = a.exp();
                 r(a.exp_m1(), e, e)
+            }
+            Exp2 => {
+                let e = a.exp2();
+                let l = c::<T>(core::f64::consts::LN_2);
+                r(e, l * e, l * l * e)
             }
             Ln => {
                 let q = one / a;
@@ -309,7 +274,7 @@ impl UnaryOp {
             }
             Relu => {
                 let slope = a.select_zero(zero, a.select_ge(zero, one, zero));
-                r(a.select_ge(zero, a, zero), slope, zero)
+                r(a.relu(), slope, zero)
             }
             Softplus => {
                 let s = a.sigmoid();
@@ -318,36 +283,67 @@ impl UnaryOp {
             LogSigmoid => {
                 let s = a.sigmoid();
                 let t = (-a).sigmoid();
-                r(-(-a).softplus(), t, -s * t)
+                r(a.log_sigmoid(), t, -s * t)
             }
-        }
-    }
-
-    /// A short lower-case name (`"exp"`, `"powi(3)"`), used in IR dumps and error messages.
-    pub fn name(self) -> String {
-        match self {
-            UnaryOp::Powi(n) => format!("powi({n})"),
-            UnaryOp::Powf(p) => format!("powf({p})"),
-            other => format!("{other:?}").to_lowercase(),
+            Erf => {
+                let g = c::<T>(core::f64::consts::FRAC_2_SQRT_PI) * (-(a * a)).exp();
+                r(a.erf(), g, c::<T>(-2.0) * a * g)
+            }
+            Erfc => {
+                let g = -(c::<T>(core::f64::consts::FRAC_2_SQRT_PI) * (-(a * a)).exp());
+                r(a.erfc(), g, c::<T>(-2.0) * a * g)
+            }
+            Floor | Ceil | Round | Trunc | Signum => r(a.unary(self), zero, zero),
+            Clamp(lo, hi) => {
+                let slope = a.select_ge(c(lo), c::<T>(hi).select_ge(a, one, zero), zero);
+                r(a.unary(self), slope, zero)
+            }
+            Custom(op) => match op.part() {
+                0 => {
+                    let (f, d1, d2) = a.custom_rule(op);
+                    r(f, d1, d2)
+                }
+                1 => r(a.unary(self), a.unary(Custom(op.with_part(2))), c(f64::NAN)),
+                _ => r(a.unary(self), c(f64::NAN), c(f64::NAN)),
+            },
         }
     }
 }
 
 impl BinaryOp {
-    /// The primal value `f(x, y)`.
+    /// The primal value `f(x, y)` in any [`Real`] (a staging value records the operation).
     #[inline(always)]
     pub fn eval<T: Real>(self, x: T, y: T) -> T {
+        x.binary(self, y)
+    }
+
+    /// The primal value on a concrete float: the one definition of what each operation
+    /// computes.
+    #[inline(always)]
+    pub fn eval_float<F: RealNum>(self, x: F, y: F) -> F {
         use BinaryOp::*;
         match self {
             Add => x + y,
             Sub => x - y,
             Mul => x * y,
             Div => x / y,
-            Pow => x.pow(y),
-            Atan2 => x.atan2(y),
-            Hypot => x.hypot(y),
-            Max => x.select_ge(y, x, y),
-            Min => y.select_ge(x, x, y),
+            Pow => Float::powf(x, y),
+            Atan2 => Float::atan2(x, y),
+            Hypot => Float::hypot(x, y),
+            Max => {
+                if x >= y {
+                    x
+                } else {
+                    y
+                }
+            }
+            Min => {
+                if y >= x {
+                    x
+                } else {
+                    y
+                }
+            }
         }
     }
 
@@ -399,22 +395,6 @@ impl BinaryOp {
                 let w = y.select_ge(x, one, zero);
                 p(y.select_ge(x, x, y), w, one - w, zero, zero, zero)
             }
-        }
-    }
-
-    /// A short lower-case name (`"add"`, `"atan2"`).
-    pub fn name(self) -> &'static str {
-        use BinaryOp::*;
-        match self {
-            Add => "add",
-            Sub => "sub",
-            Mul => "mul",
-            Div => "div",
-            Pow => "pow",
-            Atan2 => "atan2",
-            Hypot => "hypot",
-            Max => "max",
-            Min => "min",
         }
     }
 }

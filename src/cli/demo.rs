@@ -34,6 +34,7 @@ pub fn run(args: &Args, global: Global) -> CliResult<()> {
         tangents: rosenbrock::TangentArg::Gaussian,
         backend: super::backend::Backend::Runtime,
     })?;
+    super::output::prepare_dir(&dir)?;
     let series = study.run(&Progress::new(global))?;
     super::output::report(&study, &series, &dir, global, "rosenbrock")?;
     let mut digits = train::Args::new(ModelArg::Logreg, DataArg::Digits, DIGITS_OPTIMIZERS);

@@ -223,6 +223,25 @@ pub fn svg(series: &[Series], iters: usize, title: &str) -> CliResult<String> {
     Ok(buf)
 }
 
+/// Creates `dir` and checks that files can be written in it, before any work whose results
+/// would go there.
+pub fn prepare_dir(dir: &Path) -> CliResult<()> {
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    check_writable(&dir.join("summary.json"))
+}
+
+/// Checks that a file can be created next to `path` (in its directory) by creating and
+/// removing a probe file; `path` itself is not touched.
+pub fn check_writable(path: &Path) -> CliResult<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let probe = dir.join(format!(".fomoh-probe-{}", std::process::id()));
+    std::fs::File::create(&probe).map_err(|e| io_err(path, e))?;
+    std::fs::remove_file(&probe).map_err(|e| io_err(path, e))
+}
+
 /// Creates `dir` and writes each `(file name, text)` under it atomically.
 pub fn write_files(dir: &Path, files: &[(String, String)]) -> CliResult<()> {
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;

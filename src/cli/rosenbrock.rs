@@ -14,6 +14,31 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// The largest `--dim` (FoMoH-KD with the largest K then draws 25.6 million tangent entries
+/// per step).
+pub const MAX_DIM: usize = 100_000;
+/// The largest `--iters`.
+pub const MAX_ITERS: usize = 1_000_000;
+/// The largest `--seeds`.
+pub const MAX_SEEDS: u64 = 10_000;
+
+/// The most work a study may ask for, counted as forward passes × dimension × steps × seeds
+/// over all optimizers (FoMoH-KD's k-direction pass counts `k(k+1)/2`, Newton's step
+/// `n(n+1)/2`): about a quarter of an hour of one core.
+pub const MAX_WORK: f64 = 1e11;
+
+/// The forward passes (in units of one hyper-dual pass) of one step of `kind` in `dim`
+/// dimensions.
+fn passes_per_step(kind: Kind, dim: usize) -> f64 {
+    let pairs = |k: usize| (k * (k + 1) / 2) as f64;
+    match kind {
+        Kind::Fgd | Kind::Fomoh | Kind::Sgd | Kind::Adam => 1.0,
+        Kind::FomohBp => 2.0,
+        Kind::FomohKd(k) => pairs(k),
+        Kind::Newton => pairs(dim),
+    }
+}
+
 /// The default optimizer list (the paper's comparison).
 pub const DEFAULT_OPTIMIZERS: &str = "fgd,fomoh,fomoh-kd:2,fomoh-kd:3,newton,adam";
 
@@ -161,14 +186,28 @@ impl Study {
         if args.dim < 2 {
             return Err(CliError(format!("--dim must be at least 2 (got {})", args.dim)));
         }
-        if args.seeds == 0 {
-            return Err(CliError("--seeds must be at least 1".into()));
+        if args.dim > MAX_DIM {
+            return Err(CliError(format!("--dim {}: at most {MAX_DIM}", args.dim)));
+        }
+        if args.iters > MAX_ITERS {
+            return Err(CliError(format!("--iters {}: at most {MAX_ITERS}", args.iters)));
+        }
+        if args.seeds == 0 || args.seeds > MAX_SEEDS {
+            return Err(CliError(format!("--seeds {}: expected 1..={MAX_SEEDS}", args.seeds)));
         }
         let specs = parse_specs(&args.optimizers, args.k_sweep.as_deref())?;
         if args.dim > 500 && specs.iter().any(|s| s.kind == Kind::Newton) {
             return Err(CliError(format!(
                 "newton takes n(n+1)/2 passes per step; use --dim <= 500 (got {})",
                 args.dim
+            )));
+        }
+        let per_run: f64 = specs.iter().map(|s| passes_per_step(s.kind, args.dim)).sum();
+        let work = per_run * args.dim as f64 * args.iters as f64 * args.seeds as f64;
+        if work > MAX_WORK {
+            return Err(CliError(format!(
+                "this study is {work:.1e} units of work (passes × dimension × steps × seeds), more \
+                 than {MAX_WORK:.0e}: lower --dim, --iters, --seeds or K"
             )));
         }
         Ok(Study {
@@ -246,6 +285,7 @@ impl Study {
 pub fn run(args: &Args, global: Global) -> CliResult<()> {
     let study = Study::from_args(args)?;
     let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("fomoh-out/rosenbrock"));
+    output::prepare_dir(&dir)?;
     let series = study.run(&Progress::new(global))?;
     output::report(&study, &series, &dir, global, "rosenbrock")
 }

@@ -5,6 +5,7 @@
 use super::{CliError, CliResult};
 use fomoh::optim::{
     Adam, Core, Curvature, Fgd, Fomoh, FomohBp, FomohKd, Newton, Optimizer, Sgd, StepReport, Tangents,
+    MAX_DIRECTIONS,
 };
 use fomoh::Objective;
 use serde::{Deserialize, Serialize};
@@ -63,8 +64,12 @@ impl Spec {
             "adam" => Kind::Adam,
             _ => match name.strip_prefix("fomoh-kd:") {
                 Some(k) => match k.parse::<usize>() {
-                    Ok(k) if k >= 1 => Kind::FomohKd(k),
-                    _ => return Err(CliError(format!("bad K in `{name}`: expected fomoh-kd:K with K >= 1"))),
+                    Ok(k) if (1..=MAX_DIRECTIONS).contains(&k) => Kind::FomohKd(k),
+                    _ => {
+                        return Err(CliError(format!(
+                            "bad K in `{name}`: expected fomoh-kd:K with 1 <= K <= {MAX_DIRECTIONS}"
+                        )))
+                    }
                 },
                 None => {
                     return Err(CliError(format!(
@@ -120,6 +125,9 @@ pub fn parse_specs(list: &str, k_sweep: Option<&str>) -> CliResult<Vec<Spec>> {
             (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
         if a < 1 || a > b {
             return Err(bad());
+        }
+        if b > MAX_DIRECTIONS {
+            return Err(CliError(format!("--k-sweep `{sweep}`: K is at most {MAX_DIRECTIONS}")));
         }
         for k in a..=b {
             let label = format!("fomoh-kd:{k}");
@@ -178,5 +186,8 @@ impl Optimizer for AnyOptimizer {
     }
     fn step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> fomoh::Result<StepReport> {
         each!(self, o => o.step(obj, theta))
+    }
+    fn validate(&self) -> fomoh::Result<()> {
+        each!(self, o => o.validate())
     }
 }

@@ -83,7 +83,7 @@ pub(super) fn cost(g: &Graph) -> usize {
         .iter()
         .map(|op| match op {
             Op::Input(_) | Op::Const(_) => 0,
-            Op::Unary(u, _) if !matches!(u, UnaryOp::Abs | UnaryOp::Sqrt | UnaryOp::Powi(1 | 2)) => 8,
+            Op::Unary(u, _) if !crate::codegen::is_native_unary(*u) => 8,
             Op::Binary(BinaryOp::Pow | BinaryOp::Atan2 | BinaryOp::Hypot, ..) => 8,
             _ => 1,
         })

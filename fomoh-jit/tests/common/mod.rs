@@ -134,7 +134,7 @@ fn tensor_interp_k<T: fomoh_jit::JitFloat, const K: usize>(
 
 /// Every compiled mode of a tensor program (in `f64` or `f32`) against its interpreter over
 /// `T`, `HyperDual<T>` and `HyperK<T, K>` (the runtime's number types): value, hyper-dual,
-/// jet and the projections for K = 1..=`max_k` (≤ 16), all along the directions of
+/// jet and the projections for K = 1..=`max_k` (≤ `MAX_K`), all along the directions of
 /// [`direction`] (rounded to `T`).
 pub fn tensor_vs_interpreter<T: fomoh_jit::JitFloat>(
     what: &str,
@@ -163,7 +163,7 @@ pub fn tensor_vs_interpreter<T: fomoh_jit::JitFloat>(
     let xs: Vec<HyperDual<T>> = (0..n).map(|i| HyperDual::seed(x[i], u[2][i], u[2][i])).collect();
     let (j, r) = (p.directional(x, &u[2]).unwrap(), p.interpret(&xs).unwrap());
     assert_close(&format!("{what} interpreter jet"), &f64s(&flat_jet(j)), &f64s(&[r.re, r.e1, r.e12]), tol);
-    assert!(max_k <= 16, "max_k <= 16");
+    assert!(max_k <= fomoh_runtime::MAX_K, "max_k <= MAX_K");
     macro_rules! ks {
         ($($k:literal)*) => {$(
             if $k <= max_k {
@@ -171,7 +171,7 @@ pub fn tensor_vs_interpreter<T: fomoh_jit::JitFloat>(
             }
         )*};
     }
-    ks!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+    fomoh_runtime::for_each_k!(ks);
 }
 
 /// A random chain of elementwise ops over `x` (`[n]`) and a broadcast row `y` (`[1, n]`),

@@ -79,11 +79,26 @@ impl Dataset {
         classes: usize,
     ) -> Result<Self> {
         let name = name.into();
-        let per: usize = sample_shape.iter().product();
-        if per == 0 || classes == 0 {
-            return Err(Error::InvalidArgument(format!("{name}: empty samples or no classes")));
+        let per = sample_shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let total = per.and_then(|p| p.checked_mul(labels.len()));
+        let (Some(per), Some(total)) = (per, total) else {
+            return Err(Error::InvalidArgument(format!(
+                "{name}: {} samples of shape {sample_shape:?} overflow the address space",
+                labels.len()
+            )));
+        };
+        if per == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "{name}: samples of shape {sample_shape:?} are empty"
+            )));
         }
-        check_len(|| format!("{name} inputs"), labels.len() * per, inputs.len())?;
+        if classes == 0 {
+            return Err(Error::InvalidArgument(format!("{name}: no classes")));
+        }
+        check_len(|| format!("{name} inputs"), total, inputs.len())?;
+        if let Some(i) = inputs.iter().position(|v| !v.is_finite()) {
+            return Err(data_err(&name, format!("input {} of sample {} is {}", i % per, i / per, inputs[i])));
+        }
         if let Some((i, &y)) = labels.iter().enumerate().find(|(_, &y)| y >= classes) {
             return Err(data_err(&name, format!("label {y} of sample {i} is not below {classes}")));
         }

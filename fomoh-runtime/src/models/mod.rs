@@ -212,6 +212,10 @@ fn dense_blocks(prefix: &str, fan_in: usize, fan_out: usize) -> [Block; 2] {
     ]
 }
 
+/// The most parameters a model constructor accepts (2²⁸, 2 GiB of `f64` per copy of θ):
+/// larger sizes are an error up front instead of an allocation failure later.
+pub const MAX_PARAMS: usize = 1 << 28;
+
 /// A multi-layer perceptron `[n0, n1, ..., nL]` with an activation between layers and none
 /// after the last.
 #[derive(Clone, Debug, PartialEq)]
@@ -221,11 +225,25 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    /// An MLP with layer widths `sizes` (at least input and output, all positive).
+    /// An MLP with layer widths `sizes` (at least input and output, all positive, at most
+    /// [`MAX_PARAMS`] parameters).
     pub fn new(sizes: &[usize], activation: Activation) -> Result<Self> {
-        if sizes.len() < 2 || sizes.contains(&0) {
+        if sizes.len() < 2 {
             return Err(Error::InvalidArgument(format!(
-                "mlp sizes {sizes:?}: need at least two positive widths"
+                "mlp sizes {sizes:?}: need at least two widths (inputs and classes)"
+            )));
+        }
+        if let Some(i) = sizes.iter().position(|&w| w == 0) {
+            return Err(Error::InvalidArgument(format!(
+                "mlp sizes {sizes:?}: width {i} is 0 (must be positive)"
+            )));
+        }
+        let params = sizes.windows(2).try_fold(0usize, |acc, w| {
+            w[0].checked_add(1).and_then(|fan| fan.checked_mul(w[1])).and_then(|p| acc.checked_add(p))
+        });
+        if params.is_none_or(|p| p > MAX_PARAMS) {
+            return Err(Error::InvalidArgument(format!(
+                "mlp sizes {sizes:?}: more than {MAX_PARAMS} parameters"
             )));
         }
         Ok(Self { sizes: sizes.to_vec(), activation })
@@ -285,9 +303,19 @@ impl Model for Mlp {
 pub struct LogisticRegression(Mlp);
 
 impl LogisticRegression {
-    /// `inputs` features, `classes` classes (both positive).
+    /// `inputs` features, `classes` classes (both positive, at most [`MAX_PARAMS`]
+    /// parameters).
     pub fn new(inputs: usize, classes: usize) -> Result<Self> {
-        Ok(Self(Mlp::new(&[inputs, classes], Activation::Tanh)?))
+        if inputs == 0 || classes == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "logistic regression with {inputs} inputs and {classes} classes: both must be positive"
+            )));
+        }
+        Mlp::new(&[inputs, classes], Activation::Tanh).map(Self).map_err(|_| {
+            Error::InvalidArgument(format!(
+                "logistic regression with {inputs} inputs and {classes} classes: more than {MAX_PARAMS} parameters"
+            ))
+        })
     }
 }
 
@@ -353,8 +381,32 @@ impl Cnn {
         let k = cfg.kernel;
         let stage = |s: usize| if k > 0 && s >= k { (s - k).div_ceil(2) } else { 0 };
         let (h, w) = (stage(stage(cfg.height)), stage(stage(cfg.width)));
-        if h == 0 || w == 0 || [cfg.conv1, cfg.conv2, cfg.hidden, cfg.classes].contains(&0) {
-            return Err(Error::InvalidArgument(format!("cnn {cfg:?}: input too small or a zero width")));
+        if h == 0 || w == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "cnn {cfg:?}: a {}×{} input is too small for two {k}×{k} convolutions and pools",
+                cfg.height, cfg.width
+            )));
+        }
+        if [cfg.conv1, cfg.conv2, cfg.hidden, cfg.classes].contains(&0) {
+            return Err(Error::InvalidArgument(format!("cnn {cfg:?}: a zero width")));
+        }
+        let kk = k.checked_mul(k);
+        let params = [
+            kk.and_then(|kk| kk.checked_add(1)).and_then(|f| f.checked_mul(cfg.conv1)),
+            kk.and_then(|kk| kk.checked_mul(cfg.conv1))
+                .and_then(|f| f.checked_add(1))
+                .and_then(|f| f.checked_mul(cfg.conv2)),
+            cfg.conv2
+                .checked_mul(h)
+                .and_then(|f| f.checked_mul(w))
+                .and_then(|f| f.checked_add(1))
+                .and_then(|f| f.checked_mul(cfg.hidden)),
+            cfg.hidden.checked_add(1).and_then(|f| f.checked_mul(cfg.classes)),
+        ]
+        .into_iter()
+        .try_fold(0usize, |acc, p| p.and_then(|p| acc.checked_add(p)));
+        if params.is_none_or(|p| p > MAX_PARAMS) {
+            return Err(Error::InvalidArgument(format!("cnn {cfg:?}: more than {MAX_PARAMS} parameters")));
         }
         Ok(Self { cfg, flat: cfg.conv2 * h * w, chunk: 32 })
     }
@@ -502,8 +554,11 @@ pub struct Evaluation {
 
 /// Evaluates `model` at `theta` on all of `data` in primal passes of at most `chunk` samples.
 pub fn evaluate(model: &dyn Model, theta: &[f64], data: &Dataset, chunk: usize) -> Result<Evaluation> {
-    if data.is_empty() || chunk == 0 {
-        return Err(Error::InvalidArgument("evaluate: empty data set or zero chunk".into()));
+    if data.is_empty() {
+        return Err(Error::InvalidArgument(format!("evaluate: data set {} is empty", data.name())));
+    }
+    if chunk == 0 {
+        return Err(Error::InvalidArgument(format!("evaluate: chunk size 0 for data set {}", data.name())));
     }
     let params = Params::primal(theta);
     check_len(|| "parameters".into(), model.num_params(), theta.len())?;

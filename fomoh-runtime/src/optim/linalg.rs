@@ -7,6 +7,26 @@
 //! through `torch.linalg.inv`), and the cyclic Jacobi eigen-decomposition of a symmetric
 //! matrix. Matrices are `&[Vec<f64>]`, row-major. A dependency such as `nalgebra` would do the
 //! same; at these sizes the three routines are shorter than the conversions to and from it.
+//!
+//! Each routine first scales its matrix by a power of two (exact) so that its largest entry
+//! is near 1, and undoes the scaling in the result: a matrix near `1e200` or `1e-200` gives
+//! the same answer as the same matrix near 1, where squares and sums of squares would
+//! otherwise overflow or underflow.
+
+/// The power of two `s` with `s · max|x|` in `[1, 2)` (1 for zero or non-finite input).
+fn scale_of<'a>(x: impl IntoIterator<Item = &'a f64>) -> f64 {
+    let max = x.into_iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+    if max == 0.0 || !max.is_finite() {
+        return 1.0;
+    }
+    let e = (max.log2().floor() as i32).clamp(-1020, 1020);
+    2f64.powi(-e)
+}
+
+/// `s · A`.
+fn scaled(a: &[Vec<f64>], s: f64) -> Matrix {
+    a.iter().map(|row| row.iter().map(|v| v * s).collect()).collect()
+}
 
 /// A dense row-major matrix.
 pub type Matrix = Vec<Vec<f64>>;
@@ -21,6 +41,11 @@ pub type Matrix = Vec<Vec<f64>>;
 /// assert!(cholesky_solve(&[vec![1.0, 0.0], vec![0.0, -1.0]], &[1.0, 1.0]).is_none());
 /// ```
 pub fn cholesky_solve(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
+    // (sa A) y = sb b, x = y · sa / sb.
+    let (sa, sb) = (scale_of(a.iter().flatten()), scale_of(b));
+    let a = scaled(a, sa);
+    let b: Vec<f64> = b.iter().map(|v| v * sb).collect();
+    let back = sa / sb;
     let n = b.len();
     let mut l = vec![vec![0.0; n]; n];
     for i in 0..n {
@@ -45,7 +70,7 @@ pub fn cholesky_solve(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
     for i in (0..n).rev() {
         x[i] = (y[i] - (i + 1..n).map(|p| l[p][i] * x[p]).sum::<f64>()) / l[i][i];
     }
-    Some(x)
+    Some(x.into_iter().map(|v| v * back).collect())
 }
 
 /// The inverse of a square matrix by Gauss–Jordan elimination with partial pivoting.
@@ -60,7 +85,9 @@ pub fn cholesky_solve(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
 /// ```
 pub fn inverse(a: &[Vec<f64>]) -> Option<Matrix> {
     let n = a.len();
-    let mut m: Matrix = a.to_vec();
+    // (s A)⁻¹ = A⁻¹ / s.
+    let s = scale_of(a.iter().flatten());
+    let mut m: Matrix = scaled(a, s);
     let mut inv: Matrix = identity(n);
     for c in 0..n {
         let p = (c..n).max_by(|&i, &j| m[i][c].abs().total_cmp(&m[j][c].abs()))?;
@@ -86,6 +113,7 @@ pub fn inverse(a: &[Vec<f64>]) -> Option<Matrix> {
             }
         }
     }
+    let inv = scaled(&inv, s);
     inv.iter().flatten().all(|v| v.is_finite()).then_some(inv)
 }
 
@@ -111,7 +139,9 @@ pub fn mat_vec(a: &[Vec<f64>], x: &[f64]) -> Vec<f64> {
 /// ```
 pub fn symmetric_eigen(a: &[Vec<f64>]) -> (Vec<f64>, Matrix) {
     let n = a.len();
-    let mut m: Matrix = a.to_vec();
+    // The eigenvalues of s A are s λ.
+    let s = scale_of(a.iter().flatten());
+    let mut m: Matrix = scaled(a, s);
     let mut q = identity(n);
     let norm: f64 = m.iter().flatten().map(|v| v * v).sum::<f64>().sqrt();
     for _sweep in 0..100 {
@@ -152,7 +182,7 @@ pub fn symmetric_eigen(a: &[Vec<f64>]) -> (Vec<f64>, Matrix) {
             }
         }
     }
-    ((0..n).map(|i| m[i][i]).collect(), q)
+    ((0..n).map(|i| m[i][i] / s).collect(), q)
 }
 
 #[cfg(test)]
@@ -205,6 +235,46 @@ mod tests {
         assert!(inverse(&[vec![0.0, 0.0], vec![0.0, 1.0]]).is_none());
         // Indefinite but regular: inverted.
         assert!(inverse(&[vec![1.0, 0.0], vec![0.0, -1.0]]).is_some());
+    }
+
+    #[test]
+    fn huge_and_tiny_matrices_give_the_scaled_answer() {
+        for c in [1e155, 1e200, 1e300, 1e-155, 1e-200, 1e-300] {
+            for n in [2, 5, 16] {
+                let a = spd(n, 7);
+                let b: Vec<f64> = (0..n).map(|i| (i as f64 + 0.5).sin()).collect();
+                let ca = scaled(&a, c);
+                let close = |x: f64, want: f64, what: &str| {
+                    assert!(
+                        (x - want).abs() <= 1e-9 * want.abs().max(1e-300),
+                        "{what} c = {c:e} n = {n}: {x:e} vs {want:e}"
+                    );
+                };
+                // (cA) x = b  =>  x = A⁻¹ b / c.
+                let x = cholesky_solve(&a, &b).unwrap();
+                let xc = cholesky_solve(&ca, &b).unwrap();
+                for (u, v) in xc.iter().zip(&x) {
+                    close(*u, v / c, "cholesky");
+                }
+                let inv = inverse(&a).unwrap();
+                let invc = inverse(&ca).unwrap();
+                for (u, v) in invc.iter().flatten().zip(inv.iter().flatten()) {
+                    close(*u, v / c, "inverse");
+                }
+                let (mut l, _) = symmetric_eigen(&a);
+                let (mut lc, q) = symmetric_eigen(&ca);
+                l.sort_by(f64::total_cmp);
+                lc.sort_by(f64::total_cmp);
+                for (u, v) in lc.iter().zip(&l) {
+                    close(*u, v * c, "eigenvalue");
+                }
+                // Not the diagonal: Q is a genuine rotation for this non-diagonal matrix.
+                assert!(q
+                    .iter()
+                    .enumerate()
+                    .any(|(i, r)| r.iter().enumerate().any(|(j, v)| i != j && v.abs() > 1e-3)));
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::linalg::{cholesky_solve, identity, inverse, mat_vec, symmetric_eigen, Matrix};
 use super::{
     Core, Curvature, Fallback, NonFinitePolicy, Optimizer, Schedule, Settings, StepReport, Tangents,
-    ROBUST_EIGEN_FLOOR,
+    MAX_DIRECTIONS, MAX_NEWTON_DIM, ROBUST_EIGEN_FLOOR,
 };
 use crate::error::{Error, Result};
 use crate::Objective;
@@ -22,7 +22,12 @@ macro_rules! optimizers {
                 &self.core
             }
             fn step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
+                self.validate()?;
                 self.run_step(obj, theta)
+            }
+            fn validate(&self) -> Result<()> {
+                self.core.validate()?;
+                self.check_own()
             }
         }
 
@@ -62,6 +67,31 @@ macro_rules! optimizers {
 
 optimizers!(Fgd => "fgd", Fomoh => "fomoh", FomohKd => "fomoh-kd", FomohBp => "fomoh-bp", Newton => "newton",
     Sgd => "sgd", Adam => "adam");
+
+/// `check_own` (the settings beyond [`Core`]) for the optimizers without any.
+macro_rules! nothing_own {
+    ($($t:ty),*) => {$(
+        impl $t {
+            fn check_own(&self) -> Result<()> {
+                Ok(())
+            }
+        }
+    )*};
+}
+
+nothing_own!(Fgd, Newton, Sgd);
+
+/// Checks that `ε` (added to a denominator) is finite and `>= 0`.
+fn check_epsilon(who: &str, epsilon: f64) -> Result<()> {
+    if epsilon.is_finite() && epsilon >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!("{who} epsilon {epsilon} (must be finite and >= 0)")))
+    }
+}
+
+/// The most tangent entries (`k × n`) one FoMoH-KD step draws (2 GiB of `f64`).
+const MAX_TANGENT_ENTRIES: usize = 1 << 28;
 
 /// `Default` as `new()` for the optimizers without required arguments.
 macro_rules! default_is_new {
@@ -127,6 +157,10 @@ fn newton_along(v: &[f64], d1: f64, d2: f64, lr: f64, epsilon: f64) -> Vec<f64> 
 }
 
 impl Fomoh {
+    fn check_own(&self) -> Result<()> {
+        check_epsilon("fomoh", self.epsilon)
+    }
+
     fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
         self.core.check_theta(obj, theta)?;
         let v = self.core.tangent(theta.len());
@@ -200,7 +234,8 @@ pub struct FomohKd {
 }
 
 impl FomohKd {
-    /// FoMoH-KD with `k` directions, `η = 1`, [`Curvature::Robust`].
+    /// FoMoH-KD with `k` directions, `η = 1`, [`Curvature::Robust`]. `k` must be in
+    /// `1..=`[`MAX_DIRECTIONS`] (a step errs otherwise).
     pub fn new(k: usize) -> Self {
         FomohKd { core: Core::new(1.0), k, curvature: Curvature::Robust }
     }
@@ -214,12 +249,26 @@ impl FomohKd {
         self.k
     }
 
+    fn check_own(&self) -> Result<()> {
+        if (1..=MAX_DIRECTIONS).contains(&self.k) {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(format!(
+                "fomoh-kd with k = {} directions (must be 1..={MAX_DIRECTIONS})",
+                self.k
+            )))
+        }
+    }
+
     fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
         self.core.check_theta(obj, theta)?;
-        if self.k == 0 {
-            return Err(Error::InvalidArgument("fomoh-kd needs k >= 1 directions".into()));
-        }
         let n = theta.len();
+        if self.k.checked_mul(n).is_none_or(|e| e > MAX_TANGENT_ENTRIES) {
+            return Err(Error::InvalidArgument(format!(
+                "fomoh-kd:{} on {n} parameters draws {} × {n} tangent entries per step (at most {MAX_TANGENT_ENTRIES})",
+                self.k, self.k
+            )));
+        }
         let dirs: Vec<Vec<f64>> = (0..self.k).map(|_| self.core.tangent(n)).collect();
         let (p, passes) = obj.hyperplane(theta, &dirs)?;
         let mut rep = self.core.report(p.value);
@@ -266,6 +315,10 @@ impl FomohBp {
         self
     }
 
+    fn check_own(&self) -> Result<()> {
+        check_epsilon("fomoh-bp", self.epsilon)
+    }
+
     fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
         self.core.check_theta(obj, theta)?;
         let g = gradient_of(obj, theta, "fomoh-bp")?;
@@ -281,7 +334,8 @@ impl FomohBp {
 }
 
 /// Newton's method with the exact Hessian from `n(n+1)/2` one-hot hyper-dual passes (small
-/// `n`): `θ ← θ + η κ`, `H κ = −∇f` under a [`Curvature`] policy.
+/// `n`, at most [`MAX_NEWTON_DIM`](super::MAX_NEWTON_DIM)): `θ ← θ + η κ`, `H κ = −∇f` under
+/// a [`Curvature`] policy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Newton {
     core: Core,
@@ -329,6 +383,12 @@ fn exact_second_order(obj: &dyn Objective, x: &[f64]) -> Result<(f64, Vec<f64>, 
 impl Newton {
     fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
         self.core.check_theta(obj, theta)?;
+        if theta.len() > MAX_NEWTON_DIM {
+            return Err(Error::InvalidArgument(format!(
+                "newton on {} parameters: at most {MAX_NEWTON_DIM} (its Hessian is n × n)",
+                theta.len()
+            )));
+        }
         let (value, g, h, passes) = exact_second_order(obj, theta)?;
         let mut rep = self.core.report(value);
         rep.curvature = h.iter().flatten().copied().collect();
@@ -385,16 +445,39 @@ impl Adam {
     pub fn new() -> Self {
         Adam { core: Core::new(0.2), beta1: 0.9, beta2: 0.999, epsilon: 1e-8, m: vec![], v: vec![], t: 0 }
     }
-    /// Sets `β1` and `β2`.
+    /// Sets `β1` and `β2` (each in `[0, 1)`; a step errs otherwise).
     pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
         self.beta1 = beta1;
         self.beta2 = beta2;
         self
     }
-    /// Sets `ε`.
+    /// Sets `ε` (finite and `>= 0`; a step errs otherwise).
     pub fn epsilon(mut self, epsilon: f64) -> Self {
         self.epsilon = epsilon;
         self
+    }
+
+    fn check_own(&self) -> Result<()> {
+        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                return Err(Error::InvalidArgument(format!("adam {name} {b} (must be in [0, 1))")));
+            }
+        }
+        check_epsilon("adam", self.epsilon)?;
+        if self.m.len() != self.v.len() || !(0..i32::MAX).contains(&self.t) {
+            return Err(Error::InvalidArgument(format!(
+                "adam state: {} first and {} second moments after {} steps",
+                self.m.len(),
+                self.v.len(),
+                self.t
+            )));
+        }
+        if self.m.iter().chain(&self.v).any(|x| !x.is_finite()) || self.v.iter().any(|&x| x < 0.0) {
+            return Err(Error::InvalidArgument(
+                "adam state: a moment is not finite or a second moment is negative".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {

@@ -26,7 +26,14 @@
 //!
 //! Bad input: a non-finite or wrong-length θ is an `Err`; a non-finite loss, derivative,
 //! curvature or step is an `Err` (default) or a skipped step recorded in the report
-//! ([`NonFinitePolicy::Skip`]). θ is never written with a non-finite value.
+//! ([`NonFinitePolicy::Skip`]). θ is never written with a non-finite value. Settings outside
+//! their range (a negative or non-finite step size or decay factor, Adam's `β` outside
+//! `[0, 1)`, a negative `ε`, more than [`MAX_DIRECTIONS`] directions) and a state no run can
+//! reach (an all-zero generator, as a hand-edited checkpoint may hold) are
+//! [`Error::InvalidArgument`] from [`Optimizer::validate`], which every step runs first.
+//! [`Optimizer::minimize`] (through [`LastGood`]) puts θ back at the last point with a finite
+//! loss when a step lands where the loss is not finite, and stops with an error after
+//! [`MAX_SKIPS_IN_A_ROW`] skipped steps in a row.
 //!
 //! ```
 //! use fomoh_runtime::optim::{FomohKd, Optimizer, Options};
@@ -43,10 +50,12 @@
 //! ```
 
 mod checkpoint;
+mod guard;
 pub mod linalg;
 mod methods;
 
-pub use checkpoint::{write_atomic, Checkpoint};
+pub use checkpoint::{read_regular_file, write_atomic, Checkpoint};
+pub use guard::LastGood;
 pub use methods::{Adam, Fgd, Fomoh, FomohBp, FomohKd, Newton, Sgd};
 
 use crate::error::{check_len, Error, Result};
@@ -83,6 +92,19 @@ impl Schedule {
         Schedule { milestones: milestones.into(), gamma }
     }
 
+    /// Checks that `gamma` is finite and `>= 0` (a negative or non-finite factor makes the
+    /// step size meaningless).
+    pub fn validate(&self) -> Result<()> {
+        let g = self.gamma;
+        let valid = g.is_finite() && g >= 0.0;
+        if !valid && !self.milestones.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "schedule decay factor {g} (must be finite and >= 0)"
+            )));
+        }
+        Ok(())
+    }
+
     /// The factor at iteration `t`.
     pub fn factor(&self, t: usize) -> f64 {
         let hits = self.milestones.iter().filter(|&&m| m <= t).count();
@@ -103,13 +125,30 @@ pub fn standard_normal(seed: u64, n: usize) -> Vec<f64> {
     (0..n).map(|_| StandardNormal.sample(&mut rng)).collect()
 }
 
+/// The most directions [`FomohKd`] takes: beyond 16 every step costs `k(k+1)/2` passes, so
+/// `k = 256` is already 32 896 passes per step.
+pub const MAX_DIRECTIONS: usize = 256;
+
+/// The largest iteration count an optimizer's state may hold (far beyond any run; a larger
+/// one only comes from a damaged checkpoint).
+const MAX_ITERATION: usize = 1 << 53;
+
+/// The largest dimension [`Newton`] takes: its exact Hessian is `n × n` (128 MiB here) from
+/// `n(n+1)/2` passes per step.
+pub const MAX_NEWTON_DIM: usize = 4096;
+
+/// Skipped steps in a row after which a step under [`NonFinitePolicy::Skip`] fails with
+/// [`Error::NonFinite`] instead of skipping again.
+pub const MAX_SKIPS_IN_A_ROW: usize = 100;
+
 /// What a step does when the loss, a derivative, the curvature or the step is not finite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum NonFinitePolicy {
     /// Return [`Error::NonFinite`]; θ is unchanged.
     #[default]
     Error,
-    /// Leave θ unchanged and record a skipped step in the report.
+    /// Leave θ unchanged and record a skipped step in the report; after
+    /// [`MAX_SKIPS_IN_A_ROW`] skipped steps in a row, fail as [`NonFinitePolicy::Error`].
     Skip,
 }
 
@@ -297,6 +336,9 @@ pub struct Core {
     pub settings: Settings,
     rng: Xoshiro256PlusPlus,
     iteration: usize,
+    /// Steps skipped in a row (under [`NonFinitePolicy::Skip`]).
+    #[serde(default)]
+    skipped_in_a_row: usize,
 }
 
 impl Core {
@@ -311,6 +353,7 @@ impl Core {
             },
             rng: Xoshiro256PlusPlus::seed_from_u64(0),
             iteration: 0,
+            skipped_in_a_row: 0,
         }
     }
 
@@ -322,6 +365,37 @@ impl Core {
     /// Steps taken so far.
     pub fn iteration(&self) -> usize {
         self.iteration
+    }
+
+    /// Checks the settings (step size, schedule) and the generator: its state must not be
+    /// all zeros, which xoshiro never leaves (every draw would be 0, every Rademacher
+    /// direction all −1) and only a hand-edited checkpoint holds.
+    pub fn validate(&self) -> Result<()> {
+        let lr = self.settings.learning_rate;
+        if !lr.is_finite() || lr < 0.0 {
+            return Err(Error::InvalidArgument(format!("learning rate {lr} (must be finite and >= 0)")));
+        }
+        self.settings.schedule.validate()?;
+        if self.iteration > MAX_ITERATION {
+            return Err(Error::InvalidArgument(format!(
+                "iteration count {} (at most {MAX_ITERATION})",
+                self.iteration
+            )));
+        }
+        // The zero state draws 0; only then is the state itself looked at (it is private to
+        // the generator, visible through its serialization), so a step pays one draw.
+        use rand::Rng;
+        if self.rng.clone().next_u64() != 0 {
+            return Ok(());
+        }
+        let state = serde_json::to_value(&self.rng).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let words = state.get("s").and_then(|s| s.as_array());
+        if words.is_some_and(|w| w.iter().all(|v| v.as_u64() == Some(0))) {
+            return Err(Error::InvalidArgument(
+                "random-number generator state is all zeros (xoshiro never reaches it)".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn learning_rate(&self) -> f64 {
@@ -341,10 +415,6 @@ impl Core {
 
     /// Checks θ against the objective before a step.
     fn check_theta(&self, obj: &dyn Objective, theta: &[f64]) -> Result<()> {
-        let lr = self.settings.learning_rate;
-        if !lr.is_finite() || lr < 0.0 {
-            return Err(Error::InvalidArgument(format!("learning rate {lr} (must be finite and >= 0)")));
-        }
         check_len(|| "theta".into(), obj.dim(), theta.len())?;
         if let Some(i) = theta.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFinite(format!(
@@ -390,6 +460,12 @@ impl Core {
             match self.settings.on_non_finite {
                 NonFinitePolicy::Error => return Err(Error::NonFinite(reason)),
                 NonFinitePolicy::Skip => {
+                    if self.skipped_in_a_row + 1 >= MAX_SKIPS_IN_A_ROW {
+                        return Err(Error::NonFinite(format!(
+                            "{MAX_SKIPS_IN_A_ROW} steps in a row skipped; the last: {reason}"
+                        )));
+                    }
+                    self.skipped_in_a_row += 1;
                     rep.skipped = Some(reason);
                     self.iteration += 1;
                     return Ok(rep);
@@ -401,6 +477,7 @@ impl Core {
         }
         rep.step_norm = delta.iter().map(|d| d * d).sum::<f64>().sqrt();
         self.iteration += 1;
+        self.skipped_in_a_row = 0;
         Ok(rep)
     }
 }
@@ -415,7 +492,14 @@ pub trait Optimizer {
     fn core(&self) -> &Core;
 
     /// One step: reads `f` and its derivatives at `theta`, updates `theta` in place.
+    /// Runs [`validate`](Optimizer::validate) first.
     fn step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport>;
+
+    /// Checks every setting and the state (see [`Core::validate`]); an optimizer read from a
+    /// checkpoint should pass this before it is used.
+    fn validate(&self) -> Result<()> {
+        self.core().validate()
+    }
 
     /// Runs [`step`](Optimizer::step) until a rule in `opts` holds.
     fn minimize(&mut self, obj: &dyn Objective, theta: &mut [f64], opts: &Options) -> Result<Report> {
@@ -426,7 +510,10 @@ pub trait Optimizer {
     /// stops the run by returning `ControlFlow::Break(())`.
     ///
     /// On `Err` (a failed step under [`NonFinitePolicy::Error`], or an objective error), θ
-    /// holds the last good point; the callback has seen every completed step.
+    /// holds the last good point: the last one where the loss was finite ([`LastGood`]); the
+    /// callback has seen every completed step. A step that lands where the loss is not finite
+    /// is an `Err` under [`NonFinitePolicy::Error`] and, under [`NonFinitePolicy::Skip`],
+    /// moves θ back to the last good point.
     fn minimize_with(
         &mut self,
         obj: &dyn Objective,
@@ -436,6 +523,7 @@ pub trait Optimizer {
     ) -> Result<Report> {
         let start = Instant::now();
         let mut report = Report::default();
+        let mut guard = LastGood::default();
         // With a loss tolerance the loss after each step is needed before the next one.
         let mut loss = match opts.loss_tolerance {
             Some(_) => Some(obj.value(theta)?),
@@ -456,7 +544,7 @@ pub trait Optimizer {
                 report.stop = StopReason::TimeLimit;
                 break;
             }
-            let s = self.step(obj, theta)?;
+            let s = guard.step(&mut *self, obj, theta)?;
             report.losses.push(s.loss);
             report.record(&s);
             if opts.loss_tolerance.is_some() {
@@ -467,10 +555,12 @@ pub trait Optimizer {
                 break;
             }
         }
-        report.losses.push(match loss {
+        let last = match loss {
             Some(l) => l,
             None => obj.value(theta)?,
-        });
+        };
+        let last = if last.is_finite() { last } else { guard.land(obj, theta, self.core(), last)? };
+        report.losses.push(last);
         report.seconds = start.elapsed().as_secs_f64();
         Ok(report)
     }

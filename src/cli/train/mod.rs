@@ -7,27 +7,33 @@
 //! session (every optimizer with its RNG state and moments, θ, the curves so far) atomically
 //! after each epoch; `--resume FILE` continues it bit-identically.
 //!
+//! Nothing earlier is lost: the arguments, the data, the model size and a resumed checkpoint
+//! ([`session`]) are checked, and `--out` and the checkpoint's directory are created and
+//! tried for writing, before the first step; `--checkpoint` refuses to replace an existing
+//! file unless it is the one `--resume` reads or `--overwrite` is given; `train.csv` is
+//! rewritten (atomically) after every epoch.
+//!
 //! `--backend jit` (logistic regression, the MLP and the CNN) computes the optimizers' forward
 //! passes with compiled tensor programs ([`fomoh::jit::tensor`]): one program per minibatch
 //! size, the features (or images) and one-hot labels bound as inputs for each minibatch, the
 //! same optimizer loop as `--backend runtime`. The per-epoch evaluation (train/test loss and accuracy) is the
 //! runtime's primal pass on both backends.
 
+mod jit;
+mod report;
+mod session;
+
 use super::backend::Backend;
-use super::output::{self, Axes, Line, Progress};
+use super::output::{self, Progress};
 use super::rosenbrock::{CurvatureArg, TangentArg};
-use super::spec::{parse_specs, AnyOptimizer, Kind, Spec};
+use super::spec::{parse_specs, Kind, Spec};
 use super::{CliError, CliResult, Global};
-use fomoh::data::{minibatch_order, mnist, Batch, Dataset};
-use fomoh::jit::tensor::{models as jit_models, TensorProgram};
+use fomoh::data::{minibatch_order, mnist, Dataset};
 use fomoh::models::{evaluate, Activation, Cnn, CnnConfig, LogisticRegression, Minibatch, Mlp, Model};
-use fomoh::optim::{write_atomic, Curvature, Optimizer, StepReport, Tangents};
-use fomoh::tensor::Planes;
-use plotters::prelude::*;
+use fomoh::optim::{Curvature, LastGood, Tangents};
+use jit::JitModel;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use std::collections::HashMap;
-use std::fmt::Write as _;
+use session::{Config, Expected, Row, RunState, Session, FORMAT};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -100,6 +106,9 @@ pub struct Args {
     /// Continue the session saved in FILE (same arguments; --epochs may grow).
     #[arg(long, value_name = "FILE")]
     pub resume: Option<PathBuf>,
+    /// Let --checkpoint replace an existing file that --resume does not read.
+    #[arg(long)]
+    pub overwrite: bool,
     /// How the forward passes are computed (see [`TRAIN_BACKENDS`]; jit: every model, with fgd,
     /// fomoh and fomoh-kd:K).
     #[arg(long, value_enum, default_value_t = Backend::Runtime)]
@@ -155,6 +164,7 @@ impl Args {
             out: None,
             checkpoint: None,
             resume: None,
+            overwrite: false,
             backend: Backend::Runtime,
             precision: Precision::F64,
         }
@@ -191,86 +201,10 @@ pub fn default_lr(kind: Kind, model: ModelArg, data: DataArg) -> f64 {
 const TEST_FRACTION: f64 = 0.2;
 /// Samples per primal pass when evaluating.
 const EVAL_CHUNK: usize = 1000;
-/// The checkpoint format version.
-const FORMAT: u32 = 1;
-
-/// What a checkpoint must agree on to be resumed (everything but `--epochs` and output).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Config {
-    model: String,
-    data: String,
-    batch: usize,
-    seed: u64,
-    optimizers: Vec<String>,
-    learning_rates: Vec<f64>,
-    curvature: String,
-    tangents: String,
-    /// `--precision` (checkpoints written before it existed were f64).
-    #[serde(default = "f64_name")]
-    precision: String,
-}
-
-fn f64_name() -> String {
-    Precision::F64.name().into()
-}
-
-/// One epoch's row of the CSV.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Row {
-    epoch: usize,
-    passes: u64,
-    train_loss: f64,
-    test_loss: f64,
-    test_accuracy: f64,
-}
-
-/// One optimizer's run: its state at the end of `epoch` epochs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct RunState {
-    label: String,
-    optimizer: AnyOptimizer,
-    theta: Vec<f64>,
-    /// Epochs completed.
-    epoch: usize,
-    /// Forward passes so far (k-direction, jet or hyper-dual passes, plus one per gradient).
-    passes: u64,
-    gradient_evals: u64,
-    rows: Vec<Row>,
-    /// Wall time of the training steps (not part of the bit-identical state).
-    seconds: f64,
-    /// Why the run stopped early, if it did.
-    diverged: Option<String>,
-}
-
-/// A whole session as saved by `--checkpoint`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Session {
-    format: u32,
-    config: Config,
-    runs: Vec<RunState>,
-}
-
-impl Session {
-    fn save(&self, path: &Path) -> CliResult<()> {
-        let bytes = serde_json::to_vec(self).map_err(|e| CliError(format!("checkpoint: {e}")))?;
-        Ok(write_atomic(path, &bytes)?)
-    }
-
-    fn load(path: &Path) -> CliResult<Session> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| CliError(format!("cannot read checkpoint {}: {e}", path.display())))?;
-        let s: Session = serde_json::from_slice(&bytes)
-            .map_err(|e| CliError(format!("checkpoint {}: {e}", path.display())))?;
-        if s.format != FORMAT {
-            return Err(CliError(format!(
-                "checkpoint {}: format {} (this build reads {FORMAT})",
-                path.display(),
-                s.format
-            )));
-        }
-        Ok(s)
-    }
-}
+/// The most epochs `fomoh train` runs.
+pub const MAX_EPOCHS: usize = 100_000;
+/// The most parameters of a model `fomoh train` trains (23 times the paper's CNN).
+pub const MAX_TRAIN_PARAMS: usize = 10_000_000;
 
 /// Parses `--hidden`.
 fn hidden_widths(s: &str) -> CliResult<Vec<usize>> {
@@ -330,122 +264,6 @@ fn load_data(args: &Args) -> CliResult<(Dataset, Dataset)> {
     }
 }
 
-/// The fewest rows a shard of a `--backend jit` minibatch gets (smaller batches run whole).
-const MIN_SHARD_ROWS: usize = 16;
-
-/// The most shards a `--backend jit` minibatch is split into.
-const MAX_SHARDS: usize = 8;
-
-/// How many shards of rows a `--backend jit` minibatch of `rows` samples runs as, side by
-/// side: a function of the batch alone, so that a run gives the same numbers on any number
-/// of cores (a dense net's shard may still split into row tiles, which are also independent
-/// of the core count; see `fomoh::jit::tensor::RowTiling`).
-fn shards(rows: usize) -> usize {
-    (rows / MIN_SHARD_ROWS).clamp(1, MAX_SHARDS)
-}
-
-/// The network `--backend jit` compiles.
-enum JitNet {
-    /// Logistic regression or the MLP: layer widths (`[features, classes]` for logistic
-    /// regression) and the activation between layers.
-    Dense { sizes: Vec<usize>, activation: Activation },
-    /// The CNN.
-    Cnn(CnnConfig),
-}
-
-/// The compiled programs of `--backend jit` per shard size, in the float type of
-/// `--precision`.
-enum ShardPrograms {
-    /// `--precision f64`.
-    F64(HashMap<usize, TensorProgram>),
-    /// `--precision f32`.
-    F32(HashMap<usize, TensorProgram<f32>>),
-}
-
-/// `--backend jit`: the model as compiled tensor programs with a shard of the minibatch's
-/// features (or images) and one-hot labels as bound inputs, one program per shard size (the
-/// last minibatch of an epoch may be smaller); compiled code is shared through the JIT's cache.
-struct JitModel {
-    net: JitNet,
-    programs: ShardPrograms,
-}
-
-/// The compiled program of each shard (rows `bounds[s]..bounds[s + 1]`) of `net` in the float
-/// type `T`, built once per shard size into `programs`.
-fn shard_programs<'a, T: fomoh::jit::JitFloat>(
-    programs: &'a mut HashMap<usize, TensorProgram<T>>,
-    net: &JitNet,
-    bounds: &[usize],
-) -> fomoh::Result<Vec<&'a TensorProgram<T>>> {
-    for w in bounds.windows(2) {
-        let rows = w[1] - w[0];
-        if let std::collections::hash_map::Entry::Vacant(e) = programs.entry(rows) {
-            let p = match net {
-                JitNet::Dense { sizes, activation } => {
-                    jit_models::mlp_minibatch(rows, sizes, activation.op())?
-                }
-                JitNet::Cnn(cfg) => jit_models::cnn_minibatch(rows, *cfg)?,
-            };
-            e.insert(p.with_float::<T>());
-        }
-    }
-    Ok(bounds.windows(2).map(|w| &programs[&(w[1] - w[0])]).collect())
-}
-
-impl JitModel {
-    /// The JIT form of `--model`.
-    fn new(args: &Args, features: usize, classes: usize) -> CliResult<Self> {
-        let net = match args.model {
-            ModelArg::Logreg => JitNet::Dense { sizes: vec![features, classes], activation: MLP_ACTIVATION },
-            ModelArg::Mlp => {
-                JitNet::Dense { sizes: mlp_sizes(args, features, classes)?, activation: MLP_ACTIVATION }
-            }
-            ModelArg::Cnn => JitNet::Cnn(cnn_config(args, classes)),
-        };
-        let programs = match args.precision {
-            Precision::F64 => ShardPrograms::F64(HashMap::new()),
-            Precision::F32 => ShardPrograms::F32(HashMap::new()),
-        };
-        Ok(JitModel { net, programs })
-    }
-
-    /// The number of classes (the width of the one-hot labels).
-    fn classes(&self) -> usize {
-        match &self.net {
-            JitNet::Dense { sizes, .. } => *sizes.last().expect("at least two widths"),
-            JitNet::Cnn(cfg) => cfg.classes,
-        }
-    }
-
-    /// One optimizer step on `batch` (already checked against the model by
-    /// [`Minibatch::new`]): the batch split into [`shards`] shards of rows, each
-    /// bound to the compiled program of its size ([`jit_models::bind_shards`]: a
-    /// `WeightedSum` whose shards run side by side; the mean over the batch, in every pass).
-    fn step(
-        &mut self,
-        optimizer: &mut AnyOptimizer,
-        batch: &Batch,
-        theta: &mut [f64],
-    ) -> fomoh::Result<StepReport> {
-        let n = batch.labels.len();
-        let onehot = jit_models::one_hot(&batch.labels, self.classes());
-        let shards = shards(n);
-        let bounds: Vec<usize> = (0..=shards).map(|s| n * s / shards).collect();
-        match &mut self.programs {
-            ShardPrograms::F32(programs) => {
-                let programs = shard_programs(programs, &self.net, &bounds)?;
-                let x: Vec<f32> = batch.x.re().iter().map(|&v| v as f32).collect();
-                let y: Vec<f32> = onehot.iter().map(|&v| v as f32).collect();
-                optimizer.step(&jit_models::bind_shards(&programs, &x, &y)?, theta)
-            }
-            ShardPrograms::F64(programs) => {
-                let programs = shard_programs(programs, &self.net, &bounds)?;
-                optimizer.step(&jit_models::bind_shards(&programs, batch.x.re(), &onehot)?, theta)
-            }
-        }
-    }
-}
-
 /// A training session: model, data, optimizers, and the state of every run.
 struct Trainer {
     model: Box<dyn Model>,
@@ -470,8 +288,8 @@ impl Trainer {
                 args.backend.name()
             )));
         }
-        if args.epochs == 0 {
-            return Err(CliError("--epochs must be at least 1".into()));
+        if args.epochs == 0 || args.epochs > MAX_EPOCHS {
+            return Err(CliError(format!("--epochs {}: expected 1..={MAX_EPOCHS}", args.epochs)));
         }
         if args.batch == 0 {
             return Err(CliError("--batch must be at least 1".into()));
@@ -481,10 +299,8 @@ impl Trainer {
                 return Err(CliError(format!("--lr {lr} must be finite and >= 0")));
             }
         }
-        if let Some(dir) = args.checkpoint.as_deref().and_then(Path::parent) {
-            if !dir.as_os_str().is_empty() && !dir.is_dir() {
-                return Err(CliError(format!("--checkpoint: directory {} does not exist", dir.display())));
-            }
+        if let Some(path) = &args.checkpoint {
+            check_checkpoint_target(path, args.resume.as_deref(), args.overwrite)?;
         }
         let specs = parse_specs(&args.optimizer, None)?;
         if let Some(s) = specs.iter().find(|s| s.kind == Kind::Newton) {
@@ -508,6 +324,13 @@ impl Trainer {
             train = train.subset(&(0..n).collect::<Vec<_>>())?;
         }
         let model = build_model(args, train.sample_size(), train.classes())?;
+        if model.num_params() > MAX_TRAIN_PARAMS {
+            return Err(CliError(format!(
+                "{} has {} parameters; fomoh train takes at most {MAX_TRAIN_PARAMS}",
+                model.name(),
+                model.num_params()
+            )));
+        }
         let theta0 = model.init(args.seed);
         let jit = match args.backend {
             Backend::Jit => {
@@ -558,15 +381,16 @@ impl Trainer {
         let session = match &args.resume {
             Some(path) => {
                 let s = Session::load(path)?;
-                if s.config != config {
-                    return Err(CliError(format!(
-                        "checkpoint {} was written for another run ({}); resume with the same \
-                         --model, --data, --batch, --seed, --optimizer, --lr, --curvature, --tangents \
-                         and --precision",
-                        path.display(),
-                        differences(&s.config, &config)
-                    )));
-                }
+                s.check(
+                    path,
+                    &Expected {
+                        config: &config,
+                        specs: &specs,
+                        params: model.num_params(),
+                        epochs: args.epochs,
+                        steps_per_epoch: train.len().div_ceil(args.batch),
+                    },
+                )?;
                 s
             }
             None => {
@@ -614,8 +438,9 @@ impl Trainer {
         Ok(Row { epoch, passes, train_loss: tr.loss, test_loss: te.loss, test_accuracy: te.accuracy })
     }
 
-    /// Runs every optimizer up to `epochs`, saving the session to `checkpoint` after each epoch.
-    fn run(&mut self, progress: &Progress, checkpoint: Option<&Path>) -> CliResult<()> {
+    /// Runs every optimizer up to `epochs`, calling `save` with the session after each epoch
+    /// and after each run.
+    fn run(&mut self, progress: &Progress, save: &dyn Fn(&Session) -> CliResult<()>) -> CliResult<()> {
         let steps_per_epoch = self.train.len().div_ceil(self.batch) as u64;
         let todo: u64 = self
             .session
@@ -630,6 +455,7 @@ impl Trainer {
             if run.rows.is_empty() {
                 run.rows.push(self.row(0, 0, &run.theta)?);
             }
+            let mut guard = LastGood::default();
             while run.epoch < self.epochs && run.diverged.is_none() {
                 let start = Instant::now();
                 let order = minibatch_order(self.train.len(), self.batch, self.seed, run.epoch as u64)?;
@@ -638,8 +464,8 @@ impl Trainer {
                     let batch = self.train.batch(idx)?;
                     let obj = Minibatch::new(self.model.as_ref(), &batch)?;
                     let stepped = match &mut self.jit {
-                        Some(jit) => jit.step(&mut run.optimizer, &batch, &mut run.theta),
-                        None => run.optimizer.step(&obj, &mut run.theta),
+                        Some(jit) => jit.step(&mut guard, &mut run.optimizer, &batch, &mut run.theta),
+                        None => guard.step(&mut run.optimizer, &obj, &mut run.theta),
                     };
                     match stepped {
                         Ok(s) => {
@@ -649,7 +475,8 @@ impl Trainer {
                             seen += idx.len();
                         }
                         Err(fomoh::Error::NonFinite(why)) => {
-                            // θ is the last good point; the rest of this run is skipped.
+                            // θ is the last point with a finite loss (`LastGood`); the rest of
+                            // this run is skipped.
                             bar.inc(steps_per_epoch - b as u64);
                             bar.inc((self.epochs - run.epoch - 1) as u64 * steps_per_epoch);
                             run.diverged = Some(why);
@@ -675,14 +502,10 @@ impl Trainer {
                 run.epoch += 1;
                 run.rows.push(self.row(run.epoch, run.passes, &run.theta)?);
                 self.session.runs[i] = run.clone();
-                if let Some(path) = checkpoint {
-                    self.session.save(path)?;
-                }
+                save(&self.session)?;
             }
             self.session.runs[i] = run;
-            if let Some(path) = checkpoint {
-                self.session.save(path)?;
-            }
+            save(&self.session)?;
         }
         bar.finish_and_clear();
         Ok(())
@@ -693,184 +516,26 @@ impl Trainer {
     }
 }
 
-/// The fields in which two configurations differ, for the resume error.
-fn differences(a: &Config, b: &Config) -> String {
-    let (a, b) = (json!(a), json!(b));
-    let fields: Vec<String> = a
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(k, v)| b.get(k.as_str()) != Some(v))
-        .map(|(k, v)| format!("{k}: {v} there, {} here", b[k.as_str()]))
-        .collect();
-    fields.join("; ")
-}
-
-/// The CSV `optimizer,seed,epoch,passes,train_loss,test_loss,test_accuracy`.
-fn csv(runs: &[RunState], seed: u64) -> String {
-    let mut s = String::from("optimizer,seed,epoch,passes,train_loss,test_loss,test_accuracy\n");
-    for run in runs {
-        for r in &run.rows {
-            let _ = writeln!(
-                s,
-                "{},{seed},{},{},{:e},{:e},{}",
-                run.label, r.epoch, r.passes, r.train_loss, r.test_loss, r.test_accuracy
-            );
-        }
-    }
-    s
-}
-
-/// Two panels: train (solid) and test (dashed) loss on a log axis, and test accuracy, per epoch.
-fn svg(runs: &[RunState], title: &str) -> CliResult<String> {
-    let last = runs.iter().flat_map(|r| r.rows.last()).map(|r| r.epoch).max().unwrap_or(0).max(1) as f64;
-    let losses = runs.iter().flat_map(|r| &r.rows).flat_map(|r| [r.train_loss, r.test_loss]);
-    let (lo, hi) = losses
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let (lo, hi) = if lo.is_finite() { (lo / 1.5, hi.max(lo) * 1.5) } else { (1e-2, 10.0) };
-    let curve = |run: &RunState, f: fn(&Row) -> f64| -> Vec<(f64, f64)> {
-        run.rows.iter().map(|r| (r.epoch as f64, f(r))).filter(|p| p.1.is_finite()).collect()
-    };
-    let mut loss_lines = Vec::new();
-    let mut acc_lines = Vec::new();
-    for (i, run) in runs.iter().enumerate() {
-        let clamp = |v: Vec<(f64, f64)>| v.into_iter().map(|(x, y)| (x, y.max(lo))).collect();
-        loss_lines.push(Line {
-            label: Some(format!("{} (train)", run.label)),
-            color: i,
-            dashed: false,
-            points: clamp(curve(run, |r| r.train_loss)),
-        });
-        loss_lines.push(Line {
-            label: None,
-            color: i,
-            dashed: true,
-            points: clamp(curve(run, |r| r.test_loss)),
-        });
-        acc_lines.push(Line {
-            label: Some(run.label.clone()),
-            color: i,
-            dashed: false,
-            points: curve(run, |r| r.test_accuracy),
-        });
-    }
-    let mut buf = String::new();
-    {
-        let root = SVGBackend::with_string(&mut buf, (1300, 560)).into_drawing_area();
-        root.fill(&WHITE).map_err(output::plot_err)?;
-        let root = root.titled(title, ("sans-serif", 20)).map_err(output::plot_err)?;
-        let (left, right) = root.split_horizontally(700);
-        let loss_axes = Axes {
-            title: "loss (solid: train, dashed: test)",
-            x: 0.0..last,
-            y: (lo..hi).log_scale(),
-            x_desc: "epoch (passes over the training set)",
-            y_desc: "mean cross-entropy",
-            y_fmt: Some(&|v: &f64| format!("{v:.2}")),
-            legend: SeriesLabelPosition::UpperRight,
-        };
-        output::line_chart(&left, loss_axes, &loss_lines)?;
-        let acc_axes = Axes {
-            title: "test accuracy",
-            x: 0.0..last,
-            y: 0.0..1.0,
-            x_desc: "epoch",
-            y_desc: "accuracy",
-            y_fmt: None,
-            legend: SeriesLabelPosition::LowerRight,
-        };
-        output::line_chart(&right, acc_axes, &acc_lines)?;
-        root.present().map_err(output::plot_err)?;
-    }
-    Ok(buf)
-}
-
-fn num(v: f64) -> serde_json::Value {
-    if v.is_finite() {
-        json!(v)
-    } else {
-        json!(v.to_string())
-    }
-}
-
-fn summary_json(t: &Trainer, dir: &Path) -> serde_json::Value {
-    json!({
-        "study": "train",
-        "backend": t.backend.name(),
-        "precision": t.config.precision,
-        "model": t.config.model,
-        "parameters": t.model.num_params(),
-        "data": t.config.data,
-        "batch": t.batch,
-        "seed": t.seed,
-        "epochs": t.epochs,
-        "out_dir": dir.display().to_string(),
-        "files": ["train.csv", "train.svg", "summary.json"],
-        "optimizers": t.session.runs.iter().zip(&t.config.learning_rates).map(|(r, lr)| {
-            let last = r.rows.last();
-            json!({
-                "optimizer": r.label,
-                "learning_rate": lr,
-                "epochs": r.epoch,
-                "passes": r.passes,
-                "gradient_evals": r.gradient_evals,
-                "train_loss": num(last.map_or(f64::NAN, |x| x.train_loss)),
-                "test_loss": num(last.map_or(f64::NAN, |x| x.test_loss)),
-                "test_accuracy": num(last.map_or(f64::NAN, |x| x.test_accuracy)),
-                "wall_seconds": r.seconds,
-                "diverged": r.diverged,
-            })
-        }).collect::<Vec<_>>(),
-    })
-}
-
-/// `v` with `digits` decimals, or in scientific notation when far from 1.
-fn short(v: f64, digits: usize) -> String {
-    if v == 0.0 || (1e-3..1e5).contains(&v.abs()) {
-        let s = format!("{v:.digits$}");
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
-    } else {
-        format!("{v:.2e}")
-    }
-}
-
-fn table(t: &Trainer) -> String {
-    let mut s = format!(
-        "{:<12} {:>8} {:>6} {:>8} {:>11} {:>10} {:>9} {:>8}\n",
-        "optimizer", "lr", "epochs", "passes", "train loss", "test loss", "test acc", "wall s"
-    );
-    for (r, lr) in t.session.runs.iter().zip(&t.config.learning_rates) {
-        let last = r.rows.last().expect("epoch 0 is always recorded");
-        let _ = writeln!(
-            s,
-            "{:<12} {:>8} {:>6} {:>8} {:>11} {:>10} {:>8.1}% {:>8.2}",
-            r.label,
-            short(*lr, 3),
-            r.epoch,
-            r.passes,
-            short(last.train_loss, 4),
-            short(last.test_loss, 4),
-            100.0 * last.test_accuracy,
-            r.seconds
-        );
-    }
-    s
-}
-
 /// Trains and reports; used by `fomoh train` and `fomoh demo`. Returns the output directory.
 pub fn train(args: &Args, global: Global, default_dir: &str) -> CliResult<PathBuf> {
     let dir = args.out.clone().unwrap_or_else(|| PathBuf::from(default_dir));
     let mut t = Trainer::new(args)?;
-    t.run(&Progress::new(global), args.checkpoint.as_deref())?;
-    let summary = summary_json(&t, &dir);
+    output::prepare_dir(&dir)?;
+    if let Some(path) = &args.checkpoint {
+        output::check_writable(path)?;
+    }
+    let seed = t.seed;
+    let save = |s: &Session| -> CliResult<()> {
+        if let Some(path) = &args.checkpoint {
+            s.save(path)?;
+        }
+        output::write_files(&dir, &[("train.csv".to_string(), report::csv(&s.runs, seed))])
+    };
+    t.run(&Progress::new(global), &save)?;
+    let summary = report::summary_json(&t, &dir);
     let files = [
-        ("train.csv".to_string(), csv(&t.session.runs, t.seed)),
-        ("train.svg".to_string(), svg(&t.session.runs, &t.title())?),
+        ("train.csv".to_string(), report::csv(&t.session.runs, t.seed)),
+        ("train.svg".to_string(), report::svg(&t.session.runs, &t.title())?),
         (
             "summary.json".to_string(),
             serde_json::to_string_pretty(&summary).map_err(|e| CliError(e.to_string()))? + "\n",
@@ -881,7 +546,7 @@ pub fn train(args: &Args, global: Global, default_dir: &str) -> CliResult<PathBu
         println!("{}", files[2].1.trim_end());
     } else if !global.quiet {
         println!("{}, backend {} ({})", t.title(), t.backend.name(), t.config.precision);
-        print!("{}", table(&t));
+        print!("{}", report::table(&t));
         for r in &t.session.runs {
             if let Some(why) = &r.diverged {
                 println!("note: {} stopped after epoch {}: {why}", r.label, r.epoch);
@@ -890,6 +555,32 @@ pub fn train(args: &Args, global: Global, default_dir: &str) -> CliResult<PathBu
         println!("wrote train.csv, train.svg and summary.json under {}", dir.display());
     }
     Ok(dir)
+}
+
+/// Refuses a `--checkpoint` target that is a directory, is in a missing directory, or is an
+/// existing file that `--resume` does not read (unless `--overwrite`): a finished session is
+/// never replaced by a new run's first epoch.
+fn check_checkpoint_target(path: &Path, resume: Option<&Path>, overwrite: bool) -> CliResult<()> {
+    if path.is_dir() {
+        return Err(CliError(format!("--checkpoint {} is a directory; give a file path", path.display())));
+    }
+    if path.exists() && !path.is_file() {
+        return Err(CliError(format!("--checkpoint {} is not a regular file", path.display())));
+    }
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() && !dir.is_dir() {
+            return Err(CliError(format!("--checkpoint: directory {} does not exist", dir.display())));
+        }
+    }
+    let same =
+        |r: &Path| r == path || matches!((r.canonicalize(), path.canonicalize()), (Ok(a), Ok(b)) if a == b);
+    if path.exists() && !overwrite && !resume.is_some_and(same) {
+        return Err(CliError(format!(
+            "--checkpoint {0} already exists: continue it with --resume {0}, or pass --overwrite to replace it",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// `fomoh train`.

@@ -1,0 +1,166 @@
+//! What `fomoh train` writes and prints: the CSV, the SVG plot, `summary.json` and the table.
+
+use super::session::{Row, RunState};
+use super::Trainer;
+use crate::cli::output::{self, Axes, Line};
+use crate::cli::CliResult;
+use plotters::prelude::*;
+use serde_json::json;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The CSV `optimizer,seed,epoch,passes,train_loss,test_loss,test_accuracy`.
+pub(super) fn csv(runs: &[RunState], seed: u64) -> String {
+    let mut s = String::from("optimizer,seed,epoch,passes,train_loss,test_loss,test_accuracy\n");
+    for run in runs {
+        for r in &run.rows {
+            let _ = writeln!(
+                s,
+                "{},{seed},{},{},{:e},{:e},{}",
+                run.label, r.epoch, r.passes, r.train_loss, r.test_loss, r.test_accuracy
+            );
+        }
+    }
+    s
+}
+
+/// Two panels: train (solid) and test (dashed) loss on a log axis, and test accuracy, per epoch.
+pub(super) fn svg(runs: &[RunState], title: &str) -> CliResult<String> {
+    let last = runs.iter().flat_map(|r| r.rows.last()).map(|r| r.epoch).max().unwrap_or(0).max(1) as f64;
+    let losses = runs.iter().flat_map(|r| &r.rows).flat_map(|r| [r.train_loss, r.test_loss]);
+    let (lo, hi) = losses
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = if lo.is_finite() { (lo / 1.5, hi.max(lo) * 1.5) } else { (1e-2, 10.0) };
+    let curve = |run: &RunState, f: fn(&Row) -> f64| -> Vec<(f64, f64)> {
+        run.rows.iter().map(|r| (r.epoch as f64, f(r))).filter(|p| p.1.is_finite()).collect()
+    };
+    let mut loss_lines = Vec::new();
+    let mut acc_lines = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let clamp = |v: Vec<(f64, f64)>| v.into_iter().map(|(x, y)| (x, y.max(lo))).collect();
+        loss_lines.push(Line {
+            label: Some(format!("{} (train)", run.label)),
+            color: i,
+            dashed: false,
+            points: clamp(curve(run, |r| r.train_loss)),
+        });
+        loss_lines.push(Line {
+            label: None,
+            color: i,
+            dashed: true,
+            points: clamp(curve(run, |r| r.test_loss)),
+        });
+        acc_lines.push(Line {
+            label: Some(run.label.clone()),
+            color: i,
+            dashed: false,
+            points: curve(run, |r| r.test_accuracy),
+        });
+    }
+    let mut buf = String::new();
+    {
+        let root = SVGBackend::with_string(&mut buf, (1300, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(output::plot_err)?;
+        let root = root.titled(title, ("sans-serif", 20)).map_err(output::plot_err)?;
+        let (left, right) = root.split_horizontally(700);
+        let loss_axes = Axes {
+            title: "loss (solid: train, dashed: test)",
+            x: 0.0..last,
+            y: (lo..hi).log_scale(),
+            x_desc: "epoch (passes over the training set)",
+            y_desc: "mean cross-entropy",
+            y_fmt: Some(&|v: &f64| format!("{v:.2}")),
+            legend: SeriesLabelPosition::UpperRight,
+        };
+        output::line_chart(&left, loss_axes, &loss_lines)?;
+        let acc_axes = Axes {
+            title: "test accuracy",
+            x: 0.0..last,
+            y: 0.0..1.0,
+            x_desc: "epoch",
+            y_desc: "accuracy",
+            y_fmt: None,
+            legend: SeriesLabelPosition::LowerRight,
+        };
+        output::line_chart(&right, acc_axes, &acc_lines)?;
+        root.present().map_err(output::plot_err)?;
+    }
+    Ok(buf)
+}
+
+fn num(v: f64) -> serde_json::Value {
+    if v.is_finite() {
+        json!(v)
+    } else {
+        json!(v.to_string())
+    }
+}
+
+pub(super) fn summary_json(t: &Trainer, dir: &Path) -> serde_json::Value {
+    json!({
+        "study": "train",
+        "backend": t.backend.name(),
+        "precision": t.config.precision,
+        "model": t.config.model,
+        "parameters": t.model.num_params(),
+        "data": t.config.data,
+        "batch": t.batch,
+        "seed": t.seed,
+        "epochs": t.epochs,
+        "out_dir": dir.display().to_string(),
+        "files": ["train.csv", "train.svg", "summary.json"],
+        "optimizers": t.session.runs.iter().zip(&t.config.learning_rates).map(|(r, lr)| {
+            let last = r.rows.last();
+            json!({
+                "optimizer": r.label,
+                "learning_rate": lr,
+                "epochs": r.epoch,
+                "passes": r.passes,
+                "gradient_evals": r.gradient_evals,
+                "train_loss": num(last.map_or(f64::NAN, |x| x.train_loss)),
+                "test_loss": num(last.map_or(f64::NAN, |x| x.test_loss)),
+                "test_accuracy": num(last.map_or(f64::NAN, |x| x.test_accuracy)),
+                "wall_seconds": r.seconds,
+                "diverged": r.diverged,
+            })
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// `v` with `digits` decimals, or in scientific notation when far from 1.
+fn short(v: f64, digits: usize) -> String {
+    if v == 0.0 || (1e-3..1e5).contains(&v.abs()) {
+        let s = format!("{v:.digits$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
+pub(super) fn table(t: &Trainer) -> String {
+    let mut s = format!(
+        "{:<12} {:>8} {:>6} {:>8} {:>11} {:>10} {:>9} {:>8}\n",
+        "optimizer", "lr", "epochs", "passes", "train loss", "test loss", "test acc", "wall s"
+    );
+    for (r, lr) in t.session.runs.iter().zip(&t.config.learning_rates) {
+        let last = r.rows.last().expect("epoch 0 is always recorded");
+        let _ = writeln!(
+            s,
+            "{:<12} {:>8} {:>6} {:>8} {:>11} {:>10} {:>8.1}% {:>8.2}",
+            r.label,
+            short(*lr, 3),
+            r.epoch,
+            r.passes,
+            short(last.train_loss, 4),
+            short(last.test_loss, 4),
+            100.0 * last.test_accuracy,
+            r.seconds
+        );
+    }
+    s
+}
