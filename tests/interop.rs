@@ -112,6 +112,9 @@ fn constants_and_conversions_carry_no_derivative() {
     assert_eq!((k.re, k.d1, k.d2), (7.0, 0.0, 0.0));
     let k = <Jet<f32> as FromPrimitive>::from_i64(-3).unwrap();
     assert_eq!((k.re, k.d1), (-3.0, 0.0));
+    // Floats are not truncated on the way (the trait's default would).
+    assert_eq!(<HyperDual<f64> as FromPrimitive>::from_f64(2.7).unwrap().re, 2.7);
+    assert_eq!(<HyperK<f64, 2> as FromPrimitive>::from_f32(-0.5).unwrap().re, -0.5);
     assert!(<HyperDual<f32> as NumCast>::from(f64::MAX).is_some_and(|x| x.re.is_infinite()));
     assert!(<HyperDual<f64> as Num>::from_str_radix("-1.5", 10).is_ok_and(|x| x.re == -1.5 && x.e1 == 0.0));
     assert!(<HyperDual<f64> as Num>::from_str_radix("one", 10).is_err());
@@ -166,7 +169,7 @@ fn serde_round_trips_keep_every_lane() {
 #[test]
 fn serde_round_trips_a_projection() {
     let dirs = [vec![1.0, 0.0, 0.5], vec![0.0, 1.0, -1.0]];
-    let p = fomoh::hyperplane(|v| rational(v), &[0.7, -1.3, 0.4], &dirs).unwrap();
+    let p = fomoh::hyperplane(rational, &[0.7, -1.3, 0.4], &dirs).unwrap();
     let back: Projection<f64> = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
     assert_eq!(back, p);
     let bad = r#"{"value":1.0,"grad":[1.0,2.0],"hess":[[1.0,2.0]]}"#;
@@ -189,4 +192,275 @@ fn ndarray_direct<S: Scalar>(v: &[S]) -> S {
 #[test]
 fn ndarray_arrays_of_numbers_take_numbers_as_operands() {
     assert_same_derivatives!(ndarray_weighted, ndarray_direct, &[1.5, -0.5, 2.0, 0.25]);
+}
+
+/// Code written for `T: num_traits::Float`, touching most of its functions.
+fn float_code<T: num_traits::Float>(x: &[T]) -> T {
+    let c = |v: f64| T::from(v).unwrap();
+    let (a, b, d) = (x[0], x[1], x[2]);
+    a.exp().mul_add(b, d.cos()) + (a * b).tanh() * d.hypot(a).ln() + b.powf(d) + a.powf(c(3.0))
+        - a.abs().sqrt() * d.cbrt()
+        + (a / b).atan2(d)
+        + d.exp2()
+        + a.abs().log(c(3.0))
+        + b.max(d) * a.min(d)
+        + a.clamp(c(-0.5), c(0.5)) * b
+        + (a * c(3.0)).floor() * b
+        + d.round() * a
+        + b.signum() * d
+        + a.fract() * b
+        + a.to_degrees()
+        + b.sinh() * a.asinh()
+        + d.recip().exp_m1()
+        + b.ln_1p() * a.sin_cos().1
+        + (b - d).abs_sub(a) * a
+}
+
+/// The same computation, written against `Scalar`.
+fn float_direct<S: Scalar>(x: &[S]) -> S {
+    let c = S::from_f64;
+    let (a, b, d) = (x[0], x[1], x[2]);
+    a.exp().mul_add(b, d.cos()) + (a * b).tanh() * d.hypot(a).ln() + b.pow(d) + a.powf(3.0)
+        - a.abs().sqrt() * d.cbrt()
+        + (a / b).atan2(d)
+        + d.exp2()
+        + a.abs().ln() / c(3.0).ln()
+        + b.max(d) * a.min(d)
+        + a.clamp(-0.5, 0.5) * b
+        + (a * c(3.0)).floor() * b
+        + d.round() * a
+        + b.signum() * d
+        + (a - a.trunc()) * b
+        + a * c(180.0 / std::f64::consts::PI)
+        + b.sinh() * a.asinh()
+        + d.recip().exp_m1()
+        + b.ln_1p() * a.cos()
+        + c(0.0).max(b - d - a) * a
+}
+
+#[test]
+fn generic_float_code_is_differentiated_through_the_numbers() {
+    // Both sides of the clamp, of abs_sub and of the sign.
+    assert_same_derivatives!(float_code, float_direct, &[0.3, 1.7, 0.9]);
+    assert_same_derivatives!(float_code, float_direct, &[-1.3, 0.6, 2.2]);
+    assert_same_derivatives!(float_code, float_direct, &[1.2, 2.5, -0.7]);
+}
+
+#[test]
+fn float_code_derivatives_match_finite_differences() {
+    // An independent reference: central differences of the plain f64 instantiation.
+    let x = [0.3, 1.7, 0.9];
+    let h = 1e-4;
+    let shifted = |i: usize, di: f64, j: usize, dj: f64| {
+        let mut y = x;
+        y[i] += di;
+        y[j] += dj;
+        float_code(&y)
+    };
+    let hd = fomoh::hessian(|v| float_code(v), &x).unwrap();
+    let g = fomoh::gradient(|v| float_code(v), &x).unwrap();
+    for i in 0..3 {
+        let fd = (shifted(i, h, i, 0.0) - shifted(i, -h, i, 0.0)) / (2.0 * h);
+        assert_close(g[i], fd, 1e-6, &format!("grad[{i}]"));
+        for j in 0..3 {
+            let fd = (shifted(i, h, j, h) - shifted(i, h, j, -h) - shifted(i, -h, j, h)
+                + shifted(i, -h, j, -h))
+                / (4.0 * h * h);
+            assert_close(hd[i][j], fd, 1e-4, &format!("H[{i}][{j}]"));
+        }
+    }
+}
+
+#[test]
+fn float_predicates_and_piecewise_constants() {
+    use num_traits::Float;
+    let x = HyperDual::new(-2.5_f64, 1.0, 2.0, 3.0);
+    // floor & co: the float's value, every derivative lane zero.
+    let piecewise = [
+        (Float::floor(x), -3.0),
+        (Float::ceil(x), -2.0),
+        (Float::round(x), -3.0),
+        (Float::trunc(x), -2.0),
+        (Float::signum(x), -1.0),
+    ];
+    for (y, want) in piecewise {
+        assert_eq!((y.re, y.e1, y.e2, y.e12), (want, 0.0, 0.0, 0.0));
+    }
+    // fract keeps the derivative of x.
+    let f = Float::fract(x);
+    assert_eq!((f.re, f.e1, f.e2, f.e12), (-0.5, 1.0, 2.0, 3.0));
+    // A constant exponent at a negative base: finite, the integer power's derivatives.
+    let p = Float::powf(x, HyperDual::constant(3.0));
+    let q = Scalar::powi(x, 3);
+    assert_eq!((p.re, p.e1, p.e2, p.e12), (q.re, q.e1, q.e2, q.e12));
+    assert!(p.e12.is_finite());
+    // clamp: constant bounds through Scalar::clamp; a bound with derivatives passes them on
+    // where it is active.
+    let c = Float::clamp(x, HyperDual::constant(-1.0), HyperDual::constant(2.0));
+    assert_eq!((c.re, c.e1, c.e2, c.e12), (-1.0, 0.0, 0.0, 0.0));
+    let lo = HyperDual::new(-1.0, 0.5, -0.5, 0.25);
+    let c = Float::clamp(x, lo, HyperDual::constant(2.0));
+    assert_eq!((c.re, c.e1, c.e2, c.e12), (-1.0, 0.5, -0.5, 0.25));
+    let c = Float::clamp(HyperDual::new(0.5, 1.0, 2.0, 3.0), lo, HyperDual::constant(2.0));
+    assert_eq!((c.re, c.e1, c.e2, c.e12), (0.5, 1.0, 2.0, 3.0));
+    // nalgebra's ComplexField and RealField reach the same functions.
+    let y = nalgebra::ComplexField::floor(x);
+    assert_eq!((y.re, y.e1, y.e12), (-3.0, 0.0, 0.0));
+    let y = nalgebra::RealField::clamp(x, lo, HyperDual::constant(2.0));
+    assert_eq!((y.re, y.e1), (-1.0, 0.5));
+    let y = nalgebra::ComplexField::sqrt(HyperDual::seed(4.0, 1.0, 1.0));
+    assert_eq!((y.re, y.e1, y.e12), (2.0, 0.25, -1.0 / 32.0));
+    // Predicates read the primal value.
+    assert!(Float::is_nan(HyperDual::new(f64::NAN, 0.0, 0.0, 0.0)));
+    assert!(!Float::is_nan(HyperDual::new(1.0_f64, f64::NAN, 0.0, 0.0)));
+    assert!(Float::is_sign_negative(x) && !Float::is_finite(<HyperDual<f64> as Float>::infinity()));
+    assert_eq!(Float::integer_decode(x), Float::integer_decode(-2.5_f64));
+    let e = <Jet<f32> as Float>::epsilon();
+    assert_eq!((e.re, e.d1, e.d2), (f32::EPSILON, 0.0, 0.0));
+}
+
+mod linalg {
+    //! nalgebra over hyper-duals: factorizations and norms against the same computation
+    //! written directly against `Scalar` (and, for LU, a different algorithm: Cramer's rule).
+
+    use super::assert_close;
+    use fomoh::Scalar;
+    use nalgebra::{DMatrix, DVector, RealField};
+
+    const N: usize = 3;
+
+    /// The entries of a 3×3 matrix depending on `x`, with the given elementary function.
+    fn entries<T: Copy + std::ops::Add<Output = T> + std::ops::Mul<Output = T>>(
+        x: &[T],
+        c: impl Fn(f64) -> T,
+        sin: impl Fn(T) -> T,
+    ) -> Vec<Vec<T>> {
+        (0..N)
+            .map(|i| {
+                (0..N)
+                    .map(|j| x[i] * x[j] * c(0.3 * (i + 1) as f64 + j as f64) + sin(x[(i + j) % N]) * c(0.5))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// `M Mᵀ + 3 I` (symmetric positive definite).
+    fn spd<T: Copy + std::ops::Add<Output = T> + std::ops::Mul<Output = T>>(
+        m: &[Vec<T>],
+        c: impl Fn(f64) -> T,
+    ) -> Vec<Vec<T>> {
+        (0..N)
+            .map(|i| {
+                (0..N)
+                    .map(|j| {
+                        m[i].iter()
+                            .zip(&m[j])
+                            .fold(c(if i == j { 3.0 } else { 0.0 }), |s, (&a, &b)| s + a * b)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    const B: [f64; N] = [1.0, -1.0, 0.5];
+
+    fn matrix<T: RealField + Copy>(x: &[T]) -> (DMatrix<T>, DMatrix<T>) {
+        let c = |v: f64| nalgebra::convert::<f64, T>(v);
+        let m = entries(x, c, |v: T| v.sin());
+        let a = spd(&m, c);
+        (DMatrix::from_fn(N, N, |i, j| m[i][j]), DMatrix::from_fn(N, N, |i, j| a[i][j]))
+    }
+
+    /// `ln det A + bᵀ A⁻¹ b` through nalgebra's Cholesky.
+    fn cholesky<T: RealField + Copy>(x: &[T]) -> T {
+        let (_, a) = matrix(x);
+        let chol = a.cholesky().expect("positive definite");
+        let b = DVector::from_fn(N, |i, _| nalgebra::convert::<f64, T>(B[i]));
+        let logdet = chol.l().diagonal().iter().fold(T::zero(), |s, &l| s + l.ln());
+        logdet + logdet + b.dot(&chol.solve(&b))
+    }
+
+    /// The same, with the Cholesky factorization and the triangular solves written out.
+    fn cholesky_direct<S: Scalar>(x: &[S]) -> S {
+        let c = S::from_f64;
+        let a = spd(&entries(x, c, |v: S| v.sin()), c);
+        let mut l = vec![vec![c(0.0); N]; N];
+        for i in 0..N {
+            for j in 0..=i {
+                let s = a[i][j] - (0..j).map(|k| l[i][k] * l[j][k]).sum::<S>();
+                l[i][j] = if i == j { s.sqrt() } else { s / l[j][j] };
+            }
+        }
+        let mut z = [c(0.0); N];
+        for i in 0..N {
+            z[i] = (c(B[i]) - (0..i).map(|k| l[i][k] * z[k]).sum::<S>()) / l[i][i];
+        }
+        let mut y = [c(0.0); N];
+        for i in (0..N).rev() {
+            y[i] = (z[i] - (i + 1..N).map(|k| l[k][i] * y[k]).sum::<S>()) / l[i][i];
+        }
+        let logdet: S = (0..N).map(|i| l[i][i].ln()).sum();
+        logdet + logdet + (0..N).map(|i| c(B[i]) * y[i]).sum()
+    }
+
+    /// `det M + bᵀ M⁻¹ b` through nalgebra's LU (with partial pivoting) of the
+    /// non-symmetric `M`.
+    fn lu<T: RealField + Copy>(x: &[T]) -> T {
+        let (m, _) = matrix(x);
+        let lu = m.lu();
+        let b = DVector::from_fn(N, |i, _| nalgebra::convert::<f64, T>(B[i]));
+        lu.determinant() + b.dot(&lu.solve(&b).expect("invertible"))
+    }
+
+    /// The same by Cramer's rule (the 3×3 determinant written out).
+    fn lu_direct<S: Scalar>(x: &[S]) -> S {
+        let c = S::from_f64;
+        let m = entries(x, c, |v: S| v.sin());
+        let det = |m: &[Vec<S>]| {
+            m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+                - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+                + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+        };
+        let d = det(&m);
+        let mut quad = c(0.0);
+        for k in 0..N {
+            let mut mk = m.clone();
+            for i in 0..N {
+                mk[i][k] = c(B[i]);
+            }
+            quad += c(B[k]) * det(&mk) / d;
+        }
+        d + quad
+    }
+
+    /// `‖v‖ + v·w + (v/‖v‖)₀` through nalgebra's `norm`, `dot` and `normalize`.
+    fn norms<T: RealField + Copy>(x: &[T]) -> T {
+        let v = DVector::from_vec(vec![x[0] * x[1], x[2].sin(), x[0] - x[2], x[1].exp()]);
+        let w = DVector::from_vec(vec![x[2], x[0], x[1], x[0] * x[2]]);
+        v.norm() + v.dot(&w) + v.normalize()[0]
+    }
+
+    fn norms_direct<S: Scalar>(x: &[S]) -> S {
+        let v = [x[0] * x[1], x[2].sin(), x[0] - x[2], x[1].exp()];
+        let w = [x[2], x[0], x[1], x[0] * x[2]];
+        let norm = v.iter().map(|&e| e * e).sum::<S>().sqrt();
+        norm + (0..4).map(|i| v[i] * w[i]).sum::<S>() + v[0] / norm
+    }
+
+    #[test]
+    fn cholesky_over_hyper_duals() {
+        assert_same_derivatives!(cholesky, cholesky_direct, &[0.4, -0.8, 1.1]);
+        assert_same_derivatives!(cholesky, cholesky_direct, &[1.5, 0.2, -0.6]);
+    }
+
+    #[test]
+    fn lu_over_hyper_duals() {
+        assert_same_derivatives!(lu, lu_direct, &[0.4, -0.8, 1.1]);
+        assert_same_derivatives!(lu, lu_direct, &[1.5, 0.2, -0.6]);
+    }
+
+    #[test]
+    fn norm_and_dot_over_hyper_duals() {
+        assert_same_derivatives!(norms, norms_direct, &[0.4, -0.8, 1.1]);
+    }
 }

@@ -3,18 +3,20 @@
 //! [`HyperDual`], [`Jet`] and [`HyperK`] (over `f32` or `f64`) implement the traits generic
 //! numeric code is written against, so that such code runs on them and is differentiated:
 //!
-//! - always: `num_traits::{Zero, One, Num, NumCast, ToPrimitive, FromPrimitive, FloatConst}`,
-//!   `Display` and `%` (`Rem`, `RemAssign`);
+//! - always: `num_traits::{Zero, One, Num, NumCast, ToPrimitive, FromPrimitive, Signed, Float,
+//!   FloatConst}`, `Display` and `%` (`Rem`, `RemAssign`);
 //! - feature `serde`: `Serialize`/`Deserialize` for the numbers and [`Projection`](crate::Projection);
 //! - feature `ndarray`: `ndarray::ScalarOperand` (`array * x` with a number `x`);
 //! - feature `nalgebra`: `nalgebra::{RealField, ComplexField}` and what they require (`approx`'s
 //!   comparisons, `SimdValue`, the subset conversions), so `DMatrix<HyperDual<f64>>` has
 //!   `cholesky`, `lu`, `norm`, `dot`, ...
 //!
-//! Every function computes through the [`Scalar`] methods, so the derivatives come from the
-//! one rule table in [`crate::rules`]. As for the operators, comparisons, `is_zero`, `is_nan`
-//! and the other predicates look at the primal value only. Constants (`zero`, `PI`,
-//! `from_f64`, ...) have every derivative lane zero.
+//! Every function computes through the [`Scalar`](crate::Scalar) method of the same name, so
+//! the derivatives come from the one rule table in [`crate::rules`] (`floor`, `round`,
+//! `signum`, ... have zero derivatives; `fract` is `x - trunc(x)`; `log(x, b)` is
+//! `ln x / ln b`; `powf` with a constant exponent is `Scalar::powf`). As for the operators,
+//! comparisons, `is_zero`, `is_nan` and the other predicates look at the primal value only.
+//! Constants (`zero`, `PI`, `from_f64`, `epsilon`, ...) have every derivative lane zero.
 //!
 //! ```
 //! use fomoh_runtime::HyperDual;
@@ -35,6 +37,7 @@ use crate::real::RealNum;
 use crate::{HyperDual, HyperK, Jet};
 use core::fmt;
 
+mod float;
 #[cfg(feature = "nalgebra")]
 mod nalgebra;
 #[cfg(feature = "ndarray")]
@@ -54,8 +57,45 @@ macro_rules! for_each_number {
 }
 pub(crate) use for_each_number;
 
+/// Trait methods forwarded to the method of the same name of trait `$to`: `(self) -> Self`
+/// ones, then after `;` the `(self, Self) -> Self` ones.
+macro_rules! forward {
+    ($to:path: $($f:ident),*; $($f2:ident),*) => {
+        $(
+            #[inline]
+            fn $f(self) -> Self {
+                <Self as $to>::$f(self)
+            }
+        )*
+        $(
+            #[inline]
+            fn $f2(self, other: Self) -> Self {
+                <Self as $to>::$f2(self, other)
+            }
+        )*
+    };
+}
+pub(crate) use forward;
+
+/// Trait methods answered by the primal value's method: `name = primal_method -> Return`,
+/// taking `self` (first arm) or `&self` (second arm).
+macro_rules! primal {
+    (self: $($f:ident = $p:ident -> $r:ty),*) => {$(
+        #[inline]
+        fn $f(self) -> $r {
+            self.re.$p()
+        }
+    )*};
+    (&self: $($f:ident = $p:ident -> $r:ty),*) => {$(
+        #[inline]
+        fn $f(&self) -> $r {
+            self.re.$p()
+        }
+    )*};
+}
+pub(crate) use primal;
+
 /// Whether every derivative lane of a number is zero (the number is a constant).
-#[cfg_attr(not(feature = "nalgebra"), allow(dead_code))]
 pub(crate) trait Lanes {
     /// `true` when the number carries no derivative.
     fn is_constant(&self) -> bool;

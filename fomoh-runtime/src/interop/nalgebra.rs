@@ -5,10 +5,43 @@
 //! tolerances on the primal value, and every function through the [`crate::Scalar`]
 //! method of the same name.
 
-use super::{for_each_number, Lanes};
+use super::{forward, primal, Lanes};
 use crate::hyperk::{Dim, Packed};
 use crate::real::RealNum;
 use crate::{HyperDual, HyperK, Jet};
+use num_traits::{Float, FloatConst};
+
+/// `RealField` constants, from `num_traits::FloatConst`.
+macro_rules! constants {
+    ($($f:ident = $c:ident),*) => {$(
+        #[inline]
+        fn $f() -> Self {
+            <Self as FloatConst>::$c()
+        }
+    )*};
+}
+
+/// `SupersetOf<$t>`: the values of `$t` are the constants; a number with a derivative is not
+/// one of them.
+macro_rules! superset {
+    ([$($g:tt)*] $ty:ty, [$($w:tt)*], $t:ty) => {
+        /// The constants.
+        impl<$($g)*> simba::scalar::SupersetOf<$t> for $ty where $($w)* {
+            #[inline]
+            fn is_in_subset(&self) -> bool {
+                self.is_constant()
+            }
+            #[inline]
+            fn to_subset_unchecked(&self) -> $t {
+                <$t as num_traits::NumCast>::from(self.re).expect("a float converts to a float")
+            }
+            #[inline]
+            fn from_subset(element: &$t) -> Self {
+                Self::constant(<T as num_traits::NumCast>::from(*element).expect("a float converts to a float"))
+            }
+        }
+    };
+}
 
 macro_rules! nalgebra_impls {
     ([$($g:tt)*] $ty:ty, [$($w:tt)*]) => {
@@ -91,38 +124,110 @@ macro_rules! nalgebra_impls {
                 true
             }
         }
-        /// `f64` values are the constants; a number with a derivative is not one of them.
-        impl<$($g)*> simba::scalar::SupersetOf<f64> for $ty where $($w)* {
-            #[inline]
-            fn is_in_subset(&self) -> bool {
-                self.is_constant()
-            }
-            #[inline]
-            fn to_subset_unchecked(&self) -> f64 {
-                self.re.as_f64()
-            }
-            #[inline]
-            fn from_subset(element: &f64) -> Self {
-                Self::constant(T::cst(*element))
-            }
-        }
-        /// `f32` values are the constants; a number with a derivative is not one of them.
-        impl<$($g)*> simba::scalar::SupersetOf<f32> for $ty where $($w)* {
-            #[inline]
-            fn is_in_subset(&self) -> bool {
-                self.is_constant()
-            }
-            #[inline]
-            fn to_subset_unchecked(&self) -> f32 {
-                self.re.as_f64() as f32
-            }
-            #[inline]
-            fn from_subset(element: &f32) -> Self {
-                Self::constant(T::cst(f64::from(*element)))
-            }
-        }
+        superset!([$($g)*] $ty, [$($w)*], f64);
+        superset!([$($g)*] $ty, [$($w)*], f32);
         impl<$($g)*> simba::scalar::Field for $ty where $($w)* {}
+
+        /// A real number: its own real part, imaginary part 0; every function through
+        /// `num_traits::Float`, so through [`crate::Scalar`].
+        impl<$($g)*> nalgebra::ComplexField for $ty where $($w)* T: approx::RelativeEq<Epsilon = T> + approx::UlpsEq<Epsilon = T> {
+            type RealField = Self;
+            #[inline]
+            fn from_real(re: Self) -> Self {
+                re
+            }
+            #[inline]
+            fn real(self) -> Self {
+                self
+            }
+            #[inline]
+            fn imaginary(self) -> Self {
+                Self::constant(T::zero())
+            }
+            #[inline]
+            fn modulus(self) -> Self {
+                Float::abs(self)
+            }
+            #[inline]
+            fn modulus_squared(self) -> Self {
+                self * self
+            }
+            /// 0 for a non-negative number, π otherwise (a constant), as for `f64`.
+            #[inline]
+            fn argument(self) -> Self {
+                Self::constant(if self.re >= T::zero() { T::zero() } else { T::PI() })
+            }
+            #[inline]
+            fn norm1(self) -> Self {
+                Float::abs(self)
+            }
+            #[inline]
+            fn scale(self, factor: Self) -> Self {
+                self * factor
+            }
+            #[inline]
+            fn unscale(self, factor: Self) -> Self {
+                self / factor
+            }
+            forward!(Float: floor, ceil, round, trunc, fract, abs, recip, sin, cos, tan, asin, acos,
+                atan, sinh, cosh, tanh, asinh, acosh, atanh, log2, log10, ln, ln_1p, sqrt, exp, exp2,
+                exp_m1, cbrt, signum; hypot, log, powf);
+            #[inline]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                Float::mul_add(self, a, b)
+            }
+            #[inline]
+            fn conjugate(self) -> Self {
+                self
+            }
+            #[inline]
+            fn sin_cos(self) -> (Self, Self) {
+                Float::sin_cos(self)
+            }
+            #[inline]
+            fn powi(self, n: i32) -> Self {
+                Float::powi(self, n)
+            }
+            /// `powf`: the exponent is real too.
+            #[inline]
+            fn powc(self, n: Self) -> Self {
+                Float::powf(self, n)
+            }
+            primal!(&self: is_finite = is_finite -> bool);
+            /// `Some(sqrt)` for a non-negative primal value, as for `f64`.
+            #[inline]
+            fn try_sqrt(self) -> Option<Self> {
+                (self.re >= T::zero()).then(|| Float::sqrt(self))
+            }
+        }
+
+        /// Ordering and sign on the primal value; `max`, `min`, `clamp`, `atan2` through
+        /// `num_traits::Float`.
+        impl<$($g)*> nalgebra::RealField for $ty where $($w)* T: approx::RelativeEq<Epsilon = T> + approx::UlpsEq<Epsilon = T> {
+            primal!(&self: is_sign_positive = is_sign_positive -> bool,
+                is_sign_negative = is_sign_negative -> bool);
+            forward!(Float: ; copysign, max, min, atan2);
+            #[inline]
+            fn clamp(self, lo: Self, hi: Self) -> Self {
+                Float::clamp(self, lo, hi)
+            }
+            #[inline]
+            fn min_value() -> Option<Self> {
+                Some(Float::min_value())
+            }
+            #[inline]
+            fn max_value() -> Option<Self> {
+                Some(Float::max_value())
+            }
+            constants!(pi = PI, two_pi = TAU, frac_pi_2 = FRAC_PI_2, frac_pi_3 = FRAC_PI_3,
+                frac_pi_4 = FRAC_PI_4, frac_pi_6 = FRAC_PI_6, frac_pi_8 = FRAC_PI_8,
+                frac_1_pi = FRAC_1_PI, frac_2_pi = FRAC_2_PI, frac_2_sqrt_pi = FRAC_2_SQRT_PI,
+                e = E, log2_e = LOG2_E, log10_e = LOG10_E, ln_2 = LN_2, ln_10 = LN_10);
+        }
     };
 }
 
-for_each_number!(nalgebra_impls);
+nalgebra_impls!([T: RealNum] HyperDual<T>, []);
+nalgebra_impls!([T: RealNum] Jet<T>, []);
+// nalgebra's fields are `Send + Sync`; the packed block's type only says so for a known `K`.
+nalgebra_impls!([T: RealNum, const K: usize] HyperK<T, K>, [Dim<K>: Packed, <Dim<K> as Packed>::Block<T>: Send + Sync,]);

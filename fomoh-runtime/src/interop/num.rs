@@ -1,19 +1,19 @@
 //! `num-traits` for the number types, and the `%` operator that `num_traits::Num` requires.
 
-use super::for_each_number;
+use super::{for_each_number, primal};
 use crate::hyperk::{Dim, Packed};
 use crate::real::RealNum;
-use crate::{HyperDual, HyperK, Jet};
+use crate::{HyperDual, HyperK, Jet, Scalar};
 
 macro_rules! num_impls {
     ([$($g:tt)*] $ty:ty, [$($w:tt)*]) => {
-        /// `x % y = x - q·y` with the integer quotient `q = trunc(x / y)` of the primal
-        /// values (locally constant); the primal is exactly the float's `%`.
+        /// `x % y = x - trunc(x / y)·y` ([`Scalar::trunc`]: the quotient is locally constant);
+        /// the primal is exactly the float's `%`.
         impl<$($g)*> core::ops::Rem for $ty where $($w)* {
             type Output = Self;
             #[inline]
             fn rem(self, rhs: Self) -> Self {
-                let mut r = self - rhs * (self.re / rhs.re).trunc();
+                let mut r = self - Scalar::trunc(self / rhs) * rhs;
                 r.re = self.re % rhs.re;
                 r
             }
@@ -51,22 +51,8 @@ macro_rules! num_impls {
         }
         /// The primal value, converted.
         impl<$($g)*> num_traits::ToPrimitive for $ty where $($w)* {
-            #[inline]
-            fn to_i64(&self) -> Option<i64> {
-                self.re.to_i64()
-            }
-            #[inline]
-            fn to_u64(&self) -> Option<u64> {
-                self.re.to_u64()
-            }
-            #[inline]
-            fn to_f32(&self) -> Option<f32> {
-                self.re.to_f32()
-            }
-            #[inline]
-            fn to_f64(&self) -> Option<f64> {
-                self.re.to_f64()
-            }
+            primal!(&self: to_i64 = to_i64 -> Option<i64>, to_u64 = to_u64 -> Option<u64>,
+                to_f32 = to_f32 -> Option<f32>, to_f64 = to_f64 -> Option<f64>);
         }
         /// A constant.
         impl<$($g)*> num_traits::NumCast for $ty where $($w)* {
@@ -77,27 +63,23 @@ macro_rules! num_impls {
         }
         /// A constant.
         impl<$($g)*> num_traits::FromPrimitive for $ty where $($w)* {
-            #[inline]
-            fn from_i64(n: i64) -> Option<Self> {
-                <Self as num_traits::NumCast>::from(n)
-            }
-            #[inline]
-            fn from_u64(n: u64) -> Option<Self> {
-                <Self as num_traits::NumCast>::from(n)
-            }
-            #[inline]
-            fn from_f32(n: f32) -> Option<Self> {
-                <Self as num_traits::NumCast>::from(n)
-            }
-            #[inline]
-            fn from_f64(n: f64) -> Option<Self> {
-                <Self as num_traits::NumCast>::from(n)
-            }
+            from_primitive!(from_i64(i64), from_u64(u64), from_f32(f32), from_f64(f64));
         }
         float_const_impl!([$($g)*] $ty, [$($w)*], E, FRAC_1_PI, FRAC_1_SQRT_2, FRAC_2_PI,
             FRAC_2_SQRT_PI, FRAC_PI_2, FRAC_PI_3, FRAC_PI_4, FRAC_PI_6, FRAC_PI_8, LN_10, LN_2,
             LOG10_E, LOG2_E, PI, SQRT_2, TAU, LOG10_2, LOG2_10);
     };
+}
+
+/// `FromPrimitive` methods through `NumCast` (the floats must not go through the trait's
+/// default, which truncates to an integer).
+macro_rules! from_primitive {
+    ($($f:ident($t:ty)),*) => {$(
+        #[inline]
+        fn $f(n: $t) -> Option<Self> {
+            <Self as num_traits::NumCast>::from(n)
+        }
+    )*};
 }
 
 /// `num_traits::FloatConst`: each constant of the base type, as a constant number.
