@@ -66,7 +66,7 @@ impl<G: Generated> Objective for GeneratedObjective<G> {
         api::directional(|x| self.f.directional(x), x, v)
     }
 
-    /// One generated K-direction pass for `K <= 16`, `K(K+1)/2` hyper-dual passes beyond.
+    /// One generated K-direction pass for `K <= MAX_K` (16), `K(K+1)/2` hyper-dual passes beyond.
     fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
         check_len(|| "x".into(), self.n, x.len())?;
         api::project_with(&Passes(&self.f), x, dirs)

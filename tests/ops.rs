@@ -144,7 +144,7 @@ fn soft_plain(x: &[f64]) -> f64 {
 fn a_user_primitive_agrees_across_backends_and_with_finite_differences() {
     check::primitive::<SoftClip>(&[-2.0, -0.3, 0.4, 1.7]).unwrap().assert_ok();
     let rt = objective(2, fomoh::scalar_fn!(soft_loss));
-    let jit = fomoh::jit::compile(2, |x| soft_loss(x)).unwrap();
+    let jit = fomoh::jit::compile(2, soft_loss).unwrap();
     let by_macro = soft_plain::objective(2);
     for x in points(-2.0, 2.0, 8) {
         // the plain function is the primitive's value
@@ -154,7 +154,7 @@ fn a_user_primitive_agrees_across_backends_and_with_finite_differences() {
         check::hyper_dual(&fomoh::scalar_fn!(soft_loss), &x, &DIRS[1], &DIRS[2]).unwrap().assert_ok();
     }
     // f32 programs go through the f64 rule
-    let jit32 = fomoh::jit::compile(2, |x| soft_loss(x)).unwrap().with_float::<f32>();
+    let jit32 = fomoh::jit::compile(2, soft_loss).unwrap().with_float::<f32>();
     let v = jit32.value(&[0.5_f32, 2.0]).unwrap();
     assert!((v as f64 - soft_loss(&[0.5, 2.0])).abs() < 1e-6, "{v}");
 }
@@ -237,8 +237,8 @@ fn logsumexp_is_stable_and_its_derivatives_are_softmax() {
     assert_eq!(fomoh::logsumexp::<f64>(&[]), f64::NEG_INFINITY);
     // gradient = softmax, Hessian = diag(p) - p pᵀ (against the runtime on the plain formula)
     let xs = [0.3, -1.2, 2.0];
-    let g = fomoh::gradient(|x| fomoh::logsumexp(x), &xs).unwrap();
-    let h = fomoh::hessian(|x| fomoh::logsumexp(x), &xs).unwrap();
+    let g = fomoh::gradient(fomoh::logsumexp, &xs).unwrap();
+    let h = fomoh::hessian(fomoh::logsumexp, &xs).unwrap();
     let z: f64 = xs.iter().map(|v| v.exp()).sum();
     let p: Vec<f64> = xs.iter().map(|v| v.exp() / z).collect();
     for i in 0..3 {
@@ -249,6 +249,6 @@ fn logsumexp_is_stable_and_its_derivatives_are_softmax() {
         }
     }
     // the JIT compiles it too
-    let jit = fomoh::jit::compile(3, |x| fomoh::logsumexp(x)).unwrap();
+    let jit = fomoh::jit::compile(3, fomoh::logsumexp).unwrap();
     assert!((jit.value(&xs).unwrap() - z.ln()).abs() < 1e-14);
 }

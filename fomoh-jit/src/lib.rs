@@ -12,7 +12,7 @@
 //! - Rerolling: a traced sum of many isomorphic terms (the trace of
 //!   `(0..n).map(|i| term(x[i], ..)).sum()`) runs as a fused tensor loop
 //!   ([`tensor`]) in every mode instead of straight-line code (see [`Options::reroll`]).
-//! - Modes ([`Mode`]): primal, hyper-dual, the `v1 = v2` jet, and K directions (1..=16).
+//! - Modes ([`Mode`]): primal, hyper-dual, the `v1 = v2` jet, and K directions (1..=`MAX_K`, 16).
 //! - Float types ([`JitFloat`]): `f64` by default; [`Program::with_float`] and
 //!   [`TensorProgram::with_float`] give `f32` programs running native `f32` code (`f32x4`
 //!   loops, `sgemm`; rerolled programs too).
@@ -40,7 +40,7 @@
 
 /// Implements [`fomoh_runtime::Objective`] for a compiled program type `$ty` over a float
 /// type `T: JitFloat` (`$ty` names `T`), with inherent `value`, `hyper_dual`, `directional`
-/// and `project` methods over `T`: one compiled k-direction pass for `1 <= K <= 16`
+/// and `project` methods over `T`: one compiled k-direction pass for `1 <= K <= MAX_K` (16)
 /// directions, `K(K+1)/2` compiled hyper-dual passes beyond (assembled as the runtime does).
 /// The objective's `f64` arguments are used in place for `f64` programs and rounded once to
 /// `f32` for `f32` programs, whose results are returned exactly as `f64`. `$dim` computes the
@@ -94,7 +94,7 @@ macro_rules! compiled_objective {
                 use crate::float::cast;
                 Ok(crate::float::jet_f64(<$ty>::directional(self, &cast::<T>(x), &cast::<T>(v))?))
             }
-            /// One compiled k-direction pass for `1 <= K <= 16`, else `K(K+1)/2` compiled
+            /// One compiled k-direction pass for `1 <= K <= MAX_K`, else `K(K+1)/2` compiled
             /// hyper-dual passes.
             fn hyperplane(
                 &self,
@@ -102,7 +102,7 @@ macro_rules! compiled_objective {
                 dirs: &[Vec<f64>],
             ) -> fomoh_runtime::Result<(fomoh_runtime::Projection<f64>, usize)> {
                 let (x, dirs) = (crate::float::cast::<T>(x), crate::float::cast_vecs::<T>(dirs));
-                if (1..=16).contains(&dirs.len()) {
+                if (1..=fomoh_runtime::MAX_K).contains(&dirs.len()) {
                     return Ok((crate::float::projection_f64(self.project(&x, &dirs)?), 1));
                 }
                 fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {

@@ -586,7 +586,7 @@ impl<F: ScalarFn> Objective for Retracing<F> {
     }
 
     fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
-        if (1..=16).contains(&dirs.len()) {
+        if (1..=fomoh_runtime::MAX_K).contains(&dirs.len()) {
             return Ok((self.with(x, |p| p.project_j(x, dirs))?, 1));
         }
         fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {

@@ -2709,7 +2709,7 @@ impl<T: JitFloat> TensorProgram<T> {
         self.project(x, dirs)
     }
 
-    /// [`TensorProgram::hyperplane`] with K known at run time (1..=16).
+    /// [`TensorProgram::hyperplane`] with K known at run time (1..=`MAX_K`).
     pub fn project(&self, x: &[T], dirs: &[Vec<T>]) -> Result<Projection<T>> {
         self.unbound().project(x, dirs)
     }
@@ -2854,7 +2854,7 @@ impl<T: JitFloat> Bound<'_, T> {
         Ok(Jet::new(o[0], o[1], o[2]))
     }
 
-    /// One compiled k-direction pass with K = `dirs.len()` (1..=16).
+    /// One compiled k-direction pass with K = `dirs.len()` (1..=`MAX_K`).
     pub fn project(&self, x: &[T], dirs: &[Vec<T>]) -> Result<Projection<T>> {
         let k = dirs.len();
         let mode = Mode::HyperK(k).validate()?;

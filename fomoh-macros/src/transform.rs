@@ -1054,6 +1054,15 @@ impl<'a> Walker<'a> {
             );
             return Out::new(TokenStream::new(), Kind::Active);
         }
+        if let [name] = segs.as_slice() {
+            if self.lookup(name).is_some() {
+                self.error_at(
+                    path,
+                    format!("`{name}` is a local variable (a closure or function value); calling it with active arguments is not supported: inline its body or make it a #[fomoh] function and call that by name"),
+                );
+                return Out::new(TokenStream::new(), Kind::Active);
+            }
+        }
         // Another #[fomoh] function: call the matching form of its generated module.
         let form = self.call_form();
         let a: Vec<TokenStream> = args

@@ -156,7 +156,7 @@ pub trait KPass<T: RealNum> {
     fn pass_k<const K: usize>(&self, x: &[HyperK<T, K>]) -> HyperK<T, K>
     where
         Dim<K>: Packed;
-    /// One hyper-dual pass over seeded inputs (the fallback for K > 16).
+    /// One hyper-dual pass over seeded inputs (the fallback for K > `MAX_K`).
     fn pass_hd(&self, x: &[HyperDual<T>]) -> HyperDual<T>;
 }
 
@@ -175,7 +175,7 @@ impl<T: RealNum, F: ScalarFn + ?Sized> KPass<T> for F {
 }
 
 /// The projection onto any number of directions, for callers whose K is known only at run
-/// time (the optimizers): `K <= 16` takes one [`HyperK`] pass, larger K falls back to
+/// time (the optimizers): `K <= MAX_K` (16) takes one [`HyperK`] pass, larger K falls back to
 /// `K(K+1)/2` hyper-dual passes. Returns the projection and the number of passes used.
 pub fn project<T, F>(f: &F, x: &[T], dirs: &[Vec<T>]) -> Result<(Projection<T>, usize)>
 where

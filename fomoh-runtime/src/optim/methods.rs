@@ -224,7 +224,7 @@ pub(super) fn solve_curvature(h: &[Vec<f64>], f: &[f64], policy: Curvature) -> (
 }
 
 /// FoMoH-KD: `F_i = ∇f·v_i`, `H̃_ij = v_iᵀHv_j`, `κ = −H̃⁻¹F`, `θ ← θ + η Σ κ_i v_i`.
-/// One k-direction pass per step for `k <= 16` (through [`Objective::hyperplane`]), pairwise
+/// One k-direction pass per step for `k <= MAX_K` (16, through [`Objective::hyperplane`]), pairwise
 /// hyper-dual passes beyond.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FomohKd {

@@ -309,8 +309,12 @@ impl Trainer {
                 s.label
             )));
         }
-        if let Some(s) = specs.iter().find(|s| matches!(s.kind, Kind::FomohKd(k) if k > 16)) {
-            return Err(CliError(format!("`{}`: training supports fomoh-kd:K with K <= 16", s.label)));
+        if let Some(s) = specs.iter().find(|s| matches!(s.kind, Kind::FomohKd(k) if k > fomoh::MAX_K)) {
+            return Err(CliError(format!(
+                "`{}`: training supports fomoh-kd:K with K <= {}",
+                s.label,
+                fomoh::MAX_K
+            )));
         }
         let (mut train, test) = load_data(args)?;
         if let Some(n) = args.train_samples {
