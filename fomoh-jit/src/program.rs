@@ -67,8 +67,8 @@ pub struct Program<T: JitFloat = f64> {
     hash: u64,
     options: Options,
     kernels: [OnceLock<JitResult<Arc<Kernel>>>; SLOTS],
-    /// The rerolled tensor program (decided on first use).
-    rerolled: OnceLock<Option<Rerolled<T>>>,
+    /// The rerolled tensor program (decided on first use; shared by clones).
+    rerolled: OnceLock<Option<Arc<Rerolled<T>>>>,
     float: PhantomData<fn() -> T>,
 }
 
@@ -91,6 +91,32 @@ impl<T: JitFloat> core::fmt::Debug for Program<T> {
             .field("traced_nodes", &self.graph.nodes.len())
             .field("guards", &self.graph.guards.len())
             .finish()
+    }
+}
+
+/// The same program: the traced graph, the modes compiled so far and the rerolled form are
+/// shared (reference-counted), so a clone costs no tracing or code generation.
+///
+/// ```
+/// use fomoh_runtime::Scalar;
+/// fn f<S: Scalar>(x: &[S]) -> S { (0..x.len() - 1).map(|i| (x[i + 1] - x[i]).powi(2)).sum() }
+/// let p = fomoh_jit::compile(100, |x| f(x)).unwrap();
+/// let x: Vec<f64> = (0..100).map(|i| (i as f64).sin()).collect();
+/// let v = p.value(&x).unwrap(); // compiles (and rerolls) the program
+/// let q = p.clone();
+/// assert!(q.is_rerolled());
+/// assert_eq!(q.value(&x).unwrap(), v);
+/// ```
+impl<T: JitFloat> Clone for Program<T> {
+    fn clone(&self) -> Self {
+        Program {
+            graph: self.graph.clone(),
+            hash: self.hash,
+            options: self.options.clone(),
+            kernels: self.kernels.clone(),
+            rerolled: self.rerolled.clone(),
+            float: PhantomData,
+        }
     }
 }
 
@@ -237,13 +263,13 @@ impl<T: JitFloat> Program<T> {
                     t
                 };
                 let options = Options { reroll: false, ..self.options.clone() };
-                Some(Rerolled {
+                Some(Arc::new(Rerolled {
                     tensor: in_float(r.tensor),
                     guards: r.guards.map(|g| Box::new(Program::new(g, options))),
                     violations: r.violations.map(|(count, g)| (in_float(count), g)),
-                })
+                }))
             })
-            .as_ref()
+            .as_deref()
     }
 
     /// Whether this program runs as a rerolled tensor program (see [`Options::reroll`]):
@@ -477,6 +503,29 @@ pub struct Retracing<F> {
     options: Options,
     max_variants: usize,
     variants: std::sync::Mutex<Vec<Arc<Program>>>,
+}
+
+/// The dimension, the options, the variant limit and the number of variants traced so far
+/// (the function itself is not required to be `Debug`).
+///
+/// ```
+/// use fomoh_runtime::{scalar_fn, Objective, Scalar};
+/// fn f<S: Scalar>(x: &[S]) -> S { x[0].abs() }
+/// let obj = fomoh_jit::Retracing::new(1, scalar_fn!(f)).max_variants(4);
+/// obj.value(&[3.0]).unwrap();
+/// let shown = format!("{obj:?}");
+/// assert!(shown.contains("dim: 1") && shown.contains("max_variants: 4") && shown.contains("variants: 1"), "{shown}");
+/// ```
+impl<F> core::fmt::Debug for Retracing<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let variants = self.variants.lock().unwrap_or_else(|p| p.into_inner()).len();
+        f.debug_struct("Retracing")
+            .field("dim", &self.n)
+            .field("options", &self.options)
+            .field("max_variants", &self.max_variants)
+            .field("variants", &variants)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<F: ScalarFn> Retracing<F> {

@@ -37,6 +37,7 @@ pub mod data;
 pub mod error;
 pub mod hyperdual;
 pub mod hyperk;
+pub mod interop;
 pub mod jet;
 pub mod models;
 mod number;
