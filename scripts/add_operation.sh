@@ -6,7 +6,8 @@
 # uses `square` on the runtime's numbers, in a #[fomoh] function and in the JIT.
 #
 # Usage: scripts/add_operation.sh   (takes a few minutes: it builds the scratch copy; build
-# artifacts go to this repository's target/ so dependencies are reused)
+# artifacts go to $CARGO_TARGET_DIR, by default this repository's target/, so dependencies are
+# reused)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 scratch="$(mktemp -d)"
@@ -49,7 +50,7 @@ fn square_works_everywhere() {
     }
 }
 RS
-export CARGO_TARGET_DIR="$root/target"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 cargo test --test new_operation --test ops --test rules
 cargo test -p fomoh-jit --test ops
 echo "add_operation: ok (two files changed; every backend tested)"

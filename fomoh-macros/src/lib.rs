@@ -17,6 +17,7 @@ mod analyse;
 mod expand;
 mod parse;
 mod transform;
+mod vocab;
 
 use proc_macro::TokenStream;
 use quote::ToTokens;

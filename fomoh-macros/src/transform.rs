@@ -10,6 +10,7 @@
 
 use crate::analyse::Kind;
 use crate::parse::Parsed;
+use crate::vocab::{binary_fn, is_scalar_method, method_help, takes_active_args, unary_op};
 use proc_macro2::{Delimiter, Ident, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
@@ -26,43 +27,6 @@ pub(crate) enum Mode {
     HyperK,
     /// `Jet<F>`.
     Jet,
-}
-
-/// The unary operation of the list with method `name`.
-fn unary_op(name: &str) -> Option<&'static fomoh_ops::UnaryInfo> {
-    fomoh_ops::UNARY.iter().find(|u| u.method == name)
-}
-
-/// Whether `name` is a binary function of the list (`pow`, `max`, ...).
-fn binary_fn(name: &str) -> bool {
-    fomoh_ops::BINARY_FNS.iter().any(|b| b.method == name)
-}
-
-/// Whether `name` is a `fomoh::Scalar` method `#[fomoh]` differentiates.
-pub(crate) fn is_scalar_method(name: &str) -> bool {
-    unary_op(name).is_some() || binary_fn(name) || name == "mul_add"
-}
-
-/// Methods a passive receiver may take active arguments to (`c.max(x)`, `c.powf(x)`).
-fn takes_active_args(name: &str) -> bool {
-    binary_fn(name) || name == "powf" || name == "mul_add"
-}
-
-/// The help text naming every accepted method (from the list of operations).
-fn method_help() -> String {
-    let mut names: Vec<String> = fomoh_ops::UNARY
-        .iter()
-        .map(|u| match u.params.len() {
-            0 => u.method.to_string(),
-            n => format!("{}({})", u.method, vec!["_"; n].join(", ")),
-        })
-        .collect();
-    names.extend(fomoh_ops::BINARY_FNS.iter().map(|b| b.method.to_string()));
-    names.push("mul_add".into());
-    format!(
-        "supported methods on active values: {}; user primitives as `fomoh::custom::<P>(x)`",
-        names.join(", ")
-    )
 }
 
 /// A rewritten expression.
