@@ -474,6 +474,7 @@ fn corpus_agrees_with_runtime_and_finite_differences() {
     let (rows, d) = (20, 3);
     let dat = data(rows, d);
     let f = logistic::Function::new(&dat, rows, d);
+    assert_eq!(format!("{f:?}"), "logistic::Function { .. }");
     agree!(vec![0.3, -0.2, 0.5, 0.1], |z| logistic(z, &dat, rows, d), |z| logistic_g(z, &dat, rows, d), f);
 
     let xs: Vec<f64> = dirs(10, 3)[0].clone();

@@ -171,6 +171,7 @@ fn adapter(parsed: &Parsed) -> TokenStream {
             }
         })
         .collect();
+    let debug_name = format!("{name}::Function");
     let doc_fn = format!(
         " `{name}` as a function of its active slice alone, with the passive arguments captured: \
          implements `fomoh::ScalarFn` (derivative checks, the JIT tracer) and `fomoh::Generated`."
@@ -187,6 +188,12 @@ fn adapter(parsed: &Parsed) -> TokenStream {
         pub struct Function<'fomoh> {
             #(#fields,)*
             _marker: ::core::marker::PhantomData<&'fomoh ()>,
+        }
+        /// Names the function (the passive arguments need not be `Debug`).
+        impl ::core::fmt::Debug for Function<'_> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(#debug_name).finish_non_exhaustive()
+            }
         }
 
         impl<'fomoh> Function<'fomoh> {
