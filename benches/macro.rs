@@ -1,6 +1,6 @@
 //! `#[fomoh]`-generated passes against the runtime generic path and num-dual.
 //!
-//! Problems (see /work/shared/BENCHMARKS.md): Rosenbrock at n = 10⁴, and a logistic loss of
+//! Problems (see `../shared/BENCHMARKS.md` beside the repository): Rosenbrock at n = 10⁴, and a logistic loss of
 //! 65 weights over the 1,797 × 64 digits features (passive data; label: digit < 5).
 //! Criterion measures every variant; at the end the binary prints the ratios measured in one
 //! run. `cargo bench --bench macro`.
@@ -95,8 +95,7 @@ fn logistic_nd<D: DualNum<Primitive = f64> + Copy>(w: &[D], xs: &[f64], ys: &[f6
 
 fn digits() -> (Vec<f64>, Vec<f64>, usize) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/digits.csv");
-    let alt = "/work/shared/data/digits.csv";
-    let text = std::fs::read_to_string(path).or_else(|_| std::fs::read_to_string(alt));
+    let text = std::fs::read_to_string(path);
     let (mut xs, mut ys) = (Vec::new(), Vec::new());
     match text {
         Ok(t) => {

@@ -3,7 +3,7 @@
 //! `cargo bench --bench models` (add `-- --quick` to estimate, not run, the pairwise CNN
 //! passes; `FOMOH_BENCH_THREADS=2` to time with 2 rayon threads instead of 1).
 //! Input: the first 256 MNIST training images from `$FOMOH_MNIST` or
-//! `/work/shared/data/mnist` when present, else uniform random pixels of the same shape.
+//! `../shared/data/mnist` (beside the repository, or `FOMOH_MNIST`) when present, else uniform random pixels of the same shape.
 //!
 //! Tables:
 //! 1. time of one k-direction pass (everything one FoMoH-KD step needs: f, k directional
@@ -113,7 +113,8 @@ fn dirs(n: usize, k: usize, s: usize) -> Vec<Vec<f64>> {
 }
 
 fn mnist_batch(b: usize) -> (Batch, &'static str) {
-    let dir = std::env::var("FOMOH_MNIST").unwrap_or_else(|_| "/work/shared/data/mnist".into());
+    let dir = std::env::var("FOMOH_MNIST")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mnist").into());
     if let Ok((train, _)) = fomoh::data::mnist::load(&dir) {
         return (train.head(b).unwrap(), "MNIST (first 256 training images)");
     }

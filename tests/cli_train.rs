@@ -317,11 +317,12 @@ fn learning_on_digits_fomoh_kd4_beats_fgd_and_logreg_reaches_90_percent() {
 }
 
 /// MNIST sanity run (needs the IDX files; not in the repository):
-/// `FOMOH_MNIST=/work/shared/data/mnist cargo test --release --test cli_train -- --ignored`.
+/// `FOMOH_MNIST=../shared/data/mnist cargo test --release --test cli_train -- --ignored`.
 #[test]
 #[ignore = "needs MNIST in $FOMOH_MNIST; run in release"]
 fn mnist_logreg_one_epoch() {
-    let dir = std::env::var("FOMOH_MNIST").unwrap_or_else(|_| "/work/shared/data/mnist".into());
+    let dir = std::env::var("FOMOH_MNIST")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mnist").into());
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("mnist");
     ok(&[

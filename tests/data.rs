@@ -140,7 +140,7 @@ fn mnist_reader_reports_bad_files() {
 #[test]
 #[ignore]
 fn real_mnist_loads() {
-    let (train, test) = mnist::load("/work/shared/data/mnist").unwrap();
+    let (train, test) = mnist::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mnist")).unwrap();
     assert_eq!((train.len(), test.len(), train.sample_shape()), (60_000, 10_000, &[1, 28, 28][..]));
     assert_eq!(&train.labels()[..10], &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
     assert_eq!(&test.labels()[..10], &[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
