@@ -147,7 +147,7 @@ impl UnaryOp {
             }
             // ln(1 + e^x) = max(x, 0) + ln(1 + e^-|x|)
             Softplus => Float::max(x, F::cst(0.0)) + Float::ln_1p(Float::exp(-Float::abs(x))),
-            LogSigmoid => -Float::max(-x, F::cst(0.0)) - Float::ln_1p(Float::exp(-Float::abs(x))),
+            LogSigmoid => -Softplus.eval_float(-x),
             Erf => F::cst(libm::erf(x.as_f64())),
             Erfc => F::cst(libm::erfc(x.as_f64())),
             Floor => Float::floor(x),
