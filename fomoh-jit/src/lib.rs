@@ -121,6 +121,7 @@ mod externs;
 pub mod float;
 pub mod interp;
 pub mod ir;
+pub mod model;
 pub mod program;
 mod reroll;
 pub mod stage;
@@ -131,6 +132,7 @@ pub use cache::{cache_stats, CacheStats};
 pub use codegen::{live_kernels, CodegenOptions, CompileStats};
 pub use error::JitError;
 pub use float::{FloatType, JitFloat};
+pub use model::{compile_model, BoundModel, CompiledModel, TensorTracer};
 pub use program::{
     compile, compile_at, compile_at_with, compile_fn, compile_with, Options, Program, Retracing,
 };

@@ -40,6 +40,7 @@ pub mod hyperk;
 pub mod interop;
 pub mod jet;
 pub mod models;
+pub mod nn;
 mod number;
 pub mod objective;
 pub mod ops;

@@ -28,10 +28,11 @@
 use crate::api::Projection;
 use crate::data::{Batch, Dataset};
 use crate::error::{check_len, Error, Result};
+use crate::nn::{self, Backend, Blocks, Eager, Var};
 use crate::objective::Objective;
 use crate::rules::UnaryOp;
-use crate::tensor::ops::{self, Reshaped};
-use crate::tensor::{ParamView, Params, Planes, Tensor};
+use crate::tensor::ops;
+use crate::tensor::{Params, Planes, Tensor};
 use crate::{HyperDual, Jet};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -101,9 +102,32 @@ pub trait Model: Send + Sync + core::fmt::Debug {
     /// The number of classes (logits per sample).
     fn classes(&self) -> usize;
 
+    /// The logits `[B, classes]` of the inputs `x` (`[B, sample_size]`), written once in the
+    /// tensor language ([`crate::nn`]): the same definition runs eagerly
+    /// ([`Model::logits`], [`Model::loss`], [`Minibatch`]) and compiled
+    /// (`fomoh::jit::compile_model`). Parameter blocks come from `b.param` in the layout of
+    /// [`Model::blocks`] (see [`nn::Blocks`]).
+    fn forward(&self, b: &mut dyn Backend, x: Var) -> Result<Var>;
+
     /// The logits `(B, classes)` of inputs `(B, ...)` (any per-sample shape of
-    /// [`Model::sample_size`] elements).
-    fn logits(&self, params: &Params<'_>, x: &Tensor) -> Result<Tensor>;
+    /// [`Model::sample_size`] elements): [`Model::forward`] on the eager backend.
+    fn logits(&self, params: &Params<'_>, x: &Tensor) -> Result<Tensor> {
+        check_len(|| "parameters".into(), self.num_params(), params.len())?;
+        let rows = batch_rows(x, self.sample_size(), &self.name())?;
+        let mut e = Eager::new(params);
+        let xv = e.input(x)?;
+        let z = self.forward(&mut e, xv)?;
+        let z = e.take(z)?;
+        if z.shape() != [rows, self.classes()] {
+            return Err(Error::Shape(format!(
+                "{}: forward gave logits of shape {:?}, expected [{rows}, {}]",
+                self.name(),
+                z.shape(),
+                self.classes()
+            )));
+        }
+        Ok(z)
+    }
 
     /// The mean cross-entropy and its exact gradient by backpropagation, if the model has one.
     fn loss_and_gradient(&self, _theta: &[f64], _batch: &Batch) -> Option<Result<(f64, Vec<f64>)>> {
@@ -141,15 +165,12 @@ pub trait Model: Send + Sync + core::fmt::Debug {
         let b = batch.labels.len();
         let chunk = self.chunk_size().max(1);
         if b <= chunk {
-            return ops::cross_entropy(&self.logits(params, &batch.x)?, &batch.labels);
+            return eager_loss(self, params, &batch.x, &batch.labels);
         }
         let mut total: Option<Tensor> = None;
         for start in (0..b).step_by(chunk) {
             let end = (start + chunk).min(b);
-            let ce = ops::cross_entropy(
-                &self.logits(params, &batch.x.rows(start, end)?)?,
-                &batch.labels[start..end],
-            )?;
+            let ce = eager_loss(self, params, &batch.x.rows(start, end)?, &batch.labels[start..end])?;
             let part = ops::scale(&ce, (end - start) as f64 / b as f64).reshape(vec![1])?;
             match &mut total {
                 None => total = Some(part),
@@ -160,19 +181,23 @@ pub trait Model: Send + Sync + core::fmt::Debug {
     }
 }
 
-/// Hands out consecutive parameter blocks.
-struct Cursor<'p, 'a> {
-    params: &'p Params<'a>,
-    offset: usize,
-}
-
-impl<'a> Cursor<'_, 'a> {
-    fn next(&mut self, shape: Vec<usize>) -> Result<ParamView<'a>> {
-        let n: usize = shape.iter().product();
-        let v = self.params.view(self.offset, shape)?;
-        self.offset += n;
-        Ok(v)
-    }
+/// The mean cross-entropy ([`nn::cross_entropy`]) of `model` on inputs `x` with `labels`, on
+/// the eager backend.
+fn eager_loss<M: Model + ?Sized>(
+    model: &M,
+    params: &Params<'_>,
+    x: &Tensor,
+    labels: &[usize],
+) -> Result<Tensor> {
+    let rows = batch_rows(x, model.sample_size(), &model.name())?;
+    check_len(|| "labels".into(), rows, labels.len())?;
+    let mut e = Eager::new(params);
+    let xv = e.input(x)?;
+    let y = Tensor::constant(vec![rows, model.classes()], nn::one_hot(labels, model.classes())?)?;
+    let y = e.tensor(y)?;
+    let z = model.forward(&mut e, xv)?;
+    let l = nn::cross_entropy(&mut e, z, y)?;
+    e.take(l)
 }
 
 /// `(B, ...)` with `per` elements per sample -> `B`; errors on an empty batch or bad size.
@@ -189,20 +214,6 @@ fn batch_rows(x: &Tensor, per: usize, what: &str) -> Result<usize> {
         )));
     }
     Ok(b)
-}
-
-/// A dense layer `h W + b` on a `(B, in)` operand.
-fn dense<P: Planes + ?Sized>(
-    h: &P,
-    cur: &mut Cursor<'_, '_>,
-    fan_in: usize,
-    fan_out: usize,
-) -> Result<Tensor> {
-    let w = cur.next(vec![fan_in, fan_out])?;
-    let b = cur.next(vec![fan_out])?;
-    let mut y = ops::matmul(h, &w)?;
-    ops::add_bias_assign(&mut y, &b)?;
-    Ok(y)
 }
 
 fn dense_blocks(prefix: &str, fan_in: usize, fan_out: usize) -> [Block; 2] {
@@ -281,14 +292,15 @@ impl Model for Mlp {
         *self.sizes.last().expect("at least two sizes")
     }
 
-    fn logits(&self, params: &Params<'_>, x: &Tensor) -> Result<Tensor> {
-        let b = batch_rows(x, self.sizes[0], "mlp")?;
-        let mut cur = Cursor { params, offset: 0 };
-        let shape = [b, self.sizes[0]];
-        let mut h = dense(&Reshaped::new(x, &shape)?, &mut cur, self.sizes[0], self.sizes[1])?;
-        for w in self.sizes[1..].windows(2) {
-            h = ops::unary_into(h, self.activation.op());
-            h = dense(&h, &mut cur, w[0], w[1])?;
+    fn forward(&self, b: &mut dyn Backend, x: Var) -> Result<Var> {
+        let mut blocks = Blocks::new();
+        let mut h = x;
+        for (l, w) in self.sizes.windows(2).enumerate() {
+            if l > 0 {
+                h = b.unary(self.activation.op(), h)?;
+            }
+            let (wt, bias) = (blocks.next(b, &[w[0], w[1]])?, blocks.next(b, &[w[1]])?);
+            h = nn::dense(b, h, wt, bias)?;
         }
         Ok(h)
     }
@@ -332,8 +344,8 @@ impl Model for LogisticRegression {
     fn classes(&self) -> usize {
         self.0.classes()
     }
-    fn logits(&self, params: &Params<'_>, x: &Tensor) -> Result<Tensor> {
-        self.0.logits(params, x)
+    fn forward(&self, b: &mut dyn Backend, x: Var) -> Result<Var> {
+        self.0.forward(b, x)
     }
     fn loss_and_gradient(&self, theta: &[f64], batch: &Batch) -> Option<Result<(f64, Vec<f64>)>> {
         self.0.loss_and_gradient(theta, batch)
@@ -467,18 +479,34 @@ impl Model for Cnn {
         self.cfg.classes
     }
 
-    fn logits(&self, params: &Params<'_>, x: &Tensor) -> Result<Tensor> {
+    fn forward(&self, b: &mut dyn Backend, x: Var) -> Result<Var> {
         let c = &self.cfg;
-        let b = batch_rows(x, self.sample_size(), "cnn")?;
-        let mut cur = Cursor { params, offset: 0 };
-        let img = x.clone().reshape(vec![b, 1, c.height, c.width])?;
-        let (w1, b1) = (cur.next(vec![c.conv1, 1, c.kernel, c.kernel])?, cur.next(vec![c.conv1])?);
-        let h = ops::max_pool2(&ops::unary_into(ops::conv2d(&img, &w1, &b1)?, UnaryOp::Relu))?;
-        drop(img);
-        let (w2, b2) = (cur.next(vec![c.conv2, c.conv1, c.kernel, c.kernel])?, cur.next(vec![c.conv2])?);
-        let h = ops::max_pool2(&ops::unary_into(ops::conv2d(&h, &w2, &b2)?, UnaryOp::Relu))?.flatten()?;
-        let h = ops::unary_into(dense(&h, &mut cur, self.flat, c.hidden)?, UnaryOp::Relu);
-        dense(&h, &mut cur, c.hidden, c.classes)
+        let bsz = match b.shape(&x)?[..] {
+            [rows, n] if n == self.sample_size() => rows,
+            ref s => {
+                return Err(Error::Shape(format!(
+                    "{}: input of shape {s:?}, expected [B, {}]",
+                    self.name(),
+                    self.sample_size()
+                )))
+            }
+        };
+        let mut blocks = Blocks::new();
+        let k = c.kernel;
+        let (mut h, mut w, mut ch, mut act) = (c.height, c.width, 1, x);
+        for o in [c.conv1, c.conv2] {
+            let (wt, bias) = (blocks.next(b, &[o, ch * k * k])?, blocks.next(b, &[o])?);
+            let y = nn::conv2d(b, act, [bsz, ch, h, w], wt, [o, ch, k, k], bias)?;
+            let y = b.unary(UnaryOp::Relu, y)?;
+            (h, w, ch) = (h - k + 1, w - k + 1, o);
+            act = nn::max_pool2(b, y, [bsz, ch, h, w])?;
+            (h, w) = (h / 2, w / 2);
+        }
+        let (w1, b1) = (blocks.next(b, &[self.flat, c.hidden])?, blocks.next(b, &[c.hidden])?);
+        let z = nn::dense(b, act, w1, b1)?;
+        let z = b.unary(UnaryOp::Relu, z)?;
+        let (w2, b2) = (blocks.next(b, &[c.hidden, c.classes])?, blocks.next(b, &[c.classes])?);
+        nn::dense(b, z, w2, b2)
     }
 }
 

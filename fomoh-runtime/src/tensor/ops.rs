@@ -10,9 +10,11 @@
 //!   lift it with the one plane-level chain rule [`lift_planes`].
 
 use super::gemm::{gemm, MatRef};
+use super::Params;
 use super::{Mode, Planes, Tensor};
 use crate::error::{Error, Result};
-use crate::rules::{Rule, UnaryOp};
+use crate::nn::{self, Backend, Eager, Var};
+use crate::rules::{BinaryOp, Partials, Rule, UnaryOp};
 use rayon::prelude::*;
 
 /// A [`Planes`] operand under another shape with the same number of elements (no copy).
@@ -489,19 +491,43 @@ pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
     gather(x, 0, &idx, vec![batch, c, ho, wo])
 }
 
-/// Log-softmax over the last axis of `z (B, C)`, via the max-shifted log-sum-exp:
-/// `z - m - ln Σ exp(z - m)` with `m` the row's primal maximum (a constant shift, exact for
-/// every plane).
+/// Runs `f` on the eager backend over `z` (borrowed) and, with `labels`, its one-hot
+/// targets: the losses below are the tensor language's ([`crate::nn`]) run eagerly.
+fn eager_loss(
+    z: &Tensor,
+    labels: Option<&[usize]>,
+    f: impl FnOnce(&mut dyn Backend, Var, Option<Var>) -> Result<Var>,
+) -> Result<Tensor> {
+    let params = Params::primal(&[]);
+    let mut e = Eager::new(&params);
+    let zv = e.tensor(z.clone())?;
+    let y = match labels {
+        Some(labels) => {
+            let (b, c) = dims2("labels for logits", z.shape())?;
+            crate::error::check_len(|| "labels".into(), b, labels.len())?;
+            Some(e.tensor(Tensor::constant(vec![b, c], nn::one_hot(labels, c)?)?)?)
+        }
+        None => None,
+    };
+    let out = f(&mut e, zv, y)?;
+    e.take(out)
+}
+
+/// Log-softmax over the last axis of `z (B, C)`: [`nn::log_softmax`] run eagerly.
 pub fn log_softmax(z: &Tensor) -> Result<Tensor> {
-    let (b, c) = dims2("log_softmax", z.shape())?;
-    if b == 0 || c == 0 {
-        return Err(Error::InvalidArgument(format!("log_softmax: empty input {:?}", z.shape())));
-    }
-    let m: Vec<f64> = z.re().chunks(c).map(|r| r.iter().copied().fold(f64::NEG_INFINITY, f64::max)).collect();
-    let mut out = add_broadcast(z, &Tensor::constant(vec![b], m)?, 0, -1.0)?;
-    let lse = unary_into(sum_last(&unary(&out, UnaryOp::Exp))?, UnaryOp::Ln);
-    add_broadcast_assign(&mut out, &lse, 0, -1.0)?;
-    Ok(out)
+    eager_loss(z, None, |b, z, _| nn::log_softmax(b, z))
+}
+
+/// The mean negative log-likelihood `-(1/B) Σ_b logp[b, y_b]` of log-probabilities
+/// `(B, C)`, a scalar tensor: [`nn::nll`] against one-hot targets, run eagerly.
+pub fn nll(logp: &Tensor, labels: &[usize]) -> Result<Tensor> {
+    eager_loss(logp, Some(labels), |b, z, y| nn::nll(b, z, y.expect("labels given")))
+}
+
+/// Softmax cross-entropy of logits `(B, C)` against labels, averaged over the batch:
+/// [`nn::cross_entropy`] against one-hot targets, run eagerly.
+pub fn cross_entropy(logits: &Tensor, labels: &[usize]) -> Result<Tensor> {
+    eager_loss(logits, Some(labels), |b, z, y| nn::cross_entropy(b, z, y.expect("labels given")))
 }
 
 fn check_labels(b: usize, c: usize, labels: &[usize]) -> Result<()> {
@@ -512,22 +538,138 @@ fn check_labels(b: usize, c: usize, labels: &[usize]) -> Result<()> {
     Ok(())
 }
 
-/// The mean negative log-likelihood `-(1/B) Σ_b logp[b, y_b]` of log-probabilities
-/// `(B, C)`: a scalar tensor.
-pub fn nll(logp: &Tensor, labels: &[usize]) -> Result<Tensor> {
-    let (b, c) = dims2("nll", logp.shape())?;
-    if b == 0 {
-        return Err(Error::InvalidArgument("nll: empty batch".into()));
+/// A windowed maximum with its planes: with `w = windows.len() / numel(shape)`, output
+/// element `e` is `x[windows[e·w + t]]` for the first `t` whose primal value is strictly
+/// greater than every earlier candidate's (every plane takes that element).
+pub fn max_over<P: Planes + ?Sized>(x: &P, windows: &[usize], shape: Vec<usize>) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    if n == 0 || windows.is_empty() || !windows.len().is_multiple_of(n) {
+        return Err(Error::Shape(format!(
+            "max_over: {} window indices do not form {n} non-empty windows",
+            windows.len()
+        )));
     }
-    check_labels(b, c, labels)?;
-    let idx: Vec<usize> = labels.iter().enumerate().map(|(i, &y)| i * c + y).collect();
-    let picked = gather(logp, 0, &idx, vec![b])?;
-    Ok(scale(&sum_last(&picked)?, -1.0 / b as f64))
+    let re = x.re();
+    if let Some(&j) = windows.iter().find(|&&j| j >= re.len()) {
+        return Err(Error::Shape(format!("max_over: index {j} out of range for {} elements", re.len())));
+    }
+    let idx: Vec<usize> = windows
+        .chunks(windows.len() / n)
+        .map(|w| w.iter().copied().fold(w[0], |best, j| if re[j] > re[best] { j } else { best }))
+        .collect();
+    gather(x, 0, &idx, shape)
 }
 
-/// Softmax cross-entropy of logits `(B, C)` against labels, averaged over the batch.
-pub fn cross_entropy(logits: &Tensor, labels: &[usize]) -> Result<Tensor> {
-    nll(&log_softmax(logits)?, labels)
+/// The numpy broadcast of two shapes.
+fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+    let rank = a.len().max(b.len());
+    let pad = |s: &[usize], d: usize| if d + s.len() >= rank { s[d + s.len() - rank] } else { 1 };
+    (0..rank)
+        .map(|d| match (pad(a, d), pad(b, d)) {
+            (x, y) if x == y => Ok(x),
+            (1, y) => Ok(y),
+            (x, 1) => Ok(x),
+            _ => Err(Error::Shape(format!("cannot broadcast {a:?} with {b:?}"))),
+        })
+        .collect()
+}
+
+/// For each element of `out` (row-major), the index of the element of an operand of shape
+/// `s` that broadcasts to it.
+fn broadcast_index(s: &[usize], out: &[usize]) -> Vec<usize> {
+    let rank = out.len();
+    let mut strides = vec![0; rank];
+    let mut acc = 1;
+    for d in (0..s.len()).rev() {
+        let od = d + rank - s.len();
+        strides[od] = if s[d] == 1 { 0 } else { acc };
+        acc *= s[d];
+    }
+    let n: usize = out.iter().product();
+    let mut idx = Vec::with_capacity(n);
+    let mut coord = vec![0; rank];
+    for _ in 0..n {
+        idx.push(coord.iter().zip(&strides).map(|(c, s)| c * s).sum());
+        for d in (0..rank).rev() {
+            coord[d] += 1;
+            if coord[d] < out[d] {
+                break;
+            }
+            coord[d] = 0;
+        }
+    }
+    idx
+}
+
+/// An elementwise binary function from the rule table ([`BinaryOp::partials`]) with numpy
+/// broadcasting, every plane by the second-order chain rule: `t_i = f_x·a_i + f_y·b_i`,
+/// `s_ij = f_x·a_ij + f_y·b_ij + f_xx·a_i·a_j + f_xy·(a_i·b_j + a_j·b_i) + f_yy·b_i·b_j`.
+/// A zero plane (`None`) contributes no term at all.
+pub fn binary<A, B>(op: BinaryOp, a: &A, b: &B) -> Result<Tensor>
+where
+    A: Planes + ?Sized,
+    B: Planes + ?Sized,
+{
+    let shape = broadcast_shape(a.shape(), b.shape())?;
+    let n: usize = shape.iter().product();
+    let mode = a.mode().merge(b.mode())?;
+    let (ia, ib) = (broadcast_index(a.shape(), &shape), broadcast_index(b.shape(), &shape));
+    let (ar, br) = (a.re(), b.re());
+    let parts: Vec<Partials<f64>> = (0..n).map(|e| op.partials(ar[ia[e]], br[ib[e]])).collect();
+    let re = parts.iter().map(|p| p.f).collect();
+    let (k, s) = (mode.tangents(), mode.seconds());
+    let any_tan = (0..k).any(|i| a.tangent(i).is_some() || b.tangent(i).is_some());
+    let any_sec = any_tan || (0..s).any(|q| a.second(q).is_some() || b.second(q).is_some());
+    let at = |i: usize, e: usize| a.tangent(i).map(|t| t[ia[e]]);
+    let bt = |i: usize, e: usize| b.tangent(i).map(|t| t[ib[e]]);
+    let tan = any_tan.then(|| {
+        let mut out = vec![0.0; n * k];
+        out.par_chunks_mut(n.max(1)).enumerate().for_each(|(i, o)| {
+            for (e, (o, p)) in o.iter_mut().zip(&parts).enumerate() {
+                let mut v = 0.0;
+                if let Some(x) = at(i, e) {
+                    v += p.fx * x;
+                }
+                if let Some(y) = bt(i, e) {
+                    v += p.fy * y;
+                }
+                *o = v;
+            }
+        });
+        out
+    });
+    let sec = any_sec.then(|| {
+        let mut out = vec![0.0; n * s];
+        out.par_chunks_mut(n.max(1)).enumerate().for_each(|(q, o)| {
+            let (i, j) = mode.pair(q);
+            let (asec, bsec) = (a.second(q), b.second(q));
+            for (e, (o, p)) in o.iter_mut().zip(&parts).enumerate() {
+                let mut v = 0.0;
+                if let Some(x) = asec {
+                    v += p.fx * x[ia[e]];
+                }
+                if let Some(y) = bsec {
+                    v += p.fy * y[ib[e]];
+                }
+                let (ai, aj, bi, bj) = (at(i, e), at(j, e), bt(i, e), bt(j, e));
+                if let (Some(ai), Some(aj)) = (ai, aj) {
+                    v += p.fxx * ai * aj;
+                }
+                if let (Some(ai), Some(bj)) = (ai, bj) {
+                    v += p.fxy * ai * bj;
+                }
+                if let (Some(aj), Some(bi)) = (aj, bi) {
+                    v += p.fxy * aj * bi;
+                }
+                if let (Some(bi), Some(bj)) = (bi, bj) {
+                    v += p.fyy * bi * bj;
+                }
+                *o = v;
+            }
+        });
+        out
+    });
+    Ok(Tensor::raw(shape, mode, re, tan, sec))
 }
 
 /// The fraction of rows of `logits (B, C)` whose (first) primal argmax is the label.

@@ -1,0 +1,312 @@
+//! Models compiled from their one definition: the tensor tracer ([`TensorTracer`], the
+//! tensor language's recording backend) and [`compile_model`].
+//!
+//! A model's [`Model::forward`] is written once against [`fomoh_runtime::nn::Backend`]; the
+//! runtime runs it eagerly, and [`compile_model`] runs the very same code on a
+//! [`TensorTracer`], which records a tensor graph ([`TensorBuilder`]) with the batch's
+//! inputs and one-hot targets as bound input slots, appends the language's
+//! [`nn::cross_entropy`] and compiles it ([`TensorProgram`]).
+//!
+//! ```
+//! use fomoh_runtime::data::Dataset;
+//! use fomoh_runtime::models::{Activation, Minibatch, Mlp, Model};
+//! use fomoh_runtime::Objective;
+//! let digits = Dataset::digits()?;
+//! let batch = digits.head(64)?;
+//! let model = Mlp::new(&[64, 16, 10], Activation::Tanh)?;
+//! let theta = model.init(0);
+//! let eager = Minibatch::new(&model, &batch)?;
+//! let compiled = fomoh_jit::compile_model(&model, batch.len())?;
+//! let obj = compiled.bind(&batch)?;
+//! assert!((obj.value(&theta)? - eager.value(&theta)?).abs() < 1e-12);
+//! let obj32 = compiled.with_float::<f32>().bind(&batch)?;   // f32 kernels, f64 interface
+//! assert!((obj32.value(&theta)? - eager.value(&theta)?).abs() < 1e-4);
+//! # Ok::<(), fomoh_runtime::Error>(())
+//! ```
+
+use crate::tensor::{Bound, Tensor, TensorBuilder, TensorProgram};
+use crate::JitFloat;
+use fomoh_runtime::data::Batch;
+use fomoh_runtime::models::Model;
+use fomoh_runtime::nn::{self, Backend, Var};
+use fomoh_runtime::tensor::Planes;
+use fomoh_runtime::{BinaryOp, Error, HyperDual, Jet, Objective, Projection, Result, UnaryOp};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The tensor language's recording backend: every operation appends nodes to a
+/// [`TensorBuilder`] graph, which [`TensorTracer::finish`] turns into a [`TensorProgram`].
+///
+/// One rewrite happens while recording: an elementwise function of a permuting copy is
+/// recorded before the copy (`f(P x) = P f(x)`, same cost), so that a following copy or
+/// windowed maximum composes with the permutation (a convolution's activation and pooling
+/// read straight from the convolution's output).
+#[derive(Debug)]
+pub struct TensorTracer {
+    b: TensorBuilder,
+    /// The node of each handle.
+    vars: Vec<Tensor>,
+    /// Nodes that are a permuting copy `P x` of a whole node: node index -> (`x`, `P`).
+    perms: HashMap<usize, (Tensor, Arc<Vec<usize>>)>,
+}
+
+impl TensorTracer {
+    /// A tracer over `n_params` parameters.
+    pub fn new(n_params: usize) -> Self {
+        Self { b: TensorBuilder::new(n_params), vars: Vec::new(), perms: HashMap::new() }
+    }
+
+    fn var(&mut self, t: Tensor) -> Result<Var> {
+        let i = u32::try_from(self.vars.len())
+            .map_err(|_| Error::InvalidArgument("tensor tracer: more than 2³² handles".into()))?;
+        self.vars.push(t);
+        Ok(Var::from_index(i))
+    }
+
+    fn node(&self, v: &Var) -> Result<Tensor> {
+        self.vars.get(v.index() as usize).copied().ok_or_else(|| {
+            Error::InvalidArgument(format!("tensor {} does not belong to this tensor tracer", v.index()))
+        })
+    }
+
+    /// The passive input `slot` of `shape`, bound at call time ([`TensorProgram::bind`]).
+    pub fn input(&mut self, slot: usize, shape: &[usize]) -> Result<Var> {
+        let t = self.b.input(slot, shape)?;
+        self.var(t)
+    }
+
+    /// The recorded graph, finished with the scalar output `out`.
+    pub fn finish(self, out: Var) -> Result<TensorProgram> {
+        let t = self.node(&out)?;
+        Ok(self.b.finish(t)?)
+    }
+}
+
+/// Whether `idx` lists every index below `n` exactly once.
+fn is_permutation(idx: &[usize], n: usize) -> bool {
+    if idx.len() != n {
+        return false;
+    }
+    let mut seen = vec![false; n];
+    idx.iter().all(|&j| j < n && !std::mem::replace(&mut seen[j], true))
+}
+
+impl Backend for TensorTracer {
+    fn param(&mut self, offset: usize, shape: &[usize]) -> Result<Var> {
+        let t = self.b.param(offset, shape)?;
+        self.var(t)
+    }
+
+    fn constant(&mut self, c: f64) -> Result<Var> {
+        let t = self.b.constant(c);
+        self.var(t)
+    }
+
+    fn shape(&self, x: &Var) -> Result<Vec<usize>> {
+        Ok(self.b.shape_of(self.node(x)?)?.to_vec())
+    }
+
+    fn dup(&mut self, x: &Var) -> Result<Var> {
+        let t = self.node(x)?;
+        self.var(t)
+    }
+
+    fn unary(&mut self, op: UnaryOp, x: Var) -> Result<Var> {
+        let t = self.node(&x)?;
+        if let Some((src, perm)) = self.perms.get(&t.index()).cloned() {
+            let shape = self.b.shape_of(t)?.to_vec();
+            let y = self.b.unary(op, src)?;
+            let g = self.b.gather(y, perm.to_vec(), &shape)?;
+            self.perms.insert(g.index(), (y, perm));
+            return self.var(g);
+        }
+        let y = self.b.unary(op, t)?;
+        self.var(y)
+    }
+
+    fn binary(&mut self, op: BinaryOp, a: Var, b: Var) -> Result<Var> {
+        let (a, b) = (self.node(&a)?, self.node(&b)?);
+        let t = self.b.binary(op, a, b)?;
+        self.var(t)
+    }
+
+    fn matmul(&mut self, a: Var, b: Var) -> Result<Var> {
+        let (a, b) = (self.node(&a)?, self.node(&b)?);
+        let t = self.b.matmul(a, b)?;
+        self.var(t)
+    }
+
+    fn reshape(&mut self, x: Var, shape: &[usize]) -> Result<Var> {
+        let x = self.node(&x)?;
+        let t = self.b.reshape(x, shape)?;
+        self.var(t)
+    }
+
+    fn gather(&mut self, x: Var, idx: Vec<usize>, shape: &[usize]) -> Result<Var> {
+        let x = self.node(&x)?;
+        let n: usize = self.b.shape_of(x)?.iter().product();
+        let perm = is_permutation(&idx, n).then(|| Arc::new(idx.clone()));
+        let t = self.b.gather(x, idx, shape)?;
+        if let Some(perm) = perm {
+            self.perms.insert(t.index(), (x, perm));
+        }
+        self.var(t)
+    }
+
+    fn max_over(&mut self, x: Var, windows: Vec<usize>, shape: &[usize]) -> Result<Var> {
+        let x = self.node(&x)?;
+        let t = self.b.max_over(x, windows, shape)?;
+        self.var(t)
+    }
+
+    fn sum_rows(&mut self, x: Var) -> Result<Var> {
+        let x = self.node(&x)?;
+        let t = self.b.sum_rows(x)?;
+        self.var(t)
+    }
+
+    fn sum(&mut self, x: Var) -> Result<Var> {
+        let x = self.node(&x)?;
+        let t = self.b.sum(x);
+        self.var(t)
+    }
+
+    fn max_rows_passive(&mut self, x: Var) -> Result<Var> {
+        let x = self.node(&x)?;
+        let t = self.b.max_rows_passive(x)?;
+        self.var(t)
+    }
+}
+
+/// A model's mean cross-entropy compiled for minibatches of a fixed number of samples:
+/// input 0 is the batch's features (`[batch, sample_size]`), input 1 its one-hot targets
+/// (`[batch, classes]`). Made by [`compile_model`]; one compiled program serves every
+/// minibatch of that size ([`CompiledModel::bind`]).
+#[derive(Debug)]
+pub struct CompiledModel<T: JitFloat = f64> {
+    program: TensorProgram<T>,
+    name: String,
+    rows: usize,
+    features: usize,
+    classes: usize,
+}
+
+/// Compiles `model`'s mean cross-entropy on minibatches of `batch` samples from its one
+/// definition ([`Model::forward`] traced on a [`TensorTracer`], then [`nn::cross_entropy`]).
+/// Code is generated per mode on first use and shared through the JIT's code cache.
+///
+/// Errors (typed) if `batch` is 0 or the model's forward pass does not give logits of
+/// shape `[batch, classes]`.
+pub fn compile_model(model: &dyn Model, batch: usize) -> Result<CompiledModel> {
+    if batch == 0 {
+        return Err(Error::InvalidArgument(format!("compile_model: {} on an empty batch", model.name())));
+    }
+    let (features, classes) = (model.sample_size(), model.classes());
+    let mut t = TensorTracer::new(model.num_params());
+    let x = t.input(0, &[batch, features])?;
+    let y = t.input(1, &[batch, classes])?;
+    let z = model.forward(&mut t, x)?;
+    let zs = t.shape(&z)?;
+    if zs != [batch, classes] {
+        return Err(Error::Shape(format!(
+            "{}: forward gave logits of shape {zs:?}, expected [{batch}, {classes}]",
+            model.name()
+        )));
+    }
+    let loss = nn::cross_entropy(&mut t, z, y)?;
+    Ok(CompiledModel { program: t.finish(loss)?, name: model.name(), rows: batch, features, classes })
+}
+
+impl<T: JitFloat> CompiledModel<T> {
+    /// The same model with kernels in the float type `U` (`f32`: half the bytes per lane;
+    /// the [`Objective`] interface stays `f64`).
+    pub fn with_float<U: JitFloat>(&self) -> CompiledModel<U> {
+        CompiledModel {
+            program: self.program.with_float::<U>(),
+            name: self.name.clone(),
+            rows: self.rows,
+            features: self.features,
+            classes: self.classes,
+        }
+    }
+
+    /// The compiled tensor program.
+    pub fn program(&self) -> &TensorProgram<T> {
+        &self.program
+    }
+
+    /// The number of samples per minibatch.
+    pub fn batch_size(&self) -> usize {
+        self.rows
+    }
+
+    /// The model's name ([`Model::name`]).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The compiled loss on `batch` (the features converted to `T` once, the labels to
+    /// one-hot rows): an [`Objective`] in every mode.
+    ///
+    /// Errors (typed, before any native code runs) if the batch does not have
+    /// [`CompiledModel::batch_size`] samples of the model's sample size, or a label is not
+    /// below the number of classes.
+    pub fn bind(&self, batch: &Batch) -> Result<BoundModel<'_, T>> {
+        fomoh_runtime::error::check_len(
+            || format!("samples in the batch for {} compiled for {} samples", self.name, self.rows),
+            self.rows,
+            batch.labels.len(),
+        )?;
+        fomoh_runtime::error::check_len(
+            || format!("batch features for {} ({} per sample)", self.name, self.features),
+            self.rows * self.features,
+            batch.x.numel(),
+        )?;
+        let y = nn::one_hot(&batch.labels, self.classes)?;
+        let bound = BoundModel {
+            program: &self.program,
+            x: crate::float::cast::<T>(batch.x.re()).into_owned(),
+            y: crate::float::cast::<T>(&y).into_owned(),
+        };
+        bound.bound()?;
+        Ok(bound)
+    }
+}
+
+/// A [`CompiledModel`] bound to one minibatch: its mean cross-entropy as an [`Objective`]
+/// (value, hyper-dual, jet, one compiled pass for K = 1..16 directions).
+#[derive(Debug)]
+pub struct BoundModel<'a, T: JitFloat = f64> {
+    program: &'a TensorProgram<T>,
+    x: Vec<T>,
+    y: Vec<T>,
+}
+
+impl<T: JitFloat> BoundModel<'_, T> {
+    fn bound(&self) -> Result<Bound<'_, T>> {
+        self.program.bind(&[&self.x, &self.y])
+    }
+
+    /// The compiled program.
+    pub fn program(&self) -> &TensorProgram<T> {
+        self.program
+    }
+}
+
+impl<T: JitFloat> Objective for BoundModel<'_, T> {
+    fn dim(&self) -> usize {
+        self.program.dim()
+    }
+    fn value(&self, x: &[f64]) -> Result<f64> {
+        Objective::value(&self.bound()?, x)
+    }
+    fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
+        Objective::hyper_dual(&self.bound()?, x, v1, v2)
+    }
+    fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
+        Objective::directional(&self.bound()?, x, v)
+    }
+    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
+        Objective::hyperplane(&self.bound()?, x, dirs)
+    }
+}

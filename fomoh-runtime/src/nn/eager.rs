@@ -1,0 +1,242 @@
+//! The eager backend: the runtime's tensors, every derivative plane computed op by op.
+
+use super::{Backend, Var};
+use crate::data::Batch;
+use crate::error::{Error, Result};
+use crate::rules::{BinaryOp, UnaryOp};
+use crate::tensor::ops::{self, Reshaped};
+use crate::tensor::{Mode, ParamView, Params, Planes, Tensor};
+use std::rc::Rc;
+
+/// A borrowed tensor seen with a shape of the same element count (the batch's inputs).
+#[derive(Clone, Debug)]
+struct Shaped<'a> {
+    t: &'a Tensor,
+    shape: Vec<usize>,
+}
+
+impl Planes for Shaped<'_> {
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn mode(&self) -> Mode {
+        self.t.mode()
+    }
+    fn re(&self) -> &[f64] {
+        self.t.re()
+    }
+    fn tangent(&self, i: usize) -> Option<&[f64]> {
+        self.t.tangent(i)
+    }
+    fn second(&self, p: usize) -> Option<&[f64]> {
+        self.t.second(p)
+    }
+    fn tangent_block(&self) -> Option<&[f64]> {
+        self.t.tangent_block()
+    }
+    fn second_block(&self) -> Option<&[f64]> {
+        self.t.second_block()
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Slot<'a> {
+    /// A computed tensor (shared by [`Backend::dup`]; updated in place when not shared).
+    Owned(Rc<Tensor>),
+    /// A parameter block: a view of θ and the pass's directions.
+    Param(ParamView<'a>, usize),
+    /// A borrowed input.
+    Input(Shaped<'a>),
+}
+
+impl Slot<'_> {
+    fn planes(&self) -> &dyn Planes {
+        match self {
+            Slot::Owned(t) => &**t,
+            Slot::Param(v, _) => v,
+            Slot::Input(s) => s,
+        }
+    }
+
+    /// The tensor, owned (copied if it is a view or shared).
+    fn into_tensor(self) -> Tensor {
+        match self {
+            Slot::Owned(t) => Rc::try_unwrap(t).unwrap_or_else(|t| (*t).clone()),
+            other => Tensor::from_view(other.planes()),
+        }
+    }
+}
+
+/// The eager [`Backend`]: runs a model or loss written in the tensor language on the
+/// runtime's [`Tensor`]s, with the derivative planes of the [`Params`]' mode (value,
+/// jet, hyper-dual, K directions). A tensor is freed as soon as the operation that consumes
+/// its last handle has run, and updated in place where possible.
+#[derive(Debug)]
+pub struct Eager<'a> {
+    params: Params<'a>,
+    slots: Vec<Option<Slot<'a>>>,
+}
+
+fn check_rank(shape: &[usize], what: &str) -> Result<()> {
+    if shape.len() > 2 {
+        return Err(Error::Shape(format!(
+            "{what}: shape {shape:?} has rank {} (the tensor language has ranks 0 to 2)",
+            shape.len()
+        )));
+    }
+    Ok(())
+}
+
+impl<'a> Eager<'a> {
+    /// A backend whose parameter blocks are views of `params`.
+    pub fn new(params: &Params<'a>) -> Self {
+        Self { params: params.clone(), slots: Vec::new() }
+    }
+
+    fn push(&mut self, s: Slot<'a>) -> Result<Var> {
+        let i = u32::try_from(self.slots.len())
+            .map_err(|_| Error::InvalidArgument("eager backend: more than 2³² tensors".into()))?;
+        self.slots.push(Some(s));
+        Ok(Var::from_index(i))
+    }
+
+    fn owned(&mut self, t: Tensor) -> Result<Var> {
+        self.push(Slot::Owned(Rc::new(t)))
+    }
+
+    fn slot(&self, v: &Var) -> Result<&Slot<'a>> {
+        self.slots.get(v.index() as usize).and_then(Option::as_ref).ok_or_else(|| {
+            Error::InvalidArgument(format!("tensor {} is not live in this eager backend", v.index()))
+        })
+    }
+
+    fn take_slot(&mut self, v: Var) -> Result<Slot<'a>> {
+        self.slots.get_mut(v.index() as usize).and_then(Option::take).ok_or_else(|| {
+            Error::InvalidArgument(format!("tensor {} is not live in this eager backend", v.index()))
+        })
+    }
+
+    /// A passive input borrowed from `x` (no copy): a `[B, ...]` batch is seen as
+    /// `[B, features]`; ranks 0 to 2 keep their shape.
+    pub fn input(&mut self, x: &'a Tensor) -> Result<Var> {
+        let s = x.shape();
+        let shape = if s.len() > 2 { vec![s[0], s[1..].iter().product()] } else { s.to_vec() };
+        self.push(Slot::Input(Shaped { t: x, shape }))
+    }
+
+    /// An owned tensor (data, or a result of another computation) as a value of this backend.
+    pub fn tensor(&mut self, t: Tensor) -> Result<Var> {
+        check_rank(t.shape(), "tensor")?;
+        self.owned(t)
+    }
+
+    /// The value of `v` as an owned tensor (consumed; copied if it is a view).
+    pub fn take(&mut self, v: Var) -> Result<Tensor> {
+        Ok(self.take_slot(v)?.into_tensor())
+    }
+
+    /// The batch's inputs (`[B, features]`) and its one-hot targets (`[B, classes]`).
+    pub fn batch(&mut self, batch: &'a Batch, classes: usize) -> Result<(Var, Var)> {
+        let x = self.input(&batch.x)?;
+        let y = Tensor::constant(vec![batch.labels.len(), classes], super::one_hot(&batch.labels, classes)?)?;
+        Ok((x, self.owned(y)?))
+    }
+}
+
+impl Backend for Eager<'_> {
+    fn param(&mut self, offset: usize, shape: &[usize]) -> Result<Var> {
+        check_rank(shape, "param")?;
+        let view = self.params.view(offset, shape.to_vec())?;
+        self.push(Slot::Param(view, offset))
+    }
+
+    fn constant(&mut self, c: f64) -> Result<Var> {
+        self.owned(Tensor::constant(Vec::new(), vec![c])?)
+    }
+
+    fn shape(&self, x: &Var) -> Result<Vec<usize>> {
+        Ok(self.slot(x)?.planes().shape().to_vec())
+    }
+
+    fn dup(&mut self, x: &Var) -> Result<Var> {
+        let s = self.slot(x)?.clone();
+        self.push(s)
+    }
+
+    fn unary(&mut self, op: UnaryOp, x: Var) -> Result<Var> {
+        let t = match self.take_slot(x)? {
+            Slot::Owned(t) => ops::unary_into(Rc::try_unwrap(t).unwrap_or_else(|t| (*t).clone()), op),
+            other => ops::unary(other.planes(), op),
+        };
+        self.owned(t)
+    }
+
+    fn binary(&mut self, op: BinaryOp, a: Var, b: Var) -> Result<Var> {
+        let (a, b) = (self.take_slot(a)?, self.take_slot(b)?);
+        let t = ops::binary(op, a.planes(), b.planes())?;
+        self.owned(t)
+    }
+
+    fn matmul(&mut self, a: Var, b: Var) -> Result<Var> {
+        let (a, b) = (self.take_slot(a)?, self.take_slot(b)?);
+        let t = ops::matmul(a.planes(), b.planes())?;
+        self.owned(t)
+    }
+
+    fn reshape(&mut self, x: Var, shape: &[usize]) -> Result<Var> {
+        check_rank(shape, "reshape")?;
+        let s = self.take_slot(x)?;
+        let n: usize = shape.iter().product();
+        if n != s.planes().numel() {
+            return Err(Error::Shape(format!("cannot reshape {:?} into {shape:?}", s.planes().shape())));
+        }
+        let s = match s {
+            Slot::Owned(t) => Slot::Owned(Rc::new(
+                Rc::try_unwrap(t).unwrap_or_else(|t| (*t).clone()).reshape(shape.to_vec())?,
+            )),
+            Slot::Param(_, offset) => Slot::Param(self.params.view(offset, shape.to_vec())?, offset),
+            Slot::Input(i) => Slot::Input(Shaped { t: i.t, shape: shape.to_vec() }),
+        };
+        self.push(s)
+    }
+
+    fn gather(&mut self, x: Var, idx: Vec<usize>, shape: &[usize]) -> Result<Var> {
+        check_rank(shape, "gather")?;
+        let s = self.take_slot(x)?;
+        let t = ops::gather(s.planes(), 0, &idx, shape.to_vec())?;
+        self.owned(t)
+    }
+
+    fn max_over(&mut self, x: Var, windows: Vec<usize>, shape: &[usize]) -> Result<Var> {
+        check_rank(shape, "max_over")?;
+        let s = self.take_slot(x)?;
+        let t = ops::max_over(s.planes(), &windows, shape.to_vec())?;
+        self.owned(t)
+    }
+
+    fn sum_rows(&mut self, x: Var) -> Result<Var> {
+        let s = self.take_slot(x)?;
+        let t = ops::sum_last(s.planes())?;
+        self.owned(t)
+    }
+
+    fn sum(&mut self, x: Var) -> Result<Var> {
+        let s = self.take_slot(x)?;
+        let flat = [s.planes().numel()];
+        let t = ops::sum_last(&Reshaped::new(s.planes(), &flat)?)?;
+        self.owned(t)
+    }
+
+    fn max_rows_passive(&mut self, x: Var) -> Result<Var> {
+        let s = self.take_slot(x)?;
+        let p = s.planes();
+        let (shape, cols) = match p.shape() {
+            [m, n] => (vec![*m], *n),
+            [n] => (Vec::new(), *n),
+            other => return Err(Error::Shape(format!("max_rows_passive of a tensor of shape {other:?}"))),
+        };
+        let m =
+            p.re().chunks(cols.max(1)).map(|r| r.iter().copied().fold(f64::NEG_INFINITY, f64::max)).collect();
+        self.owned(Tensor::constant(shape, m)?)
+    }
+}
