@@ -31,7 +31,9 @@ use fomoh_runtime::models::Model;
 use fomoh_runtime::nn::{self, Backend, Var};
 use fomoh_runtime::tensor::Planes;
 use fomoh_runtime::{BinaryOp, Error, HyperDual, Jet, Objective, Projection, Result, UnaryOp};
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// The tensor language's recording backend: every operation appends nodes to a
@@ -245,27 +247,37 @@ impl<T: JitFloat> CompiledModel<T> {
         &self.name
     }
 
-    /// The compiled loss on `batch` (the features converted to `T` once, the labels to
-    /// one-hot rows): an [`Objective`] in every mode.
+    /// The compiled loss on `batch` (the features used in place in `f64`, converted to `T`
+    /// once otherwise; the labels as one-hot rows): an [`Objective`] in every mode.
     ///
     /// Errors (typed, before any native code runs) if the batch does not have
     /// [`CompiledModel::batch_size`] samples of the model's sample size, or a label is not
     /// below the number of classes.
-    pub fn bind(&self, batch: &Batch) -> Result<BoundModel<'_, T>> {
+    pub fn bind<'a>(&'a self, batch: &'a Batch) -> Result<BoundModel<'a, T>> {
+        self.bind_rows(batch, 0..batch.labels.len())
+    }
+
+    /// [`CompiledModel::bind`] on the samples `rows` of `batch` (no copy in `f64`): one
+    /// shard of a larger minibatch.
+    pub fn bind_rows<'a>(&'a self, batch: &'a Batch, rows: Range<usize>) -> Result<BoundModel<'a, T>> {
+        let labels = batch.labels.get(rows.clone()).ok_or_else(|| {
+            Error::InvalidArgument(format!("rows {rows:?} of a batch of {} samples", batch.labels.len()))
+        })?;
         fomoh_runtime::error::check_len(
             || format!("samples in the batch for {} compiled for {} samples", self.name, self.rows),
             self.rows,
-            batch.labels.len(),
+            labels.len(),
         )?;
         fomoh_runtime::error::check_len(
             || format!("batch features for {} ({} per sample)", self.name, self.features),
-            self.rows * self.features,
+            batch.labels.len() * self.features,
             batch.x.numel(),
         )?;
-        let y = nn::one_hot(&batch.labels, self.classes)?;
+        let x = &batch.x.re()[rows.start * self.features..rows.end * self.features];
+        let y = nn::one_hot(labels, self.classes)?;
         let bound = BoundModel {
             program: &self.program,
-            x: crate::float::cast::<T>(batch.x.re()).into_owned(),
+            x: crate::float::cast::<T>(x),
             y: crate::float::cast::<T>(&y).into_owned(),
         };
         bound.bound()?;
@@ -278,13 +290,13 @@ impl<T: JitFloat> CompiledModel<T> {
 #[derive(Debug)]
 pub struct BoundModel<'a, T: JitFloat = f64> {
     program: &'a TensorProgram<T>,
-    x: Vec<T>,
+    x: Cow<'a, [T]>,
     y: Vec<T>,
 }
 
 impl<T: JitFloat> BoundModel<'_, T> {
     fn bound(&self) -> Result<Bound<'_, T>> {
-        self.program.bind(&[&self.x, &self.y])
+        self.program.bind(&[self.x.as_ref(), self.y.as_slice()])
     }
 
     /// The compiled program.

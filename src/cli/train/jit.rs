@@ -1,13 +1,13 @@
-//! `--backend jit`: the model as compiled tensor programs, one per shard size of a minibatch.
+//! `--backend jit`: the session's model compiled from its one definition, one compiled model
+//! per shard size of a minibatch.
 
-use super::{cnn_config, mlp_sizes, Args, ModelArg, Precision, MLP_ACTIVATION};
+use super::{Args, Precision};
 use crate::cli::spec::AnyOptimizer;
-use crate::cli::CliResult;
 use fomoh::data::Batch;
-use fomoh::jit::tensor::{models as jit_models, TensorProgram};
-use fomoh::models::{Activation, CnnConfig};
+use fomoh::jit::{compile_model, BoundModel, CompiledModel};
+use fomoh::models::Model;
 use fomoh::optim::{LastGood, StepReport};
-use fomoh::tensor::Planes;
+use fomoh::WeightedSum;
 use std::collections::HashMap;
 /// The fewest rows a shard of a `--backend jit` minibatch gets (smaller batches run whole).
 const MIN_SHARD_ROWS: usize = 16;
@@ -23,104 +23,89 @@ fn shards(rows: usize) -> usize {
     (rows / MIN_SHARD_ROWS).clamp(1, MAX_SHARDS)
 }
 
-/// The network `--backend jit` compiles.
-enum JitNet {
-    /// Logistic regression or the MLP: layer widths (`[features, classes]` for logistic
-    /// regression) and the activation between layers.
-    Dense { sizes: Vec<usize>, activation: Activation },
-    /// The CNN.
-    Cnn(CnnConfig),
-}
-
-/// The compiled programs of `--backend jit` per shard size, in the float type of
+/// The compiled models of `--backend jit` per shard size, in the float type of
 /// `--precision`.
 enum ShardPrograms {
     /// `--precision f64`.
-    F64(HashMap<usize, TensorProgram>),
+    F64(HashMap<usize, CompiledModel>),
     /// `--precision f32`.
-    F32(HashMap<usize, TensorProgram<f32>>),
+    F32(HashMap<usize, CompiledModel<f32>>),
 }
 
-/// `--backend jit`: the model as compiled tensor programs with a shard of the minibatch's
-/// features (or images) and one-hot labels as bound inputs, one program per shard size (the
-/// last minibatch of an epoch may be smaller); compiled code is shared through the JIT's cache.
+/// `--backend jit`: the session's model compiled from its one definition
+/// ([`fomoh::jit::compile_model`]), one compiled model per shard size (the last minibatch of
+/// an epoch may be smaller), each shard of a minibatch bound to its rows; compiled code is
+/// shared through the JIT's cache.
 pub(super) struct JitModel {
-    net: JitNet,
     programs: ShardPrograms,
 }
 
-/// The compiled program of each shard (rows `bounds[s]..bounds[s + 1]`) of `net` in the float
-/// type `T`, built once per shard size into `programs`.
+/// The compiled model of each shard (rows `bounds[s]..bounds[s + 1]`) of `model` in the
+/// float type `T`, compiled once per shard size into `programs`.
 fn shard_programs<'a, T: fomoh::jit::JitFloat>(
-    programs: &'a mut HashMap<usize, TensorProgram<T>>,
-    net: &JitNet,
+    programs: &'a mut HashMap<usize, CompiledModel<T>>,
+    model: &dyn Model,
     bounds: &[usize],
-) -> fomoh::Result<Vec<&'a TensorProgram<T>>> {
+) -> fomoh::Result<Vec<&'a CompiledModel<T>>> {
     for w in bounds.windows(2) {
         let rows = w[1] - w[0];
         if let std::collections::hash_map::Entry::Vacant(e) = programs.entry(rows) {
-            let p = match net {
-                JitNet::Dense { sizes, activation } => {
-                    jit_models::mlp_minibatch(rows, sizes, activation.op())?
-                }
-                JitNet::Cnn(cfg) => jit_models::cnn_minibatch(rows, *cfg)?,
-            };
-            e.insert(p.with_float::<T>());
+            e.insert(compile_model(model, rows)?.with_float::<T>());
         }
     }
     Ok(bounds.windows(2).map(|w| &programs[&(w[1] - w[0])]).collect())
 }
 
+/// The mean loss over `batch` as the weighted sum of its shards (rows `bounds[s]..bounds[s +
+/// 1]`), each bound to its compiled model; the shards run side by side
+/// ([`fomoh::WeightedSum`]).
+fn bind_shards<'a, T: fomoh::jit::JitFloat>(
+    programs: &[&'a CompiledModel<T>],
+    batch: &'a Batch,
+    bounds: &[usize],
+) -> fomoh::Result<WeightedSum<BoundModel<'a, T>>> {
+    let n = batch.labels.len() as f64;
+    let parts = programs
+        .iter()
+        .zip(bounds.windows(2))
+        .map(|(p, w)| Ok((p.bind_rows(batch, w[0]..w[1])?, (w[1] - w[0]) as f64 / n)))
+        .collect::<fomoh::Result<Vec<_>>>()?;
+    WeightedSum::new(parts)
+}
+
 impl JitModel {
-    /// The JIT form of `--model`.
-    pub(super) fn new(args: &Args, features: usize, classes: usize) -> CliResult<Self> {
-        let net = match args.model {
-            ModelArg::Logreg => JitNet::Dense { sizes: vec![features, classes], activation: MLP_ACTIVATION },
-            ModelArg::Mlp => {
-                JitNet::Dense { sizes: mlp_sizes(args, features, classes)?, activation: MLP_ACTIVATION }
-            }
-            ModelArg::Cnn => JitNet::Cnn(cnn_config(args, classes)),
-        };
+    /// The JIT form of the session's model, in the float type of `--precision`.
+    pub(super) fn new(args: &Args) -> Self {
         let programs = match args.precision {
             Precision::F64 => ShardPrograms::F64(HashMap::new()),
             Precision::F32 => ShardPrograms::F32(HashMap::new()),
         };
-        Ok(JitModel { net, programs })
+        JitModel { programs }
     }
 
-    /// The number of classes (the width of the one-hot labels).
-    fn classes(&self) -> usize {
-        match &self.net {
-            JitNet::Dense { sizes, .. } => *sizes.last().expect("at least two widths"),
-            JitNet::Cnn(cfg) => cfg.classes,
-        }
-    }
-
-    /// One optimizer step on `batch` (already checked against the model by
-    /// [`Minibatch::new`]): the batch split into [`shards`] shards of rows, each
-    /// bound to the compiled program of its size ([`jit_models::bind_shards`]: a
-    /// `WeightedSum` whose shards run side by side; the mean over the batch, in every pass).
+    /// One optimizer step of `model` on `batch` (already checked against the model by
+    /// [`fomoh::models::Minibatch::new`]): the batch split into [`shards`] shards of rows,
+    /// each bound to the compiled model of its size (a `WeightedSum` whose shards run side by
+    /// side: the mean over the batch, in every pass).
     pub(super) fn step(
         &mut self,
+        model: &dyn Model,
         guard: &mut LastGood,
         optimizer: &mut AnyOptimizer,
         batch: &Batch,
         theta: &mut [f64],
     ) -> fomoh::Result<StepReport> {
         let n = batch.labels.len();
-        let onehot = jit_models::one_hot(&batch.labels, self.classes());
         let shards = shards(n);
         let bounds: Vec<usize> = (0..=shards).map(|s| n * s / shards).collect();
         match &mut self.programs {
             ShardPrograms::F32(programs) => {
-                let programs = shard_programs(programs, &self.net, &bounds)?;
-                let x: Vec<f32> = batch.x.re().iter().map(|&v| v as f32).collect();
-                let y: Vec<f32> = onehot.iter().map(|&v| v as f32).collect();
-                guard.step(optimizer, &jit_models::bind_shards(&programs, &x, &y)?, theta)
+                let programs = shard_programs(programs, model, &bounds)?;
+                guard.step(optimizer, &bind_shards(&programs, batch, &bounds)?, theta)
             }
             ShardPrograms::F64(programs) => {
-                let programs = shard_programs(programs, &self.net, &bounds)?;
-                guard.step(optimizer, &jit_models::bind_shards(&programs, batch.x.re(), &onehot)?, theta)
+                let programs = shard_programs(programs, model, &bounds)?;
+                guard.step(optimizer, &bind_shards(&programs, batch, &bounds)?, theta)
             }
         }
     }

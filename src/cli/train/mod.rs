@@ -347,7 +347,7 @@ impl Trainer {
                         s.label
                     )));
                 }
-                Some(JitModel::new(args, train.sample_size(), train.classes())?)
+                Some(JitModel::new(args))
             }
             _ => None,
         };
@@ -468,7 +468,13 @@ impl Trainer {
                     let batch = self.train.batch(idx)?;
                     let obj = Minibatch::new(self.model.as_ref(), &batch)?;
                     let stepped = match &mut self.jit {
-                        Some(jit) => jit.step(&mut guard, &mut run.optimizer, &batch, &mut run.theta),
+                        Some(jit) => jit.step(
+                            self.model.as_ref(),
+                            &mut guard,
+                            &mut run.optimizer,
+                            &batch,
+                            &mut run.theta,
+                        ),
                         None => guard.step(&mut run.optimizer, &obj, &mut run.theta),
                     };
                     match stepped {
