@@ -1,6 +1,12 @@
 //! Reverse mode in plain `f64` for the models' backprop gradients (FoMoH-BP, SGD, Adam and
 //! the memory comparison). Every layer's activations are stored: the memory that the
 //! forward-only methods do not need. Activation slopes come from the rule table.
+//!
+//! **The one exception to "a model is written once"**: the forward passes of [`Mlp`] and
+//! [`Cnn`] are defined once in the tensor language ([`crate::nn`], [`Model::forward`]); the
+//! reverse passes here restate them by hand, for speed and as the memory reference of a
+//! stored backward pass. `tests/models.rs` checks every gradient against forward-mode
+//! directional derivatives of the one definition.
 
 use super::{batch_rows, Cnn, Mlp, Model};
 use crate::data::Batch;
