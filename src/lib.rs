@@ -16,6 +16,30 @@
 
 pub use fomoh_runtime::*;
 
+// The guides' and the README's code blocks are doctests: `cargo test --doc` compiles and runs
+// them, so the documentation cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/jit.md")]
+pub struct JitGuide;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/add-an-operation.md")]
+pub struct AddAnOperationGuide;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/testing-derivatives.md")]
+pub struct TestingDerivativesGuide;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/bad-input.md")]
+pub struct BadInputGuide;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/cli.md")]
+pub struct CliGuide;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/benchmarks.md")]
+pub struct BenchmarksDoc;
+
 pub mod generated;
 /// Generates the second-order forward passes of an ordinary `f64` (or `f32`) function at
 /// compile time.
