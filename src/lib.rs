@@ -39,6 +39,9 @@ pub struct CliGuide;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/benchmarks.md")]
 pub struct BenchmarksDoc;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/models.md")]
+pub struct ModelsGuide;
 
 pub mod generated;
 /// Generates the second-order forward passes of an ordinary `f64` (or `f32`) function at

@@ -132,7 +132,7 @@ pub use cache::{cache_stats, CacheStats};
 pub use codegen::{live_kernels, CodegenOptions, CompileStats};
 pub use error::JitError;
 pub use float::{FloatType, JitFloat};
-pub use model::{compile_model, BoundModel, CompiledModel, TensorTracer};
+pub use model::{compile_model, compile_model_for, BoundModel, CompiledModel, TensorTracer};
 pub use program::{
     compile, compile_at, compile_at_with, compile_fn, compile_with, Options, Program, Retracing,
 };

@@ -77,6 +77,12 @@ impl TensorTracer {
         self.var(t)
     }
 
+    /// Passive data of `shape` (row-major): a constant of the graph.
+    pub fn data(&mut self, values: Vec<f64>, shape: &[usize]) -> Result<Var> {
+        let t = self.b.data(values, shape)?;
+        self.var(t)
+    }
+
     /// The recorded graph, finished with the scalar output `out`.
     pub fn finish(self, out: Var) -> Result<TensorProgram> {
         let t = self.node(&out)?;
@@ -193,6 +199,49 @@ pub struct CompiledModel<T: JitFloat = f64> {
     classes: usize,
 }
 
+/// Where the traced loss reads the batch from.
+enum Source<'a> {
+    /// Input slots 0 (features) and 1 (one-hot targets) for batches of this many samples.
+    Inputs(usize),
+    /// One batch, baked into the graph as data.
+    Data(&'a Batch),
+}
+
+/// Traces `model`'s mean cross-entropy ([`Model::forward`], then [`nn::cross_entropy`]).
+fn trace_loss(model: &dyn Model, source: Source<'_>) -> Result<TensorProgram> {
+    let (features, classes) = (model.sample_size(), model.classes());
+    let rows = match source {
+        Source::Inputs(rows) => rows,
+        Source::Data(batch) => batch.labels.len(),
+    };
+    if rows == 0 {
+        return Err(Error::InvalidArgument(format!("compile_model: {} on an empty batch", model.name())));
+    }
+    let mut t = TensorTracer::new(model.num_params());
+    let (x, y) = match source {
+        Source::Inputs(_) => (t.input(0, &[rows, features])?, t.input(1, &[rows, classes])?),
+        Source::Data(batch) => {
+            fomoh_runtime::error::check_len(
+                || format!("batch features for {} ({features} per sample)", model.name()),
+                rows * features,
+                batch.x.numel(),
+            )?;
+            let y = nn::one_hot(&batch.labels, classes)?;
+            (t.data(batch.x.re().to_vec(), &[rows, features])?, t.data(y, &[rows, classes])?)
+        }
+    };
+    let z = model.forward(&mut t, x)?;
+    let zs = t.shape(&z)?;
+    if zs != [rows, classes] {
+        return Err(Error::Shape(format!(
+            "{}: forward gave logits of shape {zs:?}, expected [{rows}, {classes}]",
+            model.name()
+        )));
+    }
+    let loss = nn::cross_entropy(&mut t, z, y)?;
+    t.finish(loss)
+}
+
 /// Compiles `model`'s mean cross-entropy on minibatches of `batch` samples from its one
 /// definition ([`Model::forward`] traced on a [`TensorTracer`], then [`nn::cross_entropy`]).
 /// Code is generated per mode on first use and shared through the JIT's code cache.
@@ -200,23 +249,20 @@ pub struct CompiledModel<T: JitFloat = f64> {
 /// Errors (typed) if `batch` is 0 or the model's forward pass does not give logits of
 /// shape `[batch, classes]`.
 pub fn compile_model(model: &dyn Model, batch: usize) -> Result<CompiledModel> {
-    if batch == 0 {
-        return Err(Error::InvalidArgument(format!("compile_model: {} on an empty batch", model.name())));
-    }
-    let (features, classes) = (model.sample_size(), model.classes());
-    let mut t = TensorTracer::new(model.num_params());
-    let x = t.input(0, &[batch, features])?;
-    let y = t.input(1, &[batch, classes])?;
-    let z = model.forward(&mut t, x)?;
-    let zs = t.shape(&z)?;
-    if zs != [batch, classes] {
-        return Err(Error::Shape(format!(
-            "{}: forward gave logits of shape {zs:?}, expected [{batch}, {classes}]",
-            model.name()
-        )));
-    }
-    let loss = nn::cross_entropy(&mut t, z, y)?;
-    Ok(CompiledModel { program: t.finish(loss)?, name: model.name(), rows: batch, features, classes })
+    Ok(CompiledModel {
+        program: trace_loss(model, Source::Inputs(batch))?,
+        name: model.name(),
+        rows: batch,
+        features: model.sample_size(),
+        classes: model.classes(),
+    })
+}
+
+/// `model`'s mean cross-entropy on this one `batch`, its features and targets constants of
+/// the graph (copies of them fold at build time, e.g. a CNN's first im2col copy): a program
+/// without inputs. [`compile_model`] serves every minibatch of a size instead.
+pub fn compile_model_for(model: &dyn Model, batch: &Batch) -> Result<TensorProgram> {
+    trace_loss(model, Source::Data(batch))
 }
 
 impl<T: JitFloat> CompiledModel<T> {
@@ -235,6 +281,11 @@ impl<T: JitFloat> CompiledModel<T> {
     /// The compiled tensor program.
     pub fn program(&self) -> &TensorProgram<T> {
         &self.program
+    }
+
+    /// The compiled tensor program, consumed (inputs: features, then one-hot targets).
+    pub fn into_program(self) -> TensorProgram<T> {
+        self.program
     }
 
     /// The number of samples per minibatch.
