@@ -14,7 +14,7 @@ use super::Params;
 use super::{Mode, Planes, Tensor};
 use crate::error::{Error, Result};
 use crate::nn::{self, Backend, Eager, Var};
-use crate::rules::{BinaryOp, Partials, Rule, UnaryOp};
+use crate::rules::{BinaryOp, Rule, UnaryOp};
 use rayon::prelude::*;
 
 /// A [`Planes`] operand under another shape with the same number of elements (no copy).
@@ -575,8 +575,11 @@ fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
 }
 
 /// For each element of `out` (row-major), the index of the element of an operand of shape
-/// `s` that broadcasts to it.
-fn broadcast_index(s: &[usize], out: &[usize]) -> Vec<usize> {
+/// `s` that broadcasts to it; `None` when the operand has the output's shape (the identity).
+fn broadcast_index(s: &[usize], out: &[usize]) -> Option<Vec<usize>> {
+    if s.iter().product::<usize>() == out.iter().product::<usize>() {
+        return None;
+    }
     let rank = out.len();
     let mut strides = vec![0; rank];
     let mut acc = 1;
@@ -598,13 +601,60 @@ fn broadcast_index(s: &[usize], out: &[usize]) -> Vec<usize> {
             coord[d] = 0;
         }
     }
-    idx
+    Some(idx)
+}
+
+/// One broadcast operand plane: the plane and its index map (`None`: the identity).
+#[derive(Clone, Copy)]
+struct Operand<'a> {
+    plane: &'a [f64],
+    idx: Option<&'a [usize]>,
+}
+
+impl Operand<'_> {
+    #[inline(always)]
+    fn at(&self, e: usize) -> f64 {
+        match self.idx {
+            None => self.plane[e],
+            Some(ix) => self.plane[ix[e]],
+        }
+    }
+}
+
+/// `out[e] (+)= coef[e] · x[e]` (`coef` `None`: 1; `acc`: accumulate).
+fn axpy(out: &mut [f64], coef: Option<&[f64]>, x: Operand<'_>, acc: bool) {
+    match (coef, x.idx, acc) {
+        (None, None, false) => out.copy_from_slice(x.plane),
+        (None, None, true) => out.iter_mut().zip(x.plane).for_each(|(o, v)| *o += v),
+        (Some(c), None, false) => out.iter_mut().zip(x.plane).zip(c).for_each(|((o, v), c)| *o = c * v),
+        (Some(c), None, true) => out.iter_mut().zip(x.plane).zip(c).for_each(|((o, v), c)| *o += c * v),
+        (c, Some(_), acc) => {
+            for (e, o) in out.iter_mut().enumerate() {
+                let v = c.map_or(1.0, |c| c[e]) * x.at(e);
+                *o = if acc { *o + v } else { v };
+            }
+        }
+    }
+}
+
+/// `out[e] += coef[e] · x[e] · y[e]`.
+fn axpy2(out: &mut [f64], coef: &[f64], x: Operand<'_>, y: Operand<'_>) {
+    if x.idx.is_none() && y.idx.is_none() {
+        for (((o, c), u), v) in out.iter_mut().zip(coef).zip(x.plane).zip(y.plane) {
+            *o += c * u * v;
+        }
+    } else {
+        for (e, o) in out.iter_mut().enumerate() {
+            *o += coef[e] * x.at(e) * y.at(e);
+        }
+    }
 }
 
 /// An elementwise binary function from the rule table ([`BinaryOp::partials`]) with numpy
 /// broadcasting, every plane by the second-order chain rule: `t_i = f_x·a_i + f_y·b_i`,
 /// `s_ij = f_x·a_ij + f_y·b_ij + f_xx·a_i·a_j + f_xy·(a_i·b_j + a_j·b_i) + f_yy·b_i·b_j`.
-/// A zero plane (`None`) contributes no term at all.
+/// A zero plane (`None`) contributes no term at all. `+` and `-` (constant partials) add and
+/// subtract planes; a passive operand's terms are skipped.
 pub fn binary<A, B>(op: BinaryOp, a: &A, b: &B) -> Result<Tensor>
 where
     A: Planes + ?Sized,
@@ -614,26 +664,43 @@ where
     let n: usize = shape.iter().product();
     let mode = a.mode().merge(b.mode())?;
     let (ia, ib) = (broadcast_index(a.shape(), &shape), broadcast_index(b.shape(), &shape));
-    let (ar, br) = (a.re(), b.re());
-    let parts: Vec<Partials<f64>> = (0..n).map(|e| op.partials(ar[ia[e]], br[ib[e]])).collect();
-    let re = parts.iter().map(|p| p.f).collect();
+    let (ia, ib) = (ia.as_deref(), ib.as_deref());
+    let (ar, br) = (Operand { plane: a.re(), idx: ia }, Operand { plane: b.re(), idx: ib });
+    // The partials, one array each (`None`: a constant 1 for `+`, `-1` folded below).
+    let linear = matches!(op, BinaryOp::Add | BinaryOp::Sub);
+    let mut p = [vec![], vec![], vec![], vec![], vec![], vec![]];
+    let re: Vec<f64> = if linear {
+        let sign = if op == BinaryOp::Sub { -1.0 } else { 1.0 };
+        (0..n).map(|e| ar.at(e) + sign * br.at(e)).collect()
+    } else {
+        p.iter_mut().for_each(|v| v.reserve_exact(n));
+        for e in 0..n {
+            let q = op.partials(ar.at(e), br.at(e));
+            for (v, x) in p.iter_mut().zip([q.f, q.fx, q.fy, q.fxx, q.fxy, q.fyy]) {
+                v.push(x);
+            }
+        }
+        std::mem::take(&mut p[0])
+    };
+    let neg_b: Option<Vec<f64>> = (op == BinaryOp::Sub).then(|| vec![-1.0; n]);
+    let (fx, fy): (Option<&[f64]>, Option<&[f64]>) =
+        if linear { (None, neg_b.as_deref()) } else { (Some(&p[1]), Some(&p[2])) };
     let (k, s) = (mode.tangents(), mode.seconds());
-    let any_tan = (0..k).any(|i| a.tangent(i).is_some() || b.tangent(i).is_some());
-    let any_sec = any_tan || (0..s).any(|q| a.second(q).is_some() || b.second(q).is_some());
-    let at = |i: usize, e: usize| a.tangent(i).map(|t| t[ia[e]]);
-    let bt = |i: usize, e: usize| b.tangent(i).map(|t| t[ib[e]]);
+    let at: Vec<Option<Operand<'_>>> =
+        (0..k).map(|i| a.tangent(i).map(|plane| Operand { plane, idx: ia })).collect();
+    let bt: Vec<Option<Operand<'_>>> =
+        (0..k).map(|i| b.tangent(i).map(|plane| Operand { plane, idx: ib })).collect();
+    let any_tan = at.iter().chain(&bt).any(Option::is_some);
+    let any_sec = (!linear && any_tan) || (0..s).any(|q| a.second(q).is_some() || b.second(q).is_some());
     let tan = any_tan.then(|| {
         let mut out = vec![0.0; n * k];
         out.par_chunks_mut(n.max(1)).enumerate().for_each(|(i, o)| {
-            for (e, (o, p)) in o.iter_mut().zip(&parts).enumerate() {
-                let mut v = 0.0;
-                if let Some(x) = at(i, e) {
-                    v += p.fx * x;
+            let mut acc = false;
+            for (x, c) in [(at[i], fx), (bt[i], fy)] {
+                if let Some(x) = x {
+                    axpy(o, c, x, acc);
+                    acc = true;
                 }
-                if let Some(y) = bt(i, e) {
-                    v += p.fy * y;
-                }
-                *o = v;
             }
         });
         out
@@ -642,29 +709,29 @@ where
         let mut out = vec![0.0; n * s];
         out.par_chunks_mut(n.max(1)).enumerate().for_each(|(q, o)| {
             let (i, j) = mode.pair(q);
+            let mut acc = false;
             let (asec, bsec) = (a.second(q), b.second(q));
-            for (e, (o, p)) in o.iter_mut().zip(&parts).enumerate() {
-                let mut v = 0.0;
-                if let Some(x) = asec {
-                    v += p.fx * x[ia[e]];
+            let (asec, bsec) =
+                (asec.map(|plane| Operand { plane, idx: ia }), bsec.map(|plane| Operand { plane, idx: ib }));
+            for (x, c) in [(asec, fx), (bsec, fy)] {
+                if let Some(x) = x {
+                    axpy(o, c, x, acc);
+                    acc = true;
                 }
-                if let Some(y) = bsec {
-                    v += p.fy * y[ib[e]];
+            }
+            if !acc {
+                o.fill(0.0);
+            }
+            if linear {
+                return;
+            }
+            let (fxx, fxy, fyy) = (&p[3], &p[4], &p[5]);
+            for (u, v, c) in
+                [(at[i], at[j], fxx), (at[i], bt[j], fxy), (at[j], bt[i], fxy), (bt[i], bt[j], fyy)]
+            {
+                if let (Some(u), Some(v)) = (u, v) {
+                    axpy2(o, c, u, v);
                 }
-                let (ai, aj, bi, bj) = (at(i, e), at(j, e), bt(i, e), bt(j, e));
-                if let (Some(ai), Some(aj)) = (ai, aj) {
-                    v += p.fxx * ai * aj;
-                }
-                if let (Some(ai), Some(bj)) = (ai, bj) {
-                    v += p.fxy * ai * bj;
-                }
-                if let (Some(aj), Some(bi)) = (aj, bi) {
-                    v += p.fxy * aj * bi;
-                }
-                if let (Some(bi), Some(bj)) = (bi, bj) {
-                    v += p.fyy * bi * bj;
-                }
-                *o = v;
             }
         });
         out
