@@ -144,7 +144,8 @@ fn bad_batches_are_typed_errors_before_native_code() {
         Batch::new(Tensor::constant(vec![16, 64], vec![0.0; 16 * 64]).unwrap(), vec![10; 16]).unwrap();
     assert!(matches!(compiled.bind(&bad_label), Err(Error::InvalidArgument(_))), "label out of range");
     assert!(compile_model(&model, 0).is_err(), "an empty batch");
-    let obj = compiled.bind(&digits.head(16).unwrap()).unwrap();
+    let head = digits.head(16).unwrap();
+    let obj = compiled.bind(&head).unwrap();
     assert!(matches!(obj.value(&[0.0; 3]), Err(Error::Length { .. })), "wrong parameter count");
 }
 
