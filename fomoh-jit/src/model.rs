@@ -150,20 +150,20 @@ impl Backend for TensorTracer {
         self.var(t)
     }
 
-    fn gather(&mut self, x: Var, idx: Vec<usize>, shape: &[usize]) -> Result<Var> {
+    fn gather(&mut self, x: Var, idx: Arc<Vec<usize>>, shape: &[usize]) -> Result<Var> {
         let x = self.node(&x)?;
         let n: usize = self.b.shape_of(x)?.iter().product();
-        let perm = is_permutation(&idx, n).then(|| Arc::new(idx.clone()));
-        let t = self.b.gather(x, idx, shape)?;
+        let perm = is_permutation(&idx, n).then(|| idx.clone());
+        let t = self.b.gather(x, idx.to_vec(), shape)?;
         if let Some(perm) = perm {
             self.perms.insert(t.index(), (x, perm));
         }
         self.var(t)
     }
 
-    fn max_over(&mut self, x: Var, windows: Vec<usize>, shape: &[usize]) -> Result<Var> {
+    fn max_over(&mut self, x: Var, windows: Arc<Vec<usize>>, shape: &[usize]) -> Result<Var> {
         let x = self.node(&x)?;
-        let t = self.b.max_over(x, windows, shape)?;
+        let t = self.b.max_over(x, windows.to_vec(), shape)?;
         self.var(t)
     }
 

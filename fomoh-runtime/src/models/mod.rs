@@ -152,7 +152,7 @@ pub trait Model: Send + Sync + core::fmt::Debug {
     }
 
     /// Samples per forward chunk in [`Model::loss`]: only one chunk's activations (with all
-    /// their derivative planes) are alive at a time. Unbounded by default; the CNN uses 32.
+    /// their derivative planes) are alive at a time. Unbounded by default; the CNN uses 8 (its im2col copies of 8 images stay in cache).
     fn chunk_size(&self) -> usize {
         usize::MAX
     }
@@ -420,7 +420,7 @@ impl Cnn {
         if params.is_none_or(|p| p > MAX_PARAMS) {
             return Err(Error::InvalidArgument(format!("cnn {cfg:?}: more than {MAX_PARAMS} parameters")));
         }
-        Ok(Self { cfg, flat: cfg.conv2 * h * w, chunk: 32 })
+        Ok(Self { cfg, flat: cfg.conv2 * h * w, chunk: 8 })
     }
 
     /// The paper's CNN (431 080 parameters).
@@ -428,7 +428,7 @@ impl Cnn {
         Self::new(CnnConfig::paper()).expect("the paper's configuration is valid")
     }
 
-    /// Sets the samples per forward chunk (see [`Model::chunk_size`]; default 32).
+    /// Sets the samples per forward chunk (see [`Model::chunk_size`]; default 8).
     pub fn with_chunk_size(mut self, chunk: usize) -> Self {
         self.chunk = chunk.max(1);
         self

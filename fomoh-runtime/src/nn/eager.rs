@@ -7,6 +7,7 @@ use crate::rules::{BinaryOp, UnaryOp};
 use crate::tensor::ops::{self, Reshaped};
 use crate::tensor::{Mode, ParamView, Params, Planes, Tensor};
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// A borrowed tensor seen with a shape of the same element count (the batch's inputs).
 #[derive(Clone, Debug)]
@@ -39,8 +40,9 @@ impl Planes for Shaped<'_> {
     }
 }
 
+/// A value with its planes at hand.
 #[derive(Clone, Debug)]
-enum Slot<'a> {
+enum Plain<'a> {
     /// A computed tensor (shared by [`Backend::dup`]; updated in place when not shared).
     Owned(Rc<Tensor>),
     /// A parameter block: a view of θ and the pass's directions.
@@ -49,22 +51,50 @@ enum Slot<'a> {
     Input(Shaped<'a>),
 }
 
-impl Slot<'_> {
+impl Plain<'_> {
     fn planes(&self) -> &dyn Planes {
         match self {
-            Slot::Owned(t) => &**t,
-            Slot::Param(v, _) => v,
-            Slot::Input(s) => s,
+            Plain::Owned(t) => &**t,
+            Plain::Param(v, _) => v,
+            Plain::Input(s) => s,
         }
     }
 
     /// The tensor, owned (copied if it is a view or shared).
     fn into_tensor(self) -> Tensor {
         match self {
-            Slot::Owned(t) => Rc::try_unwrap(t).unwrap_or_else(|t| (*t).clone()),
+            Plain::Owned(t) => Rc::try_unwrap(t).unwrap_or_else(|t| (*t).clone()),
             other => Tensor::from_view(other.planes()),
         }
     }
+}
+
+/// A live value: plain, or a permuting copy of a plain value not made yet (elementwise
+/// functions apply before it, and a following copy or windowed maximum composes with it:
+/// the eager form of the rewrite the JIT's tracer does).
+#[derive(Clone, Debug)]
+enum Slot<'a> {
+    Plain(Plain<'a>),
+    /// Element `e` (of the shape) is element `idx[e]` of the value.
+    Permuted(Plain<'a>, Arc<Vec<usize>>, Vec<usize>),
+}
+
+impl Slot<'_> {
+    fn shape(&self) -> &[usize] {
+        match self {
+            Slot::Plain(p) => p.planes().shape(),
+            Slot::Permuted(_, _, shape) => shape,
+        }
+    }
+}
+
+/// Whether `idx` lists every index below `n` exactly once.
+fn is_permutation(idx: &[usize], n: usize) -> bool {
+    if idx.len() != n {
+        return false;
+    }
+    let mut seen = vec![false; n];
+    idx.iter().all(|&j| j < n && !std::mem::replace(&mut seen[j], true))
 }
 
 /// The eager [`Backend`]: runs a model or loss written in the tensor language on the
@@ -93,6 +123,10 @@ impl<'a> Eager<'a> {
         Self { params: params.clone(), slots: Vec::new() }
     }
 
+    fn push_plain(&mut self, p: Plain<'a>) -> Result<Var> {
+        self.push(Slot::Plain(p))
+    }
+
     fn push(&mut self, s: Slot<'a>) -> Result<Var> {
         let i = u32::try_from(self.slots.len())
             .map_err(|_| Error::InvalidArgument("eager backend: more than 2³² tensors".into()))?;
@@ -101,7 +135,15 @@ impl<'a> Eager<'a> {
     }
 
     fn owned(&mut self, t: Tensor) -> Result<Var> {
-        self.push(Slot::Owned(Rc::new(t)))
+        self.push_plain(Plain::Owned(Rc::new(t)))
+    }
+
+    /// The value of `v`, consumed, with its planes at hand (a pending copy is made now).
+    fn take_plain(&mut self, v: Var) -> Result<Plain<'a>> {
+        Ok(match self.take_slot(v)? {
+            Slot::Plain(p) => p,
+            Slot::Permuted(p, idx, shape) => Plain::Owned(Rc::new(ops::gather(p.planes(), 0, &idx, shape)?)),
+        })
     }
 
     fn slot(&self, v: &Var) -> Result<&Slot<'a>> {
@@ -121,7 +163,7 @@ impl<'a> Eager<'a> {
     pub fn input(&mut self, x: &'a Tensor) -> Result<Var> {
         let s = x.shape();
         let shape = if s.len() > 2 { vec![s[0], s[1..].iter().product()] } else { s.to_vec() };
-        self.push(Slot::Input(Shaped { t: x, shape }))
+        self.push_plain(Plain::Input(Shaped { t: x, shape }))
     }
 
     /// An owned tensor (data, or a result of another computation) as a value of this backend.
@@ -132,7 +174,7 @@ impl<'a> Eager<'a> {
 
     /// The value of `v` as an owned tensor (consumed; copied if it is a view).
     pub fn take(&mut self, v: Var) -> Result<Tensor> {
-        Ok(self.take_slot(v)?.into_tensor())
+        Ok(self.take_plain(v)?.into_tensor())
     }
 
     /// The batch's inputs (`[B, features]`) and its one-hot targets (`[B, classes]`).
@@ -143,11 +185,19 @@ impl<'a> Eager<'a> {
     }
 }
 
+/// `op` on a plain value (in place when it is an unshared tensor).
+fn unary_plain(p: Plain<'_>, op: UnaryOp) -> Tensor {
+    match p {
+        Plain::Owned(t) => ops::unary_into(Rc::try_unwrap(t).unwrap_or_else(|t| (*t).clone()), op),
+        other => ops::unary(other.planes(), op),
+    }
+}
+
 impl Backend for Eager<'_> {
     fn param(&mut self, offset: usize, shape: &[usize]) -> Result<Var> {
         check_rank(shape, "param")?;
         let view = self.params.view(offset, shape.to_vec())?;
-        self.push(Slot::Param(view, offset))
+        self.push_plain(Plain::Param(view, offset))
     }
 
     fn constant(&mut self, c: f64) -> Result<Var> {
@@ -155,7 +205,7 @@ impl Backend for Eager<'_> {
     }
 
     fn shape(&self, x: &Var) -> Result<Vec<usize>> {
-        Ok(self.slot(x)?.planes().shape().to_vec())
+        Ok(self.slot(x)?.shape().to_vec())
     }
 
     fn dup(&mut self, x: &Var) -> Result<Var> {
@@ -164,21 +214,23 @@ impl Backend for Eager<'_> {
     }
 
     fn unary(&mut self, op: UnaryOp, x: Var) -> Result<Var> {
-        let t = match self.take_slot(x)? {
-            Slot::Owned(t) => ops::unary_into(Rc::try_unwrap(t).unwrap_or_else(|t| (*t).clone()), op),
-            other => ops::unary(other.planes(), op),
-        };
-        self.owned(t)
+        match self.take_slot(x)? {
+            Slot::Plain(p) => self.owned(unary_plain(p, op)),
+            Slot::Permuted(p, idx, shape) => {
+                let t = Plain::Owned(Rc::new(unary_plain(p, op)));
+                self.push(Slot::Permuted(t, idx, shape))
+            }
+        }
     }
 
     fn binary(&mut self, op: BinaryOp, a: Var, b: Var) -> Result<Var> {
-        let (a, b) = (self.take_slot(a)?, self.take_slot(b)?);
+        let (a, b) = (self.take_plain(a)?, self.take_plain(b)?);
         let t = ops::binary(op, a.planes(), b.planes())?;
         self.owned(t)
     }
 
     fn matmul(&mut self, a: Var, b: Var) -> Result<Var> {
-        let (a, b) = (self.take_slot(a)?, self.take_slot(b)?);
+        let (a, b) = (self.take_plain(a)?, self.take_plain(b)?);
         let t = ops::matmul(a.planes(), b.planes())?;
         self.owned(t)
     }
@@ -187,49 +239,71 @@ impl Backend for Eager<'_> {
         check_rank(shape, "reshape")?;
         let s = self.take_slot(x)?;
         let n: usize = shape.iter().product();
-        if n != s.planes().numel() {
-            return Err(Error::Shape(format!("cannot reshape {:?} into {shape:?}", s.planes().shape())));
+        if n != s.shape().iter().product::<usize>() {
+            return Err(Error::Shape(format!("cannot reshape {:?} into {shape:?}", s.shape())));
         }
         let s = match s {
-            Slot::Owned(t) => Slot::Owned(Rc::new(
+            Slot::Plain(Plain::Owned(t)) => Plain::Owned(Rc::new(
                 Rc::try_unwrap(t).unwrap_or_else(|t| (*t).clone()).reshape(shape.to_vec())?,
             )),
-            Slot::Param(_, offset) => Slot::Param(self.params.view(offset, shape.to_vec())?, offset),
-            Slot::Input(i) => Slot::Input(Shaped { t: i.t, shape: shape.to_vec() }),
+            Slot::Plain(Plain::Param(_, offset)) => {
+                Plain::Param(self.params.view(offset, shape.to_vec())?, offset)
+            }
+            Slot::Plain(Plain::Input(i)) => Plain::Input(Shaped { t: i.t, shape: shape.to_vec() }),
+            Slot::Permuted(p, idx, _) => return self.push(Slot::Permuted(p, idx, shape.to_vec())),
         };
-        self.push(s)
+        self.push_plain(s)
     }
 
-    fn gather(&mut self, x: Var, idx: Vec<usize>, shape: &[usize]) -> Result<Var> {
+    fn gather(&mut self, x: Var, idx: Arc<Vec<usize>>, shape: &[usize]) -> Result<Var> {
         check_rank(shape, "gather")?;
-        let s = self.take_slot(x)?;
-        let t = ops::gather(s.planes(), 0, &idx, shape.to_vec())?;
+        let (p, idx) = match self.take_slot(x)? {
+            Slot::Plain(p) => (p, idx),
+            Slot::Permuted(p, inner, _) => {
+                if let Some(&j) = idx.iter().find(|&&j| j >= inner.len()) {
+                    return Err(Error::Shape(format!("gather: index {j} out of range {}", inner.len())));
+                }
+                (p, Arc::new(idx.iter().map(|&j| inner[j]).collect()))
+            }
+        };
+        if shape.iter().product::<usize>() == idx.len() && is_permutation(&idx, p.planes().numel()) {
+            return self.push(Slot::Permuted(p, idx, shape.to_vec()));
+        }
+        let t = ops::gather(p.planes(), 0, &idx, shape.to_vec())?;
         self.owned(t)
     }
 
-    fn max_over(&mut self, x: Var, windows: Vec<usize>, shape: &[usize]) -> Result<Var> {
+    fn max_over(&mut self, x: Var, windows: Arc<Vec<usize>>, shape: &[usize]) -> Result<Var> {
         check_rank(shape, "max_over")?;
-        let s = self.take_slot(x)?;
-        let t = ops::max_over(s.planes(), &windows, shape.to_vec())?;
+        let t = match self.take_slot(x)? {
+            Slot::Plain(p) => ops::max_over(p.planes(), &windows, shape.to_vec())?,
+            Slot::Permuted(p, idx, _) => {
+                if let Some(&j) = windows.iter().find(|&&j| j >= idx.len()) {
+                    return Err(Error::Shape(format!("max_over: index {j} out of range {}", idx.len())));
+                }
+                let composed: Vec<usize> = windows.iter().map(|&j| idx[j]).collect();
+                ops::max_over(p.planes(), &composed, shape.to_vec())?
+            }
+        };
         self.owned(t)
     }
 
     fn sum_rows(&mut self, x: Var) -> Result<Var> {
-        let s = self.take_slot(x)?;
-        let t = ops::sum_last(s.planes())?;
+        let p = self.take_plain(x)?;
+        let t = ops::sum_last(p.planes())?;
         self.owned(t)
     }
 
     fn sum(&mut self, x: Var) -> Result<Var> {
-        let s = self.take_slot(x)?;
-        let flat = [s.planes().numel()];
-        let t = ops::sum_last(&Reshaped::new(s.planes(), &flat)?)?;
+        let p = self.take_plain(x)?;
+        let flat = [p.planes().numel()];
+        let t = ops::sum_last(&Reshaped::new(p.planes(), &flat)?)?;
         self.owned(t)
     }
 
     fn max_rows_passive(&mut self, x: Var) -> Result<Var> {
-        let s = self.take_slot(x)?;
-        let p = s.planes();
+        let p = self.take_plain(x)?;
+        let p = p.planes();
         let (shape, cols) = match p.shape() {
             [m, n] => (vec![*m], *n),
             [n] => (Vec::new(), *n),

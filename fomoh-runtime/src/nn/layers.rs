@@ -3,6 +3,41 @@
 use super::{Backend, Var};
 use crate::error::{Error, Result};
 use crate::rules::UnaryOp;
+use std::sync::{Arc, Mutex};
+
+/// Which index list, for which shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IndexKey {
+    /// `conv2d`'s im2col copy: `[B, C, H, W]`, `kh`, `kw`.
+    Im2col([usize; 6]),
+    /// `conv2d`'s copy from `(O, B, Ho·Wo)` to `(B, O, Ho·Wo)`.
+    ChannelsLast([usize; 3]),
+    /// `max_pool2`'s windows over `[B, C, H, W]`.
+    Pool([usize; 4]),
+}
+
+/// The most index lists kept for reuse.
+const INDEX_CACHE: usize = 16;
+
+/// The index lists of the layers' copies, shared by every call with the same shapes (a model
+/// run chunk after chunk builds each list once), least recently used dropped first.
+static INDICES: Mutex<Vec<(IndexKey, Arc<Vec<usize>>)>> = Mutex::new(Vec::new());
+
+fn indices(key: IndexKey, build: impl FnOnce() -> Vec<usize>) -> Arc<Vec<usize>> {
+    let mut cache = INDICES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(i) = cache.iter().position(|(k, _)| *k == key) {
+        let hit = cache.remove(i);
+        let idx = hit.1.clone();
+        cache.push(hit);
+        return idx;
+    }
+    let idx = Arc::new(build());
+    if cache.len() >= INDEX_CACHE {
+        cache.remove(0);
+    }
+    cache.push((key, idx.clone()));
+    idx
+}
 
 fn shape_err<T>(m: String) -> Result<T> {
     Err(Error::Shape(m))
@@ -152,20 +187,23 @@ pub fn conv2d(
     }
     let (ho, wo) = (h - kh + 1, wd - kw + 1);
     let (ckk, cols) = (c * kh * kw, bn * ho * wo);
-    let mut idx = Vec::with_capacity(ckk.saturating_mul(cols));
-    for ci in 0..c {
-        for ki in 0..kh {
-            for kj in 0..kw {
-                for bi in 0..bn {
-                    for oh in 0..ho {
-                        for ow in 0..wo {
-                            idx.push(((bi * c + ci) * h + oh + ki) * wd + ow + kj);
+    let idx = indices(IndexKey::Im2col([bn, c, h, wd, kh, kw]), || {
+        let mut idx = Vec::with_capacity(ckk * cols);
+        for ci in 0..c {
+            for ki in 0..kh {
+                for kj in 0..kw {
+                    for bi in 0..bn {
+                        for oh in 0..ho {
+                            for ow in 0..wo {
+                                idx.push(((bi * c + ci) * h + oh + ki) * wd + ow + kj);
+                            }
                         }
                     }
                 }
             }
         }
-    }
+        idx
+    });
     let xcols = b.gather(x, idx, &[ckk, cols])?;
     let wm = b.reshape(w, &[o, ckk])?;
     let y = b.matmul(wm, xcols)?;
@@ -173,9 +211,11 @@ pub fn conv2d(
     let y = b.add(y, bcol)?;
     // (O, B, Ho·Wo) -> (B, O, Ho·Wo)
     let hw = ho * wo;
-    let perm = (0..bn)
-        .flat_map(|bi| (0..o).flat_map(move |oc| (0..hw).map(move |s| (oc * bn + bi) * hw + s)))
-        .collect();
+    let perm = indices(IndexKey::ChannelsLast([o, bn, hw]), || {
+        (0..bn)
+            .flat_map(|bi| (0..o).flat_map(move |oc| (0..hw).map(move |s| (oc * bn + bi) * hw + s)))
+            .collect()
+    });
     b.gather(y, perm, &[bn, o * hw])
 }
 
@@ -189,16 +229,19 @@ pub fn max_pool2(b: &mut dyn Backend, x: Var, dims: [usize; 4]) -> Result<Var> {
     if checked_numel(&dims) != Some(nx) || ho == 0 || wo == 0 || bn * c == 0 {
         return shape_err(format!("max_pool2: input {dims:?} ({nx} elements) needs 2×2 windows"));
     }
-    let mut win = Vec::with_capacity(4 * bn * c * ho * wo);
-    for plane in 0..bn * c {
-        let base = plane * h * w;
-        for oh in 0..ho {
-            for ow in 0..wo {
-                for (di, dj) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                    win.push(base + (2 * oh + di) * w + 2 * ow + dj);
+    let win = indices(IndexKey::Pool(dims), || {
+        let mut win = Vec::with_capacity(4 * bn * c * ho * wo);
+        for plane in 0..bn * c {
+            let base = plane * h * w;
+            for oh in 0..ho {
+                for ow in 0..wo {
+                    for (di, dj) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                        win.push(base + (2 * oh + di) * w + 2 * ow + dj);
+                    }
                 }
             }
         }
-    }
+        win
+    });
     b.max_over(x, win, &[bn, c * ho * wo])
 }

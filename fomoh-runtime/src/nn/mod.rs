@@ -51,6 +51,7 @@ pub use layers::{
 
 use crate::error::Result;
 use crate::rules::{BinaryOp, UnaryOp};
+use std::sync::Arc;
 
 /// A tensor of a [`Backend`]: a handle, consumed by the operation it is passed to (see
 /// [`Backend::dup`] to use a value twice). Handles are only meaningful to the backend that
@@ -103,13 +104,14 @@ pub trait Backend {
     fn reshape(&mut self, x: Var, shape: &[usize]) -> Result<Var>;
 
     /// A copy: element `e` of the result (of `shape`) is element `idx[e]` of `x` (row-major),
-    /// every derivative plane alike.
-    fn gather(&mut self, x: Var, idx: Vec<usize>, shape: &[usize]) -> Result<Var>;
+    /// every derivative plane alike. (Index lists are shared: layers reuse the lists of
+    /// equal shapes.)
+    fn gather(&mut self, x: Var, idx: Arc<Vec<usize>>, shape: &[usize]) -> Result<Var>;
 
     /// A windowed maximum: with `w = windows.len() / numel(shape)`, element `e` of the result
     /// is the element of `x` at `windows[e·w + t]` for the first `t` whose primal value is
     /// strictly greater than every earlier candidate's, with all that element's planes.
-    fn max_over(&mut self, x: Var, windows: Vec<usize>, shape: &[usize]) -> Result<Var>;
+    fn max_over(&mut self, x: Var, windows: Arc<Vec<usize>>, shape: &[usize]) -> Result<Var>;
 
     /// The sum along the last axis: `[m, n] -> [m]`, `[n] -> []`.
     fn sum_rows(&mut self, x: Var) -> Result<Var>;

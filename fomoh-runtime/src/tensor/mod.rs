@@ -21,6 +21,7 @@
 //! Elementwise functions take their derivatives from the rule table ([`crate::UnaryOp::rule`])
 //! through one plane-level chain rule (see [`ops`]).
 
+mod binary;
 mod gemm;
 pub mod ops;
 

@@ -14,7 +14,9 @@ use super::Params;
 use super::{Mode, Planes, Tensor};
 use crate::error::{Error, Result};
 use crate::nn::{self, Backend, Eager, Var};
-use crate::rules::{BinaryOp, Rule, UnaryOp};
+use crate::rules::{Rule, UnaryOp};
+
+pub use super::binary::binary;
 use rayon::prelude::*;
 
 /// A [`Planes`] operand under another shape with the same number of elements (no copy).
@@ -329,7 +331,8 @@ pub fn gather<P: Planes + ?Sized>(x: &P, base: usize, idx: &[usize], shape: Vec<
     if n != idx.len() {
         return Err(Error::Shape(format!("gather: {} indices for shape {shape:?}", idx.len())));
     }
-    if let Some(&m) = idx.iter().max() {
+    // a max by fold vectorizes (the bounds check is a scan over every index)
+    if let Some(m) = (!idx.is_empty()).then(|| idx.iter().copied().fold(0, usize::max)) {
         if base + m >= x.numel() {
             return Err(Error::Shape(format!("gather: index {} out of range {}", base + m, x.numel())));
         }
@@ -558,185 +561,6 @@ pub fn max_over<P: Planes + ?Sized>(x: &P, windows: &[usize], shape: Vec<usize>)
         .map(|w| w.iter().copied().fold(w[0], |best, j| if re[j] > re[best] { j } else { best }))
         .collect();
     gather(x, 0, &idx, shape)
-}
-
-/// The numpy broadcast of two shapes.
-fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
-    let rank = a.len().max(b.len());
-    let pad = |s: &[usize], d: usize| if d + s.len() >= rank { s[d + s.len() - rank] } else { 1 };
-    (0..rank)
-        .map(|d| match (pad(a, d), pad(b, d)) {
-            (x, y) if x == y => Ok(x),
-            (1, y) => Ok(y),
-            (x, 1) => Ok(x),
-            _ => Err(Error::Shape(format!("cannot broadcast {a:?} with {b:?}"))),
-        })
-        .collect()
-}
-
-/// For each element of `out` (row-major), the index of the element of an operand of shape
-/// `s` that broadcasts to it; `None` when the operand has the output's shape (the identity).
-fn broadcast_index(s: &[usize], out: &[usize]) -> Option<Vec<usize>> {
-    if s.iter().product::<usize>() == out.iter().product::<usize>() {
-        return None;
-    }
-    let rank = out.len();
-    let mut strides = vec![0; rank];
-    let mut acc = 1;
-    for d in (0..s.len()).rev() {
-        let od = d + rank - s.len();
-        strides[od] = if s[d] == 1 { 0 } else { acc };
-        acc *= s[d];
-    }
-    let n: usize = out.iter().product();
-    let mut idx = Vec::with_capacity(n);
-    let mut coord = vec![0; rank];
-    for _ in 0..n {
-        idx.push(coord.iter().zip(&strides).map(|(c, s)| c * s).sum());
-        for d in (0..rank).rev() {
-            coord[d] += 1;
-            if coord[d] < out[d] {
-                break;
-            }
-            coord[d] = 0;
-        }
-    }
-    Some(idx)
-}
-
-/// One broadcast operand plane: the plane and its index map (`None`: the identity).
-#[derive(Clone, Copy)]
-struct Operand<'a> {
-    plane: &'a [f64],
-    idx: Option<&'a [usize]>,
-}
-
-impl Operand<'_> {
-    #[inline(always)]
-    fn at(&self, e: usize) -> f64 {
-        match self.idx {
-            None => self.plane[e],
-            Some(ix) => self.plane[ix[e]],
-        }
-    }
-}
-
-/// `out[e] (+)= coef[e] · x[e]` (`coef` `None`: 1; `acc`: accumulate).
-fn axpy(out: &mut [f64], coef: Option<&[f64]>, x: Operand<'_>, acc: bool) {
-    match (coef, x.idx, acc) {
-        (None, None, false) => out.copy_from_slice(x.plane),
-        (None, None, true) => out.iter_mut().zip(x.plane).for_each(|(o, v)| *o += v),
-        (Some(c), None, false) => out.iter_mut().zip(x.plane).zip(c).for_each(|((o, v), c)| *o = c * v),
-        (Some(c), None, true) => out.iter_mut().zip(x.plane).zip(c).for_each(|((o, v), c)| *o += c * v),
-        (c, Some(_), acc) => {
-            for (e, o) in out.iter_mut().enumerate() {
-                let v = c.map_or(1.0, |c| c[e]) * x.at(e);
-                *o = if acc { *o + v } else { v };
-            }
-        }
-    }
-}
-
-/// `out[e] += coef[e] · x[e] · y[e]`.
-fn axpy2(out: &mut [f64], coef: &[f64], x: Operand<'_>, y: Operand<'_>) {
-    if x.idx.is_none() && y.idx.is_none() {
-        for (((o, c), u), v) in out.iter_mut().zip(coef).zip(x.plane).zip(y.plane) {
-            *o += c * u * v;
-        }
-    } else {
-        for (e, o) in out.iter_mut().enumerate() {
-            *o += coef[e] * x.at(e) * y.at(e);
-        }
-    }
-}
-
-/// An elementwise binary function from the rule table ([`BinaryOp::partials`]) with numpy
-/// broadcasting, every plane by the second-order chain rule: `t_i = f_x·a_i + f_y·b_i`,
-/// `s_ij = f_x·a_ij + f_y·b_ij + f_xx·a_i·a_j + f_xy·(a_i·b_j + a_j·b_i) + f_yy·b_i·b_j`.
-/// A zero plane (`None`) contributes no term at all. `+` and `-` (constant partials) add and
-/// subtract planes; a passive operand's terms are skipped.
-pub fn binary<A, B>(op: BinaryOp, a: &A, b: &B) -> Result<Tensor>
-where
-    A: Planes + ?Sized,
-    B: Planes + ?Sized,
-{
-    let shape = broadcast_shape(a.shape(), b.shape())?;
-    let n: usize = shape.iter().product();
-    let mode = a.mode().merge(b.mode())?;
-    let (ia, ib) = (broadcast_index(a.shape(), &shape), broadcast_index(b.shape(), &shape));
-    let (ia, ib) = (ia.as_deref(), ib.as_deref());
-    let (ar, br) = (Operand { plane: a.re(), idx: ia }, Operand { plane: b.re(), idx: ib });
-    // The partials, one array each (`None`: a constant 1 for `+`, `-1` folded below).
-    let linear = matches!(op, BinaryOp::Add | BinaryOp::Sub);
-    let mut p = [vec![], vec![], vec![], vec![], vec![], vec![]];
-    let re: Vec<f64> = if linear {
-        let sign = if op == BinaryOp::Sub { -1.0 } else { 1.0 };
-        (0..n).map(|e| ar.at(e) + sign * br.at(e)).collect()
-    } else {
-        p.iter_mut().for_each(|v| v.reserve_exact(n));
-        for e in 0..n {
-            let q = op.partials(ar.at(e), br.at(e));
-            for (v, x) in p.iter_mut().zip([q.f, q.fx, q.fy, q.fxx, q.fxy, q.fyy]) {
-                v.push(x);
-            }
-        }
-        std::mem::take(&mut p[0])
-    };
-    let neg_b: Option<Vec<f64>> = (op == BinaryOp::Sub).then(|| vec![-1.0; n]);
-    let (fx, fy): (Option<&[f64]>, Option<&[f64]>) =
-        if linear { (None, neg_b.as_deref()) } else { (Some(&p[1]), Some(&p[2])) };
-    let (k, s) = (mode.tangents(), mode.seconds());
-    let at: Vec<Option<Operand<'_>>> =
-        (0..k).map(|i| a.tangent(i).map(|plane| Operand { plane, idx: ia })).collect();
-    let bt: Vec<Option<Operand<'_>>> =
-        (0..k).map(|i| b.tangent(i).map(|plane| Operand { plane, idx: ib })).collect();
-    let any_tan = at.iter().chain(&bt).any(Option::is_some);
-    let any_sec = (!linear && any_tan) || (0..s).any(|q| a.second(q).is_some() || b.second(q).is_some());
-    let tan = any_tan.then(|| {
-        let mut out = vec![0.0; n * k];
-        out.par_chunks_mut(n.max(1)).enumerate().for_each(|(i, o)| {
-            let mut acc = false;
-            for (x, c) in [(at[i], fx), (bt[i], fy)] {
-                if let Some(x) = x {
-                    axpy(o, c, x, acc);
-                    acc = true;
-                }
-            }
-        });
-        out
-    });
-    let sec = any_sec.then(|| {
-        let mut out = vec![0.0; n * s];
-        out.par_chunks_mut(n.max(1)).enumerate().for_each(|(q, o)| {
-            let (i, j) = mode.pair(q);
-            let mut acc = false;
-            let (asec, bsec) = (a.second(q), b.second(q));
-            let (asec, bsec) =
-                (asec.map(|plane| Operand { plane, idx: ia }), bsec.map(|plane| Operand { plane, idx: ib }));
-            for (x, c) in [(asec, fx), (bsec, fy)] {
-                if let Some(x) = x {
-                    axpy(o, c, x, acc);
-                    acc = true;
-                }
-            }
-            if !acc {
-                o.fill(0.0);
-            }
-            if linear {
-                return;
-            }
-            let (fxx, fxy, fyy) = (&p[3], &p[4], &p[5]);
-            for (u, v, c) in
-                [(at[i], at[j], fxx), (at[i], bt[j], fxy), (at[j], bt[i], fxy), (bt[i], bt[j], fyy)]
-            {
-                if let (Some(u), Some(v)) = (u, v) {
-                    axpy2(o, c, u, v);
-                }
-            }
-        });
-        out
-    });
-    Ok(Tensor::raw(shape, mode, re, tan, sec))
 }
 
 /// The fraction of rows of `logits (B, C)` whose (first) primal argmax is the label.
