@@ -6,18 +6,18 @@
 //!
 //! The cache holds weak references: code lives exactly as long as some program uses it and
 //! its memory is released when the last one is dropped.
+//!
+//! This module is only the map and its counters: each kind of compiled code defines its own
+//! key and compile step ([`crate::Program`]'s kernels, [`crate::tensor::TensorProgram`]'s
+//! plans) and keeps its entries in a cache of its own; the counters are shared.
 
-use crate::codegen::{self, CodegenOptions, CompileStats, Kernel};
-use crate::error::JitResult;
-use crate::float::FloatType;
-use crate::ir::Graph;
-use crate::program::Options;
-use crate::stage::{self, Mode};
-use crate::tensor::{self, LoopStrategy, Plan, TNode};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, Weak};
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+static HITS: AtomicU64 = AtomicU64::new(0);
+static MISSES: AtomicU64 = AtomicU64::new(0);
+static LIVE_CODE: AtomicUsize = AtomicUsize::new(0);
 
 /// One cache entry: what identifies the compiled value (`key`) and a weak reference to it
 /// (the code is owned by the programs that use it, not by the cache).
@@ -26,57 +26,78 @@ struct Entry<K, V> {
     value: Weak<V>,
 }
 
-/// A process-wide cache: entries bucketed by the structural hash of their key.
-type Table<K, V> = LazyLock<Mutex<HashMap<u64, Vec<Entry<K, V>>>>>;
-
-/// What identifies a compiled scalar kernel.
-struct KernelKey {
-    graph: Arc<Graph>,
-    mode: Mode,
-    float: FloatType,
-    options: Options,
+/// A process-wide map from keys (`K`, equal keys meaning the same code) to compiled values
+/// (`V`), bucketed by the keys' structural hash, holding only weak references.
+pub(crate) struct Cache<K, V> {
+    table: Mutex<HashMap<u64, Vec<Entry<K, V>>>>,
 }
 
-static CACHE: Table<KernelKey, Kernel> = LazyLock::new(|| Mutex::new(HashMap::new()));
-static HITS: AtomicU64 = AtomicU64::new(0);
-static MISSES: AtomicU64 = AtomicU64::new(0);
+impl<K: PartialEq, V> Cache<K, V> {
+    /// An empty cache.
+    pub(crate) fn new() -> Self {
+        Cache { table: Mutex::new(HashMap::new()) }
+    }
 
-/// The live value in `table` under `hash` whose key satisfies `is_same`, or else the value
-/// of `compile` (entered under `make_key()`). Counts a hit or a miss; if another thread
-/// entered an equal value while this one compiled, that value is returned (this one is
-/// dropped and its code freed). Entries whose value was dropped are forgotten.
-fn get_or_compile<K, V>(
-    table: &Table<K, V>,
-    hash: u64,
-    is_same: impl Fn(&K) -> bool,
-    compile: impl FnOnce() -> JitResult<V>,
-    make_key: impl FnOnce() -> K,
-) -> JitResult<Arc<V>> {
-    let find = |cache: &mut HashMap<u64, Vec<Entry<K, V>>>| -> Option<Arc<V>> {
-        let bucket = cache.get_mut(&hash)?;
-        bucket.retain(|e| e.value.strong_count() > 0);
-        bucket.iter().filter(|e| is_same(&e.key)).find_map(|e| e.value.upgrade())
-    };
-    {
-        let mut cache = table.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(v) = find(&mut cache) {
-            HITS.fetch_add(1, Ordering::SeqCst);
-            return Ok(v);
+    /// The live value entered under a key equal to `key` (whose structural hash is `hash`),
+    /// or else the value of `compile(&key)`, entered under `key`. Counts a hit or a miss; if
+    /// another thread entered an equal value while this one compiled, that value is returned
+    /// (this one is dropped and its code freed). Entries whose value was dropped are
+    /// forgotten.
+    pub(crate) fn get_or_compile<E>(
+        &self,
+        hash: u64,
+        key: K,
+        compile: impl FnOnce(&K) -> Result<V, E>,
+    ) -> Result<Arc<V>, E> {
+        let find = |cache: &mut HashMap<u64, Vec<Entry<K, V>>>| -> Option<Arc<V>> {
+            let bucket = cache.get_mut(&hash)?;
+            bucket.retain(|e| e.value.strong_count() > 0);
+            bucket.iter().filter(|e| e.key == key).find_map(|e| e.value.upgrade())
+        };
+        {
+            let mut cache = self.table.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(v) = find(&mut cache) {
+                HITS.fetch_add(1, Ordering::SeqCst);
+                return Ok(v);
+            }
         }
+        let v = Arc::new(compile(&key)?);
+        MISSES.fetch_add(1, Ordering::SeqCst);
+        let mut cache = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = find(&mut cache) {
+            return Ok(existing); // another thread won the race; ours is dropped and freed
+        }
+        // Forget entries whose code was freed (their programs were all dropped).
+        cache.retain(|_, bucket| {
+            bucket.retain(|e| e.value.strong_count() > 0);
+            !bucket.is_empty()
+        });
+        cache.entry(hash).or_default().push(Entry { key, value: Arc::downgrade(&v) });
+        Ok(v)
     }
-    let v = Arc::new(compile()?);
-    MISSES.fetch_add(1, Ordering::SeqCst);
-    let mut cache = table.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(existing) = find(&mut cache) {
-        return Ok(existing); // another thread won the race; ours is dropped and freed
+}
+
+/// Held by every block of compiled code while it lives: counts it in
+/// [`CacheStats::live_kernels`] (the count drops when the token does, after the code is freed).
+pub(crate) struct LiveCode(());
+
+impl LiveCode {
+    /// Counts one more block of compiled code.
+    pub(crate) fn new() -> Self {
+        LIVE_CODE.fetch_add(1, Ordering::SeqCst);
+        LiveCode(())
     }
-    // Forget entries whose code was freed (their programs were all dropped).
-    cache.retain(|_, bucket| {
-        bucket.retain(|e| e.value.strong_count() > 0);
-        !bucket.is_empty()
-    });
-    cache.entry(hash).or_default().push(Entry { key: make_key(), value: Arc::downgrade(&v) });
-    Ok(v)
+}
+
+impl Drop for LiveCode {
+    fn drop(&mut self) {
+        LIVE_CODE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The blocks of compiled code alive now.
+pub(crate) fn live_code() -> usize {
+    LIVE_CODE.load(Ordering::SeqCst)
 }
 
 /// Counters of the process-wide code cache.
@@ -95,102 +116,6 @@ pub fn cache_stats() -> CacheStats {
     CacheStats {
         hits: HITS.load(Ordering::SeqCst),
         misses: MISSES.load(Ordering::SeqCst),
-        live_kernels: codegen::live_kernels(),
+        live_kernels: live_code(),
     }
-}
-
-/// The compiled kernel for `graph` in `mode` over `float`, from the cache or freshly compiled.
-pub(crate) fn kernel(
-    graph: &Arc<Graph>,
-    hash: u64,
-    mode: Mode,
-    float: FloatType,
-    options: &Options,
-) -> JitResult<Arc<Kernel>> {
-    get_or_compile(
-        &CACHE,
-        hash,
-        |k| {
-            k.mode == mode
-                && k.float == float
-                && k.options == *options
-                && (Arc::ptr_eq(&k.graph, graph) || *k.graph == **graph)
-        },
-        || {
-            let t0 = Instant::now();
-            let staged = stage::stage(graph, mode, options.max_staged_nodes)?;
-            let stage_time = t0.elapsed();
-            let t1 = Instant::now();
-            let mut k = codegen::compile(&staged, &options.codegen, float)?;
-            k.stats = CompileStats {
-                traced_nodes: graph.nodes.len(),
-                stage_time,
-                codegen_time: t1.elapsed(),
-                ..k.stats
-            };
-            Ok(k)
-        },
-        || KernelKey { graph: graph.clone(), mode, float, options: options.clone() },
-    )
-}
-
-/// What identifies a tensor graph in the cache.
-pub(crate) struct TensorKey {
-    /// The nodes (shared with the program).
-    pub nodes: Arc<Vec<TNode>>,
-    /// The output node.
-    pub output: u32,
-    /// The parameter count.
-    pub n_params: usize,
-    /// [`tensor::structural_hash`] of the above.
-    pub hash: u64,
-}
-
-/// What identifies a compiled tensor plan.
-struct PlanKey {
-    key: TensorKey,
-    mode: Mode,
-    float: FloatType,
-    codegen: CodegenOptions,
-    strategy: LoopStrategy,
-}
-
-static TENSOR_CACHE: Table<PlanKey, Plan> = LazyLock::new(|| Mutex::new(HashMap::new()));
-
-/// The compiled plan of the tensor graph `key` in `mode` over `float`, from the cache or
-/// from `compile`. Counted in the same hits and misses as the scalar kernels
-/// ([`cache_stats`]).
-pub(crate) fn tensor_plan(
-    key: &TensorKey,
-    mode: Mode,
-    float: FloatType,
-    (codegen, strategy): (&CodegenOptions, LoopStrategy),
-    compile: impl FnOnce() -> JitResult<Plan>,
-) -> JitResult<Arc<Plan>> {
-    get_or_compile(
-        &TENSOR_CACHE,
-        key.hash,
-        |e| {
-            e.mode == mode
-                && e.float == float
-                && e.codegen == *codegen
-                && e.strategy == strategy
-                && e.key.output == key.output
-                && e.key.n_params == key.n_params
-                && (Arc::ptr_eq(&e.key.nodes, &key.nodes) || tensor::same_nodes(&e.key.nodes, &key.nodes))
-        },
-        compile,
-        || PlanKey {
-            key: TensorKey {
-                nodes: key.nodes.clone(),
-                output: key.output,
-                n_params: key.n_params,
-                hash: key.hash,
-            },
-            mode,
-            float,
-            codegen: codegen.clone(),
-            strategy,
-        },
-    )
 }

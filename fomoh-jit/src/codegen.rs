@@ -16,7 +16,8 @@
 //! boundary go through a scratch buffer), so compile time stays roughly linear in the
 //! number of nodes.
 
-use crate::error::{JitError, JitResult};
+use crate::cache::{self, LiveCode};
+use crate::error::{cg_err, JitError, JitResult};
 use crate::externs;
 use crate::float::{FloatType, JitFloat};
 use crate::ir::{Cmp, FxMap, Graph, GuardInfo, NodeId, Op};
@@ -29,7 +30,6 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 use fomoh_runtime::{BinaryOp, UnaryOp};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -74,24 +74,21 @@ pub struct CompileStats {
 /// A segment: `(inputs, scratch, out)`, each a pointer to the kernel's float type.
 type SegFn = unsafe extern "C" fn(*const u8, *mut u8, *mut u8) -> u32;
 
-static LIVE_KERNELS: AtomicUsize = AtomicUsize::new(0);
-
 /// The number of compiled kernels (native code blocks) currently alive in this process.
 pub fn live_kernels() -> usize {
-    LIVE_KERNELS.load(Ordering::SeqCst)
+    cache::live_code()
 }
 
 /// Owner of the code memory; touched only when the kernel is dropped.
 struct ModuleBox(JITModule);
 
 /// Finalized code memory, released (and uncounted from [`live_kernels`]) on drop.
-pub(crate) struct OwnedCode(Mutex<Option<ModuleBox>>);
+pub(crate) struct OwnedCode(Mutex<Option<ModuleBox>>, LiveCode);
 
 impl OwnedCode {
     /// Takes ownership of a finalized module.
     pub(crate) fn new(module: JITModule) -> Self {
-        LIVE_KERNELS.fetch_add(1, Ordering::SeqCst);
-        OwnedCode(Mutex::new(Some(ModuleBox(module))))
+        OwnedCode(Mutex::new(Some(ModuleBox(module))), LiveCode::new())
     }
 }
 
@@ -103,7 +100,7 @@ impl Drop for OwnedCode {
             // being dropped) proves no call into this code is running or can start.
             unsafe { m.free_memory() };
         }
-        LIVE_KERNELS.fetch_sub(1, Ordering::SeqCst);
+        // The `LiveCode` token is dropped next: the code is uncounted once freed.
     }
 }
 // SAFETY: the module is moved into the box after finalization and is only used again to
@@ -265,10 +262,6 @@ pub(crate) fn native_binary(b: &mut FunctionBuilder, op: BinaryOp, x: Value, y: 
         }
         _ => return None,
     })
-}
-
-pub(crate) fn cg_err(e: impl core::fmt::Display) -> JitError {
-    JitError::Codegen(e.to_string())
 }
 
 /// The byte offset of slot `k` of `bytes`-byte values.

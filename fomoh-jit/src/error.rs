@@ -77,3 +77,8 @@ pub(crate) fn check_len(what: &str, expected: usize, found: usize) -> JitResult<
         Err(JitError::Length { what: what.to_string(), expected, found })
     }
 }
+
+/// A code generator (Cranelift) error as a [`JitError::Codegen`].
+pub(crate) fn cg_err(e: impl core::fmt::Display) -> JitError {
+    JitError::Codegen(e.to_string())
+}

@@ -11,7 +11,7 @@
 //! The scalar and the tensor code generators both call through [`call_unary`],
 //! [`call_binary`] and [`call`].
 
-use crate::error::{JitError, JitResult};
+use crate::error::{cg_err, JitError, JitResult};
 use crate::float::FloatType;
 use crate::ir::FxMap;
 use cranelift_codegen::ir::{types, AbiParam, FuncRef, InstBuilder, Value};
@@ -197,8 +197,7 @@ pub(crate) fn call(
             let mut s = module.make_signature();
             s.params.extend(callee.params.iter().map(|&t| AbiParam::new(t)));
             s.returns.extend(callee.ret.map(AbiParam::new));
-            let fid =
-                module.declare_function(&callee.name, Linkage::Import, &s).map_err(crate::codegen::cg_err)?;
+            let fid = module.declare_function(&callee.name, Linkage::Import, &s).map_err(cg_err)?;
             let r = module.declare_func_in_func(fid, b.func);
             refs.insert(callee.name.clone(), r);
             r

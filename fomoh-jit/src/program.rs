@@ -1,7 +1,7 @@
 //! [`Program`]: a traced function with its compiled forward passes.
 
-use crate::cache;
-use crate::codegen::{CodegenOptions, CompileStats, Kernel};
+use crate::cache::Cache;
+use crate::codegen::{self, CodegenOptions, CompileStats, Kernel};
 use crate::error::{check_len, JitError, JitResult};
 use crate::float::{FloatType, JitFloat};
 use crate::ir::{Graph, GuardInfo};
@@ -11,7 +11,8 @@ use crate::tensor::TensorProgram;
 use crate::trace::{self, Tracer};
 use core::marker::PhantomData;
 use fomoh_runtime::{Dim, HyperDual, Jet, Objective, Packed, Projection, Result, ScalarFn};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
+use std::time::Instant;
 
 /// Limits and code-generation settings.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -41,6 +42,55 @@ impl Default for Options {
             reroll_min_nodes: 256,
         }
     }
+}
+
+/// What identifies a compiled kernel in the code cache: the traced graph, the mode, the
+/// float type and the options.
+struct KernelKey {
+    graph: Arc<Graph>,
+    mode: Mode,
+    float: FloatType,
+    options: Options,
+}
+
+impl PartialEq for KernelKey {
+    /// The same graph (compared in full unless shared) in the same mode, float type and
+    /// options.
+    fn eq(&self, k: &KernelKey) -> bool {
+        self.mode == k.mode
+            && self.float == k.float
+            && self.options == k.options
+            && (Arc::ptr_eq(&self.graph, &k.graph) || *self.graph == *k.graph)
+    }
+}
+
+/// The process-wide cache of compiled kernels.
+static KERNELS: LazyLock<Cache<KernelKey, Kernel>> = LazyLock::new(Cache::new);
+
+/// The compiled kernel for `graph` (of structural hash `hash`) in `mode` over `float`, from
+/// the code cache or freshly staged and compiled.
+fn kernel(
+    graph: &Arc<Graph>,
+    hash: u64,
+    mode: Mode,
+    float: FloatType,
+    options: &Options,
+) -> JitResult<Arc<Kernel>> {
+    let key = KernelKey { graph: graph.clone(), mode, float, options: options.clone() };
+    KERNELS.get_or_compile(hash, key, |k| {
+        let t0 = Instant::now();
+        let staged = stage::stage(&k.graph, k.mode, k.options.max_staged_nodes)?;
+        let stage_time = t0.elapsed();
+        let t1 = Instant::now();
+        let mut kernel = codegen::compile(&staged, &k.options.codegen, k.float)?;
+        kernel.stats = CompileStats {
+            traced_nodes: k.graph.nodes.len(),
+            stage_time,
+            codegen_time: t1.elapsed(),
+            ..kernel.stats
+        };
+        Ok(kernel)
+    })
 }
 
 /// A traced function, compiled on demand (per mode, cached) to native code over the float
@@ -316,7 +366,7 @@ impl<T: JitFloat> Program<T> {
     fn kernel(&self, mode: Mode) -> JitResult<&Arc<Kernel>> {
         let mode = mode.validate()?;
         self.kernels[mode.slot()]
-            .get_or_init(|| cache::kernel(&self.graph, self.hash, mode, T::TYPE, &self.options))
+            .get_or_init(|| kernel(&self.graph, self.hash, mode, T::TYPE, &self.options))
             .as_ref()
             .map_err(Clone::clone)
     }

@@ -29,14 +29,13 @@
 //! on the thread count), so the result is the same on every machine; it differs from the
 //! untiled program only by the order of the batch sum's additions.
 
-use super::{args, lane_slice, numel, Src, TNode, TOp, TensorProgram};
+use super::graph::{args, numel, TNode, TOp};
 use crate::error::{JitError, JitResult};
-use crate::float::JitFloat;
-use crate::stage::{Mode, SLOTS};
+use crate::stage::Mode;
 use fomoh_runtime::BinaryOp;
-use std::sync::{Arc, Mutex, OnceLock};
 
-/// How a tensor program runs a batch (see [`TensorProgram::with_row_tiling`]).
+/// How a tensor program runs a batch (see
+/// [`TensorProgram::with_row_tiling`](super::TensorProgram::with_row_tiling)).
 ///
 /// A graph is tiled when it is provably a sum over the rows of a batch: its output is a
 /// full sum of per-row values (or sums and differences of such sums, scaled by literals,
@@ -98,7 +97,7 @@ enum Class {
 
 /// Where a tile program's input slot comes from: a data or input leaf of the whole graph,
 /// and its row width if the tile reads only its own rows of it (`None`: all of it).
-type TileSrc = (u32, Option<usize>);
+pub(super) type TileSrc = (u32, Option<usize>);
 
 /// A graph proved to be a sum over the rows of a batch.
 #[derive(Debug)]
@@ -106,7 +105,7 @@ pub(super) struct RowSplit {
     batch: usize,
     class: Vec<Class>,
     /// Per tile input slot: its source.
-    srcs: Vec<TileSrc>,
+    pub(super) srcs: Vec<TileSrc>,
     /// The tile slot of each batched or input leaf.
     slot: Vec<Option<usize>>,
     /// Estimated stored elements per row and lane (rows nodes that are neither views nor
@@ -264,7 +263,7 @@ impl RowSplit {
     /// The graph over `rows` rows of the batch: batched leaves become input slots of
     /// `rows` rows, every rows node has `rows` as its first extent, unused nodes become
     /// literals. Returns the nodes and the input slots' shapes.
-    fn tile_nodes(&self, nodes: &[TNode], rows: usize) -> (Vec<TNode>, Vec<Vec<usize>>) {
+    pub(super) fn tile_nodes(&self, nodes: &[TNode], rows: usize) -> (Vec<TNode>, Vec<Vec<usize>>) {
         let mut shapes = vec![Vec::new(); self.srcs.len()];
         let out = nodes
             .iter()
@@ -289,7 +288,7 @@ impl RowSplit {
     }
 
     /// The rows of the tiles of `mode` under `tiling` (`None`: run whole).
-    fn bounds(&self, tiling: RowTiling, mode: Mode, elem: usize) -> Option<Vec<(usize, usize)>> {
+    pub(super) fn bounds(&self, tiling: RowTiling, mode: Mode, elem: usize) -> Option<Vec<(usize, usize)>> {
         let b = self.batch;
         let n = match tiling {
             RowTiling::Off => return Option::None,
@@ -320,153 +319,7 @@ impl RowSplit {
     }
 }
 
-/// The tiles of one mode: the rows of each and its program.
-pub(super) struct Tiles<T: JitFloat> {
-    split: Arc<RowSplit>,
-    bounds: Vec<(usize, usize)>,
-    programs: Vec<Arc<TensorProgram<T>>>,
-}
-
-impl<T: JitFloat> Tiles<T> {
-    /// The first tile's plan statistics, with every tile length's compile time.
-    pub(super) fn stats(&self, mode: Mode) -> JitResult<super::TensorStats> {
-        let mut stats = self.programs[0].plan(mode)?.stats;
-        stats.row_tiles = self.bounds.len();
-        for (i, p) in self.programs.iter().enumerate().skip(1) {
-            if !self.programs[..i].iter().any(|q| Arc::ptr_eq(p, q)) {
-                stats.compile_time += p.plan(mode)?.stats.compile_time;
-            }
-        }
-        Ok(stats)
-    }
-}
-
 /// Rows `r0..r1` of a row-major matrix with rows of `w` elements.
-fn rows_of<T>(d: &[T], w: usize, (r0, r1): (usize, usize)) -> JitResult<&[T]> {
+pub(super) fn rows_of<T>(d: &[T], w: usize, (r0, r1): (usize, usize)) -> JitResult<&[T]> {
     d.get(r0 * w..r1 * w).ok_or_else(|| JitError::Shape("internal: a tile's rows are out of range".into()))
-}
-
-/// A program's row tiling state: the analysis, the per-mode tiles and the tile programs
-/// (one per tile length, shared by the modes).
-pub(super) struct TileState<T: JitFloat> {
-    split: OnceLock<Option<Arc<RowSplit>>>,
-    modes: [OnceLock<Option<Arc<Tiles<T>>>>; SLOTS],
-    programs: Mutex<Vec<(usize, Arc<TensorProgram<T>>)>>,
-}
-
-impl<T: JitFloat> Default for TileState<T> {
-    fn default() -> Self {
-        TileState {
-            split: OnceLock::new(),
-            modes: core::array::from_fn(|_| OnceLock::new()),
-            programs: Mutex::new(Vec::new()),
-        }
-    }
-}
-
-impl<T: JitFloat> TensorProgram<T> {
-    /// The same graph with the batch run as row tiles per `tiling` (default
-    /// [`RowTiling::Auto`]); nothing compiled is kept.
-    ///
-    /// Where the graph is a sum over the rows of a batch (a model's summed or mean loss
-    /// over data or inputs whose first axis is the batch, see [`RowTiling`]), a
-    /// pass runs the same graph over blocks of rows, side by side on the rayon pool, and
-    /// adds their lanes in tile order: every intermediate of a tile stays in cache. Other
-    /// graphs always run whole. The result differs from the untiled program's only by the
-    /// order of the batch sum's additions.
-    ///
-    /// ```
-    /// use fomoh_jit::tensor::{models, RowTiling};
-    /// let x: Vec<f64> = (0..100 * 4).map(|i| (i as f64 * 0.37).sin()).collect();
-    /// let labels: Vec<usize> = (0..100).map(|i| i % 3).collect();
-    /// let p = models::logreg(x, &labels, 4, 3).unwrap();
-    /// let tiled = p.with_row_tiling(RowTiling::Rows(16)); // 7 tiles of 14 or 15 rows
-    /// let whole = p.with_row_tiling(RowTiling::Off);
-    /// assert_eq!(tiled.prepare(fomoh_jit::Mode::HyperDual).unwrap().row_tiles, 7);
-    /// let (theta, v) = (vec![0.1; 15], vec![1.0; 15]);
-    /// let (a, b) = (tiled.hyper_dual(&theta, &v, &v).unwrap(), whole.hyper_dual(&theta, &v, &v).unwrap());
-    /// assert!((a.e12 - b.e12).abs() < 1e-13 * b.e12.abs().max(1.0));
-    /// ```
-    pub fn with_row_tiling(&self, tiling: RowTiling) -> TensorProgram<T> {
-        let mut p = self.with_float::<T>();
-        p.tiling = tiling;
-        p
-    }
-
-    /// The row structure of the graph (analyzed once).
-    fn row_split(&self) -> Option<&Arc<RowSplit>> {
-        self.tiles.split.get_or_init(|| analyze(&self.nodes, self.output).map(Arc::new)).as_ref()
-    }
-
-    /// The tiles `mode` runs in (`None`: whole); `mode` must be valid.
-    pub(super) fn tiles(&self, mode: Mode) -> Option<Arc<Tiles<T>>> {
-        if self.tiling == RowTiling::Off {
-            return Option::None;
-        }
-        self.tiles.modes[mode.slot()]
-            .get_or_init(|| {
-                let split = self.row_split()?;
-                let bounds = split.bounds(self.tiling, mode, core::mem::size_of::<T>())?;
-                let programs = bounds.iter().map(|&(r0, r1)| self.tile_program(split, r1 - r0)).collect();
-                Some(Arc::new(Tiles { split: split.clone(), bounds, programs }))
-            })
-            .clone()
-    }
-
-    /// The graph over `rows` rows (built once per length).
-    fn tile_program(&self, split: &RowSplit, rows: usize) -> Arc<TensorProgram<T>> {
-        let mut progs = self.tiles.programs.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, p)) = progs.iter().find(|(r, _)| *r == rows) {
-            return p.clone();
-        }
-        let (nodes, inputs) = split.tile_nodes(&self.nodes, rows);
-        let mut p = TensorProgram::from_nodes(nodes, self.output, self.n_params, inputs);
-        p.codegen = self.codegen.clone();
-        p.strategy = self.strategy;
-        p.tiling = RowTiling::Off;
-        let p = Arc::new(p);
-        progs.push((rows, p.clone()));
-        p
-    }
-
-    /// One pass of `mode` as the sum of its tiles' passes (arguments checked by the caller).
-    pub(super) fn run_tiles(
-        &self,
-        tiles: &Tiles<T>,
-        mode: Mode,
-        parts: &[(&str, &[T])],
-        inputs: &[&[T]],
-    ) -> JitResult<Vec<T>> {
-        use rayon::prelude::*;
-        let nd = (&self.nodes[..], self.data());
-        let results: Vec<JitResult<Vec<T>>> = tiles
-            .bounds
-            .par_iter()
-            .zip(&tiles.programs)
-            .map(|(&rows, p)| {
-                let ins = tiles
-                    .split
-                    .srcs
-                    .iter()
-                    .map(|&(i, width)| {
-                        // The leaf's elements (data in `T`, or the bound input), resolved as
-                        // every step resolves its operands.
-                        let all = lane_slice(nd, &[], inputs, &[], Src::Data(i, 0));
-                        match width {
-                            Some(w) => rows_of(all, w, rows),
-                            None => Ok(all),
-                        }
-                    })
-                    .collect::<JitResult<Vec<&[T]>>>()?;
-                p.run(mode, parts, &ins)
-            })
-            .collect();
-        let mut total = vec![T::cst(0.0); mode.outputs()];
-        for r in results {
-            for (t, v) in total.iter_mut().zip(r?) {
-                *t += v;
-            }
-        }
-        Ok(total)
-    }
 }
