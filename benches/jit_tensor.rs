@@ -36,6 +36,11 @@ use fomoh_runtime::Scalar;
 use std::hint::black_box;
 use std::time::Duration;
 
+/// One-hot rows (the labels are valid here).
+fn one_hot(labels: &[usize], classes: usize) -> Vec<f64> {
+    fomoh::nn::one_hot(labels, classes).expect("labels below classes")
+}
+
 fn rosenbrock<S: Scalar>(x: &[S]) -> S {
     let (one, hundred) = (S::one(), S::from_f64(100.0));
     (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
@@ -257,7 +262,7 @@ fn row_tiles() -> Result<(), fomoh::Error> {
     ];
     for (name, p, rows) in problems {
         let (xs, ys) = digits(rows);
-        let y = models::one_hot(&ys, 10);
+        let y = one_hot(&ys, 10);
         let th: Vec<f64> = (0..p.dim()).map(|k| 0.1 * ((k + 1) as f64).sin()).collect();
         let u = dirs(p.dim(), 8);
         let whole = p.with_row_tiling(RowTiling::Off);
@@ -508,7 +513,7 @@ fn main() -> Result<(), fomoh::Error> {
             continue;
         }
         let (xs, ys) = digits(rows);
-        let y = models::one_hot(&ys, 10);
+        let y = one_hot(&ys, 10);
         let program = build(rows)?;
         let bound = program.bind(&[&xs, &y])?;
         let halves = [build(rows / 2)?, build(rows - rows / 2)?];
@@ -548,7 +553,7 @@ fn main() -> Result<(), fomoh::Error> {
         println!("== {name}: compiling the JIT minibatch program ==");
         compile_report(&program)?;
         println!();
-        let y = models::one_hot(&ys, 10);
+        let y = one_hot(&ys, 10);
         let bound = program.bind(&[&xs, &y])?;
         let model = Cnn::paper();
         let halves = [

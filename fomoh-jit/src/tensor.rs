@@ -86,7 +86,6 @@ mod tile;
 #[cfg(test)]
 mod matmul_plan_tests;
 
-/// The benchmark problems of `BENCHMARKS.md` as tensor graphs.
 pub mod models;
 
 pub use builder::TensorBuilder;
@@ -96,5 +95,3 @@ pub use plan::{TensorStats, PAR_MIN_LOOP_WORK};
 pub use program::{Bound, TensorProgram};
 pub use tile::{RowTiling, MAX_TILE_ROWS, MIN_TILE_ROWS, TILE_BYTES, TILE_WORK};
 
-// For `models` (which reads shapes through `super::as2`).
-use graph::as2;

@@ -5,6 +5,11 @@ use fomoh_jit::tensor::models;
 use fomoh_jit::{cache_stats, compile, live_kernels, Mode, TensorBuilder, Tracer};
 use fomoh_runtime::Scalar;
 
+/// One-hot rows (the labels are valid here).
+fn one_hot(labels: &[usize], classes: usize) -> Vec<f64> {
+    fomoh_runtime::nn::one_hot(labels, classes).expect("labels below classes")
+}
+
 fn rosenbrock<S: Scalar>(x: &[S]) -> S {
     let (one, hundred) = (S::one(), S::from_f64(100.0));
     (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
@@ -78,7 +83,7 @@ fn cache_hits_and_code_memory_is_released() {
     assert_eq!(s.live_kernels, base.live_kernels + 1);
     assert_eq!(s1, s2, "the second program reports the first compilation");
     let theta: Vec<f64> = (0..p1.dim()).map(|k| 0.2 * (k as f64).sin()).collect();
-    let (x, y) = (vec![0.25; 16 * 8], models::one_hot(&[1; 16], 3));
+    let (x, y) = (vec![0.25; 16 * 8], one_hot(&[1; 16], 3));
     let u = vec![theta.clone(); 4];
     let (a, b) = (p1.bind(&[&x, &y]).unwrap(), p2.bind(&[&x, &y]).unwrap());
     assert_eq!(a.project(&theta, &u).unwrap(), b.project(&theta, &u).unwrap());

@@ -10,6 +10,11 @@ use fomoh_jit::JitError;
 use fomoh_runtime::{BinaryOp, HyperDual, HyperK, Scalar, UnaryOp};
 use proptest::prelude::*;
 
+/// One-hot rows (the labels are valid here).
+fn one_hot(labels: &[usize], classes: usize) -> Vec<f64> {
+    fomoh_runtime::nn::one_hot(labels, classes).expect("labels below classes")
+}
+
 fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol * a.abs().max(b.abs()).max(1.0)
 }
@@ -216,7 +221,7 @@ fn minibatch_programs_match_the_runtime_models_on_every_batch() {
             let idx: Vec<usize> = (start..start + bsz).collect();
             let batch = digits.batch(&idx).unwrap();
             let rt = Minibatch::new(model.as_ref(), &batch).unwrap();
-            let y = models::one_hot(&batch.labels, 10);
+            let y = one_hot(&batch.labels, 10);
             let jit = p.bind(&[batch.x.re(), &y]).unwrap();
             let what = format!("{} batch at {start}", model.name());
             assert!(close(jit.value(&theta).unwrap(), rt.value(&theta).unwrap(), 1e-12), "{what}");
@@ -248,7 +253,7 @@ fn baked_and_bound_models_agree() {
     let (x, y) = common::digits(40);
     let baked = models::mlp(x.clone(), &y, 64, 6, 10).unwrap();
     let bound = models::mlp_minibatch(40, &[64, 6, 10], UnaryOp::Tanh).unwrap();
-    let oh = models::one_hot(&y, 10);
+    let oh = one_hot(&y, 10);
     let b = bound.bind(&[&x, &oh]).unwrap();
     let theta: Vec<f64> = (0..baked.dim()).map(|k| 0.1 * ((k + 1) as f64).sin()).collect();
     let u = dirs(theta.len(), 4);
@@ -259,7 +264,7 @@ fn baked_and_bound_models_agree() {
 fn input_errors_are_typed_and_checked_before_running() {
     use fomoh_runtime::Error;
     let p = models::logreg_minibatch(3, 4, 2).unwrap();
-    let (x, y) = (vec![0.5; 12], models::one_hot(&[0, 1, 1], 2));
+    let (x, y) = (vec![0.5; 12], one_hot(&[0, 1, 1], 2));
     let theta = vec![0.1; 10];
     // wrong count, wrong lengths: typed errors at bind time
     assert!(matches!(p.bind(&[&x]), Err(Error::Length { expected: 2, found: 1, .. })));
@@ -294,7 +299,7 @@ fn input_errors_are_typed_and_checked_before_running() {
 fn repeated_calls_on_other_batches_are_exact() {
     let (x, y) = common::digits(60);
     let (x1, x2) = (&x[..30 * 64], &x[30 * 64..]);
-    let (y1, y2) = (models::one_hot(&y[..30], 10), models::one_hot(&y[30..], 10));
+    let (y1, y2) = (one_hot(&y[..30], 10), one_hot(&y[30..], 10));
     let p = models::mlp_minibatch(30, &[64, 5, 10], UnaryOp::Tanh).unwrap();
     let theta: Vec<f64> = (0..p.dim()).map(|k| 0.3 * ((k + 1) as f64).cos()).collect();
     let u = dirs(theta.len(), 3);
@@ -521,7 +526,7 @@ fn batch_shards_in_a_weighted_sum_equal_the_whole_batch() {
     let whole = models::mlp_minibatch(bsz, &sizes, UnaryOp::Tanh).unwrap();
     let half = models::mlp_minibatch(bsz / 2, &sizes, UnaryOp::Tanh).unwrap();
     let batch = digits.batch(&(200..200 + bsz).collect::<Vec<_>>()).unwrap();
-    let (x, y) = (batch.x.re(), models::one_hot(&batch.labels, 10));
+    let (x, y) = (batch.x.re(), one_hot(&batch.labels, 10));
     let full = whole.bind(&[x, &y]).unwrap();
     let shards = models::bind_shards(&[&half, &half], x, &y).unwrap();
     assert_eq!(shards.parts().iter().map(|p| p.1).collect::<Vec<_>>(), [0.5, 0.5]);

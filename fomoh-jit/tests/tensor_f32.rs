@@ -18,6 +18,11 @@ use fomoh_jit::Mode;
 use fomoh_runtime::{BinaryOp, UnaryOp};
 use proptest::prelude::*;
 
+/// One-hot rows (the labels are valid here).
+fn one_hot(labels: &[usize], classes: usize) -> Vec<f64> {
+    fomoh_runtime::nn::one_hot(labels, classes).expect("labels below classes")
+}
+
 fn f32s(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
 }
@@ -177,7 +182,7 @@ fn bound_f32_minibatches_match_the_interpreter() {
     let p = models::mlp_minibatch(bsz, &sizes, UnaryOp::Tanh).unwrap().with_float::<f32>();
     let xb: Vec<f32> = (0..bsz * 16).map(|i| ((i as f32) * 0.13).sin()).collect();
     let labels: Vec<usize> = (0..bsz).map(|i| (i * 7) % 10).collect();
-    let yb = f32s(&models::one_hot(&labels, 10));
+    let yb = f32s(&one_hot(&labels, 10));
     let bound = p.bind(&[&xb, &yb]).unwrap();
     let theta: Vec<f32> = (0..p.dim()).map(|i| 0.3 * ((i as f32) * 0.37).sin()).collect();
     let u: Vec<Vec<f32>> = (0..8).map(|j| f32s(&common::direction(j, theta.len()))).collect();

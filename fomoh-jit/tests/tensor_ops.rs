@@ -662,7 +662,7 @@ fn cnn_minibatch_agrees_with_the_runtime_model_on_every_batch() {
     for chunk in 0..3 {
         let x = all[chunk * bsz * 144..(chunk + 1) * bsz * 144].to_vec();
         let labels: Vec<usize> = (0..bsz).map(|i| (5 * i + 3 * chunk + 1) % cfg.classes).collect();
-        let y = models::one_hot(&labels, cfg.classes);
+        let y = one_hot(&labels, cfg.classes);
         let bound = p.bind(&[&x, &y]).unwrap();
         let batch = Batch::new(Tensor::constant(vec![bsz, 144], x.clone()).unwrap(), labels.clone()).unwrap();
         let mb = Minibatch::new(&model, &batch).unwrap();
@@ -674,7 +674,7 @@ fn cnn_minibatch_agrees_with_the_runtime_model_on_every_batch() {
     assert!(values[0] != values[1] && values[1] != values[2], "the batches differ: {values:?}");
     // the bound interpreter agrees with the compiled code
     let x = &all[..bsz * 144];
-    let y = models::one_hot(&[1, 2, 3, 4], 10);
+    let y = one_hot(&[1, 2, 3, 4], 10);
     let bound = p.bind(&[x, &y]).unwrap();
     let u = dirs(theta.len(), 2);
     let seeded: Vec<HyperDual<f64>> =
@@ -697,7 +697,7 @@ fn cnn_minibatch_errors_are_typed() {
     assert!(matches!(models::cnn_minibatch(2, CnnConfig { classes: 0, ..cfg }), Err(JitError::Shape(_))));
     let p = models::cnn_minibatch(2, cfg).unwrap();
     let theta = Cnn::new(cfg).unwrap().init(0);
-    let (x, y) = (images(2, 12, 12), models::one_hot(&[3, 9], 10));
+    let (x, y) = (images(2, 12, 12), one_hot(&[3, 9], 10));
     assert!(matches!(p.bind(&[&x]), Err(Error::Length { expected: 2, found: 1, .. })), "one input");
     assert!(matches!(p.bind(&[&x, &y, &y]), Err(Error::Length { .. })), "three inputs");
     assert!(matches!(p.bind(&[&x[..287], &y]), Err(Error::Length { expected: 288, found: 287, .. })));
@@ -784,6 +784,11 @@ fn cnn_builder_errors_are_typed() {
 // ---- random compositions against the interpreter ----
 
 use proptest::prelude::*;
+
+/// One-hot rows (the labels are valid here).
+fn one_hot(labels: &[usize], classes: usize) -> Vec<f64> {
+    fomoh_runtime::nn::one_hot(labels, classes).expect("labels below classes")
+}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]

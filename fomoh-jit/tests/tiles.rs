@@ -11,6 +11,11 @@ use fomoh_jit::Mode;
 use fomoh_runtime::{HyperDual, UnaryOp};
 use proptest::prelude::*;
 
+/// One-hot rows (the labels are valid here).
+fn one_hot(labels: &[usize], classes: usize) -> Vec<f64> {
+    fomoh_runtime::nn::one_hot(labels, classes).expect("labels below classes")
+}
+
 const TOL: Tol = Tol { rel: 1e-12, floor: 1.0 };
 
 fn dirs(n: usize, k: usize) -> Vec<Vec<f64>> {
@@ -99,7 +104,7 @@ fn auto_tiling_follows_the_lanes_of_the_mode() {
 #[test]
 fn bound_minibatches_are_tiled() {
     let (x, y) = common::digits(40);
-    let y = models::one_hot(&y, 10);
+    let y = one_hot(&y, 10);
     let p =
         models::mlp_minibatch(40, &[64, 6, 10], UnaryOp::Tanh).unwrap().with_row_tiling(RowTiling::Rows(8));
     let whole = p.with_row_tiling(RowTiling::Off);
@@ -335,7 +340,7 @@ proptest! {
         let p = models::mlp_minibatch(bsz, &sizes, activation).unwrap().with_row_tiling(RowTiling::Rows(rows));
         let classes = *sizes.last().unwrap();
         let x = values(bsz * sizes[0], seed);
-        let y = models::one_hot(&(0..bsz).map(|i| (i + seed as usize) % classes).collect::<Vec<_>>(), classes);
+        let y = one_hot(&(0..bsz).map(|i| (i + seed as usize) % classes).collect::<Vec<_>>(), classes);
         let theta: Vec<f64> = values(p.dim(), seed ^ 0x5555).iter().map(|v| 0.8 * v).collect();
         let a = p.bind(&[&x, &y]).unwrap();
         prop_assert_eq!(tiles(&p, Mode::HyperDual), bsz.div_ceil(rows).max(1));
