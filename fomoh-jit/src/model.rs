@@ -71,6 +71,28 @@ impl TensorTracer {
         })
     }
 
+    /// A tracer that continues recording into `b` (to mix the builder's own operations with
+    /// the language's layers: [`TensorTracer::wrap`], [`TensorTracer::tensor`]).
+    pub fn from_builder(b: TensorBuilder) -> Self {
+        Self { b, vars: Vec::new(), perms: HashMap::new() }
+    }
+
+    /// The graph recorded so far.
+    pub fn into_builder(self) -> TensorBuilder {
+        self.b
+    }
+
+    /// A handle to the builder's tensor `t`.
+    pub fn wrap(&mut self, t: Tensor) -> Result<Var> {
+        self.b.shape_of(t)?;
+        self.var(t)
+    }
+
+    /// The builder's tensor behind the handle `v`.
+    pub fn tensor(&self, v: &Var) -> Result<Tensor> {
+        self.node(v)
+    }
+
     /// The passive input `slot` of `shape`, bound at call time ([`TensorProgram::bind`]).
     pub fn input(&mut self, slot: usize, shape: &[usize]) -> Result<Var> {
         let t = self.b.input(slot, shape)?;
@@ -192,7 +214,7 @@ impl Backend for TensorTracer {
 /// minibatch of that size ([`CompiledModel::bind`]).
 #[derive(Debug)]
 pub struct CompiledModel<T: JitFloat = f64> {
-    program: TensorProgram<T>,
+    program: Arc<TensorProgram<T>>,
     name: String,
     rows: usize,
     features: usize,
@@ -250,7 +272,7 @@ fn trace_loss(model: &dyn Model, source: Source<'_>) -> Result<TensorProgram> {
 /// shape `[batch, classes]`.
 pub fn compile_model(model: &dyn Model, batch: usize) -> Result<CompiledModel> {
     Ok(CompiledModel {
-        program: trace_loss(model, Source::Inputs(batch))?,
+        program: Arc::new(trace_loss(model, Source::Inputs(batch))?),
         name: model.name(),
         rows: batch,
         features: model.sample_size(),
@@ -270,7 +292,7 @@ impl<T: JitFloat> CompiledModel<T> {
     /// the [`Objective`] interface stays `f64`).
     pub fn with_float<U: JitFloat>(&self) -> CompiledModel<U> {
         CompiledModel {
-            program: self.program.with_float::<U>(),
+            program: Arc::new(self.program.with_float::<U>()),
             name: self.name.clone(),
             rows: self.rows,
             features: self.features,
@@ -283,9 +305,10 @@ impl<T: JitFloat> CompiledModel<T> {
         &self.program
     }
 
-    /// The compiled tensor program, consumed (inputs: features, then one-hot targets).
+    /// The compiled tensor program, consumed (inputs: features, then one-hot targets; a
+    /// program still shared by a bound model is copied, its code shared through the cache).
     pub fn into_program(self) -> TensorProgram<T> {
-        self.program
+        Arc::try_unwrap(self.program).unwrap_or_else(|p| p.with_float::<T>())
     }
 
     /// The number of samples per minibatch.
@@ -304,13 +327,13 @@ impl<T: JitFloat> CompiledModel<T> {
     /// Errors (typed, before any native code runs) if the batch does not have
     /// [`CompiledModel::batch_size`] samples of the model's sample size, or a label is not
     /// below the number of classes.
-    pub fn bind<'a>(&'a self, batch: &'a Batch) -> Result<BoundModel<'a, T>> {
+    pub fn bind<'a>(&self, batch: &'a Batch) -> Result<BoundModel<'a, T>> {
         self.bind_rows(batch, 0..batch.labels.len())
     }
 
     /// [`CompiledModel::bind`] on the samples `rows` of `batch` (no copy in `f64`): one
     /// shard of a larger minibatch.
-    pub fn bind_rows<'a>(&'a self, batch: &'a Batch, rows: Range<usize>) -> Result<BoundModel<'a, T>> {
+    pub fn bind_rows<'a>(&self, batch: &'a Batch, rows: Range<usize>) -> Result<BoundModel<'a, T>> {
         let labels = batch.labels.get(rows.clone()).ok_or_else(|| {
             Error::InvalidArgument(format!("rows {rows:?} of a batch of {} samples", batch.labels.len()))
         })?;
@@ -327,7 +350,7 @@ impl<T: JitFloat> CompiledModel<T> {
         let x = &batch.x.re()[rows.start * self.features..rows.end * self.features];
         let y = nn::one_hot(labels, self.classes)?;
         let bound = BoundModel {
-            program: &self.program,
+            program: self.program.clone(),
             x: crate::float::cast::<T>(x),
             y: crate::float::cast::<T>(&y).into_owned(),
         };
@@ -340,7 +363,7 @@ impl<T: JitFloat> CompiledModel<T> {
 /// (value, hyper-dual, jet, one compiled pass for K = 1..16 directions).
 #[derive(Debug)]
 pub struct BoundModel<'a, T: JitFloat = f64> {
-    program: &'a TensorProgram<T>,
+    program: Arc<TensorProgram<T>>,
     x: Cow<'a, [T]>,
     y: Vec<T>,
 }
@@ -352,7 +375,7 @@ impl<T: JitFloat> BoundModel<'_, T> {
 
     /// The compiled program.
     pub fn program(&self) -> &TensorProgram<T> {
-        self.program
+        &self.program
     }
 }
 

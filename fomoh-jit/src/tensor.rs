@@ -6,10 +6,12 @@
 //! bound at call time with [`TensorProgram::bind`], so one compiled program serves every
 //! minibatch of a size), scalar constants, elementwise unary/binary ops with numpy-style
 //! broadcasting (`maximum` among them), reductions (`sum`, `sum_rows`, the active `max`,
-//! `max_rows` and windowed `max_over`, a passive row max and the `logsumexp`/`logsumexp_rows`
-//! built from them), `matmul`, `reshape` and `slice` (views, no copy), `broadcast_to`,
-//! `concat`, `slice_axis`, `transpose` and `gather` (copies, or views where nothing is
-//! copied), and `conv2d`/`max_pool2` built from them ([`models::cnn`] is the paper's CNN).
+//! `max_rows` and windowed `max_over`, a passive row max), `matmul`, `reshape` and `slice`
+//! (views, no copy), `broadcast_to`, `concat`, `slice_axis`, `transpose` and `gather`
+//! (copies, or views where nothing is copied). Layers and losses (`conv2d`, `max_pool2`,
+//! `logsumexp_rows`, cross-entropy) are not the builder's: they are written once in the
+//! tensor language ([`fomoh_runtime::nn`]) and recorded here by [`crate::TensorTracer`]
+//! (the models: [`crate::compile_model`]).
 //!
 //! Copies and windowed maxima run as steps over the lane buffers: a copy moves every lane
 //! alike; a maximum selects each window's first primal maximum (the runtime's tie rule) and
@@ -94,4 +96,3 @@ pub use graph::{TNode, TOp, Tensor};
 pub use plan::{TensorStats, PAR_MIN_LOOP_WORK};
 pub use program::{Bound, TensorProgram};
 pub use tile::{RowTiling, MAX_TILE_ROWS, MIN_TILE_ROWS, TILE_BYTES, TILE_WORK};
-

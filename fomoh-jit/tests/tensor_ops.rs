@@ -9,9 +9,10 @@ mod common;
 
 use common::{assert_close, direction, flat_hd, flat_jet, flat_proj};
 use fomoh_jit::tensor::{models, TOp, TensorBuilder};
-use fomoh_jit::{JitError, TensorProgram};
+use fomoh_jit::{JitError, TensorProgram, TensorTracer};
 use fomoh_runtime::data::Batch;
 use fomoh_runtime::models::{Cnn, CnnConfig, Minibatch, Model};
+use fomoh_runtime::nn;
 use fomoh_runtime::tensor::{ops, Params, Planes, Tensor};
 use fomoh_runtime::{objective, scalar_fn, HyperDual, Objective, Projection, Scalar, UnaryOp};
 
@@ -79,6 +80,60 @@ fn rt_weighted_sin(t: &Tensor, w: &[f64]) -> fomoh_runtime::Result<Tensor> {
     let s = ops::unary(t, UnaryOp::Sin).reshape(vec![1, n])?;
     let wt = Tensor::constant(vec![n, 1], w.to_vec())?;
     ops::matmul(&s, &wt)?.reshape(vec![])
+}
+
+// ---- the tensor language's layers, recorded into a builder graph ----
+
+/// Runs `f` on a [`TensorTracer`] recording into `b` (the builder's own operations and the
+/// language's layers in one graph).
+fn with_tracer<R>(
+    b: &mut TensorBuilder,
+    f: impl FnOnce(&mut TensorTracer) -> fomoh_runtime::Result<R>,
+) -> fomoh_runtime::Result<R> {
+    let mut t = TensorTracer::from_builder(std::mem::replace(b, TensorBuilder::new(0)));
+    let r = f(&mut t);
+    *b = t.into_builder();
+    r
+}
+
+/// [`nn::conv2d`] on builder tensors.
+fn conv2d(
+    b: &mut TensorBuilder,
+    x: fomoh_jit::Tensor,
+    x_dims: [usize; 4],
+    w: fomoh_jit::Tensor,
+    w_dims: [usize; 4],
+    bias: fomoh_jit::Tensor,
+) -> fomoh_runtime::Result<fomoh_jit::Tensor> {
+    with_tracer(b, |t| {
+        let (x, w, bias) = (t.wrap(x)?, t.wrap(w)?, t.wrap(bias)?);
+        let y = nn::conv2d(t, x, x_dims, w, w_dims, bias)?;
+        t.tensor(&y)
+    })
+}
+
+/// [`nn::max_pool2`] on a builder tensor.
+fn max_pool2(
+    b: &mut TensorBuilder,
+    x: fomoh_jit::Tensor,
+    dims: [usize; 4],
+) -> fomoh_runtime::Result<fomoh_jit::Tensor> {
+    with_tracer(b, |t| {
+        let x = t.wrap(x)?;
+        let y = nn::max_pool2(t, x, dims)?;
+        t.tensor(&y)
+    })
+}
+
+/// `ln Σ exp` over all elements of a builder tensor ([`nn::logsumexp_rows`] of it flattened).
+fn logsumexp(b: &mut TensorBuilder, x: fomoh_jit::Tensor) -> fomoh_runtime::Result<fomoh_jit::Tensor> {
+    with_tracer(b, |t| {
+        let x = t.wrap(x)?;
+        let n = fomoh_runtime::nn::Backend::shape(t, &x)?.iter().product::<usize>();
+        let flat = fomoh_runtime::nn::Backend::reshape(t, x, &[n])?;
+        let y = nn::logsumexp_rows(t, flat)?;
+        t.tensor(&y)
+    })
 }
 
 /// The same on the JIT's tensors.
@@ -259,7 +314,7 @@ fn logsumexp_over_all_elements() {
     let a = b.param(0, &[2, 3]).unwrap();
     let c = b.data(weights(6), &[2, 3]).unwrap();
     let t = b.mul(a, c).unwrap();
-    let l = b.logsumexp(t).unwrap();
+    let l = logsumexp(&mut b, t).unwrap();
     let first = b.slice(a, 0, 1).unwrap();
     let first = b.gather(first, vec![0], &[]).unwrap();
     let f = b.mul(l, first).unwrap();
@@ -270,7 +325,7 @@ fn logsumexp_over_all_elements() {
     // Max-shifted: finite where exp overflows.
     let mut b = TensorBuilder::new(3);
     let a = b.param(0, &[3]).unwrap();
-    let l = b.logsumexp(a).unwrap();
+    let l = logsumexp(&mut b, a).unwrap();
     let p = b.finish(l).unwrap();
     let v = p.value(&[1000.0, 1000.0, 999.0]).unwrap();
     assert!((v - (1000.0 + (2.0 + (-1.0f64).exp()).ln())).abs() < 1e-9, "{v}");
@@ -516,10 +571,10 @@ fn conv2d_and_max_pool2_agree_with_the_runtime_ops() {
     let xa = b.unary(UnaryOp::Tanh, xp).unwrap();
     let wt = b.param(nx, &[o, c * kh * kw]).unwrap();
     let bias = b.param(nx + nw, &[o]).unwrap();
-    let y = b.conv2d(xa, [bn, c, h, w], wt, [o, c, kh, kw], bias).unwrap();
+    let y = conv2d(&mut b, xa, [bn, c, h, w], wt, [o, c, kh, kw], bias).unwrap();
     let conv = jit_weighted_sin(&mut b, y, &weights(bn * o * ho * wo));
     let r = b.unary(UnaryOp::Relu, y).unwrap();
-    let pl = b.max_pool2(r, [bn, o, ho, wo]).unwrap();
+    let pl = max_pool2(&mut b, r, [bn, o, ho, wo]).unwrap();
     assert_eq!(p_shape(&b, pl), vec![bn, o * hp * wp]);
     let pool = jit_weighted_sin(&mut b, pl, &weights(nout));
     let f = b.add(conv, pool).unwrap();
@@ -545,7 +600,7 @@ fn max_pool2_ties_match_the_runtime() {
     let re = [1.0, 1.0, 0.0, 2.0, 0.5, 1.0, 2.0, 2.0, 3.0, 0.0, 4.0, 4.0, 3.0, 3.0, 4.0, 4.0];
     let mut b = TensorBuilder::new(16);
     let a = b.param(0, &[1, 16]).unwrap();
-    let pl = b.max_pool2(a, [1, 1, 4, 4]).unwrap();
+    let pl = max_pool2(&mut b, a, [1, 1, 4, 4]).unwrap();
     let f = jit_weighted_sin(&mut b, pl, &weights(4));
     let p = b.finish(f).unwrap();
     let rt = RtObj(16, |prm: &Params<'_>| {
@@ -561,7 +616,7 @@ fn max_pool2_ties_match_the_runtime() {
     }
     let mut b = TensorBuilder::new(16);
     let a = b.param(0, &[16]).unwrap();
-    let pl = b.max_pool2(a, [1, 1, 4, 4]).unwrap();
+    let pl = max_pool2(&mut b, a, [1, 1, 4, 4]).unwrap();
     let wv = b.data(vec![1.0, 10.0, 100.0, 1000.0], &[4]).unwrap();
     let pw = b.mul(pl, wv).unwrap();
     let f = b.sum(pw);
@@ -748,16 +803,37 @@ fn new_ops_report_typed_build_errors() {
     let x = b.param(0, &[1, 12]).unwrap();
     let w = b.param(0, &[2, 4]).unwrap();
     let bias = b.param(0, &[2]).unwrap();
-    assert!(b.conv2d(x, [1, 1, 3, 4], w, [2, 1, 2, 2], bias).is_ok());
-    assert!(matches!(b.conv2d(x, [1, 1, 3, 3], w, [2, 1, 2, 2], bias), Err(JitError::Shape(_))), "x size");
-    assert!(matches!(b.conv2d(x, [1, 1, 3, 4], w, [2, 2, 2, 1], bias), Err(JitError::Shape(_))), "channels");
-    assert!(matches!(b.conv2d(x, [1, 1, 3, 4], w, [1, 1, 4, 2], bias), Err(JitError::Shape(_))), "kernel");
-    assert!(matches!(b.conv2d(x, [1, 1, 3, 4], w, [2, 1, 2, 2], v), Err(JitError::Shape(_))), "bias");
-    assert!(matches!(b.conv2d(x, [1, 1, 12, 1], w, [2, 1, 2, 2], bias), Err(JitError::Shape(_))));
-    assert!(matches!(b.conv2d(x, [0, 1, 3, 4], w, [2, 1, 2, 2], bias), Err(JitError::Shape(_))));
-    assert!(matches!(b.max_pool2(x, [1, 1, 12, 1]), Err(JitError::Shape(_))), "smaller than 2×2");
-    assert!(matches!(b.max_pool2(x, [1, 1, 3, 3]), Err(JitError::Shape(_))), "x size");
-    assert!(b.max_pool2(x, [1, 1, 3, 4]).is_ok());
+    assert!(conv2d(&mut b, x, [1, 1, 3, 4], w, [2, 1, 2, 2], bias).is_ok());
+    assert!(
+        matches!(conv2d(&mut b, x, [1, 1, 3, 3], w, [2, 1, 2, 2], bias), Err(fomoh_runtime::Error::Shape(_))),
+        "x size"
+    );
+    assert!(
+        matches!(conv2d(&mut b, x, [1, 1, 3, 4], w, [2, 2, 2, 1], bias), Err(fomoh_runtime::Error::Shape(_))),
+        "channels"
+    );
+    assert!(
+        matches!(conv2d(&mut b, x, [1, 1, 3, 4], w, [1, 1, 4, 2], bias), Err(fomoh_runtime::Error::Shape(_))),
+        "kernel"
+    );
+    assert!(
+        matches!(conv2d(&mut b, x, [1, 1, 3, 4], w, [2, 1, 2, 2], v), Err(fomoh_runtime::Error::Shape(_))),
+        "bias"
+    );
+    assert!(matches!(
+        conv2d(&mut b, x, [1, 1, 12, 1], w, [2, 1, 2, 2], bias),
+        Err(fomoh_runtime::Error::Shape(_))
+    ));
+    assert!(matches!(
+        conv2d(&mut b, x, [0, 1, 3, 4], w, [2, 1, 2, 2], bias),
+        Err(fomoh_runtime::Error::Shape(_))
+    ));
+    assert!(
+        matches!(max_pool2(&mut b, x, [1, 1, 12, 1]), Err(fomoh_runtime::Error::Shape(_))),
+        "smaller than 2×2"
+    );
+    assert!(matches!(max_pool2(&mut b, x, [1, 1, 3, 3]), Err(fomoh_runtime::Error::Shape(_))), "x size");
+    assert!(max_pool2(&mut b, x, [1, 1, 3, 4]).is_ok());
     // a tensor of another builder
     let other = TensorBuilder::new(1).param(0, &[1]).unwrap();
     let mut tiny = TensorBuilder::new(1);
@@ -834,7 +910,7 @@ proptest! {
                 6 if shape.len() == 2 && shape[1] > 1 => b.slice_axis(t, 1, 1, shape[1]).unwrap(),
                 _ => {
                     let m = b.max(t).unwrap();
-                    let l = b.logsumexp(t).unwrap();
+                    let l = logsumexp(&mut b, t).unwrap();
                     b.mul(m, l).unwrap()
                 }
             };

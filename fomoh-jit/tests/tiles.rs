@@ -336,7 +336,7 @@ proptest! {
         act in 0usize..3,
         seed in any::<u64>(),
     ) {
-        let activation = [UnaryOp::Tanh, UnaryOp::Sin, UnaryOp::Relu][act];
+        let activation = [UnaryOp::Tanh, UnaryOp::Sigmoid, UnaryOp::Relu][act];
         let p = models::mlp_minibatch(bsz, &sizes, activation).unwrap().with_row_tiling(RowTiling::Rows(rows));
         let classes = *sizes.last().unwrap();
         let x = values(bsz * sizes[0], seed);

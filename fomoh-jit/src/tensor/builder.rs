@@ -203,18 +203,6 @@ impl TensorBuilder {
         Ok(self.push(TOp::MaxRowsPassive(a.0), out))
     }
 
-    /// `log Σ_j exp(a_ij)` per row, computed as `m + ln Σ exp(a - m)` with the passive row
-    /// maximum `m` (exact derivatives: the expression does not depend on `m`).
-    pub fn logsumexp_rows(&mut self, a: Tensor) -> JitResult<Tensor> {
-        let m = self.max_rows_passive(a)?;
-        let m2 = if self.shape(a)?.len() == 2 { self.reshape(m, &[self.shape(m)?[0], 1])? } else { m };
-        let d = self.sub(a, m2)?;
-        let e = self.unary(UnaryOp::Exp, d)?;
-        let s = self.sum_rows(e)?;
-        let l = self.unary(UnaryOp::Ln, s)?;
-        self.add(l, m)
-    }
-
     /// Matrix product `[m, k] x [k, n] -> [m, n]`.
     pub fn matmul(&mut self, a: Tensor, b: Tensor) -> JitResult<Tensor> {
         let (sa, sb) = (self.shape(a)?.to_vec(), self.shape(b)?.to_vec());
@@ -314,14 +302,6 @@ impl TensorBuilder {
             }
         }
         Ok(self.push(TOp::MaxSelect(src, Arc::new(win)), shape.to_vec()))
-    }
-
-    /// `log Σ exp(a)` over all elements (a scalar), max-shifted like
-    /// [`TensorBuilder::logsumexp_rows`].
-    pub fn logsumexp(&mut self, a: Tensor) -> JitResult<Tensor> {
-        let n = numel(self.shape(a)?);
-        let flat = self.reshape(a, &[n])?;
-        self.logsumexp_rows(flat)
     }
 
     /// `a` broadcast (numpy rules, explicitly) to `shape`: a view if no element repeats,
@@ -486,114 +466,6 @@ impl TensorBuilder {
             return Ok(self.push(TOp::Data(Arc::new(v)), shape.to_vec()));
         }
         Ok(self.push(TOp::Gather(parts, Arc::new(idx)), shape.to_vec()))
-    }
-
-    /// 2-D convolution as in [`fomoh_runtime::tensor::ops::conv2d`] (cross-correlation,
-    /// valid padding, stride 1) over rank-2 storage: `x` holds `x_dims = [B, C, H, W]`
-    /// row-major (e.g. shape `[B, C·H·W]`), `w` holds `w_dims = [O, C, kh, kw]` row-major
-    /// (the runtime's weight layout), `bias` has `O` elements. The result has shape
-    /// `[B, O·Ho·Wo]`, `Ho = H - kh + 1`, `Wo = W - kw + 1`, row-major `(B, O, Ho, Wo)`.
-    ///
-    /// Lowered to an im2col copy (`[C·kh·kw, B·Ho·Wo]`), one matmul with `w` viewed as
-    /// `[O, C·kh·kw]`, the bias add and a copy back to `(B, O, Ho, Wo)` order.
-    pub fn conv2d(
-        &mut self,
-        x: Tensor,
-        x_dims: [usize; 4],
-        w: Tensor,
-        w_dims: [usize; 4],
-        bias: Tensor,
-    ) -> JitResult<Tensor> {
-        let (y, perm) = self.conv2d_channel_major(x, x_dims, w, w_dims, bias)?;
-        let out = [x_dims[0], perm.len() / x_dims[0]];
-        self.gather(y, perm, &out)
-    }
-
-    /// [`TensorBuilder::conv2d`] before its last copy: the result `[O, B·Ho·Wo]` (channel
-    /// major) and the indices that copy it into `(B, O, Ho, Wo)` order. Elementwise ops
-    /// commute with that copy, so a model applies its activation first and lets the
-    /// pooling compose with the copy.
-    pub(super) fn conv2d_channel_major(
-        &mut self,
-        x: Tensor,
-        x_dims: [usize; 4],
-        w: Tensor,
-        w_dims: [usize; 4],
-        bias: Tensor,
-    ) -> JitResult<(Tensor, Vec<usize>)> {
-        let [bn, c, h, wd] = x_dims;
-        let [o, c2, kh, kw] = w_dims;
-        let (nx, nw, nb) = (numel(self.shape(x)?), numel(self.shape(w)?), numel(self.shape(bias)?));
-        if x_dims.contains(&0)
-            || w_dims.contains(&0)
-            || x_dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(nx)
-            || w_dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(nw)
-            || c != c2
-            || kh > h
-            || kw > wd
-            || nb != o
-        {
-            return shape_err(format!(
-                "conv2d: input {x_dims:?} ({nx} elements), weight {w_dims:?} ({nw} elements), bias of {nb}"
-            ));
-        }
-        let (ho, wo) = (h - kh + 1, wd - kw + 1);
-        let (ckk, cols) = (c * kh * kw, bn * ho * wo);
-        Self::check_shape(&[ckk, cols])?;
-        let mut idx = Vec::with_capacity(ckk * cols);
-        for ci in 0..c {
-            for ki in 0..kh {
-                for kj in 0..kw {
-                    for bi in 0..bn {
-                        for oh in 0..ho {
-                            for ow in 0..wo {
-                                idx.push(((bi * c + ci) * h + oh + ki) * wd + ow + kj);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let xcols = self.gather(x, idx, &[ckk, cols])?;
-        let wm = self.reshape(w, &[o, ckk])?;
-        let y = self.matmul(wm, xcols)?;
-        let bcol = self.reshape(bias, &[o, 1])?;
-        let y = self.add(y, bcol)?;
-        // (O, B, Ho·Wo) -> (B, O, Ho·Wo)
-        let hw = ho * wo;
-        let perm = (0..bn)
-            .flat_map(|bi| (0..o).flat_map(move |oc| (0..hw).map(move |s| (oc * bn + bi) * hw + s)))
-            .collect();
-        Ok((y, perm))
-    }
-
-    /// 2×2 max-pooling with stride 2 as in [`fomoh_runtime::tensor::ops::max_pool2`]: `x`
-    /// holds `dims = [B, C, H, W]` row-major; the result has shape `[B, C·(H/2)·(W/2)]`
-    /// (odd trailing rows/columns dropped), each element the first maximum of its window
-    /// in the order (0,0), (0,1), (1,0), (1,1), with its derivative lanes.
-    pub fn max_pool2(&mut self, x: Tensor, dims: [usize; 4]) -> JitResult<Tensor> {
-        let [bn, c, h, w] = dims;
-        let nx = numel(self.shape(x)?);
-        let (ho, wo) = (h / 2, w / 2);
-        if dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(nx)
-            || ho == 0
-            || wo == 0
-            || bn * c == 0
-        {
-            return shape_err(format!("max_pool2: input {dims:?} ({nx} elements) needs 2×2 windows"));
-        }
-        let mut win = Vec::with_capacity(4 * bn * c * ho * wo);
-        for plane in 0..bn * c {
-            let base = plane * h * w;
-            for oh in 0..ho {
-                for ow in 0..wo {
-                    for (di, dj) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                        win.push(base + (2 * oh + di) * w + 2 * ow + dj);
-                    }
-                }
-            }
-        }
-        self.max_over(x, win, &[bn, c * ho * wo])
     }
 
     /// Finishes the graph with the scalar output `out`.

@@ -29,8 +29,13 @@ pub fn rosenbrock(n: usize) -> JitResult<TensorProgram> {
     b.finish(f)
 }
 
+/// A runtime error (model construction, batch checks) as the JIT's error of the same kind.
 fn runtime_err(e: fomoh_runtime::Error) -> JitError {
-    JitError::Shape(e.to_string())
+    match e {
+        fomoh_runtime::Error::Length { what, expected, found } => JitError::Length { what, expected, found },
+        fomoh_runtime::Error::Unsupported(m) => JitError::Unsupported(m),
+        other => JitError::Shape(other.to_string()),
+    }
 }
 
 /// The activation of `op` (tanh, relu or sigmoid).

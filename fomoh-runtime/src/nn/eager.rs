@@ -225,6 +225,19 @@ impl Backend for Eager<'_> {
 
     fn binary(&mut self, op: BinaryOp, a: Var, b: Var) -> Result<Var> {
         let (a, b) = (self.take_plain(a)?, self.take_plain(b)?);
+        // `+` and `-` into an unshared tensor of the result's shape: in place.
+        if let (BinaryOp::Add | BinaryOp::Sub, Plain::Owned(t)) = (op, &a) {
+            if Rc::strong_count(t) == 1 && b.planes().numel() <= t.numel() {
+                if let Plain::Owned(t) = a {
+                    let mut t = Rc::try_unwrap(t).unwrap_or_else(|t| (*t).clone());
+                    if ops::add_assign(&mut t, b.planes(), op == BinaryOp::Sub).is_ok() {
+                        return self.owned(t);
+                    }
+                    let t = ops::binary(op, &t, b.planes())?;
+                    return self.owned(t);
+                }
+            }
+        }
         let t = ops::binary(op, a.planes(), b.planes())?;
         self.owned(t)
     }

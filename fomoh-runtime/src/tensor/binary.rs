@@ -240,3 +240,40 @@ where
     });
     Ok(Tensor::raw(shape, mode, re, tan, sec))
 }
+
+/// `a ← a + b` (or `a - b` with `negate`) in place, `b` broadcast onto `a`'s shape, every
+/// plane (planes `a` lacks are created where `b` has them). Errors if `b` does not broadcast
+/// to `a`'s shape or the modes differ; `a` is then unchanged (every check comes first).
+pub(crate) fn add_assign<B: Planes + ?Sized>(a: &mut Tensor, b: &B, negate: bool) -> Result<()> {
+    let shape = broadcast_shape(&a.shape, b.shape())?;
+    if shape != a.shape {
+        return Err(Error::Shape(format!("cannot add {:?} into {:?} in place", b.shape(), a.shape)));
+    }
+    let mode = a.mode.merge(b.mode())?;
+    let n = a.re.len();
+    let ib = Bcast::of(b.shape(), &shape);
+    let neg: Option<Vec<f64>> = negate.then(|| vec![-1.0; n]);
+    let neg = neg.as_deref();
+    axpy(&mut a.re, neg, Operand { plane: b.re(), b: &ib }, true);
+    let (k, s) = (mode.tangents(), mode.seconds());
+    if (0..k).any(|i| b.tangent(i).is_some()) {
+        let tan = a.tan.get_or_insert_with(|| vec![0.0; n * k]);
+        tan.par_chunks_mut(n.max(1)).enumerate().for_each(|(i, o)| {
+            if let Some(plane) = b.tangent(i) {
+                axpy(o, neg, Operand { plane, b: &ib }, true);
+            }
+        });
+    }
+    if (0..s).any(|q| b.second(q).is_some()) {
+        let sec = a.sec.get_or_insert_with(|| vec![0.0; n * s]);
+        sec.par_chunks_mut(n.max(1)).enumerate().for_each(|(q, o)| {
+            if let Some(plane) = b.second(q) {
+                axpy(o, neg, Operand { plane, b: &ib }, true);
+            }
+        });
+    }
+    if a.tan.is_some() || a.sec.is_some() {
+        a.mode = mode;
+    }
+    Ok(())
+}

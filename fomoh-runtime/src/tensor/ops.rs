@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::nn::{self, Backend, Eager, Var};
 use crate::rules::{Rule, UnaryOp};
 
+pub(crate) use super::binary::add_assign;
 pub use super::binary::binary;
 use rayon::prelude::*;
 
