@@ -83,7 +83,8 @@ pub(super) struct GatherMap {
 ///
 /// # Safety
 /// `ip` and `op` must be valid input and output pointers of `f` for its whole iteration
-/// space, and the chunks disjoint parts of that space (see [`loop_chunks`](super::plan::loop_chunks)).
+/// space, and the chunks disjoint parts of that space (see
+/// [`loop_chunks`](super::plan::loop_chunks)).
 pub(super) unsafe fn run_loop<T: JitFloat>(
     f: LoopFn,
     ip: &[*const T],

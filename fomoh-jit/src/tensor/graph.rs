@@ -10,7 +10,8 @@ use std::sync::Arc;
 pub struct Tensor(pub(super) u32);
 
 impl Tensor {
-    /// The node's index in [`TensorProgram::nodes`](super::TensorProgram::nodes) (and in its builder).
+    /// The node's index in [`TensorProgram::nodes`](super::TensorProgram::nodes) (and in its
+    /// builder).
     pub fn index(self) -> usize {
         self.0 as usize
     }
@@ -24,7 +25,8 @@ pub enum TOp {
     /// Passive data (row-major), a constant of the graph.
     Data(Arc<Vec<f64>>),
     /// Passive input slot `i` (row-major): data of a static shape bound at call time with
-    /// [`TensorProgram::bind`](super::TensorProgram::bind), so one compiled program serves every minibatch of that shape.
+    /// [`TensorProgram::bind`](super::TensorProgram::bind), so one compiled program serves
+    /// every minibatch of that shape.
     Input(usize),
     /// A scalar literal (broadcasts).
     Const(f64),
