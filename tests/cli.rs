@@ -286,7 +286,7 @@ fn bad_or_unsupported_backends_are_one_line_errors() {
     for (args, expect) in [
         (&["rosenbrock", "--backend", "gpu", "--out", out][..], "gpu"),
         (&["train", "--backend", "cuda", "--out", out], "cuda"),
-        (&["train", "--backend", "macro", "--epochs", "1", "--out", out], "supported: runtime, jit"),
+        (&["train", "--backend", "macro", "--epochs", "1", "--out", out], "possible values: runtime, jit"),
         (&["train", "--backend", "jit", "--optimizer", "adam", "--epochs", "1", "--out", out], "`adam`"),
     ] {
         let o = fomoh(args);

@@ -85,7 +85,15 @@ pub fn main() -> CliResult<ExitCode> {
                     let text = e.to_string();
                     let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad arguments");
                     let line = line.trim_start_matches("error: ");
-                    Err(CliError(format!("{line} (see `fomoh --help`)")))
+                    // An invalid value: name the valid ones on the same line.
+                    use clap::error::{ContextKind, ContextValue};
+                    let valid = match e.get(ContextKind::ValidValue) {
+                        Some(ContextValue::Strings(v)) if !v.is_empty() => {
+                            format!("; possible values: {}", v.join(", "))
+                        }
+                        _ => String::new(),
+                    };
+                    Err(CliError(format!("{line}{valid} (see `fomoh --help`)")))
                 }
             };
         }

@@ -56,7 +56,7 @@ pub struct Args {
     pub seeds: u64,
     /// Comma-separated optimizers: fgd, fomoh, fomoh-kd:K, fomoh-bp, newton, sgd, adam; append
     /// @LR to override the paper's step size (e.g. adam@0.1).
-    #[arg(long, default_value = DEFAULT_OPTIMIZERS)]
+    #[arg(long, alias = "optimizer", default_value = DEFAULT_OPTIMIZERS)]
     pub optimizers: String,
     /// Also run fomoh-kd:K for every K in A..B (inclusive), e.g. 2..10.
     #[arg(long, value_name = "A..B")]

@@ -109,9 +109,9 @@ pub struct Args {
     /// Let --checkpoint replace an existing file that --resume does not read.
     #[arg(long)]
     pub overwrite: bool,
-    /// How the forward passes are computed (see [`TRAIN_BACKENDS`]; jit: every model, with fgd,
-    /// fomoh and fomoh-kd:K).
-    #[arg(long, value_enum, default_value_t = Backend::Runtime)]
+    /// How the forward passes are computed: runtime (the runtime's tensors) or jit (the model
+    /// compiled with Cranelift; every model, with fgd, fomoh and fomoh-kd:K).
+    #[arg(long, default_value = "runtime", value_parser = train_backend())]
     pub backend: Backend,
     /// The float type of the compiled forward passes (f32: `--backend jit` only; the
     /// optimizers' state and the evaluation stay f64).
@@ -141,6 +141,15 @@ impl Precision {
 
 /// The backends `fomoh train` supports (the one place to extend).
 pub const TRAIN_BACKENDS: &[Backend] = &[Backend::Runtime, Backend::Jit];
+
+/// `--backend` of `train`: only the names of [`TRAIN_BACKENDS`] are offered (and listed by
+/// `--help`).
+fn train_backend() -> impl clap::builder::TypedValueParser<Value = Backend> {
+    use clap::builder::TypedValueParser;
+    let names: Vec<&'static str> = TRAIN_BACKENDS.iter().map(|b| b.name()).collect();
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|s: String| *TRAIN_BACKENDS.iter().find(|b| b.name() == s).expect("one of the offered names"))
+}
 
 /// The hidden-layer activation of `--model mlp`.
 const MLP_ACTIVATION: Activation = Activation::Tanh;
