@@ -156,6 +156,10 @@ pub mod prelude {
         data::Dataset,
         models::{Activation, Cnn, LogisticRegression, Minibatch, Mlp, Model},
     };
+    pub use fomoh_runtime::{
+        nn::{Backend, Var},
+        optim::{Checkpoint, Report, StopReason},
+    };
     pub use fomoh_runtime::{objective, HyperDual, HyperK, Jet, Objective, Projection, Scalar, ScalarFn};
     pub use fomoh_runtime::{
         Adam, Curvature, Fgd, Fomoh, FomohBp, FomohKd, Newton, Optimizer, Options, Sgd, Tangents,

@@ -56,6 +56,31 @@ impl<O: Optimizer + Serialize + DeserializeOwned> Checkpoint<O> {
         Checkpoint { format: FORMAT, kind: optimizer.name().into(), optimizer, theta, report }
     }
 
+    /// Continues the saved run on `obj` for `opts` more (its optimizer, with all its state,
+    /// from its θ) and appends the continuation to [`Checkpoint::report`] ([`Report::append`]):
+    /// a run checkpointed and resumed gives the same θ and report as one that never stopped.
+    /// Returns the continuation's own report.
+    ///
+    /// ```
+    /// use fomoh_runtime::optim::Checkpoint;
+    /// use fomoh_runtime::{objective, scalar_fn, Fgd, Optimizer, Options, Scalar};
+    /// fn sphere<S: Scalar>(x: &[S]) -> S { x.iter().map(|&v| v * v).sum() }
+    /// let obj = objective(3, scalar_fn!(sphere));
+    /// let (mut straight, mut x) = (Fgd::new().learning_rate(0.1).seed(4), vec![1.0, -2.0, 0.5]);
+    /// let whole = straight.minimize(&obj, &mut x, &Options::iterations(6))?;
+    /// let (mut first, mut y) = (Fgd::new().learning_rate(0.1).seed(4), vec![1.0, -2.0, 0.5]);
+    /// let part = first.minimize(&obj, &mut y, &Options::iterations(3))?;
+    /// let mut ck = Checkpoint::new(first, y, part);    // saved and loaded in between, typically
+    /// ck.resume(&obj, &Options::iterations(3))?;
+    /// assert_eq!((ck.theta, ck.report.losses, ck.report.passes), (x, whole.losses, whole.passes));
+    /// # Ok::<(), fomoh_runtime::Error>(())
+    /// ```
+    pub fn resume(&mut self, obj: &dyn crate::Objective, opts: &super::Options) -> Result<Report> {
+        let later = self.optimizer.minimize(obj, &mut self.theta, opts)?;
+        self.report.append(&later);
+        Ok(later)
+    }
+
     /// Writes the checkpoint to `path` atomically: to a temporary file in the same
     /// directory, flushed to disk, then renamed over `path`. A crash leaves either the old
     /// file or the new one, never a partial one.

@@ -298,6 +298,25 @@ impl Report {
         self.losses.last().copied().unwrap_or(f64::NAN)
     }
 
+    /// Appends `later`, the report of a run that continued from where this one stopped (a
+    /// resumed checkpoint): iterations, passes, gradient calls, fallbacks and seconds add up;
+    /// the losses continue (the continuation's starting loss is this run's last one and is
+    /// not repeated); the stop reason is the continuation's. The merged report is the report
+    /// of the uninterrupted run (up to `seconds`).
+    pub fn append(&mut self, later: &Report) {
+        self.iterations += later.iterations;
+        let skip = usize::from(!self.losses.is_empty());
+        self.losses.extend(later.losses.iter().skip(skip));
+        self.passes += later.passes;
+        self.gradient_evals += later.gradient_evals;
+        self.fallbacks.jitter += later.fallbacks.jitter;
+        self.fallbacks.identity += later.fallbacks.identity;
+        self.fallbacks.saddle_free += later.fallbacks.saddle_free;
+        self.fallbacks.skipped += later.fallbacks.skipped;
+        self.stop = later.stop;
+        self.seconds += later.seconds;
+    }
+
     fn record(&mut self, s: &StepReport) {
         self.iterations += 1;
         self.passes += s.passes;
