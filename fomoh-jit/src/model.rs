@@ -206,6 +206,11 @@ impl Backend for TensorTracer {
         let t = self.b.max_rows_passive(x)?;
         self.var(t)
     }
+
+    /// The whole batch at once: one im2col copy and one matrix product.
+    fn conv2d(&mut self, x: Var, x_dims: [usize; 4], w: Var, w_dims: [usize; 4], bias: Var) -> Result<Var> {
+        nn::conv2d_im2col(self, x, x_dims, w, w_dims, bias)
+    }
 }
 
 /// A model's mean cross-entropy compiled for minibatches of a fixed number of samples:

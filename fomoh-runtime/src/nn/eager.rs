@@ -3,6 +3,7 @@
 use super::{Backend, Var};
 use crate::data::Batch;
 use crate::error::{Error, Result};
+use crate::nn;
 use crate::rules::{BinaryOp, UnaryOp};
 use crate::tensor::ops::{self, Reshaped};
 use crate::tensor::{Mode, ParamView, Params, Planes, Tensor};
@@ -325,5 +326,35 @@ impl Backend for Eager<'_> {
         let m =
             p.re().chunks(cols.max(1)).map(|r| r.iter().copied().fold(f64::NEG_INFINITY, f64::max)).collect();
         self.owned(Tensor::constant(shape, m)?)
+    }
+
+    /// One sample at a time (the im2col copy of one sample stays small and in cache), the
+    /// results stacked: [`nn::conv2d_im2col`] on each sample.
+    fn conv2d(&mut self, x: Var, x_dims: [usize; 4], w: Var, w_dims: [usize; 4], bias: Var) -> Result<Var> {
+        let bn = x_dims[0];
+        let xs = self.take_plain(x)?;
+        let per = x_dims[1..].iter().product::<usize>();
+        let blockable = bn > 1 && xs.planes().numel() == bn * per && !matches!(xs, Plain::Param(..));
+        if !blockable {
+            let (x, w, bias) = (self.push_plain(xs)?, w, bias);
+            return nn::conv2d_im2col(self, x, x_dims, w, w_dims, bias);
+        }
+        let (w, bias) = (self.take_plain(w)?, self.take_plain(bias)?);
+        let whole = match xs {
+            Plain::Owned(t) => Rc::try_unwrap(t).unwrap_or_else(|t| (*t).clone()),
+            other => Tensor::from_view(other.planes()),
+        }
+        .reshape(vec![bn, per])?;
+        let mut parts = Vec::with_capacity(bn);
+        for i in 0..bn {
+            let mut one = Eager::new(&self.params);
+            let xi = one.owned(whole.rows(i, i + 1)?)?;
+            let (wi, bi) = (one.push_plain(w.clone())?, one.push_plain(bias.clone())?);
+            let y = nn::conv2d_im2col(&mut one, xi, [1, x_dims[1], x_dims[2], x_dims[3]], wi, w_dims, bi)?;
+            parts.push(one.take(y)?);
+        }
+        let cols = parts[0].numel();
+        let t = ops::stack(parts, vec![1, cols])?.reshape(vec![bn, cols])?;
+        self.owned(t)
     }
 }

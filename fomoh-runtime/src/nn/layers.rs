@@ -157,11 +157,26 @@ fn checked_numel(dims: &[usize]) -> Option<usize> {
 /// The result has shape `[B, O·Ho·Wo]` (`Ho = H - kh + 1`, `Wo = W - kw + 1`), row-major
 /// `(B, O, Ho, Wo)`.
 ///
-/// An im2col copy `[C·kh·kw, B·Ho·Wo]`, one matrix product with `w` viewed as
-/// `[O, C·kh·kw]`, the bias added per output channel and a copy into `(B, O, Ho, Wo)` order.
-/// (An elementwise function applied to the result commutes with that last copy; the JIT
-/// applies it first, so that a following [`max_pool2`] reads straight through the copy.)
+/// The backend runs [`conv2d_im2col`], the one definition, on the whole batch (the JIT) or
+/// on one sample at a time (the eager backend, so that a sample's im2col copy stays small
+/// and in cache): see [`Backend::conv2d`].
 pub fn conv2d(
+    b: &mut dyn Backend,
+    x: Var,
+    x_dims: [usize; 4],
+    w: Var,
+    w_dims: [usize; 4],
+    bias: Var,
+) -> Result<Var> {
+    b.conv2d(x, x_dims, w, w_dims, bias)
+}
+
+/// [`conv2d`] as the tensor language defines it: an im2col copy `[C·kh·kw, B·Ho·Wo]`, one
+/// matrix product with `w` viewed as `[O, C·kh·kw]`, the bias added per output channel and
+/// a copy into `(B, O, Ho, Wo)` order. (An elementwise function applied to the result
+/// commutes with that last copy; both backends apply it first, so that a following
+/// [`max_pool2`] reads straight through the copy.)
+pub fn conv2d_im2col(
     b: &mut dyn Backend,
     x: Var,
     x_dims: [usize; 4],

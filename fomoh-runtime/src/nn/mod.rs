@@ -46,7 +46,7 @@ mod layers;
 
 pub use eager::Eager;
 pub use layers::{
-    conv2d, cross_entropy, dense, log_softmax, logsumexp_rows, max_pool2, nll, one_hot, Blocks,
+    conv2d, conv2d_im2col, cross_entropy, dense, log_softmax, logsumexp_rows, max_pool2, nll, one_hot, Blocks,
 };
 
 use crate::error::Result;
@@ -122,6 +122,10 @@ pub trait Backend {
     /// The row maxima of the primal values as a passive tensor (no derivative planes):
     /// `[m, n] -> [m]`, `[n] -> []`; a stop-gradient shift.
     fn max_rows_passive(&mut self, x: Var) -> Result<Var>;
+
+    /// [`conv2d`]: [`conv2d_im2col`] (the one definition) run on the whole batch, or on
+    /// blocks of samples whose results are stacked (a schedule, not another definition).
+    fn conv2d(&mut self, x: Var, x_dims: [usize; 4], w: Var, w_dims: [usize; 4], bias: Var) -> Result<Var>;
 }
 
 impl dyn Backend + '_ {

@@ -374,7 +374,7 @@ fn dims4(what: &str, shape: &[usize]) -> Result<[usize; 4]> {
 }
 
 /// Concatenates tensors of equal shape along a new leading axis.
-fn stack(parts: Vec<Tensor>, mut shape: Vec<usize>) -> Result<Tensor> {
+pub(crate) fn stack(parts: Vec<Tensor>, mut shape: Vec<usize>) -> Result<Tensor> {
     let mode = parts.iter().try_fold(Mode::Primal, |m, t| m.merge(t.mode()))?;
     let n: usize = parts.first().map_or(0, |t| t.numel());
     shape.insert(0, parts.len());
