@@ -75,7 +75,7 @@ impl Var {
 /// tensors ([`Eager`]) and by the JIT's tensor tracer. Shapes have rank 0 to 2; every
 /// operation checks its shapes and returns [`crate::Error::Shape`] on a mismatch.
 ///
-/// The object-safe primitives are the trait's methods; [`Backend::add`], [`Backend::mul`] and
+/// The object-safe primitives are the trait's methods; `add`, `mul` and
 /// the other conveniences are defined on `dyn Backend` from them.
 pub trait Backend {
     /// The parameter block `θ[offset .. offset + numel(shape)]` viewed with `shape`
