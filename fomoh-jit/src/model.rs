@@ -112,15 +112,6 @@ impl TensorTracer {
     }
 }
 
-/// Whether `idx` lists every index below `n` exactly once.
-fn is_permutation(idx: &[usize], n: usize) -> bool {
-    if idx.len() != n {
-        return false;
-    }
-    let mut seen = vec![false; n];
-    idx.iter().all(|&j| j < n && !std::mem::replace(&mut seen[j], true))
-}
-
 impl Backend for TensorTracer {
     fn param(&mut self, offset: usize, shape: &[usize]) -> Result<Var> {
         let t = self.b.param(offset, shape)?;
@@ -175,7 +166,7 @@ impl Backend for TensorTracer {
     fn gather(&mut self, x: Var, idx: Arc<Vec<usize>>, shape: &[usize]) -> Result<Var> {
         let x = self.node(&x)?;
         let n: usize = self.b.shape_of(x)?.iter().product();
-        let perm = is_permutation(&idx, n).then(|| idx.clone());
+        let perm = nn::is_permutation(&idx, n).then(|| idx.clone());
         let t = self.b.gather(x, idx.to_vec(), shape)?;
         if let Some(perm) = perm {
             self.perms.insert(t.index(), (x, perm));

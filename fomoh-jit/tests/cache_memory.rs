@@ -1,14 +1,12 @@
 //! The code cache and code-memory release. One test per process section: the counters are
 //! process-wide, so this file holds a single test that runs its parts in order.
 
+mod common;
+
+use common::one_hot;
 use fomoh_jit::tensor::models;
 use fomoh_jit::{cache_stats, compile, live_kernels, Mode, TensorBuilder, Tracer};
 use fomoh_runtime::Scalar;
-
-/// One-hot rows (the labels are valid here).
-fn one_hot(labels: &[usize], classes: usize) -> Vec<f64> {
-    fomoh_runtime::nn::one_hot(labels, classes).expect("labels below classes")
-}
 
 fn rosenbrock<S: Scalar>(x: &[S]) -> S {
     let (one, hundred) = (S::one(), S::from_f64(100.0));

@@ -5,15 +5,12 @@
 
 mod common;
 
+use common::one_hot;
+
 use fomoh_jit::tensor::{models, TensorBuilder};
 use fomoh_jit::JitError;
 use fomoh_runtime::{BinaryOp, HyperDual, HyperK, Scalar, UnaryOp};
 use proptest::prelude::*;
-
-/// One-hot rows (the labels are valid here).
-fn one_hot(labels: &[usize], classes: usize) -> Vec<f64> {
-    fomoh_runtime::nn::one_hot(labels, classes).expect("labels below classes")
-}
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol * a.abs().max(b.abs()).max(1.0)

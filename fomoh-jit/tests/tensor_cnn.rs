@@ -6,6 +6,7 @@
 mod common;
 mod tensor_support;
 
+use common::one_hot;
 use fomoh_jit::tensor::{models, TOp, TensorBuilder};
 use fomoh_jit::JitError;
 use fomoh_runtime::data::Batch;

@@ -12,16 +12,13 @@
 
 mod common;
 
+use common::one_hot;
+
 use common::Tol;
 use fomoh_jit::tensor::{models, TensorBuilder};
 use fomoh_jit::Mode;
 use fomoh_runtime::{BinaryOp, UnaryOp};
 use proptest::prelude::*;
-
-/// One-hot rows (the labels are valid here).
-fn one_hot(labels: &[usize], classes: usize) -> Vec<f64> {
-    fomoh_runtime::nn::one_hot(labels, classes).expect("labels below classes")
-}
 
 fn f32s(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()

@@ -4,17 +4,14 @@
 
 mod common;
 
+use common::one_hot;
+
 use common::{assert_close, direction, flat_hd, flat_proj, Tol};
 use fomoh_jit::ir::Cmp;
 use fomoh_jit::tensor::{models, RowTiling, Tensor, TensorBuilder, TensorProgram};
 use fomoh_jit::Mode;
 use fomoh_runtime::{HyperDual, UnaryOp};
 use proptest::prelude::*;
-
-/// One-hot rows (the labels are valid here).
-fn one_hot(labels: &[usize], classes: usize) -> Vec<f64> {
-    fomoh_runtime::nn::one_hot(labels, classes).expect("labels below classes")
-}
 
 const TOL: Tol = Tol { rel: 1e-12, floor: 1.0 };
 

@@ -245,3 +245,8 @@ pub fn digits(rows: usize) -> (Vec<f64>, Vec<usize>) {
     }
     (x, y)
 }
+
+/// One-hot rows of valid labels (the tests' labels are below `classes`).
+pub fn one_hot(labels: &[usize], classes: usize) -> Vec<f64> {
+    fomoh_runtime::nn::one_hot(labels, classes).expect("labels below classes")
+}

@@ -157,8 +157,3 @@ pub fn point(n: usize) -> Vec<f64> {
 pub fn p_shape(b: &TensorBuilder, t: fomoh_jit::tensor::Tensor) -> Vec<usize> {
     b.shape_of(t).unwrap().to_vec()
 }
-
-/// One-hot rows (the labels are valid here).
-pub fn one_hot(labels: &[usize], classes: usize) -> Vec<f64> {
-    fomoh_runtime::nn::one_hot(labels, classes).expect("labels below classes")
-}

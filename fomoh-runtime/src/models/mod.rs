@@ -193,8 +193,7 @@ fn eager_loss<M: Model + ?Sized>(
     check_len(|| "labels".into(), rows, labels.len())?;
     let mut e = Eager::new(params);
     let xv = e.input(x)?;
-    let y = Tensor::constant(vec![rows, model.classes()], nn::one_hot(labels, model.classes())?)?;
-    let y = e.tensor(y)?;
+    let y = e.targets(labels, model.classes())?;
     let z = model.forward(&mut e, xv)?;
     let l = nn::cross_entropy(&mut e, z, y)?;
     e.take(l)

@@ -1,6 +1,6 @@
 //! The eager backend: the runtime's tensors, every derivative plane computed op by op.
 
-use super::{Backend, Var};
+use super::{is_permutation, Backend, Var};
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::nn;
@@ -89,15 +89,6 @@ impl Slot<'_> {
     }
 }
 
-/// Whether `idx` lists every index below `n` exactly once.
-fn is_permutation(idx: &[usize], n: usize) -> bool {
-    if idx.len() != n {
-        return false;
-    }
-    let mut seen = vec![false; n];
-    idx.iter().all(|&j| j < n && !std::mem::replace(&mut seen[j], true))
-}
-
 /// The eager [`Backend`]: runs a model or loss written in the tensor language on the
 /// runtime's [`Tensor`]s, with the derivative planes of the [`Params`]' mode (value,
 /// jet, hyper-dual, K directions). A tensor is freed as soon as the operation that consumes
@@ -178,11 +169,15 @@ impl<'a> Eager<'a> {
         Ok(self.take_plain(v)?.into_tensor())
     }
 
+    /// One-hot targets `[labels.len(), classes]` ([`super::one_hot`]) as a value.
+    pub fn targets(&mut self, labels: &[usize], classes: usize) -> Result<Var> {
+        self.owned(Tensor::constant(vec![labels.len(), classes], super::one_hot(labels, classes)?)?)
+    }
+
     /// The batch's inputs (`[B, features]`) and its one-hot targets (`[B, classes]`).
     pub fn batch(&mut self, batch: &'a Batch, classes: usize) -> Result<(Var, Var)> {
         let x = self.input(&batch.x)?;
-        let y = Tensor::constant(vec![batch.labels.len(), classes], super::one_hot(&batch.labels, classes)?)?;
-        Ok((x, self.owned(y)?))
+        Ok((x, self.targets(&batch.labels, classes)?))
     }
 }
 

@@ -128,6 +128,16 @@ pub trait Backend {
     fn conv2d(&mut self, x: Var, x_dims: [usize; 4], w: Var, w_dims: [usize; 4], bias: Var) -> Result<Var>;
 }
 
+/// Whether `idx` lists every index below `n` exactly once (a copy by `idx` is then a
+/// permutation, which both backends let elementwise functions pass through).
+pub fn is_permutation(idx: &[usize], n: usize) -> bool {
+    if idx.len() != n {
+        return false;
+    }
+    let mut seen = vec![false; n];
+    idx.iter().all(|&j| j < n && !std::mem::replace(&mut seen[j], true))
+}
+
 impl dyn Backend + '_ {
     /// `a + b` (broadcasting).
     pub fn add(&mut self, a: Var, b: Var) -> Result<Var> {

@@ -509,7 +509,7 @@ fn eager_loss(
         Some(labels) => {
             let (b, c) = dims2("labels for logits", z.shape())?;
             crate::error::check_len(|| "labels".into(), b, labels.len())?;
-            Some(e.tensor(Tensor::constant(vec![b, c], nn::one_hot(labels, c)?)?)?)
+            Some(e.targets(labels, c)?)
         }
         None => None,
     };
