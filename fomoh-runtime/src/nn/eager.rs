@@ -64,7 +64,7 @@ impl Plain<'_> {
     /// The tensor, owned (copied if it is a view or shared).
     fn into_tensor(self) -> Tensor {
         match self {
-            Plain::Owned(t) => Rc::try_unwrap(t).unwrap_or_else(|t| (*t).clone()),
+            Plain::Owned(t) => Rc::unwrap_or_clone(t),
             other => Tensor::from_view(other.planes()),
         }
     }
@@ -184,7 +184,7 @@ impl<'a> Eager<'a> {
 /// `op` on a plain value (in place when it is an unshared tensor).
 fn unary_plain(p: Plain<'_>, op: UnaryOp) -> Tensor {
     match p {
-        Plain::Owned(t) => ops::unary_into(Rc::try_unwrap(t).unwrap_or_else(|t| (*t).clone()), op),
+        Plain::Owned(t) => ops::unary_into(Rc::unwrap_or_clone(t), op),
         other => ops::unary(other.planes(), op),
     }
 }
@@ -225,7 +225,7 @@ impl Backend for Eager<'_> {
         if let (BinaryOp::Add | BinaryOp::Sub, Plain::Owned(t)) = (op, &a) {
             if Rc::strong_count(t) == 1 && b.planes().numel() <= t.numel() {
                 if let Plain::Owned(t) = a {
-                    let mut t = Rc::try_unwrap(t).unwrap_or_else(|t| (*t).clone());
+                    let mut t = Rc::unwrap_or_clone(t);
                     if ops::add_assign(&mut t, b.planes(), op == BinaryOp::Sub).is_ok() {
                         return self.owned(t);
                     }
@@ -252,9 +252,9 @@ impl Backend for Eager<'_> {
             return Err(Error::Shape(format!("cannot reshape {:?} into {shape:?}", s.shape())));
         }
         let s = match s {
-            Slot::Plain(Plain::Owned(t)) => Plain::Owned(Rc::new(
-                Rc::try_unwrap(t).unwrap_or_else(|t| (*t).clone()).reshape(shape.to_vec())?,
-            )),
+            Slot::Plain(Plain::Owned(t)) => {
+                Plain::Owned(Rc::new(Rc::unwrap_or_clone(t).reshape(shape.to_vec())?))
+            }
             Slot::Plain(Plain::Param(_, offset)) => {
                 Plain::Param(self.params.view(offset, shape.to_vec())?, offset)
             }
@@ -331,15 +331,11 @@ impl Backend for Eager<'_> {
         let per = x_dims[1..].iter().product::<usize>();
         let blockable = bn > 1 && xs.planes().numel() == bn * per && !matches!(xs, Plain::Param(..));
         if !blockable {
-            let (x, w, bias) = (self.push_plain(xs)?, w, bias);
+            let x = self.push_plain(xs)?;
             return nn::conv2d_im2col(self, x, x_dims, w, w_dims, bias);
         }
         let (w, bias) = (self.take_plain(w)?, self.take_plain(bias)?);
-        let whole = match xs {
-            Plain::Owned(t) => Rc::try_unwrap(t).unwrap_or_else(|t| (*t).clone()),
-            other => Tensor::from_view(other.planes()),
-        }
-        .reshape(vec![bn, per])?;
+        let whole = xs.into_tensor().reshape(vec![bn, per])?;
         let mut parts = Vec::with_capacity(bn);
         for i in 0..bn {
             let mut one = Eager::new(&self.params);
