@@ -185,7 +185,7 @@ fn main() -> Result<(), fomoh::Error> {
             };
             let q = fomoh::jit::compile_with(
                 n,
-                |x| rosenbrock(x) * Scalar::from_f64(1.0 + seg as f64 * 1e-30),
+                move |x| rosenbrock(x) * Scalar::from_f64(1.0 + seg as f64 * 1e-30),
                 &o,
             )?;
             let c = q.prepare(fomoh::jit::Mode::HyperDual)?.codegen_time
@@ -207,15 +207,20 @@ fn main() -> Result<(), fomoh::Error> {
 
 /// One shape: the rerolled and the straight-line program of its trace against the runtime
 /// (checked first), every mode.
-fn shape<F: ScalarFn>(name: &str, f: &F, n: usize) -> Result<(), fomoh::Error> {
+fn shape<F: ScalarFn + Clone + Send + Sync + 'static>(
+    name: &str,
+    f: &F,
+    n: usize,
+) -> Result<(), fomoh::Error> {
     let x: Vec<f64> = (0..n).map(|i| 0.3 + 0.9 * ((i as f64) * 1.37).sin()).collect();
     let dirs: Vec<Vec<f64>> = (0..8).map(|j| direction(j, n)).collect();
     let (v1, v2) = (&dirs[0], &dirs[1]);
     let t0 = Instant::now();
-    let p = fomoh::jit::compile(n, |t| f.eval(t))?;
+    let p = fomoh::jit::compile_fn(n, f)?;
     let trace_ms = t0.elapsed().as_secs_f64() * 1e3;
     let straight = fomoh::jit::Options { reroll: false, ..fomoh::jit::Options::default() };
-    let q = fomoh::jit::compile_with(n, |t| f.eval(t), &straight)?;
+    let g = f.clone();
+    let q = fomoh::jit::compile_with(n, move |t| g.eval(t), &straight)?;
     println!(
         "== {name}, n = {n}: {} traced nodes (trace {trace_ms:.1} ms), rerolled: {} ==",
         p.graph().nodes.len(),

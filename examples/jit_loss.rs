@@ -1,23 +1,25 @@
 //! The JIT on a loss: trace a function written over `Scalar` once, then run its forward
-//! passes as native code (Cranelift). Branches, data captured by the loss, and a tensor
-//! program with inputs bound per batch.
+//! passes as native code (Cranelift). Data bound at call time, branches (traced again as
+//! needed, or strict), and a tensor program with inputs bound per batch.
 //!
 //! Run with `cargo run --release --example jit_loss`.
 
 use fomoh::jit::{Retracing, TensorBuilder};
 use fomoh::prelude::*;
 
-/// Mean squared error of the line `w0 x + w1` on data (`xs`, `ys` are passive).
-fn mse<S: Scalar>(w: &[S], xs: &[f64], ys: &[f64]) -> S {
+/// Mean squared error of the line `w0 x + w1` on data (`xs`, `ys` are passive: the same
+/// number type, no tangent).
+fn mse<S: Scalar>(w: &[S], xs: &[S], ys: &[S]) -> S {
     let mut s = S::zero();
     for (&x, &y) in xs.iter().zip(ys) {
-        let r = w[0] * S::from_f64(x) + w[1] - S::from_f64(y);
+        let r = w[0] * x + w[1] - y;
         s += r * r;
     }
     s / S::from_f64(xs.len() as f64)
 }
 
 /// The Huber loss of the same residuals: it branches on traced values.
+#[derive(Clone)]
 struct Huber {
     xs: Vec<f64>,
     ys: Vec<f64>,
@@ -44,27 +46,48 @@ pub fn main() -> Result<(), fomoh::Error> {
     let xs: Vec<f64> = (0..50).map(|i| i as f64 / 10.0).collect();
     let ys: Vec<f64> = xs.iter().map(|x| 3.0 * x - 1.0 + 0.1 * (7.0 * x).sin()).collect();
 
-    // 1. compile: trace once (the data become constants of the program), run any mode.
-    let program = fomoh::jit::compile(2, |w| mse(w, &xs, &ys))?;
+    // 1. compile_with_inputs: trace once, bind the data at call time (one program serves
+    //    every data set of these lengths), run any mode.
+    let program = fomoh::jit::compile_with_inputs(2, &[xs.len(), ys.len()], |w, d| mse(w, d[0], d[1]))?;
+    let data = program.bind(&[&xs, &ys])?;
     let (w, v1, v2) = ([0.5, 0.5], [1.0, 0.0], [0.0, 1.0]);
-    let compiled = program.hyper_dual(&w, &v1, &v2)?;
-    let runtime = fomoh::hyper_dual(|w| mse(w, &xs, &ys), &w, &v1, &v2)?;
+    let compiled = data.hyper_dual(&w, &v1, &v2)?;
+    let (cx, cy): (Vec<HyperDual<f64>>, Vec<HyperDual<f64>>) = (
+        xs.iter().map(|&x| HyperDual::constant(x)).collect(),
+        ys.iter().map(|&y| HyperDual::constant(y)).collect(),
+    );
+    let runtime = fomoh::hyper_dual(|w| mse(w, &cx, &cy), &w, &v1, &v2)?;
     assert!((compiled.e12 - runtime.e12).abs() < 1e-12 * runtime.e12.abs());
-    let p = program.hyperplane(&w, &[v1.to_vec(), v2.to_vec()])?; // K = 2 directions, one pass
+    let p = data.hyperplane(&w, &[v1.to_vec(), v2.to_vec()])?; // K = 2 directions, one pass
     assert!((p.hess[1][1] - 2.0).abs() < 1e-12); // ∂²/∂w1² of the mean of r² is 2
 
-    // A program is an Objective: the optimizers run on native code.
+    // A bound program is an Objective: the optimizers run on native code.
     let mut theta = vec![0.0, 0.0];
     let report =
-        FomohKd::new(2).learning_rate(1.0).seed(1).minimize(&program, &mut theta, &Options::iterations(3))?;
+        FomohKd::new(2).learning_rate(1.0).seed(1).minimize(&data, &mut theta, &Options::iterations(3))?;
     println!("mse fit: w = {theta:?}, loss {:.3e} -> {:.3e}", report.losses[0], report.final_loss());
     assert!((theta[0] - 3.0).abs() < 0.05 && (theta[1] + 1.0).abs() < 0.1);
+    let shifted: Vec<f64> = ys.iter().map(|y| y + 1.0).collect();
+    let other = program.bind(&[&xs, &shifted])?; // new data, same code: no tracing, no compiling
+    assert!((other.value(&[theta[0], theta[1] + 1.0])? - data.value(&theta)?).abs() < 1e-12);
 
-    // 2. compile_at: branches are traced at a point and guarded; another branch is an error.
+    // 2. compile: branches are decided while tracing and guarded; an input taking another
+    //    branch is traced again. compile_at traces once at a point (strict: another branch is
+    //    an error).
     let huber = Huber { xs: xs.clone(), ys: ys.clone(), delta: 1.0 };
+    let h = huber.clone();
+    let any_branch = fomoh::jit::compile(2, move |w| h.eval(w))?;
+    let far = any_branch.value(&[0.0, 0.0])?; // residuals beyond delta
+    let near = any_branch.value(&theta)?; // residuals within delta: another variant
+    assert!((far - huber.eval(&[0.0f64, 0.0])).abs() < 1e-12 * far.abs());
+    assert!(near < far && any_branch.variants() >= 2);
     let at_fit = fomoh::jit::compile_at(&theta, |w| huber.eval(w))?;
     assert!(at_fit.value(&theta).is_ok());
-    assert!(at_fit.value(&[0.0, 0.0]).is_err(), "residuals beyond delta take the other branch");
+    let strict = at_fit.value(&[0.0, 0.0]);
+    assert!(
+        matches!(strict, Err(fomoh::Error::GuardFailed(_))),
+        "residuals beyond delta take the other branch"
+    );
 
     // 3. Retracing: an Objective that traces again for each new branch pattern it meets.
     let reference = fomoh::hyper_dual(|w| huber.eval(w), &[0.0, 0.0], &v1, &v2)?;

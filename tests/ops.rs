@@ -91,7 +91,7 @@ fn every_operation_agrees_across_runtime_macro_and_jit() {
     for ((op, [lo, hi]), (mop, by_macro)) in samples.into_iter().zip(macros) {
         assert_eq!(op, mop);
         let rt = objective(2, Lifted(op));
-        let jit = fomoh::jit::compile(2, |x| lifted(op, x)).unwrap();
+        let jit = fomoh::jit::compile(2, move |x| lifted(op, x)).unwrap();
         for x in points(lo, hi, 6) {
             agree(&format!("#[fomoh] {}", op.name()), &rt, by_macro.as_ref(), &x, 1e-12);
             agree(&format!("jit {}", op.name()), &rt, &jit, &x, 1e-12);

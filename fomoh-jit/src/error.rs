@@ -6,7 +6,8 @@ use fomoh_runtime::Error;
 ///
 /// The public entry points return [`fomoh_runtime::Error`]; [`From`] maps each variant onto
 /// it (lengths onto [`Error::Length`], unsupported constructs onto [`Error::Unsupported`],
-/// the rest onto [`Error::Backend`] with backend `"jit"`).
+/// guard failures onto [`Error::GuardFailed`], the rest onto [`Error::Backend`] with backend
+/// `"jit"`).
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JitError {
@@ -34,6 +35,14 @@ pub enum JitError {
         "guard failed: {0}; this input takes a branch the trace did not record (re-trace at this point)"
     )]
     GuardFailed(String),
+    /// A program that traces again met more branch patterns than its limit of variants
+    /// ([`crate::Options::max_variants`]): the function branches differently on (almost)
+    /// every input; write the branch with `max`/`min`/`abs` or a select, or raise the limit.
+    #[error("guard failed: this input takes a branch no traced variant covers, and the limit of {limit} traced variants is reached")]
+    TooManyVariants {
+        /// The limit.
+        limit: usize,
+    },
     /// The traced function read the primal value of an input-dependent tracer with
     /// `Scalar::value()`, so its control flow may depend on data the trace cannot guard.
     #[error("the traced function called value() on an input-dependent value; compare tracers instead (comparisons are recorded as guards)")]
@@ -62,6 +71,9 @@ impl From<JitError> for Error {
             JitError::Length { what, expected, found } => Error::Length { what, expected, found },
             JitError::Unsupported(m) => Error::Unsupported(m),
             JitError::Shape(m) => Error::Shape(m),
+            e @ (JitError::GuardFailed(_) | JitError::TooManyVariants { .. }) => {
+                Error::GuardFailed(e.to_string())
+            }
             other => Error::Backend { backend: "jit", message: other.to_string() },
         }
     }

@@ -166,3 +166,8 @@ pub(crate) fn projection_f64<T: JitFloat>(p: Projection<T>) -> Projection<f64> {
     let v = |r: &[T]| r.iter().map(|x| x.as_f64()).collect::<Vec<f64>>();
     Projection { value: p.value.as_f64(), grad: v(&p.grad), hess: p.hess.iter().map(|r| v(r)).collect() }
 }
+
+/// `x` in `f64` (exact).
+pub(crate) fn widen<T: JitFloat>(x: &[T]) -> Vec<f64> {
+    x.iter().map(|v| v.as_f64()).collect()
+}

@@ -10,7 +10,8 @@ use crate::error::{JitError, JitResult};
 use crate::ir::{Graph, Op};
 use fomoh_runtime::Scalar;
 
-/// Evaluates every output of `g` at `inputs` (the flat input buffer).
+/// Evaluates every output of `g` at `inputs` (the flat input buffer: the `n_inputs`
+/// parameters, then the `n_data` passive inputs).
 ///
 /// ```
 /// use fomoh_runtime::Scalar;
@@ -19,7 +20,7 @@ use fomoh_runtime::Scalar;
 /// assert_eq!(y, vec![2.0 * 0.5_f64.sin()]);
 /// ```
 pub fn eval<S: Scalar>(g: &Graph, inputs: &[S]) -> JitResult<Vec<S>> {
-    crate::error::check_len("inputs", g.n_inputs, inputs.len())?;
+    crate::error::check_len("inputs", g.n_inputs + g.n_data, inputs.len())?;
     let mut vals: Vec<S> = Vec::with_capacity(g.nodes.len());
     for op in &g.nodes {
         let v = |a: u32| vals[a as usize];

@@ -214,19 +214,24 @@ pub struct Graph {
     pub nodes: Vec<Op>,
     /// The output nodes, in order.
     pub outputs: Vec<NodeId>,
-    /// The length of the flat input buffer.
+    /// The number of active inputs (parameters): `Op::Input(i)` for `i < n_inputs`, the
+    /// entries of `x` that directions move.
     pub n_inputs: usize,
+    /// The number of passive inputs (data bound at call time, no tangent):
+    /// `Op::Input(n_inputs + k)` for `k < n_data`.
+    pub n_data: usize,
     /// One entry per guard site.
     pub guards: Vec<GuardInfo>,
 }
 
 impl Graph {
-    /// A 64-bit structural hash of the graph (nodes, outputs, input count).
+    /// A 64-bit structural hash of the graph (nodes, outputs, input counts).
     pub fn structural_hash(&self) -> u64 {
         let mut h = FxHasher::default();
         self.nodes.hash(&mut h);
         self.outputs.hash(&mut h);
         self.n_inputs.hash(&mut h);
+        self.n_data.hash(&mut h);
         h.finish()
     }
 
@@ -279,6 +284,7 @@ impl Graph {
             nodes,
             outputs: self.outputs.iter().map(|&o| map[o as usize]).collect(),
             n_inputs: self.n_inputs,
+            n_data: self.n_data,
             guards: self.guards.clone(),
         }
     }

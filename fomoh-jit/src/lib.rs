@@ -134,7 +134,8 @@ pub use error::JitError;
 pub use float::{FloatType, JitFloat};
 pub use model::{compile_model, compile_model_for, BoundModel, CompiledModel, TensorTracer};
 pub use program::{
-    compile, compile_at, compile_at_with, compile_fn, compile_with, Options, Program, Retracing,
+    compile, compile_at, compile_at_with, compile_fn, compile_with, compile_with_inputs,
+    compile_with_inputs_opts, BoundProgram, Options, Program, Retracing,
 };
 pub use stage::Mode;
 pub use tensor::{Tensor, TensorBuilder, TensorProgram};

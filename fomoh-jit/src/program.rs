@@ -1,18 +1,24 @@
-//! [`Program`]: a traced function with its compiled forward passes.
+//! [`Program`]: a traced function with its compiled forward passes, traced again for the
+//! branches its calls take; [`BoundProgram`]: a program with its data inputs bound.
+//!
+//! - [`traced`]: one traced graph (the engine: kernels per mode, the rerolled form);
+//! - [`variants`]: the bounded list of traced variants, shared by [`Program`] and
+//!   [`Retracing`].
 
-use crate::cache::Cache;
-use crate::codegen::{self, CodegenOptions, CompileStats, Kernel};
+mod traced;
+mod variants;
+
+use crate::codegen::{CodegenOptions, CompileStats};
 use crate::error::{check_len, JitError, JitResult};
 use crate::float::{FloatType, JitFloat};
 use crate::ir::{Graph, GuardInfo};
-use crate::reroll;
-use crate::stage::{self, Mode, SLOTS};
-use crate::tensor::TensorProgram;
+use crate::stage::Mode;
 use crate::trace::{self, Tracer};
-use core::marker::PhantomData;
-use fomoh_runtime::{Dim, HyperDual, Jet, Objective, Packed, Projection, Result, ScalarFn};
-use std::sync::{Arc, LazyLock, OnceLock};
-use std::time::Instant;
+use fomoh_runtime::{Dim, HyperDual, Jet, Packed, Projection, Result, ScalarFn};
+use std::sync::Arc;
+use traced::Traced;
+pub use variants::Retracing;
+use variants::Variants;
 
 /// Limits and code-generation settings.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -30,6 +36,13 @@ pub struct Options {
     /// Reroll only traced graphs of at least this many nodes (default 256): below it the
     /// straight-line code is as fast or faster (a tensor program has a fixed cost per call).
     pub reroll_min_nodes: usize,
+    /// Trace again when an input takes a branch no trace covers (default on; off: strict
+    /// mode, a guard failure is an [`fomoh_runtime::Error::GuardFailed`] error). Programs made
+    /// by [`compile_at`] never trace again.
+    pub retrace: bool,
+    /// The most traced variants a program keeps (default 64); an input needing one more is a
+    /// [`JitError::TooManyVariants`] error.
+    pub max_variants: usize,
 }
 
 impl Default for Options {
@@ -40,57 +53,32 @@ impl Default for Options {
             codegen: CodegenOptions::default(),
             reroll: true,
             reroll_min_nodes: 256,
+            retrace: true,
+            max_variants: 64,
         }
     }
 }
 
-/// What identifies a compiled kernel in the code cache: the traced graph, the mode, the
-/// float type and the options.
-struct KernelKey {
-    graph: Arc<Graph>,
-    mode: Mode,
-    float: FloatType,
-    options: Options,
-}
+/// The traced function a program keeps to trace again: parameters and data inputs.
+type Source = Arc<dyn Fn(&[Tracer], &[&[Tracer]]) -> Tracer + Send + Sync>;
 
-impl PartialEq for KernelKey {
-    /// The same graph (compared in full unless shared) in the same mode, float type and
-    /// options.
-    fn eq(&self, k: &KernelKey) -> bool {
-        self.mode == k.mode
-            && self.float == k.float
-            && self.options == k.options
-            && (Arc::ptr_eq(&self.graph, &k.graph) || *self.graph == *k.graph)
-    }
-}
-
-/// The process-wide cache of compiled kernels.
-static KERNELS: LazyLock<Cache<KernelKey, Kernel>> = LazyLock::new(Cache::new);
-
-/// The compiled kernel for `graph` (of structural hash `hash`) in `mode` over `float`, from
-/// the code cache or freshly staged and compiled.
-fn kernel(
-    graph: &Arc<Graph>,
-    hash: u64,
-    mode: Mode,
-    float: FloatType,
-    options: &Options,
-) -> JitResult<Arc<Kernel>> {
-    let key = KernelKey { graph: graph.clone(), mode, float, options: options.clone() };
-    KERNELS.get_or_compile(hash, key, |k| {
-        let t0 = Instant::now();
-        let staged = stage::stage(&k.graph, k.mode, k.options.max_staged_nodes)?;
-        let stage_time = t0.elapsed();
-        let t1 = Instant::now();
-        let mut kernel = codegen::compile(&staged, &k.options.codegen, k.float)?;
-        kernel.stats = CompileStats {
-            traced_nodes: k.graph.nodes.len(),
-            stage_time,
-            codegen_time: t1.elapsed(),
-            ..kernel.stats
-        };
-        Ok(kernel)
-    })
+/// Traces `source` at the parameters `x` and the data `d` (split by the lengths `lens`).
+fn trace_source(source: &Source, x: &[f64], d: &[f64], lens: &[usize], limit: usize) -> JitResult<Graph> {
+    trace::trace_with_data(
+        x,
+        d,
+        |t, ds| {
+            let mut parts = Vec::with_capacity(lens.len());
+            let mut rest = ds;
+            for &l in lens {
+                let (a, b) = rest.split_at(l);
+                parts.push(a);
+                rest = b;
+            }
+            source(t, &parts)
+        },
+        limit,
+    )
 }
 
 /// A traced function, compiled on demand (per mode, cached) to native code over the float
@@ -100,7 +88,9 @@ fn kernel(
 /// the same types as the runtime's entry points ([`fomoh_runtime::hyper_dual`],
 /// [`fomoh_runtime::hyperplane`], ...). A compiled mode is generated on first use (or by
 /// [`Program::prepare`]) and shared through the process-wide cache (keyed by graph, mode,
-/// options and float type).
+/// options and float type). A program made by [`compile`] or [`compile_with_inputs`] keeps
+/// the traced function and traces it again for a branch pattern none of its variants covers
+/// (see [`Program::variants`]); one made by [`compile_at`] is strict.
 ///
 /// ```
 /// use fomoh_runtime::Scalar;
@@ -113,39 +103,33 @@ fn kernel(
 /// assert!(p.value(&[1.0]).is_err()); // wrong length: an error, never a bad read
 /// ```
 pub struct Program<T: JitFloat = f64> {
-    graph: Arc<Graph>,
-    hash: u64,
+    n: usize,
+    /// The lengths of the data inputs (empty: none).
+    inputs: Arc<[usize]>,
     options: Options,
-    kernels: [OnceLock<JitResult<Arc<Kernel>>>; SLOTS],
-    /// The rerolled tensor program (decided on first use; shared by clones).
-    rerolled: OnceLock<Option<Arc<Rerolled<T>>>>,
-    float: PhantomData<fn() -> T>,
-}
-
-/// A rerolled program: the tensor program and the guard checks it must run first.
-struct Rerolled<T: JitFloat> {
-    tensor: TensorProgram<T>,
-    /// The traced guards (primal-only, never rerolled), checked before every run.
-    guards: Option<Box<Program<T>>>,
-    /// Guards reading values computed inside the terms: the rerolled program counting the
-    /// guards whose outcome differs from the trace's (run before every pass) and the guards'
-    /// graph, interpreted only when that count is not zero, to name the failed guard.
-    violations: Option<(TensorProgram<T>, Graph)>,
+    /// The first trace (what [`Program::graph`] and the other inspection methods show).
+    first: Arc<Traced<T>>,
+    /// Every trace so far (the first included), shared by clones.
+    variants: Arc<Variants<T>>,
+    source: Option<Source>,
 }
 
 impl<T: JitFloat> core::fmt::Debug for Program<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Program")
             .field("float", &T::TYPE)
-            .field("dim", &self.graph.n_inputs)
-            .field("traced_nodes", &self.graph.nodes.len())
-            .field("guards", &self.graph.guards.len())
+            .field("dim", &self.n)
+            .field("inputs", &self.inputs)
+            .field("traced_nodes", &self.first.graph.nodes.len())
+            .field("guards", &self.first.graph.guards.len())
+            .field("variants", &self.variants.len())
+            .field("retraces", &(self.source.is_some() && self.options.retrace))
             .finish()
     }
 }
 
-/// The same program: the traced graph, the modes compiled so far and the rerolled form are
-/// shared (reference-counted), so a clone costs no tracing or code generation.
+/// The same program: the traced variants, the modes compiled so far and the rerolled form
+/// are shared (reference-counted), so a clone costs no tracing or code generation.
 ///
 /// ```
 /// use fomoh_runtime::Scalar;
@@ -160,19 +144,26 @@ impl<T: JitFloat> core::fmt::Debug for Program<T> {
 impl<T: JitFloat> Clone for Program<T> {
     fn clone(&self) -> Self {
         Program {
-            graph: self.graph.clone(),
-            hash: self.hash,
+            n: self.n,
+            inputs: self.inputs.clone(),
             options: self.options.clone(),
-            kernels: self.kernels.clone(),
-            rerolled: self.rerolled.clone(),
-            float: PhantomData,
+            first: self.first.clone(),
+            variants: self.variants.clone(),
+            source: self.source.clone(),
         }
     }
 }
 
 /// Traces `f` over `n` inputs and returns the program (code is generated per mode on first
-/// use). Comparisons on input-dependent values are decided with every input NaN (so they are
-/// all false) and guarded; to trace branches at a representative point use [`compile_at`].
+/// use). The program keeps `f`: comparisons on input-dependent values are decided while
+/// tracing and guarded, and when a call's input takes a branch no trace covers, `f` is traced
+/// again at that input (at most [`Options::max_variants`] variants, 64 by default; beyond, a
+/// [`JitError::TooManyVariants`] error). So every call returns the right result, whatever
+/// branches it takes. The first trace is made with every input NaN (every comparison false);
+/// [`compile_at`] traces once at a given point and never again (strict mode).
+///
+/// `f` must own what it captures (`'static`; capture data by value with `move`, or pass it as
+/// bound inputs with [`compile_with_inputs`]).
 ///
 /// ```
 /// use fomoh_runtime::Scalar;
@@ -182,10 +173,19 @@ impl<T: JitFloat> Clone for Program<T> {
 /// }
 /// let p = fomoh_jit::compile(2, |x| rosenbrock(x)).unwrap();
 /// assert!((p.value(&[-1.2, 1.0]).unwrap() - 24.2).abs() < 1e-12);
+///
+/// fn huber<S: Scalar>(x: &[S]) -> S {
+///     let r = x[0] - x[1];
+///     if r.abs() > S::one() { r.abs() - S::from_f64(0.5) } else { r * r * S::from_f64(0.5) }
+/// }
+/// let h = fomoh_jit::compile(2, |x| huber(x)).unwrap();
+/// assert_eq!(h.value(&[0.5, 0.0]).unwrap(), 0.125);
+/// assert_eq!(h.value(&[3.0, 0.0]).unwrap(), 2.5); // the other branch: traced again
+/// assert_eq!(h.variants(), 2);
 /// ```
 pub fn compile<F>(n: usize, f: F) -> Result<Program>
 where
-    F: Fn(&[Tracer]) -> Tracer,
+    F: Fn(&[Tracer]) -> Tracer + Send + Sync + 'static,
 {
     compile_with(n, f, &Options::default())
 }
@@ -193,21 +193,67 @@ where
 /// [`compile`] with explicit [`Options`].
 pub fn compile_with<F>(n: usize, f: F, options: &Options) -> Result<Program>
 where
-    F: Fn(&[Tracer]) -> Tracer,
+    F: Fn(&[Tracer]) -> Tracer + Send + Sync + 'static,
 {
-    let g = trace::trace(n, f, options.max_traced_nodes)?;
-    Ok(Program::new(g, options.clone()))
+    let g = trace::trace(n, &f, options.max_traced_nodes)?;
+    Ok(Program::new(g, &[], options.clone(), Some(Arc::new(move |x: &[Tracer], _: &[&[Tracer]]| f(x)))))
+}
+
+/// Traces `f` over `n` parameters and passive inputs (data) of the lengths `inputs`, to be
+/// bound at call time with [`Program::bind`]: one compiled program serves every data set of
+/// those lengths (every minibatch), and data never become literals of the code. The data
+/// have no tangent (no derivative lanes are computed for them). Branches are guarded and
+/// traced again as in [`compile`] (data-dependent branches included).
+///
+/// ```
+/// use fomoh_runtime::{Objective, Scalar};
+/// // least squares of a line through (xs, ys)
+/// fn loss<S: Scalar>(w: &[S], xs: &[S], ys: &[S]) -> S {
+///     xs.iter().zip(ys).map(|(&x, &y)| (w[0] * x + w[1] - y).powi(2)).sum()
+/// }
+/// let p = fomoh_jit::compile_with_inputs(2, &[3, 3], |w, d| loss(w, d[0], d[1])).unwrap();
+/// let a = p.bind(&[&[0.0, 1.0, 2.0], &[1.0, 3.0, 5.0]]).unwrap(); // y = 2x + 1
+/// assert_eq!(a.value(&[2.0, 1.0]).unwrap(), 0.0);
+/// let b = p.bind(&[&[0.0, 1.0, 2.0], &[0.0, 0.0, 0.0]]).unwrap(); // same code, new data
+/// assert_eq!(Objective::value(&b, &[0.0, 1.0]).unwrap(), 3.0);
+/// assert!(p.bind(&[&[0.0, 1.0]]).is_err()); // one input missing: an error, before any code runs
+/// ```
+pub fn compile_with_inputs<F>(n: usize, inputs: &[usize], f: F) -> Result<Program>
+where
+    F: Fn(&[Tracer], &[&[Tracer]]) -> Tracer + Send + Sync + 'static,
+{
+    compile_with_inputs_opts(n, inputs, f, &Options::default())
+}
+
+/// [`compile_with_inputs`] with explicit [`Options`].
+pub fn compile_with_inputs_opts<F>(n: usize, inputs: &[usize], f: F, options: &Options) -> Result<Program>
+where
+    F: Fn(&[Tracer], &[&[Tracer]]) -> Tracer + Send + Sync + 'static,
+{
+    let total = inputs.iter().try_fold(0usize, |a, &l| a.checked_add(l));
+    let total = total.filter(|&t| t <= options.max_traced_nodes);
+    let total = total.ok_or(JitError::GraphTooLarge { stage: "traced", limit: options.max_traced_nodes })?;
+    if n > options.max_traced_nodes {
+        return Err(JitError::GraphTooLarge { stage: "traced", limit: options.max_traced_nodes }.into());
+    }
+    let source: Source = Arc::new(f);
+    let g =
+        trace_source(&source, &vec![f64::NAN; n], &vec![f64::NAN; total], inputs, options.max_traced_nodes)?;
+    Ok(Program::new(g, inputs, options.clone(), Some(source)))
 }
 
 /// Traces `f` at the point `x0`: comparisons are decided by the values at `x0` and guarded,
-/// so the program serves every input that takes the same branches.
+/// so the program serves every input that takes the same branches (strict mode: an input
+/// taking another branch is an [`fomoh_runtime::Error::GuardFailed`] error; the program does
+/// not keep `f`, which may borrow).
 ///
 /// ```
 /// use fomoh_runtime::Scalar;
 /// fn f<S: Scalar>(x: &[S]) -> S { if x[0] > S::zero() { x[0] * x[0] } else { -x[0] } }
 /// let p = fomoh_jit::compile_at(&[1.0], |x| f(x)).unwrap();
 /// assert_eq!(p.value(&[3.0]).unwrap(), 9.0);
-/// assert!(p.value(&[-3.0]).is_err()); // the other branch was not traced
+/// let e = p.value(&[-3.0]).unwrap_err(); // the other branch was not traced
+/// assert!(matches!(e, fomoh_runtime::Error::GuardFailed(_)), "{e}");
 /// ```
 pub fn compile_at<F>(x0: &[f64], f: F) -> Result<Program>
 where
@@ -230,10 +276,11 @@ where
     F: Fn(&[Tracer]) -> Tracer,
 {
     let g = trace::trace_at(x0, f, options.max_traced_nodes)?;
-    Ok(Program::new(g, options.clone()))
+    Ok(Program::new(g, &[], options.clone(), None))
 }
 
-/// Compiles a [`ScalarFn`] (e.g. made with `scalar_fn!` or by `#[fomoh]`).
+/// Compiles a [`ScalarFn`] (e.g. made with `scalar_fn!` or by `#[fomoh]`) as [`compile`]
+/// does (the program keeps a clone of `f`).
 ///
 /// ```
 /// use fomoh_runtime::{scalar_fn, Scalar};
@@ -241,29 +288,27 @@ where
 /// let p = fomoh_jit::compile_fn(3, &scalar_fn!(sphere)).unwrap();
 /// assert_eq!(p.value(&[1.0, 2.0, 3.0]).unwrap(), 14.0);
 /// ```
-pub fn compile_fn<F: ScalarFn + ?Sized>(n: usize, f: &F) -> Result<Program> {
-    compile(n, |x| f.eval(x))
+pub fn compile_fn<F: ScalarFn + Clone + Send + Sync + 'static>(n: usize, f: &F) -> Result<Program> {
+    let f = f.clone();
+    compile(n, move |x| f.eval(x))
 }
 
 impl<T: JitFloat> Program<T> {
-    fn new(g: Graph, options: Options) -> Program<T> {
-        let hash = g.structural_hash();
-        Program::from_parts(Arc::new(g), hash, options)
-    }
-
-    fn from_parts(graph: Arc<Graph>, hash: u64, options: Options) -> Program<T> {
+    fn new(g: Graph, inputs: &[usize], options: Options, source: Option<Source>) -> Program<T> {
+        let first = Arc::new(Traced::new(g, options.clone()));
         Program {
-            graph,
-            hash,
+            n: first.graph.n_inputs,
+            inputs: inputs.into(),
             options,
-            kernels: core::array::from_fn(|_| OnceLock::new()),
-            rerolled: OnceLock::new(),
-            float: PhantomData,
+            variants: Arc::new(Variants::new(vec![first.clone()])),
+            first,
+            source,
         }
     }
 
-    /// The same traced function as a program over the float type `U` (the graph is shared,
-    /// not traced again; code is generated per mode on first use and cached per float type).
+    /// The same traced function as a program over the float type `U` (the traced variants
+    /// are shared, not traced again; code is generated per mode on first use and cached per
+    /// float type; variants traced later are the new program's own).
     ///
     /// An `f32` program runs native `f32` code: loads, arithmetic and stores in `f32`, the
     /// graph's literals rounded once to `f32`, and the transcendentals calling the runtime's
@@ -292,34 +337,21 @@ impl<T: JitFloat> Program<T> {
     /// assert!(p.value(&[1.0f32]).is_err()); // wrong length: an error
     /// ```
     pub fn with_float<U: JitFloat>(&self) -> Program<U> {
-        Program::from_parts(self.graph.clone(), self.hash, self.options.clone())
+        let all: Vec<Arc<Traced<U>>> =
+            self.variants.all().iter().map(|t| Arc::new(t.in_float::<U>())).collect();
+        Program {
+            n: self.n,
+            inputs: self.inputs.clone(),
+            options: self.options.clone(),
+            first: all[0].clone(),
+            variants: Arc::new(Variants::new(all)),
+            source: self.source.clone(),
+        }
     }
 
     /// The float type the program runs in.
     pub fn float_type(&self) -> FloatType {
         T::TYPE
-    }
-
-    fn rerolled(&self) -> Option<&Rerolled<T>> {
-        if !self.options.reroll || self.graph.nodes.len() < self.options.reroll_min_nodes {
-            return None;
-        }
-        self.rerolled
-            .get_or_init(|| {
-                let r = reroll::reroll(&self.graph)?;
-                let in_float = |t: TensorProgram| {
-                    let mut t = t.with_float::<T>();
-                    t.set_codegen(self.options.codegen.clone());
-                    t
-                };
-                let options = Options { reroll: false, ..self.options.clone() };
-                Some(Arc::new(Rerolled {
-                    tensor: in_float(r.tensor),
-                    guards: r.guards.map(|g| Box::new(Program::new(g, options))),
-                    violations: r.violations.map(|(count, g)| (in_float(count), g)),
-                }))
-            })
-            .as_deref()
     }
 
     /// Whether this program runs as a rerolled tensor program (see [`Options::reroll`]):
@@ -338,170 +370,117 @@ impl<T: JitFloat> Program<T> {
     /// assert!(!fomoh_jit::compile_with(100, |x| f(x), &o).unwrap().is_rerolled());
     /// ```
     pub fn is_rerolled(&self) -> bool {
-        self.rerolled().is_some()
+        self.first.is_rerolled()
     }
 
-    /// The number of inputs.
+    /// The number of inputs (parameters).
     pub fn dim(&self) -> usize {
-        self.graph.n_inputs
+        self.n
     }
 
-    /// The traced graph.
+    /// The lengths of the data inputs bound by [`Program::bind`] (empty for a program
+    /// without data inputs).
+    pub fn inputs(&self) -> &[usize] {
+        &self.inputs
+    }
+
+    /// The number of traced variants (branch patterns) so far: 1 until an input takes a
+    /// branch the first trace did not record.
+    pub fn variants(&self) -> usize {
+        self.variants.len()
+    }
+
+    /// The first traced graph (see [`Program::variants`] for those traced later).
     pub fn graph(&self) -> &Graph {
-        &self.graph
+        &self.first.graph
     }
 
-    /// The branch decisions recorded while tracing (checked on every run).
+    /// The branch decisions recorded by the first trace (checked on every run).
     pub fn guards(&self) -> &[GuardInfo] {
-        &self.graph.guards
+        &self.first.graph.guards
     }
 
-    /// The staged graph of `mode` (primal and derivative lanes, after folding, CSE and
-    /// dead-code elimination): what the code generator compiles for the straight-line path
-    /// (a rerolled program, see [`Program::is_rerolled`], runs a tensor program instead).
+    /// The staged graph of `mode` of the first trace (primal and derivative lanes, after
+    /// folding, CSE and dead-code elimination): what the code generator compiles for the
+    /// straight-line path (a rerolled program, see [`Program::is_rerolled`], runs a tensor
+    /// program instead). It reads `[x, tangents..., data]`.
     pub fn staged(&self, mode: Mode) -> Result<Graph> {
-        Ok(stage::stage(&self.graph, mode, self.options.max_staged_nodes)?)
+        Ok(self.first.staged(mode)?)
     }
 
-    fn kernel(&self, mode: Mode) -> JitResult<&Arc<Kernel>> {
-        let mode = mode.validate()?;
-        self.kernels[mode.slot()]
-            .get_or_init(|| kernel(&self.graph, self.hash, mode, T::TYPE, &self.options))
-            .as_ref()
-            .map_err(Clone::clone)
-    }
-
-    /// Generates the code of `mode` now (instead of on first use) and returns what it cost.
-    /// A mode served by the cache reports the statistics of the original compilation.
+    /// Generates the code of `mode` of the first trace now (instead of on first use) and
+    /// returns what it cost. A mode served by the cache reports the statistics of the
+    /// original compilation.
     pub fn prepare(&self, mode: Mode) -> Result<CompileStats> {
-        Ok(self.prepare_j(mode)?)
+        Ok(self.first.prepare(mode)?)
     }
 
-    fn prepare_j(&self, mode: Mode) -> JitResult<CompileStats> {
-        let Some(r) = self.rerolled() else { return Ok(self.kernel(mode)?.stats) };
-        let t = r.tensor.plan_stats(mode)?;
-        let g = match &r.guards {
-            Some(g) => g.prepare_j(Mode::Primal)?,
-            None => CompileStats::default(),
-        };
-        let v = match &r.violations {
-            Some((count, _)) => count.plan_stats(Mode::Primal)?,
-            None => Default::default(),
-        };
-        Ok(CompileStats {
-            traced_nodes: self.graph.nodes.len(),
-            staged_nodes: t.staged_nodes + g.staged_nodes + v.staged_nodes,
-            functions: t.loops + g.functions + v.loops,
-            stage_time: g.stage_time,
-            codegen_time: t.compile_time + g.codegen_time + v.compile_time,
-            rerolled: true,
-        })
-    }
-
-    fn pack(&self, mode: Mode, parts: &[(&str, &[T])]) -> JitResult<Vec<T>> {
-        let n = self.dim();
-        debug_assert_eq!(parts.len(), mode.input_vectors());
-        let mut buf = Vec::with_capacity(n * parts.len());
-        for (what, p) in parts {
-            check_len(what, n, p.len())?;
-            buf.extend_from_slice(p);
-        }
-        Ok(buf)
-    }
-
-    /// Runs `mode` on the input vectors `parts`, writing `mode.outputs()` numbers to `out`.
-    fn run_into(&self, mode: Mode, parts: &[(&str, &[T])], out: &mut [T]) -> JitResult<()> {
-        if let Some(r) = self.rerolled() {
-            let mode = mode.validate()?;
-            check_len("output buffer", mode.outputs(), out.len())?;
-            if let (Some(g), Some((what, x))) = (&r.guards, parts.first()) {
-                check_len(what, self.dim(), x.len())?;
-                g.run_into(Mode::Primal, &[(what, x)], &mut [T::default()])?;
-            }
-            if let (Some((count, g)), Some((what, x))) = (&r.violations, parts.first()) {
-                check_len(what, self.dim(), x.len())?;
-                if count.run(Mode::Primal, &[(what, x)], &[])?[0] != T::default() {
-                    // Name the guard: the interpreter checks them in trace order. (If it
-                    // finds none, the compiled comparison differed only by rounding.)
-                    return Err(crate::interp::eval(g, x).err().unwrap_or_else(|| {
-                        JitError::GuardFailed(
-                            "a branch inside the rerolled sum (its comparison at the rounding edge)".into(),
-                        )
-                    }));
-                }
-            }
-            let o = r.tensor.run(mode, parts, &[])?;
-            check_len("rerolled outputs", out.len(), o.len())?;
-            out.copy_from_slice(&o);
-            return Ok(());
-        }
-        let k = self.kernel(mode)?;
-        if let [(what, x)] = parts {
-            // one input vector (the primal): no copy
-            check_len(what, self.dim(), x.len())?;
-            return k.run(x, out);
-        }
-        let buf = self.pack(mode, parts)?;
-        k.run(&buf, out)
-    }
-
-    fn run(&self, mode: Mode, parts: &[(&str, &[T])]) -> JitResult<Vec<T>> {
-        let mut out = vec![T::default(); mode.outputs()];
-        self.run_into(mode, parts, &mut out)?;
-        Ok(out)
-    }
-
-    /// Runs `mode` through the interpreter over the staged graph, in `T` (the reference the
-    /// compiled code is tested against); same inputs and output layout as the compiled code.
-    /// The straight-line code agrees bit for bit; a rerolled program agrees to rounding (its
-    /// sum is reassociated).
+    /// Runs `mode` of the first trace through the interpreter over the staged graph, in `T`
+    /// (the reference the compiled code is tested against); same inputs and output layout as
+    /// the compiled code (a program with data inputs: bind them, then use
+    /// [`BoundProgram::interpret`]). The straight-line code agrees bit for bit; a rerolled
+    /// program agrees to rounding (its sum is reassociated).
     pub fn interpret(&self, mode: Mode, parts: &[&[T]]) -> Result<Vec<T>> {
+        self.interpret_with(mode, parts, &[])
+    }
+
+    fn interpret_with(&self, mode: Mode, parts: &[&[T]], data: &[T]) -> Result<Vec<T>> {
         let mode = mode.validate()?;
-        if parts.len() != mode.input_vectors() {
-            return Err(JitError::Length {
-                what: "input vectors".into(),
-                expected: mode.input_vectors(),
-                found: parts.len(),
-            }
-            .into());
-        }
+        check_len("input vectors", mode.input_vectors(), parts.len())?;
         let named: Vec<(&str, &[T])> = parts.iter().map(|p| ("input", *p)).collect();
-        let buf = self.pack(mode, &named)?;
-        let g = self.staged(mode)?;
+        let buf = self.first.pack(&named, data)?;
+        let g = self.first.staged(mode)?;
         Ok(crate::interp::eval(&g, &buf)?)
+    }
+
+    /// Runs `run` on the variant covering `x` (and `data`), tracing again if none does.
+    fn call<R>(&self, x: &[T], data: &[T], run: impl Fn(&Traced<T>) -> JitResult<R>) -> JitResult<R> {
+        check_len("x", self.n, x.len())?;
+        match &self.source {
+            Some(src) if self.options.retrace => {
+                let (lens, limit) = (&self.inputs, self.options.max_traced_nodes);
+                let retrace = |x: &[f64], d: &[f64]| trace_source(src, x, d, lens, limit);
+                self.variants.call(x, data, Some((&retrace, self.options.max_variants, &self.options)), run)
+            }
+            _ => self.variants.call(x, data, None, run),
+        }
+    }
+
+    /// An error unless the program has no data inputs (they must be bound first).
+    fn unbound(&self) -> JitResult<()> {
+        check_len("data inputs (bind them with Program::bind)", self.inputs.len(), 0)
+    }
+
+    /// Binds the data inputs (one slice per input, of the lengths given at compile time;
+    /// checked here, before any code runs): the result evaluates the program on them. The
+    /// data are copied (rounded once to `T` for an `f32` program is the caller's choice: the
+    /// slices are in `T`).
+    pub fn bind(&self, inputs: &[&[T]]) -> Result<BoundProgram<T>> {
+        check_len("data inputs", self.inputs.len(), inputs.len())?;
+        for (j, (d, &l)) in inputs.iter().zip(self.inputs.iter()).enumerate() {
+            if d.len() != l {
+                check_len(&format!("data input {j}"), l, d.len())?;
+            }
+        }
+        Ok(BoundProgram { program: self.clone(), data: inputs.concat().into() })
     }
 
     /// `f(x)`.
     pub fn value(&self, x: &[T]) -> Result<T> {
-        Ok(self.value_j(x)?)
-    }
-
-    fn value_j(&self, x: &[T]) -> JitResult<T> {
-        let mut out = [T::default()];
-        self.run_into(Mode::Primal, &[("x", x)], &mut out)?;
-        Ok(out[0])
+        self.unbound()?;
+        Ok(self.call(x, &[], |p| value_on(p, x, &[]))?)
     }
 
     /// One compiled hyper-dual pass: `f(x)`, `∇f·v1`, `∇f·v2`, `v1ᵀHv2`.
     pub fn hyper_dual(&self, x: &[T], v1: &[T], v2: &[T]) -> Result<HyperDual<T>> {
-        Ok(self.hyper_dual_j(x, v1, v2)?)
-    }
-
-    fn hyper_dual_j(&self, x: &[T], v1: &[T], v2: &[T]) -> JitResult<HyperDual<T>> {
-        let mut o = [T::default(); 4];
-        self.run_into(Mode::HyperDual, &[("x", x), ("v1", v1), ("v2", v2)], &mut o)?;
-        Ok(HyperDual::new(o[0], o[1], o[2], o[3]))
+        self.unbound()?;
+        Ok(self.call(x, &[], |p| hyper_dual_on(p, x, v1, v2, &[]))?)
     }
 
     /// One compiled three-lane pass along `v`: `f(x)`, `∇f·v`, `vᵀHv`.
     pub fn directional(&self, x: &[T], v: &[T]) -> Result<Jet<T>> {
-        Ok(self.directional_j(x, v)?)
-    }
-
-    fn directional_j(&self, x: &[T], v: &[T]) -> JitResult<Jet<T>> {
-        let mut o = [T::default(); 3];
-        self.run_into(Mode::Jet, &[("x", x), ("v", v)], &mut o)?;
-        Ok(Jet::new(o[0], o[1], o[2]))
+        self.unbound()?;
+        Ok(self.call(x, &[], |p| directional_on(p, x, v, &[]))?)
     }
 
     /// One compiled k-direction pass (K from 1 to 16, from the array): `f(x)`, `∇f·d_i`,
@@ -515,132 +494,105 @@ impl<T: JitFloat> Program<T> {
 
     /// [`Program::hyperplane`] with K known at run time (1 to 16).
     pub fn project(&self, x: &[T], dirs: &[Vec<T>]) -> Result<Projection<T>> {
-        Ok(self.project_j(x, dirs)?)
+        self.unbound()?;
+        Ok(self.call(x, &[], |p| project_on(p, x, dirs, &[]))?)
     }
+}
 
-    fn project_j(&self, x: &[T], dirs: &[Vec<T>]) -> JitResult<Projection<T>> {
-        let k = dirs.len();
-        let mode = Mode::HyperK(k).validate()?;
-        // lengths checked here with their index (no message is formatted on success)
-        for (i, d) in dirs.iter().enumerate() {
-            if d.len() != self.dim() {
-                check_len(&format!("dirs[{i}] (direction {i})"), self.dim(), d.len())?;
-            }
+/// `f(x)` on one variant.
+fn value_on<T: JitFloat>(p: &Traced<T>, x: &[T], data: &[T]) -> JitResult<T> {
+    let mut out = [T::default()];
+    p.run_into(Mode::Primal, &[("x", x)], data, &mut out)?;
+    Ok(out[0])
+}
+
+/// One hyper-dual pass on one variant.
+fn hyper_dual_on<T: JitFloat>(
+    p: &Traced<T>,
+    x: &[T],
+    v1: &[T],
+    v2: &[T],
+    data: &[T],
+) -> JitResult<HyperDual<T>> {
+    let mut o = [T::default(); 4];
+    p.run_into(Mode::HyperDual, &[("x", x), ("v1", v1), ("v2", v2)], data, &mut o)?;
+    Ok(HyperDual::new(o[0], o[1], o[2], o[3]))
+}
+
+/// One jet pass on one variant.
+fn directional_on<T: JitFloat>(p: &Traced<T>, x: &[T], v: &[T], data: &[T]) -> JitResult<Jet<T>> {
+    let mut o = [T::default(); 3];
+    p.run_into(Mode::Jet, &[("x", x), ("v", v)], data, &mut o)?;
+    Ok(Jet::new(o[0], o[1], o[2]))
+}
+
+/// One k-direction pass on one variant.
+fn project_on<T: JitFloat>(p: &Traced<T>, x: &[T], dirs: &[Vec<T>], data: &[T]) -> JitResult<Projection<T>> {
+    let k = dirs.len();
+    let mode = Mode::HyperK(k).validate()?;
+    let n = p.graph.n_inputs;
+    // lengths checked here with their index (no message is formatted on success)
+    for (i, d) in dirs.iter().enumerate() {
+        if d.len() != n {
+            check_len(&format!("dirs[{i}] (direction {i})"), n, d.len())?;
         }
-        let mut parts: Vec<(&str, &[T])> = vec![("x", x)];
-        parts.extend(dirs.iter().map(|d| ("direction", d.as_slice())));
-        Ok(Mode::projection(k, &self.run(mode, &parts)?))
+    }
+    let mut parts: Vec<(&str, &[T])> = vec![("x", x)];
+    parts.extend(dirs.iter().map(|d| ("direction", d.as_slice())));
+    let mut out = vec![T::default(); mode.outputs()];
+    p.run_into(mode, &parts, data, &mut out)?;
+    Ok(Mode::projection(k, &out))
+}
+
+compiled_objective!(Program<T>, |p| p.n, gradient_by_axes);
+
+/// A [`Program`] with its data inputs bound ([`Program::bind`]): the same evaluation methods,
+/// and an [`fomoh_runtime::Objective`] for every optimizer. Cloning shares the program and
+/// the data.
+#[derive(Clone, Debug)]
+pub struct BoundProgram<T: JitFloat = f64> {
+    program: Program<T>,
+    data: Arc<[T]>,
+}
+
+impl<T: JitFloat> BoundProgram<T> {
+    /// The program.
+    pub fn program(&self) -> &Program<T> {
+        &self.program
+    }
+
+    /// `f(x)` on the bound data.
+    pub fn value(&self, x: &[T]) -> Result<T> {
+        Ok(self.program.call(x, &self.data, |p| value_on(p, x, &self.data))?)
+    }
+
+    /// One compiled hyper-dual pass on the bound data: `f(x)`, `∇f·v1`, `∇f·v2`, `v1ᵀHv2`.
+    pub fn hyper_dual(&self, x: &[T], v1: &[T], v2: &[T]) -> Result<HyperDual<T>> {
+        Ok(self.program.call(x, &self.data, |p| hyper_dual_on(p, x, v1, v2, &self.data))?)
+    }
+
+    /// One compiled three-lane pass along `v` on the bound data.
+    pub fn directional(&self, x: &[T], v: &[T]) -> Result<Jet<T>> {
+        Ok(self.program.call(x, &self.data, |p| directional_on(p, x, v, &self.data))?)
+    }
+
+    /// One compiled k-direction pass on the bound data (K from 1 to 16, from the array).
+    pub fn hyperplane<const K: usize>(&self, x: &[T], dirs: &[Vec<T>; K]) -> Result<Projection<T>>
+    where
+        Dim<K>: Packed,
+    {
+        self.project(x, dirs)
+    }
+
+    /// [`BoundProgram::hyperplane`] with K known at run time (1 to 16).
+    pub fn project(&self, x: &[T], dirs: &[Vec<T>]) -> Result<Projection<T>> {
+        Ok(self.program.call(x, &self.data, |p| project_on(p, x, dirs, &self.data))?)
+    }
+
+    /// [`Program::interpret`] on the bound data.
+    pub fn interpret(&self, mode: Mode, parts: &[&[T]]) -> Result<Vec<T>> {
+        self.program.interpret_with(mode, parts, &self.data)
     }
 }
 
-compiled_objective!(Program<T>, |p| p.graph.n_inputs, gradient_by_axes);
-
-/// An [`Objective`] that re-traces on demand: it keeps one compiled [`Program`] per branch
-/// pattern it has met, and when an input takes a branch none of them traced, it traces the
-/// function again at that input (up to a limit of variants).
-///
-/// ```
-/// use fomoh_runtime::{scalar_fn, Objective, Scalar};
-/// fn f<S: Scalar>(x: &[S]) -> S { if x[0] > S::zero() { x[0] * x[0] } else { -x[0] } }
-/// let obj = fomoh_jit::Retracing::new(1, scalar_fn!(f));
-/// assert_eq!(obj.value(&[3.0]).unwrap(), 9.0);
-/// assert_eq!(obj.value(&[-3.0]).unwrap(), 3.0); // traced again for the other branch
-/// assert_eq!(obj.variants(), 2);
-/// ```
-pub struct Retracing<F> {
-    f: F,
-    n: usize,
-    options: Options,
-    max_variants: usize,
-    variants: std::sync::Mutex<Vec<Arc<Program>>>,
-}
-
-/// The dimension, the options, the variant limit and the number of variants traced so far
-/// (the function itself is not required to be `Debug`).
-///
-/// ```
-/// use fomoh_runtime::{scalar_fn, Objective, Scalar};
-/// fn f<S: Scalar>(x: &[S]) -> S { x[0].abs() }
-/// let obj = fomoh_jit::Retracing::new(1, scalar_fn!(f)).max_variants(4);
-/// obj.value(&[3.0]).unwrap();
-/// let shown = format!("{obj:?}");
-/// assert!(shown.contains("dim: 1") && shown.contains("max_variants: 4") && shown.contains("variants: 1"), "{shown}");
-/// ```
-impl<F> core::fmt::Debug for Retracing<F> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let variants = self.variants.lock().unwrap_or_else(|p| p.into_inner()).len();
-        f.debug_struct("Retracing")
-            .field("dim", &self.n)
-            .field("options", &self.options)
-            .field("max_variants", &self.max_variants)
-            .field("variants", &variants)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<F: ScalarFn> Retracing<F> {
-    /// A re-tracing objective of `f` over `n` inputs (at most 64 traced variants).
-    pub fn new(n: usize, f: F) -> Self {
-        Retracing { f, n, options: Options::default(), max_variants: 64, variants: Default::default() }
-    }
-
-    /// Sets the largest number of traced variants kept (further branch patterns are errors).
-    pub fn max_variants(mut self, m: usize) -> Self {
-        self.max_variants = m;
-        self
-    }
-
-    /// The number of variants traced so far.
-    pub fn variants(&self) -> usize {
-        self.variants.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    fn with<R>(&self, x: &[f64], call: impl Fn(&Program) -> JitResult<R>) -> Result<R> {
-        check_len("x", self.n, x.len())?;
-        let known: Vec<Arc<Program>> = self.variants.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        for p in &known {
-            match call(p) {
-                Err(JitError::GuardFailed(_)) => continue,
-                r => return Ok(r?),
-            }
-        }
-        if known.len() >= self.max_variants {
-            return Err(JitError::GuardFailed(format!(
-                "no traced variant covers this input and the limit of {} variants is reached",
-                self.max_variants
-            ))
-            .into());
-        }
-        let g = trace::trace_at(x, |t| self.f.eval(t), self.options.max_traced_nodes)?;
-        let p = Arc::new(Program::new(g, self.options.clone()));
-        self.variants.lock().unwrap_or_else(|p| p.into_inner()).push(p.clone());
-        Ok(call(&p)?)
-    }
-}
-
-impl<F: ScalarFn> Objective for Retracing<F> {
-    fn dim(&self) -> usize {
-        self.n
-    }
-
-    fn value(&self, x: &[f64]) -> Result<f64> {
-        self.with(x, |p| p.value_j(x))
-    }
-
-    fn hyper_dual(&self, x: &[f64], v1: &[f64], v2: &[f64]) -> Result<HyperDual<f64>> {
-        self.with(x, |p| p.hyper_dual_j(x, v1, v2))
-    }
-
-    fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
-        self.with(x, |p| p.directional_j(x, v))
-    }
-
-    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
-        if (1..=fomoh_runtime::MAX_K).contains(&dirs.len()) {
-            return Ok((self.with(x, |p| p.project_j(x, dirs))?, 1));
-        }
-        fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {
-            Objective::hyper_dual(self, x, &dirs[i], &dirs[j])
-        })
-    }
-}
+compiled_objective!(BoundProgram<T>, |b| b.program.n, gradient_by_axes);

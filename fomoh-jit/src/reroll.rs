@@ -53,9 +53,14 @@
 //! the guards' graph only when the count is not zero). Derivatives still come only from
 //! staging (the tensor compiler stages its loop bodies from the rule table).
 
+mod guards;
+#[cfg(test)]
+mod tests;
+
 use crate::ir::{Cmp, Graph, NodeId, Op};
 use crate::tensor::{Tensor, TensorBuilder, TensorProgram};
 use fomoh_runtime::{BinaryOp, UnaryOp};
+use guards::{computed, guard_graph, guards_only, violation_count};
 use std::collections::HashMap;
 
 /// The fewest terms of one signature (with affine inputs) that form a group.
@@ -190,13 +195,21 @@ pub(crate) fn reroll(g: &Graph) -> Option<Rerolled> {
         let s: u32 = nodes[i].args().map(|a| tsize[a as usize]).sum();
         tsize[i] = (1 + s).min(1 << 20);
     }
+    let mut b = TensorBuilder::new(g.n_inputs);
+    // The data inputs (if any) are one input slot, declared even if unused (so every rerolled
+    // program of `g` is run with the same inputs).
+    let data = match g.n_data {
+        0 => None,
+        d => Some(b.input(0, &[d]).ok()?),
+    };
     let mut em = Emitter {
         nodes,
         users: &users,
         roots: &roots,
         tsize: &tsize,
-        b: TensorBuilder::new(g.n_inputs),
+        b,
         n_params: g.n_inputs,
+        data,
         memo: HashMap::new(),
         views: HashMap::new(),
         used: 0,
@@ -223,33 +236,6 @@ pub(crate) fn reroll(g: &Graph) -> Option<Rerolled> {
     }
     let tensor = em.b.finish(y).ok()?;
     Some(Rerolled { tensor, guards, violations })
-}
-
-/// The number of guards of `g` whose outcome differs from the traced one, as a graph (a sum
-/// of selects over the guards' operands, no guard left live), or `None` if `g` has no guard.
-fn violation_count(g: &Graph) -> Option<Graph> {
-    let mut v = g.clone();
-    // The guards themselves become literals (nothing reads a guard's value), so that none
-    // is live in `v`.
-    for op in v.nodes.iter_mut().filter(|op| matches!(op, Op::Guard { .. })) {
-        *op = Op::Const(0.0);
-    }
-    let (zero, one) = (v.nodes.len() as NodeId, v.nodes.len() as NodeId + 1);
-    v.nodes.extend([Op::Const(0.0), Op::Const(1.0)]);
-    let mut sum: Option<NodeId> = None;
-    for op in &g.nodes {
-        if let Op::Guard { cmp, a, b, expect, .. } = *op {
-            let (t, f) = if expect { (zero, one) } else { (one, zero) };
-            v.nodes.push(Op::Select { cmp, a, b, t, f });
-            let miss = v.nodes.len() as NodeId - 1;
-            if let Some(s) = sum {
-                v.nodes.push(Op::Binary(BinaryOp::Add, s, miss));
-            }
-            sum = Some(v.nodes.len() as NodeId - 1);
-        }
-    }
-    v.outputs = vec![sum?];
-    Some(v)
 }
 
 /// The canonical body of the term rooted at `r` and its leaves (slot order), or `None` if it
@@ -395,46 +381,6 @@ fn groups_of(class: usize, m: &[usize], leaves: impl Fn(usize) -> Vec<Leaf>) -> 
     out
 }
 
-/// The guards of `g` as a primal-only graph (output a literal), `None` inside if there are
-/// none; `None` outside if a guard reads a node computed inside the terms or the guards'
-/// operands are too many nodes.
-#[allow(clippy::option_option)]
-fn guard_graph(g: &Graph, inside: &[bool]) -> Option<Option<Graph>> {
-    let Some(probe) = guard_probe(g) else { return Some(None) };
-    let live = probe.live();
-    for (i, op) in g.nodes.iter().enumerate() {
-        let computed = !matches!(op, Op::Input(_) | Op::Const(_) | Op::Guard { .. });
-        if live[i] && computed && inside[i] {
-            return None;
-        }
-    }
-    let gg = probe.without_dead();
-    (computed(&gg) <= MAX_REMAINDER).then_some(Some(gg))
-}
-
-/// The guards of `g` and the values they read, as a primal-only graph (output a literal),
-/// or `None` if `g` has no guard.
-fn guards_only(g: &Graph) -> Option<Graph> {
-    guard_probe(g).map(|p| p.without_dead())
-}
-
-/// `g` with a literal as its only output (its live nodes: the guards and what they read),
-/// or `None` if `g` has no guard.
-fn guard_probe(g: &Graph) -> Option<Graph> {
-    if !g.nodes.iter().any(|op| matches!(op, Op::Guard { .. })) {
-        return None;
-    }
-    let mut probe = g.clone();
-    probe.nodes.push(Op::Const(0.0));
-    probe.outputs = vec![probe.nodes.len() as NodeId - 1];
-    Some(probe)
-}
-
-/// The nodes of `g` that compute a value (not inputs, literals or guards).
-fn computed(g: &Graph) -> usize {
-    g.nodes.iter().filter(|op| !matches!(op, Op::Input(_) | Op::Const(_) | Op::Guard { .. })).count()
-}
-
 /// Emits rank-0 remainder nodes, sum trees and term bodies into a [`TensorBuilder`].
 struct Emitter<'a> {
     nodes: &'a [Op],
@@ -445,6 +391,8 @@ struct Emitter<'a> {
     tsize: &'a [u32],
     b: TensorBuilder,
     n_params: usize,
+    /// The data inputs (traced inputs `n_params..`) as one `[n_data]` tensor.
+    data: Option<Tensor>,
     memo: HashMap<NodeId, Tensor>,
     /// Input views already made (shared by every group reading them, so a loop loads them
     /// once).
@@ -692,6 +640,14 @@ impl Emitter<'_> {
             (_, 1) => af.row == 1,
             (_, l) => af.col == 1 && af.row == l as i64,
         };
+        // the range of the indices: parameters or data, not both
+        let lo = af.a + (af.row * (rows as i64 - 1)).min(0) + (af.col * (len as i64 - 1)).min(0);
+        let hi = af.a + (af.row * (rows as i64 - 1)).max(0) + (af.col * (len as i64 - 1)).max(0);
+        if hi >= self.n_params as i64 {
+            let v = self.data_view(af, lo, rows, len, &shape, contiguous)?;
+            self.views.insert(key, v);
+            return Some(v);
+        }
         let start = usize::try_from(af.a).ok()?;
         let v = if contiguous {
             self.b.param(start, &shape).ok()?
@@ -713,70 +669,33 @@ impl Emitter<'_> {
         self.views.insert(key, v);
         Some(v)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::stage::{stage, Mode};
-
-    /// `Σ_i (cmp(x_i, x_{i+1}) ? x_i·x_i : sin(x_{i+1}))` plus a select outside the terms,
-    /// built as IR (the tracer records `max`/`abs`/`relu` as ops of the rule table, so a
-    /// traced graph has no `Select`).
-    fn selects(n: usize, cmp: Cmp) -> Graph {
-        let mut nodes: Vec<Op> = (0..n as u32).map(Op::Input).collect();
-        let mut push = |op: Op| {
-            nodes.push(op);
-            nodes.len() as NodeId - 1
-        };
-        let mut acc = push(Op::Const(0.0));
-        for i in 0..n as NodeId - 1 {
-            let sq = push(Op::Binary(BinaryOp::Mul, i, i));
-            let s = push(Op::Unary(UnaryOp::Sin, i + 1));
-            let t = push(Op::Select { cmp, a: i, b: i + 1, t: sq, f: s });
-            acc = push(if i % 3 == 2 {
-                Op::Binary(BinaryOp::Sub, acc, t)
-            } else {
-                Op::Binary(BinaryOp::Add, acc, t)
-            });
+    /// [`Emitter::view`] of data inputs (every index, from `lo`, at or past `n_params`): a
+    /// slice of the data tensor when contiguous, else a gather.
+    fn data_view(
+        &mut self,
+        af: Affine,
+        lo: i64,
+        rows: usize,
+        len: usize,
+        shape: &[usize],
+        contiguous: bool,
+    ) -> Option<Tensor> {
+        let data = self.data?;
+        let n = self.n_params as i64;
+        if lo < n {
+            return None;
         }
-        let c = push(Op::Const(0.5));
-        let out = push(Op::Select { cmp: Cmp::Lt, a: acc, b: c, t: acc, f: 0 });
-        Graph { nodes, outputs: vec![out], n_inputs: n, guards: Vec::new() }
-    }
-
-    fn close(a: &[f64], b: &[f64]) -> bool {
-        a.len() == b.len()
-            && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-12 * x.abs().max(y.abs()).max(1.0))
-    }
-
-    #[test]
-    fn terms_with_selects_are_rerolled_and_agree_with_the_staged_graph() {
-        for (n, cmp) in [(30, Cmp::Gt), (41, Cmp::Le), (25, Cmp::Ne)] {
-            let g = selects(n, cmp);
-            let r = reroll(&g).expect("rerolled");
-            assert!(r.guards.is_none());
-            let x: Vec<f64> = (0..n).map(|i| (i as f64 * 1.3).sin()).collect();
-            let d: Vec<Vec<f64>> =
-                (0..8).map(|j| (0..n).map(|i| ((i + j) as f64 * 0.7).cos()).collect()).collect();
-            let interp = |mode: Mode, parts: &[&[f64]]| {
-                let buf: Vec<f64> = parts.concat();
-                crate::interp::eval(&stage(&g, mode, 1 << 20).unwrap(), &buf).unwrap()
-            };
-            let y = r.tensor.value(&x).unwrap();
-            assert!(close(&[y], &interp(Mode::Primal, &[&x])), "{cmp:?} value");
-            let hd = r.tensor.hyper_dual(&x, &d[0], &d[1]).unwrap();
-            assert!(close(&[hd.re, hd.e1, hd.e2, hd.e12], &interp(Mode::HyperDual, &[&x, &d[0], &d[1]])));
-            let j = r.tensor.directional(&x, &d[2]).unwrap();
-            assert!(close(&[j.re, j.d1, j.d2], &interp(Mode::Jet, &[&x, &d[2]])));
-            for k in 1..=8 {
-                let p = r.tensor.project(&x, &d[..k]).unwrap();
-                let mut parts: Vec<&[f64]> = vec![&x];
-                parts.extend(d[..k].iter().map(Vec::as_slice));
-                let q = Mode::projection(k, &interp(Mode::HyperK(k), &parts));
-                assert!(close(&[p.value], &[q.value]) && close(&p.grad, &q.grad), "{cmp:?} K={k}");
-                assert!((0..k).all(|i| close(&p.hess[i], &q.hess[i])), "{cmp:?} K={k} hessian");
-            }
+        let a = af.a - n;
+        if contiguous && !shape.is_empty() {
+            let start = usize::try_from(a).ok()?;
+            let s = self.b.slice(data, start, start + rows * len).ok()?;
+            return if shape.len() == 1 { Some(s) } else { self.b.reshape(s, shape).ok() };
         }
+        let idx = (0..rows as i64)
+            .flat_map(|i| (0..len as i64).map(move |j| a + af.row * i + af.col * j))
+            .map(|k| usize::try_from(k).ok())
+            .collect::<Option<Vec<_>>>()?;
+        self.b.gather(data, idx, shape).ok()
     }
 }

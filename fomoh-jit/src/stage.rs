@@ -276,17 +276,20 @@ fn run<L: Lane>(g: &Graph, seed: impl Fn(usize) -> L) -> JitResult<Vec<NodeId>> 
     Ok(out)
 }
 
-/// Stages the traced graph `g` (with `n` inputs) in `mode`: the returned graph reads the
-/// flat buffer `[x, tangent_1, ..., tangent_m]` (each of length `n`) and writes
-/// `mode.outputs()` numbers.
+/// Stages the traced graph `g` (with `n` parameters and `d` passive inputs) in `mode`: the
+/// returned graph reads the flat buffer `[x, tangent_1, ..., tangent_m, data]` (`x` and each
+/// tangent of length `n`, the data of length `d`) and writes `mode.outputs()` numbers.
 pub fn stage(g: &Graph, mode: Mode, limit: usize) -> JitResult<Graph> {
     let mode = mode.validate()?;
-    let n = g.n_inputs;
-    let n_in = n.checked_mul(mode.input_vectors()).filter(|&m| u32::try_from(m).is_ok());
+    let (n, m) = (g.n_inputs, mode.input_vectors());
+    let n_in = n.checked_mul(m).and_then(|v| v.checked_add(g.n_data)).filter(|&v| u32::try_from(v).is_ok());
     let n_in = n_in.ok_or(JitError::GraphTooLarge { stage: "staged", limit })?;
-    // Input `i` carries `x_i` and its tangents; the second-order lanes start at zero.
-    let m = mode.input_vectors();
-    stage_lanes(g, mode, n_in, limit, &|i, l| (l < m).then(|| (l * n + i) as u32))
+    // Parameter `i` carries `x_i` and its tangents (the second-order lanes start at zero);
+    // a passive input carries its value only.
+    stage_lanes(g, mode, n_in, limit, &|i, l| match i.checked_sub(n) {
+        None => (l < m).then(|| (l * n + i) as u32),
+        Some(k) => (l == 0).then(|| (m * n + k) as u32),
+    })
 }
 
 /// Stages `g` in `mode` where lane `l` of traced input `i` is the staged input

@@ -123,39 +123,52 @@ pub(crate) fn trace_at<F>(x: &[f64], f: F, limit: usize) -> JitResult<crate::ir:
 where
     F: FnOnce(&[Tracer]) -> Tracer,
 {
+    trace_with_data(x, &[], |x, _| f(x), limit)
+}
+
+/// Traces `f` at the parameters `x` and the passive inputs `data` (comparisons are decided
+/// at those values): the parameters are `Op::Input(0..n)`, the data `Op::Input(n..n + d)`
+/// (recorded in [`crate::ir::Graph::n_data`]; staging gives them no tangent).
+pub(crate) fn trace_with_data<F>(x: &[f64], data: &[f64], f: F, limit: usize) -> JitResult<crate::ir::Graph>
+where
+    F: FnOnce(&[Tracer], &[Tracer]) -> Tracer,
+{
     struct Pop;
     impl Drop for Pop {
         fn drop(&mut self) {
             FRAMES.with(|fr| fr.borrow_mut().pop());
         }
     }
-    if x.len() > limit || u32::try_from(x.len()).is_err() {
+    let total = x.len().saturating_add(data.len());
+    if total > limit || u32::try_from(total).is_err() {
         return Err(JitError::GraphTooLarge { stage: "traced", limit });
     }
     let epoch = EPOCH.fetch_add(1, AtomicOrdering::Relaxed);
-    FRAMES.with(|fr| {
-        fr.borrow_mut().push(Frame {
-            epoch,
-            builder: Builder::new(x.len(), limit, false),
-            foreign: false,
-            escape: false,
-        })
-    });
+    let mut builder = Builder::new(x.len(), limit, false);
+    builder.graph.n_data = data.len();
+    FRAMES.with(|fr| fr.borrow_mut().push(Frame { epoch, builder, foreign: false, escape: false }));
     let pop = Pop;
-    let xs: Vec<Tracer> = x
+    let mut xs: Vec<Tracer> = x
         .iter()
+        .chain(data)
         .enumerate()
         .map(|(i, &v)| Tracer::record(&[epoch], |_| Op::Input(i as u32), &[], v))
         .collect();
-    trace_inputs(xs, f, pop)
+    let ds = xs.split_off(x.len());
+    trace_inputs(epoch, xs, ds, f, pop)
 }
 
-fn trace_inputs<F, P>(xs: Vec<Tracer>, f: F, pop: P) -> JitResult<crate::ir::Graph>
+fn trace_inputs<F, P>(
+    epoch: u32,
+    xs: Vec<Tracer>,
+    ds: Vec<Tracer>,
+    f: F,
+    pop: P,
+) -> JitResult<crate::ir::Graph>
 where
-    F: FnOnce(&[Tracer]) -> Tracer,
+    F: FnOnce(&[Tracer], &[Tracer]) -> Tracer,
 {
-    let epoch = xs.first().map(|t| t.epoch);
-    let out = f(&xs);
+    let out = f(&xs, &ds);
     let frame = FRAMES.with(|fr| {
         let mut fr = fr.borrow_mut();
         let top = fr.last_mut().expect("frame pushed by trace");
@@ -164,7 +177,7 @@ where
     });
     drop(pop);
     let (frame_epoch, mut builder, foreign, escape) = frame;
-    debug_assert!(epoch.is_none_or(|e| e == frame_epoch));
+    debug_assert_eq!(epoch, frame_epoch);
     if builder.overflow {
         return Err(JitError::GraphTooLarge { stage: "traced", limit: builder.graph.nodes.len() });
     }

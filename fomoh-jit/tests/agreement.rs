@@ -18,7 +18,7 @@ fn check_all_modes<F: fomoh_runtime::ScalarFn>(f: &F, x: &[f64]) {
     // The straight-line path (compared bit for bit with its staged interpreter below); the
     // rerolled path of the same functions is checked in tests/reroll.rs.
     let straight = fomoh_jit::Options { reroll: false, ..Default::default() };
-    let p = fomoh_jit::compile_with(n, |x| f.eval(x), &straight).unwrap();
+    let p = fomoh_jit::compile_at_with(x, |x| f.eval(x), &straight).unwrap();
     let (v1, v2) = (direction(0, n), direction(1, n));
 
     // primal

@@ -49,7 +49,7 @@ fn cache_hits_and_code_memory_is_released() {
     // --- compile and drop in a loop: no growth in live kernels or (loosely) in memory
     let round = |i: usize| {
         // a distinct graph each time: no cache hit
-        let p = compile(8, |x| rosenbrock(x) * Tracer::from_f64(1.0 + i as f64)).unwrap();
+        let p = compile(8, move |x| rosenbrock(x) * Tracer::from_f64(1.0 + i as f64)).unwrap();
         p.prepare(Mode::HyperDual).unwrap();
         assert!(p.value(&[0.5; 8]).unwrap().is_finite());
     };

@@ -95,20 +95,22 @@ fn a_branch_not_taken_at_trace_time_is_an_error_never_a_wrong_derivative() {
         p.hyperplane(&x, &[vec![1.0, 0.0]]).unwrap_err(),
         p.interpret(Mode::Primal, &[&x]).unwrap_err(),
     ] {
-        assert!(
-            matches!(&e, Error::Backend { backend: "jit", message } if message.contains("guard failed")),
-            "{e}"
-        );
+        assert!(matches!(&e, Error::GuardFailed(message) if message.contains("guard failed")), "{e}");
     }
     // at the tie the traced `>` is false: also refused
     assert!(p.value(&[1.5, 1.5]).is_err());
     // a NaN input makes `>` false: refused rather than answered from the wrong branch
     assert!(p.value(&[f64::NAN, 1.0]).is_err());
 
-    // traced without a point: inputs are NaN, `>` is false, the else branch is compiled
+    // traced without a point: inputs are NaN, `>` is false, the else branch is compiled; the
+    // other branch is traced when an input takes it (or refused in strict mode)
     let q = compile(2, branchy).unwrap();
     assert_eq!(q.value(&[1.0, 2.0]).unwrap(), 1.0f64.exp());
-    assert!(q.value(&[2.0, 1.0]).is_err());
+    assert_eq!(q.variants(), 1);
+    assert_eq!(q.value(&[2.0, 1.0]).unwrap(), 4.0);
+    assert_eq!(q.variants(), 2);
+    let strict = compile_with(2, branchy, &Options { retrace: false, ..Options::default() }).unwrap();
+    assert!(matches!(strict.value(&[2.0, 1.0]), Err(Error::GuardFailed(_))));
 }
 
 #[test]
@@ -147,14 +149,14 @@ fn tracers_of_another_trace_are_refused() {
     })
     .unwrap();
     let old = LEAK.with(|l| l.get()).unwrap();
-    let e = compile(1, |x| x[0] + old).unwrap_err();
+    let e = compile(1, move |x| x[0] + old).unwrap_err();
     assert!(matches!(&e, Error::Backend { message, .. } if message.contains("different trace")), "{e}");
     // returning the old tracer itself
-    let e = compile(1, |_| old).unwrap_err();
+    let e = compile(1, move |_| old).unwrap_err();
     assert!(matches!(&e, Error::Backend { .. }));
     // a tracer made outside any trace is foreign inside one
     let orphan = Tracer::from_f64(1.0);
-    assert!(compile(1, |x| x[0] * orphan).is_err());
+    assert!(compile(1, move |x| x[0] * orphan).is_err());
 }
 
 #[test]
@@ -209,8 +211,18 @@ fn split_functions_compute_what_one_function_computes() {
             -s
         }
     };
-    let p = compile_with(n, g, &tiny).unwrap();
-    assert!(p.value(&x).is_err(), "traced with NaN inputs: `s > 0` false, real inputs give s > 0");
+    let strict = Options { retrace: false, ..tiny.clone() };
+    let p = compile_with(n, g, &strict).unwrap();
+    let e = p.value(&x).unwrap_err();
+    assert!(
+        matches!(e, Error::GuardFailed(_)),
+        "traced with NaN inputs: `s > 0` false, real inputs give s > 0"
+    );
+    // traced again at x (the guard in a later segment told it to)
+    let r = compile_with(n, g, &tiny).unwrap();
+    let expected = rosenbrock(&x[..]);
+    assert!((r.value(&x).unwrap() - expected).abs() <= 1e-12 * expected, "{expected}");
+    assert_eq!(r.variants(), 2);
     let unopt = Options {
         codegen: CodegenOptions { optimize: false, ..CodegenOptions::default() },
         reroll: false,
@@ -253,5 +265,8 @@ fn retracing_objective_traces_each_branch_once_and_agrees_with_the_runtime() {
     let capped = Retracing::new(2, fomoh_runtime::scalar_fn!(branchy)).max_variants(1);
     assert!(capped.value(&[2.0, 1.0]).is_ok());
     let e = capped.value(&[1.0, 2.0]).unwrap_err();
-    assert!(matches!(&e, Error::Backend { message, .. } if message.contains("limit of 1 variants")), "{e}");
+    assert!(
+        matches!(&e, Error::GuardFailed(message) if message.contains("limit of 1 traced variants")),
+        "{e}"
+    );
 }

@@ -156,7 +156,7 @@ fn check_all_modes32<F: ScalarFn>(f: &F, x: &[f32], p: &Program<f32>) {
 #[test]
 fn every_elementary_function_agrees_with_the_runtime_in_f32() {
     let f = scalar_fn!(zoo);
-    let p = compile(3, |t| f.eval(t)).unwrap().with_float::<f32>();
+    let p = compile(3, move |t| f.eval(t)).unwrap().with_float::<f32>();
     for x in points() {
         check_all_modes32(&f, &to32(&x), &p);
     }
@@ -169,9 +169,9 @@ fn rosenbrock_agrees_in_f32_including_a_rerollable_size() {
     let f = scalar_fn!(rosenbrock);
     for n in [2usize, 3, 10, 100] {
         let x: Vec<f32> = (0..n).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect();
-        let p = compile(n, |t| f.eval(t)).unwrap().with_float::<f32>();
+        let p = compile(n, move |t| f.eval(t)).unwrap().with_float::<f32>();
         let straight = Options { reroll: false, ..Default::default() };
-        let s = compile_with(n, |t| f.eval(t), &straight).unwrap().with_float();
+        let s = compile_with(n, move |t| f.eval(t), &straight).unwrap().with_float();
         check_all_modes32(&f, &x, &s);
         if p.is_rerolled() {
             // an f32 tensor program (its sum reassociated): against the runtime's f32 pass
@@ -269,7 +269,7 @@ fn wrong_lengths_are_errors_in_f32() {
 #[test]
 fn f32_program_is_shared_across_threads() {
     let f = scalar_fn!(zoo);
-    let p = compile(3, |t| f.eval(t)).unwrap().with_float::<f32>();
+    let p = compile(3, move |t| f.eval(t)).unwrap().with_float::<f32>();
     let x = to32(&points()[1]);
     let (a, b) = ([1.0f32, 0.5, 0.2], [0.3f32, 1.0, -1.0]);
     let expect = flat_hd(p.hyper_dual(&x, &a, &b).unwrap());

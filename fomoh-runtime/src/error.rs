@@ -30,6 +30,10 @@ pub enum Error {
     /// An operation or construct this backend does not support.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// A compiled program met an input that takes a branch its traces do not cover (a
+    /// program compiled in strict mode, or one whose limit of traced variants is reached).
+    #[error("{0}")]
+    GuardFailed(String),
     /// A failure inside a backend (e.g. the JIT compiler), with its message.
     #[error("{backend}: {message}")]
     Backend {

@@ -165,6 +165,7 @@ impl<F: ScalarFn + ?Sized> ScalarFn for &F {
 #[macro_export]
 macro_rules! scalar_fn {
     (|$x:ident| $body:expr) => {{
+        #[derive(Clone, Copy, Debug)]
         struct __FomohScalarFn;
         impl $crate::ScalarFn for __FomohScalarFn {
             #[inline]
@@ -175,6 +176,7 @@ macro_rules! scalar_fn {
         __FomohScalarFn
     }};
     ($f:path) => {{
+        #[derive(Clone, Copy, Debug)]
         struct __FomohScalarFn;
         impl $crate::ScalarFn for __FomohScalarFn {
             #[inline]

@@ -174,7 +174,7 @@ impl Compiler<'_> {
             nodes: vec![Op::Input(0), Op::Input(1), Op::Binary(BinaryOp::Mul, 0, 1)],
             outputs: vec![2],
             n_inputs: 2,
-            guards: vec![],
+            ..Graph::default()
         };
         let seed = |x: usize, lane: usize| {
             let lanes = if x == 0 { &la } else { &lb };

@@ -1,6 +1,7 @@
 //! Helpers shared by the JIT's integration tests.
 #![allow(dead_code)]
 
+pub mod losses;
 pub mod random_prog;
 
 use fomoh_runtime::Scalar;

@@ -1,0 +1,234 @@
+//! The scalar JIT as a drop-in accelerator: `compile` traces again for the branches its
+//! calls take, `compile_with_inputs` binds data at call time, and both agree with the
+//! runtime's generic path on a corpus of data-driven losses (independent reference: the
+//! runtime's own number types, the data as constants).
+
+mod common;
+
+use common::losses::{self, CORPUS};
+use fomoh_jit::{compile, compile_at, compile_with, compile_with_inputs, compile_with_inputs_opts, Options};
+use fomoh_runtime::{Error, HyperDual, HyperK, Objective, Scalar};
+
+fn close(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * a.abs().max(b.abs()).max(1.0)
+}
+
+fn dirs(k: usize, n: usize) -> Vec<Vec<f64>> {
+    (0..k).map(|j| (0..n).map(|i| ((1 + i + 3 * j) as f64 * 0.77).sin()).collect()).collect()
+}
+
+/// Data lifted to a number type (constants: no tangent).
+fn lift<S: Scalar>(d: &[f64]) -> Vec<S> {
+    d.iter().map(|&v| S::from_f64(v)).collect()
+}
+
+fn branchy<S: Scalar>(x: &[S]) -> S {
+    if x[0] > x[1] {
+        x[0] * x[0] * x[1]
+    } else {
+        (x[1] - x[0]).sin() + x[1]
+    }
+}
+
+#[test]
+fn compile_traces_again_for_each_branch_pattern_and_agrees_with_the_runtime() {
+    let p = compile(2, branchy).unwrap();
+    let (v1, v2) = ([1.0, 0.3], [-0.2, 1.0]);
+    for x in &[[2.0, 1.0], [0.5, 1.5], [3.0, -1.0], [-1.0, 0.0]] {
+        let hd = p.hyper_dual(x, &v1, &v2).unwrap();
+        let rt = fomoh_runtime::hyper_dual(|t| branchy(t), x, &v1, &v2).unwrap();
+        for (a, b) in [(hd.re, rt.re), (hd.e1, rt.e1), (hd.e2, rt.e2), (hd.e12, rt.e12)] {
+            assert!(close(a, b, 1e-12), "x = {x:?}: {a} vs {b}");
+        }
+        // the NaN trace took the `else` side (a comparison with NaN is false); the first
+        // point takes the other side and is traced again; every later point is covered
+        assert_eq!(p.variants(), 2, "after x = {x:?}");
+    }
+    // K directions through the same variants
+    let d = dirs(3, 2);
+    let pr = p.project(&[0.5, 1.5], &d).unwrap();
+    let rt = fomoh_runtime::hyperplane(
+        |t: &[HyperK<f64, 3>]| branchy(t),
+        &[0.5, 1.5],
+        &[d[0].clone(), d[1].clone(), d[2].clone()],
+    )
+    .unwrap();
+    assert!(close(pr.value, rt.value, 1e-12) && (0..3).all(|i| close(pr.grad[i], rt.grad[i], 1e-12)));
+    assert!((0..3).all(|i| (0..3).all(|j| close(pr.hess[i][j], rt.hess[i][j], 1e-12))));
+    assert_eq!(p.variants(), 2, "no new variant for a covered branch");
+}
+
+#[test]
+fn strict_mode_gives_a_typed_guard_error() {
+    let at = compile_at(&[2.0, 1.0], branchy).unwrap();
+    assert_eq!(at.value(&[2.0, 1.0]).unwrap(), 4.0);
+    let e = at.value(&[0.0, 1.0]).unwrap_err();
+    assert!(matches!(&e, Error::GuardFailed(m) if m.contains("guard")), "{e}");
+    let strict = compile_with(2, branchy, &Options { retrace: false, ..Default::default() }).unwrap();
+    // traced at NaN: `x0 > x1` was false, so x0 > x1 is outside the trace
+    assert!(strict.value(&[0.0, 1.0]).is_ok());
+    assert!(matches!(strict.value(&[2.0, 1.0]), Err(Error::GuardFailed(_))));
+    assert_eq!(strict.variants(), 1);
+}
+
+/// `Σ_i |x_i|` written with a branch per entry: a new sign pattern is a new variant.
+fn signs<S: Scalar>(x: &[S]) -> S {
+    x.iter().map(|&v| if v > S::zero() { v } else { -v }).sum()
+}
+
+#[test]
+fn a_function_branching_differently_on_every_call_hits_the_variant_limit() {
+    let p = compile_with(6, signs, &Options { max_variants: 4, ..Default::default() }).unwrap();
+    let mut seen = 0;
+    let mut err = None;
+    for pattern in 0..16u32 {
+        let x: Vec<f64> =
+            (0..6).map(|i| if pattern >> i & 1 == 1 { 1.0 + i as f64 } else { -1.0 - i as f64 }).collect();
+        match p.value(&x) {
+            Ok(v) => {
+                assert_eq!(v, x.iter().map(|v| v.abs()).sum::<f64>());
+                seen += 1;
+            }
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    // the NaN trace (every entry "not positive") serves pattern 0; three more, then the limit
+    assert_eq!(seen, 4);
+    let e = err.expect("the limit is reached");
+    assert!(matches!(&e, Error::GuardFailed(m) if m.contains("limit of 4")), "{e}");
+    assert_eq!(p.variants(), 4);
+}
+
+#[test]
+fn every_corpus_loss_bound_to_two_data_sets_agrees_with_the_runtime() {
+    for loss in &CORPUS {
+        let n = 200;
+        let name = loss.name;
+        let p = compile_with_inputs(loss.dim, &[n, n * loss.y_per_point], move |t, d| {
+            losses::eval(name, t, d[0], d[1])
+        })
+        .unwrap();
+        let t = losses::theta0(loss.dim);
+        let d = dirs(4, loss.dim);
+        for seed in [1, 2] {
+            let (xs, ys) = losses::data(name, n, seed);
+            let b = p.bind(&[&xs, &ys]).unwrap();
+            let v = b.value(&t).unwrap();
+            assert!(close(v, losses::eval(name, &t, &xs, &ys), 1e-12), "{name} value");
+            let hd = b.hyper_dual(&t, &d[0], &d[1]).unwrap();
+            let (hx, hy) = (lift::<HyperDual<f64>>(&xs), lift::<HyperDual<f64>>(&ys));
+            let rt =
+                fomoh_runtime::hyper_dual(|w| losses::eval(name, w, &hx, &hy), &t, &d[0], &d[1]).unwrap();
+            for (a, r) in [(hd.re, rt.re), (hd.e1, rt.e1), (hd.e2, rt.e2), (hd.e12, rt.e12)] {
+                assert!(close(a, r, 1e-10), "{name} seed {seed}: hyper-dual {a} vs {r}");
+            }
+            let pr = b.project(&t, &d).unwrap();
+            let (kx, ky) = (lift::<HyperK<f64, 4>>(&xs), lift::<HyperK<f64, 4>>(&ys));
+            let dd = [d[0].clone(), d[1].clone(), d[2].clone(), d[3].clone()];
+            let rk = fomoh_runtime::hyperplane(|w| losses::eval(name, w, &kx, &ky), &t, &dd).unwrap();
+            assert!(
+                (0..4).all(|i| close(pr.grad[i], rk.grad[i], 1e-10)),
+                "{name}: {:?} vs {:?}",
+                pr.grad,
+                rk.grad
+            );
+            assert!(
+                (0..4).all(|i| (0..4).all(|j| close(pr.hess[i][j], rk.hess[i][j], 1e-10))),
+                "{name} hessian"
+            );
+        }
+    }
+}
+
+#[test]
+fn branch_free_data_sums_are_rerolled_and_agree_with_the_straight_line_code() {
+    for name in ["logistic", "poisson", "lasso", "softmax"] {
+        let loss = CORPUS.iter().find(|l| l.name == name).unwrap();
+        let n = 1000;
+        let lens = [n, n * loss.y_per_point];
+        let f = move |t: &[fomoh_jit::Tracer], d: &[&[fomoh_jit::Tracer]]| losses::eval(name, t, d[0], d[1]);
+        let p = compile_with_inputs(loss.dim, &lens, f).unwrap();
+        let straight = Options { reroll: false, ..Default::default() };
+        let s = compile_with_inputs_opts(loss.dim, &lens, f, &straight).unwrap();
+        assert!(p.is_rerolled(), "{name} should run as a loop");
+        assert!(!s.is_rerolled());
+        let (xs, ys) = losses::data(name, n, 7);
+        let (bp, bs) = (p.bind(&[&xs, &ys]).unwrap(), s.bind(&[&xs, &ys]).unwrap());
+        let t = losses::theta0(loss.dim);
+        let d = dirs(4, loss.dim);
+        let (a, b) = (bp.project(&t, &d).unwrap(), bs.project(&t, &d).unwrap());
+        assert!(close(a.value, b.value, 1e-11), "{name}: {} vs {}", a.value, b.value);
+        assert!((0..4).all(|i| close(a.grad[i], b.grad[i], 1e-10)), "{name}");
+        assert!((0..4).all(|i| (0..4).all(|j| close(a.hess[i][j], b.hess[i][j], 1e-10))), "{name}");
+        // other data of the same lengths: the same compiled program
+        let (xs2, ys2) = losses::data(name, n, 8);
+        let v = p.bind(&[&xs2, &ys2]).unwrap().value(&t).unwrap();
+        assert!(close(v, losses::eval(name, &t, &xs2, &ys2), 1e-11), "{name} rebound");
+        assert_eq!(p.variants(), 1);
+    }
+}
+
+#[test]
+fn bad_bindings_are_typed_errors_before_any_code_runs() {
+    let p = compile_with_inputs(2, &[3, 3], |t, d| losses::logistic(t, d[0], d[1])).unwrap();
+    let x = [0.1, 0.2];
+    let e = p.bind(&[&[1.0, 2.0, 3.0]]).unwrap_err();
+    assert!(matches!(&e, Error::Length { expected: 2, found: 1, .. }), "{e}");
+    let e = p.bind(&[&[1.0, 2.0, 3.0], &[1.0, -1.0]]).unwrap_err();
+    assert!(
+        matches!(&e, Error::Length { what, expected: 3, found: 2 } if what.contains("data input 1")),
+        "{e}"
+    );
+    let e = p.value(&x).unwrap_err(); // data not bound
+    assert!(matches!(&e, Error::Length { what, .. } if what.contains("bind")), "{e}");
+    let b = p.bind(&[&[1.0, 2.0, 3.0], &[1.0, -1.0, 1.0]]).unwrap();
+    assert!(matches!(b.value(&[0.1]), Err(Error::Length { .. })));
+    assert!(matches!(b.hyper_dual(&x, &[1.0], &x), Err(Error::Length { .. })));
+    // NaN data: NaN results, no panic
+    let nan = p.bind(&[&[1.0, f64::NAN, 3.0], &[1.0, -1.0, 1.0]]).unwrap();
+    assert!(nan.value(&x).unwrap().is_nan());
+    assert!(nan.hyper_dual(&x, &[1.0, 0.0], &[0.0, 1.0]).unwrap().e12.is_nan());
+    // a bound program is an Objective for the optimizers
+    assert_eq!(Objective::dim(&b), 2);
+    assert!(Objective::value(&b, &x).unwrap().is_finite());
+}
+
+#[test]
+fn data_dependent_branches_are_traced_again_per_data_set() {
+    let n = 50;
+    let p = compile_with_inputs(3, &[n, n], |t, d| losses::gaussian_huber(t, d[0], d[1])).unwrap();
+    let t = losses::theta0(3);
+    for seed in 1..4 {
+        let (xs, ys) = losses::data("gaussian-huber", n, seed);
+        let v = p.bind(&[&xs, &ys]).unwrap().value(&t).unwrap();
+        assert!(close(v, losses::gaussian_huber(&t, &xs, &ys), 1e-12), "seed {seed}");
+    }
+    assert!(p.variants() >= 2, "outliers differ per data set: {}", p.variants());
+}
+
+#[test]
+fn an_f32_program_with_inputs_runs_in_f32() {
+    let n = 300;
+    let p = compile_with_inputs(2, &[n, n], |t, d| losses::poisson(t, d[0], d[1])).unwrap();
+    let (xs, ys) = losses::data("poisson", n, 3);
+    let (x32, y32): (Vec<f32>, Vec<f32>) =
+        (xs.iter().map(|&v| v as f32).collect(), ys.iter().map(|&v| v as f32).collect());
+    let q = p.with_float::<f32>();
+    let b = q.bind(&[&x32, &y32]).unwrap();
+    let t = [0.2f32, 0.4];
+    let v = b.value(&t).unwrap();
+    let reference = losses::poisson(&t, &x32, &y32); // the runtime's f32
+    assert!((v - reference).abs() <= 1e-4 * reference.abs(), "{v} vs {reference}");
+    let hd = b.hyper_dual(&t, &[1.0, 0.0], &[0.0, 1.0]).unwrap();
+    let exact = fomoh_runtime::hyper_dual(
+        |w| losses::poisson(w, &lift::<HyperDual<f64>>(&xs), &lift::<HyperDual<f64>>(&ys)),
+        &[0.2, 0.4],
+        &[1.0, 0.0],
+        &[0.0, 1.0],
+    )
+    .unwrap();
+    assert!((hd.e12 as f64 - exact.e12).abs() <= 1e-3 * exact.e12.abs(), "{} vs {}", hd.e12, exact.e12);
+}
