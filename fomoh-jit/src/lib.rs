@@ -114,6 +114,7 @@ macro_rules! compiled_objective {
     };
 }
 
+mod branches;
 pub mod cache;
 pub mod codegen;
 pub mod error;

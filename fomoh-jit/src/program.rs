@@ -43,6 +43,13 @@ pub struct Options {
     /// The most traced variants a program keeps (default 64); an input needing one more is a
     /// [`JitError::TooManyVariants`] error.
     pub max_variants: usize,
+    /// Compile branches inside the terms of a sum (and a function that is one branch) as
+    /// selects (default on): the function is traced a second time with every comparison
+    /// decided the other way and the two traces are merged, so that one program serves every
+    /// branch pattern (both sides of each branch are computed; a true select picks one). Only
+    /// for [`compile`] and [`compile_with_inputs`]; when the traces do not pair up (a branch
+    /// outside the terms, nested branches) the guarded trace is kept.
+    pub select_branches: bool,
 }
 
 impl Default for Options {
@@ -55,6 +62,7 @@ impl Default for Options {
             reroll_min_nodes: 256,
             retrace: true,
             max_variants: 64,
+            select_branches: true,
         }
     }
 }
@@ -62,23 +70,37 @@ impl Default for Options {
 /// The traced function a program keeps to trace again: parameters and data inputs.
 type Source = Arc<dyn Fn(&[Tracer], &[&[Tracer]]) -> Tracer + Send + Sync>;
 
-/// Traces `source` at the parameters `x` and the data `d` (split by the lengths `lens`).
-fn trace_source(source: &Source, x: &[f64], d: &[f64], lens: &[usize], limit: usize) -> JitResult<Graph> {
-    trace::trace_with_data(
-        x,
-        d,
-        |t, ds| {
-            let mut parts = Vec::with_capacity(lens.len());
-            let mut rest = ds;
-            for &l in lens {
-                let (a, b) = rest.split_at(l);
-                parts.push(a);
-                rest = b;
-            }
-            source(t, &parts)
-        },
-        limit,
-    )
+/// Traces `source` at the parameters `x` and the data `d` (split by the lengths `lens`); if
+/// the trace has guards and [`Options::select_branches`] is on, traces it again with every
+/// comparison flipped and merges the two into a branch-free graph when they pair up.
+fn trace_source(
+    source: &Source,
+    x: &[f64],
+    d: &[f64],
+    lens: &[usize],
+    options: &Options,
+) -> JitResult<Graph> {
+    let call = |t: &[Tracer], ds: &[Tracer]| {
+        let mut parts = Vec::with_capacity(lens.len());
+        let mut rest = ds;
+        for &l in lens {
+            let (a, b) = rest.split_at(l);
+            parts.push(a);
+            rest = b;
+        }
+        source(t, &parts)
+    };
+    let limit = options.max_traced_nodes;
+    let g = trace::trace_with_data(x, d, call, limit)?;
+    if g.guards.is_empty() || !options.select_branches {
+        return Ok(g);
+    }
+    let at: Vec<f64> = x.iter().chain(d).copied().collect();
+    let merged = match trace::trace_flipped(x, d, call, limit) {
+        Ok(Some((both, first))) => crate::branches::merge(&both, first, &at),
+        _ => None,
+    };
+    Ok(merged.unwrap_or(g))
 }
 
 /// A traced function, compiled on demand (per mode, cached) to native code over the float
@@ -155,12 +177,17 @@ impl<T: JitFloat> Clone for Program<T> {
 }
 
 /// Traces `f` over `n` inputs and returns the program (code is generated per mode on first
-/// use). The program keeps `f`: comparisons on input-dependent values are decided while
-/// tracing and guarded, and when a call's input takes a branch no trace covers, `f` is traced
-/// again at that input (at most [`Options::max_variants`] variants, 64 by default; beyond, a
-/// [`JitError::TooManyVariants`] error). So every call returns the right result, whatever
-/// branches it takes. The first trace is made with every input NaN (every comparison false);
-/// [`compile_at`] traces once at a given point and never again (strict mode).
+/// use). Every call returns the right result, whatever branches it takes:
+/// - a branch inside each term of a sum, or around the whole function, is compiled as a
+///   select (both sides traced, see [`Options::select_branches`]): one program for every
+///   input;
+/// - other branches are decided while tracing and guarded, and the program keeps `f`: when a
+///   call's input takes a branch no trace covers, `f` is traced again at that input (at most
+///   [`Options::max_variants`] variants, 64 by default; beyond, a
+///   [`JitError::TooManyVariants`] error).
+///
+/// The first trace is made with every input NaN (every comparison false); [`compile_at`]
+/// traces once at a given point and never again (strict mode).
 ///
 /// `f` must own what it captures (`'static`; capture data by value with `move`, or pass it as
 /// bound inputs with [`compile_with_inputs`]).
@@ -180,8 +207,16 @@ impl<T: JitFloat> Clone for Program<T> {
 /// }
 /// let h = fomoh_jit::compile(2, |x| huber(x)).unwrap();
 /// assert_eq!(h.value(&[0.5, 0.0]).unwrap(), 0.125);
-/// assert_eq!(h.value(&[3.0, 0.0]).unwrap(), 2.5); // the other branch: traced again
-/// assert_eq!(h.variants(), 2);
+/// assert_eq!(h.value(&[3.0, 0.0]).unwrap(), 2.5); // the other branch: compiled as a select
+/// assert_eq!(h.variants(), 1);
+///
+/// // nested branches: guarded, traced again when an input needs it
+/// fn steps<S: Scalar>(x: &[S]) -> S {
+///     if x[0] > S::one() { x[0] } else if x[0] > S::zero() { x[0] * x[0] } else { -x[0] }
+/// }
+/// let s = fomoh_jit::compile(1, |x| steps(x)).unwrap();
+/// assert_eq!((s.value(&[2.0]).unwrap(), s.value(&[0.5]).unwrap(), s.value(&[-3.0]).unwrap()), (2.0, 0.25, 3.0));
+/// assert_eq!(s.variants(), 3);
 /// ```
 pub fn compile<F>(n: usize, f: F) -> Result<Program>
 where
@@ -195,8 +230,7 @@ pub fn compile_with<F>(n: usize, f: F, options: &Options) -> Result<Program>
 where
     F: Fn(&[Tracer]) -> Tracer + Send + Sync + 'static,
 {
-    let g = trace::trace(n, &f, options.max_traced_nodes)?;
-    Ok(Program::new(g, &[], options.clone(), Some(Arc::new(move |x: &[Tracer], _: &[&[Tracer]]| f(x)))))
+    compile_with_inputs_opts(n, &[], move |x, _| f(x), options)
 }
 
 /// Traces `f` over `n` parameters and passive inputs (data) of the lengths `inputs`, to be
@@ -237,8 +271,7 @@ where
         return Err(JitError::GraphTooLarge { stage: "traced", limit: options.max_traced_nodes }.into());
     }
     let source: Source = Arc::new(f);
-    let g =
-        trace_source(&source, &vec![f64::NAN; n], &vec![f64::NAN; total], inputs, options.max_traced_nodes)?;
+    let g = trace_source(&source, &vec![f64::NAN; n], &vec![f64::NAN; total], inputs, options)?;
     Ok(Program::new(g, inputs, options.clone(), Some(source)))
 }
 
@@ -438,8 +471,8 @@ impl<T: JitFloat> Program<T> {
         check_len("x", self.n, x.len())?;
         match &self.source {
             Some(src) if self.options.retrace => {
-                let (lens, limit) = (&self.inputs, self.options.max_traced_nodes);
-                let retrace = |x: &[f64], d: &[f64]| trace_source(src, x, d, lens, limit);
+                let (lens, options) = (&self.inputs, &self.options);
+                let retrace = |x: &[f64], d: &[f64]| trace_source(src, x, d, lens, options);
                 self.variants.call(x, data, Some((&retrace, self.options.max_variants, &self.options)), run)
             }
             _ => self.variants.call(x, data, None, run),

@@ -159,17 +159,50 @@ fn is_sum(op: &Op) -> bool {
     matches!(op, Op::Binary(BinaryOp::Add | BinaryOp::Sub, ..) | Op::Neg(_))
 }
 
+/// The signed terms (`true`: subtracted) of the sum tree rooted at `root`, in trace order:
+/// `Add`, `Sub` and `Neg` nodes used once (`users`) are flattened; a root that is not a sum is
+/// its only term.
+pub(crate) fn sum_terms(nodes: &[Op], users: &[u32], root: NodeId) -> Vec<(NodeId, bool)> {
+    if !is_sum(&nodes[root as usize]) {
+        return vec![(root, false)];
+    }
+    let flat = |i: NodeId| is_sum(&nodes[i as usize]) && users[i as usize] == 1;
+    let (mut terms, mut stack) = (Vec::new(), vec![(root, false)]);
+    while let Some((n, neg)) = stack.pop() {
+        if n != root && !flat(n) {
+            terms.push((n, neg));
+            continue;
+        }
+        match nodes[n as usize] {
+            Op::Binary(o, a, b) => {
+                stack.push((b, neg ^ (o == BinaryOp::Sub)));
+                stack.push((a, neg));
+            }
+            Op::Neg(a) => stack.push((a, !neg)),
+            _ => terms.push((n, neg)),
+        }
+    }
+    terms
+}
+
+/// How many live nodes use each node of `g`.
+pub(crate) fn users(g: &Graph) -> Vec<u32> {
+    let live = g.live();
+    let mut users = vec![0u32; g.nodes.len()];
+    for (op, _) in g.nodes.iter().zip(&live).filter(|(_, &l)| l) {
+        for a in op.args() {
+            users[a as usize] += 1;
+        }
+    }
+    users
+}
+
 /// Rerolls `g`, or `None` if it does not qualify (see the module documentation).
 pub(crate) fn reroll(g: &Graph) -> Option<Rerolled> {
     let [out] = g.outputs[..] else { return None };
     let live = g.live();
     let nodes = &g.nodes;
-    let mut users = vec![0u32; nodes.len()];
-    for (op, _) in nodes.iter().zip(&live).filter(|(_, &l)| l) {
-        for a in op.args() {
-            users[a as usize] += 1;
-        }
-    }
+    let users = users(g);
     let flat = |i: NodeId| is_sum(&nodes[i as usize]) && users[i as usize] == 1;
     // Sum-tree roots: live sum nodes not flattened into a parent sum node, with their term
     // counts (one flattened node adds its terms, any other argument is one term).
@@ -455,24 +488,7 @@ impl Emitter<'_> {
 
     /// The signed terms of the sum tree rooted at `root`, in trace order.
     fn terms(&self, root: NodeId) -> Vec<(NodeId, bool)> {
-        let nodes = self.nodes;
-        let flat = |i: NodeId| is_sum(&nodes[i as usize]) && self.users[i as usize] == 1;
-        let (mut terms, mut stack) = (Vec::new(), vec![(root, false)]);
-        while let Some((n, neg)) = stack.pop() {
-            if n != root && !flat(n) {
-                terms.push((n, neg));
-                continue;
-            }
-            match nodes[n as usize] {
-                Op::Binary(o, a, b) => {
-                    stack.push((b, neg ^ (o == BinaryOp::Sub)));
-                    stack.push((a, neg));
-                }
-                Op::Neg(a) => stack.push((a, !neg)),
-                _ => terms.push((n, neg)),
-            }
-        }
-        terms
+        sum_terms(self.nodes, self.users, root)
     }
 
     /// The groups of the sum tree rooted at `root`, or `None` if none forms.

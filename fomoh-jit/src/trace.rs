@@ -35,6 +35,12 @@ struct Frame {
     builder: Builder,
     foreign: bool,
     escape: bool,
+    /// In a flipped pass: how many more guarded comparisons to decide against their value
+    /// (as many as the first pass recorded; the rest are decided by value, so that a loop
+    /// whose condition is flipped still ends as the first pass's did).
+    flip: Option<usize>,
+    /// A flipped pass met more guards than the first pass.
+    overrun: bool,
 }
 
 thread_local! {
@@ -84,20 +90,34 @@ impl Tracer {
         )
     }
 
-    /// Decides `cmp(self, o)` on the primal values and records the outcome as a guard.
+    /// Decides `cmp(self, o)` on the primal values (against them in a flipped trace) and
+    /// records the outcome as a guard.
     fn guard(&self, cmp: Cmp, o: &Tracer) -> bool {
-        let expect = cmp.eval(self.val, o.val);
+        let value = cmp.eval(self.val, o.val);
         with_frame(&[self.epoch, o.epoch], |fr| {
             let nodes = &fr.builder.graph.nodes;
             let both_const = nodes.get(self.id as usize).is_some_and(Op::is_const)
                 && nodes.get(o.id as usize).is_some_and(Op::is_const);
-            if !both_const {
-                let site = fr.builder.graph.guards.len() as u32;
-                fr.builder.graph.guards.push(GuardInfo { cmp, expect, operands: (self.val, o.val) });
-                fr.builder.push(Op::Guard { cmp, a: self.id, b: o.id, expect, site });
+            if both_const {
+                return value;
             }
-        });
-        expect
+            let expect = match &mut fr.flip {
+                Some(0) => {
+                    fr.overrun = true;
+                    value
+                }
+                Some(left) => {
+                    *left -= 1;
+                    !value
+                }
+                None => value,
+            };
+            let site = fr.builder.graph.guards.len() as u32;
+            fr.builder.graph.guards.push(GuardInfo { cmp, expect, operands: (self.val, o.val) });
+            fr.builder.push(Op::Guard { cmp, a: self.id, b: o.id, expect, site });
+            expect
+        })
+        .unwrap_or(value)
     }
 
     /// The primal value seen while tracing.
@@ -106,22 +126,10 @@ impl Tracer {
     }
 }
 
-/// Traces `f` over `n` inputs without a trace point: every input's trace-time value is
-/// NaN, so every comparison on an input-dependent value is false (and guarded as such).
-pub(crate) fn trace<F>(n: usize, f: F, limit: usize) -> JitResult<crate::ir::Graph>
-where
-    F: FnOnce(&[Tracer]) -> Tracer,
-{
-    if n > limit {
-        return Err(JitError::GraphTooLarge { stage: "traced", limit });
-    }
-    trace_at(&vec![f64::NAN; n], f, limit)
-}
-
 /// Traces `f` over `n` inputs at the point `x` (comparisons are decided at `x`).
 pub(crate) fn trace_at<F>(x: &[f64], f: F, limit: usize) -> JitResult<crate::ir::Graph>
 where
-    F: FnOnce(&[Tracer]) -> Tracer,
+    F: Fn(&[Tracer]) -> Tracer,
 {
     trace_with_data(x, &[], |x, _| f(x), limit)
 }
@@ -131,8 +139,38 @@ where
 /// (recorded in [`crate::ir::Graph::n_data`]; staging gives them no tangent).
 pub(crate) fn trace_with_data<F>(x: &[f64], data: &[f64], f: F, limit: usize) -> JitResult<crate::ir::Graph>
 where
-    F: FnOnce(&[Tracer], &[Tracer]) -> Tracer,
+    F: Fn(&[Tracer], &[Tracer]) -> Tracer,
 {
+    Ok(trace_passes(x, data, &f, false, limit)?.0)
+}
+
+/// Traces `f` twice into one graph at `(x, data)`: as [`trace_with_data`], then with every
+/// guarded comparison decided against its value (the other side of every branch). The graph
+/// has the two outputs (nodes both passes compute are shared); returned with the number of
+/// guard sites of the first pass, or `None` when the second pass panics (a branch the
+/// function cannot take at this point).
+pub(crate) fn trace_flipped<F>(
+    x: &[f64],
+    data: &[f64],
+    f: F,
+    limit: usize,
+) -> JitResult<Option<(crate::ir::Graph, usize)>>
+where
+    F: Fn(&[Tracer], &[Tracer]) -> Tracer,
+{
+    let (g, first) = trace_passes(x, data, &f, true, limit)?;
+    Ok(first.map(|k| (g, k)))
+}
+
+/// Traces `f` at `(x, data)`, and a second time with every guard flipped if `flip`; returns
+/// the graph and, if the second pass ran to its end, the guard sites of the first pass.
+fn trace_passes(
+    x: &[f64],
+    data: &[f64],
+    f: &dyn Fn(&[Tracer], &[Tracer]) -> Tracer,
+    flip: bool,
+    limit: usize,
+) -> JitResult<(crate::ir::Graph, Option<usize>)> {
     struct Pop;
     impl Drop for Pop {
         fn drop(&mut self) {
@@ -146,7 +184,16 @@ where
     let epoch = EPOCH.fetch_add(1, AtomicOrdering::Relaxed);
     let mut builder = Builder::new(x.len(), limit, false);
     builder.graph.n_data = data.len();
-    FRAMES.with(|fr| fr.borrow_mut().push(Frame { epoch, builder, foreign: false, escape: false }));
+    FRAMES.with(|fr| {
+        fr.borrow_mut().push(Frame {
+            epoch,
+            builder,
+            foreign: false,
+            escape: false,
+            flip: None,
+            overrun: false,
+        })
+    });
     let pop = Pop;
     let mut xs: Vec<Tracer> = x
         .iter()
@@ -155,28 +202,27 @@ where
         .map(|(i, &v)| Tracer::record(&[epoch], |_| Op::Input(i as u32), &[], v))
         .collect();
     let ds = xs.split_off(x.len());
-    trace_inputs(epoch, xs, ds, f, pop)
-}
-
-fn trace_inputs<F, P>(
-    epoch: u32,
-    xs: Vec<Tracer>,
-    ds: Vec<Tracer>,
-    f: F,
-    pop: P,
-) -> JitResult<crate::ir::Graph>
-where
-    F: FnOnce(&[Tracer], &[Tracer]) -> Tracer,
-{
     let out = f(&xs, &ds);
+    let mut second = None;
+    if flip {
+        let first = FRAMES.with(|fr| {
+            let mut fr = fr.borrow_mut();
+            let top = fr.last_mut().expect("frame pushed by trace");
+            let k = top.builder.graph.guards.len();
+            top.flip = Some(k);
+            k
+        });
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&xs, &ds)));
+        second = run.ok().map(|o| (o, first));
+    }
     let frame = FRAMES.with(|fr| {
         let mut fr = fr.borrow_mut();
         let top = fr.last_mut().expect("frame pushed by trace");
         let b = core::mem::replace(&mut top.builder, Builder::new(0, 0, false));
-        (top.epoch, b, top.foreign, top.escape)
+        (top.epoch, b, top.foreign, top.escape, top.overrun)
     });
     drop(pop);
-    let (frame_epoch, mut builder, foreign, escape) = frame;
+    let (frame_epoch, mut builder, foreign, escape, overrun) = frame;
     debug_assert_eq!(epoch, frame_epoch);
     if builder.overflow {
         return Err(JitError::GraphTooLarge { stage: "traced", limit: builder.graph.nodes.len() });
@@ -188,7 +234,15 @@ where
         return Err(JitError::ValueEscape);
     }
     builder.graph.outputs.push(out.id);
-    Ok(builder.graph)
+    let mut first = None;
+    if let Some((o2, k)) = second.filter(|_| !overrun) {
+        if o2.epoch != frame_epoch {
+            return Err(JitError::ForeignTracer);
+        }
+        builder.graph.outputs.push(o2.id);
+        first = Some(k);
+    }
+    Ok((builder.graph, first))
 }
 
 impl Scalar for Tracer {

@@ -31,7 +31,7 @@ fn branchy<S: Scalar>(x: &[S]) -> S {
 }
 
 #[test]
-fn compile_traces_again_for_each_branch_pattern_and_agrees_with_the_runtime() {
+fn a_branch_around_the_function_is_a_select_and_agrees_with_the_runtime() {
     let p = compile(2, branchy).unwrap();
     let (v1, v2) = ([1.0, 0.3], [-0.2, 1.0]);
     for x in &[[2.0, 1.0], [0.5, 1.5], [3.0, -1.0], [-1.0, 0.0]] {
@@ -40,9 +40,8 @@ fn compile_traces_again_for_each_branch_pattern_and_agrees_with_the_runtime() {
         for (a, b) in [(hd.re, rt.re), (hd.e1, rt.e1), (hd.e2, rt.e2), (hd.e12, rt.e12)] {
             assert!(close(a, b, 1e-12), "x = {x:?}: {a} vs {b}");
         }
-        // the NaN trace took the `else` side (a comparison with NaN is false); the first
-        // point takes the other side and is traced again; every later point is covered
-        assert_eq!(p.variants(), 2, "after x = {x:?}");
+        // one select serves both sides
+        assert_eq!(p.variants(), 1, "after x = {x:?}");
     }
     // K directions through the same variants
     let d = dirs(3, 2);
@@ -55,7 +54,7 @@ fn compile_traces_again_for_each_branch_pattern_and_agrees_with_the_runtime() {
     .unwrap();
     assert!(close(pr.value, rt.value, 1e-12) && (0..3).all(|i| close(pr.grad[i], rt.grad[i], 1e-12)));
     assert!((0..3).all(|i| (0..3).all(|j| close(pr.hess[i][j], rt.hess[i][j], 1e-12))));
-    assert_eq!(p.variants(), 2, "no new variant for a covered branch");
+    assert_eq!(p.variants(), 1);
 }
 
 #[test]
@@ -64,7 +63,9 @@ fn strict_mode_gives_a_typed_guard_error() {
     assert_eq!(at.value(&[2.0, 1.0]).unwrap(), 4.0);
     let e = at.value(&[0.0, 1.0]).unwrap_err();
     assert!(matches!(&e, Error::GuardFailed(m) if m.contains("guard")), "{e}");
-    let strict = compile_with(2, branchy, &Options { retrace: false, ..Default::default() }).unwrap();
+    let strict =
+        compile_with(2, branchy, &Options { retrace: false, select_branches: false, ..Default::default() })
+            .unwrap();
     // traced at NaN: `x0 > x1` was false, so x0 > x1 is outside the trace
     assert!(strict.value(&[0.0, 1.0]).is_ok());
     assert!(matches!(strict.value(&[2.0, 1.0]), Err(Error::GuardFailed(_))));
@@ -197,16 +198,52 @@ fn bad_bindings_are_typed_errors_before_any_code_runs() {
 }
 
 #[test]
-fn data_dependent_branches_are_traced_again_per_data_set() {
-    let n = 50;
+fn a_branch_in_every_term_becomes_a_select_one_program_for_every_data_set() {
+    let n = 1000;
     let p = compile_with_inputs(3, &[n, n], |t, d| losses::gaussian_huber(t, d[0], d[1])).unwrap();
+    assert!(p.guards().is_empty(), "the Huber branch is a select, not a guard");
+    assert!(p.is_rerolled(), "one loop over the data");
     let t = losses::theta0(3);
+    let d = dirs(2, 3);
     for seed in 1..4 {
         let (xs, ys) = losses::data("gaussian-huber", n, seed);
-        let v = p.bind(&[&xs, &ys]).unwrap().value(&t).unwrap();
-        assert!(close(v, losses::gaussian_huber(&t, &xs, &ys), 1e-12), "seed {seed}");
+        let b = p.bind(&[&xs, &ys]).unwrap();
+        for theta in [t.clone(), vec![0.5, 1.5, -1.0], vec![-3.0, 0.0, 2.0]] {
+            let hd = b.hyper_dual(&theta, &d[0], &d[1]).unwrap();
+            let (hx, hy) = (lift::<HyperDual<f64>>(&xs), lift::<HyperDual<f64>>(&ys));
+            let rt = fomoh_runtime::hyper_dual(|w| losses::gaussian_huber(w, &hx, &hy), &theta, &d[0], &d[1])
+                .unwrap();
+            for (a, r) in [(hd.re, rt.re), (hd.e1, rt.e1), (hd.e2, rt.e2), (hd.e12, rt.e12)] {
+                assert!(close(a, r, 1e-10), "seed {seed}, θ = {theta:?}: {a} vs {r}");
+            }
+        }
     }
-    assert!(p.variants() >= 2, "outliers differ per data set: {}", p.variants());
+    assert_eq!(p.variants(), 1, "no retrace: the select covers every residual");
+    // a term that is one branch around the function: one select too
+    let q = compile(2, branchy).unwrap();
+    assert!(q.guards().is_empty());
+}
+
+/// Nested branches (a chain of `if`/`else if`) are not paired: guarded and traced again.
+fn steps<S: Scalar>(x: &[S]) -> S {
+    if x[0] > S::one() {
+        x[0] * x[1]
+    } else if x[0] > S::zero() {
+        x[0] * x[0] + x[1]
+    } else {
+        -x[0] * x[1]
+    }
+}
+
+#[test]
+fn nested_branches_are_guarded_and_traced_again() {
+    let p = compile(2, steps).unwrap();
+    for x in [[2.0, 3.0], [0.5, 1.0], [-1.0, 2.0], [3.0, 1.0]] {
+        let hd = p.hyper_dual(&x, &[1.0, 0.5], &[0.0, 1.0]).unwrap();
+        let rt = fomoh_runtime::hyper_dual(|t| steps(t), &x, &[1.0, 0.5], &[0.0, 1.0]).unwrap();
+        assert!(close(hd.re, rt.re, 1e-14) && close(hd.e12, rt.e12, 1e-14), "x = {x:?}");
+    }
+    assert_eq!(p.variants(), 3);
 }
 
 #[test]

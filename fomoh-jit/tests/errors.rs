@@ -102,14 +102,22 @@ fn a_branch_not_taken_at_trace_time_is_an_error_never_a_wrong_derivative() {
     // a NaN input makes `>` false: refused rather than answered from the wrong branch
     assert!(p.value(&[f64::NAN, 1.0]).is_err());
 
-    // traced without a point: inputs are NaN, `>` is false, the else branch is compiled; the
-    // other branch is traced when an input takes it (or refused in strict mode)
+    // compile: both sides as a select (one program); without selects, traced without a point
+    // (inputs NaN, `>` false: the else branch), the other branch traced when an input takes
+    // it, or refused in strict mode
     let q = compile(2, branchy).unwrap();
     assert_eq!(q.value(&[1.0, 2.0]).unwrap(), 1.0f64.exp());
-    assert_eq!(q.variants(), 1);
     assert_eq!(q.value(&[2.0, 1.0]).unwrap(), 4.0);
-    assert_eq!(q.variants(), 2);
-    let strict = compile_with(2, branchy, &Options { retrace: false, ..Options::default() }).unwrap();
+    assert_eq!(q.variants(), 1);
+    let guarded =
+        compile_with(2, branchy, &Options { select_branches: false, ..Options::default() }).unwrap();
+    assert_eq!(guarded.value(&[1.0, 2.0]).unwrap(), 1.0f64.exp());
+    assert_eq!(guarded.variants(), 1);
+    assert_eq!(guarded.value(&[2.0, 1.0]).unwrap(), 4.0);
+    assert_eq!(guarded.variants(), 2);
+    let strict =
+        compile_with(2, branchy, &Options { retrace: false, select_branches: false, ..Options::default() })
+            .unwrap();
     assert!(matches!(strict.value(&[2.0, 1.0]), Err(Error::GuardFailed(_))));
 }
 
@@ -211,7 +219,7 @@ fn split_functions_compute_what_one_function_computes() {
             -s
         }
     };
-    let strict = Options { retrace: false, ..tiny.clone() };
+    let strict = Options { retrace: false, select_branches: false, ..tiny.clone() };
     let p = compile_with(n, g, &strict).unwrap();
     let e = p.value(&x).unwrap_err();
     assert!(
@@ -219,7 +227,7 @@ fn split_functions_compute_what_one_function_computes() {
         "traced with NaN inputs: `s > 0` false, real inputs give s > 0"
     );
     // traced again at x (the guard in a later segment told it to)
-    let r = compile_with(n, g, &tiny).unwrap();
+    let r = compile_with(n, g, &Options { select_branches: false, ..tiny.clone() }).unwrap();
     let expected = rosenbrock(&x[..]);
     assert!((r.value(&x).unwrap() - expected).abs() <= 1e-12 * expected, "{expected}");
     assert_eq!(r.variants(), 2);

@@ -1,0 +1,126 @@
+//! Branches as selects: a traced function and its flipped trace (every guarded comparison
+//! decided the other way, [`crate::trace`]) merged into one branch-free graph.
+//!
+//! For a sum whose terms each branch on values they compute (a Huber or hinge term per data
+//! point: `s += if r.abs() > c { .. } else { .. }`), the two traces have the same terms at the
+//! same positions except the branching ones, and one guard per branching term, the guards of
+//! the two traces comparing the same nodes with opposite outcomes. Each such term becomes
+//! `select(cmp(a, b), taken, other)`: both sides are computed, the comparison picks the value
+//! and every derivative lane of one side (a true select: a non-finite value on the side not
+//! taken does not leak). The merged graph has no guard, so it serves every input and every
+//! data set without tracing again, and the rerolling pass sees terms of one signature.
+//!
+//! A function that is one branch (`if x > y { f(x, y) } else { g(x, y) }`) is the case of one
+//! term: the two outputs become one select.
+//!
+//! The pairing is checked, not assumed: the same number of terms, signs and guards in both
+//! traces; the k-th guard pair belongs to the k-th differing term (it was recorded after the
+//! previous differing term and before the next, in both traces); the merged graph computes
+//! the first trace's value at the trace point. Anything else (a guard outside the terms, two
+//! guards in one term, a term whose shape depends on another term's branch) is refused and
+//! the caller keeps the guarded trace.
+
+use crate::ir::{Graph, NodeId, Op};
+use crate::reroll::{sum_terms, users};
+use fomoh_runtime::BinaryOp;
+
+/// A recorded guard: node id, comparison, operands, expected outcome.
+#[derive(Clone, Copy)]
+struct Guard {
+    node: NodeId,
+    cmp: crate::ir::Cmp,
+    a: NodeId,
+    b: NodeId,
+    expect: bool,
+}
+
+/// Merges the two outputs of `g` (the first trace and its flipped trace; the guards of the
+/// first have the sites `0..first`) into one output with a select per branching term, or
+/// `None` when the traces do not pair up as described in the module docs. `at` is the trace
+/// point (parameters, then data) for the final check.
+pub(crate) fn merge(g: &Graph, first: usize, at: &[f64]) -> Option<Graph> {
+    let [o1, o2] = g.outputs[..] else { return None };
+    let (mut g1, mut g2) = (Vec::new(), Vec::new());
+    for (i, op) in g.nodes.iter().enumerate() {
+        if let Op::Guard { cmp, a, b, expect, site } = *op {
+            let gd = Guard { node: i as NodeId, cmp, a, b, expect };
+            if (site as usize) < first {
+                g1.push(gd);
+            } else {
+                g2.push(gd);
+            }
+        }
+    }
+    let pairs_up = |p: &Guard, q: &Guard| p.cmp == q.cmp && p.a == q.a && p.b == q.b && p.expect != q.expect;
+    if g1.is_empty() || g1.len() != g2.len() || !g1.iter().zip(&g2).all(|(p, q)| pairs_up(p, q)) {
+        return None;
+    }
+    let users = users(g);
+    let (mut t1, mut t2) = (sum_terms(&g.nodes, &users, o1), sum_terms(&g.nodes, &users, o2));
+    let aligned = |t1: &[(NodeId, bool)], t2: &[(NodeId, bool)]| {
+        t1.len() == t2.len() && t1.iter().zip(t2).all(|(p, q)| p.1 == q.1)
+    };
+    if !aligned(&t1, &t2) || t1.iter().zip(&t2).filter(|(p, q)| p.0 != q.0).count() != g1.len() {
+        // one branch around the whole function: each output is one term
+        (t1, t2) = (vec![(o1, false)], vec![(o2, false)]);
+    }
+    let differ: Vec<usize> = (0..t1.len()).filter(|&i| t1[i].0 != t2[i].0).collect();
+    if differ.len() != g1.len() {
+        return None;
+    }
+    // guard k was recorded after the term before the k-th differing one, and before the
+    // term after it, in both traces
+    for (terms, guards) in [(&t1, &g1), (&t2, &g2)] {
+        for (k, gd) in guards.iter().enumerate() {
+            let after_prev = k == 0 || terms[differ[k - 1]].0 < gd.node;
+            let before_next = k + 1 == differ.len() || gd.node < terms[differ[k + 1]].0;
+            if !(after_prev && before_next) {
+                return None;
+            }
+        }
+    }
+    // The merged graph: guards dropped (nothing reads their value), one select per branching
+    // term, the signed sum of the terms in order.
+    let mut m = g.clone();
+    for op in m.nodes.iter_mut().filter(|op| matches!(op, Op::Guard { .. })) {
+        *op = Op::Const(0.0);
+    }
+    m.guards.clear();
+    let mut push = |op: Op| {
+        m.nodes.push(op);
+        m.nodes.len() as NodeId - 1
+    };
+    let mut acc: Option<NodeId> = None;
+    let mut k = 0;
+    for (i, &(r1, neg)) in t1.iter().enumerate() {
+        let term = if differ.get(k) == Some(&i) {
+            let gd = g1[k];
+            k += 1;
+            let (t, f) = if gd.expect { (r1, t2[i].0) } else { (t2[i].0, r1) };
+            push(Op::Select { cmp: gd.cmp, a: gd.a, b: gd.b, t, f })
+        } else {
+            r1
+        };
+        acc = Some(match (acc, neg) {
+            (None, false) => term,
+            (None, true) => push(Op::Neg(term)),
+            (Some(s), false) => push(Op::Binary(BinaryOp::Add, s, term)),
+            (Some(s), true) => push(Op::Binary(BinaryOp::Sub, s, term)),
+        });
+    }
+    m.outputs = vec![acc?];
+    let m = m.without_dead();
+    // at the trace point the selects take the first trace's branches: the same value
+    let mut first_only = g.clone();
+    first_only.outputs.truncate(1);
+    for op in first_only.nodes.iter_mut() {
+        if let Op::Guard { site, .. } = *op {
+            if site as usize >= first {
+                *op = Op::Const(0.0);
+            }
+        }
+    }
+    let (want, got) = (crate::interp::eval(&first_only, at).ok()?[0], crate::interp::eval(&m, at).ok()?[0]);
+    let same = (want - got).abs() <= 1e-12 * want.abs().max(got.abs()) || (want.is_nan() && got.is_nan());
+    same.then_some(m)
+}
