@@ -36,7 +36,7 @@ fn a_branch_around_the_function_is_a_select_and_agrees_with_the_runtime() {
     let (v1, v2) = ([1.0, 0.3], [-0.2, 1.0]);
     for x in &[[2.0, 1.0], [0.5, 1.5], [3.0, -1.0], [-1.0, 0.0]] {
         let hd = p.hyper_dual(x, &v1, &v2).unwrap();
-        let rt = fomoh_runtime::hyper_dual(|t| branchy(t), x, &v1, &v2).unwrap();
+        let rt = fomoh_runtime::hyper_dual(branchy, x, &v1, &v2).unwrap();
         for (a, b) in [(hd.re, rt.re), (hd.e1, rt.e1), (hd.e2, rt.e2), (hd.e12, rt.e12)] {
             assert!(close(a, b, 1e-12), "x = {x:?}: {a} vs {b}");
         }
@@ -240,7 +240,7 @@ fn nested_branches_are_guarded_and_traced_again() {
     let p = compile(2, steps).unwrap();
     for x in [[2.0, 3.0], [0.5, 1.0], [-1.0, 2.0], [3.0, 1.0]] {
         let hd = p.hyper_dual(&x, &[1.0, 0.5], &[0.0, 1.0]).unwrap();
-        let rt = fomoh_runtime::hyper_dual(|t| steps(t), &x, &[1.0, 0.5], &[0.0, 1.0]).unwrap();
+        let rt = fomoh_runtime::hyper_dual(steps, &x, &[1.0, 0.5], &[0.0, 1.0]).unwrap();
         assert!(close(hd.re, rt.re, 1e-14) && close(hd.e12, rt.e12, 1e-14), "x = {x:?}");
     }
     assert_eq!(p.variants(), 3);
