@@ -17,13 +17,15 @@ pub(crate) type Retrace<'a> = &'a dyn Fn(&[f64], &[f64]) -> JitResult<Graph>;
 
 /// The variants traced so far and which one served last.
 pub(crate) struct Variants<T: JitFloat> {
+    /// The first variant (also `list[0]`), tried without taking the lock.
+    first: Option<Arc<Traced<T>>>,
     list: RwLock<Vec<Arc<Traced<T>>>>,
     hint: AtomicUsize,
 }
 
 impl<T: JitFloat> Variants<T> {
     pub(crate) fn new(list: Vec<Arc<Traced<T>>>) -> Self {
-        Variants { list: RwLock::new(list), hint: AtomicUsize::new(0) }
+        Variants { first: list.first().cloned(), list: RwLock::new(list), hint: AtomicUsize::new(0) }
     }
 
     /// Every variant, in the order traced.
@@ -48,10 +50,21 @@ impl<T: JitFloat> Variants<T> {
         run: impl Fn(&Traced<T>) -> JitResult<R>,
     ) -> JitResult<R> {
         let mut failure = None;
+        // the common case without the lock: one variant, or the first served last
+        if self.hint.load(Ordering::Relaxed) == 0 {
+            if let Some(first) = &self.first {
+                match run(first) {
+                    Err(e @ JitError::GuardFailed(_)) => failure = Some(e),
+                    r => return r,
+                }
+            }
+        }
         let known = {
             let list = self.list.read().unwrap_or_else(|p| p.into_inner());
             let h = self.hint.load(Ordering::Relaxed).min(list.len().saturating_sub(1));
-            for i in core::iter::once(h).chain((0..list.len()).filter(|&i| i != h)).take(list.len()) {
+            let tried_first = failure.is_some();
+            let order = core::iter::once(h).chain((0..list.len()).filter(|&i| i != h)).take(list.len());
+            for i in order.filter(|&i| !(tried_first && i == 0)) {
                 match run(&list[i]) {
                     Err(e @ JitError::GuardFailed(_)) => {
                         failure.get_or_insert(e);
