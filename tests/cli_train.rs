@@ -176,7 +176,8 @@ fn json_and_quiet_output() {
     assert_eq!(v["optimizers"][0]["epochs"], 1);
     assert_eq!(v["optimizers"][0]["passes"], 3, "600 samples in batches of 256");
     assert_eq!(v["out_dir"], out.to_str().unwrap());
-    let o = ok(&[&args[..], &["--quiet"]].concat());
+    // The --json run's results are there: replacing them takes --overwrite.
+    let o = ok(&[&args[..], &["--quiet", "--overwrite"]].concat());
     assert!(o.stdout.is_empty());
     assert_eq!(read_csv(&out.join("train.csv")).len(), 2);
 }

@@ -10,7 +10,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde_json::json;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Makes progress bars, or hidden ones under `--quiet`/`--json` (indicatif also hides them
 /// when stderr is not a terminal).
@@ -223,9 +223,37 @@ pub fn svg(series: &[Series], iters: usize, title: &str) -> CliResult<String> {
     Ok(buf)
 }
 
-/// Creates `dir` and checks that files can be written in it, before any work whose results
-/// would go there.
-pub fn prepare_dir(dir: &Path) -> CliResult<()> {
+/// The first of `files` (names under `dir`) that already exists: a result of an earlier run
+/// that this one would replace.
+pub fn first_existing<S: AsRef<str>>(dir: &Path, files: &[S]) -> Option<PathBuf> {
+    files.iter().map(|f| dir.join(f.as_ref())).find(|p| p.symlink_metadata().is_ok())
+}
+
+/// The error for an earlier run's result `path` under `dir` (`why`: an optional reason
+/// appended to "already exists").
+pub fn refuse_existing(path: &Path, dir: &Path, why: &str) -> CliError {
+    CliError(format!(
+        "{} already exists{why}: pass --overwrite to replace the results of the earlier run in {}, \
+         or choose another --out",
+        path.display(),
+        dir.display()
+    ))
+}
+
+/// Refuses (unless `overwrite`) to write into `dir` if it holds any of `files` (the results
+/// this run writes), naming the first one, then creates `dir` and checks that files can be
+/// written in it: all before any work whose results would go there.
+pub fn prepare_dir<S: AsRef<str>>(dir: &Path, files: &[S], overwrite: bool) -> CliResult<()> {
+    if !overwrite {
+        if let Some(path) = first_existing(dir, files) {
+            return Err(refuse_existing(&path, dir, ""));
+        }
+    }
+    create_writable_dir(dir)
+}
+
+/// Creates `dir` and checks that files can be written in it.
+pub fn create_writable_dir(dir: &Path) -> CliResult<()> {
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     check_writable(&dir.join("summary.json"))
 }
@@ -294,7 +322,7 @@ fn summary_json(study: &Study, series: &[Series], dir: &Path, name: &str) -> ser
         "tangents": format!("{:?}", study.tangents),
         "backend": study.backend.name(),
         "out_dir": dir.display().to_string(),
-        "files": [format!("{name}.csv"), format!("{name}.svg"), "summary.json"],
+        "files": study_files(name),
         "optimizers": rows(series).iter().map(|r| json!({
             "optimizer": r.label,
             "runs": r.runs,
@@ -339,6 +367,11 @@ fn table(series: &[Series]) -> String {
         );
     }
     s
+}
+
+/// The files a study named `name` writes under its `--out`, in the order it writes them.
+pub fn study_files(name: &str) -> Vec<String> {
+    vec![format!("{name}.csv"), format!("{name}.svg"), "summary.json".to_string()]
 }
 
 /// Writes `<name>.csv`, `<name>.svg` and `summary.json` under `dir` (atomically) and prints

@@ -64,6 +64,9 @@ pub struct Args {
     /// Output directory [default: fomoh-out/rosenbrock].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Replace the results of an earlier run in --out (refused by default).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Curvature policy of FoMoH-KD and Newton (paper-exact reproduces the reference code).
     #[arg(long, value_enum, default_value_t = CurvatureArg::PaperExact)]
     pub curvature: CurvatureArg,
@@ -285,7 +288,7 @@ impl Study {
 pub fn run(args: &Args, global: Global) -> CliResult<()> {
     let study = Study::from_args(args)?;
     let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("fomoh-out/rosenbrock"));
-    output::prepare_dir(&dir)?;
+    output::prepare_dir(&dir, &output::study_files("rosenbrock"), args.overwrite)?;
     let series = study.run(&Progress::new(global))?;
     output::report(&study, &series, &dir, global, "rosenbrock")
 }

@@ -32,6 +32,7 @@ use fomoh::data::{minibatch_order, mnist, Dataset};
 use fomoh::models::{evaluate, Activation, Cnn, CnnConfig, LogisticRegression, Minibatch, Mlp, Model};
 use fomoh::optim::{Curvature, LastGood, Tangents};
 use jit::JitModel;
+pub(super) use report::FILES;
 use serde::{Deserialize, Serialize};
 use session::{Config, Expected, Row, RunState, Session, FORMAT};
 use std::path::{Path, PathBuf};
@@ -106,7 +107,8 @@ pub struct Args {
     /// Continue the session saved in FILE (same arguments; --epochs may grow).
     #[arg(long, value_name = "FILE")]
     pub resume: Option<PathBuf>,
-    /// Let --checkpoint replace an existing file that --resume does not read.
+    /// Replace the results of an earlier run in --out, and let --checkpoint replace an
+    /// existing file that --resume does not read (both refused by default).
     #[arg(long)]
     pub overwrite: bool,
     /// How the forward passes are computed: runtime (the runtime's tensors) or jit (the model
@@ -539,7 +541,8 @@ impl Trainer {
 pub fn train(args: &Args, global: Global, default_dir: &str) -> CliResult<PathBuf> {
     let dir = args.out.clone().unwrap_or_else(|| PathBuf::from(default_dir));
     let mut t = Trainer::new(args)?;
-    output::prepare_dir(&dir)?;
+    check_outputs(&dir, args, &t)?;
+    output::create_writable_dir(&dir)?;
     if let Some(path) = &args.checkpoint {
         output::check_writable(path)?;
     }
@@ -600,6 +603,30 @@ fn check_checkpoint_target(path: &Path, resume: Option<&Path>, overwrite: bool) 
         )));
     }
     Ok(())
+}
+
+/// Refuses (unless `--overwrite`) an `--out` that holds results of an earlier run
+/// ([`report::FILES`]), except a resumed session's own: with `--resume`, an existing
+/// `train.csv` whose rows are all rows of the checkpoint (it was written by the run that saved
+/// it, up to the last epoch saved or one before) lets the continued session replace the
+/// results.
+fn check_outputs(dir: &Path, args: &Args, t: &Trainer) -> CliResult<()> {
+    if args.overwrite {
+        return Ok(());
+    }
+    let Some(path) = output::first_existing(dir, &report::FILES) else { return Ok(()) };
+    let Some(resume) = &args.resume else { return Err(output::refuse_existing(&path, dir, "")) };
+    let csv = dir.join(report::FILES[0]);
+    let own = std::fs::read_to_string(&csv).is_ok_and(|old| {
+        let session = report::csv(&t.session.runs, t.seed);
+        let rows: std::collections::HashSet<&str> = session.lines().collect();
+        old.lines().all(|l| rows.contains(l))
+    });
+    if own {
+        return Ok(());
+    }
+    let why = format!(" and is not the output of the session in {}", resume.display());
+    Err(output::refuse_existing(if csv.exists() { &csv } else { &path }, dir, &why))
 }
 
 /// `fomoh train`.

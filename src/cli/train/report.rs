@@ -9,6 +9,10 @@ use serde_json::json;
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// The files `fomoh train` writes under `--out` (`train.csv` first: rewritten after every
+/// epoch).
+pub(in crate::cli) const FILES: [&str; 3] = ["train.csv", "train.svg", "summary.json"];
+
 /// The CSV `optimizer,seed,epoch,passes,train_loss,test_loss,test_accuracy`.
 pub(super) fn csv(runs: &[RunState], seed: u64) -> String {
     let mut s = String::from("optimizer,seed,epoch,passes,train_loss,test_loss,test_accuracy\n");
@@ -109,7 +113,7 @@ pub(super) fn summary_json(t: &Trainer, dir: &Path) -> serde_json::Value {
         "seed": t.seed,
         "epochs": t.epochs,
         "out_dir": dir.display().to_string(),
-        "files": ["train.csv", "train.svg", "summary.json"],
+        "files": FILES,
         "optimizers": t.session.runs.iter().zip(&t.config.learning_rates).map(|(r, lr)| {
             let last = r.rows.last();
             json!({
