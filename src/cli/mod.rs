@@ -5,6 +5,7 @@
 mod backend;
 mod demo;
 mod output;
+pub mod panic;
 mod rosenbrock;
 mod spec;
 mod train;
