@@ -1,7 +1,8 @@
 //! What the `fomoh` binary leaves under `--out`: the results of an earlier run are not
 //! replaced without `--overwrite` (refused before any work, one line naming the first file),
 //! `fomoh demo` regenerates its own default directory, and `--resume` may continue its own
-//! session's `--out` only.
+//! session's `--out` only; the plots against iterations, forward passes and wall time, the
+//! note on losses drawn at the floor of a log axis, and each optimizer's colour.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -149,4 +150,159 @@ fn demo_regenerates_its_default_directory_but_not_a_given_one() {
     assert!(csv.starts_with("optimizer,seed,iteration,loss\n"), "{}", &csv[..40.min(csv.len())]);
     let csv = std::fs::read_to_string(default.join("digits/train.csv")).unwrap();
     assert!(csv.starts_with("optimizer,seed,epoch,passes,"), "{}", &csv[..40.min(csv.len())]);
+}
+
+/// The `<text>` elements of an SVG written by plotters: (x, y, text).
+fn texts(svg: &str) -> Vec<(f64, f64, String)> {
+    let mut out = Vec::new();
+    for part in svg.split("<text ").skip(1) {
+        let (attrs, rest) = part.split_once('>').unwrap();
+        let text = rest.split("</text>").next().unwrap().trim().to_string();
+        out.push((attr(attrs, "x"), attr(attrs, "y"), text));
+    }
+    out
+}
+
+fn attr(attrs: &str, name: &str) -> f64 {
+    let v = attrs.split(&format!(" {name}=\"")).nth(1).or_else(|| attrs.strip_prefix(&format!("{name}=\"")));
+    v.and_then(|v| v.split('"').next()).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+}
+
+/// The colour of each legend entry: the short horizontal line (or marker) drawn just left of
+/// the entry's text, at its height.
+fn legend_colours(svg: &str) -> BTreeMap<String, String> {
+    // Legend lines: `<polyline ... stroke="#RRGGBB" ... points="x1,y x2,y "/>`, 20 wide.
+    let mut lines = Vec::new();
+    for part in svg.split("<polyline ").skip(1) {
+        let attrs = part.split("/>").next().unwrap();
+        let stroke = attrs.split("stroke=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let points: Vec<(f64, f64)> = attrs
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .map(|p| {
+                let (x, y) = p.split_once(',').unwrap();
+                (x.parse().unwrap(), y.parse().unwrap())
+            })
+            .collect();
+        if let [(x1, y1), (x2, y2)] = points[..] {
+            if y1 == y2 && x2 - x1 == 20.0 {
+                lines.push((x2, y1, stroke));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (x, y, text) in texts(svg) {
+        let near = lines.iter().filter(|l| l.0 < x && x - l.0 < 20.0 && (l.1 - y).abs() < 12.0);
+        let best = near.min_by(|a, b| (a.1 - y - 5.0).abs().total_cmp(&(b.1 - y - 5.0).abs()));
+        if let Some((_, _, stroke)) = best {
+            out.insert(text, stroke.clone());
+        }
+    }
+    out
+}
+
+fn read(path: &Path) -> String {
+    let svg = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{}", path.display());
+    assert!(svg.contains("<polyline"), "{}: lines drawn", path.display());
+    svg
+}
+
+/// `rosenbrock` and `train` plot against iterations (epochs), forward passes and wall time;
+/// every optimizer is in each legend, each axis says what it counts, and the Rosenbrock plots
+/// say that Newton's exact zeros are drawn at the floor.
+#[test]
+fn studies_are_plotted_against_steps_passes_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path().join("r");
+    let args =
+        ["rosenbrock", "--dim", "2", "--iters", "30", "--seeds", "2", "--optimizers", "newton,fgd,adam"];
+    ok_in(dir.path(), &[&args[..], &["--out", r.to_str().unwrap(), "--quiet"]].concat());
+    // Newton reaches exact zeros on n = 2: they cannot be drawn on the log axis as they are.
+    let csv = std::fs::read_to_string(r.join("rosenbrock.csv")).unwrap();
+    assert!(csv.lines().any(|l| l.starts_with("newton,") && l.ends_with(",0e0")), "{csv}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.join("summary.json")).unwrap()).unwrap();
+    let files =
+        ["rosenbrock.csv", "rosenbrock.svg", "rosenbrock_passes.svg", "rosenbrock_time.svg", "summary.json"];
+    assert_eq!(summary["files"], serde_json::json!(files));
+    for (file, axis) in [
+        ("rosenbrock.svg", "iteration + 1"),
+        ("rosenbrock_passes.svg", "forward passes + 1"),
+        ("rosenbrock_time.svg", "wall time, seconds"),
+    ] {
+        let svg = read(&r.join(file));
+        let texts: Vec<String> = texts(&svg).into_iter().map(|t| t.2).collect();
+        assert!(texts.iter().any(|t| t.starts_with(axis)), "{file}: x axis {axis}: {texts:?}");
+        let legend = legend_colours(&svg);
+        for label in ["newton", "fgd", "adam"] {
+            assert!(legend.contains_key(label), "{file}: legend {label}: {legend:?}");
+        }
+        assert!(texts.iter().any(|t| t.starts_with("drawn at the floor: loss ≤ 0")), "{file}: {texts:?}");
+        assert!(svg.contains("<polygon"), "{file}: the floored points are marked");
+    }
+
+    let t = dir.path().join("t");
+    let args = ["train", "--train-samples", "128", "--epochs", "2", "--optimizer", "fgd,adam", "--quiet"];
+    ok_in(dir.path(), &[&args[..], &["--out", t.to_str().unwrap()]].concat());
+    for (file, axis) in [
+        ("train.svg", "epoch"),
+        ("train_passes.svg", "forward passes"),
+        ("train_time.svg", "training wall time, seconds"),
+    ] {
+        let svg = read(&t.join(file));
+        let texts: Vec<String> = texts(&svg).into_iter().map(|t| t.2).collect();
+        assert_eq!(texts.iter().filter(|t| t.starts_with(axis)).count(), 2, "{file}: both panels' x axis");
+        let legend = legend_colours(&svg);
+        for label in ["fgd (train)", "adam (train)", "fgd", "adam"] {
+            assert!(legend.contains_key(label), "{file}: legend {label}: {legend:?}");
+        }
+        // Cross-entropy is positive: nothing is drawn at the floor, and no note says so.
+        assert!(!texts.iter().any(|t| t.starts_with("drawn at the floor")), "{file}");
+    }
+}
+
+/// An optimizer's colour depends on its name alone: the same whatever the order of
+/// `--optimizers`, the other optimizers, or the plot.
+#[test]
+fn an_optimizer_keeps_its_colour_whatever_the_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut legends = Vec::new();
+    for (name, list) in [
+        ("a", "fgd,fomoh,fomoh-kd:3,newton,adam"),
+        ("b", "adam,newton,fomoh-kd:3,fomoh,fgd"),
+        ("c", "adam,fgd"),
+    ] {
+        let out = dir.path().join(name);
+        let args =
+            ["rosenbrock", "--dim", "3", "--iters", "3", "--seeds", "1", "--optimizers", list, "--quiet"];
+        ok_in(dir.path(), &[&args[..], &["--out", out.to_str().unwrap()]].concat());
+        for file in ["rosenbrock.svg", "rosenbrock_passes.svg"] {
+            let legend = legend_colours(&read(&out.join(file)));
+            assert_eq!(legend.len(), list.split(',').count(), "{list} {file}: {legend:?}");
+            legends.push(legend);
+        }
+    }
+    let (a, b) = (&legends[0], &legends[2]);
+    assert_eq!(a, b, "the same five optimizers in the opposite order");
+    assert_eq!(legends[0], legends[1], "the same colours in every plot");
+    let distinct: std::collections::BTreeSet<&String> = a.values().collect();
+    assert_eq!(distinct.len(), a.len(), "five optimizers, five colours: {a:?}");
+    for label in ["adam", "fgd"] {
+        assert_eq!(legends[4][label], a[label], "{label} alone with another optimizer");
+    }
+    // And in the training plots.
+    let t = dir.path().join("t");
+    let args = ["train", "--train-samples", "64", "--epochs", "1", "--optimizer", "adam,fgd", "--quiet"];
+    ok_in(dir.path(), &[&args[..], &["--out", t.to_str().unwrap()]].concat());
+    let legend = legend_colours(&read(&t.join("train.svg")));
+    for label in ["adam", "fgd"] {
+        assert_eq!(legend[&format!("{label} (train)")], a[label], "{label} in train.svg");
+        assert_eq!(legend[label], a[label], "{label} in train.svg's accuracy panel");
+    }
 }

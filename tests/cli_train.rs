@@ -239,11 +239,19 @@ fn missing_or_bad_mnist_gives_one_line() {
     assert!(err.contains("train-images-idx3-ubyte"), "{err}");
 }
 
-/// The session in a checkpoint without wall times (which are not part of the state).
+/// The session in a checkpoint without wall times (which are not part of the state): the
+/// runs' and their rows'.
 fn session(path: &Path) -> serde_json::Value {
     let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     for run in v["runs"].as_array_mut().unwrap() {
         run.as_object_mut().unwrap().remove("seconds");
+        for row in run["rows"].as_array_mut().unwrap() {
+            assert!(row
+                .as_object_mut()
+                .unwrap()
+                .remove("seconds")
+                .is_some_and(|s| s.as_f64().is_some_and(|t| t >= 0.0)));
+        }
     }
     v
 }

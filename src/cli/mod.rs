@@ -6,6 +6,7 @@ mod backend;
 mod demo;
 mod output;
 pub mod panic;
+mod plot;
 mod rosenbrock;
 mod spec;
 mod train;
