@@ -165,4 +165,87 @@ pub mod __private {
     pub fn to_f64<F: Float, P: PassiveFloat<F>>(p: P) -> f64 {
         p.get().to_f64()
     }
+
+    /// A call `name(args)` with active arguments in a `#[fomoh]` body, where `name` is a
+    /// function `F` with arguments `Args` (a tuple) and `A` is the active type: `name`'s
+    /// `#[fomoh]` pass when it has one, else `name` itself. Method resolution on
+    /// `(&Callee::new(f)).pick()` takes [`ActiveCallee::pick`] when `F` returns `A` (a
+    /// `#[fomoh]` pass, or a function generic over `S: Scalar`), else [`PlainCallee::pick`],
+    /// whose bound [`ActiveFn`] fails with a message naming the function.
+    pub struct Callee<A, F, Args>(F, core::marker::PhantomData<fn() -> (A, Args)>);
+
+    impl<A, F, Args> Callee<A, F, Args> {
+        /// Wraps the function.
+        #[inline(always)]
+        pub fn new(f: F) -> Self {
+            Callee(f, core::marker::PhantomData)
+        }
+    }
+
+    /// A callee that takes active arguments and returns the active type.
+    pub trait ActiveCallee {
+        /// The function.
+        type F;
+        /// The function, to be called with the arguments.
+        fn pick(&self) -> Self::F;
+    }
+
+    /// A callee that does not return the active type: a plain `f64` function.
+    pub trait PlainCallee<F> {
+        /// A stand-in of the call's type, so that the refusal is the only error.
+        type P;
+        /// Refused at compile time by the bound (see [`ActiveFn`]).
+        fn pick(&self) -> Self::P
+        where
+            F: ActiveFn;
+    }
+
+    mod sealed {
+        pub trait Sealed {}
+    }
+
+    /// Never implemented (sealed): the bound that reports a plain function called with active
+    /// values.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is called with active values in a #[fomoh] function, but it has no derivative passes",
+        label = "neither a #[fomoh] function nor generic over `S: fomoh::Scalar`",
+        note = "mark the function #[fomoh] (at module level), or make it generic: `fn name<S: fomoh::Scalar>(x: S, ...) -> S`, its float parameters and result as `S`"
+    )]
+    pub trait ActiveFn: sealed::Sealed {}
+
+    macro_rules! callee {
+        ($($a:ident),+) => {
+            impl<A, F: Copy, $($a),+> ActiveCallee for Callee<A, F, ($($a,)+)>
+            where
+                F: FnOnce($($a),+) -> A,
+            {
+                type F = F;
+                #[inline(always)]
+                fn pick(&self) -> F {
+                    self.0
+                }
+            }
+            impl<A, F, $($a),+> PlainCallee<F> for &Callee<A, F, ($($a,)+)> {
+                type P = fn($($a),+) -> A;
+                fn pick(&self) -> Self::P
+                where
+                    F: ActiveFn,
+                {
+                    unreachable!("ActiveFn has no implementations")
+                }
+            }
+        };
+    }
+    callee!(A0);
+    callee!(A0, A1);
+    callee!(A0, A1, A2);
+    callee!(A0, A1, A2, A3);
+    callee!(A0, A1, A2, A3, A4);
+    callee!(A0, A1, A2, A3, A4, A5);
+    callee!(A0, A1, A2, A3, A4, A5, A6);
+    callee!(A0, A1, A2, A3, A4, A5, A6, A7);
+    callee!(A0, A1, A2, A3, A4, A5, A6, A7, A8);
+    callee!(A0, A1, A2, A3, A4, A5, A6, A7, A8, A9);
+    callee!(A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10);
+    callee!(A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11);
 }

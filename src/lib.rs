@@ -116,11 +116,13 @@ pub mod generated;
 /// values or comparisons of active values (the primal decides), `return`, blocks, local arrays
 /// and `Vec`s of active values (`[0.0; N]`, `vec![0.0; n]`, `Vec::new()` + `push`), the
 /// methods of [`Scalar`] (`exp`, `ln`, `powi`, `powf`, `tanh`, `sigmoid`, `max`, `atan2`, ...),
-/// `f64::max(a, b)`-style calls, `std::f64::consts`, `assert!`-family macros, and calls to
+/// `f64::max(a, b)`-style calls, `std::f64::consts`, `assert!`-family macros, calls to
 /// other `#[fomoh]` functions by name (their matching pass is called: an active argument must
-/// go to an active parameter of the callee). Annotate functions at module level (the
-/// generated module reaches the function's surroundings through `use super::*`, which does
-/// not see items declared inside a function body).
+/// go to an active parameter of the callee), and calls by name of functions generic over
+/// `S: Scalar` that return `S` (`fn helper<S: Scalar>(t: S, c: f64) -> S`: called with the
+/// pass's number type). Annotate functions at module level (the generated module reaches the
+/// function's surroundings through `use super::*`, which does not see items declared inside a
+/// function body).
 ///
 /// # What it refuses
 /// Each of these is a compile error at its span, all reported in one compile: methods and
@@ -129,8 +131,14 @@ pub mod generated;
 /// and iterator adaptors that capture active values, `&mut` active parameters and `&mut`
 /// borrows of active values, storing active values in passive parameters, `async`, methods
 /// (`self`), type generics and `impl Trait` (they hide the float type), and a return type
-/// other than `f64`/`f32`. A call with active arguments to a function without `#[fomoh]`
-/// is reported by rustc at the callee ("function `helper` is not a crate or module").
+/// other than `f64`/`f32`. A call with active arguments to any other function (a plain
+/// `fn helper(t: f64) -> f64`) is refused at the call, naming the function: "`fn(f64) -> f64
+/// {helper}` is called with active values in a #[fomoh] function, but it has no derivative
+/// passes", with the fix (mark it `#[fomoh]`, or make it generic over `S: Scalar`). The macro
+/// sees only its own function, so this one comes from rustc (error E0277, through
+/// `#[diagnostic::on_unimplemented]`) rather than from the macro. A callee named by a longer
+/// path (`m::helper(x)`), or called with more than 12 arguments, must be a `#[fomoh]` function
+/// (otherwise rustc reports "function `helper` is not a crate or module").
 pub use fomoh_macros::fomoh;
 #[doc(hidden)]
 pub use generated::__private as __macro;

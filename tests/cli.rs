@@ -121,6 +121,8 @@ fn json_output_is_machine_readable_and_the_table_names_the_directory() {
         "fomoh-bp,sgd",
         "--out",
         out.to_str().unwrap(),
+        // The first run's results are there: replacing them takes --overwrite.
+        "--overwrite",
     ]);
     assert!(o.status.success());
     let text = String::from_utf8(o.stdout).unwrap();

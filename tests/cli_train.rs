@@ -176,7 +176,8 @@ fn json_and_quiet_output() {
     assert_eq!(v["optimizers"][0]["epochs"], 1);
     assert_eq!(v["optimizers"][0]["passes"], 3, "600 samples in batches of 256");
     assert_eq!(v["out_dir"], out.to_str().unwrap());
-    let o = ok(&[&args[..], &["--quiet"]].concat());
+    // The --json run's results are there: replacing them takes --overwrite.
+    let o = ok(&[&args[..], &["--quiet", "--overwrite"]].concat());
     assert!(o.stdout.is_empty());
     assert_eq!(read_csv(&out.join("train.csv")).len(), 2);
 }
@@ -238,11 +239,19 @@ fn missing_or_bad_mnist_gives_one_line() {
     assert!(err.contains("train-images-idx3-ubyte"), "{err}");
 }
 
-/// The session in a checkpoint without wall times (which are not part of the state).
+/// The session in a checkpoint without wall times (which are not part of the state): the
+/// runs' and their rows'.
 fn session(path: &Path) -> serde_json::Value {
     let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     for run in v["runs"].as_array_mut().unwrap() {
         run.as_object_mut().unwrap().remove("seconds");
+        for row in run["rows"].as_array_mut().unwrap() {
+            assert!(row
+                .as_object_mut()
+                .unwrap()
+                .remove("seconds")
+                .is_some_and(|s| s.as_f64().is_some_and(|t| t >= 0.0)));
+        }
     }
     v
 }

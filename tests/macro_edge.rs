@@ -153,3 +153,57 @@ fn edge_cases_agree() {
     .unwrap()
     .assert_ok();
 }
+
+/// Helpers generic over `Scalar`, without `#[fomoh]`: a `#[fomoh]` function calls them with
+/// active values in every pass (`&v` of a `Vec` coerces to the helper's slice, as in a plain
+/// call), next to a `#[fomoh]` callee with a const generic (inferred).
+fn sq_plus<S: Scalar>(t: S, c: f64) -> S {
+    t * t + S::from_f64(c)
+}
+
+fn dot<S: Scalar>(a: &[S], b: &[S]) -> S {
+    a.iter().zip(b).map(|(&p, &q)| p * q).sum()
+}
+
+#[fomoh]
+fn with_helpers(x: &[f64]) -> f64 {
+    let mut v = vec![0.0; x.len()];
+    for i in 0..x.len() {
+        v[i] = x[i] * 2.0;
+    }
+    let pair = [x[1], x[2]];
+    sq_plus(x[0], 1.5) * dot(&v, x) + fixed(&pair)
+}
+
+fn with_helpers_g<S: Scalar>(x: &[S]) -> S {
+    let v: Vec<S> = x.iter().map(|&t| t * S::from_f64(2.0)).collect();
+    sq_plus(x[0], 1.5) * dot(&v, x) + x[1].sin() + x[2].sin()
+}
+
+#[test]
+fn generic_helpers_are_called_with_active_values_in_every_pass() {
+    use fomoh::Objective;
+    let obj = with_helpers::objective(3);
+    let reference = fomoh::objective(3, scalar_fn!(with_helpers_g));
+    let x = [0.6, -1.3, 0.9];
+    let (v1, v2) = ([0.3, -0.4, 0.8], [1.0, 0.5, -0.2]);
+    let close = |a: f64, b: f64| assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0), "{a} vs {b}");
+    close(with_helpers(&x), reference.value(&x).unwrap());
+    close(with_helpers::generic::<f64>(&x), with_helpers(&x));
+    let (g, r) = (obj.hyper_dual(&x, &v1, &v2).unwrap(), reference.hyper_dual(&x, &v1, &v2).unwrap());
+    for (a, b) in [(g.re, r.re), (g.e1, r.e1), (g.e2, r.e2), (g.e12, r.e12)] {
+        close(a, b);
+    }
+    let (g, r) = (obj.directional(&x, &v1).unwrap(), reference.directional(&x, &v1).unwrap());
+    close(g.d1, r.d1);
+    close(g.d2, r.d2);
+    let dirs = vec![v1.to_vec(), v2.to_vec()];
+    let ((g, _), (r, _)) = (obj.hyperplane(&x, &dirs).unwrap(), reference.hyperplane(&x, &dirs).unwrap());
+    for i in 0..2 {
+        close(g.grad[i], r.grad[i]);
+        for j in 0..2 {
+            close(g.hess[i][j], r.hess[i][j]);
+        }
+    }
+    check::hyper_dual(&with_helpers::Function::new(), &x, &v1, &v2).unwrap().assert_ok();
+}

@@ -107,6 +107,17 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// The name of the pass of another `#[fomoh]` function called for active arguments
+    /// (its generics are inferred).
+    fn form_name(&self) -> &'static str {
+        match self.mode {
+            Mode::Generic => "generic",
+            Mode::HyperDual => "hyper_dual",
+            Mode::HyperK => "hyperplane",
+            Mode::Jet => "directional",
+        }
+    }
+
     /// The function of another `#[fomoh]` module called for active arguments.
     fn call_form(&self) -> TokenStream {
         match self.mode {

@@ -5,6 +5,8 @@
 mod backend;
 mod demo;
 mod output;
+pub mod panic;
+mod plot;
 mod rosenbrock;
 mod spec;
 mod train;

@@ -1,16 +1,15 @@
-//! What the studies write: the CSV of losses, the SVG plot, `summary.json`, and the table (or
-//! JSON) on stdout. Shared by every subcommand that runs optimizers.
+//! What the studies write: the CSV of losses, the SVG plots ([`super::plot`]), `summary.json`,
+//! and the table (or JSON) on stdout; and the checks of `--out` before a run. Shared by every
+//! subcommand that runs optimizers.
 
+use super::plot::{study_svg, XAxis};
 use super::rosenbrock::{Series, Study};
 use super::{CliError, CliResult, Global};
 use fomoh::optim::write_atomic;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
-use plotters::coord::Shift;
-use plotters::prelude::*;
 use serde_json::json;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Makes progress bars, or hidden ones under `--quiet`/`--json` (indicatif also hides them
 /// when stderr is not a terminal).
@@ -80,152 +79,37 @@ pub fn csv(series: &[Series]) -> String {
     s
 }
 
-/// The per-iteration median over seeds of each series (`+inf` where a run has diverged).
-fn median_curves(series: &[Series], iters: usize) -> Vec<Vec<f64>> {
-    series
-        .iter()
-        .map(|ser| {
-            (0..=iters)
-                .map(|t| {
-                    let at: Vec<f64> =
-                        ser.runs.iter().map(|r| r.losses.get(t).copied().unwrap_or(f64::INFINITY)).collect();
-                    median(&at)
-                })
-                .collect()
-        })
-        .collect()
+/// The first of `files` (names under `dir`) that already exists: a result of an earlier run
+/// that this one would replace.
+pub fn first_existing<S: AsRef<str>>(dir: &Path, files: &[S]) -> Option<PathBuf> {
+    files.iter().map(|f| dir.join(f.as_ref())).find(|p| p.symlink_metadata().is_ok())
 }
 
-/// One curve of a [`line_chart`].
-pub struct Line {
-    /// The legend entry (none: not in the legend).
-    pub label: Option<String>,
-    /// The palette index of its colour.
-    pub color: usize,
-    /// Dashed instead of solid.
-    pub dashed: bool,
-    /// The points.
-    pub points: Vec<(f64, f64)>,
+/// The error for an earlier run's result `path` under `dir` (`why`: an optional reason
+/// appended to "already exists").
+pub fn refuse_existing(path: &Path, dir: &Path, why: &str) -> CliError {
+    CliError(format!(
+        "{} already exists{why}: pass --overwrite to replace the results of the earlier run in {}, \
+         or choose another --out",
+        path.display(),
+        dir.display()
+    ))
 }
 
-/// The axes and labels of a [`line_chart`].
-pub struct Axes<'a, X, Y> {
-    /// The chart's caption.
-    pub title: &'a str,
-    /// The x range (linear or `.log_scale()`).
-    pub x: X,
-    /// The y range.
-    pub y: Y,
-    /// The x axis label.
-    pub x_desc: &'a str,
-    /// The y axis label.
-    pub y_desc: &'a str,
-    /// Formats the y tick labels (default: plotters').
-    pub y_fmt: Option<&'a dyn Fn(&f64) -> String>,
-    /// Where the legend goes.
-    pub legend: SeriesLabelPosition,
-}
-
-/// A plotting failure as a one-line error.
-pub fn plot_err(e: impl std::fmt::Display) -> CliError {
-    CliError(format!("plot: {e}"))
-}
-
-/// Draws `lines` in `area` with a mesh, axis labels and a legend; every SVG plot of the
-/// command line goes through here.
-pub fn line_chart<DB, X, Y>(
-    area: &DrawingArea<DB, Shift>,
-    axes: Axes<'_, X, Y>,
-    lines: &[Line],
-) -> CliResult<()>
-where
-    DB: DrawingBackend,
-    X: AsRangedCoord<Value = f64>,
-    Y: AsRangedCoord<Value = f64>,
-    X::CoordDescType: ValueFormatter<f64>,
-    Y::CoordDescType: ValueFormatter<f64>,
-{
-    let mut chart = ChartBuilder::on(area)
-        .caption(axes.title, ("sans-serif", 22))
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(axes.x, axes.y)
-        .map_err(plot_err)?;
-    let mut mesh = chart.configure_mesh();
-    mesh.x_desc(axes.x_desc).y_desc(axes.y_desc);
-    if let Some(f) = axes.y_fmt {
-        mesh.y_label_formatter(f);
-    }
-    mesh.draw().map_err(plot_err)?;
-    for line in lines {
-        let (i, style) = (line.color, Palette99::pick(line.color).stroke_width(2));
-        let drawn = if line.dashed {
-            chart.draw_series(DashedLineSeries::new(line.points.clone(), 6, 4, style)).map_err(plot_err)?
-        } else {
-            chart.draw_series(LineSeries::new(line.points.clone(), style)).map_err(plot_err)?
-        };
-        if let Some(label) = &line.label {
-            drawn.label(label.as_str()).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], Palette99::pick(i).stroke_width(2))
-            });
+/// Refuses (unless `overwrite`) to write into `dir` if it holds any of `files` (the results
+/// this run writes), naming the first one, then creates `dir` and checks that files can be
+/// written in it: all before any work whose results would go there.
+pub fn prepare_dir<S: AsRef<str>>(dir: &Path, files: &[S], overwrite: bool) -> CliResult<()> {
+    if !overwrite {
+        if let Some(path) = first_existing(dir, files) {
+            return Err(refuse_existing(&path, dir, ""));
         }
     }
-    chart
-        .configure_series_labels()
-        .position(axes.legend)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(plot_err)?;
-    Ok(())
+    create_writable_dir(dir)
 }
 
-/// The SVG plot: median loss over seeds vs iteration + 1, both axes logarithmic.
-pub fn svg(series: &[Series], iters: usize, title: &str) -> CliResult<String> {
-    let curves = median_curves(series, iters);
-    let finite = curves.iter().flatten().copied().filter(|v| v.is_finite() && *v > 0.0);
-    let (lo, hi) = finite.fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    // Losses below 1e-12 (Newton reaches exact zeros) are drawn on the floor of the axis.
-    let (lo, hi) = if lo.is_finite() { (lo.max(1e-12) / 2.0, hi.max(lo) * 2.0) } else { (1e-3, 1.0) };
-    let lines: Vec<Line> = series
-        .iter()
-        .zip(&curves)
-        .enumerate()
-        .map(|(i, (ser, curve))| Line {
-            label: Some(ser.label.clone()),
-            color: i,
-            dashed: false,
-            points: curve
-                .iter()
-                .enumerate()
-                .take_while(|(_, v)| v.is_finite())
-                .map(|(t, &v)| ((t + 1) as f64, v.max(lo)))
-                .collect(),
-        })
-        .collect();
-    let mut buf = String::new();
-    {
-        let root = SVGBackend::with_string(&mut buf, (900, 600)).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_err)?;
-        let axes = Axes {
-            title,
-            x: (1.0..(iters + 1) as f64 + 0.5).log_scale(),
-            y: (lo..hi).log_scale(),
-            x_desc: "iteration + 1",
-            y_desc: "loss (median over seeds)",
-            y_fmt: Some(&|v: &f64| format!("{v:.0e}")),
-            legend: SeriesLabelPosition::LowerLeft,
-        };
-        line_chart(&root, axes, &lines)?;
-        root.present().map_err(plot_err)?;
-    }
-    Ok(buf)
-}
-
-/// Creates `dir` and checks that files can be written in it, before any work whose results
-/// would go there.
-pub fn prepare_dir(dir: &Path) -> CliResult<()> {
+/// Creates `dir` and checks that files can be written in it.
+pub fn create_writable_dir(dir: &Path) -> CliResult<()> {
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     check_writable(&dir.join("summary.json"))
 }
@@ -294,7 +178,7 @@ fn summary_json(study: &Study, series: &[Series], dir: &Path, name: &str) -> ser
         "tangents": format!("{:?}", study.tangents),
         "backend": study.backend.name(),
         "out_dir": dir.display().to_string(),
-        "files": [format!("{name}.csv"), format!("{name}.svg"), "summary.json"],
+        "files": study_files(name),
         "optimizers": rows(series).iter().map(|r| json!({
             "optimizer": r.label,
             "runs": r.runs,
@@ -341,21 +225,27 @@ fn table(series: &[Series]) -> String {
     s
 }
 
-/// Writes `<name>.csv`, `<name>.svg` and `summary.json` under `dir` (atomically) and prints
-/// the table (or the JSON summary), then the directory.
+/// The files a study named `name` writes under its `--out`, in the order it writes them.
+pub fn study_files(name: &str) -> Vec<String> {
+    let plots = XAxis::ALL.iter().map(|x| x.file(name));
+    std::iter::once(format!("{name}.csv")).chain(plots).chain(["summary.json".to_string()]).collect()
+}
+
+/// Writes [`study_files`] under `dir` (atomically): `<name>.csv`, the plots against
+/// iterations, forward passes and wall time, and `summary.json`; then prints the table (or
+/// the JSON summary) and the directory.
 pub fn report(study: &Study, series: &[Series], dir: &Path, global: Global, name: &str) -> CliResult<()> {
     let title = format!("Rosenbrock n = {}, median over {} seeds", study.dim, study.seeds);
-    let files = [
-        (format!("{name}.csv"), csv(series)),
-        (format!("{name}.svg"), svg(series, study.iters, &title)?),
-        ("summary.json".to_string(), {
-            let v = summary_json(study, series, dir, name);
-            serde_json::to_string_pretty(&v).map_err(|e| CliError(e.to_string()))? + "\n"
-        }),
-    ];
+    let mut files = vec![(format!("{name}.csv"), csv(series))];
+    for x in XAxis::ALL {
+        files.push((x.file(name), study_svg(series, study.iters, &title, x)?));
+    }
+    let summary = summary_json(study, series, dir, name);
+    let summary = serde_json::to_string_pretty(&summary).map_err(|e| CliError(e.to_string()))? + "\n";
+    files.push(("summary.json".to_string(), summary));
     write_files(dir, &files)?;
     if global.json {
-        println!("{}", files[2].1.trim_end());
+        println!("{}", files[files.len() - 1].1.trim_end());
     } else if !global.quiet {
         println!("{title}, backend {}", study.backend.name());
         print!("{}", table(series));
@@ -366,7 +256,8 @@ pub fn report(study: &Study, series: &[Series], dir: &Path, global: Global, name
                 }
             }
         }
-        println!("wrote {name}.csv, {name}.svg and summary.json under {}", dir.display());
+        let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
+        println!("wrote {} under {}", names.join(", "), dir.display());
     }
     Ok(())
 }

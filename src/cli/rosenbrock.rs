@@ -64,6 +64,9 @@ pub struct Args {
     /// Output directory [default: fomoh-out/rosenbrock].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Replace the results of an earlier run in --out (refused by default).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Curvature policy of FoMoH-KD and Newton (paper-exact reproduces the reference code).
     #[arg(long, value_enum, default_value_t = CurvatureArg::PaperExact)]
     pub curvature: CurvatureArg,
@@ -142,6 +145,11 @@ pub struct Run {
     pub losses: Vec<f64>,
     /// Forward passes.
     pub passes: usize,
+    /// Forward passes plus gradient calls after `t` steps, for `t = 0..=steps taken` (the x
+    /// axis of `*_passes.svg`).
+    pub passes_at: Vec<u64>,
+    /// Wall seconds after `t` steps, for `t = 0..=steps taken` (the x axis of `*_time.svg`).
+    pub seconds_at: Vec<f64>,
     /// Gradient-source calls.
     pub gradient_evals: usize,
     /// Curvature fallbacks used (jitter + identity + saddle-free).
@@ -244,11 +252,14 @@ impl Study {
                     spec.build(paper_lr, seed ^ 0xA5A5_A5A5_A5A5_A5A5, self.curvature, self.tangents);
                 let mut losses = Vec::with_capacity(self.iters + 1);
                 let (mut passes, mut gradient_evals, mut fallbacks) = (0, 0, 0);
+                let (mut passes_at, mut seconds_at) = (vec![0], vec![0.0]);
                 let start = Instant::now();
                 let result = opt.minimize_with(obj, &mut x, &Options::iterations(self.iters), &mut |s| {
                     losses.push(s.loss);
                     passes += s.passes;
                     gradient_evals += s.gradient_evals;
+                    passes_at.push((passes + gradient_evals) as u64);
+                    seconds_at.push(start.elapsed().as_secs_f64());
                     fallbacks += usize::from(s.fallback != Fallback::None);
                     bar.inc(1);
                     ControlFlow::Continue(())
@@ -271,7 +282,17 @@ impl Study {
                     }
                     Err(e) => return Err(e.into()),
                 };
-                let run = Run { seed, losses, passes, gradient_evals, fallbacks, seconds, diverged };
+                let run = Run {
+                    seed,
+                    losses,
+                    passes,
+                    passes_at,
+                    seconds_at,
+                    gradient_evals,
+                    fallbacks,
+                    seconds,
+                    diverged,
+                };
                 runs.push(run);
             }
             out.push(Series { label: spec.label.clone(), runs });
@@ -285,7 +306,7 @@ impl Study {
 pub fn run(args: &Args, global: Global) -> CliResult<()> {
     let study = Study::from_args(args)?;
     let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("fomoh-out/rosenbrock"));
-    output::prepare_dir(&dir)?;
+    output::prepare_dir(&dir, &output::study_files("rosenbrock"), args.overwrite)?;
     let series = study.run(&Progress::new(global))?;
     output::report(&study, &series, &dir, global, "rosenbrock")
 }

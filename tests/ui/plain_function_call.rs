@@ -4,7 +4,7 @@ fn helper(t: f64) -> f64 {
     t * 2.0
 }
 
-// Active values can go only to #[fomoh] functions: `helper` has no generated passes.
+// Active values go only to #[fomoh] functions and functions generic over Scalar: not `helper`.
 #[fomoh]
 fn f(x: &[f64]) -> f64 {
     helper(x[0]) + x[1]

@@ -1,15 +1,20 @@
 //! Method and function calls in a `#[fomoh]` body: the `fomoh::Scalar` methods of the list
 //! of operations on active values, methods on sequences and iterators of active values,
-//! `f64::`-style calls, user primitives (`fomoh::custom::<P>(x)`) and calls of other
-//! `#[fomoh]` functions.
+//! `f64::`-style calls, user primitives (`fomoh::custom::<P>(x)`), and calls of other
+//! `#[fomoh]` functions and of functions generic over `S: Scalar` (any other function called
+//! with active values is refused with a message naming it).
 
 use super::{seq_of, Out, Walker};
 use crate::analyse::Kind;
 use crate::vocab::{binary_fn, is_scalar_method, method_help, takes_active_args, unary_op};
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{quote, quote_spanned, ToTokens};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::Expr;
+
+/// The most arguments of a call through `fomoh::__macro::Callee` (its impls go this far);
+/// longer calls name the callee's module directly.
+const MAX_CALLEE_ARGS: usize = 12;
 
 impl Walker<'_> {
     /// A `fomoh::Scalar` method applied to an active receiver.
@@ -166,7 +171,7 @@ impl Walker<'_> {
         let Expr::Path(p) = &*c.func else {
             let f = self.expr(&c.func);
             if any {
-                self.error(c.func.span(), "calling a closure or function value with active arguments is not supported; call a #[fomoh] function by name");
+                self.error(c.func.span(), "calling a closure or function value with active arguments is not supported; call by name a #[fomoh] function or a function generic over `S: fomoh::Scalar`");
             }
             let ft = f.ts;
             let a = args.into_iter().map(|(o, _)| o.ts);
@@ -230,13 +235,11 @@ impl Walker<'_> {
             if self.lookup(name).is_some() {
                 self.error_at(
                     path,
-                    format!("`{name}` is a local variable (a closure or function value); calling it with active arguments is not supported: inline its body or make it a #[fomoh] function and call that by name"),
+                    format!("`{name}` is a local variable (a closure or function value); calling it with active arguments is not supported: inline its body, or call by name a #[fomoh] function or a function generic over `S: fomoh::Scalar`"),
                 );
                 return Out::new(TokenStream::new(), Kind::Active);
             }
         }
-        // Another #[fomoh] function: call the matching form of its generated module.
-        let form = self.call_form();
         let a: Vec<TokenStream> = args
             .into_iter()
             .map(|(o, s)| match o.kind {
@@ -244,6 +247,48 @@ impl Walker<'_> {
                 _ => o.ts,
             })
             .collect();
+        if let [_] = segs.as_slice() {
+            if last.arguments.is_empty() && a.len() <= MAX_CALLEE_ARGS {
+                return Out::new(self.callee_call(&last.ident, a, p.span()), Kind::Active);
+            }
+        }
+        // A path to another #[fomoh] function: call the matching form of its generated module.
+        let form = self.call_form();
         Out::new(quote_spanned!(p.span()=> #path::#form(#(#a),*)), Kind::Active)
+    }
+
+    /// `name(args)` with active arguments, `name` a function in scope: its `#[fomoh]` pass of
+    /// this mode if it has one, else `name` itself, through `fomoh::__macro::Callee`. The
+    /// stand-in module `name` declared here holds `name` as the pass; a `#[fomoh]` function's
+    /// own module `name`, brought into the inner block by `use super::*`, shadows it. `Callee`
+    /// then calls the function when it returns the active type (a `#[fomoh]` pass, or a
+    /// function generic over `S: Scalar`), and otherwise refuses the call at compile time
+    /// with a message naming the function (`ActiveFn`): the macro cannot tell these apart,
+    /// it sees only its own function.
+    fn callee_call(&self, name: &Ident, args: Vec<TokenStream>, span: Span) -> TokenStream {
+        let form = Ident::new(self.form_name(), span);
+        let active = self.active_ty();
+        let binds: Vec<Ident> =
+            (0..args.len()).map(|i| format_ident!("__fomoh_arg{}", i, span = span)).collect();
+        let holes = binds.iter().map(|_| quote_spanned!(span=> _));
+        // In parentheses: at the start of a statement a bare `match` would end it.
+        quote_spanned! {span=>
+            (match (#(#args,)*) {
+                (#(#binds,)*) => {
+                    #[allow(non_snake_case, unused_imports)]
+                    mod #name {
+                        pub(super) use super::#name as #form;
+                    }
+                    let __fomoh_callee = {
+                        #[allow(unused_imports)]
+                        use super::*;
+                        #name::#form
+                    };
+                    #[allow(unused_imports)]
+                    use ::fomoh::__macro::{ActiveCallee as _, PlainCallee as _};
+                    (&::fomoh::__macro::Callee::<#active, _, (#(#holes,)*)>::new(__fomoh_callee)).pick()(#(#binds),*)
+                }
+            })
+        }
     }
 }

@@ -2,8 +2,9 @@
 //! same initial parameters, with the same split and the same minibatch order.
 //!
 //! Writes `train.csv` (`optimizer,seed,epoch,passes,train_loss,test_loss,test_accuracy`;
-//! epoch 0 is before training), `train.svg` (train/test loss and test accuracy per epoch),
-//! and `summary.json` under `--out`, and prints a table. `--checkpoint FILE` saves the whole
+//! epoch 0 is before training), `train.svg`, `train_passes.svg` and `train_time.svg`
+//! (train/test loss and test accuracy against epochs, forward passes and wall time), and
+//! `summary.json` under `--out`, and prints a table. `--checkpoint FILE` saves the whole
 //! session (every optimizer with its RNG state and moments, θ, the curves so far) atomically
 //! after each epoch; `--resume FILE` continues it bit-identically.
 //!
@@ -25,6 +26,7 @@ mod session;
 
 use super::backend::Backend;
 use super::output::{self, Progress};
+use super::plot::XAxis;
 use super::rosenbrock::{CurvatureArg, TangentArg};
 use super::spec::{parse_specs, Kind, Spec};
 use super::{CliError, CliResult, Global};
@@ -32,6 +34,7 @@ use fomoh::data::{minibatch_order, mnist, Dataset};
 use fomoh::models::{evaluate, Activation, Cnn, CnnConfig, LogisticRegression, Minibatch, Mlp, Model};
 use fomoh::optim::{Curvature, LastGood, Tangents};
 use jit::JitModel;
+pub(super) use report::FILES;
 use serde::{Deserialize, Serialize};
 use session::{Config, Expected, Row, RunState, Session, FORMAT};
 use std::path::{Path, PathBuf};
@@ -106,7 +109,8 @@ pub struct Args {
     /// Continue the session saved in FILE (same arguments; --epochs may grow).
     #[arg(long, value_name = "FILE")]
     pub resume: Option<PathBuf>,
-    /// Let --checkpoint replace an existing file that --resume does not read.
+    /// Replace the results of an earlier run in --out, and let --checkpoint replace an
+    /// existing file that --resume does not read (both refused by default).
     #[arg(long)]
     pub overwrite: bool,
     /// How the forward passes are computed: runtime (the runtime's tensors) or jit (the model
@@ -444,11 +448,19 @@ impl Trainer {
         })
     }
 
-    /// Train loss, test loss and test accuracy at `theta`.
-    fn row(&self, epoch: usize, passes: u64, theta: &[f64]) -> CliResult<Row> {
-        let tr = evaluate(self.model.as_ref(), theta, &self.train, EVAL_CHUNK)?;
-        let te = evaluate(self.model.as_ref(), theta, &self.test, EVAL_CHUNK)?;
-        Ok(Row { epoch, passes, train_loss: tr.loss, test_loss: te.loss, test_accuracy: te.accuracy })
+    /// Train loss, test loss and test accuracy of `run` at its `theta`, after `run.epoch`
+    /// epochs, `run.passes` passes and `run.seconds` seconds.
+    fn row(&self, run: &RunState) -> CliResult<Row> {
+        let tr = evaluate(self.model.as_ref(), &run.theta, &self.train, EVAL_CHUNK)?;
+        let te = evaluate(self.model.as_ref(), &run.theta, &self.test, EVAL_CHUNK)?;
+        Ok(Row {
+            epoch: run.epoch,
+            passes: run.passes,
+            train_loss: tr.loss,
+            test_loss: te.loss,
+            test_accuracy: te.accuracy,
+            seconds: run.seconds,
+        })
     }
 
     /// Runs every optimizer up to `epochs`, calling `save` with the session after each epoch
@@ -466,7 +478,7 @@ impl Trainer {
         for i in 0..self.session.runs.len() {
             let mut run = self.session.runs[i].clone();
             if run.rows.is_empty() {
-                run.rows.push(self.row(0, 0, &run.theta)?);
+                run.rows.push(self.row(&run)?);
             }
             let mut guard = LastGood::default();
             while run.epoch < self.epochs && run.diverged.is_none() {
@@ -519,7 +531,8 @@ impl Trainer {
                     break;
                 }
                 run.epoch += 1;
-                run.rows.push(self.row(run.epoch, run.passes, &run.theta)?);
+                let row = self.row(&run)?;
+                run.rows.push(row);
                 self.session.runs[i] = run.clone();
                 save(&self.session)?;
             }
@@ -539,7 +552,8 @@ impl Trainer {
 pub fn train(args: &Args, global: Global, default_dir: &str) -> CliResult<PathBuf> {
     let dir = args.out.clone().unwrap_or_else(|| PathBuf::from(default_dir));
     let mut t = Trainer::new(args)?;
-    output::prepare_dir(&dir)?;
+    check_outputs(&dir, args, &t)?;
+    output::create_writable_dir(&dir)?;
     if let Some(path) = &args.checkpoint {
         output::check_writable(path)?;
     }
@@ -552,17 +566,16 @@ pub fn train(args: &Args, global: Global, default_dir: &str) -> CliResult<PathBu
     };
     t.run(&Progress::new(global), &save)?;
     let summary = report::summary_json(&t, &dir);
-    let files = [
-        ("train.csv".to_string(), report::csv(&t.session.runs, t.seed)),
-        ("train.svg".to_string(), report::svg(&t.session.runs, &t.title())?),
-        (
-            "summary.json".to_string(),
-            serde_json::to_string_pretty(&summary).map_err(|e| CliError(e.to_string()))? + "\n",
-        ),
-    ];
+    let mut files = vec![(FILES[0].to_string(), report::csv(&t.session.runs, t.seed))];
+    for x in XAxis::ALL {
+        files.push((x.file("train"), report::svg(&t.session.runs, &t.title(), x)?));
+    }
+    let summary = serde_json::to_string_pretty(&summary).map_err(|e| CliError(e.to_string()))? + "\n";
+    files.push(("summary.json".to_string(), summary));
+    debug_assert!(files.iter().map(|f| f.0.as_str()).eq(FILES));
     output::write_files(&dir, &files)?;
     if global.json {
-        println!("{}", files[2].1.trim_end());
+        println!("{}", files[files.len() - 1].1.trim_end());
     } else if !global.quiet {
         println!("{}, backend {} ({})", t.title(), t.backend.name(), t.config.precision);
         print!("{}", report::table(&t));
@@ -571,7 +584,7 @@ pub fn train(args: &Args, global: Global, default_dir: &str) -> CliResult<PathBu
                 println!("note: {} stopped after epoch {}: {why}", r.label, r.epoch);
             }
         }
-        println!("wrote train.csv, train.svg and summary.json under {}", dir.display());
+        println!("wrote {} under {}", FILES.join(", "), dir.display());
     }
     Ok(dir)
 }
@@ -600,6 +613,30 @@ fn check_checkpoint_target(path: &Path, resume: Option<&Path>, overwrite: bool) 
         )));
     }
     Ok(())
+}
+
+/// Refuses (unless `--overwrite`) an `--out` that holds results of an earlier run
+/// ([`report::FILES`]), except a resumed session's own: with `--resume`, an existing
+/// `train.csv` whose rows are all rows of the checkpoint (it was written by the run that saved
+/// it, up to the last epoch saved or one before) lets the continued session replace the
+/// results.
+fn check_outputs(dir: &Path, args: &Args, t: &Trainer) -> CliResult<()> {
+    if args.overwrite {
+        return Ok(());
+    }
+    let Some(path) = output::first_existing(dir, &report::FILES) else { return Ok(()) };
+    let Some(resume) = &args.resume else { return Err(output::refuse_existing(&path, dir, "")) };
+    let csv = dir.join(report::FILES[0]);
+    let own = std::fs::read_to_string(&csv).is_ok_and(|old| {
+        let session = report::csv(&t.session.runs, t.seed);
+        let rows: std::collections::HashSet<&str> = session.lines().collect();
+        old.lines().all(|l| rows.contains(l))
+    });
+    if own {
+        return Ok(());
+    }
+    let why = format!(" and is not the output of the session in {}", resume.display());
+    Err(output::refuse_existing(if csv.exists() { &csv } else { &path }, dir, &why))
 }
 
 /// `fomoh train`.

@@ -2,12 +2,18 @@
 
 use super::session::{Row, RunState};
 use super::Trainer;
-use crate::cli::output::{self, Axes, Line};
+use crate::cli::plot::{color_of, line_chart, plot_err, Axes, Line, XAxis};
 use crate::cli::CliResult;
 use plotters::prelude::*;
 use serde_json::json;
 use std::fmt::Write as _;
 use std::path::Path;
+
+/// The files `fomoh train` writes under `--out`, in the order it writes them (`train.csv`
+/// first: also rewritten after every epoch; the plots against epochs, forward passes and
+/// wall time, as [`XAxis::file`] names them).
+pub(in crate::cli) const FILES: [&str; 5] =
+    ["train.csv", "train.svg", "train_passes.svg", "train_time.svg", "summary.json"];
 
 /// The CSV `optimizer,seed,epoch,passes,train_loss,test_loss,test_accuracy`.
 pub(super) fn csv(runs: &[RunState], seed: u64) -> String {
@@ -24,67 +30,76 @@ pub(super) fn csv(runs: &[RunState], seed: u64) -> String {
     s
 }
 
-/// Two panels: train (solid) and test (dashed) loss on a log axis, and test accuracy, per epoch.
-pub(super) fn svg(runs: &[RunState], title: &str) -> CliResult<String> {
-    let last = runs.iter().flat_map(|r| r.rows.last()).map(|r| r.epoch).max().unwrap_or(0).max(1) as f64;
+/// The x value of `row` on `x` (none for a wall time not recorded: 0 after epoch 0 in a
+/// session resumed from an older checkpoint).
+fn x_of(row: &Row, x: XAxis) -> Option<f64> {
+    match x {
+        XAxis::Steps => Some(row.epoch as f64),
+        XAxis::Passes => Some(row.passes as f64),
+        XAxis::Time => (row.epoch == 0 || row.seconds > 0.0).then_some(row.seconds),
+    }
+}
+
+/// Two panels against epochs, forward passes or wall time (`x`): train (solid) and test
+/// (dashed) loss on a log axis (a loss ≤ 0 drawn at its floor, marked), and test accuracy.
+/// Each optimizer has its colour ([`color_of`]).
+pub(super) fn svg(runs: &[RunState], title: &str, x: XAxis) -> CliResult<String> {
+    let points = |run: &RunState, f: fn(&Row) -> f64| -> Vec<(f64, f64)> {
+        run.rows.iter().filter_map(|r| Some((x_of(r, x)?, f(r)))).filter(|p| p.1.is_finite()).collect()
+    };
+    let last = runs.iter().flat_map(|r| &r.rows).filter_map(|r| x_of(r, x)).fold(0.0, f64::max);
+    let last = if last > 0.0 { last } else { 1.0 };
     let losses = runs.iter().flat_map(|r| &r.rows).flat_map(|r| [r.train_loss, r.test_loss]);
     let (lo, hi) = losses
         .filter(|v| v.is_finite() && *v > 0.0)
         .fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let (lo, hi) = if lo.is_finite() { (lo / 1.5, hi.max(lo) * 1.5) } else { (1e-2, 10.0) };
-    let curve = |run: &RunState, f: fn(&Row) -> f64| -> Vec<(f64, f64)> {
-        run.rows.iter().map(|r| (r.epoch as f64, f(r))).filter(|p| p.1.is_finite()).collect()
-    };
     let mut loss_lines = Vec::new();
     let mut acc_lines = Vec::new();
-    for (i, run) in runs.iter().enumerate() {
-        let clamp = |v: Vec<(f64, f64)>| v.into_iter().map(|(x, y)| (x, y.max(lo))).collect();
-        loss_lines.push(Line {
-            label: Some(format!("{} (train)", run.label)),
-            color: i,
-            dashed: false,
-            points: clamp(curve(run, |r| r.train_loss)),
-        });
-        loss_lines.push(Line {
-            label: None,
-            color: i,
-            dashed: true,
-            points: clamp(curve(run, |r| r.test_loss)),
-        });
-        acc_lines.push(Line {
-            label: Some(run.label.clone()),
-            color: i,
-            dashed: false,
-            points: curve(run, |r| r.test_accuracy),
-        });
+    for run in runs {
+        let color = color_of(&run.label);
+        let label = Some(format!("{} (train)", run.label));
+        loss_lines.push(Line { label, color, dashed: false, points: points(run, |r| r.train_loss) });
+        loss_lines.push(Line { label: None, color, dashed: true, points: points(run, |r| r.test_loss) });
+        let label = Some(run.label.clone());
+        acc_lines.push(Line { label, color, dashed: false, points: points(run, |r| r.test_accuracy) });
     }
+    let x_desc = match x {
+        XAxis::Steps => "epoch (passes over the training set)",
+        XAxis::Passes => "forward passes (a gradient counts as one)",
+        XAxis::Time => "training wall time, seconds",
+    };
     let mut buf = String::new();
     {
         let root = SVGBackend::with_string(&mut buf, (1300, 560)).into_drawing_area();
-        root.fill(&WHITE).map_err(output::plot_err)?;
-        let root = root.titled(title, ("sans-serif", 20)).map_err(output::plot_err)?;
+        root.fill(&WHITE).map_err(plot_err)?;
+        let root = root.titled(title, ("sans-serif", 20)).map_err(plot_err)?;
         let (left, right) = root.split_horizontally(700);
         let loss_axes = Axes {
             title: "loss (solid: train, dashed: test)",
             x: 0.0..last,
             y: (lo..hi).log_scale(),
-            x_desc: "epoch (passes over the training set)",
+            x_desc,
+            x_fmt: None,
             y_desc: "mean cross-entropy",
             y_fmt: Some(&|v: &f64| format!("{v:.2}")),
             legend: SeriesLabelPosition::UpperRight,
+            floor: Some(lo),
         };
-        output::line_chart(&left, loss_axes, &loss_lines)?;
+        line_chart(&left, loss_axes, &loss_lines)?;
         let acc_axes = Axes {
             title: "test accuracy",
             x: 0.0..last,
             y: 0.0..1.0,
-            x_desc: "epoch",
+            x_desc,
+            x_fmt: None,
             y_desc: "accuracy",
             y_fmt: None,
             legend: SeriesLabelPosition::LowerRight,
+            floor: None,
         };
-        output::line_chart(&right, acc_axes, &acc_lines)?;
-        root.present().map_err(output::plot_err)?;
+        line_chart(&right, acc_axes, &acc_lines)?;
+        root.present().map_err(plot_err)?;
     }
     Ok(buf)
 }
@@ -109,7 +124,7 @@ pub(super) fn summary_json(t: &Trainer, dir: &Path) -> serde_json::Value {
         "seed": t.seed,
         "epochs": t.epochs,
         "out_dir": dir.display().to_string(),
-        "files": ["train.csv", "train.svg", "summary.json"],
+        "files": FILES,
         "optimizers": t.session.runs.iter().zip(&t.config.learning_rates).map(|(r, lr)| {
             let last = r.rows.last();
             json!({

@@ -44,6 +44,11 @@ pub(super) struct Row {
     pub(super) train_loss: f64,
     pub(super) test_loss: f64,
     pub(super) test_accuracy: f64,
+    /// Wall seconds of training steps up to the end of this epoch (the x axis of
+    /// `train_time.svg`; not part of the bit-identical state; 0 in checkpoints written before
+    /// it was recorded).
+    #[serde(default)]
+    pub(super) seconds: f64,
 }
 
 /// One optimizer's run: its state at the end of `epoch` epochs.
@@ -221,6 +226,9 @@ impl RunState {
             }
             if !(0.0..=1.0).contains(&r.test_accuracy) {
                 return Err(format!("row {j}: test accuracy {}", r.test_accuracy));
+            }
+            if !(r.seconds.is_finite() && r.seconds >= 0.0) {
+                return Err(format!("row {j}: wall time {} s", r.seconds));
             }
             passes = r.passes;
         }
