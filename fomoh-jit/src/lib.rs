@@ -4,7 +4,9 @@
 //! second-order forward passes from the runtime's rule table, and compiles them to native
 //! code with Cranelift.
 //!
-//! - [`compile`] / [`compile_at`] / [`compile_fn`]: trace a function into a [`Program`].
+//! - [`compile`] / [`compile_at`] / [`compile_fn`]: trace a function into a [`Program`];
+//!   [`compile_with_inputs`]: with data inputs bound at call time ([`Program::bind`] gives a
+//!   [`BoundProgram`]; one program for every data set of those lengths).
 //! - [`Program`]: `value`, `hyper_dual`, `directional`, `hyperplane` with the runtime's
 //!   argument and result types; implements [`fomoh_runtime::Objective`].
 //! - [`Retracing`]: an `Objective` that traces again when an input takes a branch no
@@ -21,9 +23,12 @@
 //!   [`cache`]; [`interp`] is the reference interpreter over the same IR.
 //!
 //! Branches: comparisons on traced values are decided by their trace-time primal value and
-//! recorded as guards; a compiled program checks them on every run and returns an error for
-//! an input that would take another branch (it never returns the derivative of a branch it
-//! did not trace). `max`, `min`, `abs`, `relu` are ops, not branches.
+//! recorded as guards; a compiled program checks them on every run and never returns the
+//! derivative of a branch it did not trace. A program from [`compile`] turns a branch in every
+//! term of a sum (or around the whole function) into a select (`branches`: both sides traced,
+//! the traces merged), and traces again for any other branch an input takes (bounded); one
+//! from [`compile_at`] returns a typed error instead. `max`, `min`, `abs`, `relu` are ops, not
+//! branches.
 //!
 //! ```
 //! use fomoh_runtime::Scalar;

@@ -1,8 +1,8 @@
 //! [`Program`]: a traced function with its compiled forward passes, traced again for the
 //! branches its calls take; [`BoundProgram`]: a program with its data inputs bound.
 //!
-//! - [`traced`]: one traced graph (the engine: kernels per mode, the rerolled form);
-//! - [`variants`]: the bounded list of traced variants, shared by [`Program`] and
+//! - `traced`: one traced graph (the engine: kernels per mode, the rerolled form);
+//! - `variants`: the bounded list of traced variants, shared by [`Program`] and
 //!   [`Retracing`].
 
 mod traced;
