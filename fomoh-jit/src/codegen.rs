@@ -69,6 +69,9 @@ pub struct CompileStats {
     /// Whether the program was rerolled into a tensor program (then `staged_nodes` counts
     /// the staged loop-body nodes and `functions` the fused loops).
     pub rerolled: bool,
+    /// For a program that was not rerolled: why (rerolling off, a small trace, no sum of
+    /// enough isomorphic terms, ...).
+    pub not_rerolled: Option<&'static str>,
 }
 
 /// A segment: `(inputs, scratch, out)`, each a pointer to the kernel's float type.

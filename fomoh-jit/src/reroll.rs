@@ -197,9 +197,9 @@ pub(crate) fn users(g: &Graph) -> Vec<u32> {
     users
 }
 
-/// Rerolls `g`, or `None` if it does not qualify (see the module documentation).
-pub(crate) fn reroll(g: &Graph) -> Option<Rerolled> {
-    let [out] = g.outputs[..] else { return None };
+/// Rerolls `g`, or says why it does not qualify (see the module documentation).
+pub(crate) fn reroll(g: &Graph) -> Result<Rerolled, &'static str> {
+    let [out] = g.outputs[..] else { return Err("the graph has more than one output") };
     let live = g.live();
     let nodes = &g.nodes;
     let users = users(g);
@@ -220,7 +220,7 @@ pub(crate) fn reroll(g: &Graph) -> Option<Rerolled> {
         .map(|i| live[i] && is_sum(&nodes[i]) && !absorbed[i] && size[i] as usize >= MIN_GROUP)
         .collect();
     if !roots.iter().any(|&r| r) {
-        return None;
+        return Err("no sum of at least 8 terms (`+`, `-`, unary minus)");
     }
     // Capped tree sizes (for the inline-shared rule).
     let mut tsize = vec![0u32; nodes.len()];
@@ -233,7 +233,7 @@ pub(crate) fn reroll(g: &Graph) -> Option<Rerolled> {
     // program of `g` is run with the same inputs).
     let data = match g.n_data {
         0 => None,
-        d => Some(b.input(0, &[d]).ok()?),
+        d => Some(b.input(0, &[d]).map_err(|_| "the data inputs do not fit a tensor")?),
     };
     let mut em = Emitter {
         nodes,
@@ -250,25 +250,28 @@ pub(crate) fn reroll(g: &Graph) -> Option<Rerolled> {
         inside: vec![false; nodes.len()],
         groups: 0,
     };
-    let y = em.node(out)?;
+    const REMAINDER: &str =
+        "the code outside the groups of isomorphic terms is over 64 nodes (or has an op the tensor compiler lacks)";
+    let y = em.node(out).ok_or(REMAINDER)?;
     if em.groups == 0 {
-        return None;
+        return Err("no 8 consecutive terms of one shape whose inputs are affine in the term number");
     }
     // Guards that read only values computed outside the terms are checked straight-line;
     // guards reading values inside the terms are counted by a rerolled program of their own.
     let (guards, violations) = match guard_graph(g, &em.inside) {
         Some(gg) => (gg, None),
         None => {
-            let count = reroll(&violation_count(g)?)?;
-            (None, Some((count.tensor, guards_only(g)?)))
+            const GUARDS: &str = "branches inside the terms whose checks do not reroll";
+            let count = violation_count(g).ok_or(GUARDS).and_then(|v| reroll(&v).map_err(|_| GUARDS))?;
+            (None, Some((count.tensor, guards_only(g).ok_or(GUARDS)?)))
         }
     };
     let outside = if violations.is_some() { 0 } else { guards.as_ref().map_or(0, computed) };
     if em.used + outside > MAX_REMAINDER {
-        return None;
+        return Err(REMAINDER);
     }
-    let tensor = em.b.finish(y).ok()?;
-    Some(Rerolled { tensor, guards, violations })
+    let tensor = em.b.finish(y).map_err(|_| "the tensor program could not be finished")?;
+    Ok(Rerolled { tensor, guards, violations })
 }
 
 /// The canonical body of the term rooted at `r` and its leaves (slot order), or `None` if it

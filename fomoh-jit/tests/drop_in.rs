@@ -269,3 +269,29 @@ fn an_f32_program_with_inputs_runs_in_f32() {
     .unwrap();
     assert!((hd.e12 as f64 - exact.e12).abs() <= 1e-3 * exact.e12.abs(), "{} vs {}", hd.e12, exact.e12);
 }
+
+/// `Π (1 + x_i²)`: a long product, no sum to reroll.
+fn product<S: Scalar>(x: &[S]) -> S {
+    x.iter().fold(S::one(), |p, &v| p * (S::one() + v * v))
+}
+
+#[test]
+fn compile_stats_say_why_a_program_was_not_rerolled() {
+    use fomoh_jit::Mode;
+    fn rosen<S: Scalar>(x: &[S]) -> S {
+        (0..x.len() - 1).map(|i| (x[i + 1] - x[i] * x[i]).powi(2) + (S::one() - x[i]).powi(2)).sum()
+    }
+    let s = compile(100, rosen).unwrap().prepare(Mode::HyperDual).unwrap();
+    assert!(s.rerolled && s.not_rerolled.is_none());
+    let off = compile_with(100, rosen, &Options { reroll: false, ..Default::default() }).unwrap();
+    let why = off.prepare(Mode::HyperDual).unwrap().not_rerolled.expect("a reason");
+    assert!(why.contains("off"), "{why}");
+    let small = compile(3, rosen).unwrap().prepare(Mode::Primal).unwrap().not_rerolled.expect("a reason");
+    assert!(small.contains("smaller"), "{small}");
+    let prod = compile(200, product).unwrap();
+    let why = prod.prepare(Mode::Primal).unwrap().not_rerolled.expect("a reason");
+    assert!(why.contains("no sum"), "{why}");
+    let x: Vec<f64> = (0..200).map(|i| 0.01 * i as f64).collect();
+    let expected: f64 = x.iter().map(|v| 1.0 + v * v).product();
+    assert!(close(prod.value(&x).unwrap(), expected, 1e-12));
+}

@@ -67,8 +67,8 @@ pub(crate) struct Traced<T: JitFloat> {
     hash: u64,
     options: Options,
     kernels: [OnceLock<JitResult<Arc<Kernel>>>; SLOTS],
-    /// The rerolled tensor program (decided on first use).
-    rerolled: OnceLock<Option<Arc<Rerolled<T>>>>,
+    /// The rerolled tensor program, or why there is none (decided on first use).
+    rerolled: OnceLock<Result<Arc<Rerolled<T>>, &'static str>>,
 }
 
 /// A rerolled program: the tensor program and the guard checks it must run first.
@@ -104,8 +104,16 @@ impl<T: JitFloat> Traced<T> {
     }
 
     fn rerolled(&self) -> Option<&Rerolled<T>> {
-        if !self.options.reroll || self.graph.nodes.len() < self.options.reroll_min_nodes {
-            return None;
+        self.reroll_outcome().ok()
+    }
+
+    /// The rerolled program, or why the straight-line code runs instead.
+    fn reroll_outcome(&self) -> Result<&Rerolled<T>, &'static str> {
+        if !self.options.reroll {
+            return Err("rerolling is off (Options::reroll)");
+        }
+        if self.graph.nodes.len() < self.options.reroll_min_nodes {
+            return Err("the trace is smaller than Options::reroll_min_nodes");
         }
         self.rerolled
             .get_or_init(|| {
@@ -116,13 +124,15 @@ impl<T: JitFloat> Traced<T> {
                     t
                 };
                 let options = Options { reroll: false, ..self.options.clone() };
-                Some(Arc::new(Rerolled {
+                Ok(Arc::new(Rerolled {
                     tensor: in_float(r.tensor),
                     guards: r.guards.map(|g| Box::new(Traced::new(g, options))),
                     violations: r.violations.map(|(count, g)| (in_float(count), g)),
                 }))
             })
-            .as_deref()
+            .as_ref()
+            .map(|r| &**r)
+            .map_err(|e| *e)
     }
 
     pub(crate) fn is_rerolled(&self) -> bool {
@@ -142,7 +152,10 @@ impl<T: JitFloat> Traced<T> {
     }
 
     pub(crate) fn prepare(&self, mode: Mode) -> JitResult<CompileStats> {
-        let Some(r) = self.rerolled() else { return Ok(self.kernel(mode)?.stats) };
+        let r = match self.reroll_outcome() {
+            Ok(r) => r,
+            Err(why) => return Ok(CompileStats { not_rerolled: Some(why), ..self.kernel(mode)?.stats }),
+        };
         let t = r.tensor.plan_stats(mode)?;
         let g = match &r.guards {
             Some(g) => g.prepare(Mode::Primal)?,
@@ -159,6 +172,7 @@ impl<T: JitFloat> Traced<T> {
             stage_time: g.stage_time,
             codegen_time: t.compile_time + g.codegen_time + v.compile_time,
             rerolled: true,
+            not_rerolled: None,
         })
     }
 
