@@ -327,12 +327,16 @@ impl Hasher for FxHasher {
 
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
-/// Builds a graph with hash-consing (common-subexpression elimination), constant folding
-/// and, if `fold_zeros`, the algebraic identities that drop structurally-zero lanes.
+/// Builds a graph with hash-consing (common-subexpression elimination; see
+/// [`Builder::recent_only`]), constant folding and, if `fold_zeros`, the algebraic
+/// identities that drop structurally-zero lanes.
 #[derive(Debug)]
 pub(crate) struct Builder {
     pub graph: Graph,
     memo: FxMap<Op, NodeId>,
+    /// A direct-mapped table of recent nodes, used instead of `memo` (see
+    /// [`Builder::recent_only`]).
+    recent: Option<Box<[(Op, NodeId)]>>,
     limit: usize,
     fold_zeros: bool,
     /// Set when the node limit was hit; later pushes return node 0.
@@ -344,10 +348,30 @@ impl Builder {
         Builder {
             graph: Graph { n_inputs, ..Graph::default() },
             memo: FxMap::default(),
+            recent: None,
             limit,
             fold_zeros,
             overflow: false,
         }
+    }
+
+    /// Hash-conses computed nodes through a direct-mapped table of recent nodes (2¹⁴
+    /// entries, half a megabyte: it stays in cache; literals and inputs, few distinct, keep
+    /// the full table) instead of a table of every node: for traces, where a
+    /// table over millions of nodes costs a cache miss or two per node (most of tracing
+    /// time). It finds what user code recomputes nearby (a literal, the same expression in
+    /// every term of a sum) and may miss a repeat from far back, which costs a node, never a
+    /// wrong one (the stager's own hash-consing shares it again).
+    pub fn recent_only(mut self) -> Self {
+        self.recent = Some(vec![(Op::Const(f64::NAN), NodeId::MAX); 1 << 14].into_boxed_slice());
+        self
+    }
+
+    /// The slot of `op` in the recent-node table.
+    fn recent_slot(op: &Op, len: usize) -> usize {
+        let mut h = FxHasher::default();
+        op.hash(&mut h);
+        (h.finish() >> 20) as usize & (len - 1)
     }
 
     fn konst(&self, id: NodeId) -> Option<f64> {
@@ -363,16 +387,34 @@ impl Builder {
             Ok(id) => return id,
             Err(op) => op,
         };
-        if let Some(&id) = self.memo.get(&op) {
-            return id;
-        }
+        let slot = match &self.recent {
+            // literals and inputs (few distinct) stay in the full table
+            Some(t) if !matches!(op, Op::Const(_) | Op::Input(_)) => {
+                let k = Self::recent_slot(&op, t.len());
+                if t[k].1 != NodeId::MAX && t[k].0 == op {
+                    return t[k].1;
+                }
+                Some(k)
+            }
+            _ => {
+                if let Some(&id) = self.memo.get(&op) {
+                    return id;
+                }
+                None
+            }
+        };
         if self.graph.nodes.len() >= self.limit {
             self.overflow = true;
             return 0;
         }
         let id = self.graph.nodes.len() as NodeId;
         self.graph.nodes.push(op);
-        self.memo.insert(op, id);
+        match (slot, &mut self.recent) {
+            (Some(k), Some(t)) => t[k] = (op, id),
+            _ => {
+                self.memo.insert(op, id);
+            }
+        }
         id
     }
 

@@ -55,7 +55,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            max_traced_nodes: 1 << 22,
+            max_traced_nodes: 1 << 24,
             max_staged_nodes: 1 << 24,
             codegen: CodegenOptions::default(),
             reroll: true,

@@ -57,11 +57,11 @@ mod guards;
 #[cfg(test)]
 mod tests;
 
+use crate::ir::FxMap as HashMap;
 use crate::ir::{Cmp, Graph, NodeId, Op};
 use crate::tensor::{Tensor, TensorBuilder, TensorProgram};
 use fomoh_runtime::{BinaryOp, UnaryOp};
 use guards::{computed, guard_graph, guards_only, violation_count};
-use std::collections::HashMap;
 
 /// The fewest terms of one signature (with affine inputs) that form a group.
 pub const MIN_GROUP: usize = 8;
@@ -243,8 +243,8 @@ pub(crate) fn reroll(g: &Graph) -> Result<Rerolled, &'static str> {
         b,
         n_params: g.n_inputs,
         data,
-        memo: HashMap::new(),
-        views: HashMap::new(),
+        memo: HashMap::default(),
+        views: HashMap::default(),
         used: 0,
         whole: None,
         inside: vec![false; nodes.len()],
@@ -279,7 +279,7 @@ pub(crate) fn reroll(g: &Graph) -> Result<Rerolled, &'static str> {
 /// its own (so `x_i·x_i` has the signature of `x_i·x_j`, and a rectangle `Σ_i Σ_j f(x_i, x_j)`
 /// keeps its diagonal); an external node is one slot however often it is used.
 fn canonical(nodes: &[Op], r: NodeId, inline: impl Fn(NodeId) -> bool) -> Option<(Vec<COp>, Vec<Leaf>)> {
-    let mut local: HashMap<NodeId, u32> = HashMap::new();
+    let mut local: HashMap<NodeId, u32> = HashMap::default();
     let (mut body, mut leaves) = (Vec::new(), Vec::new());
     let mut stack = vec![(r, false)];
     while let Some((n, expanded)) = stack.pop() {
@@ -526,7 +526,7 @@ impl Emitter<'_> {
             }
         }
         // Canonical signatures (the sign is part of the class).
-        let mut classes: HashMap<(Vec<COp>, bool), usize> = HashMap::new();
+        let mut classes: HashMap<(Vec<COp>, bool), usize> = HashMap::default();
         let mut sigs: Vec<Option<(usize, Vec<Leaf>)>> = Vec::with_capacity(terms.len());
         for (t, &(r, neg)) in terms.iter().enumerate() {
             let inline = |n: NodeId| {

@@ -182,7 +182,12 @@ fn trace_passes(
         return Err(JitError::GraphTooLarge { stage: "traced", limit });
     }
     let epoch = EPOCH.fetch_add(1, AtomicOrdering::Relaxed);
+    // a flipped trace finds the first pass's nodes by hash-consing (the pairing compares
+    // them); a plain trace hash-conses recent nodes only
     let mut builder = Builder::new(x.len(), limit, false);
+    if !flip {
+        builder = builder.recent_only();
+    }
     builder.graph.n_data = data.len();
     FRAMES.with(|fr| {
         fr.borrow_mut().push(Frame {

@@ -295,3 +295,23 @@ fn compile_stats_say_why_a_program_was_not_rerolled() {
     let expected: f64 = x.iter().map(|v| 1.0 + v * v).product();
     assert!(close(prod.value(&x).unwrap(), expected, 1e-12));
 }
+
+/// No size cliff: the generic Rosenbrock traced at n = 10⁶ (9·10⁶ traced nodes) compiles and
+/// runs as one loop. Heavy (about 1 GB and a few seconds): `cargo test -p fomoh-jit --test
+/// drop_in -- --ignored`.
+#[test]
+#[ignore]
+fn generic_rosenbrock_at_a_million_inputs_compiles_to_a_loop() {
+    fn rosen<S: Scalar>(x: &[S]) -> S {
+        let (one, hundred) = (S::one(), S::from_f64(100.0));
+        (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
+    }
+    let n = 1_000_000;
+    let p = compile(n, rosen).unwrap();
+    assert!(p.is_rerolled());
+    let x: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect();
+    let v: Vec<f64> = (0..n).map(|i| ((i + 1) as f64).sin()).collect();
+    let hd = p.hyper_dual(&x, &v, &v).unwrap();
+    let j = fomoh_runtime::directional(rosen, &x, &v).unwrap();
+    assert!(close(hd.re, rosen(&x[..]), 1e-10) && close(hd.e1, j.d1, 1e-10) && close(hd.e12, j.d2, 1e-10));
+}
