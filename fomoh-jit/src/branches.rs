@@ -69,11 +69,14 @@ pub(crate) fn merge(g: &Graph, first: usize, at: &[f64]) -> Option<Graph> {
         return None;
     }
     // guard k was recorded after the term before the k-th differing one, and before the
-    // term after it, in both traces
-    for (terms, guards) in [(&t1, &g1), (&t2, &g2)] {
+    // term after it, in both traces (in the flipped trace, a term it shares with the first
+    // trace, found by hash-consing, has the first trace's place: only its own nodes, after
+    // the first output, are compared)
+    for (terms, guards, own_after) in [(&t1, &g1, 0), (&t2, &g2, o1)] {
+        let ordered = |a: NodeId, b: NodeId| a < b || a <= own_after || b <= own_after;
         for (k, gd) in guards.iter().enumerate() {
-            let after_prev = k == 0 || terms[differ[k - 1]].0 < gd.node;
-            let before_next = k + 1 == differ.len() || gd.node < terms[differ[k + 1]].0;
+            let after_prev = k == 0 || ordered(terms[differ[k - 1]].0, gd.node);
+            let before_next = k + 1 == differ.len() || ordered(gd.node, terms[differ[k + 1]].0);
             if !(after_prev && before_next) {
                 return None;
             }
