@@ -21,7 +21,7 @@
 //! the caller keeps the guarded trace.
 
 use crate::ir::{Graph, NodeId, Op};
-use crate::reroll::{sum_terms, users};
+use crate::reroll::users;
 use fomoh_runtime::BinaryOp;
 
 /// A recorded guard: node id, comparison, operands, expected outcome.
@@ -56,11 +56,9 @@ pub(crate) fn merge(g: &Graph, first: usize, at: &[f64]) -> Option<Graph> {
         return None;
     }
     let users = users(g);
-    let (mut t1, mut t2) = (sum_terms(&g.nodes, &users, o1), sum_terms(&g.nodes, &users, o2));
-    let aligned = |t1: &[(NodeId, bool)], t2: &[(NodeId, bool)]| {
-        t1.len() == t2.len() && t1.iter().zip(t2).all(|(p, q)| p.1 == q.1)
-    };
-    if !aligned(&t1, &t2) || t1.iter().zip(&t2).filter(|(p, q)| p.0 != q.0).count() != g1.len() {
+    let pairs = paired_terms(&g.nodes, &users, o1, o2);
+    let (mut t1, mut t2): (Vec<_>, Vec<_>) = pairs.iter().map(|&(a, b, neg)| ((a, neg), (b, neg))).unzip();
+    if t1.iter().zip(&t2).filter(|(p, q)| p.0 != q.0).count() != g1.len() {
         // one branch around the whole function: each output is one term
         (t1, t2) = (vec![(o1, false)], vec![(o2, false)]);
     }
@@ -126,4 +124,29 @@ pub(crate) fn merge(g: &Graph, first: usize, at: &[f64]) -> Option<Graph> {
     let (want, got) = (crate::interp::eval(&first_only, at).ok()?[0], crate::interp::eval(&m, at).ok()?[0]);
     let same = (want - got).abs() <= 1e-12 * want.abs().max(got.abs()) || (want.is_nan() && got.is_nan());
     same.then_some(m)
+}
+
+/// The terms of the two sum trees at `o1` and `o2`, walked together: where both traces have
+/// the same sum node (`+`, `-`, unary minus; used once, or the root) their arguments are
+/// walked pairwise, and anywhere else the pair is one term, `(first, flipped, subtracted)`.
+/// So the terms split where the traces part, at the branch: a side that is itself a sum
+/// (`r.abs() - 0.5` against `r * r`) stays one term.
+fn paired_terms(nodes: &[Op], users: &[u32], o1: NodeId, o2: NodeId) -> Vec<(NodeId, NodeId, bool)> {
+    let flat = |n: NodeId, root: NodeId| n == root || users[n as usize] == 1;
+    let (mut out, mut stack) = (Vec::new(), vec![(o1, o2, false)]);
+    while let Some((a, b, neg)) = stack.pop() {
+        if a == b || !flat(a, o1) || !flat(b, o2) {
+            out.push((a, b, neg));
+            continue;
+        }
+        match (nodes[a as usize], nodes[b as usize]) {
+            (Op::Binary(p @ (BinaryOp::Add | BinaryOp::Sub), a1, a2), Op::Binary(q, b1, b2)) if p == q => {
+                stack.push((a2, b2, neg ^ (p == BinaryOp::Sub)));
+                stack.push((a1, b1, neg));
+            }
+            (Op::Neg(a1), Op::Neg(b1)) => stack.push((a1, b1, !neg)),
+            _ => out.push((a, b, neg)),
+        }
+    }
+    out
 }

@@ -162,7 +162,7 @@ fn is_sum(op: &Op) -> bool {
 /// The signed terms (`true`: subtracted) of the sum tree rooted at `root`, in trace order:
 /// `Add`, `Sub` and `Neg` nodes used once (`users`) are flattened; a root that is not a sum is
 /// its only term.
-pub(crate) fn sum_terms(nodes: &[Op], users: &[u32], root: NodeId) -> Vec<(NodeId, bool)> {
+fn sum_terms(nodes: &[Op], users: &[u32], root: NodeId) -> Vec<(NodeId, bool)> {
     if !is_sum(&nodes[root as usize]) {
         return vec![(root, false)];
     }

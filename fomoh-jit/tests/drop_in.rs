@@ -72,19 +72,37 @@ fn strict_mode_gives_a_typed_guard_error() {
     assert_eq!(strict.variants(), 1);
 }
 
-/// `Σ_i |x_i|` written with a branch per entry: a new sign pattern is a new variant.
+/// `Σ_i |x_i|` written with a branch per entry: one select per entry, one program.
 fn signs<S: Scalar>(x: &[S]) -> S {
     x.iter().map(|&v| if v > S::zero() { v } else { -v }).sum()
 }
 
+/// A chain of branches per entry (`if / else if`): not paired, so a new pattern of regions
+/// is a new variant.
+fn regions<S: Scalar>(x: &[S]) -> S {
+    x.iter()
+        .map(|&v| {
+            if v > S::one() {
+                v
+            } else if v > S::zero() {
+                v * v
+            } else {
+                -v
+            }
+        })
+        .sum()
+}
+
 #[test]
 fn a_function_branching_differently_on_every_call_hits_the_variant_limit() {
-    let p = compile_with(6, signs, &Options { max_variants: 4, ..Default::default() }).unwrap();
+    let one = compile_with(6, signs, &Options { max_variants: 4, ..Default::default() }).unwrap();
+    let p = compile_with(6, regions, &Options { max_variants: 4, ..Default::default() }).unwrap();
     let mut seen = 0;
     let mut err = None;
     for pattern in 0..16u32 {
         let x: Vec<f64> =
             (0..6).map(|i| if pattern >> i & 1 == 1 { 1.0 + i as f64 } else { -1.0 - i as f64 }).collect();
+        assert_eq!(one.value(&x).unwrap(), x.iter().map(|v| v.abs()).sum::<f64>());
         match p.value(&x) {
             Ok(v) => {
                 assert_eq!(v, x.iter().map(|v| v.abs()).sum::<f64>());
@@ -96,6 +114,7 @@ fn a_function_branching_differently_on_every_call_hits_the_variant_limit() {
             }
         }
     }
+    assert_eq!(one.variants(), 1, "the sign branch is a select");
     // the NaN trace (every entry "not positive") serves pattern 0; three more, then the limit
     assert_eq!(seen, 4);
     let e = err.expect("the limit is reached");
@@ -370,7 +389,7 @@ impl BranchSum {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
     #[test]
     fn random_branching_sums_agree_with_the_runtime_at_every_point(
         n in 8usize..40, a in 0u8..6, b in 0u8..6, c in -0.5f64..0.5, bodies_first: bool, signs in 0u8..3,
@@ -389,13 +408,48 @@ proptest::proptest! {
             }
         }
         // one select per term unless a branch is outside the terms, the two sides are the
-        // same expression, or a side is itself a sum or a negation (flattened into the sum's
-        // terms and signs, so the traces do not pair up term by term): then guarded and traced
-        // per pattern (checked above all the same)
-        let single = |k: u8| matches!(k % 6, 0 | 1 | 3);
-        if !outer && a % 6 != b % 6 && single(a) && single(b) {
+        // same expression, or both sides are sums of the same kind (walked into, so the traces
+        // do not pair up term by term): then guarded and traced per pattern (checked above all
+        // the same)
+        let sum = |k: u8| matches!(k % 6, 2 | 5);
+        if !outer && a % 6 != b % 6 && !(sum(a) && sum(b)) {
             proptest::prop_assert_eq!(p.variants(), 1, "{:?}", f);
             proptest::prop_assert!(p.guards().is_empty());
         }
     }
+}
+
+/// A Huber term whose linear side is itself a difference (`|r| - 1/2`): the traces part at the
+/// branch, so the side stays one term and the sum is still one select per term.
+fn huber_sides<S: Scalar>(t: &[S], xs: &[S], ys: &[S]) -> S {
+    xs.iter()
+        .zip(ys)
+        .map(|(&x, &y)| {
+            let r = y - t[0] - t[1] * x;
+            if r.abs() > S::one() {
+                r.abs() - S::from_f64(0.5)
+            } else {
+                S::from_f64(0.5) * r * r
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn a_branch_side_that_is_a_sum_still_pairs() {
+    let n = 300;
+    let p = compile_with_inputs(2, &[n, n], |t, d| huber_sides(t, d[0], d[1])).unwrap();
+    assert!(p.guards().is_empty() && p.is_rerolled());
+    let (xs, ys) = losses::data("gaussian-huber", n, 5);
+    let b = p.bind(&[&xs, &ys]).unwrap();
+    for t in [[0.0, 0.0], [0.5, 1.5], [2.0, -1.0]] {
+        let hd = b.hyper_dual(&t, &[1.0, 0.3], &[-0.4, 1.0]).unwrap();
+        let (hx, hy) = (lift::<HyperDual<f64>>(&xs), lift::<HyperDual<f64>>(&ys));
+        let rt =
+            fomoh_runtime::hyper_dual(|w| huber_sides(w, &hx, &hy), &t, &[1.0, 0.3], &[-0.4, 1.0]).unwrap();
+        for (a, r) in [(hd.re, rt.re), (hd.e1, rt.e1), (hd.e2, rt.e2), (hd.e12, rt.e12)] {
+            assert!(close(a, r, 1e-10), "θ = {t:?}: {a} vs {r}");
+        }
+    }
+    assert_eq!(p.variants(), 1);
 }
