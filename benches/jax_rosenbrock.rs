@@ -7,7 +7,7 @@
 //! ```
 //!
 //! The JAX side is `benches/peers/jax_rosenbrock.py` (float64 on the CPU; hyper-dual as one
-//! jvp of a jvp, K = 4 as vmapped jvps and jvps of jvps over the 10 pairs `i <= j`). Sizes:
+//! jvp of a jvp, K = 4 as vmapped jvps and a vmap of a vmap of jvps of jvps). Sizes:
 //! `FOMOH_JAX_N` (default `10000,1000000`); `REPS` (default 2): ours and JAX's alternate
 //! `REPS` times, ranges are over the repetitions. Points and directions as BENCHMARKS.md
 //! (`x = (-1.2, 1, -1.2, ...)`, `u_j[i] = sin((i + 1) sqrt(j + 2))`); both sides print
