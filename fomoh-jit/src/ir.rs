@@ -319,9 +319,12 @@ impl Hasher for FxHasher {
     fn write_usize(&mut self, i: usize) {
         self.write_u64(i as u64)
     }
+    /// Rotated so that the well-mixed high bits of the product reach the low bits that pick
+    /// a bucket (as rustc-hash 2 does): without it, hash-consing tables of millions of nodes
+    /// probe long chains.
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        self.0.rotate_left(26)
     }
 }
 
@@ -371,7 +374,7 @@ impl Builder {
     fn recent_slot(op: &Op, len: usize) -> usize {
         let mut h = FxHasher::default();
         op.hash(&mut h);
-        (h.finish() >> 20) as usize & (len - 1)
+        (h.0 >> 40) as usize & (len - 1)
     }
 
     fn konst(&self, id: NodeId) -> Option<f64> {
