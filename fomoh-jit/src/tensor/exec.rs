@@ -69,13 +69,6 @@ pub(super) enum Step {
     },
 }
 
-impl Step {
-    /// Whether the step is a fused loop split over the rayon pool.
-    pub(super) fn is_parallel(&self) -> bool {
-        matches!(self, Step::Fused { chunks, .. } if chunks.len() > 1)
-    }
-}
-
 /// Where each element of a gathered output comes from.
 pub(super) struct GatherMap {
     /// The part of each element (`None`: a single part).

@@ -260,16 +260,7 @@ impl<T: JitFloat> TensorProgram<T> {
         }
         let nd = (&self.nodes[..], self.data());
         let bufs = self.take_scratch(&plan.buf_sizes);
-        let run = || exec::run_steps(&plan.steps, &plan.out, nd, parts, inputs, bufs);
-        // A pass with parallel loops runs inside the rayon pool: the caller hands it over
-        // once, instead of once per loop (a pool loop called from outside the pool wakes the
-        // workers and sleeps until they finish, tens of µs on a small VM).
-        let parallel = plan.steps.iter().any(exec::Step::is_parallel);
-        let (out, bufs) = if parallel && rayon::current_thread_index().is_none() {
-            rayon::scope(|_| run())
-        } else {
-            run()
-        }?;
+        let (out, bufs) = exec::run_steps(&plan.steps, &plan.out, nd, parts, inputs, bufs)?;
         self.give_scratch(bufs);
         Ok(out)
     }
