@@ -83,9 +83,7 @@ pub(crate) fn merge(g: &Graph, first: usize, at: &[f64]) -> Option<Graph> {
     // The merged graph: guards dropped (nothing reads their value), one select per branching
     // term, the signed sum of the terms in order.
     let mut m = g.clone();
-    for op in m.nodes.iter_mut().filter(|op| matches!(op, Op::Guard { .. })) {
-        *op = Op::Const(0.0);
-    }
+    m.drop_guards(|_| true);
     m.guards.clear();
     let mut push = |op: Op| {
         m.nodes.push(op);
@@ -114,13 +112,7 @@ pub(crate) fn merge(g: &Graph, first: usize, at: &[f64]) -> Option<Graph> {
     // at the trace point the selects take the first trace's branches: the same value
     let mut first_only = g.clone();
     first_only.outputs.truncate(1);
-    for op in first_only.nodes.iter_mut() {
-        if let Op::Guard { site, .. } = *op {
-            if site as usize >= first {
-                *op = Op::Const(0.0);
-            }
-        }
-    }
+    first_only.drop_guards(|site| site as usize >= first);
     let (want, got) = (crate::interp::eval(&first_only, at).ok()?[0], crate::interp::eval(&m, at).ok()?[0]);
     let same = (want - got).abs() <= 1e-12 * want.abs().max(got.abs()) || (want.is_nan() && got.is_nan());
     same.then_some(m)

@@ -235,6 +235,16 @@ impl Graph {
         h.finish()
     }
 
+    /// Turns the guards whose site satisfies `which` into literals (nothing reads a guard's
+    /// value, so they are no longer live).
+    pub(crate) fn drop_guards(&mut self, which: impl Fn(u32) -> bool) {
+        for op in self.nodes.iter_mut() {
+            if matches!(*op, Op::Guard { site, .. } if which(site)) {
+                *op = Op::Const(0.0);
+            }
+        }
+    }
+
     /// The nodes reachable from the outputs and the guards.
     pub fn live(&self) -> Vec<bool> {
         let mut live = vec![false; self.nodes.len()];

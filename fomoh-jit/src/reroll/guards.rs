@@ -9,11 +9,8 @@ use fomoh_runtime::BinaryOp;
 /// of selects over the guards' operands, no guard left live), or `None` if `g` has no guard.
 pub(super) fn violation_count(g: &Graph) -> Option<Graph> {
     let mut v = g.clone();
-    // The guards themselves become literals (nothing reads a guard's value), so that none
-    // is live in `v`.
-    for op in v.nodes.iter_mut().filter(|op| matches!(op, Op::Guard { .. })) {
-        *op = Op::Const(0.0);
-    }
+    // The guards themselves become literals, so that none is live in `v`.
+    v.drop_guards(|_| true);
     let (zero, one) = (v.nodes.len() as NodeId, v.nodes.len() as NodeId + 1);
     v.nodes.extend([Op::Const(0.0), Op::Const(1.0)]);
     let mut sum: Option<NodeId> = None;
