@@ -125,7 +125,6 @@ fn trace_source(
 /// assert!(p.value(&[1.0]).is_err()); // wrong length: an error, never a bad read
 /// ```
 pub struct Program<T: JitFloat = f64> {
-    n: usize,
     /// The lengths of the data inputs (empty: none).
     inputs: Arc<[usize]>,
     options: Options,
@@ -140,7 +139,7 @@ impl<T: JitFloat> core::fmt::Debug for Program<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Program")
             .field("float", &T::TYPE)
-            .field("dim", &self.n)
+            .field("dim", &self.dim())
             .field("inputs", &self.inputs)
             .field("traced_nodes", &self.first.graph.nodes.len())
             .field("guards", &self.first.graph.guards.len())
@@ -166,7 +165,6 @@ impl<T: JitFloat> core::fmt::Debug for Program<T> {
 impl<T: JitFloat> Clone for Program<T> {
     fn clone(&self) -> Self {
         Program {
-            n: self.n,
             inputs: self.inputs.clone(),
             options: self.options.clone(),
             first: self.first.clone(),
@@ -330,7 +328,6 @@ impl<T: JitFloat> Program<T> {
     fn new(g: Graph, inputs: &[usize], options: Options, source: Option<Source>) -> Program<T> {
         let first = Arc::new(Traced::new(g, options.clone()));
         Program {
-            n: first.graph.n_inputs,
             inputs: inputs.into(),
             options,
             variants: Arc::new(Variants::new(vec![first.clone()])),
@@ -373,7 +370,6 @@ impl<T: JitFloat> Program<T> {
         let all: Vec<Arc<Traced<U>>> =
             self.variants.all().iter().map(|t| Arc::new(t.in_float::<U>())).collect();
         Program {
-            n: self.n,
             inputs: self.inputs.clone(),
             options: self.options.clone(),
             first: all[0].clone(),
@@ -408,7 +404,7 @@ impl<T: JitFloat> Program<T> {
 
     /// The number of inputs (parameters).
     pub fn dim(&self) -> usize {
-        self.n
+        self.first.graph.n_inputs
     }
 
     /// The lengths of the data inputs bound by [`Program::bind`] (empty for a program
@@ -468,12 +464,12 @@ impl<T: JitFloat> Program<T> {
 
     /// Runs `run` on the variant covering `x` (and `data`), tracing again if none does.
     fn call<R>(&self, x: &[T], data: &[T], run: impl Fn(&Traced<T>) -> JitResult<R>) -> JitResult<R> {
-        check_len("x", self.n, x.len())?;
+        check_len("x", self.dim(), x.len())?;
         match &self.source {
             Some(src) if self.options.retrace => {
                 let (lens, options) = (&self.inputs, &self.options);
                 let retrace = |x: &[f64], d: &[f64]| trace_source(src, x, d, lens, options);
-                self.variants.call(x, data, Some((&retrace, self.options.max_variants, &self.options)), run)
+                self.variants.call(x, data, Some((&retrace, &self.options)), run)
             }
             _ => self.variants.call(x, data, None, run),
         }
@@ -577,7 +573,7 @@ fn project_on<T: JitFloat>(p: &Traced<T>, x: &[T], dirs: &[Vec<T>], data: &[T]) 
     Ok(Mode::projection(k, &out))
 }
 
-compiled_objective!(Program<T>, |p| p.n, gradient_by_axes);
+compiled_objective!(Program<T>, |p| p.dim(), gradient_by_axes);
 
 /// A [`Program`] with its data inputs bound ([`Program::bind`]): the same evaluation methods,
 /// and an [`fomoh_runtime::Objective`] for every optimizer. Cloning shares the program and
@@ -628,4 +624,4 @@ impl<T: JitFloat> BoundProgram<T> {
     }
 }
 
-compiled_objective!(BoundProgram<T>, |b| b.program.n, gradient_by_axes);
+compiled_objective!(BoundProgram<T>, |b| b.program.dim(), gradient_by_axes);

@@ -40,13 +40,13 @@ impl<T: JitFloat> Variants<T> {
 
     /// Runs `run` on the variant that served last, then on the others; when every variant
     /// meets a guard it did not trace, traces again at `(x, data)` with `retrace` (if given
-    /// and fewer than `max` variants exist) and runs the new variant. Without `retrace` the
+    /// and fewer than `options.max_variants` variants exist) and runs the new variant. Without `retrace` the
     /// first guard failure is returned.
     pub(crate) fn call<R>(
         &self,
         x: &[T],
         data: &[T],
-        retrace: Option<(Retrace<'_>, usize, &Options)>,
+        retrace: Option<(Retrace<'_>, &Options)>,
         run: impl Fn(&Traced<T>) -> JitResult<R>,
     ) -> JitResult<R> {
         let mut failure = None;
@@ -79,11 +79,11 @@ impl<T: JitFloat> Variants<T> {
             }
             list.len()
         };
-        let Some((retrace, max, options)) = retrace else {
+        let Some((retrace, options)) = retrace else {
             return Err(failure.unwrap_or_else(|| JitError::GuardFailed("no traced variant".into())));
         };
-        if known >= max {
-            return Err(JitError::TooManyVariants { limit: max });
+        if known >= options.max_variants {
+            return Err(JitError::TooManyVariants { limit: options.max_variants });
         }
         let (x64, d64) = (crate::float::widen(x), crate::float::widen(data));
         let t = Arc::new(Traced::new(retrace(&x64, &d64)?, options.clone()));
@@ -159,7 +159,7 @@ impl<F: ScalarFn> Retracing<F> {
         check_len("x", self.n, x.len())?;
         let retrace =
             |x: &[f64], _: &[f64]| trace::trace_at(x, |t| self.f.eval(t), self.options.max_traced_nodes);
-        Ok(self.variants.call(x, &[], Some((&retrace, self.options.max_variants, &self.options)), call)?)
+        Ok(self.variants.call(x, &[], Some((&retrace, &self.options)), call)?)
     }
 }
 
