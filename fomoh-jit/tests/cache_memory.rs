@@ -5,7 +5,7 @@ mod common;
 
 use common::one_hot;
 use fomoh_jit::tensor::models;
-use fomoh_jit::{cache_stats, compile, live_kernels, Mode, TensorBuilder, Tracer};
+use fomoh_jit::{cache_stats, compile, compile_with, live_kernels, Mode, Options, TensorBuilder, Tracer};
 use fomoh_runtime::Scalar;
 
 fn rosenbrock<S: Scalar>(x: &[S]) -> S {
@@ -34,6 +34,12 @@ fn cache_hits_and_code_memory_is_released() {
     assert_eq!(sa, sb, "the second program reports the first compilation");
     let x = vec![0.3; 20];
     assert_eq!(a.hyper_dual(&x, &x, &x).unwrap().e12, b.hyper_dual(&x, &x, &x).unwrap().e12);
+    // options the kernel does not see (retracing, variants) share its code
+    let quiet = Options { retrace: false, max_variants: 3, ..Options::default() };
+    let v = compile_with(20, rosenbrock, &quiet).unwrap();
+    assert_eq!(v.prepare(Mode::HyperDual).unwrap(), sa);
+    assert_eq!(cache_stats().hits - base.hits, 2);
+    drop(v);
     // a different mode or a different graph is a miss
     a.prepare(Mode::Jet).unwrap();
     let c = compile(20, |x| rosenbrock(x) * Tracer::from_f64(2.0)).unwrap();

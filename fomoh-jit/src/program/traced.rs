@@ -14,21 +14,24 @@ use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Instant;
 
 /// What identifies a compiled kernel in the code cache: the traced graph, the mode, the
-/// float type and the options.
+/// float type and the options that shape the code (the staging limit, the code generator's
+/// settings; not those about tracing, rerolling or variants, which the kernel does not see).
 struct KernelKey {
     graph: Arc<Graph>,
     mode: Mode,
     float: crate::float::FloatType,
-    options: Options,
+    max_staged_nodes: usize,
+    codegen: crate::codegen::CodegenOptions,
 }
 
 impl PartialEq for KernelKey {
     /// The same graph (compared in full unless shared) in the same mode, float type and
-    /// options.
+    /// code options.
     fn eq(&self, k: &KernelKey) -> bool {
         self.mode == k.mode
             && self.float == k.float
-            && self.options == k.options
+            && self.max_staged_nodes == k.max_staged_nodes
+            && self.codegen == k.codegen
             && (Arc::ptr_eq(&self.graph, &k.graph) || *self.graph == *k.graph)
     }
 }
@@ -44,13 +47,19 @@ fn kernel<T: JitFloat>(
     mode: Mode,
     options: &Options,
 ) -> JitResult<Arc<Kernel>> {
-    let key = KernelKey { graph: graph.clone(), mode, float: T::TYPE, options: options.clone() };
+    let key = KernelKey {
+        graph: graph.clone(),
+        mode,
+        float: T::TYPE,
+        max_staged_nodes: options.max_staged_nodes,
+        codegen: options.codegen.clone(),
+    };
     KERNELS.get_or_compile(hash, key, |k| {
         let t0 = Instant::now();
-        let staged = stage::stage(&k.graph, k.mode, k.options.max_staged_nodes)?;
+        let staged = stage::stage(&k.graph, k.mode, k.max_staged_nodes)?;
         let stage_time = t0.elapsed();
         let t1 = Instant::now();
-        let mut kernel = codegen::compile(&staged, &k.options.codegen, k.float)?;
+        let mut kernel = codegen::compile(&staged, &k.codegen, k.float)?;
         kernel.stats = CompileStats {
             traced_nodes: k.graph.nodes.len(),
             stage_time,
