@@ -4,16 +4,14 @@
 //! Printed side by side with ratios, measured in one run: `cargo bench --bench backend`
 //! (set `FOMOH_BACKEND_BENCH_N=100,1000` to change sizes).
 
+mod common;
+
+use common::rosenbrock;
+
 use fomoh::prelude::*;
 use fomoh::{fomoh, Optimizer};
 use std::hint::black_box;
 use std::time::Instant;
-
-/// The generic Rosenbrock of the CLI (runtime and JIT backends).
-fn rosenbrock<S: Scalar>(x: &[S]) -> S {
-    let (one, hundred) = (S::one(), S::from_f64(100.0));
-    (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
-}
 
 /// The plain-`f64` Rosenbrock of the CLI's macro backend.
 #[fomoh]
@@ -54,10 +52,7 @@ fn time_step(obj: &dyn Objective, x0: &[f64]) -> f64 {
 }
 
 fn main() -> Result<(), fomoh::Error> {
-    let sizes: Vec<usize> = std::env::var("FOMOH_BACKEND_BENCH_N")
-        .ok()
-        .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1000]);
+    let sizes = common::env_sizes("FOMOH_BACKEND_BENCH_N", &[1000]);
     println!("FoMoH-KD step, k = 4, chained Rosenbrock (median µs per step, one run)");
     println!(
         "{:>6} {:>10} {:>10} {:>12} {:>10} {:>14} {:>14} {:>12}",

@@ -15,14 +15,10 @@
 
 mod common;
 
-use fomoh::Scalar;
+use common::rosenbrock;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn rosenbrock<S: Scalar>(x: &[S]) -> S {
-    let (one, hundred) = (S::one(), S::from_f64(100.0));
-    (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
-}
 
 /// One measurement: compile ms (hyper-dual, K = 4), µs per pass (hyper-dual, K = 4), e12.
 type Sample = [f64; 5];
@@ -59,20 +55,8 @@ fn jax(python: &str, n: usize) -> Option<Sample> {
     (v.len() == 5).then(|| [v[0], v[1], v[2], v[3], v[4]])
 }
 
-fn range(v: &[f64]) -> String {
-    let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
-    if (hi - lo) <= 0.005 * hi.abs() {
-        format!("{lo:.1}")
-    } else {
-        format!("{lo:.1}–{hi:.1}")
-    }
-}
-
 fn main() -> Result<(), fomoh::Error> {
-    let sizes: Vec<usize> = std::env::var("FOMOH_JAX_N")
-        .ok()
-        .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![10_000, 1_000_000]);
+    let sizes = common::env_sizes("FOMOH_JAX_N", &[10_000, 1_000_000]);
     let reps: usize = std::env::var("REPS").ok().and_then(|s| s.parse().ok()).unwrap_or(2).max(1);
     let python = std::env::var("FOMOH_JAX_PYTHON").ok();
     println!(
@@ -103,22 +87,22 @@ fn main() -> Result<(), fomoh::Error> {
                 return "-".into();
             }
             let r: Vec<f64> = j.iter().flat_map(|b| o.iter().map(move |a| b[k] / a[k])).collect();
-            format!("{}x", range(&r))
+            format!("{}x", common::range(&r, 1))
         };
         let jax_col = |k: usize, c: usize| {
             if j.is_empty() {
                 "not run".to_string()
             } else {
-                format!("{} ({})", range(&col(&j, k)), range(&col(&j, c)))
+                format!("{} ({})", common::range(&col(&j, k), 1), common::range(&col(&j, c), 1))
             }
         };
         println!(
             "{:>9} | {:>20} {:>20} | {:>16} {:>16} | {:>14} {:>14}",
             n,
-            format!("{} ({})", range(&col(&o, 2)), range(&col(&o, 0))),
+            format!("{} ({})", common::range(&col(&o, 2), 1), common::range(&col(&o, 0), 1)),
             jax_col(2, 0),
-            range(&col(&o, 3)),
-            if j.is_empty() { "not run".into() } else { range(&col(&j, 3)) },
+            common::range(&col(&o, 3), 1),
+            if j.is_empty() { "not run".into() } else { common::range(&col(&j, 3), 1) },
             ratio(2),
             ratio(3),
         );

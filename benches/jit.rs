@@ -15,14 +15,11 @@
 
 mod common;
 
+use common::rosenbrock;
+
 use fomoh::prelude::*;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-
-fn rosenbrock<S: Scalar>(x: &[S]) -> S {
-    let (one, hundred) = (S::one(), S::from_f64(100.0));
-    (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
-}
 
 /// A variance as a subtraction chain around a shared mean (itself a sum): two nested sums.
 fn variance<S: Scalar>(x: &[S]) -> S {
@@ -51,10 +48,7 @@ fn us(s: f64) -> String {
 }
 
 fn main() -> Result<(), fomoh::Error> {
-    let sizes: Vec<usize> = std::env::var("FOMOH_JIT_BENCH_N")
-        .ok()
-        .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![100, 1000]);
+    let sizes = common::env_sizes("FOMOH_JIT_BENCH_N", &[100, 1000]);
     let shapes_n: usize =
         std::env::var("FOMOH_JIT_BENCH_SHAPES_N").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(10000);
     for n in sizes {

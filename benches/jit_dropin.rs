@@ -18,7 +18,8 @@ mod common;
 #[path = "../fomoh-jit/tests/common/losses.rs"]
 mod losses;
 
-use fomoh::{fomoh, HyperDual, HyperK, Objective, Scalar};
+use fomoh::{fomoh, HyperDual, HyperK, Objective};
+use losses::lift;
 use std::time::{Duration, Instant};
 
 // The corpus in `#[fomoh]`'s dialect (plain f64 code; `t` active, the data passive). Same
@@ -97,19 +98,12 @@ fn time<R>(f: impl FnMut() -> R) -> f64 {
     common::time_median(5, Duration::from_millis(20), f)
 }
 
-fn lift<S: Scalar>(d: &[f64]) -> Vec<S> {
-    d.iter().map(|&v| S::from_f64(v)).collect()
-}
-
 fn us(s: f64) -> String {
     format!("{:>10.1}", s * 1e6)
 }
 
 fn main() -> Result<(), fomoh::Error> {
-    let sizes: Vec<usize> = std::env::var("FOMOH_DROPIN_N")
-        .ok()
-        .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![1000, 10000, 100000]);
+    let sizes = common::env_sizes("FOMOH_DROPIN_N", &[1000, 10000, 100000]);
     let pick: Option<Vec<String>> = std::env::var("FOMOH_DROPIN_LOSSES")
         .ok()
         .map(|s| s.split(',').map(|t| t.trim().to_string()).collect());

@@ -26,24 +26,20 @@
 
 mod common;
 
+use common::rosenbrock;
+
 use fomoh::data::Batch;
 use fomoh::models::{Activation, LogisticRegression, Minibatch, Mlp, Model};
 use fomoh::tensor::Tensor;
 use fomoh::{HyperDual, Objective, UnaryOp};
 use fomoh_jit::tensor::{models, Bound, RowTiling};
 use fomoh_jit::{Mode, TensorProgram};
-use fomoh_runtime::Scalar;
 use std::hint::black_box;
 use std::time::Duration;
 
 /// One-hot rows (the labels are valid here).
 fn one_hot(labels: &[usize], classes: usize) -> Vec<f64> {
     fomoh::nn::one_hot(labels, classes).expect("labels below classes")
-}
-
-fn rosenbrock<S: Scalar>(x: &[S]) -> S {
-    let (one, hundred) = (S::one(), S::from_f64(100.0));
-    (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
 }
 
 fn dirs(n: usize, k: usize) -> Vec<Vec<f64>> {

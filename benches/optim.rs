@@ -3,16 +3,15 @@
 //!
 //! `cargo bench --bench optim` (criterion prints the times side by side per group).
 
+mod common;
+
+use common::rosenbrock;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use fomoh::optim::{Fgd, Fomoh, FomohKd, Newton, Optimizer};
-use fomoh::{objective, scalar_fn, HyperDual, Objective, Scalar};
+use fomoh::{objective, scalar_fn, HyperDual, Objective};
 use std::hint::black_box;
 use std::time::Duration;
-
-fn rosenbrock<S: Scalar>(x: &[S]) -> S {
-    let (one, hundred) = (S::one(), S::from_f64(100.0));
-    (0..x.len() - 1).map(|i| hundred * (x[i + 1] - x[i] * x[i]).powi(2) + (one - x[i]).powi(2)).sum()
-}
 
 /// Rosenbrock through the trait's default `hyperplane` (pairwise hyper-dual passes).
 struct Pairwise(usize);

@@ -19,6 +19,8 @@
 //! K(K+1)/2 hyper-dual passes; ours is one compiled K-direction pass, the K×K solve and the
 //! update.
 
+mod common;
+
 use fomoh::data::{mnist, Batch, Dataset};
 use fomoh::models::{Activation, Cnn, LogisticRegression, Minibatch, Mlp, Model};
 use fomoh::optim::{FomohKd, Optimizer};
@@ -151,17 +153,6 @@ fn gemm_ceiling() -> f64 {
     2.0 * (n * n * n) as f64 / (ms * 1e-3) / 1e9
 }
 
-fn range(v: &[f64]) -> String {
-    let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
-    if v.is_empty() {
-        "–".into()
-    } else if (hi - lo) < 0.005 * hi.abs() {
-        format!("{lo:.3}")
-    } else {
-        format!("{lo:.3}–{hi:.3}")
-    }
-}
-
 fn main() {
     let mnist_dir = env_or("FOMOH_MNIST", &beside_repo("shared/data/mnist").to_string_lossy());
     let peers =
@@ -230,10 +221,10 @@ fn main() {
             let gf = model_flops(name, b, k) / (best * 1e-3) / 1e9;
             println!(
                 "| {name}, {b} | {k} | {} | {} | {}× | {} | {gf:.0} ({:.0}%) |",
-                range(&theirs),
-                range(&ours),
-                range(&speed),
-                range(&eag),
+                common::range(&theirs, 3),
+                common::range(&ours, 3),
+                common::range(&speed, 3),
+                common::range(&eag, 3),
                 100.0 * gf / ceiling
             );
         }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::losses::{self, CORPUS};
+use common::losses::{self, lift, CORPUS};
 use fomoh_jit::{compile, compile_at, compile_with, compile_with_inputs, compile_with_inputs_opts, Options};
 use fomoh_runtime::{Error, HyperDual, HyperK, Objective, Scalar};
 
@@ -15,11 +15,6 @@ fn close(a: f64, b: f64, rel: f64) -> bool {
 
 fn dirs(k: usize, n: usize) -> Vec<Vec<f64>> {
     (0..k).map(|j| (0..n).map(|i| ((1 + i + 3 * j) as f64 * 0.77).sin()).collect()).collect()
-}
-
-/// Data lifted to a number type (constants: no tangent).
-fn lift<S: Scalar>(d: &[f64]) -> Vec<S> {
-    d.iter().map(|&v| S::from_f64(v)).collect()
 }
 
 fn branchy<S: Scalar>(x: &[S]) -> S {

@@ -143,3 +143,8 @@ pub fn data(name: &str, n: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
 pub fn theta0(dim: usize) -> Vec<f64> {
     (0..dim).map(|j| 0.3 + 0.2 * (j as f64 * 1.7).sin()).collect()
 }
+
+/// Data lifted to a number type (constants: no tangent), for the runtime's reference passes.
+pub fn lift<S: Scalar>(d: &[f64]) -> Vec<S> {
+    d.iter().map(|&v| S::from_f64(v)).collect()
+}
