@@ -4,7 +4,7 @@
 
 mod bad_input_common;
 
-use bad_input_common::{fomoh_in, gzip_bomb, idx_images, idx_labels, one_line_error, train_args};
+use bad_input_common::{entries, fomoh_in, gzip_bomb, idx_images, idx_labels, one_line_error, train_args};
 use fomoh::data::{mnist, Dataset};
 use fomoh::models::{evaluate, Cnn, CnnConfig, LogisticRegression, Mlp, Model, MAX_PARAMS};
 use fomoh::optim::{
@@ -17,19 +17,7 @@ use std::time::{Duration, Instant};
 
 /// Every file under `dir` (relative paths), sorted.
 fn files(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p.clone());
-            }
-            out.push(p.strip_prefix(dir).unwrap().display().to_string());
-        }
-    }
-    out.sort();
-    out
+    entries(dir).iter().map(|p| p.display().to_string()).collect()
 }
 
 /// Command lines → a one-line error containing the text, exit status 1, nothing written.

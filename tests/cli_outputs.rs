@@ -4,13 +4,12 @@
 //! session's `--out` only; the plots against iterations, forward passes and wall time, the
 //! note on losses drawn at the floor of a log axis, and each optimizer's colour.
 
+mod bad_input_common;
+
+use bad_input_common::{entries, fomoh_in};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn fomoh_in(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fomoh")).current_dir(cwd).args(args).output().expect("run fomoh")
-}
+use std::process::Output;
 
 fn ok_in(cwd: &Path, args: &[&str]) -> Output {
     let o = fomoh_in(cwd, args);
@@ -20,19 +19,14 @@ fn ok_in(cwd: &Path, args: &[&str]) -> Output {
 
 /// Every file under `dir` (relative path) with its bytes.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
+    entries(dir)
+        .into_iter()
+        .filter(|p| !dir.join(p).is_dir())
+        .map(|p| {
+            let bytes = std::fs::read(dir.join(&p)).unwrap();
+            (p, bytes)
+        })
+        .collect()
 }
 
 /// Asserts a refusal: a non-zero exit, one `error:` line naming `file` and `--overwrite`,

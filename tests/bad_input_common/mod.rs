@@ -1,4 +1,5 @@
-//! Helpers shared by the bad-input corpus and its property tests.
+//! Helpers shared by the tests that run the `fomoh` binary: the bad-input corpus, its property
+//! tests and the output-protection tests.
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -28,6 +29,23 @@ pub fn fomoh_in<S: AsRef<std::ffi::OsStr>>(cwd: &Path, args: &[S]) -> Output {
         std::thread::sleep(Duration::from_millis(5));
     }
     child.wait_with_output().expect("collect fomoh's output")
+}
+
+/// Every entry (files and directories) under `dir`, as paths relative to it, sorted.
+pub fn entries(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p.strip_prefix(dir).unwrap().to_path_buf());
+        }
+    }
+    out.sort();
+    out
 }
 
 /// Asserts that the run failed as a user error (exit status 1, no panic, one `error:` line on
