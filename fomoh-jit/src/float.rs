@@ -163,8 +163,11 @@ pub(crate) fn jet_f64<T: JitFloat>(j: Jet<T>) -> Jet<f64> {
 
 /// A projection in `f64` (exact).
 pub(crate) fn projection_f64<T: JitFloat>(p: Projection<T>) -> Projection<f64> {
-    let v = |r: &[T]| r.iter().map(|x| x.as_f64()).collect::<Vec<f64>>();
-    Projection { value: p.value.as_f64(), grad: v(&p.grad), hess: p.hess.iter().map(|r| v(r)).collect() }
+    Projection {
+        value: p.value.as_f64(),
+        grad: widen(&p.grad),
+        hess: p.hess.iter().map(|r| widen(r)).collect(),
+    }
 }
 
 /// `x` in `f64` (exact).
