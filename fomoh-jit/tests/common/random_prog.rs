@@ -116,8 +116,12 @@ pub fn case() -> impl Strategy<Value = (Prog, Vec<f64>, Vec<Vec<f64>>, usize)> {
     })
 }
 
-/// A comparison of compiled lanes with reference lanes (named for messages).
-pub type Agree<T> = dyn Fn(&str, &[T], &[T]) -> Result<(), TestCaseError>;
+/// A comparison of compiled lanes (second argument) with the runtime's lanes over the same
+/// float type (third), named for messages (first). The fourth argument holds the same
+/// runtime lanes computed in `f64` at the same (rounded) point and directions: the runtime's
+/// own rounding error in `T` is their difference, which bounds how far the JIT's literals
+/// folded in `f64` may move a lane (equal to the third for `T = f64`).
+pub type Agree<T> = dyn Fn(&str, &[T], &[T], &[f64]) -> Result<(), TestCaseError>;
 
 /// How [`check_case`] compares a program compiled over one float type.
 pub struct Checks<'a, T> {
@@ -181,22 +185,32 @@ pub fn check_case<T: JitFloat>(
     same("value/interp", &[y], &p.interpret(Mode::Primal, &[&xt]).unwrap(), z)?;
 
     let d: Vec<Vec<T>> = dirs.iter().map(|v| to_t(v)).collect();
+    // the directions as rounded to `T`, exactly in f64: the `f64` references' inputs
+    let d64: Vec<Vec<f64>> = d.iter().map(|v| v.iter().map(|a| a.value()).collect()).collect();
     let (v1, v2) = (&d[0], &d[1]);
     let hd = flat_hd(p.hyper_dual(&xt, v1, v2).unwrap());
     let rt = fomoh_runtime::hyper_dual(|t| prog.eval(t), &xt, v1, v2).unwrap();
-    agree("value", &[y], &[prog.eval(&xt)])?;
-    agree("value vs runtime", &[y], &[rt.re])?;
-    agree("hyper_dual", &hd, &flat_hd(rt))?;
+    let rt64 = flat_hd(fomoh_runtime::hyper_dual(|t| prog.eval(t), &x0, &d64[0], &d64[1]).unwrap());
+    agree("value", &[y], &[prog.eval(&xt)], &rt64[..1])?;
+    agree("value vs runtime", &[y], &[rt.re], &rt64[..1])?;
+    agree("hyper_dual", &hd, &flat_hd(rt), &rt64)?;
     same("hyper_dual/interp", &hd, &p.interpret(Mode::HyperDual, &[&xt, v1, v2]).unwrap(), z)?;
 
     let j = flat_jet(p.directional(&xt, v1).unwrap());
-    agree("directional", &j, &flat_jet(fomoh_runtime::directional(|t| prog.eval(t), &xt, v1).unwrap()))?;
+    let j64 = flat_jet(fomoh_runtime::directional(|t| prog.eval(t), &x0, &d64[0]).unwrap());
+    agree(
+        "directional",
+        &j,
+        &flat_jet(fomoh_runtime::directional(|t| prog.eval(t), &xt, v1).unwrap()),
+        &j64,
+    )?;
     same("directional/interp", &j, &p.interpret(Mode::Jet, &[&xt, v1]).unwrap(), z)?;
 
     let dk = &d[..k];
     let pk = p.project(&xt, dk).unwrap();
     let (rk, _) = fomoh_runtime::project(prog, &xt, dk).unwrap();
-    agree("project", &flat_proj(&pk), &flat_proj(&rk))?;
+    let (rk64, _) = fomoh_runtime::project(prog, &x0, &d64[..k]).unwrap();
+    agree("project", &flat_proj(&pk), &flat_proj(&rk), &flat_proj(&rk64))?;
     let mut parts: Vec<&[T]> = vec![&xt];
     parts.extend(dk.iter().map(|v| v.as_slice()));
     let it = p.interpret(Mode::HyperK(k), &parts).unwrap();
