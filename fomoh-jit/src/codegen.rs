@@ -6,31 +6,31 @@
 //! inputs where they are used (inputs and literals are rematerialized at each use instead of
 //! being kept live), computes every lane in registers in the order the rules produced them
 //! (which consumes values soon after they are made), checks guards as soon as their operands
-//! exist, and stores the outputs. Transcendentals call registered `extern "C"` wrappers of
-//! the runtime's own functions of that type (`f64::sin` for `f64`, `f32::sin` for `f32`), so
-//! compiled and interpreted results agree bit for bit; a `sin` and a `cos` of the same
-//! argument share one `sincos` call. Literals are the graph's `f64` literals, rounded once
+//! exist, and stores the outputs. Every operation is lowered by the one backend translator
+//! ([`crate::lower`]): transcendentals call registered `extern "C"` wrappers of the
+//! runtime's own functions of that type (`f64::sin` for `f64`, `f32::sin` for `f32`), so
+//! compiled and interpreted results agree bit for bit; what is this generator's own is the
+//! guards and the pairing of a `sin` and a `cos` of the same argument into one `sincos` call. Literals are the graph's `f64` literals, rounded once
 //! to `f32` in `f32` code.
 //!
 //! Very large graphs are split into segments of bounded size (values crossing a segment
 //! boundary go through a scratch buffer), so compile time stays roughly linear in the
 //! number of nodes.
 
-use crate::cache::{self, LiveCode};
+use crate::cache;
 use crate::error::{cg_err, JitError, JitResult};
 use crate::externs;
 use crate::float::{FloatType, JitFloat};
-use crate::ir::{Cmp, FxMap, Graph, GuardInfo, NodeId, Op};
-use cranelift_codegen::ir::condcodes::FloatCC;
+use crate::ir::{FxMap, Graph, GuardInfo, NodeId, Op};
+use crate::lower::{self, float_cc, CodeModule, Lowerer, OwnedCode};
+use cranelift_codegen::entity::packed_option::ReservedValue;
 use cranelift_codegen::ir::{
     types, AbiParam, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, UserFuncName, Value,
 };
-use cranelift_codegen::settings::Configurable;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
-use fomoh_runtime::{BinaryOp, UnaryOp};
-use std::sync::Mutex;
+use cranelift_jit::JITModule;
+use cranelift_module::{FuncId, Linkage, Module};
+use fomoh_runtime::UnaryOp;
 use std::time::Duration;
 
 /// Settings of the code generator.
@@ -81,34 +81,6 @@ type SegFn = unsafe extern "C" fn(*const u8, *mut u8, *mut u8) -> u32;
 pub fn live_kernels() -> usize {
     cache::live_code()
 }
-
-/// Owner of the code memory; touched only when the kernel is dropped.
-struct ModuleBox(JITModule);
-
-/// Finalized code memory, released (and uncounted from [`live_kernels`]) on drop.
-pub(crate) struct OwnedCode(Mutex<Option<ModuleBox>>, LiveCode);
-
-impl OwnedCode {
-    /// Takes ownership of a finalized module.
-    pub(crate) fn new(module: JITModule) -> Self {
-        OwnedCode(Mutex::new(Some(ModuleBox(module))), LiveCode::new())
-    }
-}
-
-impl Drop for OwnedCode {
-    fn drop(&mut self) {
-        let m = self.0.get_mut().map(|m| m.take()).unwrap_or_else(|p| p.into_inner().take());
-        if let Some(ModuleBox(m)) = m {
-            // SAFETY: `&mut self` (the owner of every function pointer into this code is
-            // being dropped) proves no call into this code is running or can start.
-            unsafe { m.free_memory() };
-        }
-        // The `LiveCode` token is dropped next: the code is uncounted once freed.
-    }
-}
-// SAFETY: the module is moved into the box after finalization and is only used again to
-// free its memory in `Drop`, behind a `Mutex`; no shared state escapes it.
-unsafe impl Send for ModuleBox {}
 
 /// Native code for one staged graph.
 pub(crate) struct Kernel {
@@ -176,97 +148,6 @@ impl Kernel {
     }
 }
 
-pub(crate) fn float_cc(c: Cmp) -> FloatCC {
-    match c {
-        Cmp::Lt => FloatCC::LessThan,
-        Cmp::Le => FloatCC::LessThanOrEqual,
-        Cmp::Gt => FloatCC::GreaterThan,
-        Cmp::Ge => FloatCC::GreaterThanOrEqual,
-        Cmp::Eq => FloatCC::Equal,
-        Cmp::Ne => FloatCC::NotEqual,
-        Cmp::Unordered => FloatCC::Unordered,
-    }
-}
-
-/// Whether [`native_unary`] emits `u` as instructions (no call).
-pub(crate) fn is_native_unary(u: UnaryOp) -> bool {
-    matches!(
-        u,
-        UnaryOp::Sqrt
-            | UnaryOp::Abs
-            | UnaryOp::Powi(1 | 2)
-            | UnaryOp::Recip
-            | UnaryOp::Relu
-            | UnaryOp::Clamp(..)
-    )
-}
-
-/// Whether [`native_unary`] also accepts a vector operand for `u`.
-pub(crate) fn is_vector_native_unary(u: UnaryOp) -> bool {
-    matches!(u, UnaryOp::Sqrt | UnaryOp::Abs | UnaryOp::Powi(1 | 2) | UnaryOp::Recip)
-}
-
-/// A literal of `x`'s type (splat across lanes for a vector).
-fn literal_like(b: &mut FunctionBuilder, x: Value, c: f64) -> Value {
-    let ty = b.func.dfg.value_type(x);
-    let lane = ty.lane_type();
-    let s = if lane == types::F32 { b.ins().f32const(c as f32) } else { b.ins().f64const(c) };
-    if ty.is_vector() {
-        b.ins().splat(ty, s)
-    } else {
-        s
-    }
-}
-
-/// The native instructions of a unary op, shared by the scalar and tensor code generators:
-/// `sqrt`, `abs`, `x¹`, `x²`, `1/x` (scalar or vector operand), and `relu` and `clamp` as
-/// selects (scalar operand), computing exactly what the runtime's `eval_float` computes.
-/// `None` for ops computed by an `extern "C"` call.
-pub(crate) fn native_unary(b: &mut FunctionBuilder, u: UnaryOp, x: Value) -> Option<Value> {
-    Some(match u {
-        UnaryOp::Sqrt => b.ins().sqrt(x),
-        UnaryOp::Abs => b.ins().fabs(x),
-        UnaryOp::Powi(1) => x,
-        UnaryOp::Powi(2) => b.ins().fmul(x, x),
-        UnaryOp::Recip => {
-            let one = literal_like(b, x, 1.0);
-            b.ins().fdiv(one, x)
-        }
-        UnaryOp::Relu if !b.func.dfg.value_type(x).is_vector() => {
-            let zero = literal_like(b, x, 0.0);
-            let c = b.ins().fcmp(FloatCC::GreaterThanOrEqual, x, zero);
-            b.ins().select(c, x, zero)
-        }
-        UnaryOp::Clamp(lo, hi) if !b.func.dfg.value_type(x).is_vector() => {
-            // u = lo >= x ? lo : x; u >= hi ? hi : u  (as `eval_float`)
-            let (l, h) = (literal_like(b, x, lo), literal_like(b, x, hi));
-            let c = b.ins().fcmp(FloatCC::GreaterThanOrEqual, l, x);
-            let u = b.ins().select(c, l, x);
-            let c = b.ins().fcmp(FloatCC::GreaterThanOrEqual, u, h);
-            b.ins().select(c, h, u)
-        }
-        _ => return None,
-    })
-}
-
-/// The native instructions of a binary op, shared by the scalar and tensor code generators:
-/// arithmetic, and `max`/`min` as a select on `>=` (ties take the first argument, as the
-/// runtime's rule). `None` for ops computed by an `extern "C"` call.
-pub(crate) fn native_binary(b: &mut FunctionBuilder, op: BinaryOp, x: Value, y: Value) -> Option<Value> {
-    Some(match op {
-        BinaryOp::Add => b.ins().fadd(x, y),
-        BinaryOp::Sub => b.ins().fsub(x, y),
-        BinaryOp::Mul => b.ins().fmul(x, y),
-        BinaryOp::Div => b.ins().fdiv(x, y),
-        BinaryOp::Max | BinaryOp::Min => {
-            let (p, q) = if op == BinaryOp::Max { (x, y) } else { (y, x) };
-            let c = b.ins().fcmp(FloatCC::GreaterThanOrEqual, p, q);
-            b.ins().select(c, x, y)
-        }
-        _ => return None,
-    })
-}
-
 /// The byte offset of slot `k` of `bytes`-byte values.
 fn offset_of(k: usize, bytes: usize) -> JitResult<i32> {
     k.checked_mul(bytes)
@@ -274,50 +155,18 @@ fn offset_of(k: usize, bytes: usize) -> JitResult<i32> {
         .ok_or(JitError::GraphTooLarge { stage: "staged", limit: i32::MAX as usize / bytes })
 }
 
-/// A float literal of type `float` (an `f64` literal rounded once to `f32` for `f32`).
-pub(crate) fn float_const(b: &mut FunctionBuilder, float: FloatType, c: f64) -> Value {
-    match float {
-        FloatType::F64 => b.ins().f64const(c),
-        FloatType::F32 => b.ins().f32const(c as f32),
-    }
-}
-
 fn computed(op: &Op) -> bool {
     !matches!(op, Op::Input(_) | Op::Const(_))
 }
 
-/// A JIT module for the host with the runtime's `extern "C"` wrappers registered.
-pub(crate) fn new_module(opts: &CodegenOptions) -> JitResult<JITModule> {
-    let mut flags = cranelift_codegen::settings::builder();
-    let set = |f: &mut cranelift_codegen::settings::Builder, k: &str, v: &str| f.set(k, v).map_err(cg_err);
-    set(&mut flags, "use_colocated_libcalls", "false")?;
-    set(&mut flags, "is_pic", "false")?;
-    set(&mut flags, "opt_level", if opts.optimize { "speed" } else { "none" })?;
-    set(&mut flags, "enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" })?;
-    let isa = cranelift_native::builder()
-        .map_err(cg_err)?
-        .finish(cranelift_codegen::settings::Flags::new(flags))
-        .map_err(cg_err)?;
-    let mut jb = JITBuilder::with_isa(isa, default_libcall_names());
-    crate::externs::register_symbols(&mut jb);
-    Ok(JITModule::new(jb))
-}
-
 /// Compiles a staged graph to native code over `float`.
 pub(crate) fn compile(g: &Graph, opts: &CodegenOptions, float: FloatType) -> JitResult<Kernel> {
-    let mut module = new_module(opts)?;
-    let (seg_ids, n_scratch) = match emit(&mut module, g, opts, float) {
-        Ok(r) => r,
-        Err(e) => {
-            // SAFETY: nothing compiled into this module was handed out or run.
-            unsafe { module.free_memory() };
-            return Err(e);
-        }
-    };
-    let segments = seg_ids
-        .iter()
-        .map(|&id| {
-            let p = module.get_finalized_function(id);
+    let mut module = CodeModule::new(opts)?;
+    let (seg_ids, n_scratch) = emit(module.module(), g, opts, float)?;
+    let (entries, code) = module.finish(&seg_ids)?;
+    let segments = entries
+        .into_iter()
+        .map(|p| {
             // SAFETY: `p` is the entry of a function compiled with `seg_sig` (three pointers
             // in, an i32 out) in the platform's default calling convention.
             unsafe { core::mem::transmute::<*const u8, SegFn>(p) }
@@ -330,7 +179,7 @@ pub(crate) fn compile(g: &Graph, opts: &CodegenOptions, float: FloatType) -> Jit
         n_scratch,
         float,
         guards: g.guards.clone(),
-        _code: OwnedCode::new(module),
+        _code: code,
         stats: CompileStats {
             staged_nodes: g.nodes.len(),
             functions: seg_ids.len(),
@@ -348,7 +197,8 @@ fn emit(
     float: FloatType,
 ) -> JitResult<(Vec<FuncId>, usize)> {
     let n = g.nodes.len();
-    let ptr = module.target_config().pointer_type();
+    let tcfg = module.target_config();
+    let ptr = tcfg.pointer_type();
     let (fty, bytes) = (float.clif(), float.bytes());
     let offset = |k: usize| offset_of(k, bytes);
 
@@ -419,7 +269,7 @@ fn emit(
             (p[0], p[1], p[2])
         };
         let mut vals: FxMap<NodeId, Value> = FxMap::default();
-        let mut refs = externs::Refs::default();
+        let mut low = Lowerer::new(module, float);
         let mut sincos_slot = None;
 
         macro_rules! get {
@@ -427,7 +277,7 @@ fn emit(
                 let a: NodeId = $a;
                 match g.nodes[a as usize] {
                     Op::Input(k) => b.ins().load(fty, mem, pin, offset(k as usize)?),
-                    Op::Const(c) => float_const(&mut b, float, c),
+                    Op::Const(c) => lower::float_const(&mut b, float, c),
                     _ => match vals.get(&a) {
                         Some(&v) => v,
                         None => {
@@ -457,58 +307,23 @@ fn emit(
                 continue;
             }
             let v = match op {
-                Op::Input(_) | Op::Const(_) => unreachable!("not computed"),
-                Op::Neg(a) => {
+                Op::Unary(u @ (UnaryOp::Sin | UnaryOp::Cos), a)
+                    if partner.get(&(a, u == UnaryOp::Cos)).is_some_and(|&o| seg[o as usize] == sidx) =>
+                {
+                    // `sin` and `cos` of one argument in this segment: one `sincos` call.
+                    let other = partner[&(a, u == UnaryOp::Cos)];
                     let x = get!(a);
-                    b.ins().fneg(x)
-                }
-                Op::Binary(bop, x, y) => {
-                    let (x, y) = (get!(x), get!(y));
-                    match native_binary(&mut b, bop, x, y) {
-                        Some(v) => v,
-                        None => externs::call_binary(module, &mut b, &mut refs, bop, float, x, y)?,
-                    }
-                }
-                Op::Unary(u, a) => {
-                    let x = get!(a);
-                    match (native_unary(&mut b, u, x), u) {
-                        (Some(v), _) => v,
-                        (None, UnaryOp::Sin | UnaryOp::Cos) => {
-                            let is_sin = u == UnaryOp::Sin;
-                            match partner.get(&(a, !is_sin)) {
-                                Some(&other) if seg[other as usize] == sidx => {
-                                    let ss = *sincos_slot.get_or_insert_with(|| {
-                                        b.create_sized_stack_slot(StackSlotData::new(
-                                            StackSlotKind::ExplicitSlot,
-                                            16,
-                                            3,
-                                        ))
-                                    });
-                                    let addr = b.ins().stack_addr(ptr, ss, 0);
-                                    externs::call(
-                                        module,
-                                        &mut b,
-                                        &mut refs,
-                                        &externs::sincos(float, ptr),
-                                        &[x, addr],
-                                    )?;
-                                    let sv = b.ins().load(fty, mem, addr, 0);
-                                    let cv = b.ins().load(fty, mem, addr, bytes as i32);
-                                    let (mine, theirs) = if is_sin { (sv, cv) } else { (cv, sv) };
-                                    define!(other, theirs);
-                                    mine
-                                }
-                                _ => externs::call_unary(module, &mut b, &mut refs, u, float, x)?,
-                            }
-                        }
-                        (None, _) => externs::call_unary(module, &mut b, &mut refs, u, float, x)?,
-                    }
-                }
-                Op::Select { cmp, a, b: bb, t, f } => {
-                    let (x, y) = (get!(a), get!(bb));
-                    let c = b.ins().fcmp(float_cc(cmp), x, y);
-                    let (tv, fv) = (get!(t), get!(f));
-                    b.ins().select(c, tv, fv)
+                    let ss = *sincos_slot.get_or_insert_with(|| {
+                        b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 16, 3))
+                    });
+                    let addr = b.ins().stack_addr(ptr, ss, 0);
+                    let (module, refs) = low.parts();
+                    externs::call(module, &mut b, refs, &externs::sincos(float, ptr), &[x, addr])?;
+                    let sv = b.ins().load(fty, mem, addr, 0);
+                    let cv = b.ins().load(fty, mem, addr, bytes as i32);
+                    let (mine, theirs) = if u == UnaryOp::Sin { (sv, cv) } else { (cv, sv) };
+                    define!(other, theirs);
+                    mine
                 }
                 Op::Guard { cmp, a, b: bb, expect, site } => {
                     let (x, y) = (get!(a), get!(bb));
@@ -525,6 +340,15 @@ fn emit(
                     b.switch_to_block(cont);
                     continue;
                 }
+                _ => {
+                    let mut args = [Value::reserved_value(); 4];
+                    let mut n_args = 0;
+                    for a in op.args() {
+                        args[n_args] = get!(a);
+                        n_args += 1;
+                    }
+                    low.op(&mut b, &op, &args[..n_args])?
+                }
             };
             define!(i, v);
         }
@@ -537,10 +361,10 @@ fn emit(
         let ok = b.ins().iconst(types::I32, 0);
         b.ins().return_(&[ok]);
         b.seal_all_blocks();
-        b.finalize(module.target_config());
+        b.finalize(tcfg);
+        drop(low);
         module.define_function(id, &mut ctx).map_err(cg_err)?;
         module.clear_context(&mut ctx);
     }
-    module.finalize_definitions().map_err(cg_err)?;
     Ok((seg_ids, n_scratch))
 }

@@ -127,6 +127,7 @@ mod externs;
 pub mod float;
 pub mod interp;
 pub mod ir;
+mod lower;
 pub mod model;
 pub mod program;
 mod reroll;

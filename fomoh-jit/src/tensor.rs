@@ -65,7 +65,7 @@
 // - `lanes`: where one lane of a value lives and how it is read;
 // - `gemm`: matmul steps (dgemm blocks and their scheduling);
 // - `exec`: the steps of a compiled plan and how they run (loops, copies, maxima);
-// - `emit`: fused loops lowered to Cranelift;
+// - `emit`: fused loops, their operations lowered by `crate::lower` (shared with the scalar code);
 // - `plan`: a graph compiled into steps (loop fusion, matmul lanes, copies), cached;
 // - `tile`: the row structure of a batch sum;
 // - `interp`: the reference interpreter;

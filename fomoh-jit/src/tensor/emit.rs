@@ -3,17 +3,15 @@
 //! stored or reduced (summed, or maximized) per row or over the whole loop.
 
 use super::fuse;
-use crate::codegen::{self, float_cc};
 use crate::error::{cg_err, JitError, JitResult};
-use crate::externs;
 use crate::float::FloatType;
 use crate::ir::{Graph, NodeId, Op};
+use crate::lower::{self, Lowerer};
 use cranelift_codegen::entity::packed_option::ReservedValue;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, UserFuncName, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_module::{FuncId, Linkage, Module};
-use fomoh_runtime::BinaryOp;
 use std::collections::HashMap;
 
 /// What a fused loop does with its body's lanes.
@@ -82,15 +80,8 @@ pub(super) fn emit_loop(
     let (sty, vty, w) = float_types(float);
     let es = float.bytes();
     let (vector, tail) = (iter.1 >= w, !iter.1.is_multiple_of(w));
-    let mut e = BodyEmitter {
-        module,
-        float,
-        g,
-        fusion: &fusion,
-        in_index,
-        in_strides,
-        refs: externs::Refs::default(),
-    };
+    let mut e =
+        BodyEmitter { float, g, fusion: &fusion, in_index, in_strides, low: Lowerer::new(module, float) };
     {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
         let entry = b.create_block();
@@ -114,7 +105,7 @@ pub(super) fn emit_loop(
             parts.iter().map(|p| stored.iter().map(|_| b.declare_var(p.1)).collect()).collect();
         let def_init = |b: &mut FunctionBuilder| {
             for (p, acc) in parts.iter().zip(&accs) {
-                let mut fi = codegen::float_const(b, float, init);
+                let mut fi = lower::float_const(b, float, init);
                 if p.1 != sty {
                     fi = b.ins().splat(p.1, fi);
                 }
@@ -212,7 +203,7 @@ pub(super) fn emit_loop(
                     });
                 }
             }
-            t.unwrap_or_else(|| codegen::float_const(b, float, init))
+            t.unwrap_or_else(|| lower::float_const(b, float, init))
         };
         let rv = b.use_var(r);
         if matches!(reduce, Reduce::Rows | Reduce::MaxRows) {
@@ -238,6 +229,7 @@ pub(super) fn emit_loop(
         b.seal_all_blocks();
         b.finalize(tcfg);
     }
+    drop(e);
     module.define_function(id, &mut ctx).map_err(cg_err)?;
     module.clear_context(&mut ctx);
     Ok(id)
@@ -246,13 +238,12 @@ pub(super) fn emit_loop(
 /// Emits the body of a fused loop at one element (scalar type) or one vector of
 /// consecutive columns.
 struct BodyEmitter<'a> {
-    module: &'a mut cranelift_jit::JITModule,
     float: FloatType,
     g: &'a Graph,
     fusion: &'a fuse::Fusion,
     in_index: &'a HashMap<u32, (usize, usize)>,
     in_strides: &'a [(usize, usize)],
-    refs: externs::Refs,
+    low: Lowerer<'a>,
 }
 
 impl BodyEmitter<'_> {
@@ -266,7 +257,7 @@ impl BodyEmitter<'_> {
         cv: Value,
     ) -> JitResult<Vec<Value>> {
         let g = self.g;
-        let (sty, _, w) = float_types(self.float);
+        let (sty, _, _) = float_types(self.float);
         let es = self.float.bytes();
         // The inputs are not written while the loop runs (the outputs are other buffers)
         // and every address read is in bounds (checked before the call): the loads may
@@ -307,69 +298,22 @@ impl BodyEmitter<'_> {
                         }
                     }
                     Op::Const(k) => {
-                        let x = codegen::float_const(b, self.float, k);
+                        let x = lower::float_const(b, self.float, k);
                         if ty == sty {
                             x
                         } else {
                             b.ins().splat(ty, x)
                         }
                     }
-                    Op::Neg(a) => b.ins().fneg(v(a)),
-                    Op::Binary(
-                        bo @ (BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div),
-                        x,
-                        y,
-                    ) => codegen::native_binary(b, bo, v(x), v(y)).expect("arithmetic is native"),
-                    Op::Unary(u, a) if codegen::is_vector_native_unary(u) => {
-                        codegen::native_unary(b, u, v(a)).expect("native unary op")
-                    }
                     Op::Guard { .. } => return Err(JitError::Unsupported("guards in a tensor loop".into())),
                     _ => {
-                        // Per lane, in scalar code.
                         let args: Vec<Value> = op.args().map(v).collect();
-                        if ty == sty {
-                            self.scalar(b, op, &args)?
-                        } else {
-                            let mut out = None;
-                            for l in 0..w as u8 {
-                                let la: Vec<Value> =
-                                    args.iter().map(|&x| b.ins().extractlane(x, l)).collect();
-                                let s = self.scalar(b, op, &la)?;
-                                out = Some(match out {
-                                    None => b.ins().scalar_to_vector(ty, s),
-                                    Some(o) => b.ins().insertlane(o, s, l),
-                                });
-                            }
-                            out.expect("w >= 2 lanes")
-                        }
+                        self.low.op(b, op, &args)?
                     }
                 }
             };
             vals.push(val);
         }
         Ok(vals)
-    }
-
-    /// One scalar op on scalar arguments (in `op.args()` order).
-    fn scalar(&mut self, b: &mut FunctionBuilder, op: &Op, args: &[Value]) -> JitResult<Value> {
-        let (module, refs, float) = (&mut *self.module, &mut self.refs, self.float);
-        Ok(match *op {
-            Op::Binary(bo, ..) => match codegen::native_binary(b, bo, args[0], args[1]) {
-                Some(v) => v,
-                None => externs::call_binary(module, b, refs, bo, float, args[0], args[1])?,
-            },
-            Op::Unary(u, _) => match codegen::native_unary(b, u, args[0]) {
-                Some(v) => v,
-                None => externs::call_unary(module, b, refs, u, float, args[0])?,
-            },
-            Op::Select { cmp, .. } => {
-                let c = b.ins().fcmp(float_cc(cmp), args[0], args[1]);
-                b.ins().select(c, args[2], args[3])
-            }
-            Op::Neg(_) => b.ins().fneg(args[0]),
-            Op::Input(_) | Op::Const(_) | Op::Guard { .. } => {
-                return Err(JitError::Unsupported("a leaf in scalar lane code".into()))
-            }
-        })
     }
 }

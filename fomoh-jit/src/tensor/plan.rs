@@ -11,10 +11,11 @@ use super::gemm::{matmul_blocks, MatmulPair};
 use super::graph::{args, as2, is_elementwise, numel, same_nodes, strides, TNode, TOp};
 use super::lanes::{lane_stride, Src};
 use crate::cache::Cache;
-use crate::codegen::{self, CodegenOptions, OwnedCode};
-use crate::error::{cg_err, JitError, JitResult};
+use crate::codegen::CodegenOptions;
+use crate::error::{JitError, JitResult};
 use crate::float::FloatType;
 use crate::ir::{Graph, NodeId, Op};
+use crate::lower::{CodeModule, OwnedCode};
 use crate::stage::{stage_lanes, Mode};
 use cranelift_module::FuncId;
 use fomoh_runtime::BinaryOp;
@@ -120,7 +121,7 @@ struct Compiler<'a> {
     buf_sizes: Vec<usize>,
     steps: Vec<Step>,
     pending: Vec<PendingLoop>,
-    module: cranelift_jit::JITModule,
+    module: CodeModule,
     stats: TensorStats,
 }
 
@@ -386,7 +387,7 @@ impl Compiler<'_> {
             bufs.push((buf, q * stride));
         }
         let fid =
-            emit_loop(&mut self.module, self.float, &sg, iter, reduce, &in_index, &in_strides, &stored)?;
+            emit_loop(self.module.module(), self.float, &sg, iter, reduce, &in_index, &in_strides, &stored)?;
         self.stats.loops += 1;
         let chunks = loop_chunks(iter, reduce, fuse::cost(&sg), vector_width(self.float));
         self.stats.parallel_loops += usize::from(chunks.len() > 1);
@@ -535,14 +536,13 @@ fn compile(
         buf_sizes: Vec::new(),
         steps: Vec::new(),
         pending: Vec::new(),
-        module: codegen::new_module(codegen)?,
+        module: CodeModule::new(codegen)?,
         stats: TensorStats::default(),
     };
     let out = c.value(output)?;
-    let mut module = c.module;
-    module.finalize_definitions().map_err(cg_err)?;
-    for (idx, fid, inputs, outputs, out_len, chunks, partial) in c.pending {
-        let p = module.get_finalized_function(fid);
+    let ids: Vec<FuncId> = c.pending.iter().map(|p| p.1).collect();
+    let (entries, code) = c.module.finish(&ids)?;
+    for ((idx, _, inputs, outputs, out_len, chunks, partial), p) in c.pending.into_iter().zip(entries) {
         // SAFETY: `p` is a function compiled with the loop signature (two pointers and
         // four integers in, nothing out) in the platform's default calling convention.
         let f = unsafe { core::mem::transmute::<*const u8, LoopFn>(p) };
@@ -551,14 +551,7 @@ fn compile(
     let mut stats = c.stats;
     stats.compile_time = t0.elapsed();
     stats.row_tiles = 1;
-    Ok(Plan {
-        float,
-        steps: c.steps,
-        buf_sizes: c.buf_sizes,
-        out,
-        stats,
-        _code: Some(OwnedCode::new(module)),
-    })
+    Ok(Plan { float, steps: c.steps, buf_sizes: c.buf_sizes, out, stats, _code: Some(code) })
 }
 
 /// What identifies a compiled plan in the code cache: the graph (its nodes, shared with the
