@@ -165,6 +165,8 @@ trait Lane:
     fn lanes(&self, out: &mut Vec<NodeId>);
     /// The number from its lanes, in the order of [`Lane::lanes`].
     fn from_lanes(l: &[Staged]) -> Self;
+    /// The chain rule for a function of several arguments (the runtime's `lift_n`).
+    fn lift_n(args: &[Self], f: Staged, grad: &[Staged], hess: &[Staged]) -> fomoh_runtime::Result<Self>;
 }
 
 impl Lane for Staged {
@@ -185,6 +187,9 @@ impl Lane for Staged {
     }
     fn from_lanes(l: &[Staged]) -> Self {
         l[0]
+    }
+    fn lift_n(_: &[Self], f: Staged, _: &[Staged], _: &[Staged]) -> fomoh_runtime::Result<Self> {
+        Ok(f)
     }
 }
 
@@ -216,6 +221,9 @@ macro_rules! lane_number {
             }
             fn from_lanes($l: &[Staged]) -> Self {
                 $from
+            }
+            fn lift_n(args: &[Self], f: Staged, grad: &[Staged], hess: &[Staged]) -> fomoh_runtime::Result<Self> {
+                <$ty>::lift_n(args, f, grad, hess)
             }
         }
     };
@@ -276,6 +284,81 @@ fn run<L: Lane>(g: &Graph, seed: impl Fn(usize) -> L) -> JitResult<Vec<NodeId>> 
     Ok(out)
 }
 
+/// Pops the staging builder on drop (also when staging fails half-way).
+struct Pop;
+
+impl Drop for Pop {
+    fn drop(&mut self) {
+        STAGE.with(|s| s.borrow_mut().pop());
+    }
+}
+
+/// The builder on top of the staging stack, replaced by an empty one ([`Pop`] removes that).
+fn take_top() -> Builder {
+    STAGE.with(|s| {
+        let mut s = s.borrow_mut();
+        let top = s.last_mut().expect("a builder was pushed");
+        core::mem::replace(top, Builder::new(0, 0, true))
+    })
+}
+
+/// The second-order chain rule of `mode`'s number type (the runtime's `lift_n`), staged
+/// into `b`: `leaves[a]` holds the lanes of argument `a` in the mode's lane order (nodes of
+/// `b`; `None`: a structural zero), `f`, `grad` and the packed `hess` are the nodes of the
+/// local function's value, gradient and Hessian at the arguments. Returns `b` and the
+/// lanes of the result.
+pub(crate) fn stage_lift_n(
+    b: Builder,
+    mode: Mode,
+    leaves: &[Vec<Option<NodeId>>],
+    f: NodeId,
+    grad: &[NodeId],
+    hess: &[NodeId],
+) -> JitResult<(Builder, Vec<NodeId>)> {
+    fn apply<L: Lane>(
+        leaves: &[Vec<Option<NodeId>>],
+        f: NodeId,
+        grad: &[NodeId],
+        hess: &[NodeId],
+    ) -> JitResult<Vec<NodeId>> {
+        let args: Vec<L> = leaves
+            .iter()
+            .map(|ls| {
+                L::from_lanes(
+                    &ls.iter().map(|l| l.map_or_else(|| Staged::cst(0.0), Staged)).collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        let (g, h): (Vec<Staged>, Vec<Staged>) =
+            (grad.iter().map(|&n| Staged(n)).collect(), hess.iter().map(|&n| Staged(n)).collect());
+        let y = L::lift_n(&args, Staged(f), &g, &h)
+            .map_err(|e| JitError::Unsupported(format!("preaccumulation: {e}")))?;
+        let mut out = Vec::new();
+        y.lanes(&mut out);
+        Ok(out)
+    }
+    let mode = mode.validate()?;
+    STAGE.with(|s| s.borrow_mut().push(b));
+    let _pop = Pop;
+    let lanes = match mode {
+        Mode::Primal => apply::<Staged>(leaves, f, grad, hess)?,
+        Mode::HyperDual => apply::<HyperDual<Staged>>(leaves, f, grad, hess)?,
+        Mode::Jet => apply::<Jet<Staged>>(leaves, f, grad, hess)?,
+        Mode::HyperK(k) => {
+            macro_rules! dispatch {
+                ($($kk:literal)*) => {
+                    match k {
+                        $($kk => apply::<HyperK<Staged, $kk>>(leaves, f, grad, hess)?,)*
+                        _ => unreachable!("validated above"),
+                    }
+                };
+            }
+            fomoh_runtime::for_each_k!(dispatch)
+        }
+    };
+    Ok((take_top(), lanes))
+}
+
 /// Stages the traced graph `g` (with `n` parameters and `d` passive inputs) in `mode`: the
 /// returned graph reads the flat buffer `[x, tangent_1, ..., tangent_m, data]` (`x` and each
 /// tangent of length `n`, the data of length `d`) and writes `mode.outputs()` numbers.
@@ -302,12 +385,6 @@ pub(crate) fn stage_lanes(
     limit: usize,
     seed: &dyn Fn(usize, usize) -> Option<u32>,
 ) -> JitResult<Graph> {
-    struct Pop;
-    impl Drop for Pop {
-        fn drop(&mut self) {
-            STAGE.with(|s| s.borrow_mut().pop());
-        }
-    }
     let mode = mode.validate()?;
     STAGE.with(|s| s.borrow_mut().push(Builder::new(n_in, limit, true)));
     let _pop = Pop;
@@ -331,11 +408,7 @@ pub(crate) fn stage_lanes(
             fomoh_runtime::for_each_k!(dispatch)
         }
     };
-    let mut b = STAGE.with(|s| {
-        let mut s = s.borrow_mut();
-        let top = s.last_mut().expect("pushed above");
-        core::mem::replace(top, Builder::new(0, 0, true))
-    });
+    let mut b = take_top();
     if b.overflow {
         return Err(JitError::GraphTooLarge { stage: "staged", limit });
     }

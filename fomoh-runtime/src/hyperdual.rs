@@ -1,6 +1,6 @@
 //! [`HyperDual`]: `a + b·e1 + c·e2 + d·e1e2` with `e1² = e2² = 0`.
 
-use crate::number::{number_impls, number_lhs_impls};
+use crate::number::{number_impls, number_lhs_impls, Lanes};
 use crate::real::Real;
 use crate::rules::{Partials, Rule};
 
@@ -110,6 +110,37 @@ impl<T: Real> HyperDual<T> {
                 + p.fxy * (self.e1 * o.e2 + o.e1 * self.e2)
                 + p.fyy * o.e1 * o.e2,
         }
+    }
+
+    /// The second-order chain rule for a function of `args.len()` arguments, given its
+    /// value `f`, gradient `grad` and Hessian `hess` (the packed upper triangle,
+    /// [`crate::packed_index`]`(m, a, b)`) at the arguments' primals: what [`Self::lift1`]
+    /// and [`Self::lift2`] do for one and two arguments, for any number of them (a local
+    /// function preaccumulated once and applied to many inputs). A `grad` or `hess` of the
+    /// wrong length is an [`crate::Error::Length`].
+    pub fn lift_n(args: &[Self], f: T, grad: &[T], hess: &[T]) -> crate::Result<Self> {
+        crate::number::lift_n(args, f, grad, hess)
+    }
+}
+
+impl<T: Real> Lanes<T> for HyperDual<T> {
+    const FIRST: usize = 2;
+    const SECOND: usize = 1;
+    fn pair(_: usize) -> (usize, usize) {
+        (0, 1)
+    }
+    fn first(&self, i: usize) -> T {
+        if i == 0 {
+            self.e1
+        } else {
+            self.e2
+        }
+    }
+    fn second(&self, _: usize) -> T {
+        self.e12
+    }
+    fn from_lanes(f: T, first: Vec<T>, second: Vec<T>) -> Self {
+        Self { re: f, e1: first[0], e2: first[1], e12: second[0] }
     }
 }
 

@@ -1,7 +1,7 @@
 //! [`HyperK`]: value, K directional derivatives and the packed K(K+1)/2 second-order block,
 //! all from one pass.
 
-use crate::number::{number_impls, number_lhs_impls};
+use crate::number::{number_impls, number_lhs_impls, Lanes};
 use crate::real::Real;
 use crate::rules::{Partials, Rule};
 use core::fmt::Debug;
@@ -240,6 +240,45 @@ where
         for i in 0..K {
             r.grad[i] = q.fx * ga[i] + q.fy * gb[i];
         }
+        r
+    }
+
+    /// The second-order chain rule for a function of `args.len()` arguments, given its
+    /// value `f`, gradient `grad` and Hessian `hess` (the packed upper triangle,
+    /// [`crate::packed_index`]`(m, a, b)`) at the arguments' primals: what [`Self::lift1`]
+    /// and [`Self::lift2`] do for one and two arguments, for any number of them (a local
+    /// function preaccumulated once and applied to many inputs). A `grad` or `hess` of the
+    /// wrong length is an [`crate::Error::Length`].
+    pub fn lift_n(args: &[Self], f: T, grad: &[T], hess: &[T]) -> crate::Result<Self> {
+        crate::number::lift_n(args, f, grad, hess)
+    }
+}
+
+impl<T: Real, const K: usize> Lanes<T> for HyperK<T, K>
+where
+    Dim<K>: Packed,
+{
+    const FIRST: usize = K;
+    const SECOND: usize = K * (K + 1) / 2;
+    fn pair(p: usize) -> (usize, usize) {
+        // the row `i` whose packed entries `(i, i..K)` hold `p`
+        let (mut i, mut start) = (0, 0);
+        while start + (K - i) <= p {
+            start += K - i;
+            i += 1;
+        }
+        (i, i + p - start)
+    }
+    fn first(&self, i: usize) -> T {
+        self.grad[i]
+    }
+    fn second(&self, p: usize) -> T {
+        self.hess.as_ref()[p]
+    }
+    fn from_lanes(f: T, first: Vec<T>, second: Vec<T>) -> Self {
+        let mut r = Self::constant(f);
+        r.grad.copy_from_slice(&first);
+        r.hess.as_mut().copy_from_slice(&second);
         r
     }
 }

@@ -1,6 +1,6 @@
 //! [`Jet`]: the three-lane number for the `v1 = v2` case (FGD, FoMoH).
 
-use crate::number::{number_impls, number_lhs_impls};
+use crate::number::{number_impls, number_lhs_impls, Lanes};
 use crate::real::Real;
 use crate::rules::{Partials, Rule};
 
@@ -91,6 +91,33 @@ impl<T: Real> Jet<T> {
                 + T::cst(2.0) * p.fxy * self.d1 * o.d1
                 + p.fyy * o.d1 * o.d1,
         }
+    }
+
+    /// The second-order chain rule for a function of `args.len()` arguments, given its
+    /// value `f`, gradient `grad` and Hessian `hess` (the packed upper triangle,
+    /// [`crate::packed_index`]`(m, a, b)`) at the arguments' primals: what [`Self::lift1`]
+    /// and [`Self::lift2`] do for one and two arguments, for any number of them (a local
+    /// function preaccumulated once and applied to many inputs). A `grad` or `hess` of the
+    /// wrong length is an [`crate::Error::Length`].
+    pub fn lift_n(args: &[Self], f: T, grad: &[T], hess: &[T]) -> crate::Result<Self> {
+        crate::number::lift_n(args, f, grad, hess)
+    }
+}
+
+impl<T: Real> Lanes<T> for Jet<T> {
+    const FIRST: usize = 1;
+    const SECOND: usize = 1;
+    fn pair(_: usize) -> (usize, usize) {
+        (0, 0)
+    }
+    fn first(&self, _: usize) -> T {
+        self.d1
+    }
+    fn second(&self, _: usize) -> T {
+        self.d2
+    }
+    fn from_lanes(f: T, first: Vec<T>, second: Vec<T>) -> Self {
+        Self { re: f, d1: first[0], d2: second[0] }
     }
 }
 

@@ -172,3 +172,55 @@ macro_rules! number_lhs_impls {
 
 pub(crate) use number_impls;
 pub(crate) use number_lhs_impls;
+
+/// A second-order number seen as lanes, for the chain rule of a function of several
+/// arguments ([`lift_n`]): its first-order lanes, and its second-order lanes, each standing
+/// for the product of two first-order lanes ([`Lanes::pair`]).
+pub(crate) trait Lanes<T>: Sized {
+    /// The number of first-order lanes.
+    const FIRST: usize;
+    /// The number of second-order lanes.
+    const SECOND: usize;
+    /// The first-order lanes `(i, j)` that second-order lane `p` pairs (`i <= j`).
+    fn pair(p: usize) -> (usize, usize);
+    /// First-order lane `i`.
+    fn first(&self, i: usize) -> T;
+    /// Second-order lane `p`.
+    fn second(&self, p: usize) -> T;
+    /// The number with primal `f` and these lanes.
+    fn from_lanes(f: T, first: Vec<T>, second: Vec<T>) -> Self;
+}
+
+/// The second-order chain rule for a function of `m = args.len()` arguments with value `f`,
+/// gradient `grad` (`m` partials) and Hessian `hess` (its packed upper triangle,
+/// [`crate::packed_index`]`(m, a, b)`) at the arguments' primals:
+///
+/// ```text
+/// y.d_i  = Σ_a g_a a.d_i
+/// y.h_ij = Σ_a g_a a.h_ij + Σ_a a.d_i w_a,j      with  w_a,j = Σ_b H_ab b.d_j
+/// ```
+///
+/// (`lift1` and `lift2` are its one- and two-argument cases, written out for speed). Sums
+/// run in argument order, the `w` column of lane `j` is formed where it is first needed.
+pub(crate) fn lift_n<T: crate::Real, N: Lanes<T>>(args: &[N], f: T, grad: &[T], hess: &[T]) -> crate::Result<N> {
+    let m = args.len();
+    crate::error::check_len(|| "gradient of the local function".into(), m, grad.len())?;
+    crate::error::check_len(|| "packed Hessian of the local function".into(), m * (m + 1) / 2, hess.len())?;
+    let sum = |terms: &mut dyn Iterator<Item = T>| terms.reduce(|s, t| s + t).unwrap_or_else(|| T::cst(0.0));
+    let first: Vec<T> = (0..N::FIRST).map(|i| sum(&mut (0..m).map(|a| grad[a] * args[a].first(i)))).collect();
+    let mut w: Vec<Option<Vec<T>>> = vec![None; N::FIRST];
+    let second = (0..N::SECOND)
+        .map(|p| {
+            let (i, j) = N::pair(p);
+            let wj = w[j].get_or_insert_with(|| {
+                (0..m)
+                    .map(|a| sum(&mut (0..m).map(|b| hess[crate::packed_index(m, a, b)] * args[b].first(j))))
+                    .collect()
+            });
+            sum(&mut (0..m)
+                .map(|a| grad[a] * args[a].second(p))
+                .chain((0..m).map(|a| args[a].first(i) * wj[a])))
+        })
+        .collect();
+    Ok(N::from_lanes(f, first, second))
+}

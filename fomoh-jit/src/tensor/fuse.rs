@@ -5,15 +5,16 @@
 //! in the local mode `HyperK(m)` over its `m` active leaves, seeded with unit directions,
 //! which yields the local gradient `g_a` and Hessian `H_ab` of the body from the runtime's
 //! rule table; the lanes of the mode are then the second-order chain rule applied to the
-//! leaves' lanes:
+//! leaves' lanes, staged from the runtime's own `lift_n` of the mode's number type:
 //!
 //! ```text
 //! y.d_i  = Σ_a g_a u_a.d_i
 //! y.h_ij = Σ_a g_a u_a.h_ij + Σ_a u_a.d_i w_a,j      with  w_a,j = Σ_b H_ab u_b.d_j
 //! ```
 //!
-//! (hyper-dual: `d_1, d_2 = e1, e2`, `h_12 = e12`; jet: `d = d1`, `h = d2`). The
-//! elementary derivatives still come only from staging the rule table; this is composition.
+//! (hyper-dual: `d_1, d_2 = e1, e2`, `h_12 = e12`; jet: `d = d1`, `h = d2`). Nothing here
+//! restates a derivative: the local derivatives come from staging the rule table, their
+//! composition from staging the number types' chain rule.
 //! For a body over few leaves in a mode with many lanes (Rosenbrock: `m = 2`, `K = 8`) it
 //! does far less work per element; [`choose`] picks the smaller of the two staged graphs.
 //!
@@ -23,7 +24,7 @@
 
 use crate::error::{JitError, JitResult};
 use crate::ir::{Builder, Graph, NodeId, Op};
-use crate::stage::{stage_lanes, Mode};
+use crate::stage::{stage_lanes, stage_lift_n, Mode};
 use fomoh_runtime::{packed_index, BinaryOp, UnaryOp};
 
 /// How the body of a fused loop is staged in a derivative mode.
@@ -83,31 +84,11 @@ pub(super) fn cost(g: &Graph) -> usize {
         .iter()
         .map(|op| match op {
             Op::Input(_) | Op::Const(_) => 0,
-            Op::Unary(u, _) if !crate::codegen::is_native_unary(*u) => 8,
+            Op::Unary(u, _) if !crate::lower::is_native_unary(*u) => 8,
             Op::Binary(BinaryOp::Pow | BinaryOp::Atan2 | BinaryOp::Hypot, ..) => 8,
             _ => 1,
         })
         .sum()
-}
-
-/// The lanes of `mode` as chain-rule terms: the first-order lanes, and per second-order lane
-/// `(lane, i, j)` with `y.lane = Σ g_a u_a.lane + Σ_ab H_ab u_a.i u_b.j`.
-#[allow(clippy::type_complexity)]
-fn lane_terms(mode: Mode) -> (Vec<usize>, Vec<(usize, usize, usize)>) {
-    match mode {
-        Mode::Primal => (vec![], vec![]),
-        Mode::HyperDual => (vec![1, 2], vec![(3, 1, 2)]),
-        Mode::Jet => (vec![1], vec![(2, 1, 1)]),
-        Mode::HyperK(k) => {
-            let mut s = Vec::with_capacity(k * (k + 1) / 2);
-            for i in 0..k {
-                for j in i..k {
-                    s.push((1 + k + packed_index(k, i, j), 1 + i, 1 + j));
-                }
-            }
-            ((1..=k).collect(), s)
-        }
-    }
 }
 
 /// The rank of each lane of `mode` in the order a fused loop updates its accumulators: the
@@ -180,63 +161,16 @@ pub(super) fn preaccumulate(
         map.push(b.push(new));
     }
     let lo: Vec<NodeId> = local.outputs.iter().map(|&o| map[o as usize]).collect();
-    let y0 = lo[0];
-    let grad: Vec<NodeId> = lo[1..=m].to_vec();
-    let hess = |a: usize, c: usize| lo[1 + m + packed_index(m, a, c)];
-    let zero = b.push(Op::Const(0.0));
-    let lane = |b: &mut Builder, a: usize, l: usize| -> NodeId {
-        let k = active[a];
-        if present(k, l) {
-            b.push(Op::Input((k * ml + l) as u32))
-        } else {
-            zero
-        }
-    };
-    let sum = |b: &mut Builder, terms: Vec<NodeId>| -> NodeId {
-        terms.into_iter().reduce(|s, t| b.push(Op::Binary(BinaryOp::Add, s, t))).unwrap_or(zero)
-    };
-    let (first, second) = lane_terms(mode);
-    let mut out = vec![zero; ml];
-    out[0] = y0;
-    for &l in &first {
-        let t: Vec<NodeId> = (0..m)
-            .map(|a| {
-                let u = lane(&mut b, a, l);
-                b.push(Op::Binary(BinaryOp::Mul, grad[a], u))
-            })
-            .collect();
-        out[l] = sum(&mut b, t);
-    }
-    // w[j][a] = Σ_c H_ac u_c.j, built on first use.
-    let mut w: Vec<Option<Vec<NodeId>>> = vec![None; ml];
-    for &(l, i, j) in &second {
-        if w[j].is_none() {
-            let col: Vec<NodeId> = (0..m)
-                .map(|a| {
-                    let t: Vec<NodeId> = (0..m)
-                        .map(|c| {
-                            let u = lane(&mut b, c, j);
-                            b.push(Op::Binary(BinaryOp::Mul, hess(a, c), u))
-                        })
-                        .collect();
-                    sum(&mut b, t)
-                })
-                .collect();
-            w[j] = Some(col);
-        }
-        let wj = w[j].clone().expect("built above");
-        let mut t: Vec<NodeId> = (0..m)
-            .map(|a| {
-                let u = lane(&mut b, a, l);
-                b.push(Op::Binary(BinaryOp::Mul, grad[a], u))
-            })
-            .collect();
-        for (a, &wa) in wj.iter().enumerate() {
-            let u = lane(&mut b, a, i);
-            t.push(b.push(Op::Binary(BinaryOp::Mul, u, wa)));
-        }
-        out[l] = sum(&mut b, t);
-    }
+    // The chain rule is the runtime's own (`lift_n` of the mode's number type), staged.
+    let leaves: Vec<Vec<Option<NodeId>>> = active
+        .iter()
+        .map(|&k| {
+            (0..ml)
+                .map(|l| (l > 0 && present(k, l)).then(|| b.push(Op::Input((k * ml + l) as u32))))
+                .collect()
+        })
+        .collect();
+    let (mut b, out) = stage_lift_n(b, mode, &leaves, lo[0], &lo[1..=m], &lo[1 + m..])?;
     if b.overflow {
         return Err(JitError::GraphTooLarge { stage: "staged", limit });
     }
