@@ -202,7 +202,12 @@ pub(crate) trait Lanes<T>: Sized {
 ///
 /// (`lift1` and `lift2` are its one- and two-argument cases, written out for speed). Sums
 /// run in argument order, the `w` column of lane `j` is formed where it is first needed.
-pub(crate) fn lift_n<T: crate::Real, N: Lanes<T>>(args: &[N], f: T, grad: &[T], hess: &[T]) -> crate::Result<N> {
+pub(crate) fn lift_n<T: crate::Real, N: Lanes<T>>(
+    args: &[N],
+    f: T,
+    grad: &[T],
+    hess: &[T],
+) -> crate::Result<N> {
     let m = args.len();
     crate::error::check_len(|| "gradient of the local function".into(), m, grad.len())?;
     crate::error::check_len(|| "packed Hessian of the local function".into(), m * (m + 1) / 2, hess.len())?;
