@@ -333,14 +333,25 @@ pub fn gather<P: Planes + ?Sized>(x: &P, base: usize, idx: &[usize], shape: Vec<
         return Err(Error::Shape(format!("gather: {} indices for shape {shape:?}", idx.len())));
     }
     // a max by fold vectorizes (the bounds check is a scan over every index)
-    if let Some(m) = (!idx.is_empty()).then(|| idx.iter().copied().fold(0, usize::max)) {
-        if base + m >= x.numel() {
-            return Err(Error::Shape(format!("gather: index {} out of range {}", base + m, x.numel())));
-        }
-    }
+    let m = idx.iter().copied().fold(0, usize::max);
+    let end = base.checked_add(m).filter(|&e| idx.is_empty() || e < x.numel());
+    let Some(end) = end else {
+        return Err(Error::Shape(format!(
+            "gather: index {} out of range {}",
+            base.saturating_add(m),
+            x.numel()
+        )));
+    };
     Ok(map_linear(x, shape, |src, out| {
+        if idx.is_empty() {
+            return;
+        }
+        let src = &src[base..=end];
         for (o, &i) in out.iter_mut().zip(idx) {
-            *o = src[base + i];
+            // SAFETY: `i <= m = end - base` for every index (the fold above), so `i` is in
+            // bounds of `src`, which holds `end - base + 1` elements (the slice above
+            // checked that the plane has them).
+            *o = unsafe { *src.get_unchecked(i) };
         }
     }))
 }
