@@ -224,8 +224,11 @@ pub fn conv2d_im2col(
     let y = b.matmul(wm, xcols)?;
     let bcol = b.reshape(bias, &[o, 1])?;
     let y = b.add(y, bcol)?;
-    // (O, B, Ho·Wo) -> (B, O, Ho·Wo)
+    // (O, B, Ho·Wo) -> (B, O, Ho·Wo): for one sample, the same order
     let hw = ho * wo;
+    if bn == 1 {
+        return b.reshape(y, &[1, o * hw]);
+    }
     let perm = indices(IndexKey::ChannelsLast([o, bn, hw]), || {
         (0..bn)
             .flat_map(|bi| (0..o).flat_map(move |oc| (0..hw).map(move |s| (oc * bn + bi) * hw + s)))
