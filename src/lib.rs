@@ -173,3 +173,5 @@ pub mod prelude {
         Adam, Curvature, Fgd, Fomoh, FomohBp, FomohKd, Newton, Optimizer, Options, Sgd, Tangents,
     };
 }
+
+pub mod distributed;
