@@ -167,15 +167,8 @@ impl<C: Collective, O: Objective + Sync> Objective for Sharded<'_, C, O> {
         })?;
         let passes = all.chunks(n).map(|p| p[0] as usize).max().unwrap_or(0);
         let r = self.fold(&all, n, 1);
-        let mut hess = vec![vec![0.0; k]; k];
-        let mut at = 1 + k;
-        for i in 0..k {
-            for j in i..k {
-                hess[i][j] = r[at];
-                hess[j][i] = r[at];
-                at += 1;
-            }
-        }
+        let packed = &r[1 + k..];
+        let hess = (0..k).map(|i| (0..k).map(|j| packed[crate::packed_index(k, i, j)]).collect()).collect();
         Ok((Projection { value: r[0], grad: r[1..1 + k].to_vec(), hess }, passes))
     }
 

@@ -70,6 +70,12 @@ impl Dist {
     fn shards_setting(&self) -> Option<usize> {
         match *self {}
     }
+    fn count_step(&mut self) {
+        match *self {}
+    }
+    fn runs(&self) -> &[RunComm] {
+        match *self {}
+    }
     /// Reports `e` and ends every rank.
     pub(super) fn fail(&self, _: &CliError) -> ! {
         match *self {}
@@ -110,6 +116,12 @@ impl Dist {
     }
     fn shards_setting(&self) -> Option<usize> {
         self.shards
+    }
+    fn count_step(&mut self) {
+        self.steps += 1;
+    }
+    fn runs(&self) -> &[RunComm] {
+        &self.runs
     }
     /// Reports `e` (naming this rank) and ends every rank with `MPI_Abort`.
     pub(super) fn fail(&self, e: &CliError) -> ! {
@@ -164,10 +176,7 @@ impl Dist {
         batch: &Batch,
         theta: &mut [f64],
     ) -> fomoh::Result<StepReport> {
-        #[cfg(feature = "mpi")]
-        {
-            self.steps += 1;
-        }
+        self.count_step();
         let group = self.group();
         let n = idx.len();
         let s = split(n, self.shards_setting());
@@ -193,10 +202,7 @@ impl Dist {
     /// `summary.json`'s `distributed` entry: ranks and, per optimizer, steps, collectives,
     /// bytes and all-gather seconds per step.
     pub(super) fn summary(&self) -> serde_json::Value {
-        #[cfg(feature = "mpi")]
-        let runs = &self.runs;
-        #[cfg(not(feature = "mpi"))]
-        let runs: &[RunComm] = match *self {};
+        let runs = self.runs();
         json!({
             "ranks": self.size(),
             "runs": runs.iter().map(|r| {
