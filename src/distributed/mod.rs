@@ -17,16 +17,17 @@
 //!
 //! A K-direction pass exchanges `1 + K + K(K+1)/2` numbers per shard (plus a pass count and a
 //! three-number header per rank), whatever the model size: 54 + 4 doubles at K = 8. A
-//! gradient pass (FoMoH-BP, SGD, Adam) exchanges the P gradient entries of every shard: like
-//! any backprop data-parallel step, its traffic grows with the model (a ring all-reduce moves
-//! `2(R−1)/R·P` numbers per rank; gathering the S shard gradients, as here for the bitwise
-//! result, moves `S·P`).
+//! gradient pass (FoMoH-BP, SGD, Adam) must combine the P gradient entries of every shard:
+//! like any backprop data-parallel step its traffic grows with the model. It is a
+//! reduce-scatter by hand (one all-to-all: rank `q` adds block `q` of every shard's gradient
+//! in shard order) and an all-gather of the sums, about `P` numbers sent and `P` received per
+//! rank (a ring all-reduce moves `2(R−1)/R·P`), with the same bits as adding in one process.
 //!
 //! The header of each rank's message carries its status (so an error on one rank ends the
 //! pass with an error on every rank instead of a hang) and a checksum of θ (see
 //! [`Group::check_every`]): ranks that drift apart stop with [`Error::Backend`].
 //!
-//! [`Collective`] is the one operation needed (an all-gather of `f64`s); [`Solo`] is the
+//! [`Collective`] holds the two operations needed (all-gather, all-to-all); [`Solo`] is the
 //! one-process implementation, [`LocalRank`] runs ranks as threads of one process (tests),
 //! and with the feature `mpi`, `MpiWorld` is MPI's `MPI_COMM_WORLD` (rsmpi). [`cost`] is the
 //! communication model of `docs/distributed.md`.
@@ -35,6 +36,7 @@ pub mod cost;
 mod local;
 #[cfg(feature = "mpi")]
 mod mpi;
+mod reduce;
 mod sharded;
 
 pub use local::LocalRank;
@@ -42,13 +44,14 @@ pub use local::LocalRank;
 pub use mpi::{launched_by_mpi, MpiWorld};
 pub use sharded::Sharded;
 
+use crate::error::check_len;
 use crate::{Error, Result};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-/// The collective operation data-parallel passes need: an all-gather of `f64`s with known
-/// lengths. Every rank calls it in the same order with the same `counts`.
+/// The collective operations data-parallel passes need: an all-gather and an all-to-all of
+/// `f64`s with known lengths. Every rank makes the same calls in the same order.
 pub trait Collective {
     /// This process's rank, `0..size()`.
     fn rank(&self) -> usize;
@@ -57,6 +60,10 @@ pub trait Collective {
     /// Every rank's `local`, concatenated in rank order, on every rank; `counts[r]` is rank
     /// `r`'s length (`counts[self.rank()] == local.len()`).
     fn all_gather(&self, local: &[f64], counts: &[usize]) -> Result<Vec<f64>>;
+    /// Personalized exchange: this rank sends `send_counts[q]` numbers to rank `q` (the
+    /// blocks of `send` in rank order) and receives `recv_counts[r]` from each rank `r`,
+    /// concatenated in rank order (the counts agree across ranks).
+    fn all_to_all(&self, send: &[f64], send_counts: &[usize], recv_counts: &[usize]) -> Result<Vec<f64>>;
 }
 
 /// One process: [`Collective::all_gather`] returns the local data.
@@ -74,6 +81,10 @@ impl Collective for Solo {
         check_counts(self, local, counts)?;
         Ok(local.to_vec())
     }
+    fn all_to_all(&self, send: &[f64], send_counts: &[usize], recv_counts: &[usize]) -> Result<Vec<f64>> {
+        check_exchange(self, send, send_counts, recv_counts)?;
+        Ok(send.to_vec())
+    }
 }
 
 /// Checks the arguments of [`Collective::all_gather`] (implementations call it first).
@@ -81,7 +92,19 @@ pub fn check_counts(comm: &(impl Collective + ?Sized), local: &[f64], counts: &[
     if counts.len() != comm.size() {
         return Err(Error::length("all_gather counts", comm.size(), counts.len()));
     }
-    crate::error::check_len(|| "all_gather local data".into(), counts[comm.rank()], local.len())
+    check_len(|| "all_gather local data".into(), counts[comm.rank()], local.len())
+}
+
+/// Checks the arguments of [`Collective::all_to_all`] (implementations call it first).
+pub fn check_exchange(
+    comm: &(impl Collective + ?Sized),
+    send: &[f64],
+    send_counts: &[usize],
+    recv_counts: &[usize],
+) -> Result<()> {
+    check_len(|| "all_to_all send counts".into(), comm.size(), send_counts.len())?;
+    check_len(|| "all_to_all receive counts".into(), comm.size(), recv_counts.len())?;
+    check_len(|| "all_to_all send data".into(), send_counts.iter().sum(), send.len())
 }
 
 /// The shards rank `rank` of `ranks` computes out of `shards`: a contiguous range, so that
@@ -124,7 +147,8 @@ pub fn checksum(theta: &[f64]) -> u64 {
 pub struct CommStats {
     /// Collective calls.
     pub collectives: u64,
-    /// Bytes this rank sent (its own message per call).
+    /// Bytes this rank sent to the other ranks (its message's payload once per all-gather,
+    /// the blocks for the other ranks in an all-to-all; none with one rank).
     pub bytes_sent: u64,
     /// Bytes this rank received (the other ranks' messages).
     pub bytes_received: u64,
@@ -235,12 +259,20 @@ impl<C: Collective> Group<C> {
 
     /// The all-gather, counted and timed.
     fn gather(&self, local: &[f64], counts: &[usize]) -> Result<Vec<f64>> {
+        let sent = if self.size() > 1 { local.len() } else { 0 };
+        self.counted(sent, local.len(), |c| c.all_gather(local, counts))
+    }
+
+    /// A collective `f` in which this rank sends `sent` numbers to other ranks and keeps
+    /// `kept` of its own among those it gets back (they do not cross the network), counted
+    /// and timed.
+    fn counted(&self, sent: usize, kept: usize, f: impl FnOnce(&C) -> Result<Vec<f64>>) -> Result<Vec<f64>> {
         let start = Instant::now();
-        let all = self.comm.all_gather(local, counts)?;
+        let all = f(&self.comm)?;
         self.nanos.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
         self.collectives.fetch_add(1, Ordering::Relaxed);
-        self.sent.fetch_add(8 * local.len() as u64, Ordering::Relaxed);
-        self.received.fetch_add(8 * (all.len() - local.len()) as u64, Ordering::Relaxed);
+        self.sent.fetch_add(8 * sent as u64, Ordering::Relaxed);
+        self.received.fetch_add(8 * all.len().saturating_sub(kept) as u64, Ordering::Relaxed);
         Ok(all)
     }
 
@@ -254,45 +286,65 @@ impl<C: Collective> Group<C> {
         per_shard: usize,
         shards: usize,
     ) -> std::result::Result<Vec<f64>, Exchange> {
-        let pass = self.passes.fetch_add(1, Ordering::Relaxed);
-        let check = self.check_every > 0 && pass.is_multiple_of(self.check_every);
-        let sum = if check { checksum(x) } else { 0 };
+        let (pass, check, header) = self.header(x, Status::Ok);
         let counts: Vec<usize> =
             (0..self.size()).map(|r| HEADER + per_shard * owned_by(r, self.size(), shards).len()).collect();
         let mine = counts[self.rank()] - HEADER;
-        let (status, body) = match local {
-            Ok(v) if v.len() == mine => (Status::Ok, v),
-            Ok(v) => return Err(Exchange::Error(Error::length("shard partials", mine, v.len()))),
-            Err(s) => (s, vec![f64::NAN; mine]),
+        let (mut msg, body) = match local {
+            Ok(v) if v.len() == mine => (header, v),
+            // Still take part, so that no rank waits: the others learn of the failure.
+            Ok(_) => (with_status(header, Status::Failed), vec![f64::NAN; mine]),
+            Err(s) => (with_status(header, s), vec![f64::NAN; mine]),
         };
-        let mut msg = vec![status as u8 as f64, (sum >> 32) as f64, (sum & 0xffff_ffff) as f64];
         msg.extend(body);
         let all = self.gather(&msg, &counts).map_err(Exchange::Error)?;
         let mut partials = Vec::with_capacity(per_shard * shards);
+        let mut headers = Vec::with_capacity(self.size());
         let mut at = 0;
-        let mut sums = Vec::with_capacity(self.size());
-        let mut statuses = Vec::with_capacity(self.size());
         for c in &counts {
-            statuses.push(Status::of(all[at]));
-            sums.push(((all[at + 1] as u64) << 32) | all[at + 2] as u64);
+            headers.push(&all[at..at + HEADER]);
             partials.extend_from_slice(&all[at + HEADER..at + c]);
             at += c;
         }
-        if let Some((r, s)) = statuses.iter().enumerate().find(|(_, s)| **s != Status::Ok) {
-            return Err(match s {
-                Status::NoGradient => Exchange::NoGradient,
-                Status::NonFinite => Exchange::Error(Error::NonFinite(format!("on rank {r} (pass {pass})"))),
-                _ => Exchange::Error(distributed_error(format!("rank {r} failed in pass {pass}"))),
-            });
-        }
-        if check && sums.iter().any(|s| *s != sums[0]) {
-            return Err(Exchange::Error(distributed_error(format!(
-                "the parameters differ across ranks at pass {pass} (checksums {sums:x?}): the ranks \
-                 drifted apart"
-            ))));
-        }
+        check_headers(&headers, pass, check)?;
         Ok(partials)
     }
+
+    /// The header of this rank's message in the next pass at θ = `x`: the pass number,
+    /// whether θ's checksum is compared in it, and the header (status, checksum).
+    fn header(&self, x: &[f64], status: Status) -> (u64, bool, Vec<f64>) {
+        let pass = self.passes.fetch_add(1, Ordering::Relaxed);
+        let check = self.check_every > 0 && pass.is_multiple_of(self.check_every);
+        let sum = if check { checksum(x) } else { 0 };
+        (pass, check, vec![status as u8 as f64, (sum >> 32) as f64, (sum & 0xffff_ffff) as f64])
+    }
+}
+
+/// `header` with its status replaced.
+fn with_status(mut header: Vec<f64>, status: Status) -> Vec<f64> {
+    header[0] = status as u8 as f64;
+    header
+}
+
+/// Every rank's header of pass `pass` (in rank order): the first rank's failure, as the same
+/// error on every rank, or different checksums (when `check`).
+fn check_headers(headers: &[&[f64]], pass: u64, check: bool) -> std::result::Result<(), Exchange> {
+    if let Some((r, s)) = headers.iter().map(|h| Status::of(h[0])).enumerate().find(|(_, s)| *s != Status::Ok)
+    {
+        return Err(match s {
+            Status::NoGradient => Exchange::NoGradient,
+            Status::NonFinite => Exchange::Error(Error::NonFinite(format!("on rank {r} (pass {pass})"))),
+            _ => Exchange::Error(distributed_error(format!("rank {r} failed in pass {pass}"))),
+        });
+    }
+    let sums: Vec<u64> = headers.iter().map(|h| ((h[1] as u64) << 32) | h[2] as u64).collect();
+    if check && sums.iter().any(|s| *s != sums[0]) {
+        return Err(Exchange::Error(distributed_error(format!(
+            "the parameters differ across ranks at pass {pass} (checksums {sums:x?}): the ranks \
+             drifted apart"
+        ))));
+    }
+    Ok(())
 }
 
 /// Why an exchange did not give partials.

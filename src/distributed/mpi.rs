@@ -1,8 +1,8 @@
 //! `MpiWorld`: `MPI_COMM_WORLD` through rsmpi (feature `mpi`).
 
-use super::{check_counts, distributed_error, Collective};
+use super::{check_counts, check_exchange, distributed_error, Collective};
 use crate::Result;
-use mpi::datatype::PartitionMut;
+use mpi::datatype::{Partition, PartitionMut};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives};
 use mpi::Count;
@@ -63,19 +63,36 @@ impl Collective for MpiWorld {
 
     fn all_gather(&self, local: &[f64], counts: &[usize]) -> Result<Vec<f64>> {
         check_counts(self, local, counts)?;
-        let too_big =
-            || distributed_error(format!("a message of {} numbers is too long for MPI", local.len()));
-        let counts: Vec<Count> =
-            counts.iter().map(|&c| Count::try_from(c)).collect::<Result<_, _>>().map_err(|_| too_big())?;
-        let mut displs = Vec::with_capacity(counts.len());
-        let mut at: Count = 0;
-        for c in &counts {
-            displs.push(at);
-            at = at.checked_add(*c).ok_or_else(too_big)?;
-        }
-        let mut all = vec![0.0; at as usize];
+        let (counts, displs, total) = layout(counts)?;
+        let mut all = vec![0.0; total];
         let mut partition = PartitionMut::new(&mut all[..], counts, displs);
         self.world.all_gather_varcount_into(local, &mut partition);
         Ok(all)
     }
+
+    fn all_to_all(&self, send: &[f64], send_counts: &[usize], recv_counts: &[usize]) -> Result<Vec<f64>> {
+        check_exchange(self, send, send_counts, recv_counts)?;
+        let (sc, sd, _) = layout(send_counts)?;
+        let (rc, rd, total) = layout(recv_counts)?;
+        let mut got = vec![0.0; total];
+        let outgoing = Partition::new(send, sc, sd);
+        let mut incoming = PartitionMut::new(&mut got[..], rc, rd);
+        self.world.all_to_all_varcount_into(&outgoing, &mut incoming);
+        Ok(got)
+    }
+}
+
+/// MPI's counts and displacements of blocks of `counts` numbers, and their total.
+fn layout(counts: &[usize]) -> Result<(Vec<Count>, Vec<Count>, usize)> {
+    let total: usize = counts.iter().sum();
+    let too_big = || distributed_error(format!("a message of {total} numbers is too long for MPI"));
+    let counts: Vec<Count> =
+        counts.iter().map(|&c| Count::try_from(c).map_err(|_| too_big())).collect::<Result<_>>()?;
+    let mut displs = Vec::with_capacity(counts.len());
+    let mut at: Count = 0;
+    for c in &counts {
+        displs.push(at);
+        at = at.checked_add(*c).ok_or_else(too_big)?;
+    }
+    Ok((counts, displs, total))
 }

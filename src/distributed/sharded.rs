@@ -46,44 +46,56 @@ impl<'g, C: Collective, O: Objective + Sync> Sharded<'g, C, O> {
         Ok(Sharded { group, dim, weights, local })
     }
 
-    /// This rank's shards' `pass` (side by side when there are several), gathered from every
-    /// rank: every shard's partial (`per_shard` numbers) in shard order, or `Ok(None)` when a
-    /// rank's shard has no gradient.
-    fn gather(
+    /// This rank's shards' `pass` (side by side when there are several), in shard order, each
+    /// `per_shard` numbers long; or the status of the first failure (and its error, if any).
+    #[allow(clippy::type_complexity)]
+    fn run_local(
         &self,
-        x: &[f64],
         per_shard: usize,
         pass: impl Fn(&O) -> Result<Option<Vec<f64>>> + Sync,
-    ) -> Result<Option<Vec<f64>>> {
+    ) -> (std::result::Result<Vec<Vec<f64>>, Status>, Option<Error>) {
         use rayon::prelude::*;
         let runs: Vec<Result<Option<Vec<f64>>>> = if self.local.len() > 1 {
             self.local.par_iter().map(&pass).collect()
         } else {
             self.local.iter().map(&pass).collect()
         };
-        let mut own_error = None;
-        let mut body = Vec::with_capacity(per_shard * self.local.len());
-        let mut status = Status::Ok;
+        let mut parts = Vec::with_capacity(runs.len());
+        let mut no_gradient = false;
         for r in runs {
             match r {
-                Ok(Some(v)) if v.len() == per_shard => body.extend(v),
+                Ok(Some(v)) if v.len() == per_shard => parts.push(v),
                 Ok(Some(v)) => {
-                    status = Status::Failed;
-                    own_error.get_or_insert(Error::length("a shard's partial", per_shard, v.len()));
+                    return (
+                        Err(Status::Failed),
+                        Some(Error::length("a shard's partial", per_shard, v.len())),
+                    )
                 }
-                Ok(None) => status = Status::NoGradient,
+                Ok(None) => no_gradient = true,
                 Err(e) => {
-                    status =
+                    let status =
                         if matches!(e, Error::NonFinite(_)) { Status::NonFinite } else { Status::Failed };
-                    own_error.get_or_insert(e);
+                    return (Err(status), Some(e));
                 }
-            }
-            if !matches!(status, Status::Ok | Status::NoGradient) {
-                break;
             }
         }
-        let local = if status == Status::Ok { Ok(body) } else { Err(status) };
-        match self.group.exchange(x, local, per_shard, self.weights.len()) {
+        if no_gradient {
+            return (Err(Status::NoGradient), None);
+        }
+        (Ok(parts), None)
+    }
+
+    /// This rank's shards' `pass`, gathered from every rank: every shard's partial
+    /// (`per_shard` numbers) in shard order, or `Ok(None)` when a rank's shard has no
+    /// gradient.
+    fn gather(
+        &self,
+        x: &[f64],
+        per_shard: usize,
+        pass: impl Fn(&O) -> Result<Option<Vec<f64>>> + Sync,
+    ) -> Result<Option<Vec<f64>>> {
+        let (local, own_error) = self.run_local(per_shard, pass);
+        match self.group.exchange(x, local.map(|p| p.concat()), per_shard, self.weights.len()) {
             Ok(all) => Ok(Some(all)),
             Err(Exchange::NoGradient) => Ok(None),
             // This rank's own error is the more precise message.
@@ -172,11 +184,15 @@ impl<C: Collective, O: Objective + Sync> Objective for Sharded<'_, C, O> {
         Ok((Projection { value: r[0], grad: r[1..1 + k].to_vec(), hess }, passes))
     }
 
+    /// The shards' gradients added entry by entry in shard order (a reduce-scatter by hand and
+    /// an all-gather: about P numbers sent and received per rank), the same bits as
+    /// `WeightedSum`'s; `None` if a shard has no gradient.
     fn gradient(&self, x: &[f64]) -> Option<Result<Vec<f64>>> {
-        match self.gather(x, self.dim, |o| o.gradient(x).transpose()) {
-            Ok(Some(all)) => Some(Ok(self.fold(&all, self.dim, 0))),
-            Ok(None) => None,
-            Err(e) => Some(Err(e)),
+        let (local, own_error) = self.run_local(self.dim, |o| o.gradient(x).transpose());
+        match self.group.reduce_sum(x, local, &self.weights, self.dim) {
+            Ok(g) => Some(Ok(g)),
+            Err(Exchange::NoGradient) => None,
+            Err(Exchange::Error(e)) => Some(Err(own_error.unwrap_or(e))),
         }
     }
 }

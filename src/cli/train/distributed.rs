@@ -80,6 +80,10 @@ impl Dist {
     pub(super) fn fail(&self, _: &CliError) -> ! {
         match *self {}
     }
+    /// Reports `e` and exits once every rank has.
+    pub(super) fn exit_with(self, _: &CliError) -> ! {
+        match self {}
+    }
 }
 
 #[cfg(feature = "mpi")]
@@ -125,8 +129,23 @@ impl Dist {
     }
     /// Reports `e` (naming this rank) and ends every rank with `MPI_Abort`.
     pub(super) fn fail(&self, e: &CliError) -> ! {
-        eprintln!("error: rank {} of {}: {}", self.group.rank(), self.group.size(), e.0.replace('\n', " "));
+        self.report(e);
         self.group.comm().abort(1)
+    }
+
+    /// Reports `e` (naming this rank) and exits with status 1 once every rank has reported
+    /// (an error every rank meets, as [`Self::agree`]'s): each rank's message is printed
+    /// before the launcher ends the job.
+    pub(super) fn exit_with(self, e: &CliError) -> ! {
+        self.report(e);
+        let _ = self.group.agree(true);
+        terminate::uninstall();
+        drop(self);
+        std::process::exit(1)
+    }
+
+    fn report(&self, e: &CliError) {
+        eprintln!("error: rank {} of {}: {}", self.group.rank(), self.group.size(), e.0.replace('\n', " "));
     }
 }
 
@@ -237,6 +256,14 @@ mod terminate {
         }
         // SAFETY: as above.
         unsafe { libc::_exit(143) }
+    }
+
+    /// Restores SIGTERM's default action.
+    pub(super) fn uninstall() {
+        // SAFETY: resets the disposition of SIGTERM to the default.
+        unsafe {
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+        }
     }
 
     /// Installs the SIGTERM handler of rank `rank`.

@@ -471,6 +471,12 @@ impl Trainer {
     /// Train loss, test loss and test accuracy of `run` at its `theta`, after `run.epoch`
     /// epochs, `run.passes` passes and `run.seconds` seconds.
     fn row(&self, run: &RunState) -> CliResult<Row> {
+        if self.dist.as_ref().is_some_and(|d| d.rank() != 0) {
+            // `--distributed`: rank 0 alone evaluates and reports.
+            let nan = f64::NAN;
+            let (epoch, passes, seconds) = (run.epoch, run.passes, run.seconds);
+            return Ok(Row { epoch, passes, train_loss: nan, test_loss: nan, test_accuracy: nan, seconds });
+        }
         let tr = evaluate(self.model.as_ref(), &run.theta, &self.train, EVAL_CHUNK)?;
         let te = evaluate(self.model.as_ref(), &run.theta, &self.test, EVAL_CHUNK)?;
         Ok(Row {
@@ -592,11 +598,16 @@ pub fn train(args: &Args, global: Global, default_dir: &str) -> CliResult<PathBu
     let dist = if args.distributed { Some(Dist::init(args.shards)?) } else { None };
     let root = dist.as_ref().is_none_or(|d| d.rank() == 0);
     let prepared = prepare(args, &dir, root, dist.as_ref());
-    let mut t = match &dist {
-        Some(d) => d.agree(prepared)?,
+    let mut t = match dist {
+        Some(d) => match d.agree(prepared) {
+            Ok(mut t) => {
+                t.dist = Some(d);
+                t
+            }
+            Err(e) => d.exit_with(&e),
+        },
         None => prepared?,
     };
-    t.dist = dist;
     let global = if root { global } else { Global { quiet: true, json: false } };
     let done = train_prepared(&mut t, args, global, &dir, root);
     match (&done, &t.dist) {
