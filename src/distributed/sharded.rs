@@ -19,8 +19,9 @@ use crate::{Error, HyperDual, Jet, Objective, Result};
 /// fn b<S: Scalar>(x: &[S]) -> S { x[0].sin() }
 /// let (fa, fb) = (objective(1, scalar_fn!(a)), objective(1, scalar_fn!(b)));
 /// let group = Group::new(Solo);
-/// let s = Sharded::new(&group, 1, vec![0.25, 0.75], vec![&fa, &fb]).unwrap();
-/// let w = WeightedSum::new(vec![(&fa, 0.25), (&fb, 0.75)]).unwrap();
+/// let parts: Vec<&(dyn Objective + Sync)> = vec![&fa, &fb];
+/// let s = Sharded::new(&group, 1, vec![0.25, 0.75], parts.clone()).unwrap();
+/// let w = WeightedSum::new(vec![(parts[0], 0.25), (parts[1], 0.75)]).unwrap();
 /// assert_eq!(s.value(&[0.3]).unwrap().to_bits(), w.value(&[0.3]).unwrap().to_bits());
 /// ```
 #[derive(Debug)]

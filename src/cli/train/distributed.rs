@@ -219,7 +219,7 @@ impl Dist {
     }
 
     /// `summary.json`'s `distributed` entry: ranks and, per optimizer, steps, collectives,
-    /// bytes and all-gather seconds per step.
+    /// bytes and seconds inside the collectives per step.
     pub(super) fn summary(&self) -> serde_json::Value {
         let runs = self.runs();
         json!({
@@ -232,7 +232,7 @@ impl Dist {
                     "collectives_per_step": per(r.stats.collectives as f64),
                     "bytes_sent_per_step": per(r.stats.bytes_sent as f64),
                     "bytes_received_per_step": per(r.stats.bytes_received as f64),
-                    "allgather_seconds_per_step": per(r.stats.seconds),
+                    "collective_seconds_per_step": per(r.stats.seconds),
                 })
             }).collect::<Vec<_>>(),
         })
