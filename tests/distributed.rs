@@ -152,6 +152,47 @@ impl Objective for Probe {
         let v = self.value(x)?;
         Ok(HyperDual::new(v, 2.0 * x[0] * v1[0], 2.0 * x[0] * v2[0], 2.0 * v1[0] * v2[0]))
     }
+    fn gradient(&self, x: &[f64]) -> Option<fomoh::Result<Vec<f64>>> {
+        Some(self.value(x).map(|_| vec![2.0 * x[0]]))
+    }
+}
+
+/// Every rank's gradient (through the all-to-all reduction), shard `bad` failing.
+fn probe_gradient(ranks: usize, bad: Option<usize>) -> Vec<Option<fomoh::Result<Vec<f64>>>> {
+    let group = LocalRank::group(ranks);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = group
+            .into_iter()
+            .map(|comm| {
+                s.spawn(move || {
+                    let group = Group::new(comm);
+                    let mine = owned_by(group.rank(), ranks, ranks);
+                    let parts: Vec<Probe> = mine.map(|s| Probe { fail: bad == Some(s) }).collect();
+                    let obj = Sharded::new(&group, 1, vec![1.0 / ranks as f64; ranks], parts).unwrap();
+                    obj.gradient(&[0.75])
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn gradients_reduce_across_ranks_and_failures_reach_every_rank() {
+    for ranks in [1, 2, 3] {
+        for g in probe_gradient(ranks, None) {
+            let g = g.unwrap().unwrap();
+            assert!(g.len() == 1 && (g[0] - 1.5).abs() < 1e-15, "{ranks} ranks: {g:?}");
+        }
+    }
+    let out = probe_gradient(3, Some(2));
+    assert!(matches!(&out[2], Some(Err(Error::InvalidArgument(_)))), "{out:?}");
+    for o in &out[..2] {
+        assert!(
+            matches!(o, Some(Err(Error::Backend { message, .. })) if message.contains("rank 2 failed")),
+            "{o:?}"
+        );
+    }
 }
 
 /// Every rank's result of `value` at its θ (`theta(rank)`), shard `bad` failing.
