@@ -42,6 +42,9 @@ pub struct BenchmarksDoc;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/models.md")]
 pub struct ModelsGuide;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/distributed.md")]
+pub struct DistributedGuide;
 
 pub mod generated;
 /// Generates the second-order forward passes of an ordinary `f64` (or `f32`) function at
@@ -173,3 +176,5 @@ pub mod prelude {
         Adam, Curvature, Fgd, Fomoh, FomohBp, FomohKd, Newton, Optimizer, Options, Sgd, Tangents,
     };
 }
+
+pub mod distributed;

@@ -12,23 +12,31 @@ pub const HANG: Duration = Duration::from_secs(60);
 
 /// Runs `fomoh args` in `cwd`; fails the test if it runs longer than [`HANG`].
 pub fn fomoh_in<S: AsRef<std::ffi::OsStr>>(cwd: &Path, args: &[S]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fomoh"))
-        .current_dir(cwd)
-        .args(args)
+    let argv: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
+    guarded(
+        Command::new(env!("CARGO_BIN_EXE_fomoh")).current_dir(cwd).args(args),
+        &format!("fomoh {argv:?}"),
+        HANG,
+    )
+}
+
+/// Runs `cmd` with its output captured; kills it and fails the test (naming `what`) if it runs
+/// longer than `limit`.
+pub fn guarded(cmd: &mut Command, what: &str, limit: Duration) -> Output {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run the fomoh binary");
+        .unwrap_or_else(|e| panic!("run {what}: {e}"));
     let start = Instant::now();
-    while child.try_wait().expect("wait for fomoh").is_none() {
-        if start.elapsed() > HANG {
+    while child.try_wait().expect("wait for the child").is_none() {
+        if start.elapsed() > limit {
             let _ = child.kill();
-            let argv: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
-            panic!("fomoh {argv:?} still running after {HANG:?}");
+            panic!("{what} still running after {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    child.wait_with_output().expect("collect fomoh's output")
+    child.wait_with_output().expect("collect the child's output")
 }
 
 /// Every entry (files and directories) under `dir`, as paths relative to it, sorted.

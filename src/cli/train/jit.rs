@@ -7,7 +7,7 @@ use fomoh::data::Batch;
 use fomoh::jit::{compile_model, BoundModel, CompiledModel};
 use fomoh::models::Model;
 use fomoh::optim::{LastGood, StepReport};
-use fomoh::WeightedSum;
+use fomoh::{Objective, WeightedSum};
 use std::collections::HashMap;
 /// The fewest rows a shard of a `--backend jit` minibatch gets (smaller batches run whole).
 const MIN_SHARD_ROWS: usize = 16;
@@ -19,7 +19,7 @@ const MAX_SHARDS: usize = 8;
 /// side: a function of the batch alone, so that a run gives the same numbers on any number
 /// of cores (a dense net's shard may still split into row tiles, which are also independent
 /// of the core count; see `fomoh::jit::tensor::RowTiling`).
-fn shards(rows: usize) -> usize {
+pub(super) fn shards(rows: usize) -> usize {
     (rows / MIN_SHARD_ROWS).clamp(1, MAX_SHARDS)
 }
 
@@ -65,12 +65,19 @@ fn bind_shards<'a, T: fomoh::jit::JitFloat>(
     bounds: &[usize],
 ) -> fomoh::Result<WeightedSum<BoundModel<'a, T>>> {
     let n = batch.labels.len() as f64;
-    let parts = programs
-        .iter()
-        .zip(bounds.windows(2))
-        .map(|(p, w)| Ok((p.bind_rows(batch, w[0]..w[1])?, (w[1] - w[0]) as f64 / n)))
-        .collect::<fomoh::Result<Vec<_>>>()?;
-    WeightedSum::new(parts)
+    let parts = bind_each(programs, batch, bounds)?;
+    WeightedSum::new(
+        parts.into_iter().zip(bounds.windows(2)).map(|(p, w)| (p, (w[1] - w[0]) as f64 / n)).collect(),
+    )
+}
+
+/// Each shard (rows `bounds[s]..bounds[s + 1]`) bound to its compiled model.
+fn bind_each<'a, T: fomoh::jit::JitFloat>(
+    programs: &[&'a CompiledModel<T>],
+    batch: &'a Batch,
+    bounds: &[usize],
+) -> fomoh::Result<Vec<BoundModel<'a, T>>> {
+    programs.iter().zip(bounds.windows(2)).map(|(p, w)| p.bind_rows(batch, w[0]..w[1])).collect()
 }
 
 impl JitModel {
@@ -106,6 +113,31 @@ impl JitModel {
             ShardPrograms::F64(programs) => {
                 let programs = shard_programs(programs, model, &bounds)?;
                 guard.step(optimizer, &bind_shards(&programs, batch, &bounds)?, theta)
+            }
+        }
+    }
+
+    /// `f` on the compiled models of shards `owned` of `batch` (rows `bounds[s]..bounds[s +
+    /// 1]`), each bound to its rows (`fomoh train --distributed`: a rank's shards).
+    pub(super) fn with_shards<R>(
+        &mut self,
+        model: &dyn Model,
+        batch: &Batch,
+        bounds: &[usize],
+        owned: std::ops::Range<usize>,
+        f: impl FnOnce(Vec<&(dyn Objective + Sync)>) -> fomoh::Result<R>,
+    ) -> fomoh::Result<R> {
+        let mine = &bounds[owned.start..=owned.end];
+        match &mut self.programs {
+            ShardPrograms::F32(programs) => {
+                let programs = shard_programs(programs, model, mine)?;
+                let parts = bind_each(&programs, batch, mine)?;
+                f(parts.iter().map(|p| p as &(dyn Objective + Sync)).collect())
+            }
+            ShardPrograms::F64(programs) => {
+                let programs = shard_programs(programs, model, mine)?;
+                let parts = bind_each(&programs, batch, mine)?;
+                f(parts.iter().map(|p| p as &(dyn Objective + Sync)).collect())
             }
         }
     }

@@ -20,6 +20,7 @@
 //! same optimizer loop as `--backend runtime`. The per-epoch evaluation (train/test loss and accuracy) is the
 //! runtime's primal pass on both backends.
 
+mod distributed;
 mod jit;
 mod report;
 mod session;
@@ -30,6 +31,7 @@ use super::plot::XAxis;
 use super::rosenbrock::{CurvatureArg, TangentArg};
 use super::spec::{parse_specs, Kind, Spec};
 use super::{CliError, CliResult, Global};
+use distributed::Dist;
 use fomoh::data::{minibatch_order, mnist, Dataset};
 use fomoh::models::{evaluate, Activation, Cnn, CnnConfig, LogisticRegression, Minibatch, Mlp, Model};
 use fomoh::optim::{Curvature, LastGood, Tangents};
@@ -121,6 +123,16 @@ pub struct Args {
     /// optimizers' state and the evaluation stay f64).
     #[arg(long, value_enum, default_value_t = Precision::F64)]
     pub precision: Precision,
+    /// Data-parallel over the ranks of an MPI job (`mpirun -n RANKS fomoh train --distributed
+    /// ...`; a build with the `mpi` feature): each rank computes its shards of every minibatch,
+    /// rank 0 writes the outputs and checkpoints.
+    #[arg(long)]
+    pub distributed: bool,
+    /// With --distributed: the shards each minibatch is split into, divided among the ranks
+    /// (a rank beyond them idles). The run is bitwise the same at any number of ranks for a
+    /// given value [default: as --backend jit: one per 16 rows, at most 8].
+    #[arg(long, value_name = "N", requires = "distributed")]
+    pub shards: Option<usize>,
 }
 
 /// `--precision`: the float type `--backend jit` compiles the model's passes for.
@@ -180,6 +192,8 @@ impl Args {
             overwrite: false,
             backend: Backend::Runtime,
             precision: Precision::F64,
+            distributed: false,
+            shards: None,
         }
     }
 }
@@ -290,6 +304,8 @@ struct Trainer {
     /// The compiled model of `--backend jit`.
     jit: Option<JitModel>,
     session: Session,
+    /// The MPI job of `--distributed`.
+    dist: Option<Dist>,
 }
 
 impl Trainer {
@@ -306,6 +322,9 @@ impl Trainer {
         }
         if args.batch == 0 {
             return Err(CliError("--batch must be at least 1".into()));
+        }
+        if args.shards == Some(0) {
+            return Err(CliError("--shards must be at least 1".into()));
         }
         if let Some(lr) = args.lr {
             if !lr.is_finite() || lr < 0.0 {
@@ -445,12 +464,19 @@ impl Trainer {
             backend: args.backend,
             jit,
             session,
+            dist: None,
         })
     }
 
     /// Train loss, test loss and test accuracy of `run` at its `theta`, after `run.epoch`
     /// epochs, `run.passes` passes and `run.seconds` seconds.
     fn row(&self, run: &RunState) -> CliResult<Row> {
+        if self.dist.as_ref().is_some_and(|d| d.rank() != 0) {
+            // `--distributed`: rank 0 alone evaluates and reports.
+            let nan = f64::NAN;
+            let (epoch, passes, seconds) = (run.epoch, run.passes, run.seconds);
+            return Ok(Row { epoch, passes, train_loss: nan, test_loss: nan, test_accuracy: nan, seconds });
+        }
         let tr = evaluate(self.model.as_ref(), &run.theta, &self.train, EVAL_CHUNK)?;
         let te = evaluate(self.model.as_ref(), &run.theta, &self.test, EVAL_CHUNK)?;
         Ok(Row {
@@ -477,6 +503,9 @@ impl Trainer {
         let bar = progress.bar(todo, "train");
         for i in 0..self.session.runs.len() {
             let mut run = self.session.runs[i].clone();
+            if let Some(d) = &mut self.dist {
+                d.start_run();
+            }
             if run.rows.is_empty() {
                 run.rows.push(self.row(&run)?);
             }
@@ -488,15 +517,25 @@ impl Trainer {
                 for (b, idx) in order.iter().enumerate() {
                     let batch = self.train.batch(idx)?;
                     let obj = Minibatch::new(self.model.as_ref(), &batch)?;
-                    let stepped = match &mut self.jit {
-                        Some(jit) => jit.step(
+                    let stepped = match (&mut self.dist, &mut self.jit) {
+                        (Some(d), jit) => d.step(
+                            self.model.as_ref(),
+                            jit.as_mut(),
+                            &mut guard,
+                            &mut run.optimizer,
+                            &self.train,
+                            idx,
+                            &batch,
+                            &mut run.theta,
+                        ),
+                        (None, Some(jit)) => jit.step(
                             self.model.as_ref(),
                             &mut guard,
                             &mut run.optimizer,
                             &batch,
                             &mut run.theta,
                         ),
-                        None => guard.step(&mut run.optimizer, &obj, &mut run.theta),
+                        (None, None) => guard.step(&mut run.optimizer, &obj, &mut run.theta),
                     };
                     match stepped {
                         Ok(s) => {
@@ -536,6 +575,9 @@ impl Trainer {
                 self.session.runs[i] = run.clone();
                 save(&self.session)?;
             }
+            if let Some(d) = &mut self.dist {
+                d.end_run(&run.label);
+            }
             self.session.runs[i] = run;
             save(&self.session)?;
         }
@@ -551,21 +593,72 @@ impl Trainer {
 /// Trains and reports; used by `fomoh train` and `fomoh demo`. Returns the output directory.
 pub fn train(args: &Args, global: Global, default_dir: &str) -> CliResult<PathBuf> {
     let dir = args.out.clone().unwrap_or_else(|| PathBuf::from(default_dir));
-    let mut t = Trainer::new(args)?;
-    check_outputs(&dir, args, &t)?;
-    output::create_writable_dir(&dir)?;
-    if let Some(path) = &args.checkpoint {
-        output::check_writable(path)?;
+    // `--distributed`: join the job first; then every rank prepares, and all agree before
+    // the first step (no rank waits for one that stopped).
+    let dist = if args.distributed { Some(Dist::init(args.shards)?) } else { None };
+    let root = dist.as_ref().is_none_or(|d| d.rank() == 0);
+    let prepared = prepare(args, &dir, root, dist.as_ref());
+    let mut t = match dist {
+        Some(d) => match d.agree(prepared) {
+            Ok(mut t) => {
+                t.dist = Some(d);
+                t
+            }
+            Err(e) => d.exit_with(&e),
+        },
+        None => prepared?,
+    };
+    let global = if root { global } else { Global { quiet: true, json: false } };
+    let done = train_prepared(&mut t, args, global, &dir, root);
+    match (&done, &t.dist) {
+        // A failure on one rank: end them all (the others may wait in a collective).
+        (Err(e), Some(d)) => d.fail(e),
+        _ => done.map(|_| dir),
     }
+}
+
+/// The checks before the first step: the session, and (on the rank that writes) the outputs.
+fn prepare(args: &Args, dir: &Path, root: bool, dist: Option<&Dist>) -> CliResult<Trainer> {
+    let t = Trainer::new(args)?;
+    if let Some(d) = dist {
+        if d.size() > t.train.len() {
+            return Err(CliError(format!(
+                "--distributed: {} ranks for {} training samples; use at most one rank per sample",
+                d.size(),
+                t.train.len()
+            )));
+        }
+    }
+    if root {
+        check_outputs(dir, args, &t)?;
+        output::create_writable_dir(dir)?;
+        if let Some(path) = &args.checkpoint {
+            output::check_writable(path)?;
+        }
+    }
+    Ok(t)
+}
+
+/// Trains the prepared session; the rank that writes (`root`) saves and reports.
+fn train_prepared(t: &mut Trainer, args: &Args, global: Global, dir: &Path, root: bool) -> CliResult<()> {
     let seed = t.seed;
     let save = |s: &Session| -> CliResult<()> {
+        if !root {
+            return Ok(());
+        }
         if let Some(path) = &args.checkpoint {
             s.save(path)?;
         }
-        output::write_files(&dir, &[("train.csv".to_string(), report::csv(&s.runs, seed))])
+        output::write_files(dir, &[("train.csv".to_string(), report::csv(&s.runs, seed))])
     };
     t.run(&Progress::new(global), &save)?;
-    let summary = report::summary_json(&t, &dir);
+    if !root {
+        return Ok(());
+    }
+    let mut summary = report::summary_json(t, dir);
+    if let Some(d) = &t.dist {
+        summary["distributed"] = d.summary();
+    }
     let mut files = vec![(FILES[0].to_string(), report::csv(&t.session.runs, t.seed))];
     for x in XAxis::ALL {
         files.push((x.file("train"), report::svg(&t.session.runs, &t.title(), x)?));
@@ -573,12 +666,12 @@ pub fn train(args: &Args, global: Global, default_dir: &str) -> CliResult<PathBu
     let summary = serde_json::to_string_pretty(&summary).map_err(|e| CliError(e.to_string()))? + "\n";
     files.push(("summary.json".to_string(), summary));
     debug_assert!(files.iter().map(|f| f.0.as_str()).eq(FILES));
-    output::write_files(&dir, &files)?;
+    output::write_files(dir, &files)?;
     if global.json {
         println!("{}", files[files.len() - 1].1.trim_end());
     } else if !global.quiet {
         println!("{}, backend {} ({})", t.title(), t.backend.name(), t.config.precision);
-        print!("{}", report::table(&t));
+        print!("{}", report::table(t));
         for r in &t.session.runs {
             if let Some(why) = &r.diverged {
                 println!("note: {} stopped after epoch {}: {why}", r.label, r.epoch);
@@ -586,7 +679,7 @@ pub fn train(args: &Args, global: Global, default_dir: &str) -> CliResult<PathBu
         }
         println!("wrote {} under {}", FILES.join(", "), dir.display());
     }
-    Ok(dir)
+    Ok(())
 }
 
 /// Refuses a `--checkpoint` target that is a directory, is in a missing directory, or is an
