@@ -30,11 +30,13 @@ struct Row {
 fn read_csv(path: &Path) -> Vec<Row> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("optimizer,seed,epoch,passes,train_loss,test_loss,test_accuracy"));
+    assert_eq!(lines.next(), Some("optimizer,seed,epoch,passes,train_loss,test_loss,test_accuracy,wall_s"));
     lines
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            assert_eq!(f.len(), 7, "row {l}");
+            assert_eq!(f.len(), 8, "row {l}");
+            let wall: f64 = f[7].parse().unwrap();
+            assert!(wall >= 0.0 && (f[2] != "0" || wall == 0.0), "row {l}");
             Row {
                 optimizer: f[0].to_string(),
                 seed: f[1].parse().unwrap(),
