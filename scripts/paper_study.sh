@@ -21,10 +21,10 @@ fi
 case $model in
   logreg) seeds="0 1 2"; epochs=5; batch=1024; extra=""
           opts="fgd@0.005 fomoh@0.1 fomoh-kd:2@0.1 fomoh-kd:3@0.1 fomoh-kd:4@0.1 fomoh-bp@0.5" ;;
-  mlp)    seeds="0 1 2"; epochs=3; batch=1024; extra=""
+  mlp)    seeds="0"; epochs=3; batch=1024; extra=""
           opts="fgd@0.005 fomoh-kd:2@0.02 fomoh-kd:4@0.02 fomoh-bp@0.5" ;;
   cnn)    seeds="0"; epochs=2; batch=1024; extra="--train-samples 4096"
-          opts="fgd@0.005 fomoh-kd:2@0.02" ;;
+          opts="fomoh-kd:2@0.02" ;;
   *) echo "unknown model $model" >&2; exit 2 ;;
 esac
 mkdir -p "$out"

@@ -30,11 +30,13 @@ pub enum Preset {
     /// Logistic regression (7,850 parameters): FGD, FoMoH, FoMoH-KD K = 2, 3, 4, 8 (the paper's
     /// curvature), FoMoH-BP, SGD, Adam; 5 seeds, 5 epochs, batch 1024.
     Logreg,
-    /// MLP 784-100-10 ReLU: FGD, FoMoH-KD K = 2, 4 at the paper's step (η = 0.02) and at
-    /// η = 0.1, the damped FoMoH-KD, FoMoH-BP, SGD, Adam; 3 seeds, 3 epochs, batch 1024.
+    /// MLP 784-100-10 ReLU: FGD, FoMoH-KD K = 2, 4 at η = 0.02 and at η = 0.1 (the paper's
+    /// curvature), the damped FoMoH-KD (K = 4 at η = 1; K = 4, 8 with the previous step at
+    /// η = 0.2), FoMoH-BP, SGD, Adam; 3 seeds, 3 epochs, batch 1024.
     Mlp,
     /// The paper's CNN (431,080 parameters) on the first 4096 training images: FGD, FoMoH-KD
-    /// K = 2 (the paper's curvature) and the damped FoMoH-KD K = 4, 8, Adam; 1 seed, 2 epochs.
+    /// K = 2 at η = 0.02 and K = 4 at η = 0.1 (the paper's curvature), the damped FoMoH-KD with
+    /// the previous step (K = 4, 8, η = 0.2), Adam; 1 seed, 2 epochs.
     Cnn,
     /// Beyond the paper, logistic regression: the damped FoMoH-KD at K = 4, 8, 16, with the
     /// previous step as a direction, against FoMoH-KD (the paper's), FGD and Adam; 3 seeds, 5 epochs.
@@ -73,14 +75,20 @@ impl Preset {
             ),
             Preset::Mlp => base(
                 ModelArg::Mlp,
-                "fgd@0.005,fomoh-kd:2@0.02,fomoh-kd:4@0.02,fomoh-kd:4:paper-exact+prev@0.02,\
-                 fomoh-kd:4:robust@0.1,fomoh-kd:4:damped@1,fomoh-kd:8:damped@1,fomoh-bp@0.5,sgd@0.1,adam@0.003",
+                "fgd@0.005,fomoh-kd:2@0.02,fomoh-kd:4@0.02,fomoh-kd:4:paper-exact@0.1,fomoh-kd:4:damped@1,\
+                 fomoh-kd:4:damped+prev@0.2,fomoh-kd:8:damped+prev@0.2,fomoh-bp@0.5,sgd@0.1,adam@0.003",
                 3,
                 3,
             ),
             Preset::Cnn => Plan {
                 train_samples: Some(4096),
-                ..base(ModelArg::Cnn, "fgd@0.005,fomoh-kd:2@0.02,fomoh-kd:4:damped@1,fomoh-kd:8:damped@1,adam@0.003", 1, 2)
+                ..base(
+                    ModelArg::Cnn,
+                    "fgd@0.005,fomoh-kd:2@0.02,fomoh-kd:4:paper-exact@0.1,fomoh-kd:4:damped+prev@0.2,\
+                     fomoh-kd:8:damped+prev@0.2,adam@0.003",
+                    1,
+                    2,
+                )
             },
             Preset::Beyond => base(
                 ModelArg::Logreg,
@@ -114,6 +122,9 @@ pub struct Args {
     /// Train on the first N training samples instead of the preset's.
     #[arg(long, value_name = "N")]
     pub train_samples: Option<usize>,
+    /// Minibatch size instead of the preset's (1024).
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Optimizers instead of the preset's (as `fomoh train --optimizer`).
     #[arg(long)]
     pub optimizer: Option<String>,
@@ -159,7 +170,7 @@ fn train_args(a: &Args, plan: &Plan, spec: &Spec, lr: f64, seed: u64, dir: &Path
         "--epochs".into(),
         a.epochs.unwrap_or(plan.epochs).to_string(),
         "--batch".into(),
-        plan.batch.to_string(),
+        a.batch.unwrap_or(plan.batch).to_string(),
         "--seed".into(),
         seed.to_string(),
         "--curvature".into(),
