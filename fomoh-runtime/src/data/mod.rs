@@ -162,7 +162,7 @@ impl Dataset {
     /// ```
     /// # use fomoh_runtime::data::Dataset;
     /// let d = Dataset::new("d", vec![0.0, 0.5, 1.0, 0.25], vec![0, 1], vec![2], 2).unwrap();
-    /// assert_eq!(d.normalized(0.5, 0.25).unwrap().inputs(), &[-2.0, 0.0, 2.0, -1.0]);
+    /// assert_eq!(d.clone().normalized(0.5, 0.25).unwrap().inputs(), &[-2.0, 0.0, 2.0, -1.0]);
     /// assert!(d.normalized(0.0, 0.0).is_err());
     /// ```
     pub fn normalized(mut self, mean: f64, std: f64) -> Result<Self> {
