@@ -12,6 +12,8 @@
 
 mod compare;
 
+use compare::{mean_sd, Curve};
+
 use super::report::svg_of;
 use super::session::Row;
 use super::{missing_mnist, ModelArg};
@@ -317,47 +319,6 @@ pub fn run(a: &Args, global: Global) -> CliResult<()> {
         );
     }
     Ok(())
-}
-
-/// Mean and spread of one optimizer's runs per epoch.
-pub(super) struct Curve {
-    /// Per epoch: the mean row (passes of the first run, wall time the mean).
-    pub(super) mean: Vec<Row>,
-    /// Per epoch: every run's row.
-    pub(super) runs: Vec<Vec<Row>>,
-}
-
-impl Curve {
-    /// The epochs all runs reached.
-    fn of<'a>(runs: impl Iterator<Item = &'a Vec<Row>>) -> Curve {
-        let runs: Vec<&Vec<Row>> = runs.collect();
-        let epochs = runs.iter().map(|r| r.len()).min().unwrap_or(0);
-        let per_epoch: Vec<Vec<Row>> =
-            (0..epochs).map(|e| runs.iter().map(|r| r[e].clone()).collect()).collect();
-        let mean = per_epoch
-            .iter()
-            .map(|rs| {
-                let m = |f: fn(&Row) -> f64| rs.iter().map(f).sum::<f64>() / rs.len() as f64;
-                Row {
-                    epoch: rs[0].epoch,
-                    passes: rs[0].passes,
-                    train_loss: m(|r| r.train_loss),
-                    test_loss: m(|r| r.test_loss),
-                    test_accuracy: m(|r| r.test_accuracy),
-                    seconds: m(|r| r.seconds),
-                }
-            })
-            .collect();
-        Curve { mean, runs: per_epoch }
-    }
-}
-
-/// Mean and sample standard deviation.
-pub(super) fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 { v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0) } else { 0.0 };
-    (m, var.sqrt())
 }
 
 /// `PREFIXcurves.csv` and the three plots of the means.
