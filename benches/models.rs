@@ -10,7 +10,7 @@
 //!    derivatives, the k×k projected Hessian), as a multiple of one plain forward pass of
 //!    the loss; beside it the paper's K(K+1)/2 hyper-dual passes for the same block;
 //! 2. peak heap of a K = 4 step for MLPs of depth 2, 8, 32 (same width), counted by a global
-//!    allocator, beside the backprop gradient's.
+//!    allocator, beside the backprop gradient's; the same for the paper's CNN.
 
 use fomoh::data::Batch;
 use fomoh::models::{Activation, Cnn, LogisticRegression, Minibatch, Mlp, Model};
@@ -241,4 +241,15 @@ fn main() {
         drop(r);
         println!("| {chunk} | {:.1} | {:.0} |", mib(kd), ms(el));
     }
+    let model = Cnn::paper();
+    let obj = Minibatch::new(&model, &batch).unwrap();
+    let t = Instant::now();
+    let (bp, g) = peak_bytes(|| obj.gradient(&theta).unwrap().unwrap());
+    let el = t.elapsed();
+    drop(g);
+    println!(
+        "\nBackprop gradient of the same batch (default chunk): peak {:.1} MiB, {:.0} ms.",
+        mib(bp),
+        ms(el)
+    );
 }

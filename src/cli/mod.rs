@@ -4,6 +4,7 @@
 
 mod backend;
 mod demo;
+mod memory;
 mod output;
 pub mod panic;
 mod plot;
@@ -36,6 +37,9 @@ enum Command {
     Train(train::Args),
     /// A short run of the studies (under a minute); names the directory it writes.
     Demo(demo::Args),
+    /// The MNIST learning studies (docs/studies.md): one `train` run per optimizer and seed,
+    /// summarized over seeds, optionally beside the paper's code's runs.
+    Study(train::study::Args),
 }
 
 /// A command-line failure: one line for the user.
@@ -105,6 +109,7 @@ pub fn main() -> CliResult<ExitCode> {
         Command::Rosenbrock(args) => rosenbrock::run(&args, global),
         Command::Train(args) => train::run(&args, global),
         Command::Demo(args) => demo::run(&args, global),
+        Command::Study(args) => train::study::run(&args, global),
     }?;
     Ok(ExitCode::SUCCESS)
 }

@@ -87,6 +87,20 @@ pub enum CurvatureArg {
     PaperExact,
     /// Cholesky, saddle-free eigen fallback.
     Robust,
+    /// Levenberg–Marquardt damping adapted per step by a ratio test (one primal pass more per
+    /// FoMoH-KD step; steps that raise the loss are refused).
+    Damped,
+}
+
+impl CurvatureArg {
+    /// The library's policy.
+    pub fn policy(self) -> Curvature {
+        match self {
+            CurvatureArg::PaperExact => Curvature::PaperExact,
+            CurvatureArg::Robust => Curvature::Robust,
+            CurvatureArg::Damped => Curvature::Damped,
+        }
+    }
 }
 
 /// `--tangents`.
@@ -223,10 +237,7 @@ impl Study {
             iters: args.iters,
             seeds: args.seeds,
             specs,
-            curvature: match args.curvature {
-                CurvatureArg::PaperExact => Curvature::PaperExact,
-                CurvatureArg::Robust => Curvature::Robust,
-            },
+            curvature: args.curvature.policy(),
             tangents: match args.tangents {
                 TangentArg::Gaussian => Tangents::Gaussian,
                 TangentArg::Rademacher => Tangents::Rademacher,

@@ -38,10 +38,51 @@ pub struct Spec {
     pub kind: Kind,
     /// The step size given with `@LR`, if any.
     pub lr: Option<f64>,
+    /// FoMoH-KD's curvature policy given in the name (`fomoh-kd:4:damped`), overriding
+    /// `--curvature`.
+    pub curvature: Option<Curvature>,
+    /// FoMoH-KD with the previous step as a direction (`fomoh-kd:4+prev`).
+    pub previous: bool,
+}
+
+/// Parses FoMoH-KD's name after `fomoh-kd:`: `K[:POLICY][+prev]` with POLICY one of
+/// `paper-exact`, `robust`, `damped`.
+fn parse_kd(rest: &str, name: &str) -> CliResult<(usize, Option<Curvature>, bool)> {
+    let (rest, previous) = match rest.strip_suffix("+prev") {
+        Some(r) => (r, true),
+        None => (rest, false),
+    };
+    let (k, policy) = match rest.split_once(':') {
+        Some((k, p)) => (k, Some(p)),
+        None => (rest, None),
+    };
+    let k = match k.parse::<usize>() {
+        Ok(k) if (1..=MAX_DIRECTIONS).contains(&k) => k,
+        _ => {
+            return Err(CliError(format!(
+                "bad K in `{name}`: expected fomoh-kd:K[:paper-exact|robust|damped][+prev] with 1 <= K <= {MAX_DIRECTIONS}"
+            )))
+        }
+    };
+    let curvature = match policy {
+        None => None,
+        Some("paper-exact") => Some(Curvature::PaperExact),
+        Some("robust") => Some(Curvature::Robust),
+        Some("damped") => Some(Curvature::Damped),
+        Some(p) => {
+            return Err(CliError(format!(
+                "unknown curvature policy `{p}` in `{name}` (expected paper-exact, robust or damped)"
+            )))
+        }
+    };
+    if previous && k < 2 {
+        return Err(CliError(format!("`{name}`: +prev needs K >= 2 (one direction is the previous step)")));
+    }
+    Ok((k, curvature, previous))
 }
 
 impl Spec {
-    /// Parses `fgd`, `fomoh-kd:3`, `adam@0.1`, ...
+    /// Parses `fgd`, `fomoh-kd:3`, `fomoh-kd:8:damped+prev`, `adam@0.1`, ...
     pub fn parse(s: &str) -> CliResult<Spec> {
         let s = s.trim();
         let (name, lr) = match s.split_once('@') {
@@ -63,14 +104,10 @@ impl Spec {
             "sgd" => Kind::Sgd,
             "adam" => Kind::Adam,
             _ => match name.strip_prefix("fomoh-kd:") {
-                Some(k) => match k.parse::<usize>() {
-                    Ok(k) if (1..=MAX_DIRECTIONS).contains(&k) => Kind::FomohKd(k),
-                    _ => {
-                        return Err(CliError(format!(
-                            "bad K in `{name}`: expected fomoh-kd:K with 1 <= K <= {MAX_DIRECTIONS}"
-                        )))
-                    }
-                },
+                Some(rest) => {
+                    let (k, curvature, previous) = parse_kd(rest, name)?;
+                    return Ok(Spec { label: name.to_string(), kind: Kind::FomohKd(k), lr, curvature, previous });
+                }
                 None => {
                     return Err(CliError(format!(
                         "unknown optimizer `{name}` (expected fgd, fomoh, fomoh-kd:K, fomoh-bp, newton, sgd or adam)"
@@ -78,7 +115,7 @@ impl Spec {
                 }
             },
         };
-        Ok(Spec { label: name.to_string(), kind, lr })
+        Ok(Spec { label: name.to_string(), kind, lr, curvature: None, previous: false })
     }
 
     /// The optimizer with step size `@LR` if given, else `default_lr(kind)`.
@@ -98,7 +135,10 @@ impl Spec {
         match self.kind {
             Kind::Fgd => cfg!(Fgd, Fgd::new()),
             Kind::Fomoh => cfg!(Fomoh, Fomoh::new()),
-            Kind::FomohKd(k) => cfg!(FomohKd, FomohKd::new(k).curvature(curvature)),
+            Kind::FomohKd(k) => cfg!(
+                FomohKd,
+                FomohKd::new(k).curvature(self.curvature.unwrap_or(curvature)).previous_step(self.previous)
+            ),
             Kind::FomohBp => cfg!(FomohBp, FomohBp::new()),
             Kind::Newton => cfg!(Newton, Newton::new().curvature(curvature)),
             Kind::Sgd => cfg!(Sgd, Sgd::new()),
@@ -132,7 +172,13 @@ pub fn parse_specs(list: &str, k_sweep: Option<&str>) -> CliResult<Vec<Spec>> {
         for k in a..=b {
             let label = format!("fomoh-kd:{k}");
             if !specs.iter().any(|o| o.label == label) {
-                specs.push(Spec { label, kind: Kind::FomohKd(k), lr: None });
+                specs.push(Spec {
+                    label,
+                    kind: Kind::FomohKd(k),
+                    lr: None,
+                    curvature: None,
+                    previous: false,
+                });
             }
         }
     }

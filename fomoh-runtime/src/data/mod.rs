@@ -156,6 +156,28 @@ impl Dataset {
         &self.inputs
     }
 
+    /// Every input mapped to `(x − mean) / std` (e.g. MNIST's usual `(x − 0.1307) / 0.3081`
+    /// on pixels in `[0, 1]`). `mean` must be finite and `std` finite and positive.
+    ///
+    /// ```
+    /// # use fomoh_runtime::data::Dataset;
+    /// let d = Dataset::new("d", vec![0.0, 0.5, 1.0, 0.25], vec![0, 1], vec![2], 2).unwrap();
+    /// assert_eq!(d.clone().normalized(0.5, 0.25).unwrap().inputs(), &[-2.0, 0.0, 2.0, -1.0]);
+    /// assert!(d.normalized(0.0, 0.0).is_err());
+    /// ```
+    pub fn normalized(mut self, mean: f64, std: f64) -> Result<Self> {
+        if !(mean.is_finite() && std.is_finite() && std > 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "{}: normalization by mean {mean}, std {std} (finite, std > 0)",
+                self.name
+            )));
+        }
+        for x in &mut self.inputs {
+            *x = (*x - mean) / std;
+        }
+        Ok(self)
+    }
+
     /// The same samples viewed with another per-sample shape of the same size.
     pub fn with_sample_shape(mut self, shape: Vec<usize>) -> Result<Self> {
         if shape.iter().product::<usize>() != self.sample_size() {

@@ -1,6 +1,7 @@
 //! The optimizers. Each is a small struct (settings + state, serializable for checkpoints)
 //! with builder methods and an [`Optimizer`] implementation.
 
+use super::damped;
 use super::linalg::{cholesky_solve, identity, inverse, mat_vec, symmetric_eigen, Matrix};
 use super::{
     Core, Curvature, Fallback, NonFinitePolicy, Optimizer, Schedule, Settings, StepReport, Tangents,
@@ -179,6 +180,10 @@ impl Fomoh {
 pub(super) fn solve_curvature(h: &[Vec<f64>], f: &[f64], policy: Curvature) -> (Vec<f64>, Fallback) {
     let neg = |x: Vec<f64>| x.into_iter().map(|v| -v).collect::<Vec<f64>>();
     match policy {
+        Curvature::Damped => match damped::solve(h, &identity(f.len()), f, 0.0, 1.0) {
+            Some(s) => (s.kappa, Fallback::Damped { lambda: s.lambda, rho: f64::NAN, rejected: false }),
+            None => (neg(f.to_vec()), Fallback::Identity),
+        },
         Curvature::Robust => {
             if let Some(x) = cholesky_solve(h, f) {
                 return (neg(x), Fallback::None);
@@ -225,39 +230,112 @@ pub(super) fn solve_curvature(h: &[Vec<f64>], f: &[f64], policy: Curvature) -> (
 
 /// FoMoH-KD: `F_i = ∇f·v_i`, `H̃_ij = v_iᵀHv_j`, `κ = −H̃⁻¹F`, `θ ← θ + η Σ κ_i v_i`.
 /// One k-direction pass per step for `k <= MAX_K` (16, through [`Objective::hyperplane`]), pairwise
-/// hyper-dual passes beyond.
+/// hyper-dual passes beyond. Under [`Curvature::Damped`] one primal pass more per step (the
+/// actual decrease). With [`FomohKd::previous_step`] the first direction is the previous step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FomohKd {
     core: Core,
     k: usize,
     curvature: Curvature,
+    /// The damping `λ` of [`Curvature::Damped`] (0: the Newton step).
+    #[serde(default)]
+    lambda: f64,
+    /// Whether the previous step is one of the directions.
+    #[serde(default)]
+    previous_step: bool,
+    /// The last step taken (empty before the first, or without `previous_step`).
+    #[serde(default)]
+    previous: Vec<f64>,
 }
 
 impl FomohKd {
     /// FoMoH-KD with `k` directions, `η = 1`, [`Curvature::Robust`]. `k` must be in
     /// `1..=`[`MAX_DIRECTIONS`] (a step errs otherwise).
     pub fn new(k: usize) -> Self {
-        FomohKd { core: Core::new(1.0), k, curvature: Curvature::Robust }
+        FomohKd {
+            core: Core::new(1.0),
+            k,
+            curvature: Curvature::Robust,
+            lambda: 0.0,
+            previous_step: false,
+            previous: Vec::new(),
+        }
     }
     /// Sets the curvature policy.
     pub fn curvature(mut self, curvature: Curvature) -> Self {
         self.curvature = curvature;
         self
     }
+    /// Makes the previous step (scaled to the length `√n` of a Gaussian tangent) the first of
+    /// the `k` directions, `k − 1` drawn afresh (a subspace momentum: the step is the best in
+    /// the span of the last step and new directions, under the quadratic model). Needs
+    /// `k >= 2` (a step errs otherwise). Not in the paper.
+    pub fn previous_step(mut self, on: bool) -> Self {
+        self.previous_step = on;
+        self
+    }
     /// The number of directions.
     pub fn k(&self) -> usize {
         self.k
     }
+    /// The curvature policy.
+    pub fn curvature_policy(&self) -> Curvature {
+        self.curvature
+    }
+    /// Whether the previous step is one of the directions.
+    pub fn uses_previous_step(&self) -> bool {
+        self.previous_step
+    }
+    /// The damping `λ` of [`Curvature::Damped`] (0 before the first step and where the
+    /// quadratic model has been predicting well).
+    pub fn damping(&self) -> f64 {
+        self.lambda
+    }
 
     fn check_own(&self) -> Result<()> {
-        if (1..=MAX_DIRECTIONS).contains(&self.k) {
-            Ok(())
-        } else {
-            Err(Error::InvalidArgument(format!(
+        if !(1..=MAX_DIRECTIONS).contains(&self.k) {
+            return Err(Error::InvalidArgument(format!(
                 "fomoh-kd with k = {} directions (must be 1..={MAX_DIRECTIONS})",
                 self.k
-            )))
+            )));
         }
+        if self.previous_step && self.k < 2 {
+            return Err(Error::InvalidArgument(
+                "fomoh-kd with the previous step as a direction needs k >= 2".into(),
+            ));
+        }
+        if !(self.lambda.is_finite() && self.lambda >= 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "fomoh-kd damping {} (must be finite and >= 0)",
+                self.lambda
+            )));
+        }
+        if self.previous.iter().any(|v| !v.is_finite()) || (!self.previous_step && !self.previous.is_empty())
+        {
+            return Err(Error::InvalidArgument(
+                "fomoh-kd previous step: not finite, or kept without previous_step".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The step's directions: the previous step (if on and there is one) and fresh tangents.
+    fn directions(&mut self, n: usize) -> Result<Vec<Vec<f64>>> {
+        let mut dirs = Vec::with_capacity(self.k);
+        if self.previous_step && !self.previous.is_empty() {
+            if self.previous.len() != n {
+                return Err(Error::length("fomoh-kd previous step", n, self.previous.len()));
+            }
+            let norm = self.previous.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if norm > 0.0 {
+                let c = (n as f64).sqrt() / norm;
+                dirs.push(self.previous.iter().map(|v| c * v).collect());
+            }
+        }
+        while dirs.len() < self.k {
+            dirs.push(self.core.tangent(n));
+        }
+        Ok(dirs)
     }
 
     fn run_step(&mut self, obj: &dyn Objective, theta: &mut [f64]) -> Result<StepReport> {
@@ -269,24 +347,70 @@ impl FomohKd {
                 self.k, self.k
             )));
         }
-        let dirs: Vec<Vec<f64>> = (0..self.k).map(|_| self.core.tangent(n)).collect();
+        let dirs = self.directions(n)?;
         let (p, passes) = obj.hyperplane(theta, &dirs)?;
         let mut rep = self.core.report(p.value);
         rep.directional = p.grad.clone();
         rep.curvature = p.hess.iter().flatten().copied().collect();
         rep.passes = passes;
         let mut delta = vec![0.0; n];
-        if rep.curvature.iter().chain(&p.grad).all(|v| v.is_finite()) {
-            let (kappa, fallback) = solve_curvature(&p.hess, &p.grad, self.curvature);
-            rep.fallback = fallback;
-            for (kap, d) in kappa.iter().zip(&dirs) {
+        if rep.curvature.iter().chain(&p.grad).all(|v| v.is_finite()) && p.value.is_finite() {
+            let kappa = match self.curvature {
+                Curvature::Damped => self.damped_kappa(obj, theta, &p, &dirs, &mut rep)?,
+                policy => {
+                    let (kappa, fallback) = solve_curvature(&p.hess, &p.grad, policy);
+                    rep.fallback = fallback;
+                    Some(kappa)
+                }
+            };
+            for (kap, d) in kappa.iter().flatten().zip(&dirs) {
                 let c = rep.learning_rate * kap;
                 for (x, di) in delta.iter_mut().zip(d) {
                     *x += c * di;
                 }
             }
         }
-        self.core.apply(theta, &delta, rep)
+        let rep = self.core.apply(theta, &delta, rep)?;
+        if self.previous_step && rep.skipped.is_none() && delta.iter().any(|d| *d != 0.0) {
+            self.previous = delta;
+        }
+        Ok(rep)
+    }
+
+    /// [`Curvature::Damped`]: `κ` of the damped model if its step lowers the loss (one primal
+    /// pass at the trial point), `None` otherwise; updates `λ` and the report.
+    fn damped_kappa(
+        &mut self,
+        obj: &dyn Objective,
+        theta: &[f64],
+        p: &crate::Projection<f64>,
+        dirs: &[Vec<f64>],
+        rep: &mut StepReport,
+    ) -> Result<Option<Vec<f64>>> {
+        let lr = rep.learning_rate;
+        let Some(s) = damped::solve(&p.hess, &damped::gram(dirs), &p.grad, self.lambda, lr) else {
+            rep.fallback = Fallback::Damped { lambda: self.lambda, rho: f64::NAN, rejected: true };
+            return Ok(None);
+        };
+        if !(s.predicted > 0.0 && s.predicted.is_finite()) {
+            // Nothing to gain by the model (F = 0 or η = 0): no trial pass.
+            rep.fallback = Fallback::Damped { lambda: s.lambda, rho: f64::NAN, rejected: true };
+            return Ok(None);
+        }
+        let mut trial = theta.to_vec();
+        for (kap, d) in s.kappa.iter().zip(dirs) {
+            let c = lr * kap;
+            for (x, di) in trial.iter_mut().zip(d) {
+                *x += c * di;
+            }
+        }
+        let f1 = obj.value(&trial)?;
+        rep.passes += 1;
+        let rho = (p.value - f1) / s.predicted;
+        self.lambda = damped::update(s.lambda, s.scale, rho);
+        let accepted = f1 < p.value;
+        rep.fallback = Fallback::Damped { lambda: s.lambda, rho, rejected: !accepted };
+        Ok(accepted.then_some(s.kappa))
     }
 }
 

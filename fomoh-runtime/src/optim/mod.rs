@@ -22,7 +22,9 @@
 //! saddle-free step `|H̃|⁻¹` from an eigen-decomposition with `|λ|` floored;
 //! [`Curvature::PaperExact`] reproduces the reference code (explicit inverse, jitter only when
 //! exactly singular, identity fallback, indefinite `H̃` passes through). The report says which
-//! was used ([`Fallback`]).
+//! was used ([`Fallback`]). [`Curvature::Damped`] adapts a Levenberg–Marquardt damping per
+//! step from the actual decrease (one extra primal pass) and refuses steps that raise the loss;
+//! [`FomohKd::previous_step`] makes the previous step one of the K directions.
 //!
 //! Bad input: a non-finite or wrong-length θ is an `Err`; a non-finite loss, derivative,
 //! curvature or step is an `Err` (default) or a skipped step recorded in the report
@@ -50,6 +52,7 @@
 //! ```
 
 mod checkpoint;
+mod damped;
 mod guard;
 pub mod linalg;
 mod methods;
@@ -163,6 +166,13 @@ pub enum Curvature {
     /// The paper's reference code: explicit inverse; only if `H̃` is exactly singular, retry
     /// with `H̃ + 1e-3·10^t I` for `t = 0..5`; then the identity. An indefinite `H̃` is used as is.
     PaperExact,
+    /// Levenberg–Marquardt damping adapted per step (FoMoH-KD): `(H̃ + λG) κ = −F` with `G`
+    /// the directions' Gram matrix; one primal pass per step measures the actual decrease
+    /// against the quadratic model's, `λ` shrinks (to 0: the Newton step) when the model
+    /// predicts well and grows when it does not, and a step that does not lower the loss is
+    /// not taken. [`Newton`] (stateless) takes `H + λI` with the smallest `λ` of a doubling
+    /// sequence that makes it positive definite.
+    Damped,
 }
 
 /// The relative floor on `|λ|` of [`Curvature::Robust`]'s saddle-free fallback.
@@ -189,6 +199,16 @@ pub enum Fallback {
         negative: usize,
         /// Eigenvalues raised to the floor.
         floored: usize,
+    },
+    /// [`Curvature::Damped`] (FoMoH-KD): the damping used and the ratio of actual to predicted
+    /// decrease.
+    Damped {
+        /// The damping `λ` of this step.
+        lambda: f64,
+        /// Actual over predicted decrease (`NaN` when no step was tried).
+        rho: f64,
+        /// Whether the step was refused (it did not lower the loss); θ is unchanged then.
+        rejected: bool,
     },
 }
 
@@ -269,6 +289,9 @@ pub struct FallbackCounts {
     pub identity: usize,
     /// [`Fallback::SaddleFree`].
     pub saddle_free: usize,
+    /// [`Fallback::Damped`] steps that were refused.
+    #[serde(default)]
+    pub rejected: usize,
     /// Skipped steps.
     pub skipped: usize,
 }
@@ -312,6 +335,7 @@ impl Report {
         self.fallbacks.jitter += later.fallbacks.jitter;
         self.fallbacks.identity += later.fallbacks.identity;
         self.fallbacks.saddle_free += later.fallbacks.saddle_free;
+        self.fallbacks.rejected += later.fallbacks.rejected;
         self.fallbacks.skipped += later.fallbacks.skipped;
         self.stop = later.stop;
         self.seconds += later.seconds;
@@ -326,6 +350,7 @@ impl Report {
             Fallback::Jitter { .. } => self.fallbacks.jitter += 1,
             Fallback::Identity => self.fallbacks.identity += 1,
             Fallback::SaddleFree { .. } => self.fallbacks.saddle_free += 1,
+            Fallback::Damped { rejected, .. } => self.fallbacks.rejected += usize::from(rejected),
         }
         if s.skipped.is_some() {
             self.fallbacks.skipped += 1;

@@ -1,8 +1,8 @@
 //! `fomoh train`: a model trained on minibatches by one or more optimizers, each from the
 //! same initial parameters, with the same split and the same minibatch order.
 //!
-//! Writes `train.csv` (`optimizer,seed,epoch,passes,train_loss,test_loss,test_accuracy`;
-//! epoch 0 is before training), `train.svg`, `train_passes.svg` and `train_time.svg`
+//! Writes `train.csv` (`optimizer,seed,epoch,passes,train_loss,test_loss,test_accuracy,wall_s`;
+//! epoch 0 is before training; `wall_s` the training steps' wall time so far), `train.svg`, `train_passes.svg` and `train_time.svg`
 //! (train/test loss and test accuracy against epochs, forward passes and wall time), and
 //! `summary.json` under `--out`, and prints a table. `--checkpoint FILE` saves the whole
 //! session (every optimizer with its RNG state and moments, θ, the curves so far) atomically
@@ -24,6 +24,7 @@ mod distributed;
 mod jit;
 mod report;
 mod session;
+pub mod study;
 
 use super::backend::Backend;
 use super::output::{self, Progress};
@@ -34,7 +35,7 @@ use super::{CliError, CliResult, Global};
 use distributed::Dist;
 use fomoh::data::{minibatch_order, mnist, Dataset};
 use fomoh::models::{evaluate, Activation, Cnn, CnnConfig, LogisticRegression, Minibatch, Mlp, Model};
-use fomoh::optim::{Curvature, LastGood, Tangents};
+use fomoh::optim::{LastGood, Tangents};
 use jit::JitModel;
 pub(super) use report::FILES;
 use serde::{Deserialize, Serialize};
@@ -75,7 +76,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub mnist: Option<PathBuf>,
     /// Comma-separated optimizers: fgd, fomoh, fomoh-kd:K, fomoh-bp, sgd, adam; append @LR
-    /// to set one's step size (e.g. fgd,fomoh-kd:4,adam@0.01).
+    /// to set one's step size (e.g. fgd,fomoh-kd:4,adam@0.01). FoMoH-KD takes a curvature
+    /// policy and the previous step as a direction in its name: fomoh-kd:8:damped+prev.
     #[arg(long, alias = "optimizers", default_value = "fomoh-kd:4")]
     pub optimizer: String,
     /// Passes over the training set.
@@ -90,12 +92,18 @@ pub struct Args {
     /// Seed of the split, the initial parameters, the minibatch order and the tangents.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// MNIST pixels as (x/255 − 0.1307)/0.3081 (the paper's scripts) instead of x/255.
+    #[arg(long)]
+    pub normalize: bool,
     /// Train on the first N training samples only (quick runs).
     #[arg(long, value_name = "N")]
     pub train_samples: Option<usize>,
     /// Hidden widths of --model mlp, comma-separated [default: 32 on digits, 100 on MNIST].
     #[arg(long, value_name = "W,..")]
     pub hidden: Option<String>,
+    /// Hidden-layer activation of --model mlp (the paper's MLP: relu).
+    #[arg(long, value_enum, default_value_t = ActivationArg::Tanh)]
+    pub activation: ActivationArg,
     /// Curvature policy of FoMoH-KD.
     #[arg(long, value_enum, default_value_t = CurvatureArg::Robust)]
     pub curvature: CurvatureArg,
@@ -167,8 +175,27 @@ fn train_backend() -> impl clap::builder::TypedValueParser<Value = Backend> {
         .map(|s: String| *TRAIN_BACKENDS.iter().find(|b| b.name() == s).expect("one of the offered names"))
 }
 
-/// The hidden-layer activation of `--model mlp`.
-const MLP_ACTIVATION: Activation = Activation::Tanh;
+/// `--activation`: the hidden-layer activation of `--model mlp`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActivationArg {
+    /// `tanh`.
+    Tanh,
+    /// `max(x, 0)` (the paper's MLP).
+    Relu,
+    /// `1 / (1 + e^-x)`.
+    Sigmoid,
+}
+
+impl ActivationArg {
+    /// The model's activation.
+    fn activation(self) -> Activation {
+        match self {
+            ActivationArg::Tanh => Activation::Tanh,
+            ActivationArg::Relu => Activation::Relu,
+            ActivationArg::Sigmoid => Activation::Sigmoid,
+        }
+    }
+}
 
 impl Args {
     /// The defaults with these data, model and optimizers.
@@ -182,8 +209,10 @@ impl Args {
             batch: 64,
             lr: None,
             seed: 0,
+            normalize: false,
             train_samples: None,
             hidden: None,
+            activation: ActivationArg::Tanh,
             curvature: CurvatureArg::Robust,
             tangents: TangentArg::Gaussian,
             out: None,
@@ -256,7 +285,9 @@ fn mlp_sizes(args: &Args, features: usize, classes: usize) -> CliResult<Vec<usiz
 fn build_model(args: &Args, features: usize, classes: usize) -> CliResult<Box<dyn Model>> {
     Ok(match args.model {
         ModelArg::Logreg => Box::new(LogisticRegression::new(features, classes)?),
-        ModelArg::Mlp => Box::new(Mlp::new(&mlp_sizes(args, features, classes)?, MLP_ACTIVATION)?),
+        ModelArg::Mlp => {
+            Box::new(Mlp::new(&mlp_sizes(args, features, classes)?, args.activation.activation())?)
+        }
         ModelArg::Cnn => Box::new(Cnn::new(cnn_config(args, classes))?),
     })
 }
@@ -276,19 +307,38 @@ fn cnn_config(args: &Args, classes: usize) -> CnnConfig {
 fn load_data(args: &Args) -> CliResult<(Dataset, Dataset)> {
     match args.data {
         DataArg::Digits => {
-            if args.mnist.is_some() {
-                return Err(CliError("--mnist DIR is only used with --data mnist".into()));
+            if args.mnist.is_some() || args.normalize {
+                return Err(CliError("--mnist DIR and --normalize are only used with --data mnist".into()));
             }
             Ok(Dataset::digits()?.split(TEST_FRACTION, args.seed)?)
         }
         DataArg::Mnist => {
             let dir = args.mnist.as_ref().ok_or_else(|| CliError("--data mnist needs --mnist DIR".into()))?;
             if !dir.is_dir() {
-                return Err(CliError(format!("--mnist {}: not a directory", dir.display())));
+                return Err(CliError(missing_mnist(dir)));
             }
-            Ok(mnist::load(dir)?)
+            let (train, test) = mnist::load(dir)?;
+            if args.normalize {
+                let (m, s) = MNIST_NORMALIZATION;
+                return Ok((train.normalized(m, s)?, test.normalized(m, s)?));
+            }
+            Ok((train, test))
         }
     }
+}
+
+/// The mean and standard deviation of MNIST's training pixels (in `[0, 1]`) that `--normalize`
+/// subtracts and divides by.
+pub const MNIST_NORMALIZATION: (f64, f64) = (0.1307, 0.3081);
+
+/// The error for an `--mnist DIR` that is not a directory: the path and how to get the files.
+pub fn missing_mnist(dir: &Path) -> String {
+    format!(
+        "--mnist {}: not a directory; put MNIST's four IDX files there (train-images-idx3-ubyte.gz, \
+         train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz, as \
+         published by Yann LeCun's MNIST page and its mirrors; gzipped or not)",
+        dir.display()
+    )
 }
 
 /// A training session: model, data, optimizers, and the state of every run.
@@ -393,10 +443,7 @@ impl Trainer {
             }
         }
         let (curvature, tangents) = (
-            match args.curvature {
-                CurvatureArg::PaperExact => Curvature::PaperExact,
-                CurvatureArg::Robust => Curvature::Robust,
-            },
+            args.curvature.policy(),
             match args.tangents {
                 TangentArg::Gaussian => Tangents::Gaussian,
                 TangentArg::Rademacher => Tangents::Rademacher,
@@ -405,7 +452,13 @@ impl Trainer {
         let lr_of = |s: &Spec| s.lr.or(args.lr).unwrap_or_else(|| default_lr(s.kind, args.model, args.data));
         let config = Config {
             model: model.name(),
-            data: format!("{} ({} train, {} test)", train.name(), train.len(), test.len()),
+            data: format!(
+                "{} ({} train, {} test{})",
+                train.name(),
+                train.len(),
+                test.len(),
+                if args.normalize { ", normalized" } else { "" }
+            ),
             batch: args.batch,
             seed: args.seed,
             optimizers: specs.iter().map(|s| s.label.clone()).collect(),

@@ -15,15 +15,16 @@ use std::path::Path;
 pub(in crate::cli) const FILES: [&str; 5] =
     ["train.csv", "train.svg", "train_passes.svg", "train_time.svg", "summary.json"];
 
-/// The CSV `optimizer,seed,epoch,passes,train_loss,test_loss,test_accuracy`.
+/// The CSV `optimizer,seed,epoch,passes,train_loss,test_loss,test_accuracy,wall_s` (`wall_s`:
+/// the training steps' wall time up to the end of the epoch, as `paper_train.py` writes it).
 pub(super) fn csv(runs: &[RunState], seed: u64) -> String {
-    let mut s = String::from("optimizer,seed,epoch,passes,train_loss,test_loss,test_accuracy\n");
+    let mut s = String::from("optimizer,seed,epoch,passes,train_loss,test_loss,test_accuracy,wall_s\n");
     for run in runs {
         for r in &run.rows {
             let _ = writeln!(
                 s,
-                "{},{seed},{},{},{:e},{:e},{}",
-                run.label, r.epoch, r.passes, r.train_loss, r.test_loss, r.test_accuracy
+                "{},{seed},{},{},{:e},{:e},{},{:.3}",
+                run.label, r.epoch, r.passes, r.train_loss, r.test_loss, r.test_accuracy, r.seconds
             );
         }
     }
@@ -44,25 +45,31 @@ fn x_of(row: &Row, x: XAxis) -> Option<f64> {
 /// (dashed) loss on a log axis (a loss ≤ 0 drawn at its floor, marked), and test accuracy.
 /// Each optimizer has its colour ([`color_of`]).
 pub(super) fn svg(runs: &[RunState], title: &str, x: XAxis) -> CliResult<String> {
-    let points = |run: &RunState, f: fn(&Row) -> f64| -> Vec<(f64, f64)> {
-        run.rows.iter().filter_map(|r| Some((x_of(r, x)?, f(r)))).filter(|p| p.1.is_finite()).collect()
+    let curves: Vec<(&str, &[Row])> = runs.iter().map(|r| (r.label.as_str(), r.rows.as_slice())).collect();
+    svg_of(&curves, title, x)
+}
+
+/// [`svg`] of labelled rows (one curve per label; `fomoh study` draws its means with it).
+pub(super) fn svg_of(runs: &[(&str, &[Row])], title: &str, x: XAxis) -> CliResult<String> {
+    let points = |rows: &[Row], f: fn(&Row) -> f64| -> Vec<(f64, f64)> {
+        rows.iter().filter_map(|r| Some((x_of(r, x)?, f(r)))).filter(|p| p.1.is_finite()).collect()
     };
-    let last = runs.iter().flat_map(|r| &r.rows).filter_map(|r| x_of(r, x)).fold(0.0, f64::max);
+    let last = runs.iter().flat_map(|r| r.1).filter_map(|r| x_of(r, x)).fold(0.0, f64::max);
     let last = if last > 0.0 { last } else { 1.0 };
-    let losses = runs.iter().flat_map(|r| &r.rows).flat_map(|r| [r.train_loss, r.test_loss]);
+    let losses = runs.iter().flat_map(|r| r.1).flat_map(|r| [r.train_loss, r.test_loss]);
     let (lo, hi) = losses
         .filter(|v| v.is_finite() && *v > 0.0)
         .fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let (lo, hi) = if lo.is_finite() { (lo / 1.5, hi.max(lo) * 1.5) } else { (1e-2, 10.0) };
     let mut loss_lines = Vec::new();
     let mut acc_lines = Vec::new();
-    for run in runs {
-        let color = color_of(&run.label);
-        let label = Some(format!("{} (train)", run.label));
-        loss_lines.push(Line { label, color, dashed: false, points: points(run, |r| r.train_loss) });
-        loss_lines.push(Line { label: None, color, dashed: true, points: points(run, |r| r.test_loss) });
-        let label = Some(run.label.clone());
-        acc_lines.push(Line { label, color, dashed: false, points: points(run, |r| r.test_accuracy) });
+    for &(name, rows) in runs {
+        let color = color_of(name);
+        let label = Some(format!("{name} (train)"));
+        loss_lines.push(Line { label, color, dashed: false, points: points(rows, |r| r.train_loss) });
+        loss_lines.push(Line { label: None, color, dashed: true, points: points(rows, |r| r.test_loss) });
+        let label = Some(name.to_string());
+        acc_lines.push(Line { label, color, dashed: false, points: points(rows, |r| r.test_accuracy) });
     }
     let x_desc = match x {
         XAxis::Steps => "epoch (passes over the training set)",
@@ -124,6 +131,7 @@ pub(super) fn summary_json(t: &Trainer, dir: &Path) -> serde_json::Value {
         "seed": t.seed,
         "epochs": t.epochs,
         "out_dir": dir.display().to_string(),
+        "peak_rss_mib": crate::cli::memory::peak_rss_mib(),
         "files": FILES,
         "optimizers": t.session.runs.iter().zip(&t.config.learning_rates).map(|(r, lr)| {
             let last = r.rows.last();

@@ -144,10 +144,15 @@ pub(super) struct Expected<'a> {
     pub(super) steps_per_epoch: usize,
 }
 
-/// Whether `opt` is the optimizer `kind` names (and has its K).
-fn is_kind(opt: &AnyOptimizer, kind: Kind) -> bool {
-    match (opt, kind) {
-        (AnyOptimizer::FomohKd(o), Kind::FomohKd(k)) => o.k() == k,
+/// Whether `opt` is the optimizer `spec` names (with its K, and for FoMoH-KD the previous
+/// step and the curvature policy if the name gives one).
+fn is_kind(opt: &AnyOptimizer, spec: &Spec) -> bool {
+    match (opt, spec.kind) {
+        (AnyOptimizer::FomohKd(o), Kind::FomohKd(k)) => {
+            o.k() == k
+                && o.uses_previous_step() == spec.previous
+                && spec.curvature.is_none_or(|c| c == o.curvature_policy())
+        }
         (AnyOptimizer::Fgd(_), Kind::Fgd)
         | (AnyOptimizer::Fomoh(_), Kind::Fomoh)
         | (AnyOptimizer::FomohBp(_), Kind::FomohBp)
@@ -164,7 +169,7 @@ impl RunState {
         if self.label != spec.label {
             return Err(format!("labelled `{}`", self.label));
         }
-        if !is_kind(&self.optimizer, spec.kind) {
+        if !is_kind(&self.optimizer, spec) {
             let k = match &self.optimizer {
                 AnyOptimizer::FomohKd(o) => format!(":{}", o.k()),
                 _ => String::new(),
