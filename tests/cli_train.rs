@@ -1,6 +1,9 @@
 //! `fomoh train` end to end: the CSV and SVG it writes, one-line errors, resume bit-identity,
 //! and the learning claims of issue 4 on digits.
 
+#[path = "bad_input_common/mod.rs"]
+mod bad_input_common;
+use bad_input_common::without_wall_time;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -24,11 +27,6 @@ struct Row {
     train_loss: f64,
     test_loss: f64,
     test_accuracy: f64,
-}
-
-/// `train.csv` without its `wall_s` column (the numbers that must repeat bit for bit).
-fn without_wall_time(csv: &str) -> String {
-    csv.lines().map(|l| l.rsplit_once(',').map_or(l, |(rest, _)| rest).to_string() + "\n").collect()
 }
 
 /// Parses `train.csv`, checking the header and that every field parses.

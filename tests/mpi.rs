@@ -20,7 +20,7 @@ fn distributed_needs_a_build_with_mpi() {
 
 #[cfg(feature = "mpi")]
 mod with_mpi {
-    use super::bad_input_common::{fomoh_in, guarded, one_line_error, HANG};
+    use super::bad_input_common::{fomoh_in, guarded, one_line_error, without_wall_time, HANG};
     use std::path::{Path, PathBuf};
     use std::process::{Command, Output};
     use std::time::{Duration, Instant};
@@ -47,8 +47,9 @@ mod with_mpi {
         o
     }
 
+    /// `train.csv` without its wall-time column.
     fn csv(dir: &Path) -> String {
-        std::fs::read_to_string(dir.join("train.csv")).unwrap()
+        without_wall_time(&std::fs::read_to_string(dir.join("train.csv")).unwrap())
     }
 
     /// Asserts two `train.csv` texts have the same rows, the losses and accuracies equal to a
