@@ -281,10 +281,9 @@ impl Tensor {
             return Err(Error::InvalidArgument(format!("rows {start}..{end} of {b}")));
         }
         let per: usize = self.shape[1..].iter().product();
-        let idx: Vec<usize> = (0..(end - start) * per).collect();
         let mut shape = self.shape.clone();
         shape[0] = end - start;
-        ops::gather(self, start * per, &idx, shape)
+        ops::range(self, start * per, shape)
     }
 
     /// `(B, d1, d2, ...) -> (B, d1·d2·...)`.

@@ -356,6 +356,17 @@ pub fn gather<P: Planes + ?Sized>(x: &P, base: usize, idx: &[usize], shape: Vec<
     }))
 }
 
+/// Elements `lo..lo + n` of every plane (`n` the number of elements of `shape`), as a tensor
+/// of `shape`: a contiguous [`gather`].
+pub(crate) fn range<P: Planes + ?Sized>(x: &P, lo: usize, shape: Vec<usize>) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let end = lo.checked_add(n).filter(|&e| e <= x.numel());
+    let Some(end) = end else {
+        return Err(Error::Shape(format!("elements {lo}.. ({n} of them) of {}", x.numel())));
+    };
+    Ok(map_linear(x, shape, |src, out| out.copy_from_slice(&src[lo..end])))
+}
+
 /// The sum over the last axis (`(…, n) -> (…)`).
 pub fn sum_last<P: Planes + ?Sized>(x: &P) -> Result<Tensor> {
     let shape = x.shape();
