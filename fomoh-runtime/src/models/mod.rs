@@ -161,24 +161,29 @@ pub trait Model: Send + Sync + core::fmt::Debug {
     /// `params`' mode, computed over chunks of [`Model::chunk_size`] samples
     /// (`Σ_chunks (n_c / B) · mean_c`).
     fn loss(&self, params: &Params<'_>, batch: &Batch) -> Result<Tensor> {
-        check_len(|| "parameters".into(), self.num_params(), params.len())?;
-        let b = batch.labels.len();
-        let chunk = self.chunk_size().max(1);
-        if b <= chunk {
-            return eager_loss(self, params, &batch.x, &batch.labels);
-        }
-        let mut total: Option<Tensor> = None;
-        for start in (0..b).step_by(chunk) {
-            let end = (start + chunk).min(b);
-            let ce = eager_loss(self, params, &batch.x.rows(start, end)?, &batch.labels[start..end])?;
-            let part = ops::scale(&ce, (end - start) as f64 / b as f64).reshape(vec![1])?;
-            match &mut total {
-                None => total = Some(part),
-                Some(t) => ops::add_broadcast_assign(t, &part, 0, 1.0)?,
-            }
-        }
-        total.expect("b > chunk >= 1").reshape(vec![])
+        crate::tensor::on_pool(|| chunked_loss(self, params, batch))
     }
+}
+
+/// [`Model::loss`], on the calling thread: the batch in chunks of the model's chunk size.
+fn chunked_loss<M: Model + ?Sized>(model: &M, params: &Params<'_>, batch: &Batch) -> Result<Tensor> {
+    check_len(|| "parameters".into(), model.num_params(), params.len())?;
+    let b = batch.labels.len();
+    let chunk = model.chunk_size().max(1);
+    if b <= chunk {
+        return eager_loss(model, params, &batch.x, &batch.labels);
+    }
+    let mut total: Option<Tensor> = None;
+    for start in (0..b).step_by(chunk) {
+        let end = (start + chunk).min(b);
+        let ce = eager_loss(model, params, &batch.x.rows(start, end)?, &batch.labels[start..end])?;
+        let part = ops::scale(&ce, (end - start) as f64 / b as f64).reshape(vec![1])?;
+        match &mut total {
+            None => total = Some(part),
+            Some(t) => ops::add_broadcast_assign(t, &part, 0, 1.0)?,
+        }
+    }
+    total.expect("b > chunk >= 1").reshape(vec![])
 }
 
 /// The mean cross-entropy ([`nn::cross_entropy`]) of `model` on inputs `x` with `labels`, on
@@ -305,7 +310,7 @@ impl Model for Mlp {
     }
 
     fn loss_and_gradient(&self, theta: &[f64], batch: &Batch) -> Option<Result<(f64, Vec<f64>)>> {
-        Some(mlp_backprop(self, theta, batch))
+        Some(crate::tensor::on_pool(|| mlp_backprop(self, theta, batch)))
     }
 }
 
@@ -449,7 +454,7 @@ impl Model for Cnn {
     }
 
     fn loss_and_gradient(&self, theta: &[f64], batch: &Batch) -> Option<Result<(f64, Vec<f64>)>> {
-        Some(cnn_backprop(self, theta, batch))
+        Some(crate::tensor::on_pool(|| cnn_backprop(self, theta, batch)))
     }
 
     fn chunk_size(&self) -> usize {
