@@ -69,6 +69,19 @@ pub(super) enum Step {
     },
 }
 
+impl Step {
+    /// Whether running the step makes parallel calls on the rayon pool (several chunks, a
+    /// matrix product, a long copy).
+    pub(super) fn parallel(&self) -> bool {
+        match self {
+            Step::Fused { chunks, .. } => chunks.len() > 1,
+            Step::Matmul { .. } => true,
+            Step::Gather { map, .. } => map.local.len() >= PAR_MIN_COPY,
+            Step::MaxSelect { windows, .. } => windows.len() >= PAR_MIN_COPY,
+        }
+    }
+}
+
 /// Where each element of a gathered output comes from.
 pub(super) struct GatherMap {
     /// The part of each element (`None`: a single part).

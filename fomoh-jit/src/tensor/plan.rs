@@ -38,6 +38,9 @@ pub(super) struct Plan {
     pub(super) out: Vec<Option<Src>>,
     /// What compiling it produced and cost.
     pub(super) stats: TensorStats,
+    /// Whether a step makes parallel calls (then a pass enters the rayon pool once, see
+    /// [`fomoh_runtime::tensor::on_pool`]).
+    pub(super) parallel: bool,
     _code: Option<OwnedCode>,
 }
 
@@ -551,7 +554,8 @@ fn compile(
     let mut stats = c.stats;
     stats.compile_time = t0.elapsed();
     stats.row_tiles = 1;
-    Ok(Plan { float, steps: c.steps, buf_sizes: c.buf_sizes, out, stats, _code: Some(code) })
+    let parallel = c.steps.iter().any(Step::parallel);
+    Ok(Plan { float, steps: c.steps, buf_sizes: c.buf_sizes, out, stats, parallel, _code: Some(code) })
 }
 
 /// What identifies a compiled plan in the code cache: the graph (its nodes, shared with the

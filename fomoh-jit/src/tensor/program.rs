@@ -258,11 +258,19 @@ impl<T: JitFloat> TensorProgram<T> {
         if plan.float != T::TYPE {
             return Err(JitError::Codegen("internal: a plan compiled for another float type".into()));
         }
-        let nd = (&self.nodes[..], self.data());
-        let bufs = self.take_scratch(&plan.buf_sizes);
-        let (out, bufs) = exec::run_steps(&plan.steps, &plan.out, nd, parts, inputs, bufs)?;
-        self.give_scratch(bufs);
-        Ok(out)
+        let pass = || {
+            let nd = (&self.nodes[..], self.data());
+            let bufs = self.take_scratch(&plan.buf_sizes);
+            let (out, bufs) = exec::run_steps(&plan.steps, &plan.out, nd, parts, inputs, bufs)?;
+            self.give_scratch(bufs);
+            Ok(out)
+        };
+        if plan.parallel {
+            // one hand-over to the pool for the pass, not one per parallel step
+            fomoh_runtime::tensor::on_pool(pass)
+        } else {
+            pass()
+        }
     }
 
     /// A scratch buffer set with these lengths: a reused one, or a new zeroed one.
