@@ -7,7 +7,7 @@
 //! being kept live), computes every lane in registers in the order the rules produced them
 //! (which consumes values soon after they are made), checks guards as soon as their operands
 //! exist, and stores the outputs. Every operation is lowered by the one backend translator
-//! ([`crate::lower`]): transcendentals call registered `extern "C"` wrappers of the
+//! (`lower.rs`): transcendentals call registered `extern "C"` wrappers of the
 //! runtime's own functions of that type (`f64::sin` for `f64`, `f32::sin` for `f32`), so
 //! compiled and interpreted results agree bit for bit; what is this generator's own is the
 //! guards and the pairing of a `sin` and a `cos` of the same argument into one `sincos` call. Literals are the graph's `f64` literals, rounded once
