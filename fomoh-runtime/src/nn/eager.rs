@@ -275,16 +275,7 @@ impl Backend for Eager<'_> {
                 (p, Arc::new(idx.iter().map(|&j| inner[j]).collect()))
             }
         };
-        let n = p.planes().numel();
-        if shape.iter().product::<usize>() == idx.len()
-            && idx.len() == n
-            && idx.iter().enumerate().all(|(i, &j)| i == j)
-        {
-            // the identity (a one-sample convolution's channel order): nothing moves
-            let v = self.push_plain(p)?;
-            return self.reshape(v, shape);
-        }
-        if shape.iter().product::<usize>() == idx.len() && is_permutation(&idx, n) {
+        if shape.iter().product::<usize>() == idx.len() && is_permutation(&idx, p.planes().numel()) {
             return self.push(Slot::Permuted(p, idx, shape.to_vec()));
         }
         let t = ops::gather(p.planes(), 0, &idx, shape.to_vec())?;
