@@ -12,7 +12,7 @@ use crate::codegen::{CodegenOptions, CompileStats};
 use crate::error::{check_len, JitError, JitResult};
 use crate::float::{FloatType, JitFloat};
 use crate::ir::{Graph, GuardInfo};
-use crate::stage::Mode;
+use crate::stage::{needs_guards, Guards, Mode};
 use crate::trace::{self, Tracer};
 use fomoh_runtime::{Dim, HyperDual, Jet, Packed, Projection, Result, ScalarFn};
 use std::sync::Arc;
@@ -434,7 +434,15 @@ impl<T: JitFloat> Program<T> {
     /// straight-line path (a rerolled program, see [`Program::is_rerolled`], runs a tensor
     /// program instead). It reads `[x, tangents..., data]`.
     pub fn staged(&self, mode: Mode) -> Result<Graph> {
-        Ok(self.first.staged(mode)?)
+        Ok(self.first.staged(mode, Guards::Off)?)
+    }
+
+    /// [`Program::staged`] with the zero-tangent guards: the code that runs where the plain
+    /// code's output holds a value that is not finite, so that a tangent that is zero at
+    /// run time contributes exactly zero, as in the runtime's number types (see
+    /// [`crate::stage`]).
+    pub fn staged_guarded(&self, mode: Mode) -> Result<Graph> {
+        Ok(self.first.staged(mode, Guards::On)?)
     }
 
     /// Generates the code of `mode` of the first trace now (instead of on first use) and
@@ -458,8 +466,11 @@ impl<T: JitFloat> Program<T> {
         check_len("input vectors", mode.input_vectors(), parts.len())?;
         let named: Vec<(&str, &[T])> = parts.iter().map(|p| ("input", *p)).collect();
         let buf = self.first.pack(&named, data)?;
-        let g = self.first.staged(mode)?;
-        Ok(crate::interp::eval(&g, &buf)?)
+        let out = crate::interp::eval(&self.first.staged(mode, Guards::Off)?, &buf)?;
+        if mode == Mode::Primal || !needs_guards(&out) {
+            return Ok(out);
+        }
+        Ok(crate::interp::eval(&self.first.staged(mode, Guards::On)?, &buf)?)
     }
 
     /// Runs `run` on the variant covering `x` (and `data`), tracing again if none does.

@@ -9,9 +9,19 @@
 //!
 //! Activity analysis is symbolic: the lanes a constant or a seed starts with are literal
 //! zeros, and the builder folds `0·x`, `0 + x`, `x·1`, ... as it goes, so lanes that are
-//! provably zero are never computed. (Consequence: where the runtime computes `0·∞ = NaN`
-//! from a structural zero, the compiled program yields the exact `0`.) Common
-//! subexpressions are shared by hash-consing and dead nodes are dropped afterwards.
+//! provably zero are never computed (so `∞ · 0` from a structural zero is the exact `0`).
+//! A tangent that is zero only at run time: the runtime's number types make a chain-rule
+//! term whose tangent factor is exactly zero exactly zero, even where the coefficient is ±∞
+//! or NaN (their zero-tangent convention, a check per operation). Staged code cannot afford
+//! that check on every term (a compare and select per term made compiled Rosenbrock 3-4x
+//! slower), so every program is staged twice, on demand: the plain chain rule (what runs),
+//! and under [`Guards::On`] the number types' guarded chain rules (a select per term whose
+//! coefficient is not a finite literal). A compiled program whose output has a lane that is
+//! not finite runs its guarded code and returns that: where the plain code's lanes are all
+//! finite no guard could have changed them (a guard only replaces `∞ · 0` or `NaN · 0`, and
+//! a NaN reaches the output), so the result is always the runtime's, at no cost on finite
+//! results. Common subexpressions are shared by hash-consing and dead nodes are dropped
+//! afterwards.
 
 use crate::error::{JitError, JitResult};
 use crate::ir::{Builder, Cmp, Graph, NodeId, Op};
@@ -90,7 +100,39 @@ pub(crate) const SLOTS: usize = 3 + MAX_K;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Staged(NodeId);
 
+/// Whether staging writes the number types' zero-tangent guards (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Guards {
+    /// The plain chain rule (the code that runs first).
+    #[default]
+    Off,
+    /// The guarded chain rule (the code that runs where the plain code's output is not
+    /// finite).
+    On,
+}
+
+impl Guards {
+    /// Runs `f` with staging on this thread in this setting.
+    pub(crate) fn scope<R>(self, f: impl FnOnce() -> R) -> R {
+        struct Restore(Guards);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                GUARDS.set(self.0);
+            }
+        }
+        let _restore = Restore(GUARDS.replace(self));
+        f()
+    }
+}
+
+/// Whether an output holds a value that is not finite: then the program runs its guarded
+/// code ([`Guards::On`]) and returns that instead.
+pub(crate) fn needs_guards<T: crate::float::JitFloat>(out: &[T]) -> bool {
+    out.iter().any(|v| !v.as_f64().is_finite())
+}
+
 thread_local! {
+    static GUARDS: core::cell::Cell<Guards> = const { core::cell::Cell::new(Guards::Off) };
     static STAGE: RefCell<Vec<Builder>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -151,6 +193,19 @@ impl Real for Staged {
         let z = Staged::cst(0.0);
         push(Op::Select { cmp: Cmp::Eq, a: self.0, b: z.0, t: x.0, f: y.0 })
     }
+    /// Under [`Guards::Off`] every node (the plain chain rule). Under [`Guards::On`] only a
+    /// finite literal: any other node may be ±∞ or NaN at run time, so the number types stage
+    /// their zero-tangent guards (a select per term, folded where the tangent is a literal).
+    fn guard_free(self) -> bool {
+        if GUARDS.get() == Guards::Off {
+            return true;
+        }
+        STAGE.with(|s| {
+            let s = s.borrow();
+            let node = s.last().and_then(|b| b.graph.nodes.get(self.0 as usize).copied());
+            matches!(node, Some(Op::Const(c)) if c.is_finite())
+        })
+    }
 }
 
 /// A number type over [`Staged`] lanes, applied to the traced graph exactly as the
@@ -203,17 +258,10 @@ macro_rules! lane_number {
                 <$ty>::constant(c)
             }
             fn unary(self, op: UnaryOp) -> Self {
-                self.lift1(op.rule(self.re))
+                self.apply_unary(op)
             }
             fn binary(self, op: BinaryOp, o: Self) -> Self {
-                use BinaryOp::*;
-                match op {
-                    Add => self + o,
-                    Sub => self - o,
-                    Mul => self * o,
-                    Div => self / o,
-                    _ => self.lift2(&o, op.partials(self.re, o.re)),
-                }
+                self.apply_binary(op, o)
             }
             fn lanes(&self, $out: &mut Vec<NodeId>) {
                 let $s = self;

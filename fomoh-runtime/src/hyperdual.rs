@@ -9,6 +9,25 @@ use crate::rules::{Partials, Rule};
 /// Seeded with `x + v1·ε1 + v2·ε2`, one evaluation of `f` gives `f(x)` in `re`, `∇f·v1` in
 /// `e1`, `∇f·v2` in `e2` and `v1ᵀ H v2` in `e12`.
 ///
+/// **A zero tangent contributes exactly zero**: in every chain-rule term (a derivative of
+/// the operation — `f'`, `f''`, a partial, or the other factor of a product — times a
+/// tangent factor), a tangent factor that is exactly zero makes the term exactly zero, even
+/// where the derivative is ±∞ or NaN. So `sqrt(x0) + x1` at `x0 = 0` along `(0, 1)` gives
+/// `e1 = 1`, not `∞ · 0 = NaN`, while a nonzero tangent through `sqrt` at 0 still gives
+/// `+∞`. (Tangent lanes that are themselves ±∞/NaN propagate as usual.) [`crate::Jet`],
+/// [`crate::HyperK`], the runtime tensors, `#[fomoh]` and compiled programs follow the same
+/// convention (a compiled program runs guarded code where its plain code's output is not
+/// finite, see `fomoh_jit::stage`). The check costs one finiteness test per product and per
+/// rule; the guarded terms run only where a coefficient is ±∞ or NaN.
+///
+/// ```
+/// use fomoh_runtime::{HyperDual, Scalar};
+/// let (x0, x1) = (HyperDual::seed(0.0_f64, 0.0, 0.0), HyperDual::seed(3.0, 1.0, 1.0));
+/// let y = x0.sqrt() + x1;
+/// assert_eq!((y.re, y.e1, y.e2, y.e12), (3.0, 1.0, 1.0, 0.0));
+/// assert_eq!(HyperDual::seed(0.0_f64, 1.0, 1.0).sqrt().e1, f64::INFINITY);
+/// ```
+///
 /// The base `T` is a [`Real`] (`f32`, `f64`, or a staging value); `HyperDual` is not itself
 /// a `Real`, so nesting (`HyperDual<HyperDual<f64>>`) cannot be written and perturbation
 /// confusion cannot arise:
@@ -58,6 +77,9 @@ impl<T: Real> HyperDual<T> {
 
     #[inline(always)]
     pub(crate) fn scale(self, k: T) -> Self {
+        if !k.guard_free() {
+            return self.scale_guarded(k);
+        }
         Self { re: self.re * k, e1: self.e1 * k, e2: self.e2 * k, e12: self.e12 * k }
     }
 
@@ -78,8 +100,14 @@ impl<T: Real> HyperDual<T> {
 
     #[inline(always)]
     pub(crate) fn mul_n(self, o: &Self) -> Self {
+        // A factor is ±∞ or NaN only if the product is not finite (or it overflowed: the
+        // guarded path then gives the same lanes).
+        let re = self.re * o.re;
+        if !re.guard_free() {
+            return self.mul_guarded(o);
+        }
         Self {
-            re: self.re * o.re,
+            re,
             e1: self.re * o.e1 + self.e1 * o.re,
             e2: self.re * o.e2 + self.e2 * o.re,
             e12: self.re * o.e12 + self.e1 * o.e2 + self.e2 * o.e1 + self.e12 * o.re,
@@ -87,8 +115,21 @@ impl<T: Real> HyperDual<T> {
     }
 
     /// The chain rule for a unary rule: `f(a) + f'(a)(b ε1 + c ε2) + (f'(a) d + f''(a) b c) ε1ε2`.
+    ///
+    /// A term whose tangent factor is exactly zero is exactly zero, also where `f'` or
+    /// `f''` is ±∞ or NaN (see the type's documentation).
     #[inline(always)]
     pub fn lift1(self, r: Rule<T>) -> Self {
+        if T::all_guard_free(&[r.d1, r.d2]) {
+            self.lift1_plain(r)
+        } else {
+            self.lift1_guarded(r)
+        }
+    }
+
+    /// [`Self::lift1`] without the check: for a rule whose `f'` and `f''` are finite.
+    #[inline(always)]
+    fn lift1_plain(self, r: Rule<T>) -> Self {
         Self {
             re: r.f,
             e1: r.d1 * self.e1,
@@ -98,8 +139,21 @@ impl<T: Real> HyperDual<T> {
     }
 
     /// The chain rule for a binary rule with partials `p` at `(self.re, o.re)`.
+    ///
+    /// A term whose tangent factor is exactly zero is exactly zero, also where the partial
+    /// it multiplies is ±∞ or NaN.
     #[inline(always)]
     pub fn lift2(self, o: &Self, p: Partials<T>) -> Self {
+        if T::all_guard_free(&[p.fx, p.fy, p.fxx, p.fxy, p.fyy]) {
+            self.lift2_plain(o, p)
+        } else {
+            self.lift2_guarded(o, p)
+        }
+    }
+
+    /// [`Self::lift2`] without the check: for partials that are all finite.
+    #[inline(always)]
+    fn lift2_plain(self, o: &Self, p: Partials<T>) -> Self {
         Self {
             re: p.f,
             e1: p.fx * self.e1 + p.fy * o.e1,
@@ -112,12 +166,65 @@ impl<T: Real> HyperDual<T> {
         }
     }
 
+    // The same chain rules where a coefficient is ±∞ or NaN: the same expressions, with
+    // every term whose tangent factor is exactly zero made exactly 0.
+
+    #[cold]
+    #[inline(never)]
+    fn scale_guarded(self, k: T) -> Self {
+        let z = |t: T| t.zero_tangent(t * k);
+        Self { re: self.re * k, e1: z(self.e1), e2: z(self.e2), e12: z(self.e12) }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn mul_guarded(self, o: &Self) -> Self {
+        let (a, b) = (self.re, o.re);
+        let (za, zb) = (|t: T| t.zero_tangent(a * t), |t: T| t.zero_tangent(t * b));
+        Self {
+            re: a * b,
+            e1: za(o.e1) + zb(self.e1),
+            e2: za(o.e2) + zb(self.e2),
+            e12: za(o.e12) + self.e1 * o.e2 + self.e2 * o.e1 + zb(self.e12),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lift1_guarded(self, r: Rule<T>) -> Self {
+        let (e1, e2, e12) = (self.e1, self.e2, self.e12);
+        Self {
+            re: r.f,
+            e1: e1.zero_tangent(r.d1 * e1),
+            e2: e2.zero_tangent(r.d1 * e2),
+            e12: e12.zero_tangent(r.d1 * e12) + (e1 * e2).zero_tangent(r.d2 * e1 * e2),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lift2_guarded(self, o: &Self, p: Partials<T>) -> Self {
+        let z = |c: T, t: T| t.zero_tangent(c * t);
+        let (x1, x2, y1, y2) = (self.e1, self.e2, o.e1, o.e2);
+        let mixed = x1 * y2 + y1 * x2;
+        Self {
+            re: p.f,
+            e1: z(p.fx, x1) + z(p.fy, y1),
+            e2: z(p.fx, x2) + z(p.fy, y2),
+            e12: z(p.fx, self.e12)
+                + z(p.fy, o.e12)
+                + (x1 * x2).zero_tangent(p.fxx * x1 * x2)
+                + mixed.zero_tangent(p.fxy * mixed)
+                + (y1 * y2).zero_tangent(p.fyy * y1 * y2),
+        }
+    }
+
     /// The second-order chain rule for a function of `args.len()` arguments, given its
     /// value `f`, gradient `grad` and Hessian `hess` (the packed upper triangle,
     /// [`crate::packed_index`]`(m, a, b)`) at the arguments' primals: what [`Self::lift1`]
     /// and [`Self::lift2`] do for one and two arguments, for any number of them (a local
-    /// function preaccumulated once and applied to many inputs). A `grad` or `hess` of the
-    /// wrong length is an [`crate::Error::Length`].
+    /// function preaccumulated once and applied to many inputs), under the same zero-tangent
+    /// convention. A `grad` or `hess` of the wrong length is an [`crate::Error::Length`].
     pub fn lift_n(args: &[Self], f: T, grad: &[T], hess: &[T]) -> crate::Result<Self> {
         crate::number::lift_n(args, f, grad, hess)
     }

@@ -49,6 +49,10 @@ pub const fn packed_index(k: usize, i: usize, j: usize) -> usize {
 ///
 /// One pass replaces the `K(K+1)/2` hyper-dual passes of the paper. `K` runs from 1 to 16.
 ///
+/// Same convention at singular points as [`crate::HyperDual`]: a chain-rule term whose
+/// tangent factor is exactly zero is exactly zero, even where the derivative it multiplies
+/// is ±∞ or NaN, so a direction that does not move a singular input is not poisoned by it.
+///
 /// ```
 /// use fomoh_runtime::{HyperK, Scalar};
 /// // f(x, y) = x² y at (1, 2) along the axes: grad (4, 1), H = [[4, 2], [2, 0]]
@@ -147,6 +151,12 @@ where
     #[inline(always)]
     pub(crate) fn scale(mut self, k: T) -> Self {
         self.re = self.re * k;
+        if !k.guard_free() {
+            for t in self.grad.iter_mut().chain(self.hess.as_mut()) {
+                *t = t.zero_tangent(*t * k);
+            }
+            return self;
+        }
         for g in &mut self.grad {
             *g = *g * k;
         }
@@ -181,6 +191,11 @@ where
     #[inline(always)]
     pub(crate) fn mul_n(self, o: &Self) -> Self {
         let (a, b) = (self.re, o.re);
+        // A factor is ±∞ or NaN only if the product is not finite (or it overflowed: the
+        // guarded path then gives the same lanes).
+        if !(a * b).guard_free() {
+            return self.mul_guarded(o);
+        }
         let (ga, gb) = (&self.grad, &o.grad);
         let mut r = Self::constant(a * b);
         let (ha, hb) = (self.hess.as_ref(), o.hess.as_ref());
@@ -199,8 +214,21 @@ where
     }
 
     /// The chain rule for a unary rule: `g ← f'·g`, `H_ij ← f'·H_ij + f''·g_i g_j`.
+    ///
+    /// A term whose tangent factor is exactly zero is exactly zero, also where `f'` or
+    /// `f''` is ±∞ or NaN (see [`crate::HyperDual`]).
     #[inline(always)]
     pub fn lift1(self, rule: Rule<T>) -> Self {
+        if T::all_guard_free(&[rule.d1, rule.d2]) {
+            self.lift1_plain(rule)
+        } else {
+            self.lift1_guarded(rule)
+        }
+    }
+
+    /// [`Self::lift1`] without the check: for a rule whose `f'` and `f''` are finite.
+    #[inline(always)]
+    fn lift1_plain(self, rule: Rule<T>) -> Self {
         let g = &self.grad;
         let mut r = Self::constant(rule.f);
         let ha = self.hess.as_ref();
@@ -219,9 +247,70 @@ where
         r
     }
 
+    /// [`HyperK::mul_n`] where a factor is ±∞ or NaN: the terms it multiplies with a zero
+    /// tangent are 0.
+    #[cold]
+    #[inline(never)]
+    fn mul_guarded(self, o: &Self) -> Self {
+        let (a, b) = (self.re, o.re);
+        let (ga, gb) = (&self.grad, &o.grad);
+        let mut r = Self::constant(a * b);
+        let (ha, hb) = (self.hess.as_ref(), o.hess.as_ref());
+        let h = r.hess.as_mut();
+        let mut p = 0;
+        for i in 0..K {
+            for j in i..K {
+                h[p] = hb[p].zero_tangent(a * hb[p])
+                    + ha[p].zero_tangent(b * ha[p])
+                    + ga[i] * gb[j]
+                    + ga[j] * gb[i];
+                p += 1;
+            }
+        }
+        for i in 0..K {
+            r.grad[i] = gb[i].zero_tangent(a * gb[i]) + ga[i].zero_tangent(b * ga[i]);
+        }
+        r
+    }
+
+    /// [`HyperK::lift1`] where `f'` or `f''` is ±∞ or NaN.
+    #[cold]
+    #[inline(never)]
+    fn lift1_guarded(self, rule: Rule<T>) -> Self {
+        let g = &self.grad;
+        let mut r = Self::constant(rule.f);
+        let ha = self.hess.as_ref();
+        let h = r.hess.as_mut();
+        let mut p = 0;
+        for i in 0..K {
+            let s = rule.d2 * g[i];
+            for j in i..K {
+                h[p] = ha[p].zero_tangent(rule.d1 * ha[p]) + (g[i] * g[j]).zero_tangent(s * g[j]);
+                p += 1;
+            }
+        }
+        for i in 0..K {
+            r.grad[i] = g[i].zero_tangent(rule.d1 * g[i]);
+        }
+        r
+    }
+
     /// The chain rule for a binary rule with partials `q` at `(self.re, o.re)`.
+    ///
+    /// A term whose tangent factor is exactly zero is exactly zero, also where the partial
+    /// it multiplies is ±∞ or NaN.
     #[inline(always)]
     pub fn lift2(self, o: &Self, q: Partials<T>) -> Self {
+        if T::all_guard_free(&[q.fx, q.fy, q.fxx, q.fxy, q.fyy]) {
+            self.lift2_plain(o, q)
+        } else {
+            self.lift2_guarded(o, q)
+        }
+    }
+
+    /// [`Self::lift2`] without the check: for partials that are all finite.
+    #[inline(always)]
+    fn lift2_plain(self, o: &Self, q: Partials<T>) -> Self {
         let (ga, gb) = (&self.grad, &o.grad);
         let mut r = Self::constant(q.f);
         let (ha, hb) = (self.hess.as_ref(), o.hess.as_ref());
@@ -247,8 +336,8 @@ where
     /// value `f`, gradient `grad` and Hessian `hess` (the packed upper triangle,
     /// [`crate::packed_index`]`(m, a, b)`) at the arguments' primals: what [`Self::lift1`]
     /// and [`Self::lift2`] do for one and two arguments, for any number of them (a local
-    /// function preaccumulated once and applied to many inputs). A `grad` or `hess` of the
-    /// wrong length is an [`crate::Error::Length`].
+    /// function preaccumulated once and applied to many inputs), under the same zero-tangent
+    /// convention. A `grad` or `hess` of the wrong length is an [`crate::Error::Length`].
     pub fn lift_n(args: &[Self], f: T, grad: &[T], hess: &[T]) -> crate::Result<Self> {
         crate::number::lift_n(args, f, grad, hess)
     }
@@ -279,6 +368,38 @@ where
         let mut r = Self::constant(f);
         r.grad.copy_from_slice(&first);
         r.hess.as_mut().copy_from_slice(&second);
+        r
+    }
+}
+
+impl<T: Real, const K: usize> HyperK<T, K>
+where
+    Dim<K>: Packed,
+{
+    /// [`HyperK::lift2`] where a partial is ±∞ or NaN.
+    #[cold]
+    #[inline(never)]
+    fn lift2_guarded(self, o: &Self, q: Partials<T>) -> Self {
+        let (ga, gb) = (&self.grad, &o.grad);
+        let z = |c: T, t: T| t.zero_tangent(c * t);
+        let mut r = Self::constant(q.f);
+        let (ha, hb) = (self.hess.as_ref(), o.hess.as_ref());
+        let h = r.hess.as_mut();
+        let mut p = 0;
+        for i in 0..K {
+            for j in i..K {
+                let mixed = ga[i] * gb[j] + gb[i] * ga[j];
+                h[p] = z(q.fx, ha[p])
+                    + z(q.fy, hb[p])
+                    + (ga[i] * ga[j]).zero_tangent(q.fxx * ga[i] * ga[j])
+                    + mixed.zero_tangent(q.fxy * mixed)
+                    + (gb[i] * gb[j]).zero_tangent(q.fyy * gb[i] * gb[j]);
+                p += 1;
+            }
+        }
+        for i in 0..K {
+            r.grad[i] = z(q.fx, ga[i]) + z(q.fy, gb[i]);
+        }
         r
     }
 }

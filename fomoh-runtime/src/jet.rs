@@ -7,6 +7,8 @@ use crate::rules::{Partials, Rule};
 /// A second-order jet along one direction: `(f, ∇f·v, vᵀHv)`.
 ///
 /// Equivalent to a [`crate::HyperDual`] with `v1 = v2`, with one lane fewer to compute.
+/// Same convention at singular points: a chain-rule term whose tangent factor is exactly
+/// zero is exactly zero, even where the derivative it multiplies is ±∞ or NaN.
 ///
 /// ```
 /// use fomoh_runtime::{Jet, Scalar};
@@ -45,6 +47,9 @@ impl<T: Real> Jet<T> {
 
     #[inline(always)]
     pub(crate) fn scale(self, k: T) -> Self {
+        if !k.guard_free() {
+            return self.scale_guarded(k);
+        }
         Self { re: self.re * k, d1: self.d1 * k, d2: self.d2 * k }
     }
 
@@ -65,23 +70,55 @@ impl<T: Real> Jet<T> {
 
     #[inline(always)]
     pub(crate) fn mul_n(self, o: &Self) -> Self {
+        // A factor is ±∞ or NaN only if the product is not finite (or it overflowed: the
+        // guarded path then gives the same lanes).
+        let re = self.re * o.re;
+        if !re.guard_free() {
+            return self.mul_guarded(o);
+        }
         let two = T::cst(2.0);
         Self {
-            re: self.re * o.re,
+            re,
             d1: self.re * o.d1 + self.d1 * o.re,
             d2: self.re * o.d2 + two * self.d1 * o.d1 + self.d2 * o.re,
         }
     }
 
     /// The chain rule for a unary rule: `(f, f'·d1, f'·d2 + f''·d1²)`.
+    ///
+    /// A term whose tangent factor is exactly zero is exactly zero, also where `f'` or
+    /// `f''` is ±∞ or NaN (see [`crate::HyperDual`]).
     #[inline(always)]
     pub fn lift1(self, r: Rule<T>) -> Self {
+        if T::all_guard_free(&[r.d1, r.d2]) {
+            self.lift1_plain(r)
+        } else {
+            self.lift1_guarded(r)
+        }
+    }
+
+    /// [`Self::lift1`] without the check: for a rule whose `f'` and `f''` are finite.
+    #[inline(always)]
+    fn lift1_plain(self, r: Rule<T>) -> Self {
         Self { re: r.f, d1: r.d1 * self.d1, d2: r.d1 * self.d2 + r.d2 * self.d1 * self.d1 }
     }
 
     /// The chain rule for a binary rule with partials `p` at `(self.re, o.re)`.
+    ///
+    /// A term whose tangent factor is exactly zero is exactly zero, also where the partial
+    /// it multiplies is ±∞ or NaN.
     #[inline(always)]
     pub fn lift2(self, o: &Self, p: Partials<T>) -> Self {
+        if T::all_guard_free(&[p.fx, p.fy, p.fxx, p.fxy, p.fyy]) {
+            self.lift2_plain(o, p)
+        } else {
+            self.lift2_guarded(o, p)
+        }
+    }
+
+    /// [`Self::lift2`] without the check: for partials that are all finite.
+    #[inline(always)]
+    fn lift2_plain(self, o: &Self, p: Partials<T>) -> Self {
         Self {
             re: p.f,
             d1: p.fx * self.d1 + p.fy * o.d1,
@@ -93,12 +130,58 @@ impl<T: Real> Jet<T> {
         }
     }
 
+    // The same chain rules where a coefficient is ±∞ or NaN: the same expressions, with
+    // every term whose tangent factor is exactly zero made exactly 0.
+
+    #[cold]
+    #[inline(never)]
+    fn scale_guarded(self, k: T) -> Self {
+        let z = |t: T| t.zero_tangent(t * k);
+        Self { re: self.re * k, d1: z(self.d1), d2: z(self.d2) }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn mul_guarded(self, o: &Self) -> Self {
+        let two = T::cst(2.0);
+        let (a, b) = (self.re, o.re);
+        let (za, zb) = (|t: T| t.zero_tangent(a * t), |t: T| t.zero_tangent(t * b));
+        Self { re: a * b, d1: za(o.d1) + zb(self.d1), d2: za(o.d2) + two * self.d1 * o.d1 + zb(self.d2) }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lift1_guarded(self, r: Rule<T>) -> Self {
+        let (t, s) = (self.d1, self.d2);
+        Self {
+            re: r.f,
+            d1: t.zero_tangent(r.d1 * t),
+            d2: s.zero_tangent(r.d1 * s) + (t * t).zero_tangent(r.d2 * t * t),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lift2_guarded(self, o: &Self, p: Partials<T>) -> Self {
+        let z = |c: T, t: T| t.zero_tangent(c * t);
+        let (x, y) = (self.d1, o.d1);
+        Self {
+            re: p.f,
+            d1: z(p.fx, x) + z(p.fy, y),
+            d2: z(p.fx, self.d2)
+                + z(p.fy, o.d2)
+                + (x * x).zero_tangent(p.fxx * x * x)
+                + (x * y).zero_tangent(T::cst(2.0) * p.fxy * x * y)
+                + (y * y).zero_tangent(p.fyy * y * y),
+        }
+    }
+
     /// The second-order chain rule for a function of `args.len()` arguments, given its
     /// value `f`, gradient `grad` and Hessian `hess` (the packed upper triangle,
     /// [`crate::packed_index`]`(m, a, b)`) at the arguments' primals: what [`Self::lift1`]
     /// and [`Self::lift2`] do for one and two arguments, for any number of them (a local
-    /// function preaccumulated once and applied to many inputs). A `grad` or `hess` of the
-    /// wrong length is an [`crate::Error::Length`].
+    /// function preaccumulated once and applied to many inputs), under the same zero-tangent
+    /// convention. A `grad` or `hess` of the wrong length is an [`crate::Error::Length`].
     pub fn lift_n(args: &[Self], f: T, grad: &[T], hess: &[T]) -> crate::Result<Self> {
         crate::number::lift_n(args, f, grad, hess)
     }

@@ -7,6 +7,28 @@
 
 macro_rules! number_impls {
     ([$($g:tt)*] $ty:ty, [$($w:tt)*]) => {
+        impl<$($g)*> $ty where $($w)* {
+            /// The elementwise operation `op` by the chain rule of its rule
+            /// ([`crate::rules::UnaryOp::rule`]), as every backend applies it.
+            #[inline(always)]
+            pub fn apply_unary(self, op: $crate::rules::UnaryOp) -> Self {
+                self.lift1(op.rule(self.re))
+            }
+            /// The binary operation `op` by the chain rule, as every backend applies it: the
+            /// number type's own arithmetic for `+ - * /`, [`Self::lift2`] of the operation's
+            /// partials otherwise.
+            #[inline(always)]
+            pub fn apply_binary(self, op: $crate::rules::BinaryOp, o: Self) -> Self {
+                use $crate::rules::BinaryOp::*;
+                match op {
+                    Add => self.add_n(&o),
+                    Sub => self.sub_n(&o),
+                    Mul => self.mul_n(&o),
+                    Div => self / o,
+                    _ => self.lift2(&o, op.partials(self.re, o.re)),
+                }
+            }
+        }
         impl<$($g)*> core::ops::Add for $ty where $($w)* {
             type Output = Self;
             #[inline(always)]
@@ -126,18 +148,9 @@ macro_rules! number_impls {
             #[inline(always)]
             fn value(&self) -> f64 { self.re.as_f64() }
             #[inline(always)]
-            fn unary(self, op: $crate::rules::UnaryOp) -> Self { self.lift1(op.rule(self.re)) }
+            fn unary(self, op: $crate::rules::UnaryOp) -> Self { self.apply_unary(op) }
             #[inline(always)]
-            fn binary(self, op: $crate::rules::BinaryOp, rhs: Self) -> Self {
-                use $crate::rules::BinaryOp::*;
-                match op {
-                    Add => self + rhs,
-                    Sub => self - rhs,
-                    Mul => self * rhs,
-                    Div => self / rhs,
-                    _ => self.lift2(&rhs, op.partials(self.re, rhs.re)),
-                }
-            }
+            fn binary(self, op: $crate::rules::BinaryOp, rhs: Self) -> Self { self.apply_binary(op, rhs) }
         }
     };
 }
@@ -202,6 +215,11 @@ pub(crate) trait Lanes<T>: Sized {
 ///
 /// (`lift1` and `lift2` are its one- and two-argument cases, written out for speed). Sums
 /// run in argument order, the `w` column of lane `j` is formed where it is first needed.
+///
+/// Where a coefficient of `grad` or `hess` is not [guard-free](crate::Real::guard_free),
+/// every product of a coefficient and a tangent
+/// factor that is exactly zero is exactly zero: the zero-tangent convention of
+/// [`crate::HyperDual`].
 pub(crate) fn lift_n<T: crate::Real, N: Lanes<T>>(
     args: &[N],
     f: T,
@@ -211,20 +229,26 @@ pub(crate) fn lift_n<T: crate::Real, N: Lanes<T>>(
     let m = args.len();
     crate::error::check_len(|| "gradient of the local function".into(), m, grad.len())?;
     crate::error::check_len(|| "packed Hessian of the local function".into(), m * (m + 1) / 2, hess.len())?;
+    let guarded = !T::all_guard_free(grad) || !T::all_guard_free(hess);
+    // `c · t` for a coefficient `c` and a tangent factor `t`.
+    let term = |c: T, t: T| if guarded { t.zero_tangent(c * t) } else { c * t };
     let sum = |terms: &mut dyn Iterator<Item = T>| terms.reduce(|s, t| s + t).unwrap_or_else(|| T::cst(0.0));
-    let first: Vec<T> = (0..N::FIRST).map(|i| sum(&mut (0..m).map(|a| grad[a] * args[a].first(i)))).collect();
+    let first: Vec<T> =
+        (0..N::FIRST).map(|i| sum(&mut (0..m).map(|a| term(grad[a], args[a].first(i))))).collect();
     let mut w: Vec<Option<Vec<T>>> = vec![None; N::FIRST];
     let second = (0..N::SECOND)
         .map(|p| {
             let (i, j) = N::pair(p);
             let wj = w[j].get_or_insert_with(|| {
                 (0..m)
-                    .map(|a| sum(&mut (0..m).map(|b| hess[crate::packed_index(m, a, b)] * args[b].first(j))))
+                    .map(|a| {
+                        sum(&mut (0..m).map(|b| term(hess[crate::packed_index(m, a, b)], args[b].first(j))))
+                    })
                     .collect()
             });
             sum(&mut (0..m)
-                .map(|a| grad[a] * args[a].second(p))
-                .chain((0..m).map(|a| args[a].first(i) * wj[a])))
+                .map(|a| term(grad[a], args[a].second(p)))
+                .chain((0..m).map(|a| term(wj[a], args[a].first(i)))))
         })
         .collect();
     Ok(N::from_lanes(f, first, second))

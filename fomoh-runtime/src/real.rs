@@ -49,6 +49,30 @@ macro_rules! real_trait {
             fn select_ge(self, other: Self, x: Self, y: Self) -> Self;
             /// `x` if `self == 0`, otherwise `y`.
             fn select_zero(self, x: Self, y: Self) -> Self;
+            /// Whether a chain-rule term with this coefficient needs no zero-tangent guard
+            /// ([`Real::zero_tangent`]): a float answers [`f64::is_finite`] (a finite
+            /// coefficient times a zero tangent is already zero). The default, `false`,
+            /// guards every term. The number types' chain rules take their plain
+            /// expressions where every coefficient is guard-free and guard term by term
+            /// otherwise. (The JIT's staging value answers `true` while it stages a program's
+            /// plain code and only for finite literals while it stages the guarded code that
+            /// runs where the plain code's output is not finite, see `fomoh_jit::stage`.)
+            #[inline(always)]
+            fn guard_free(self) -> bool {
+                false
+            }
+            /// Whether every value of `cs` is [guard-free](Real::guard_free).
+            #[inline(always)]
+            fn all_guard_free(cs: &[Self]) -> bool {
+                cs.iter().all(|c| c.guard_free())
+            }
+            /// A chain-rule term `term = c · self` with the tangent factor `self`: `term`,
+            /// or exactly `0` where the tangent factor is exactly zero, whatever the
+            /// coefficient `c` (so `∞ · 0` and `NaN · 0` from a zero tangent give `0`).
+            #[inline(always)]
+            fn zero_tangent(self, term: Self) -> Self {
+                self.select_zero(Self::cst(0.0), term)
+            }
             /// Sine and cosine of the same argument (one call serves both where it can).
             #[inline(always)]
             fn sin_cos(self) -> (Self, Self) {
@@ -138,6 +162,16 @@ macro_rules! impl_real {
                 } else {
                     y
                 }
+            }
+            #[inline(always)]
+            fn guard_free(self) -> bool {
+                self.is_finite()
+            }
+            // One test for all: a sum of finite values is finite or overflows (then the
+            // guarded path runs, with the same values); any ±∞ or NaN makes it non-finite.
+            #[inline(always)]
+            fn all_guard_free(cs: &[Self]) -> bool {
+                cs.iter().copied().reduce(|s, c| s + c).is_none_or(|s| s.is_finite())
             }
         }
 

@@ -13,6 +13,11 @@
 //!   derivatives; second partials are 0.
 //! - `sqrt` at 0: value 0, `f' = +inf`, `f'' = -inf` (the function is not differentiable
 //!   there; the lanes become infinite or NaN, they are not silently made finite).
+//! - A zero tangent contributes exactly zero: in every backend (number types, runtime
+//!   tensors, `#[fomoh]`, compiled programs) a chain-rule term whose tangent factor is
+//!   exactly zero is exactly zero, even where the derivative from this table is ±inf or
+//!   NaN, so `sqrt(x0)` at `x0 = 0` does not poison a direction that does not move `x0`
+//!   (see [`crate::HyperDual`]).
 //! - `pow(x, y)` at `x = 0`: terms carrying `ln x` are taken as 0 (the derivative with
 //!   respect to the exponent is not defined there); `x^y` with integer-valued `y` keeps the
 //!   exact polynomial derivatives (`d²/dx² x^2 = 2` at 0).

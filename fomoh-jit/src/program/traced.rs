@@ -8,7 +8,7 @@ use crate::error::{check_len, JitError, JitResult};
 use crate::float::JitFloat;
 use crate::ir::Graph;
 use crate::reroll;
-use crate::stage::{self, Mode, SLOTS};
+use crate::stage::{self, needs_guards, Guards, Mode, SLOTS};
 use crate::tensor::TensorProgram;
 use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Instant;
@@ -19,6 +19,7 @@ use std::time::Instant;
 struct KernelKey {
     graph: Arc<Graph>,
     mode: Mode,
+    guards: Guards,
     float: crate::float::FloatType,
     max_staged_nodes: usize,
     codegen: crate::codegen::CodegenOptions,
@@ -29,6 +30,7 @@ impl PartialEq for KernelKey {
     /// code options.
     fn eq(&self, k: &KernelKey) -> bool {
         self.mode == k.mode
+            && self.guards == k.guards
             && self.float == k.float
             && self.max_staged_nodes == k.max_staged_nodes
             && self.codegen == k.codegen
@@ -39,24 +41,25 @@ impl PartialEq for KernelKey {
 /// The process-wide cache of compiled kernels.
 static KERNELS: LazyLock<Cache<KernelKey, Kernel>> = LazyLock::new(Cache::new);
 
-/// The compiled kernel for `graph` (of structural hash `hash`) in `mode`, from the code
-/// cache or freshly staged and compiled.
+/// The compiled kernel for `graph` (of structural hash `hash`) in `mode`, staged with or
+/// without the zero-tangent guards, from the code cache or freshly staged and compiled.
 fn kernel<T: JitFloat>(
     graph: &Arc<Graph>,
     hash: u64,
-    mode: Mode,
+    (mode, guards): (Mode, Guards),
     options: &Options,
 ) -> JitResult<Arc<Kernel>> {
     let key = KernelKey {
         graph: graph.clone(),
         mode,
+        guards,
         float: T::TYPE,
         max_staged_nodes: options.max_staged_nodes,
         codegen: options.codegen.clone(),
     };
     KERNELS.get_or_compile(hash, key, |k| {
         let t0 = Instant::now();
-        let staged = stage::stage(&k.graph, k.mode, k.max_staged_nodes)?;
+        let staged = k.guards.scope(|| stage::stage(&k.graph, k.mode, k.max_staged_nodes))?;
         let stage_time = t0.elapsed();
         let t1 = Instant::now();
         let mut kernel = codegen::compile(&staged, &k.codegen, k.float)?;
@@ -75,7 +78,8 @@ pub(crate) struct Traced<T: JitFloat> {
     pub(crate) graph: Arc<Graph>,
     hash: u64,
     options: Options,
-    kernels: [OnceLock<JitResult<Arc<Kernel>>>; SLOTS],
+    /// Per mode, the plain code, then the guarded code (see [`Guards`]).
+    kernels: [OnceLock<JitResult<Arc<Kernel>>>; 2 * SLOTS],
     /// The rerolled tensor program, or why there is none (decided on first use).
     rerolled: OnceLock<Result<Arc<Rerolled<T>>, &'static str>>,
 }
@@ -148,14 +152,14 @@ impl<T: JitFloat> Traced<T> {
         self.rerolled().is_some()
     }
 
-    pub(crate) fn staged(&self, mode: Mode) -> JitResult<Graph> {
-        stage::stage(&self.graph, mode, self.options.max_staged_nodes)
+    pub(crate) fn staged(&self, mode: Mode, guards: Guards) -> JitResult<Graph> {
+        guards.scope(|| stage::stage(&self.graph, mode, self.options.max_staged_nodes))
     }
 
-    fn kernel(&self, mode: Mode) -> JitResult<&Arc<Kernel>> {
+    fn kernel(&self, mode: Mode, guards: Guards) -> JitResult<&Arc<Kernel>> {
         let mode = mode.validate()?;
-        self.kernels[mode.slot()]
-            .get_or_init(|| kernel::<T>(&self.graph, self.hash, mode, &self.options))
+        self.kernels[mode.slot() + SLOTS * (guards == Guards::On) as usize]
+            .get_or_init(|| kernel::<T>(&self.graph, self.hash, (mode, guards), &self.options))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -163,7 +167,9 @@ impl<T: JitFloat> Traced<T> {
     pub(crate) fn prepare(&self, mode: Mode) -> JitResult<CompileStats> {
         let r = match self.reroll_outcome() {
             Ok(r) => r,
-            Err(why) => return Ok(CompileStats { not_rerolled: Some(why), ..self.kernel(mode)?.stats }),
+            Err(why) => {
+                return Ok(CompileStats { not_rerolled: Some(why), ..self.kernel(mode, Guards::Off)?.stats })
+            }
         };
         let t = r.tensor.plan_stats(mode)?;
         let g = match &r.guards {
@@ -235,13 +241,22 @@ impl<T: JitFloat> Traced<T> {
             out.copy_from_slice(&o);
             return Ok(());
         }
-        let k = self.kernel(mode)?;
-        if let ([(what, x)], []) = (parts, data) {
+        let one;
+        let buf: &[T] = match (parts, data) {
             // one input vector (the primal) and no data: no copy
-            check_len(what, self.graph.n_inputs, x.len())?;
-            return k.run(x, out);
+            ([(what, x)], []) => {
+                check_len(what, self.graph.n_inputs, x.len())?;
+                x
+            }
+            _ => {
+                one = self.pack(parts, data)?;
+                &one
+            }
+        };
+        self.kernel(mode, Guards::Off)?.run(buf, out)?;
+        if mode != Mode::Primal && needs_guards(out) {
+            self.kernel(mode, Guards::On)?.run(buf, out)?;
         }
-        let buf = self.pack(parts, data)?;
-        k.run(&buf, out)
+        Ok(())
     }
 }

@@ -16,7 +16,7 @@ use crate::error::{JitError, JitResult};
 use crate::float::FloatType;
 use crate::ir::{Graph, NodeId, Op};
 use crate::lower::{CodeModule, OwnedCode};
-use crate::stage::{stage_lanes, Mode};
+use crate::stage::{stage_lanes, Guards, Mode};
 use cranelift_module::FuncId;
 use fomoh_runtime::BinaryOp;
 use std::collections::{BTreeMap, HashMap};
@@ -570,6 +570,8 @@ pub(super) struct PlanKey {
     pub(super) n_params: usize,
     /// The mode compiled.
     pub(super) mode: Mode,
+    /// With or without the zero-tangent guards.
+    pub(super) guards: Guards,
     /// The float type of the code.
     pub(super) float: FloatType,
     /// The code generator's options.
@@ -583,6 +585,7 @@ impl PartialEq for PlanKey {
     /// mode, float type and settings.
     fn eq(&self, k: &PlanKey) -> bool {
         self.mode == k.mode
+            && self.guards == k.guards
             && self.float == k.float
             && self.codegen == k.codegen
             && self.strategy == k.strategy
@@ -600,6 +603,7 @@ static PLANS: LazyLock<Cache<PlanKey, Plan>> = LazyLock::new(Cache::new);
 /// process-wide code cache, or compiled now (and entered there). Counted in the same hits and
 /// misses as the scalar kernels ([`crate::cache_stats`]).
 pub(super) fn cached(key: PlanKey, hash: u64) -> JitResult<Arc<Plan>> {
-    PLANS
-        .get_or_compile(hash, key, |k| compile(&k.nodes, k.output, k.mode, k.float, (&k.codegen, k.strategy)))
+    PLANS.get_or_compile(hash, key, |k| {
+        k.guards.scope(|| compile(&k.nodes, k.output, k.mode, k.float, (&k.codegen, k.strategy)))
+    })
 }

@@ -12,7 +12,7 @@ use super::tile::{analyze, rows_of, RowSplit, RowTiling};
 use crate::codegen::CodegenOptions;
 use crate::error::{check_len, JitError, JitResult};
 use crate::float::JitFloat;
-use crate::stage::{Mode, SLOTS};
+use crate::stage::{needs_guards, Guards, Mode, SLOTS};
 use fomoh_runtime::{Dim, HyperDual, Jet, Packed, Projection, Result, Scalar};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -28,7 +28,8 @@ pub struct TensorProgram<T: JitFloat = f64> {
     n_params: usize,
     codegen: CodegenOptions,
     strategy: LoopStrategy,
-    kernels: [OnceLock<JitResult<Arc<Plan>>>; SLOTS],
+    /// Per mode, the plain plan, then the guarded one (see [`Guards`]).
+    kernels: [OnceLock<JitResult<Arc<Plan>>>; 2 * SLOTS],
     /// The shape of each input slot.
     inputs: Vec<Vec<usize>>,
     /// The structural hash (the code cache's key), computed on first compilation.
@@ -163,15 +164,16 @@ impl<T: JitFloat> TensorProgram<T> {
     pub(crate) fn plan_stats(&self, mode: Mode) -> JitResult<TensorStats> {
         let mode = mode.validate()?;
         let Some(t) = self.tiles(mode) else {
-            return Ok(self.plan(mode)?.stats);
+            return Ok(self.plan(mode, Guards::Off)?.stats);
         };
         t.stats(mode)
     }
 
-    /// The plan of `mode`: compiled on first use (or found in the code cache), then kept.
-    fn plan(&self, mode: Mode) -> JitResult<&Arc<Plan>> {
+    /// The plan of `mode` with or without the zero-tangent guards: compiled on first use (or
+    /// found in the code cache), then kept.
+    fn plan(&self, mode: Mode, guards: Guards) -> JitResult<&Arc<Plan>> {
         let mode = mode.validate()?;
-        self.kernels[mode.slot()]
+        self.kernels[mode.slot() + SLOTS * (guards == Guards::On) as usize]
             .get_or_init(|| {
                 let hash =
                     *self.hash.get_or_init(|| structural_hash(&self.nodes, self.output, self.n_params));
@@ -180,6 +182,7 @@ impl<T: JitFloat> TensorProgram<T> {
                     output: self.output,
                     n_params: self.n_params,
                     mode,
+                    guards,
                     float: T::TYPE,
                     codegen: self.codegen.clone(),
                     strategy: self.strategy,
@@ -252,9 +255,27 @@ impl<T: JitFloat> TensorProgram<T> {
         self.check_inputs(inputs)?;
         let mode = mode.validate()?;
         if let Some(t) = self.tiles(mode) {
+            // each tile's program applies the convention below to its own rows
             return self.run_tiles(&t, mode, parts, inputs);
         }
-        let plan = self.plan(mode)?;
+        let out = self.run_plan(mode, Guards::Off, parts, inputs)?;
+        if mode == Mode::Primal || !needs_guards(&out) {
+            return Ok(out);
+        }
+        // A lane that is not finite: the guarded code gives the runtime's zero-tangent
+        // convention (see `crate::stage`).
+        self.run_plan(mode, Guards::On, parts, inputs)
+    }
+
+    /// One pass of the plan of `mode` staged with or without the zero-tangent guards.
+    fn run_plan(
+        &self,
+        mode: Mode,
+        guards: Guards,
+        parts: &[(&str, &[T])],
+        inputs: &[&[T]],
+    ) -> JitResult<Vec<T>> {
+        let plan = self.plan(mode, guards)?;
         if plan.float != T::TYPE {
             return Err(JitError::Codegen("internal: a plan compiled for another float type".into()));
         }
@@ -349,11 +370,11 @@ struct Tiles<T: JitFloat> {
 impl<T: JitFloat> Tiles<T> {
     /// The first tile's plan statistics, with every tile length's compile time.
     fn stats(&self, mode: Mode) -> JitResult<TensorStats> {
-        let mut stats = self.programs[0].plan(mode)?.stats;
+        let mut stats = self.programs[0].plan(mode, Guards::Off)?.stats;
         stats.row_tiles = self.bounds.len();
         for (i, p) in self.programs.iter().enumerate().skip(1) {
             if !self.programs[..i].iter().any(|q| Arc::ptr_eq(p, q)) {
-                stats.compile_time += p.plan(mode)?.stats.compile_time;
+                stats.compile_time += p.plan(mode, Guards::Off)?.stats.compile_time;
             }
         }
         Ok(stats)

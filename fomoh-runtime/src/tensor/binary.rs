@@ -141,6 +141,22 @@ fn axpy(out: &mut [f64], coef: Option<&[f64]>, x: Operand<'_>, acc: bool) {
     }
 }
 
+/// [`axpy`] and [`axpy2`] where a coefficient may be ±∞ or NaN: `out[e] (+)= coef[e] ·
+/// t[e]` with `t = x` or `t = x·y`, the term exactly 0 where the tangent factor `t[e]` is
+/// exactly 0 (a zero tangent contributes exactly zero).
+#[cold]
+#[inline(never)]
+fn axpy_guarded(out: &mut [f64], coef: &[f64], x: Operand<'_>, y: Option<Operand<'_>>, acc: bool) {
+    for (e, o) in out.iter_mut().enumerate() {
+        let (u, t) = match y {
+            Some(y) => (coef[e] * x.at(e) * y.at(e), x.at(e) * y.at(e)),
+            None => (coef[e] * x.at(e), x.at(e)),
+        };
+        let v = if t == 0.0 { 0.0 } else { u };
+        *o = if acc { *o + v } else { v };
+    }
+}
+
 /// `out[e] += coef[e] · x[e] · y[e]`.
 fn axpy2(out: &mut [f64], coef: &[f64], x: Operand<'_>, y: Operand<'_>) {
     if let (Bcast::Same, Bcast::Same) = (x.b, y.b) {
@@ -157,8 +173,10 @@ fn axpy2(out: &mut [f64], coef: &[f64], x: Operand<'_>, y: Operand<'_>) {
 /// An elementwise binary function from the rule table ([`BinaryOp::partials`]) with numpy
 /// broadcasting, every plane by the second-order chain rule: `t_i = f_x·a_i + f_y·b_i`,
 /// `s_ij = f_x·a_ij + f_y·b_ij + f_xx·a_i·a_j + f_xy·(a_i·b_j + a_j·b_i) + f_yy·b_i·b_j`.
-/// A zero plane (`None`) contributes no term at all. `+` and `-` (constant partials) add and
-/// subtract planes; a passive operand's terms are skipped.
+/// A zero plane (`None`) contributes no term at all; where a partial is ±∞ or NaN, a term
+/// whose tangent factor is exactly zero is exactly zero (as in [`crate::HyperDual::lift2`]).
+/// `+` and `-` (constant partials) add and subtract planes; a passive operand's terms are
+/// skipped.
 pub fn binary<A, B>(op: BinaryOp, a: &A, b: &B) -> Result<Tensor>
 where
     A: Planes + ?Sized,
@@ -189,6 +207,12 @@ where
         }
         std::mem::take(&mut p[0])
     };
+    // Whether every partial is finite (the plain loops); otherwise the guarded ones.
+    let finite = linear || p[1..].iter().flatten().fold(0.0, |s, &c| s + c).is_finite();
+    let lane_axpy = |o: &mut [f64], c: Option<&[f64]>, x: Operand<'_>, acc: bool| match c {
+        Some(c) if !finite => axpy_guarded(o, c, x, None, acc),
+        _ => axpy(o, c, x, acc),
+    };
     let (fx, fy): (Option<&[f64]>, Option<&[f64]>) =
         if linear { (None, neg_b.as_deref()) } else { (Some(&p[1]), Some(&p[2])) };
     let (k, s) = (mode.tangents(), mode.seconds());
@@ -204,7 +228,7 @@ where
             let mut acc = false;
             for (x, c) in [(at[i], fx), (bt[i], fy)] {
                 if let Some(x) = x {
-                    axpy(o, c, x, acc);
+                    lane_axpy(o, c, x, acc);
                     acc = true;
                 }
             }
@@ -220,7 +244,7 @@ where
             let mut acc = false;
             for (x, c) in [(asec, fx), (bsec, fy)] {
                 if let Some(x) = x {
-                    axpy(o, c, x, acc);
+                    lane_axpy(o, c, x, acc);
                     acc = true;
                 }
             }
@@ -232,7 +256,11 @@ where
                 [(at[i], at[j], fxx), (at[i], bt[j], fxy), (at[j], bt[i], fxy), (bt[i], bt[j], fyy)]
             {
                 if let (Some(u), Some(v)) = (u, v) {
-                    axpy2(o, c, u, v);
+                    if finite {
+                        axpy2(o, c, u, v);
+                    } else {
+                        axpy_guarded(o, c, u, Some(v), true);
+                    }
                 }
             }
         });

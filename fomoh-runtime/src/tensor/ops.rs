@@ -285,7 +285,9 @@ pub fn add_bias<B: Planes + ?Sized>(x: &Tensor, b: &B) -> Result<Tensor> {
 
 /// The one plane-level chain rule, in place: given each element's rule `(f, f', f'')`, the
 /// planes become `f`, `f'·t_i` and `f'·s_ij + f''·t_i·t_j` (the elementwise form of
-/// [`crate::HyperDual::lift1`] and [`crate::HyperK::lift1`]).
+/// [`crate::HyperDual::lift1`] and [`crate::HyperK::lift1`]), with the same convention: a
+/// term whose tangent factor is exactly zero is exactly zero, even where `f'` or `f''` is
+/// ±∞ or NaN.
 ///
 /// Errors if `rules` does not hold one rule per element.
 pub fn lift_planes(x: &mut Tensor, rules: &[Rule<f64>]) -> Result<()> {
@@ -295,23 +297,43 @@ pub fn lift_planes(x: &mut Tensor, rules: &[Rule<f64>]) -> Result<()> {
     for (v, r) in x.re.iter_mut().zip(rules) {
         *v = r.f;
     }
+    // A zero tangent contributes exactly zero (see `HyperDual`): where some `f'`/`f''` is
+    // ±∞ or NaN, every term whose tangent factor is exactly zero is made 0.
+    let finite = rules.iter().fold(0.0, |s, r| s + r.d1 + r.d2).is_finite();
     if let Some(tan) = &x.tan {
         // Second-order planes first: they need the incoming tangents.
         let sec = x.sec.get_or_insert_with(|| vec![0.0; n * mode.seconds()]);
         sec.par_chunks_mut(n.max(1)).enumerate().for_each(|(p, o)| {
             let (i, j) = mode.pair(p);
             let (ti, tj) = (&tan[i * n..(i + 1) * n], &tan[j * n..(j + 1) * n]);
-            for e in 0..n {
-                o[e] = rules[e].d1 * o[e] + rules[e].d2 * ti[e] * tj[e];
+            if finite {
+                for e in 0..n {
+                    o[e] = rules[e].d1 * o[e] + rules[e].d2 * ti[e] * tj[e];
+                }
+            } else {
+                for e in 0..n {
+                    let t = ti[e] * tj[e];
+                    let s = if o[e] == 0.0 { 0.0 } else { rules[e].d1 * o[e] };
+                    o[e] = s + if t == 0.0 { 0.0 } else { rules[e].d2 * ti[e] * tj[e] };
+                }
             }
         });
     } else if let Some(sec) = &mut x.sec {
-        sec.par_chunks_mut(n.max(1)).for_each(|o| o.iter_mut().zip(rules).for_each(|(o, r)| *o *= r.d1));
+        sec.par_chunks_mut(n.max(1)).for_each(|o| scale_planes(o, rules, finite));
     }
     if let Some(tan) = &mut x.tan {
-        tan.par_chunks_mut(n.max(1)).for_each(|o| o.iter_mut().zip(rules).for_each(|(o, r)| *o *= r.d1));
+        tan.par_chunks_mut(n.max(1)).for_each(|o| scale_planes(o, rules, finite));
     }
     Ok(())
+}
+
+/// `o[e] ← f'_e · o[e]`, a term with `o[e] = 0` exactly 0 unless every `f'` is `finite`.
+fn scale_planes(o: &mut [f64], rules: &[Rule<f64>], finite: bool) {
+    if finite {
+        o.iter_mut().zip(rules).for_each(|(o, r)| *o *= r.d1);
+    } else {
+        o.iter_mut().zip(rules).for_each(|(o, r)| *o = if *o == 0.0 { 0.0 } else { *o * r.d1 });
+    }
 }
 
 /// An elementwise function from the rule table (tanh, relu, sigmoid, exp, ln, ...), in place.
