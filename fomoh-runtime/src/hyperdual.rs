@@ -77,9 +77,6 @@ impl<T: Real> HyperDual<T> {
 
     #[inline(always)]
     pub(crate) fn scale(self, k: T) -> Self {
-        if !k.guard_free() {
-            return self.scale_guarded(k);
-        }
         Self { re: self.re * k, e1: self.e1 * k, e2: self.e2 * k, e12: self.e12 * k }
     }
 
@@ -100,17 +97,34 @@ impl<T: Real> HyperDual<T> {
 
     #[inline(always)]
     pub(crate) fn mul_n(self, o: &Self) -> Self {
-        // A factor is ±∞ or NaN only if the product is not finite (or it overflowed: the
-        // guarded path then gives the same lanes).
         let re = self.re * o.re;
-        if !re.guard_free() {
-            return self.mul_guarded(o);
-        }
         Self {
             re,
             e1: self.re * o.e1 + self.e1 * o.re,
             e2: self.re * o.e2 + self.e2 * o.re,
             e12: self.re * o.e12 + self.e1 * o.e2 + self.e2 * o.e1 + self.e12 * o.re,
+        }
+    }
+
+    /// [`Self::mul_n`] under the zero-tangent convention (for a quotient: the reciprocal's
+    /// value is ±∞ at 0): guarded where the product is not finite (a factor is ±∞ or NaN,
+    /// or it overflowed: then the guarded path gives the same lanes).
+    #[inline(always)]
+    pub(crate) fn mul_checked(self, o: &Self) -> Self {
+        if (self.re * o.re).guard_free() {
+            self.mul_n(o)
+        } else {
+            self.mul_guarded(o)
+        }
+    }
+
+    /// [`Self::scale`] under the zero-tangent convention (for a quotient by a plain float).
+    #[inline(always)]
+    pub(crate) fn scale_checked(self, k: T) -> Self {
+        if k.guard_free() {
+            self.scale(k)
+        } else {
+            self.scale_guarded(k)
         }
     }
 
@@ -129,7 +143,7 @@ impl<T: Real> HyperDual<T> {
 
     /// [`Self::lift1`] without the check: for a rule whose `f'` and `f''` are finite.
     #[inline(always)]
-    fn lift1_plain(self, r: Rule<T>) -> Self {
+    pub(crate) fn lift1_plain(self, r: Rule<T>) -> Self {
         Self {
             re: r.f,
             e1: r.d1 * self.e1,
@@ -153,7 +167,7 @@ impl<T: Real> HyperDual<T> {
 
     /// [`Self::lift2`] without the check: for partials that are all finite.
     #[inline(always)]
-    fn lift2_plain(self, o: &Self, p: Partials<T>) -> Self {
+    pub(crate) fn lift2_plain(self, o: &Self, p: Partials<T>) -> Self {
         Self {
             re: p.f,
             e1: p.fx * self.e1 + p.fy * o.e1,
@@ -185,7 +199,10 @@ impl<T: Real> HyperDual<T> {
             re: a * b,
             e1: za(o.e1) + zb(self.e1),
             e2: za(o.e2) + zb(self.e2),
-            e12: za(o.e12) + self.e1 * o.e2 + self.e2 * o.e1 + zb(self.e12),
+            e12: za(o.e12)
+                + self.e1.zero_tangents(o.e2, self.e1 * o.e2)
+                + self.e2.zero_tangents(o.e1, self.e2 * o.e1)
+                + zb(self.e12),
         }
     }
 
@@ -197,7 +214,7 @@ impl<T: Real> HyperDual<T> {
             re: r.f,
             e1: e1.zero_tangent(r.d1 * e1),
             e2: e2.zero_tangent(r.d1 * e2),
-            e12: e12.zero_tangent(r.d1 * e12) + (e1 * e2).zero_tangent(r.d2 * e1 * e2),
+            e12: e12.zero_tangent(r.d1 * e12) + e1.zero_tangents(e2, r.d2 * e1 * e2),
         }
     }
 
@@ -206,16 +223,16 @@ impl<T: Real> HyperDual<T> {
     fn lift2_guarded(self, o: &Self, p: Partials<T>) -> Self {
         let z = |c: T, t: T| t.zero_tangent(c * t);
         let (x1, x2, y1, y2) = (self.e1, self.e2, o.e1, o.e2);
-        let mixed = x1 * y2 + y1 * x2;
+        let mixed = x1.zero_tangents(y2, x1 * y2) + y1.zero_tangents(x2, y1 * x2);
         Self {
             re: p.f,
             e1: z(p.fx, x1) + z(p.fy, y1),
             e2: z(p.fx, x2) + z(p.fy, y2),
             e12: z(p.fx, self.e12)
                 + z(p.fy, o.e12)
-                + (x1 * x2).zero_tangent(p.fxx * x1 * x2)
+                + x1.zero_tangents(x2, p.fxx * x1 * x2)
                 + mixed.zero_tangent(p.fxy * mixed)
-                + (y1 * y2).zero_tangent(p.fyy * y1 * y2),
+                + y1.zero_tangents(y2, p.fyy * y1 * y2),
         }
     }
 

@@ -151,12 +151,6 @@ where
     #[inline(always)]
     pub(crate) fn scale(mut self, k: T) -> Self {
         self.re = self.re * k;
-        if !k.guard_free() {
-            for t in self.grad.iter_mut().chain(self.hess.as_mut()) {
-                *t = t.zero_tangent(*t * k);
-            }
-            return self;
-        }
         for g in &mut self.grad {
             *g = *g * k;
         }
@@ -191,11 +185,6 @@ where
     #[inline(always)]
     pub(crate) fn mul_n(self, o: &Self) -> Self {
         let (a, b) = (self.re, o.re);
-        // A factor is ±∞ or NaN only if the product is not finite (or it overflowed: the
-        // guarded path then gives the same lanes).
-        if !(a * b).guard_free() {
-            return self.mul_guarded(o);
-        }
         let (ga, gb) = (&self.grad, &o.grad);
         let mut r = Self::constant(a * b);
         let (ha, hb) = (self.hess.as_ref(), o.hess.as_ref());
@@ -213,6 +202,28 @@ where
         r
     }
 
+    /// [`Self::mul_n`] under the zero-tangent convention (for a quotient: the reciprocal's
+    /// value is ±∞ at 0): guarded where the product is not finite (a factor is ±∞ or NaN,
+    /// or it overflowed: then the guarded path gives the same lanes).
+    #[inline(always)]
+    pub(crate) fn mul_checked(self, o: &Self) -> Self {
+        if (self.re * o.re).guard_free() {
+            self.mul_n(o)
+        } else {
+            self.mul_guarded(o)
+        }
+    }
+
+    /// [`Self::scale`] under the zero-tangent convention (for a quotient by a plain float).
+    #[inline(always)]
+    pub(crate) fn scale_checked(self, k: T) -> Self {
+        if k.guard_free() {
+            self.scale(k)
+        } else {
+            self.scale_guarded(k)
+        }
+    }
+
     /// The chain rule for a unary rule: `g ← f'·g`, `H_ij ← f'·H_ij + f''·g_i g_j`.
     ///
     /// A term whose tangent factor is exactly zero is exactly zero, also where `f'` or
@@ -228,7 +239,7 @@ where
 
     /// [`Self::lift1`] without the check: for a rule whose `f'` and `f''` are finite.
     #[inline(always)]
-    fn lift1_plain(self, rule: Rule<T>) -> Self {
+    pub(crate) fn lift1_plain(self, rule: Rule<T>) -> Self {
         let g = &self.grad;
         let mut r = Self::constant(rule.f);
         let ha = self.hess.as_ref();
@@ -247,6 +258,17 @@ where
         r
     }
 
+    /// [`HyperK::scale`] by a factor that is ±∞ or NaN.
+    #[cold]
+    #[inline(never)]
+    fn scale_guarded(mut self, k: T) -> Self {
+        self.re = self.re * k;
+        for t in self.grad.iter_mut().chain(self.hess.as_mut()) {
+            *t = t.zero_tangent(*t * k);
+        }
+        self
+    }
+
     /// [`HyperK::mul_n`] where a factor is ±∞ or NaN: the terms it multiplies with a zero
     /// tangent are 0.
     #[cold]
@@ -262,8 +284,8 @@ where
             for j in i..K {
                 h[p] = hb[p].zero_tangent(a * hb[p])
                     + ha[p].zero_tangent(b * ha[p])
-                    + ga[i] * gb[j]
-                    + ga[j] * gb[i];
+                    + ga[i].zero_tangents(gb[j], ga[i] * gb[j])
+                    + ga[j].zero_tangents(gb[i], ga[j] * gb[i]);
                 p += 1;
             }
         }
@@ -285,7 +307,7 @@ where
         for i in 0..K {
             let s = rule.d2 * g[i];
             for j in i..K {
-                h[p] = ha[p].zero_tangent(rule.d1 * ha[p]) + (g[i] * g[j]).zero_tangent(s * g[j]);
+                h[p] = ha[p].zero_tangent(rule.d1 * ha[p]) + g[i].zero_tangents(g[j], s * g[j]);
                 p += 1;
             }
         }
@@ -310,7 +332,7 @@ where
 
     /// [`Self::lift2`] without the check: for partials that are all finite.
     #[inline(always)]
-    fn lift2_plain(self, o: &Self, q: Partials<T>) -> Self {
+    pub(crate) fn lift2_plain(self, o: &Self, q: Partials<T>) -> Self {
         let (ga, gb) = (&self.grad, &o.grad);
         let mut r = Self::constant(q.f);
         let (ha, hb) = (self.hess.as_ref(), o.hess.as_ref());
@@ -388,12 +410,13 @@ where
         let mut p = 0;
         for i in 0..K {
             for j in i..K {
-                let mixed = ga[i] * gb[j] + gb[i] * ga[j];
+                let mixed =
+                    ga[i].zero_tangents(gb[j], ga[i] * gb[j]) + gb[i].zero_tangents(ga[j], gb[i] * ga[j]);
                 h[p] = z(q.fx, ha[p])
                     + z(q.fy, hb[p])
-                    + (ga[i] * ga[j]).zero_tangent(q.fxx * ga[i] * ga[j])
+                    + ga[i].zero_tangents(ga[j], q.fxx * ga[i] * ga[j])
                     + mixed.zero_tangent(q.fxy * mixed)
-                    + (gb[i] * gb[j]).zero_tangent(q.fyy * gb[i] * gb[j]);
+                    + gb[i].zero_tangents(gb[j], q.fyy * gb[i] * gb[j]);
                 p += 1;
             }
         }

@@ -47,9 +47,6 @@ impl<T: Real> Jet<T> {
 
     #[inline(always)]
     pub(crate) fn scale(self, k: T) -> Self {
-        if !k.guard_free() {
-            return self.scale_guarded(k);
-        }
         Self { re: self.re * k, d1: self.d1 * k, d2: self.d2 * k }
     }
 
@@ -70,17 +67,34 @@ impl<T: Real> Jet<T> {
 
     #[inline(always)]
     pub(crate) fn mul_n(self, o: &Self) -> Self {
-        // A factor is ±∞ or NaN only if the product is not finite (or it overflowed: the
-        // guarded path then gives the same lanes).
         let re = self.re * o.re;
-        if !re.guard_free() {
-            return self.mul_guarded(o);
-        }
         let two = T::cst(2.0);
         Self {
             re,
             d1: self.re * o.d1 + self.d1 * o.re,
             d2: self.re * o.d2 + two * self.d1 * o.d1 + self.d2 * o.re,
+        }
+    }
+
+    /// [`Self::mul_n`] under the zero-tangent convention (for a quotient: the reciprocal's
+    /// value is ±∞ at 0): guarded where the product is not finite (a factor is ±∞ or NaN,
+    /// or it overflowed: then the guarded path gives the same lanes).
+    #[inline(always)]
+    pub(crate) fn mul_checked(self, o: &Self) -> Self {
+        if (self.re * o.re).guard_free() {
+            self.mul_n(o)
+        } else {
+            self.mul_guarded(o)
+        }
+    }
+
+    /// [`Self::scale`] under the zero-tangent convention (for a quotient by a plain float).
+    #[inline(always)]
+    pub(crate) fn scale_checked(self, k: T) -> Self {
+        if k.guard_free() {
+            self.scale(k)
+        } else {
+            self.scale_guarded(k)
         }
     }
 
@@ -99,7 +113,7 @@ impl<T: Real> Jet<T> {
 
     /// [`Self::lift1`] without the check: for a rule whose `f'` and `f''` are finite.
     #[inline(always)]
-    fn lift1_plain(self, r: Rule<T>) -> Self {
+    pub(crate) fn lift1_plain(self, r: Rule<T>) -> Self {
         Self { re: r.f, d1: r.d1 * self.d1, d2: r.d1 * self.d2 + r.d2 * self.d1 * self.d1 }
     }
 
@@ -118,7 +132,7 @@ impl<T: Real> Jet<T> {
 
     /// [`Self::lift2`] without the check: for partials that are all finite.
     #[inline(always)]
-    fn lift2_plain(self, o: &Self, p: Partials<T>) -> Self {
+    pub(crate) fn lift2_plain(self, o: &Self, p: Partials<T>) -> Self {
         Self {
             re: p.f,
             d1: p.fx * self.d1 + p.fy * o.d1,
@@ -146,7 +160,11 @@ impl<T: Real> Jet<T> {
         let two = T::cst(2.0);
         let (a, b) = (self.re, o.re);
         let (za, zb) = (|t: T| t.zero_tangent(a * t), |t: T| t.zero_tangent(t * b));
-        Self { re: a * b, d1: za(o.d1) + zb(self.d1), d2: za(o.d2) + two * self.d1 * o.d1 + zb(self.d2) }
+        Self {
+            re: a * b,
+            d1: za(o.d1) + zb(self.d1),
+            d2: za(o.d2) + self.d1.zero_tangents(o.d1, two * self.d1 * o.d1) + zb(self.d2),
+        }
     }
 
     #[cold]
@@ -156,7 +174,7 @@ impl<T: Real> Jet<T> {
         Self {
             re: r.f,
             d1: t.zero_tangent(r.d1 * t),
-            d2: s.zero_tangent(r.d1 * s) + (t * t).zero_tangent(r.d2 * t * t),
+            d2: s.zero_tangent(r.d1 * s) + t.zero_tangent(r.d2 * t * t),
         }
     }
 
@@ -170,9 +188,9 @@ impl<T: Real> Jet<T> {
             d1: z(p.fx, x) + z(p.fy, y),
             d2: z(p.fx, self.d2)
                 + z(p.fy, o.d2)
-                + (x * x).zero_tangent(p.fxx * x * x)
-                + (x * y).zero_tangent(T::cst(2.0) * p.fxy * x * y)
-                + (y * y).zero_tangent(p.fyy * y * y),
+                + x.zero_tangent(p.fxx * x * x)
+                + x.zero_tangents(y, T::cst(2.0) * p.fxy * x * y)
+                + y.zero_tangent(p.fyy * y * y),
         }
     }
 

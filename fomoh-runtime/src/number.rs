@@ -9,14 +9,17 @@ macro_rules! number_impls {
     ([$($g:tt)*] $ty:ty, [$($w:tt)*]) => {
         impl<$($g)*> $ty where $($w)* {
             /// The elementwise operation `op` by the chain rule of its rule
-            /// ([`crate::rules::UnaryOp::rule`]), as every backend applies it.
+            /// ([`crate::rules::UnaryOp::rule`]), as every backend applies it: checked for the
+            /// zero-tangent convention ([`Self::lift1`]) unless the operation is
+            /// [regular](crate::rules::UnaryOp::is_regular).
             #[inline(always)]
             pub fn apply_unary(self, op: $crate::rules::UnaryOp) -> Self {
-                self.lift1(op.rule(self.re))
+                let r = op.rule(self.re);
+                if op.is_regular() { self.lift1_plain(r) } else { self.lift1(r) }
             }
             /// The binary operation `op` by the chain rule, as every backend applies it: the
-            /// number type's own arithmetic for `+ - * /`, [`Self::lift2`] of the operation's
-            /// partials otherwise.
+            /// number type's own arithmetic for `+ - * /`, the partials' chain rule otherwise
+            /// (checked as in [`Self::apply_unary`]).
             #[inline(always)]
             pub fn apply_binary(self, op: $crate::rules::BinaryOp, o: Self) -> Self {
                 use $crate::rules::BinaryOp::*;
@@ -25,7 +28,10 @@ macro_rules! number_impls {
                     Sub => self.sub_n(&o),
                     Mul => self.mul_n(&o),
                     Div => self / o,
-                    _ => self.lift2(&o, op.partials(self.re, o.re)),
+                    _ => {
+                        let p = op.partials(self.re, o.re);
+                        if op.is_regular() { self.lift2_plain(&o, p) } else { self.lift2(&o, p) }
+                    }
                 }
             }
         }
@@ -48,7 +54,7 @@ macro_rules! number_impls {
             type Output = Self;
             #[inline(always)]
             fn div(self, o: Self) -> Self {
-                let mut q = self.mul_n(&o.lift1($crate::rules::UnaryOp::Recip.rule(o.re)));
+                let mut q = self.mul_checked(&o.lift1($crate::rules::UnaryOp::Recip.rule(o.re)));
                 q.re = self.re / o.re; // the primal exactly as the plain float computes it
                 q
             }
@@ -77,7 +83,7 @@ macro_rules! number_impls {
             type Output = Self;
             #[inline(always)]
             fn div(self, o: T) -> Self {
-                let mut q = self.scale(T::cst(1.0) / o);
+                let mut q = self.scale_checked(T::cst(1.0) / o);
                 q.re = self.re / o;
                 q
             }

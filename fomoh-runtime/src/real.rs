@@ -73,6 +73,12 @@ macro_rules! real_trait {
             fn zero_tangent(self, term: Self) -> Self {
                 self.select_zero(Self::cst(0.0), term)
             }
+            /// A chain-rule term `term = c · self · u` with the two tangent factors `self`
+            /// and `u`: `term`, or exactly `0` where either factor is exactly zero.
+            #[inline(always)]
+            fn zero_tangents(self, u: Self, term: Self) -> Self {
+                self.zero_tangent(u.zero_tangent(term))
+            }
             /// Sine and cosine of the same argument (one call serves both where it can).
             #[inline(always)]
             fn sin_cos(self) -> (Self, Self) {

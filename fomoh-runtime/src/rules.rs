@@ -17,7 +17,7 @@
 //!   tensors, `#[fomoh]`, compiled programs) a chain-rule term whose tangent factor is
 //!   exactly zero is exactly zero, even where the derivative from this table is ±inf or
 //!   NaN, so `sqrt(x0)` at `x0 = 0` does not poison a direction that does not move `x0`
-//!   (see [`crate::HyperDual`]).
+//!   (see [`crate::HyperDual`] and [`UnaryOp::is_regular`]).
 //! - `pow(x, y)` at `x = 0`: terms carrying `ln x` are taken as 0 (the derivative with
 //!   respect to the exponent is not defined there); `x^y` with integer-valued `y` keeps the
 //!   exact polynomial derivatives (`d²/dx² x^2 = 2` at 0).
@@ -97,6 +97,32 @@ fn power_rule<T: Real>(a: T, n: f64, pow: impl Fn(T, f64) -> T) -> Rule<T> {
 }
 
 impl UnaryOp {
+    /// Whether the rule's `f'` and `f''` are finite wherever the value `f(a)` is (`exp`,
+    /// `tanh`, `sin`, `relu`, `x²`, ...): then a tangent that is zero already contributes
+    /// exactly zero, and every backend applies the plain chain rule without a check. The
+    /// others (`sqrt` and `cbrt` at 0, `asin`/`acos` at ±1, `acosh` at 1, `ln`, `recip`,
+    /// `powi`/`powf` with other exponents at tiny arguments, where `f''` overflows, `atan`,
+    /// `erf`, `erfc` at ±∞, where `f''` is `∞ · 0`) and every
+    /// [`crate::Primitive`] get the zero-tangent check (see [`crate::HyperDual`]).
+    /// `tests/zero_tangent.rs` checks the claim for every operation over the float range, in
+    /// `f64` and `f32`.
+    #[inline(always)]
+    pub fn is_regular(self) -> bool {
+        use UnaryOp::*;
+        match self {
+            Recip | Ln | Log2 | Log10 | Sqrt | Cbrt | Asin | Acos | Acosh | Custom(_) => false,
+            // f'' = -2a·f' is ∞ · 0 at a = ±∞ (or where a² overflows), where the value is finite
+            Atan | Erf | Erfc => false,
+            // n x^(n-1) and n(n-1) x^(n-2) are at most max(|x|^n, n^n)
+            Powi(n) => (0..=16).contains(&n),
+            Powf(p) => p == 0.0 || p == 1.0 || (2.0..=16.0).contains(&p),
+            Exp | ExpM1 | Exp2 | Ln1p | Abs | Sin | Cos | Tan | Sinh | Cosh | Tanh | Asinh | Atanh
+            | Sigmoid | Relu | Softplus | LogSigmoid | Floor | Ceil | Round | Trunc | Signum | Clamp(..) => {
+                true
+            }
+        }
+    }
+
     /// The primal value `f(a)` in any [`Real`] (a staging value records the operation).
     #[inline(always)]
     pub fn eval<T: Real>(self, a: T) -> T {
@@ -316,6 +342,19 @@ impl UnaryOp {
 }
 
 impl BinaryOp {
+    /// Whether the partials are finite wherever the value is (as [`UnaryOp::is_regular`]):
+    /// `+`, `-`, `*` (whose partials are the operands' values), `max`, `min`. A quotient
+    /// (the reciprocal's value and partials at 0), `pow`, `atan2` and `hypot` (at the origin)
+    /// get the zero-tangent check.
+    #[inline(always)]
+    pub fn is_regular(self) -> bool {
+        use BinaryOp::*;
+        match self {
+            Add | Sub | Mul | Max | Min => true,
+            Div | Pow | Atan2 | Hypot => false,
+        }
+    }
+
     /// The primal value `f(x, y)` in any [`Real`] (a staging value records the operation).
     #[inline(always)]
     pub fn eval<T: Real>(self, x: T, y: T) -> T {

@@ -142,17 +142,17 @@ fn axpy(out: &mut [f64], coef: Option<&[f64]>, x: Operand<'_>, acc: bool) {
 }
 
 /// [`axpy`] and [`axpy2`] where a coefficient may be ±∞ or NaN: `out[e] (+)= coef[e] ·
-/// t[e]` with `t = x` or `t = x·y`, the term exactly 0 where the tangent factor `t[e]` is
-/// exactly 0 (a zero tangent contributes exactly zero).
+/// x[e] (· y[e])`, the term exactly 0 where a tangent factor `x[e]` or `y[e]` is exactly 0
+/// (a zero tangent contributes exactly zero).
 #[cold]
 #[inline(never)]
 fn axpy_guarded(out: &mut [f64], coef: &[f64], x: Operand<'_>, y: Option<Operand<'_>>, acc: bool) {
     for (e, o) in out.iter_mut().enumerate() {
-        let (u, t) = match y {
-            Some(y) => (coef[e] * x.at(e) * y.at(e), x.at(e) * y.at(e)),
-            None => (coef[e] * x.at(e), x.at(e)),
+        let (u, zero) = match y {
+            Some(y) => (coef[e] * x.at(e) * y.at(e), x.at(e) == 0.0 || y.at(e) == 0.0),
+            None => (coef[e] * x.at(e), x.at(e) == 0.0),
         };
-        let v = if t == 0.0 { 0.0 } else { u };
+        let v = if zero { 0.0 } else { u };
         *o = if acc { *o + v } else { v };
     }
 }
@@ -207,8 +207,9 @@ where
         }
         std::mem::take(&mut p[0])
     };
-    // Whether every partial is finite (the plain loops); otherwise the guarded ones.
-    let finite = linear || p[1..].iter().flatten().fold(0.0, |s, &c| s + c).is_finite();
+    // Whether every partial is finite (the plain loops); otherwise the guarded ones. A
+    // regular operation's partials are finite wherever its value is.
+    let finite = linear || op.is_regular() || p[1..].iter().flatten().fold(0.0, |s, &c| s + c).is_finite();
     let lane_axpy = |o: &mut [f64], c: Option<&[f64]>, x: Operand<'_>, acc: bool| match c {
         Some(c) if !finite => axpy_guarded(o, c, x, None, acc),
         _ => axpy(o, c, x, acc),

@@ -291,6 +291,12 @@ pub fn add_bias<B: Planes + ?Sized>(x: &Tensor, b: &B) -> Result<Tensor> {
 ///
 /// Errors if `rules` does not hold one rule per element.
 pub fn lift_planes(x: &mut Tensor, rules: &[Rule<f64>]) -> Result<()> {
+    lift_planes_checked(x, rules, true)
+}
+
+/// [`lift_planes`], scanning the rules for a coefficient that is not finite only if `check`
+/// (the rules of a [regular](UnaryOp::is_regular) operation need no scan).
+fn lift_planes_checked(x: &mut Tensor, rules: &[Rule<f64>], check: bool) -> Result<()> {
     let n = x.re.len();
     crate::error::check_len(|| "rules (one per element)".into(), n, rules.len())?;
     let mode = x.mode;
@@ -299,7 +305,7 @@ pub fn lift_planes(x: &mut Tensor, rules: &[Rule<f64>]) -> Result<()> {
     }
     // A zero tangent contributes exactly zero (see `HyperDual`): where some `f'`/`f''` is
     // ±∞ or NaN, every term whose tangent factor is exactly zero is made 0.
-    let finite = rules.iter().fold(0.0, |s, r| s + r.d1 + r.d2).is_finite();
+    let finite = !check || rules.iter().fold(0.0, |s, r| s + r.d1 + r.d2).is_finite();
     if let Some(tan) = &x.tan {
         // Second-order planes first: they need the incoming tangents.
         let sec = x.sec.get_or_insert_with(|| vec![0.0; n * mode.seconds()]);
@@ -312,9 +318,8 @@ pub fn lift_planes(x: &mut Tensor, rules: &[Rule<f64>]) -> Result<()> {
                 }
             } else {
                 for e in 0..n {
-                    let t = ti[e] * tj[e];
                     let s = if o[e] == 0.0 { 0.0 } else { rules[e].d1 * o[e] };
-                    o[e] = s + if t == 0.0 { 0.0 } else { rules[e].d2 * ti[e] * tj[e] };
+                    o[e] = s + if ti[e] == 0.0 || tj[e] == 0.0 { 0.0 } else { rules[e].d2 * ti[e] * tj[e] };
                 }
             }
         });
@@ -339,7 +344,7 @@ fn scale_planes(o: &mut [f64], rules: &[Rule<f64>], finite: bool) {
 /// An elementwise function from the rule table (tanh, relu, sigmoid, exp, ln, ...), in place.
 pub fn unary_into(mut x: Tensor, op: UnaryOp) -> Tensor {
     let rules: Vec<Rule<f64>> = x.re.iter().map(|&a| op.rule(a)).collect();
-    lift_planes(&mut x, &rules).expect("one rule per element by construction");
+    lift_planes_checked(&mut x, &rules, !op.is_regular()).expect("one rule per element by construction");
     x
 }
 
