@@ -17,8 +17,11 @@ use crate::rules::{Partials, Rule};
 /// `+∞`. (Tangent lanes that are themselves ±∞/NaN propagate as usual.) [`crate::Jet`],
 /// [`crate::HyperK`], the runtime tensors, `#[fomoh]` and compiled programs follow the same
 /// convention (a compiled program runs guarded code where its plain code's output is not
-/// finite, see `fomoh_jit::stage`). The check costs one finiteness test per product and per
-/// rule; the guarded terms run only where a coefficient is ±∞ or NaN.
+/// finite, see `fomoh_jit::stage`). The operations whose derivatives can be ±∞ or NaN where
+/// their value is finite (`sqrt`, `ln`, a quotient, ...: those that are not
+/// [regular](crate::UnaryOp::is_regular)) test their coefficients once and take the guarded
+/// terms only where one is not finite; a product keeps IEEE arithmetic (its value is already
+/// ±∞ or NaN where a coefficient is).
 ///
 /// ```
 /// use fomoh_runtime::{HyperDual, Scalar};
