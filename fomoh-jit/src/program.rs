@@ -14,7 +14,7 @@ use crate::float::{FloatType, JitFloat};
 use crate::ir::{Graph, GuardInfo};
 use crate::stage::Mode;
 use crate::trace::{self, Tracer};
-use fomoh_runtime::{Dim, HyperDual, Jet, Packed, Projection, Result, ScalarFn};
+use fomoh_runtime::{Directions, HyperDual, Jet, Projection, Result, ScalarFn, MAX_K};
 use std::sync::Arc;
 use traced::Traced;
 pub use variants::Retracing;
@@ -512,20 +512,41 @@ impl<T: JitFloat> Program<T> {
         Ok(self.call(x, &[], |p| directional_on(p, x, v, &[]))?)
     }
 
-    /// One compiled k-direction pass (K from 1 to 16, from the array): `f(x)`, `∇f·d_i`,
-    /// `d_iᵀHd_j`.
-    pub fn hyperplane<const K: usize>(&self, x: &[T], dirs: &[Vec<T>; K]) -> Result<Projection<T>>
-    where
-        Dim<K>: Packed,
-    {
+    /// [`Program::project`] onto an array of K directions.
+    #[deprecated(note = "use `project`: the same projection, for an array or any other `Directions`")]
+    pub fn hyperplane<const K: usize>(&self, x: &[T], dirs: &[Vec<T>; K]) -> Result<Projection<T>> {
         self.project(x, dirs)
     }
 
-    /// [`Program::hyperplane`] with K known at run time (1 to 16).
-    pub fn project(&self, x: &[T], dirs: &[Vec<T>]) -> Result<Projection<T>> {
+    /// The projection onto K directions (any [`Directions`]: an array, slice or `Vec` of
+    /// `Vec`s, a matrix whose columns are the directions): `f(x)`, `∇f·d_i`, `d_iᵀHd_j` from
+    /// one compiled K-direction pass for `1 <= K <= MAX_K` (16), from `K(K+1)/2` compiled
+    /// hyper-dual passes for more ([`Projection::passes`] says which).
+    pub fn project<D: Directions<T> + ?Sized>(&self, x: &[T], dirs: &D) -> Result<Projection<T>> {
         self.unbound()?;
-        Ok(self.call(x, &[], |p| project_on(p, x, dirs, &[]))?)
+        let dirs = dirs.directions();
+        project_or_pairs(
+            &dirs,
+            || self.call(x, &[], |p| project_on(p, x, &dirs, &[])),
+            |a, b| self.hyper_dual(x, a, b),
+        )
     }
+}
+
+/// The projection onto `dirs` from `one_pass` for `1 <= K <= MAX_K`, otherwise assembled from
+/// the `K(K+1)/2` hyper-dual passes `pair(d_i, d_j)` (no directions is an error there).
+pub(crate) fn project_or_pairs<T: JitFloat, E>(
+    dirs: &[Vec<T>],
+    one_pass: impl FnOnce() -> core::result::Result<Projection<T>, E>,
+    mut pair: impl FnMut(&[T], &[T]) -> Result<HyperDual<T>>,
+) -> Result<Projection<T>>
+where
+    fomoh_runtime::Error: From<E>,
+{
+    if (1..=MAX_K).contains(&dirs.len()) {
+        return Ok(one_pass()?);
+    }
+    fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| pair(&dirs[i], &dirs[j]))
 }
 
 /// `f(x)` on one variant.
@@ -605,17 +626,21 @@ impl<T: JitFloat> BoundProgram<T> {
         Ok(self.program.call(x, &self.data, |p| directional_on(p, x, v, &self.data))?)
     }
 
-    /// One compiled k-direction pass on the bound data (K from 1 to 16, from the array).
-    pub fn hyperplane<const K: usize>(&self, x: &[T], dirs: &[Vec<T>; K]) -> Result<Projection<T>>
-    where
-        Dim<K>: Packed,
-    {
+    /// [`BoundProgram::project`] onto an array of K directions.
+    #[deprecated(note = "use `project`: the same projection, for an array or any other `Directions`")]
+    pub fn hyperplane<const K: usize>(&self, x: &[T], dirs: &[Vec<T>; K]) -> Result<Projection<T>> {
         self.project(x, dirs)
     }
 
-    /// [`BoundProgram::hyperplane`] with K known at run time (1 to 16).
-    pub fn project(&self, x: &[T], dirs: &[Vec<T>]) -> Result<Projection<T>> {
-        Ok(self.program.call(x, &self.data, |p| project_on(p, x, dirs, &self.data))?)
+    /// [`Program::project`] on the bound data: one compiled K-direction pass for
+    /// `1 <= K <= MAX_K` (16), `K(K+1)/2` compiled hyper-dual passes for more.
+    pub fn project<D: Directions<T> + ?Sized>(&self, x: &[T], dirs: &D) -> Result<Projection<T>> {
+        let dirs = dirs.directions();
+        project_or_pairs(
+            &dirs,
+            || self.program.call(x, &self.data, |p| project_on(p, x, &dirs, &self.data)),
+            |a, b| self.hyper_dual(x, a, b),
+        )
     }
 
     /// [`Program::interpret`] on the bound data.
