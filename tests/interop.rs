@@ -510,7 +510,7 @@ mod matrices {
             fomoh::project(&sf, &X, &rows[..2]).unwrap()
         );
         // a compiled program takes them the same way; an objective through `directions()`
-        let program = fomoh::jit::compile(4, |x| f(x)).unwrap();
+        let program = fomoh::jit::compile(4, f).unwrap();
         for p in [program.project(&X, &d).unwrap(), program.project(&X, &a.view()).unwrap()] {
             assert_eq!((p.passes, p.grad.len()), (1, 3));
             for i in 0..3 {
@@ -526,8 +526,8 @@ mod matrices {
     fn results_as_vectors_and_matrices_are_the_projected_gradient_and_hessian() {
         let d = DMatrix::from_fn(4, 3, |i, j| rows()[j][i]);
         let p = fomoh::project(&fomoh::scalar_fn!(f), &X, &d).unwrap();
-        let g = DVector::from_vec(fomoh::gradient(|x| f(x), &X).unwrap());
-        let h = dmatrix(&fomoh::hessian(|x| f(x), &X).unwrap()).unwrap();
+        let g = DVector::from_vec(fomoh::gradient(f, &X).unwrap());
+        let h = dmatrix(&fomoh::hessian(f, &X).unwrap()).unwrap();
         assert!(h.iter().any(|v| v.abs() > 0.1), "a Hessian that is not zero");
         let (dg, dhd) = (d.transpose() * g, d.transpose() * &h * &d);
         let (pg, ph) = (p.grad_vector(), p.hess_matrix().unwrap());
@@ -538,7 +538,7 @@ mod matrices {
         let (ag, ah) = (p.grad_array(), p.hess_array().unwrap());
         assert_eq!(ag, Array1::from(pg.as_slice().to_vec()));
         assert_eq!(ah, Array2::from_shape_fn((3, 3), |(i, j)| ph[(i, j)]));
-        let ha = array2(&fomoh::hessian(|x| f(x), &X).unwrap()).unwrap();
+        let ha = array2(&fomoh::hessian(f, &X).unwrap()).unwrap();
         assert_eq!(ha, Array2::from_shape_fn((4, 4), |(i, j)| h[(i, j)]));
     }
 
@@ -552,7 +552,7 @@ mod matrices {
             fomoh::project(&sf, &X, &DMatrix::<f64>::zeros(4, 0)),
             Err(Error::InvalidArgument(_))
         ));
-        let program = fomoh::jit::compile(4, |x| f(x)).unwrap();
+        let program = fomoh::jit::compile(4, f).unwrap();
         assert!(matches!(program.project(&X, &tall), Err(Error::Length { .. })));
         let ragged = [vec![1.0, 2.0], vec![3.0]];
         assert!(matches!(dmatrix(&ragged), Err(Error::Shape(_))));

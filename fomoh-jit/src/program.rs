@@ -108,7 +108,7 @@ fn trace_source(
 ///
 /// Every method checks the lengths of its arguments before native code runs and returns
 /// the same types as the runtime's entry points ([`fomoh_runtime::hyper_dual`],
-/// [`fomoh_runtime::hyperplane`], ...). A compiled mode is generated on first use (or by
+/// [`fomoh_runtime::project`], ...). A compiled mode is generated on first use (or by
 /// [`Program::prepare`]) and shared through the process-wide cache (keyed by graph, mode,
 /// options and float type). A program made by [`compile`] or [`compile_with_inputs`] keeps
 /// the traced function and traces it again for a branch pattern none of its variants covers
@@ -120,8 +120,8 @@ fn trace_source(
 /// let p = fomoh_jit::compile(2, |x| f(x)).unwrap();
 /// let hd = p.hyper_dual(&[1.0, 2.0], &[1.0, 0.0], &[0.0, 1.0]).unwrap();
 /// assert_eq!((hd.re, hd.e1, hd.e2, hd.e12), (2.0, 4.0, 1.0, 2.0));
-/// let pr = p.hyperplane(&[1.0, 2.0], &[vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap();
-/// assert_eq!(pr.hess, vec![vec![4.0, 2.0], vec![2.0, 0.0]]);
+/// let pr = p.project(&[1.0, 2.0], &[vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap();
+/// assert_eq!((pr.hess, pr.passes), (vec![vec![4.0, 2.0], vec![2.0, 0.0]], 1));
 /// assert!(p.value(&[1.0]).is_err()); // wrong length: an error, never a bad read
 /// ```
 pub struct Program<T: JitFloat = f64> {
@@ -343,7 +343,7 @@ impl<T: JitFloat> Program<T> {
     /// An `f32` program runs native `f32` code: loads, arithmetic and stores in `f32`, the
     /// graph's literals rounded once to `f32`, and the transcendentals calling the runtime's
     /// own `f32` functions (`f32::sin`, ...), so it computes what `fomoh_runtime::hyper_dual`,
-    /// `directional` and `hyperplane` compute over `f32`, up to rounding: the derivative code
+    /// `directional` and `project` compute over `f32`, up to rounding: the derivative code
     /// is staged from the same rule table, and (as in `f64`) literals the tracer or the
     /// stager folded (a function of literals only, e.g. `S::from_f64(2.0).sqrt()`) were
     /// folded in `f64` and rounded once. Guards compare `f32` values.
@@ -362,7 +362,7 @@ impl<T: JitFloat> Program<T> {
     /// let hd = p.hyper_dual(&x, &v1, &v2).unwrap(); // fomoh_runtime::HyperDual<f32>
     /// let rt = fomoh_runtime::hyper_dual(|x| f(x), &x, &v1, &v2).unwrap();
     /// assert!((hd.e12 - rt.e12).abs() <= 1e-6 * rt.e12.abs()); // e12 = cos(0.5)
-    /// let pr = p.hyperplane(&x, &[v1.to_vec(), v2.to_vec()]).unwrap();
+    /// let pr = p.project(&x, &[v1.to_vec(), v2.to_vec()]).unwrap();
     /// assert!((pr.hess[1][1] - 12.0).abs() < 1e-5); // 6 x1
     /// assert!(p.value(&[1.0f32]).is_err()); // wrong length: an error
     /// ```

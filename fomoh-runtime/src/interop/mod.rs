@@ -13,11 +13,24 @@
 //!
 //! Directions and results as matrices: with `nalgebra`, every `nalgebra::Matrix` is
 //! [`Directions`](crate::Directions) (an `n × K` matrix `D`, one direction per **column**),
-//! [`Projection::grad_vector`](crate::Projection::grad_vector) and
-//! [`Projection::hess_matrix`](crate::Projection::hess_matrix) give `Dᵀ∇f` and `DᵀHD`, and
+//! `Projection::grad_vector` and `Projection::hess_matrix` give `Dᵀ∇f` and `DᵀHD`, and
 //! `dmatrix` turns a [`hessian`](crate::hessian) into a `DMatrix`; with `ndarray`, every 2-d
 //! array is `Directions` (columns too), with `Projection::grad_array`, `Projection::hess_array`
 //! and `array2`. A [`gradient`](crate::gradient) is `DVector::from_vec(g)` or `Array1::from(g)`.
+//!
+//! ```
+//! # #[cfg(all(feature = "nalgebra", feature = "ndarray"))] {
+//! use fomoh_runtime::{project, scalar_fn, Scalar};
+//! fn f<S: Scalar>(x: &[S]) -> S { x[0] * x[0] * x[1] }
+//! use nalgebra::{DMatrix, DVector};
+//! let d = DMatrix::from_row_slice(2, 2, &[1.0, 1.0, 0.0, 2.0]); // directions (1, 0) and (1, 2)
+//! let p = project(&scalar_fn!(f), &[1.0, 2.0], &d).unwrap();
+//! assert_eq!(p.grad_vector(), DVector::from_vec(vec![4.0, 6.0])); // Dᵀ∇f, ∇f = (4, 1)
+//! assert_eq!(p.hess_matrix().unwrap(), DMatrix::from_row_slice(2, 2, &[4.0, 8.0, 8.0, 12.0])); // DᵀHD
+//! let a = ndarray::array![[1.0, 1.0], [0.0, 2.0]];
+//! assert_eq!(project(&scalar_fn!(f), &[1.0, 2.0], &a).unwrap(), p);
+//! # }
+//! ```
 //!
 //! Every function computes through the [`Scalar`](crate::Scalar) method of the same name, so
 //! the derivatives come from the one rule table in [`crate::rules`] (`floor`, `round`,

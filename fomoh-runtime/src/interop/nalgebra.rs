@@ -269,7 +269,7 @@ impl<T: nalgebra::Scalar> Projection<T> {
 /// use fomoh_runtime::{hessian, interop::dmatrix, Scalar};
 /// fn f<S: Scalar>(x: &[S]) -> S { x[0] * x[0] * x[1] }
 /// let h = dmatrix(&hessian(|x| f(x), &[1.0, 2.0]).unwrap()).unwrap();
-/// assert_eq!(h, nalgebra::dmatrix![4.0, 2.0; 2.0, 0.0]);
+/// assert_eq!(h, nalgebra::DMatrix::from_row_slice(2, 2, &[4.0, 2.0, 2.0, 0.0]));
 /// assert!(dmatrix(&[vec![1.0, 2.0], vec![3.0]]).is_err());
 /// ```
 pub fn dmatrix<T: nalgebra::Scalar>(rows: &[Vec<T>]) -> Result<nalgebra::DMatrix<T>> {
