@@ -145,14 +145,14 @@ fn main() -> Result<(), fomoh::Error> {
         row(
             "K=4",
             time(|| fomoh::hyperplane(rosenbrock, black_box(&x), &d4).unwrap()),
-            time(|| p.hyperplane(black_box(&x), &d4).unwrap()),
-            time(|| q.hyperplane(black_box(&x), &d4).unwrap()),
+            time(|| p.project(black_box(&x), &d4).unwrap()),
+            time(|| q.project(black_box(&x), &d4).unwrap()),
         );
         row(
             "K=8",
             time(|| fomoh::hyperplane(rosenbrock, black_box(&x), &d8).unwrap()),
-            time(|| p.hyperplane(black_box(&x), &d8).unwrap()),
-            time(|| q.hyperplane(black_box(&x), &d8).unwrap()),
+            time(|| p.project(black_box(&x), &d8).unwrap()),
+            time(|| q.project(black_box(&x), &d8).unwrap()),
         );
         println!(
             "(ratios against the plain f64 primal; 'rt/rerolled' = runtime / rerolled jit, \
@@ -189,7 +189,7 @@ fn main() -> Result<(), fomoh::Error> {
                 format!("optimize={optimize}, segment={seg}"),
                 c.as_secs_f64() * 1e3,
                 us(time(|| q.hyper_dual(black_box(&x), v1, v2).unwrap())),
-                us(time(|| q.hyperplane(black_box(&x), &d4).unwrap()))
+                us(time(|| q.project(black_box(&x), &d4).unwrap()))
             );
         }
         println!();
@@ -285,7 +285,7 @@ fn shape<F: ScalarFn + Clone + Send + Sync + 'static>(
 
 /// The runtime's one-pass projection onto `dirs` (K <= 16).
 fn fomoh_project<F: ScalarFn>(f: &F, x: &[f64], dirs: &[Vec<f64>]) -> Projection<f64> {
-    fomoh::project(f, black_box(x), dirs).unwrap().0
+    fomoh::project(f, black_box(x), dirs).unwrap()
 }
 
 /// The straight-line program `q` compiled for `f32` against itself in `f64` and the runtime's
@@ -330,8 +330,8 @@ fn f32_vs_f64(q: &fomoh::jit::Program, x: &[f64], dirs: &[Vec<f64>]) -> Result<(
     );
     row(
         "K=4",
-        time(|| q.hyperplane(black_box(x), &d4).unwrap()),
-        time(|| q32.hyperplane(black_box(&x32), &e4).unwrap()),
+        time(|| q.project(black_box(x), &d4).unwrap()),
+        time(|| q32.project(black_box(&x32), &e4).unwrap()),
         time(|| fomoh::hyperplane(rosenbrock, black_box(&x32), &e4).unwrap()),
     );
     println!("('f64/f32' = jit f64 time / jit f32 time; 'rt32/jit32' = runtime f32 / jit f32)\n");

@@ -130,8 +130,8 @@ fn main() -> Result<(), fomoh::Error> {
             let b = p.bind(&[&xs, &ys])?;
             b.value(&t)?;
             b.hyper_dual(&t, &dirs[0], &dirs[1])?;
-            b.hyperplane(&t, &d4)?;
-            b.hyperplane(&t, &d8)?;
+            b.project(&t, &d4)?;
+            b.project(&t, &d8)?;
             let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
 
             let (fx, fy) = (xs.clone(), ys.clone());
@@ -146,9 +146,9 @@ fn main() -> Result<(), fomoh::Error> {
             });
             let h_jit = time(|| b.hyper_dual(&t, &dirs[0], &dirs[1]).unwrap());
             let k4_rt = time(|| fomoh::hyperplane(|w| losses::eval(name, w, &kx, &ky), &t, &d4).unwrap());
-            let k4_jit = time(|| b.hyperplane(&t, &d4).unwrap());
+            let k4_jit = time(|| b.project(&t, &d4).unwrap());
             let k8_rt = time(|| fomoh::hyperplane(|w| losses::eval(name, w, &ex, &ey), &t, &d8).unwrap());
-            let k8_jit = time(|| b.hyperplane(&t, &d8).unwrap());
+            let k8_jit = time(|| b.project(&t, &d8).unwrap());
             let mo = macro_objective(name, loss.dim, &xs, &ys);
             let (hm, hj) = (mo.hyper_dual(&t, &dirs[0], &dirs[1])?, b.hyper_dual(&t, &dirs[0], &dirs[1])?);
             assert!(
@@ -156,7 +156,7 @@ fn main() -> Result<(), fomoh::Error> {
                 "{name}: macro {hm:?} vs JIT {hj:?}"
             );
             let h_m = time(|| mo.hyper_dual(&t, &dirs[0], &dirs[1]).unwrap());
-            let k4_m = time(|| mo.hyperplane(&t, &dirs[..4]).unwrap());
+            let k4_m = time(|| mo.project(&t, &dirs[..4]).unwrap());
             println!(
                 "{:<15} {:>7} {:>11.1} {:>6} {:>8} | {} {} {:>6.2}x | {} {} {:>6.2}x | {} {} {:>6.2}x | {} {} {:>6.2}x | {} {:>6.2}x {} {:>6.2}x",
                 name,

@@ -148,14 +148,14 @@ fn passes<'a>(th: &'a [f64], u: &'a [Vec<f64>]) -> [(&'static str, Mode, Pass<'a
             "K=4",
             Mode::HyperK(4),
             Box::new(move |o| {
-                black_box(o.hyperplane(th, &u[..4]).unwrap());
+                black_box(o.project(th, &u[..4]).unwrap());
             }),
         ),
         (
             "K=8",
             Mode::HyperK(8),
             Box::new(move |o| {
-                black_box(o.hyperplane(th, &u[..8]).unwrap());
+                black_box(o.project(th, &u[..8]).unwrap());
             }),
         ),
     ]
@@ -214,7 +214,7 @@ fn versus_runtime(
     let rt = Minibatch::new(model, batch)?;
     let u = dirs(th.len(), 8);
     // the two agree before they are timed
-    let (a, b) = (Objective::hyperplane(jit, th, &u)?.0, rt.hyperplane(th, &u)?.0);
+    let (a, b) = (Objective::project(jit, th, &u)?, rt.project(th, &u)?);
     let rel = |x: f64, y: f64| (x - y).abs() / x.abs().max(y.abs()).max(1.0);
     let err = a.grad.iter().zip(&b.grad).map(|(x, y)| rel(*x, *y)).fold(rel(a.value, b.value), f64::max);
     let err =

@@ -169,7 +169,7 @@ fn main() {
             let d = dirs(n, k, 20);
             let pairs = k * (k + 1) / 2;
             let (fwd, one) = time_pair(2.0, fwd_fn, || {
-                obj.hyperplane(&theta, &d).unwrap();
+                obj.project(&theta, &d).unwrap();
             });
             let r = |t: Duration| t.as_secs_f64() / fwd.as_secs_f64();
             let (pw, speed) = if n > 100_000 && (quick || k == 8) {
@@ -180,7 +180,7 @@ fn main() {
                 let (one2, p) = time_pair(
                     2.0,
                     || {
-                        obj.hyperplane(&theta, &d).unwrap();
+                        obj.project(&theta, &d).unwrap();
                     },
                     || {
                         for i in 0..k {
@@ -219,7 +219,7 @@ fn main() {
         let theta = model.init(0);
         let d = dirs(n, 4, 30);
         let obj = Minibatch::new(&model, &batch).unwrap();
-        let (kd, r) = peak_bytes(|| obj.hyperplane(&theta, &d).unwrap());
+        let (kd, r) = peak_bytes(|| obj.project(&theta, &d).unwrap());
         drop(r);
         let (bp, g) = peak_bytes(|| obj.gradient(&theta).unwrap().unwrap());
         drop(g);
@@ -236,7 +236,7 @@ fn main() {
         let model = Cnn::paper().with_chunk_size(chunk);
         let obj = Minibatch::new(&model, &batch).unwrap();
         let t = Instant::now();
-        let (kd, r) = peak_bytes(|| obj.hyperplane(&theta, &d).unwrap());
+        let (kd, r) = peak_bytes(|| obj.project(&theta, &d).unwrap());
         let el = t.elapsed();
         drop(r);
         println!("| {chunk} | {:.1} | {:.0} |", mib(kd), ms(el));

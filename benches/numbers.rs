@@ -104,7 +104,7 @@ where
 }
 
 fn ours_pairwise<F: Case>(f: &F, x: &[f64], dirs: &[Vec<f64>]) -> Projection<f64> {
-    fomoh::project_pairwise(f, x, dirs).unwrap().0
+    fomoh::project_pairwise(f, x, dirs).unwrap()
 }
 
 fn nd_k<F: Case, const K: usize>(f: &F, x: &[f64], dirs: &[Vec<f64>; K]) -> Dual2SVec64<K> {

@@ -58,7 +58,7 @@ pub fn main() -> Result<(), fomoh::Error> {
     );
     let runtime = fomoh::hyper_dual(|w| mse(w, &cx, &cy), &w, &v1, &v2)?;
     assert!((compiled.e12 - runtime.e12).abs() < 1e-12 * runtime.e12.abs());
-    let p = data.hyperplane(&w, &[v1.to_vec(), v2.to_vec()])?; // K = 2 directions, one pass
+    let p = data.project(&w, &[v1.to_vec(), v2.to_vec()])?; // K = 2 directions, one pass
     assert!((p.hess[1][1] - 2.0).abs() < 1e-12); // ∂²/∂w1² of the mean of r² is 2
 
     // A bound program is an Objective: the optimizers run on native code.

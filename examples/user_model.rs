@@ -87,8 +87,8 @@ pub fn main() -> Result<()> {
     let dirs: Vec<Vec<f64>> =
         (0..4).map(|k| (0..n).map(|i| ((i * 7 + k * 13) % 11) as f64 / 11.0 - 0.5).collect()).collect();
     let (a, b) = (eager.value(&theta)?, obj.value(&theta)?);
-    let (pa, _) = eager.hyperplane(&theta, &dirs)?;
-    let (pb, _) = obj.hyperplane(&theta, &dirs)?;
+    let pa = eager.project(&theta, &dirs)?;
+    let pb = obj.project(&theta, &dirs)?;
     let mut worst = (a - b).abs();
     for (x, y) in pa.grad.iter().zip(&pb.grad) {
         worst = worst.max((x - y).abs());

@@ -67,9 +67,9 @@ impl<G: Generated> Objective for GeneratedObjective<G> {
     }
 
     /// One generated K-direction pass for `K <= MAX_K` (16), `K(K+1)/2` hyper-dual passes beyond.
-    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
+    fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
         check_len(|| "x".into(), self.n, x.len())?;
-        api::project_with(&Passes(&self.f), x, dirs)
+        api::project(&Passes(&self.f), x, dirs)
     }
 
     fn gradient(&self, x: &[f64]) -> Option<Result<Vec<f64>>> {

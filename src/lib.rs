@@ -84,8 +84,8 @@ pub mod generated;
 /// // An Objective for the optimizers, with the passive arguments captured.
 /// let obj = loss::objective(2, &[1.0, 2.0, 2.0, 3.0], 2);
 /// assert_eq!(obj.dim(), 2);
-/// let (p, passes) = obj.hyperplane(&[0.5, 0.0], &[vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap();
-/// assert!((p.hess[0][0] - 5.0).abs() < 1e-12 && passes == 1); // (2/n) Σ x²
+/// let p = obj.project(&[0.5, 0.0], &[vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap();
+/// assert!((p.hess[0][0] - 5.0).abs() < 1e-12 && p.passes == 1); // (2/n) Σ x²
 /// }
 /// ```
 ///
@@ -97,7 +97,8 @@ pub mod generated;
 /// - `name::hyper_dual(...)`: the same parameters in the same order, active floats as
 ///   `HyperDual<F>` (slices as slices of it), returning `HyperDual<F>` (`F` is the function's
 ///   float type).
-/// - `name::hyperplane::<K>(...)` with `HyperK<F, K>` (one pass, K directions), and
+/// - `name::hyperplane::<K>(...)` with `HyperK<F, K>` (one pass, K directions, K known at
+///   compile time: `Projection::from` its result is the projection), and
 ///   `name::directional(...)` with `Jet<F>` (three lanes, `v1 = v2`).
 /// - For an `f64` function whose only active parameter is a slice `&[f64]` (and whose passive
 ///   parameters are references or numbers): `name::Function` (the passive arguments captured;
@@ -171,7 +172,9 @@ pub mod prelude {
         nn::{Backend, Var},
         optim::{Checkpoint, Report, StopReason},
     };
-    pub use fomoh_runtime::{objective, HyperDual, HyperK, Jet, Objective, Projection, Scalar, ScalarFn};
+    pub use fomoh_runtime::{
+        objective, Directions, HyperDual, HyperK, Jet, Objective, Projection, Scalar, ScalarFn,
+    };
     pub use fomoh_runtime::{
         Adam, Curvature, Fgd, Fomoh, FomohBp, FomohKd, Newton, Optimizer, Options, Sgd, Tangents,
     };

@@ -140,7 +140,7 @@ fn a_wrong_hyperk_block_entry_is_reported_there() {
 fn a_wrong_projection_is_reported_at_its_entry() {
     let f = scalar_fn!(trans);
     let dirs = vec![V1.to_vec(), V2.to_vec(), vec![0.3, 0.3, -0.6, 1.0]];
-    let (good, _) = fomoh::project(&f, &X, &dirs).unwrap();
+    let good = fomoh::project(&f, &X, &dirs).unwrap();
     let c = Checker::default();
     assert!(c.projection(&f, &X, &good, &dirs).unwrap().passed());
 

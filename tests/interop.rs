@@ -1,7 +1,10 @@
-//! The number types in the numerics ecosystem: num-traits, `Display`, serde and ndarray.
+//! The number types in the numerics ecosystem: num-traits, `Display`, serde, ndarray and
+//! nalgebra; directions and projections as nalgebra and ndarray matrices.
 //!
 //! Derivatives of generic code run on the numbers are compared with the runtime's own
-//! derivatives of the same computation written directly against `Scalar`.
+//! derivatives of the same computation written directly against `Scalar`. The features
+//! `nalgebra`, `ndarray` and `serde` are on in every test build (the dev-dependencies turn
+//! them on), so `cargo test --workspace` runs these.
 
 use fomoh::{HyperDual, HyperK, Jet, Projection, Scalar};
 use ndarray::Array1;
@@ -172,9 +175,13 @@ fn serde_round_trips_a_projection() {
     let p = fomoh::hyperplane(rational, &[0.7, -1.3, 0.4], &dirs).unwrap();
     let back: Projection<f64> = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
     assert_eq!(back, p);
+    assert!(serde_json::to_string(&p).unwrap().contains(r#""passes":1"#));
     let bad = r#"{"value":1.0,"grad":[1.0,2.0],"hess":[[1.0,2.0]]}"#;
     let err = serde_json::from_str::<Projection<f64>>(bad).unwrap_err().to_string();
     assert!(err.contains("2×2"), "{err}");
+    // written before projections recorded their passes: 0, not recorded
+    let old = r#"{"value":1.0,"grad":[2.0],"hess":[[3.0]]}"#;
+    assert_eq!(serde_json::from_str::<Projection<f64>>(old).unwrap().passes, 0);
 }
 
 /// `x0 · Σ x_i²` through ndarray: a number as the scalar operand, then `dot`.
@@ -462,5 +469,97 @@ mod linalg {
     #[test]
     fn norm_and_dot_over_hyper_duals() {
         assert_same_derivatives!(norms, norms_direct, &[0.4, -0.8, 1.1]);
+    }
+}
+
+/// Directions as the columns of an nalgebra or ndarray matrix `D` (n × K), and results as
+/// vectors and matrices: `Dᵀ∇f` and `DᵀHD` from the runtime's own gradient and Hessian.
+mod matrices {
+    use fomoh::interop::{array2, dmatrix};
+    use fomoh::{Directions, Error, Objective, Scalar};
+    use nalgebra::{DMatrix, DVector};
+    use ndarray::{Array1, Array2};
+
+    fn f<S: Scalar>(x: &[S]) -> S {
+        x[0] * x[1] * x[2] + (x[3] * x[0]).sin() + x[1].exp() * x[3]
+    }
+
+    const X: [f64; 4] = [0.3, -0.7, 1.1, 0.4];
+
+    /// K = 3 directions in R^4, one `Vec` each.
+    fn rows() -> Vec<Vec<f64>> {
+        (0..3).map(|j| (0..4).map(|i| ((4 * j + i) as f64 + 1.0).sin()).collect()).collect()
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0)
+    }
+
+    #[test]
+    fn the_columns_of_a_matrix_are_the_directions() {
+        let (rows, sf) = (rows(), fomoh::scalar_fn!(f));
+        let reference = fomoh::project(&sf, &X, &rows).unwrap();
+        let d = DMatrix::from_fn(4, 3, |i, j| rows[j][i]);
+        let a = Array2::from_shape_fn((4, 3), |(i, j)| rows[j][i]);
+        let stored_as_rows = Array2::from_shape_fn((3, 4), |(j, i)| rows[j][i]);
+        assert_eq!(fomoh::project(&sf, &X, &d).unwrap(), reference);
+        assert_eq!(fomoh::project(&sf, &X, &a).unwrap(), reference);
+        assert_eq!(fomoh::project(&sf, &X, &stored_as_rows.t()).unwrap(), reference);
+        assert_eq!(
+            fomoh::project(&sf, &X, &d.columns(0, 2)).unwrap(),
+            fomoh::project(&sf, &X, &rows[..2]).unwrap()
+        );
+        // a compiled program takes them the same way; an objective through `directions()`
+        let program = fomoh::jit::compile(4, f).unwrap();
+        for p in [program.project(&X, &d).unwrap(), program.project(&X, &a.view()).unwrap()] {
+            assert_eq!((p.passes, p.grad.len()), (1, 3));
+            for i in 0..3 {
+                assert!(close(p.grad[i], reference.grad[i]), "grad[{i}]");
+                assert!((0..3).all(|j| close(p.hess[i][j], reference.hess[i][j])), "hess[{i}]");
+            }
+        }
+        let obj = fomoh::objective(4, fomoh::scalar_fn!(f));
+        assert_eq!(obj.project(&X, &d.directions()).unwrap(), reference);
+    }
+
+    #[test]
+    fn results_as_vectors_and_matrices_are_the_projected_gradient_and_hessian() {
+        let d = DMatrix::from_fn(4, 3, |i, j| rows()[j][i]);
+        let p = fomoh::project(&fomoh::scalar_fn!(f), &X, &d).unwrap();
+        let g = DVector::from_vec(fomoh::gradient(f, &X).unwrap());
+        let h = dmatrix(&fomoh::hessian(f, &X).unwrap()).unwrap();
+        assert!(h.iter().any(|v| v.abs() > 0.1), "a Hessian that is not zero");
+        let (dg, dhd) = (d.transpose() * g, d.transpose() * &h * &d);
+        let (pg, ph) = (p.grad_vector(), p.hess_matrix().unwrap());
+        assert_eq!((pg.len(), ph.shape()), (3, (3, 3)));
+        assert!(pg.iter().zip(dg.iter()).all(|(a, b)| close(*a, *b)), "{pg} vs {dg}");
+        assert!(ph.iter().zip(dhd.iter()).all(|(a, b)| close(*a, *b)), "{ph} vs {dhd}");
+        // ndarray: the same numbers
+        let (ag, ah) = (p.grad_array(), p.hess_array().unwrap());
+        assert_eq!(ag, Array1::from(pg.as_slice().to_vec()));
+        assert_eq!(ah, Array2::from_shape_fn((3, 3), |(i, j)| ph[(i, j)]));
+        let ha = array2(&fomoh::hessian(f, &X).unwrap()).unwrap();
+        assert_eq!(ha, Array2::from_shape_fn((4, 4), |(i, j)| h[(i, j)]));
+    }
+
+    #[test]
+    fn wrong_shapes_are_typed_errors() {
+        let sf = fomoh::scalar_fn!(f);
+        let tall = DMatrix::<f64>::zeros(5, 2);
+        assert!(matches!(fomoh::project(&sf, &X, &tall), Err(Error::Length { .. })));
+        assert!(matches!(fomoh::project(&sf, &X, &Array2::<f64>::zeros((3, 2))), Err(Error::Length { .. })));
+        assert!(matches!(
+            fomoh::project(&sf, &X, &DMatrix::<f64>::zeros(4, 0)),
+            Err(Error::InvalidArgument(_))
+        ));
+        let program = fomoh::jit::compile(4, f).unwrap();
+        assert!(matches!(program.project(&X, &tall), Err(Error::Length { .. })));
+        let ragged = [vec![1.0, 2.0], vec![3.0]];
+        assert!(matches!(dmatrix(&ragged), Err(Error::Shape(_))));
+        assert!(matches!(array2(&ragged), Err(Error::Shape(_))));
+        let mut p = fomoh::project(&sf, &X, &rows()).unwrap();
+        p.hess[2].pop();
+        assert!(matches!(p.hess_matrix(), Err(Error::Shape(_))));
+        assert!(matches!(p.hess_array(), Err(Error::Shape(_))));
     }
 }

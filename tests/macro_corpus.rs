@@ -551,15 +551,17 @@ fn objective_adapter_runs_the_generated_passes() {
     assert_eq!(obj.dim(), n);
     assert_eq!(obj.value(&x).unwrap(), rosenbrock(&x));
     let ds: Vec<Vec<f64>> = dirs(n, 12).to_vec();
-    let (p, passes) = obj.hyperplane(&x, &ds).unwrap();
-    let (q, _) = reference.hyperplane(&x, &ds).unwrap();
+    let p = obj.project(&x, &ds).unwrap();
+    let passes = p.passes;
+    let q = reference.project(&x, &ds).unwrap();
     assert_eq!(passes, 1);
     assert_close(&proj_lanes(&p), &proj_lanes(&q), "objective hyperplane");
     // Beyond 16 directions: pairwise hyper-dual passes.
     let many: Vec<Vec<f64>> = (0..17).map(|k| dirs(n, 100 + k)[0].clone()).collect();
-    let (p, passes) = obj.hyperplane(&x, &many).unwrap();
+    let p = obj.project(&x, &many).unwrap();
+    let passes = p.passes;
     assert_eq!(passes, 17 * 18 / 2);
-    let (q, _) = reference.hyperplane(&x, &many).unwrap();
+    let q = reference.project(&x, &many).unwrap();
     assert_close(&proj_lanes(&p), &proj_lanes(&q), "objective hyperplane k=17");
     let g = obj.gradient(&x).unwrap().unwrap();
     check::gradient(obj.function(), &x).unwrap().assert_ok();
@@ -570,13 +572,13 @@ fn objective_adapter_runs_the_generated_passes() {
     // Bad input is an error, not a panic.
     assert!(obj.value(&x[..3]).is_err());
     assert!(obj.hyper_dual(&x, &ds[0][..2], &ds[1]).is_err());
-    assert!(obj.hyperplane(&x, &[]).is_err());
+    assert!(obj.project(&x, &[]).is_err());
 
     let (rows, d) = (12, 3);
     let dat = data(rows, d);
     let lobj = logistic::objective(d + 1, &dat, rows, d);
     let w = [0.1, -0.3, 0.2, 0.05];
-    let (p, _) = lobj.hyperplane(&w, &dirs(d + 1, 13)).unwrap();
+    let p = lobj.project(&w, &dirs(d + 1, 13)).unwrap();
     check::Checker::default().projection(lobj.function(), &w, &p, &dirs(d + 1, 13)).unwrap().assert_ok();
 }
 

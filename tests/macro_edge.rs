@@ -198,7 +198,7 @@ fn generic_helpers_are_called_with_active_values_in_every_pass() {
     close(g.d1, r.d1);
     close(g.d2, r.d2);
     let dirs = vec![v1.to_vec(), v2.to_vec()];
-    let ((g, _), (r, _)) = (obj.hyperplane(&x, &dirs).unwrap(), reference.hyperplane(&x, &dirs).unwrap());
+    let (g, r) = (obj.project(&x, &dirs).unwrap(), reference.project(&x, &dirs).unwrap());
     for i in 0..2 {
         close(g.grad[i], r.grad[i]);
         for j in 0..2 {

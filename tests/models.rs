@@ -37,7 +37,8 @@ fn check_reference(key: &str, model: &dyn Model, batch: &Batch) {
         assert!(close(*got, *want, 1e-11), "{key} hd1: {got} vs {want}");
     }
     let dirs: Vec<Vec<f64>> = (0..4).map(|j| bench_dir(j, n)).collect();
-    let (p, passes) = obj.hyperplane(&theta, &dirs).unwrap();
+    let p = obj.project(&theta, &dirs).unwrap();
+    let passes = p.passes;
     assert_eq!(passes, 1);
     assert!(close(p.value, r["f"].as_f64().unwrap(), 1e-11));
     for i in 0..4 {
@@ -119,7 +120,8 @@ fn one_pass_equals_pairwise(model: &dyn Model, batch: &Batch, k: usize) {
     let theta = model.init(11);
     let dirs = vecs(n, k, 60);
     let obj = Minibatch::new(model, batch).unwrap();
-    let (p, passes) = obj.hyperplane(&theta, &dirs).unwrap();
+    let p = obj.project(&theta, &dirs).unwrap();
+    let passes = p.passes;
     assert_eq!(passes, 1);
     for i in 0..k {
         for j in i..k {
@@ -194,7 +196,7 @@ fn backprop_case(model: &dyn Model, batch: &Batch) {
     let (loss, _) = model.loss_and_gradient(&theta, batch).unwrap().unwrap();
     assert!(close(loss, obj.value(&theta).unwrap(), 1e-14));
     let dirs = vecs(n, 4, 120);
-    let (p, _) = obj.hyperplane(&theta, &dirs).unwrap();
+    let p = obj.project(&theta, &dirs).unwrap();
     for (i, d) in dirs.iter().enumerate() {
         let gd: f64 = g.iter().zip(d).map(|(a, b)| a * b).sum();
         assert!(close(gd, p.grad[i], 1e-12), "{}: {gd} vs {}", model.name(), p.grad[i]);
@@ -220,7 +222,7 @@ fn bad_inputs_are_err() {
     assert!(matches!(obj.value(&[0.0; 3]), Err(Error::Length { .. })));
     let theta = model.init(0);
     assert!(matches!(obj.hyper_dual(&theta, &theta, &[0.0; 2]), Err(Error::Length { .. })));
-    assert!(obj.hyperplane(&theta, &[]).is_err());
+    assert!(obj.project(&theta, &[]).is_err());
     assert!(Mlp::new(&[3], Activation::Tanh).is_err() && Mlp::new(&[3, 0, 2], Activation::Tanh).is_err());
     assert!(LogisticRegression::new(0, 10).is_err());
     assert!(
@@ -296,7 +298,8 @@ fn forward_only_training_lowers_the_loss() {
             let obj = Minibatch::new(&model, &batch).unwrap();
             let dirs = vecs(n, 4, 1000 + 10 * step);
             step += 1;
-            let (p, passes) = obj.hyperplane(&theta, &dirs).unwrap();
+            let p = obj.project(&theta, &dirs).unwrap();
+            let passes = p.passes;
             assert_eq!(passes, 1);
             let kappa = kd_step(&p.grad, &p.hess);
             for (i, d) in dirs.iter().enumerate() {
@@ -348,7 +351,7 @@ fn digits_run(k: usize, lr: f64, epochs: u64) -> Vec<(f64, f64)> {
                 let j = obj.directional(&theta, &dirs[0]).unwrap();
                 theta.iter_mut().zip(&dirs[0]).for_each(|(t, v)| *t -= lr * j.d1 * v);
             } else {
-                let (p, _) = obj.hyperplane(&theta, &dirs).unwrap();
+                let p = obj.project(&theta, &dirs).unwrap();
                 let kappa = kd_step(&p.grad, &p.hess);
                 for (i, d) in dirs.iter().enumerate() {
                     theta.iter_mut().zip(d).for_each(|(t, v)| *t += lr * kappa[i] * v);
@@ -390,10 +393,11 @@ fn chunked_loss_equals_whole_batch() {
     let n = whole.num_params();
     let theta = whole.init(4);
     let dirs = vecs(n, 3, 300);
-    let (a, _) = Minibatch::new(&whole, &batch).unwrap().hyperplane(&theta, &dirs).unwrap();
+    let a = Minibatch::new(&whole, &batch).unwrap().project(&theta, &dirs).unwrap();
     for chunk in [1, 2, 4] {
         let m = tiny_cnn().with_chunk_size(chunk);
-        let (p, passes) = Minibatch::new(&m, &batch).unwrap().hyperplane(&theta, &dirs).unwrap();
+        let p = Minibatch::new(&m, &batch).unwrap().project(&theta, &dirs).unwrap();
+        let passes = p.passes;
         assert_eq!(passes, 1);
         assert!(close(p.value, a.value, 1e-14));
         for i in 0..3 {

@@ -47,7 +47,7 @@ fn agree(what: &str, a: &dyn Objective, b: &dyn Objective, x: &[f64; 2], rtol: f
         assert!(close(p, q), "{what} hyper-dual {lane} at {x:?}: {p} vs {q}");
     }
     let dirs: Vec<Vec<f64>> = DIRS.iter().map(|d| d.to_vec()).collect();
-    let ((pa, _), (pb, _)) = (a.hyperplane(x, &dirs).unwrap(), b.hyperplane(x, &dirs).unwrap());
+    let (pa, pb) = (a.project(x, &dirs).unwrap(), b.project(x, &dirs).unwrap());
     for i in 0..3 {
         assert!(close(pa.grad[i], pb.grad[i]), "{what} K=3 grad[{i}] at {x:?}");
         for j in 0..3 {

@@ -271,7 +271,7 @@ fn robust_policy_takes_a_descent_step_on_an_indefinite_projection() {
 /// The reference algorithm (the paper's code) for k = 2, written independently: pairwise
 /// hyper-dual passes, a closed-form 2×2 inverse, the same tangent stream.
 fn reference_kd2_step(x: &[f64], dirs: &[Vec<f64>], lr: f64) -> Vec<f64> {
-    let (p, _) = fomoh::project_pairwise(&scalar_fn!(rosenbrock), x, dirs).unwrap();
+    let p = fomoh::project_pairwise(&scalar_fn!(rosenbrock), x, dirs).unwrap();
     let h = &p.hess;
     let det = h[0][0] * h[1][1] - h[0][1] * h[1][0];
     assert!(det != 0.0);

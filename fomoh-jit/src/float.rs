@@ -167,6 +167,7 @@ pub(crate) fn projection_f64<T: JitFloat>(p: Projection<T>) -> Projection<f64> {
         value: p.value.as_f64(),
         grad: widen(&p.grad),
         hess: p.hess.iter().map(|r| widen(r)).collect(),
+        passes: p.passes,
     }
 }
 

@@ -7,7 +7,7 @@
 //! - [`compile`] / [`compile_at`] / [`compile_fn`]: trace a function into a [`Program`];
 //!   [`compile_with_inputs`]: with data inputs bound at call time ([`Program::bind`] gives a
 //!   [`BoundProgram`]; one program for every data set of those lengths).
-//! - [`Program`]: `value`, `hyper_dual`, `directional`, `hyperplane` with the runtime's
+//! - [`Program`]: `value`, `hyper_dual`, `directional`, `project` with the runtime's
 //!   argument and result types; implements [`fomoh_runtime::Objective`].
 //! - [`Retracing`]: an `Objective` that traces again when an input takes a branch no
 //!   traced variant covers.
@@ -44,9 +44,10 @@
 #![warn(missing_docs)]
 
 /// Implements [`fomoh_runtime::Objective`] for a compiled program type `$ty` over a float
-/// type `T: JitFloat` (`$ty` names `T`), with inherent `value`, `hyper_dual`, `directional`
-/// and `project` methods over `T`: one compiled k-direction pass for `1 <= K <= MAX_K` (16)
-/// directions, `K(K+1)/2` compiled hyper-dual passes beyond (assembled as the runtime does).
+/// type `T: JitFloat` (`$ty` names `T`) from its inherent `value`, `hyper_dual`,
+/// `directional` and `project` methods over `T` (`project`: one compiled k-direction pass for
+/// `1 <= K <= MAX_K` (16) directions, `K(K+1)/2` compiled hyper-dual passes beyond, assembled
+/// as the runtime does).
 /// The objective's `f64` arguments are used in place for `f64` programs and rounded once to
 /// `f32` for `f32` programs, whose results are returned exactly as `f64`. `$dim` computes the
 /// parameter count from `$s` (the program). With `gradient_by_axes`,
@@ -99,20 +100,15 @@ macro_rules! compiled_objective {
                 use crate::float::cast;
                 Ok(crate::float::jet_f64(<$ty>::directional(self, &cast::<T>(x), &cast::<T>(v))?))
             }
-            /// One compiled k-direction pass for `1 <= K <= MAX_K`, else `K(K+1)/2` compiled
-            /// hyper-dual passes.
-            fn hyperplane(
+            /// The inherent `project`: one compiled k-direction pass for `1 <= K <= MAX_K`,
+            /// else `K(K+1)/2` compiled hyper-dual passes.
+            fn project(
                 &self,
                 x: &[f64],
                 dirs: &[Vec<f64>],
-            ) -> fomoh_runtime::Result<(fomoh_runtime::Projection<f64>, usize)> {
+            ) -> fomoh_runtime::Result<fomoh_runtime::Projection<f64>> {
                 let (x, dirs) = (crate::float::cast::<T>(x), crate::float::cast_vecs::<T>(dirs));
-                if (1..=fomoh_runtime::MAX_K).contains(&dirs.len()) {
-                    return Ok((crate::float::projection_f64(self.project(&x, &dirs)?), 1));
-                }
-                fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {
-                    Ok(crate::float::hd_f64(<$ty>::hyper_dual(self, &x, &dirs[i], &dirs[j])?))
-                })
+                Ok(crate::float::projection_f64(<$ty>::project(self, &x, &*dirs)?))
             }
             $($extra)*
         }

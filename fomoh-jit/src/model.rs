@@ -388,7 +388,7 @@ impl<T: JitFloat> Objective for BoundModel<'_, T> {
     fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
         Objective::directional(&self.bound()?, x, v)
     }
-    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
-        Objective::hyperplane(&self.bound()?, x, dirs)
+    fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
+        Objective::project(&self.bound()?, x, dirs)
     }
 }

@@ -14,7 +14,7 @@ use crate::float::{FloatType, JitFloat};
 use crate::ir::{Graph, GuardInfo};
 use crate::stage::{needs_guards, Guards, Mode};
 use crate::trace::{self, Tracer};
-use fomoh_runtime::{Dim, HyperDual, Jet, Packed, Projection, Result, ScalarFn};
+use fomoh_runtime::{Directions, HyperDual, Jet, Projection, Result, ScalarFn, MAX_K};
 use std::sync::Arc;
 use traced::Traced;
 pub use variants::Retracing;
@@ -108,7 +108,7 @@ fn trace_source(
 ///
 /// Every method checks the lengths of its arguments before native code runs and returns
 /// the same types as the runtime's entry points ([`fomoh_runtime::hyper_dual`],
-/// [`fomoh_runtime::hyperplane`], ...). A compiled mode is generated on first use (or by
+/// [`fomoh_runtime::project`], ...). A compiled mode is generated on first use (or by
 /// [`Program::prepare`]) and shared through the process-wide cache (keyed by graph, mode,
 /// options and float type). A program made by [`compile`] or [`compile_with_inputs`] keeps
 /// the traced function and traces it again for a branch pattern none of its variants covers
@@ -120,8 +120,8 @@ fn trace_source(
 /// let p = fomoh_jit::compile(2, |x| f(x)).unwrap();
 /// let hd = p.hyper_dual(&[1.0, 2.0], &[1.0, 0.0], &[0.0, 1.0]).unwrap();
 /// assert_eq!((hd.re, hd.e1, hd.e2, hd.e12), (2.0, 4.0, 1.0, 2.0));
-/// let pr = p.hyperplane(&[1.0, 2.0], &[vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap();
-/// assert_eq!(pr.hess, vec![vec![4.0, 2.0], vec![2.0, 0.0]]);
+/// let pr = p.project(&[1.0, 2.0], &[vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap();
+/// assert_eq!((pr.hess, pr.passes), (vec![vec![4.0, 2.0], vec![2.0, 0.0]], 1));
 /// assert!(p.value(&[1.0]).is_err()); // wrong length: an error, never a bad read
 /// ```
 pub struct Program<T: JitFloat = f64> {
@@ -343,7 +343,7 @@ impl<T: JitFloat> Program<T> {
     /// An `f32` program runs native `f32` code: loads, arithmetic and stores in `f32`, the
     /// graph's literals rounded once to `f32`, and the transcendentals calling the runtime's
     /// own `f32` functions (`f32::sin`, ...), so it computes what `fomoh_runtime::hyper_dual`,
-    /// `directional` and `hyperplane` compute over `f32`, up to rounding: the derivative code
+    /// `directional` and `project` compute over `f32`, up to rounding: the derivative code
     /// is staged from the same rule table, and (as in `f64`) literals the tracer or the
     /// stager folded (a function of literals only, e.g. `S::from_f64(2.0).sqrt()`) were
     /// folded in `f64` and rounded once. Guards compare `f32` values.
@@ -362,7 +362,7 @@ impl<T: JitFloat> Program<T> {
     /// let hd = p.hyper_dual(&x, &v1, &v2).unwrap(); // fomoh_runtime::HyperDual<f32>
     /// let rt = fomoh_runtime::hyper_dual(|x| f(x), &x, &v1, &v2).unwrap();
     /// assert!((hd.e12 - rt.e12).abs() <= 1e-6 * rt.e12.abs()); // e12 = cos(0.5)
-    /// let pr = p.hyperplane(&x, &[v1.to_vec(), v2.to_vec()]).unwrap();
+    /// let pr = p.project(&x, &[v1.to_vec(), v2.to_vec()]).unwrap();
     /// assert!((pr.hess[1][1] - 12.0).abs() < 1e-5); // 6 x1
     /// assert!(p.value(&[1.0f32]).is_err()); // wrong length: an error
     /// ```
@@ -523,20 +523,41 @@ impl<T: JitFloat> Program<T> {
         Ok(self.call(x, &[], |p| directional_on(p, x, v, &[]))?)
     }
 
-    /// One compiled k-direction pass (K from 1 to 16, from the array): `f(x)`, `∇f·d_i`,
-    /// `d_iᵀHd_j`.
-    pub fn hyperplane<const K: usize>(&self, x: &[T], dirs: &[Vec<T>; K]) -> Result<Projection<T>>
-    where
-        Dim<K>: Packed,
-    {
+    /// [`Program::project`] onto an array of K directions.
+    #[deprecated(note = "use `project`: the same projection, for an array or any other `Directions`")]
+    pub fn hyperplane<const K: usize>(&self, x: &[T], dirs: &[Vec<T>; K]) -> Result<Projection<T>> {
         self.project(x, dirs)
     }
 
-    /// [`Program::hyperplane`] with K known at run time (1 to 16).
-    pub fn project(&self, x: &[T], dirs: &[Vec<T>]) -> Result<Projection<T>> {
+    /// The projection onto K directions (any [`Directions`]: an array, slice or `Vec` of
+    /// `Vec`s, a matrix whose columns are the directions): `f(x)`, `∇f·d_i`, `d_iᵀHd_j` from
+    /// one compiled K-direction pass for `1 <= K <= MAX_K` (16), from `K(K+1)/2` compiled
+    /// hyper-dual passes for more ([`Projection::passes`] says which).
+    pub fn project<D: Directions<T> + ?Sized>(&self, x: &[T], dirs: &D) -> Result<Projection<T>> {
         self.unbound()?;
-        Ok(self.call(x, &[], |p| project_on(p, x, dirs, &[]))?)
+        let dirs = dirs.directions();
+        project_or_pairs(
+            &dirs,
+            || self.call(x, &[], |p| project_on(p, x, &dirs, &[])),
+            |a, b| self.hyper_dual(x, a, b),
+        )
     }
+}
+
+/// The projection onto `dirs` from `one_pass` for `1 <= K <= MAX_K`, otherwise assembled from
+/// the `K(K+1)/2` hyper-dual passes `pair(d_i, d_j)` (no directions is an error there).
+pub(crate) fn project_or_pairs<T: JitFloat, E>(
+    dirs: &[Vec<T>],
+    one_pass: impl FnOnce() -> core::result::Result<Projection<T>, E>,
+    mut pair: impl FnMut(&[T], &[T]) -> Result<HyperDual<T>>,
+) -> Result<Projection<T>>
+where
+    fomoh_runtime::Error: From<E>,
+{
+    if (1..=MAX_K).contains(&dirs.len()) {
+        return Ok(one_pass()?);
+    }
+    fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| pair(&dirs[i], &dirs[j]))
 }
 
 /// `f(x)` on one variant.
@@ -616,17 +637,21 @@ impl<T: JitFloat> BoundProgram<T> {
         Ok(self.program.call(x, &self.data, |p| directional_on(p, x, v, &self.data))?)
     }
 
-    /// One compiled k-direction pass on the bound data (K from 1 to 16, from the array).
-    pub fn hyperplane<const K: usize>(&self, x: &[T], dirs: &[Vec<T>; K]) -> Result<Projection<T>>
-    where
-        Dim<K>: Packed,
-    {
+    /// [`BoundProgram::project`] onto an array of K directions.
+    #[deprecated(note = "use `project`: the same projection, for an array or any other `Directions`")]
+    pub fn hyperplane<const K: usize>(&self, x: &[T], dirs: &[Vec<T>; K]) -> Result<Projection<T>> {
         self.project(x, dirs)
     }
 
-    /// [`BoundProgram::hyperplane`] with K known at run time (1 to 16).
-    pub fn project(&self, x: &[T], dirs: &[Vec<T>]) -> Result<Projection<T>> {
-        Ok(self.program.call(x, &self.data, |p| project_on(p, x, dirs, &self.data))?)
+    /// [`Program::project`] on the bound data: one compiled K-direction pass for
+    /// `1 <= K <= MAX_K` (16), `K(K+1)/2` compiled hyper-dual passes for more.
+    pub fn project<D: Directions<T> + ?Sized>(&self, x: &[T], dirs: &D) -> Result<Projection<T>> {
+        let dirs = dirs.directions();
+        project_or_pairs(
+            &dirs,
+            || self.program.call(x, &self.data, |p| project_on(p, x, &dirs, &self.data)),
+            |a, b| self.hyper_dual(x, a, b),
+        )
     }
 
     /// [`Program::interpret`] on the bound data.

@@ -79,7 +79,7 @@ impl Mode {
         let h = &o[1 + k..];
         let hess =
             (0..k).map(|i| (0..k).map(|j| h[fomoh_runtime::packed_index(k, i, j)]).collect()).collect();
-        fomoh_runtime::Projection { value: o[0], grad: o[1..=k].to_vec(), hess }
+        fomoh_runtime::Projection { value: o[0], grad: o[1..=k].to_vec(), hess, passes: 1 }
     }
 
     /// A dense index (`0..SLOTS`) for per-mode tables.

@@ -26,7 +26,7 @@ fn wrong_lengths_are_errors_before_native_code_runs() {
     assert!(is_length(&p.hyper_dual(&x, &[1.0], &v).unwrap_err(), "v1"));
     assert!(is_length(&p.hyper_dual(&x, &v, &[]).unwrap_err(), "v2"));
     assert!(is_length(&p.directional(&x, &[1.0; 5]).unwrap_err(), "v"));
-    let e = p.hyperplane(&x, &[v.to_vec(), vec![1.0, 2.0]]).unwrap_err();
+    let e = p.project(&x, &[v.to_vec(), vec![1.0, 2.0]]).unwrap_err();
     assert!(is_length(&e, "dirs[1]"), "{e}");
     assert!(is_length(&Objective::gradient(&p, &[1.0]).unwrap().unwrap_err(), "x"));
     // the interpreter checks too
@@ -35,20 +35,28 @@ fn wrong_lengths_are_errors_before_native_code_runs() {
 }
 
 #[test]
-fn k_outside_1_to_16_is_unsupported_and_objective_falls_back_to_pairs() {
+fn no_directions_is_an_error_and_more_than_16_take_pairs_of_hyper_dual_passes() {
     let p = compile(3, rosenbrock).unwrap();
     let x = [0.5, -0.3, 1.2];
-    assert!(matches!(p.project(&x, &[]).unwrap_err(), Error::Unsupported(_)));
-    let dirs17: Vec<Vec<f64>> = (0..17).map(|j| direction(j, 3)).collect();
-    assert!(matches!(p.project(&x, &dirs17).unwrap_err(), Error::Unsupported(m) if m.contains("K = 17")));
+    assert!(matches!(p.project(&x, &[]).unwrap_err(), Error::InvalidArgument(_)));
+    assert!(matches!(Objective::project(&p, &x, &[]).unwrap_err(), Error::InvalidArgument(_)));
     assert!(matches!(p.prepare(Mode::HyperK(0)).unwrap_err(), Error::Unsupported(_)));
-    // the Objective takes K(K+1)/2 compiled hyper-dual passes beyond 16
-    let (pr, passes) = Objective::hyperplane(&p, &x, &dirs17).unwrap();
-    assert_eq!(passes, 17 * 18 / 2);
+    assert!(
+        matches!(p.prepare(Mode::HyperK(17)).unwrap_err(), Error::Unsupported(m) if m.contains("K = 17"))
+    );
+    // beyond 16 directions: K(K+1)/2 compiled hyper-dual passes, the method and the Objective alike
+    let dirs17: Vec<Vec<f64>> = (0..17).map(|j| direction(j, 3)).collect();
+    let pr = p.project(&x, &dirs17).unwrap();
+    assert_eq!(pr.passes, 17 * 18 / 2);
+    assert_eq!(Objective::project(&p, &x, &dirs17).unwrap(), pr);
     let f = fomoh_runtime::scalar_fn!(rosenbrock);
-    let (rt, _) = fomoh_runtime::project_pairwise(&f, &x, &dirs17).unwrap();
+    let rt = fomoh_runtime::project_pairwise(&f, &x, &dirs17).unwrap();
+    assert_eq!(rt.passes, pr.passes);
     assert_close("pairwise K=17", &flat_proj(&pr), &flat_proj(&rt), 1e-12);
-    assert!(matches!(Objective::hyperplane(&p, &x, &[]).unwrap_err(), Error::InvalidArgument(_)));
+    // a wrong length among them is still a typed length error
+    let mut bad = dirs17.clone();
+    bad[16].pop();
+    assert!(matches!(p.project(&x, &bad).unwrap_err(), Error::Length { .. }));
 }
 
 #[test]
@@ -92,7 +100,7 @@ fn a_branch_not_taken_at_trace_time_is_an_error_never_a_wrong_derivative() {
         p.value(&x).unwrap_err(),
         p.hyper_dual(&x, &[1.0, 0.0], &[0.0, 1.0]).unwrap_err(),
         p.directional(&x, &[1.0, 0.0]).unwrap_err(),
-        p.hyperplane(&x, &[vec![1.0, 0.0]]).unwrap_err(),
+        p.project(&x, &[vec![1.0, 0.0]]).unwrap_err(),
         p.interpret(Mode::Primal, &[&x]).unwrap_err(),
     ] {
         assert!(matches!(&e, Error::GuardFailed(message) if message.contains("guard failed")), "{e}");
@@ -200,8 +208,8 @@ fn split_functions_compute_what_one_function_computes() {
     let dirs: [Vec<f64>; 3] = core::array::from_fn(|j| direction(j, n));
     assert_same(
         "split K=3",
-        &flat_proj(&split.hyperplane(&x, &dirs).unwrap()),
-        &flat_proj(&whole.hyperplane(&x, &dirs).unwrap()),
+        &flat_proj(&split.project(&x, &dirs).unwrap()),
+        &flat_proj(&whole.project(&x, &dirs).unwrap()),
     );
     let (v1, v2) = (&dirs[0], &dirs[1]);
     assert_same(
@@ -239,8 +247,8 @@ fn split_functions_compute_what_one_function_computes() {
     let q = compile_with(n, f, &unopt).unwrap();
     assert_same(
         "unoptimized",
-        &flat_proj(&q.hyperplane(&x, &dirs).unwrap()),
-        &flat_proj(&whole.hyperplane(&x, &dirs).unwrap()),
+        &flat_proj(&q.project(&x, &dirs).unwrap()),
+        &flat_proj(&whole.project(&x, &dirs).unwrap()),
     );
 }
 
@@ -258,12 +266,13 @@ fn retracing_objective_traces_each_branch_once_and_agrees_with_the_runtime() {
             &flat_hd(reference.hyper_dual(&x, &dirs[0], &dirs[1]).unwrap()),
             1e-12,
         );
-        let (p, passes) = obj.hyperplane(&x, &dirs).unwrap();
+        let p = obj.project(&x, &dirs).unwrap();
+        let passes = p.passes;
         assert_eq!(passes, 1);
         assert_close(
             "retracing K=3",
             &flat_proj(&p),
-            &flat_proj(&reference.hyperplane(&x, &dirs).unwrap().0),
+            &flat_proj(&reference.project(&x, &dirs).unwrap()),
             1e-12,
         );
         assert_eq!(obj.value(&x).unwrap(), reference.value(&x).unwrap());

@@ -53,8 +53,7 @@ fn check(op: UnaryOp, lo: f64, hi: f64) {
         1e-12,
     );
     let dirs: Vec<Vec<f64>> = (0..4).map(|j| direction(j, N)).collect();
-    let ((pp, _), (rp, _)) =
-        (Objective::hyperplane(&p, &x, &dirs).unwrap(), r.hyperplane(&x, &dirs).unwrap());
+    let (pp, rp) = (Objective::project(&p, &x, &dirs).unwrap(), r.project(&x, &dirs).unwrap());
     let flat = |q: &fomoh_runtime::Projection<f64>| -> Vec<f64> {
         q.grad.iter().copied().chain(q.hess.iter().flatten().copied()).collect()
     };

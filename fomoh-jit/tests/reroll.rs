@@ -176,7 +176,7 @@ fn check<F: ScalarFn>(what: &str, f: &F, p: &Program, s: &Program, x: &[f64]) {
     assert_close(&format!("{what}: jet vs runtime"), &flat_jet(p.directional(x, v1).unwrap()), &rj, TOL);
     assert_close(&format!("{what}: jet vs straight"), &flat_jet(s.directional(x, v1).unwrap()), &rj, TOL);
     for k in 1..=8 {
-        let (rk, _) = fomoh_runtime::project(f, x, &d[..k]).unwrap();
+        let rk = fomoh_runtime::project(f, x, &d[..k]).unwrap();
         let pk = p.project(x, &d[..k]).unwrap();
         let sk = s.project(x, &d[..k]).unwrap();
         assert_close(&format!("{what}: K={k} vs runtime"), &flat_proj(&pk), &flat_proj(&rk), TOL);
@@ -520,9 +520,9 @@ proptest! {
             .collect();
         assert_close_sum("jet vs runtime", &flat_jet(p.directional(&x, v1).unwrap()), &rj, &env);
         for k in [1usize, 3, 8] {
-            let (rk, _) = fomoh_runtime::project(&f, &x, &d[..k]).unwrap();
+            let rk = fomoh_runtime::project(&f, &x, &d[..k]).unwrap();
             let env: Vec<Vec<f64>> =
-                pieces.iter().map(|pc| flat_proj(&fomoh_runtime::project(pc, &x, &d[..k]).unwrap().0)).collect();
+                pieces.iter().map(|pc| flat_proj(&fomoh_runtime::project(pc, &x, &d[..k]).unwrap())).collect();
             let pk = flat_proj(&p.project(&x, &d[..k]).unwrap());
             assert_close_sum(&format!("K={k} vs runtime"), &pk, &flat_proj(&rk), &env);
             assert_close_sum(&format!("K={k} vs straight"), &pk, &flat_proj(&s.project(&x, &d[..k]).unwrap()), &env);

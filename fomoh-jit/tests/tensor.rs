@@ -90,7 +90,9 @@ fn shape_errors_are_typed() {
     let p = b.finish(s).unwrap();
     assert!(matches!(p.value(&[1.0; 5]), Err(fomoh_runtime::Error::Length { .. })));
     assert!(p.hyper_dual(&[1.0; 6], &[1.0; 6], &[1.0; 7]).is_err());
-    assert!(p.project(&[1.0; 6], &vec![vec![1.0; 6]; 17]).is_err());
+    let pairs = p.project(&[1.0; 6], &vec![vec![1.0; 6]; 17]).unwrap();
+    assert_eq!((pairs.passes, pairs.grad[16]), (17 * 18 / 2, 6.0));
+    assert!(p.project(&[1.0; 6], &vec![vec![1.0; 5]; 17]).is_err());
 }
 
 // ---- the benchmark problems against the independent reference values ----
@@ -230,8 +232,9 @@ fn minibatch_programs_match_the_runtime_models_on_every_batch() {
             let (a, b) = (jit.directional(&theta, &u[2]).unwrap(), rt.directional(&theta, &u[2]).unwrap());
             assert!(close(a.d1, b.d1, 1e-12) && close(a.d2, b.d2, 1e-12), "{what}: jet");
             for k in [4, 8] {
-                let (a, pa) = Objective::hyperplane(&jit, &theta, &u[..k]).unwrap();
-                let (b, _) = rt.hyperplane(&theta, &u[..k]).unwrap();
+                let a = Objective::project(&jit, &theta, &u[..k]).unwrap();
+                let pa = a.passes;
+                let b = rt.project(&theta, &u[..k]).unwrap();
                 assert_eq!(pa, 1, "one compiled pass");
                 assert!(close_proj(&a, &b, 1e-12), "{what}: K = {k}");
             }
@@ -539,7 +542,8 @@ fn batch_shards_in_a_weighted_sum_equal_the_whole_batch() {
     }
     let (a, b) = (shards.directional(&theta, &u[2]).unwrap(), full.directional(&theta, &u[2]).unwrap());
     assert!(close(a.d1, b.d1, 1e-12) && close(a.d2, b.d2, 1e-12), "jet");
-    let ((a, pa), (b, pb)) = (shards.hyperplane(&theta, &u).unwrap(), full.hyperplane(&theta, &u).unwrap());
+    let (a, b) = (shards.project(&theta, &u).unwrap(), full.project(&theta, &u).unwrap());
+    let (pa, pb) = (a.passes, b.passes);
     assert_eq!((pa, pb), (1, 1));
     assert!(close(a.value, b.value, 1e-12));
     for i in 0..8 {

@@ -157,8 +157,8 @@ fn paper_cnn_compiles_and_agrees_in_value_hyper_dual_and_k2() {
         &flat_hd(mb.hyper_dual(&theta, &u[0], &u[1]).unwrap()),
         TOL,
     );
-    let (pj, _) = Objective::hyperplane(&p, &theta, &u).unwrap();
-    let (rj, _) = mb.hyperplane(&theta, &u).unwrap();
+    let pj = Objective::project(&p, &theta, &u).unwrap();
+    let rj = mb.project(&theta, &u).unwrap();
     assert_close("paper cnn K=2", &flat_proj(&pj), &flat_proj(&rj), TOL);
 }
 

@@ -154,7 +154,8 @@ fn matmul_of_active_operands_agrees_with_the_runtime() {
         TOL,
     );
     for kk in 1..=8 {
-        let (pj, passes) = Objective::hyperplane(&p, &x, &u[..kk]).unwrap();
+        let pj = Objective::project(&p, &x, &u[..kk]).unwrap();
+        let passes = pj.passes;
         assert_eq!(passes, 1);
         let r = rt(&Params::directions(&x, &u[..kk]).unwrap()).unwrap().to_projection(kk).unwrap();
         assert_close(&format!("K={kk}"), &flat_proj(&pj), &flat_proj(&r), TOL);

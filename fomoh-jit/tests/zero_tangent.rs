@@ -47,7 +47,7 @@ fn jit_scalar_exact() {
         assert_eq!([r.re, r.e1, r.e2, r.e12], [3.0, 1.0, 1.0, 0.0], "{what}: {r:?}");
         let j = q.directional(&[0.0, 3.0], &[0.0, 1.0]).unwrap();
         assert_eq!([j.re, j.d1, j.d2], [3.0, 1.0, 0.0], "{what}: {j:?}");
-        let k = q.hyperplane(&[0.0, 3.0], &[vec![0.0, 1.0], vec![0.0, 0.0]]).unwrap();
+        let k = q.project(&[0.0, 3.0], &[vec![0.0, 1.0], vec![0.0, 0.0]]).unwrap();
         assert_eq!(k.grad, [1.0, 0.0], "{what}: {k:?}");
         assert_eq!(k.hess, [[0.0; 2]; 2], "{what}: {k:?}");
         let f = q.with_float::<f32>();
@@ -61,7 +61,7 @@ fn jit_scalar_exact() {
         let x = [0.0, 3.0, 0.0, 1.0, 0.0];
         let r = p.hyper_dual(&x, &v, &v).unwrap();
         assert_eq!([r.re, r.e1, r.e2, r.e12], [INF, 1.0, 1.0, 0.0], "{what}: {r:?}");
-        let k = p.hyperplane(&x, &[v.clone(), z.clone()]).unwrap();
+        let k = p.project(&x, &[v.clone(), z.clone()]).unwrap();
         assert_eq!(k.grad, [1.0, 0.0], "{what}: {k:?}");
         assert_eq!(k.hess, [[0.0; 2]; 2], "{what}: {k:?}");
     }
@@ -114,7 +114,7 @@ fn jit_tensor_exact() {
         assert_eq!([r.re, r.e1, r.e2, r.e12], [INF, 0.625, 6.0, 0.25], "{s:?}: {r:?}");
         let j = p.directional(&theta, &a1).unwrap();
         assert_eq!([j.re, j.d1, j.d2], [INF, 0.625, -1.0 / 32.0], "{s:?}: {j:?}");
-        let k = p.hyperplane(&theta, &[a1.clone(), b.clone()]).unwrap();
+        let k = p.project(&theta, &[a1.clone(), b.clone()]).unwrap();
         assert_eq!(k.grad, [0.625, 6.0], "{s:?}: {k:?}");
         assert_eq!(k.hess, [[-1.0 / 32.0, 0.25], [0.25, 0.0]], "{s:?}: {k:?}");
         let f = p.with_float::<f32>();
@@ -174,7 +174,7 @@ fn compiled_and_runtime_agree_at_singular_points() {
                 let d = |m: u32| (0..5).map(|i| f64::from((m >> i) & 1)).collect::<Vec<f64>>();
                 let dirs = [d(m1), d(m2)];
                 let want = fomoh_runtime::hyperplane(f, &x, &dirs).unwrap();
-                let got = p.hyperplane(&x, &dirs).unwrap();
+                let got = p.project(&x, &dirs).unwrap();
                 let lanes = |p: &fomoh_runtime::Projection<f64>| {
                     let mut l = p.grad.clone();
                     l.extend(p.hess.iter().flatten());

@@ -75,7 +75,8 @@ pub(crate) fn module(parsed: &Parsed, activity: &Activity) -> TokenStream {
             pub fn hyper_dual<#(#lifetimes,)* #(#consts),*>(#hp) -> ::fomoh::HyperDual<#float> #where_clause #hb
 
             /// One K-direction pass: active inputs seeded as `HyperK` give `f`, the K directional
-            /// derivatives and the packed K×K projected Hessian.
+            /// derivatives and the packed K×K projected Hessian (`fomoh::Projection::from` the
+            /// result is the projection; `name::objective(..).project(..)` takes K at run time).
             #[inline]
             pub fn hyperplane<#(#lifetimes,)* const K: usize #(, #consts)*>(#kp) -> ::fomoh::HyperK<#float, K>
             where

@@ -2,32 +2,9 @@
 
 use crate::error::{check_len, Result};
 use crate::hyperk::{Dim, HyperK, Packed};
+pub use crate::projection::{Directions, Projection};
 use crate::real::RealNum;
 use crate::{HyperDual, Jet, ScalarFn};
-
-/// The projection of the gradient and Hessian onto K directions `d_i`, from one pass.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Projection<T> {
-    /// `f(x)`.
-    pub value: T,
-    /// `∇f·d_i`.
-    pub grad: Vec<T>,
-    /// `d_iᵀ H d_j`, the full symmetric K×K matrix.
-    pub hess: Vec<Vec<T>>,
-}
-
-impl<T: RealNum, const K: usize> From<HyperK<T, K>> for Projection<T>
-where
-    Dim<K>: Packed,
-{
-    fn from(h: HyperK<T, K>) -> Self {
-        Projection {
-            value: h.re,
-            grad: h.grad.to_vec(),
-            hess: h.hess_full().iter().map(|r| r.to_vec()).collect(),
-        }
-    }
-}
 
 fn check_dirs<T>(x: &[T], dirs: &[Vec<T>]) -> Result<()> {
     for (i, d) in dirs.iter().enumerate() {
@@ -75,15 +52,29 @@ where
     Ok(f(&xs))
 }
 
-/// One pass with K directions: `f(x)`, `∇f·d_i` and `d_iᵀ H d_j` (K from 1 to 16, inferred
-/// from the array).
+/// The projection onto K directions from one pass of a closure over [`HyperK<T, K>`]:
+/// `f(x)`, `∇f·d_i` and `d_iᵀ H d_j` (K from 1 to 16, inferred from the array; `passes` is 1).
+///
+/// This is [`project`] for a closure, whose number type needs K at compile time; a helper
+/// generic over K writes the public bound `Dim<K>: Packed`. A direction whose length is not
+/// `x.len()` is [`Error::Length`](crate::Error::Length).
 ///
 /// ```
-/// use fomoh_runtime::{hyperplane, Scalar};
+/// use fomoh_runtime::{hyperplane, Dim, Packed, Projection, Result, Scalar};
 /// fn f<S: Scalar>(x: &[S]) -> S { x[0] * x[0] * x[1] }
 /// let p = hyperplane(|x| f(x), &[1.0, 2.0], &[vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap();
 /// assert_eq!(p.grad, vec![4.0, 1.0]);
 /// assert_eq!(p.hess, vec![vec![4.0, 2.0], vec![2.0, 0.0]]);
+/// assert_eq!(p.passes, 1);
+///
+/// // Generic over K:
+/// fn at_origin<const K: usize>(dirs: &[Vec<f64>; K]) -> Result<Projection<f64>>
+/// where
+///     Dim<K>: Packed,
+/// {
+///     hyperplane(|x| f(x), &[0.0, 0.0], dirs)
+/// }
+/// assert_eq!(at_origin(&[vec![1.0, 1.0]]).unwrap().hess, vec![vec![0.0]]);
 /// ```
 pub fn hyperplane<T, F, const K: usize>(f: F, x: &[T], dirs: &[Vec<T>; K]) -> Result<Projection<T>>
 where
@@ -149,7 +140,7 @@ where
 }
 
 /// A function with a K-direction pass for every `K` from 1 to 16 and a hyper-dual pass: what
-/// [`project_with`] dispatches on when K is known only at run time. Implemented for every
+/// [`project`] dispatches on when K is known only at run time. Implemented for every
 /// [`ScalarFn`]; `#[fomoh]` functions and compiled programs implement it with their own passes.
 pub trait KPass<T: RealNum> {
     /// One K-direction pass over seeded inputs.
@@ -174,32 +165,39 @@ impl<T: RealNum, F: ScalarFn + ?Sized> KPass<T> for F {
     }
 }
 
-/// The projection onto any number of directions, for callers whose K is known only at run
-/// time (the optimizers): `K <= MAX_K` (16) takes one [`HyperK`] pass, larger K falls back to
-/// `K(K+1)/2` hyper-dual passes. Returns the projection and the number of passes used.
-pub fn project<T, F>(f: &F, x: &[T], dirs: &[Vec<T>]) -> Result<(Projection<T>, usize)>
-where
-    T: RealNum,
-    F: ScalarFn + ?Sized,
-{
-    project_with(f, x, dirs)
-}
-
-/// [`project`] for any [`KPass`]: one pass for `K <= MAX_K` (16), pairwise hyper-dual passes beyond.
-pub fn project_with<T, P>(p: &P, x: &[T], dirs: &[Vec<T>]) -> Result<(Projection<T>, usize)>
+/// The projection of `f`'s gradient and Hessian at `x` onto the directions `dirs` (K of them,
+/// known at run time, in any [`Directions`] container): one [`HyperK`] pass for
+/// `1 <= K <= MAX_K` (16), `K(K+1)/2` hyper-dual passes for more; the count is in
+/// [`Projection::passes`]. `f` is any [`ScalarFn`] (or [`KPass`]). No directions is
+/// [`Error::InvalidArgument`](crate::Error::InvalidArgument), a direction whose length is not
+/// `x.len()` [`Error::Length`](crate::Error::Length).
+///
+/// ```
+/// use fomoh_runtime::{project, scalar_fn, Scalar};
+/// fn f<S: Scalar>(x: &[S]) -> S { x[0] * x[0] * x[1] }
+/// let p = project(&scalar_fn!(f), &[1.0, 2.0], &[vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap();
+/// assert_eq!((p.grad, p.passes), (vec![4.0, 1.0], 1));
+/// let many = vec![vec![1.0, 0.0]; 17];
+/// assert_eq!(project(&scalar_fn!(f), &[1.0, 2.0], &many).unwrap().passes, 17 * 18 / 2);
+/// assert!(project(&scalar_fn!(f), &[1.0, 2.0], &[vec![1.0]]).is_err());
+/// ```
+pub fn project<T, P, D>(f: &P, x: &[T], dirs: &D) -> Result<Projection<T>>
 where
     T: RealNum,
     P: KPass<T> + ?Sized,
+    D: Directions<T> + ?Sized,
 {
+    let dirs = dirs.directions();
+    let dirs: &[Vec<T>] = &dirs;
     check_dirs(x, dirs)?;
     macro_rules! one_pass {
         ($($k:literal)*) => {
             match dirs.len() {
                 $($k => {
                     let d: &[Vec<T>; $k] = dirs.try_into().expect("length checked by match");
-                    Ok((hyperplane(|x| p.pass_k::<$k>(x), x, d)?, 1))
+                    hyperplane(|x| f.pass_k::<$k>(x), x, d)
                 })*
-                _ => assemble_pairwise(dirs.len(), |i, j| hyper_dual(|x| p.pass_hd(x), x, &dirs[i], &dirs[j])),
+                _ => assemble_pairwise(dirs.len(), |i, j| hyper_dual(|x| f.pass_hd(x), x, &dirs[i], &dirs[j])),
             }
         };
     }
@@ -207,31 +205,33 @@ where
 }
 
 /// The projection from `K(K+1)/2` hyper-dual passes (the paper's method); the reference the
-/// one-pass [`hyperplane`] is tested and benchmarked against.
-pub fn project_pairwise<T, F>(f: &F, x: &[T], dirs: &[Vec<T>]) -> Result<(Projection<T>, usize)>
+/// one-pass [`project`] is tested and benchmarked against.
+pub fn project_pairwise<T, F, D>(f: &F, x: &[T], dirs: &D) -> Result<Projection<T>>
 where
     T: RealNum,
     F: ScalarFn + ?Sized,
+    D: Directions<T> + ?Sized,
 {
-    check_dirs(x, dirs)?;
+    let dirs = dirs.directions();
+    check_dirs(x, &dirs)?;
     assemble_pairwise(dirs.len(), |i, j| hyper_dual(|x| f.eval(x), x, &dirs[i], &dirs[j]))
 }
 
 /// Assembles a projection onto `k` directions from the `K(K+1)/2` hyper-dual passes
-/// `pass(i, j)` (seeded with `d_i`, `d_j`, for `i <= j`); returns it with the pass count.
+/// `pass(i, j)` (seeded with `d_i`, `d_j`, for `i <= j`); `passes` counts them.
 pub fn assemble_pairwise<T: RealNum>(
     k: usize,
     mut pass: impl FnMut(usize, usize) -> Result<HyperDual<T>>,
-) -> Result<(Projection<T>, usize)> {
+) -> Result<Projection<T>> {
     if k == 0 {
         return Err(crate::Error::InvalidArgument("project: no directions given".into()));
     }
-    let mut p = Projection { value: T::zero(), grad: vec![T::zero(); k], hess: vec![vec![T::zero(); k]; k] };
-    let mut passes = 0;
+    let z = T::zero();
+    let mut p = Projection { value: z, grad: vec![z; k], hess: vec![vec![z; k]; k], passes: 0 };
     for i in 0..k {
         for j in i..k {
             let hd = pass(i, j)?;
-            passes += 1;
+            p.passes += 1;
             p.value = hd.re;
             p.grad[i] = hd.e1;
             p.grad[j] = hd.e2;
@@ -239,5 +239,5 @@ pub fn assemble_pairwise<T: RealNum>(
             p.hess[j][i] = hd.e12;
         }
     }
-    Ok((p, passes))
+    Ok(p)
 }

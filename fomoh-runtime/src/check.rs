@@ -158,7 +158,7 @@ impl Checker {
         x: &[T],
         dirs: &[Vec<T>],
     ) -> Result<CheckReport> {
-        let (p, _) = api::project(f, x, dirs)?;
+        let p = api::project(f, x, dirs)?;
         self.projection(f, x, &p, dirs)
     }
 

@@ -11,7 +11,8 @@
 //! - [`rules`]: every elementary function's `(f, f', f'')`, written once, generic over the
 //!   base [`Real`] so that the JIT reuses it.
 //! - Entry points [`hyper_dual`], [`hyperplane`], [`directional`], [`gradient`], [`hessian`],
-//!   [`project`], and derivative checks for tests in [`check`].
+//!   [`project`] (the [`Projection`] onto any [`Directions`]; see [`projection`]), and
+//!   derivative checks for tests in [`check`].
 //!
 //! ```
 //! use fomoh_runtime::{hyper_dual, hyperplane, Scalar};
@@ -46,15 +47,13 @@ pub mod objective;
 pub mod ops;
 pub mod optim;
 pub mod primitive;
+pub mod projection;
 pub mod real;
 pub mod rules;
 pub mod scalar;
 pub mod tensor;
 
-pub use api::{
-    directional, gradient, hessian, hyper_dual, hyperplane, project, project_pairwise, project_with, KPass,
-    Projection,
-};
+pub use api::{directional, gradient, hessian, hyper_dual, hyperplane, project, project_pairwise, KPass};
 pub use error::{Error, Result};
 pub use fomoh_ops::{for_each_binary, for_each_k, for_each_unary, MAX_K};
 pub use hyperdual::HyperDual;
@@ -66,6 +65,7 @@ pub use optim::{
     Optimizer, Options, Report, Schedule, Sgd, StepReport, Tangents,
 };
 pub use primitive::{custom, CustomOp, Primitive};
+pub use projection::{Directions, Projection};
 pub use real::{Real, RealNum};
 pub use rules::{BinaryOp, OpParam, Partials, Rule, UnaryOp};
 pub use scalar::{logsumexp, Scalar, ScalarFn};

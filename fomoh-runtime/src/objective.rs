@@ -25,11 +25,32 @@ pub trait Objective {
         Ok(Jet::new(hd.re, hd.e1, hd.e12))
     }
 
-    /// The projection onto `dirs` and the number of forward passes it took. The default
-    /// takes `K(K+1)/2` hyper-dual passes (the paper's method); implementors with a
-    /// k-direction pass override it.
-    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
+    /// The projection of the gradient and Hessian at `x` onto `dirs` (any K), with the
+    /// number of forward passes it took in [`Projection::passes`]. The default takes
+    /// `K(K+1)/2` hyper-dual passes (the paper's method); implementors with a K-direction pass
+    /// override it. `dirs` is a slice so that `dyn Objective` has it: an array or a `Vec` of
+    /// directions coerces to one, any other [`Directions`](crate::Directions) (a matrix whose
+    /// columns are the directions) passes `&m.directions()`.
+    ///
+    /// ```
+    /// use fomoh_runtime::{objective, scalar_fn, Objective, Scalar};
+    /// fn f<S: Scalar>(x: &[S]) -> S { x[0] * x[0] * x[1] }
+    /// let obj = objective(2, scalar_fn!(f));
+    /// let p = obj.project(&[1.0, 2.0], &[vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap();
+    /// assert_eq!((p.grad, p.passes), (vec![4.0, 1.0], 1));
+    /// ```
+    fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
         api::assemble_pairwise(dirs.len(), |i, j| self.hyper_dual(x, &dirs[i], &dirs[j]))
+    }
+
+    /// [`Objective::project`] with the pass count returned beside the projection.
+    #[deprecated(
+        note = "use `Objective::project`: the same projection, with the pass count in `Projection::passes`"
+    )]
+    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
+        let p = self.project(x, dirs)?;
+        let passes = p.passes;
+        Ok((p, passes))
     }
 
     /// The exact gradient, if this objective has a gradient source (backprop, or forward
@@ -54,8 +75,8 @@ impl<O: Objective + ?Sized> Objective for &O {
     fn directional(&self, x: &[f64], v: &[f64]) -> Result<Jet<f64>> {
         (**self).directional(x, v)
     }
-    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
-        (**self).hyperplane(x, dirs)
+    fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
+        (**self).project(x, dirs)
     }
     fn gradient(&self, x: &[f64]) -> Option<Result<Vec<f64>>> {
         (**self).gradient(x)
@@ -109,7 +130,7 @@ impl<F: ScalarFn> Objective for FnObjective<F> {
         api::directional(|x| self.f.eval(x), x, v)
     }
 
-    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
+    fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
         check_len(|| "x".into(), self.n, x.len())?;
         api::project(&self.f, x, dirs)
     }
@@ -210,15 +231,15 @@ impl<O: Objective + Sync> Objective for WeightedSum<O> {
 
     /// The weighted sum of the parts' projections; the passes are those of the part that
     /// took the most (the parts run side by side over their own data).
-    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
+    fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
         let k = dirs.len();
-        let parts = self.each(|o| o.hyperplane(x, dirs))?;
-        let passes = parts.iter().map(|((_, p), _)| *p).max().unwrap_or(0);
-        let value = parts.iter().fold(0.0, |s, ((p, _), w)| s + w * p.value);
-        let grad = weighted_vec(parts.iter().map(|((p, _), w)| (p.grad.clone(), *w)), k);
-        let flat = weighted_vec(parts.iter().map(|((p, _), w)| (p.hess.concat(), *w)), k * k);
+        let parts = self.each(|o| o.project(x, dirs))?;
+        let passes = parts.iter().map(|(p, _)| p.passes).max().unwrap_or(0);
+        let value = parts.iter().fold(0.0, |s, (p, w)| s + w * p.value);
+        let grad = weighted_vec(parts.iter().map(|(p, w)| (p.grad.clone(), *w)), k);
+        let flat = weighted_vec(parts.iter().map(|(p, w)| (p.hess.concat(), *w)), k * k);
         let hess = flat.chunks(k.max(1)).take(k).map(<[f64]>::to_vec).collect();
-        Ok((Projection { value, grad, hess }, passes))
+        Ok(Projection { value, grad, hess, passes })
     }
 
     /// The weighted sum of the parts' gradients, if every part has one (a part's error
@@ -274,7 +295,8 @@ mod tests {
         let (j, jr) = (s.directional(&x, &v1).unwrap(), r.directional(&x, &v1).unwrap());
         assert!(close(j.re, jr.re) && close(j.d1, jr.d1) && close(j.d2, jr.d2));
         let dirs = vec![v1.to_vec(), v2.to_vec(), vec![0.0, 1.0, 1.0]];
-        let ((p, _), (pr, _)) = (s.hyperplane(&x, &dirs).unwrap(), r.hyperplane(&x, &dirs).unwrap());
+        let (p, pr) = (s.project(&x, &dirs).unwrap(), r.project(&x, &dirs).unwrap());
+        assert_eq!((p.passes, pr.passes), (1, 1));
         assert!(close(p.value, pr.value));
         for i in 0..3 {
             assert!(close(p.grad[i], pr.grad[i]));

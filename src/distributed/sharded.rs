@@ -164,13 +164,13 @@ impl<C: Collective, O: Objective + Sync> Objective for Sharded<'_, C, O> {
     /// Per shard: the pass count, the value, the K directional derivatives and the upper
     /// triangle of the K×K projected Hessian (`2 + K + K(K+1)/2` numbers); the passes are
     /// the most any shard took (the shards run side by side), as in `WeightedSum`.
-    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
+    fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
         let k = dirs.len();
         let n = 2 + k + k * (k + 1) / 2;
         let all = self.gather_all(x, n, |o| {
-            let (p, passes) = o.hyperplane(x, dirs)?;
+            let p = o.project(x, dirs)?;
             let mut v = Vec::with_capacity(n);
-            v.push(passes as f64);
+            v.push(p.passes as f64);
             v.push(p.value);
             v.extend_from_slice(&p.grad);
             for (i, row) in p.hess.iter().enumerate().take(k) {
@@ -182,7 +182,7 @@ impl<C: Collective, O: Objective + Sync> Objective for Sharded<'_, C, O> {
         let r = self.fold(&all, n, 1);
         let packed = &r[1 + k..];
         let hess = (0..k).map(|i| (0..k).map(|j| packed[crate::packed_index(k, i, j)]).collect()).collect();
-        Ok((Projection { value: r[0], grad: r[1..1 + k].to_vec(), hess }, passes))
+        Ok(Projection { value: r[0], grad: r[1..1 + k].to_vec(), hess, passes })
     }
 
     /// The shards' gradients added entry by entry in shard order (a reduce-scatter by hand and

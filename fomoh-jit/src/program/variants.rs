@@ -180,12 +180,11 @@ impl<F: ScalarFn> Objective for Retracing<F> {
         self.with(x, |p| super::directional_on(p, x, v, &[]))
     }
 
-    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
-        if (1..=fomoh_runtime::MAX_K).contains(&dirs.len()) {
-            return Ok((self.with(x, |p| super::project_on(p, x, dirs, &[]))?, 1));
-        }
-        fomoh_runtime::api::assemble_pairwise(dirs.len(), |i, j| {
-            Objective::hyper_dual(self, x, &dirs[i], &dirs[j])
-        })
+    fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
+        super::project_or_pairs(
+            dirs,
+            || self.with(x, |p| super::project_on(p, x, dirs, &[])),
+            |a, b| Objective::hyper_dual(self, x, a, b),
+        )
     }
 }

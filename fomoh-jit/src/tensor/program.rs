@@ -13,7 +13,7 @@ use crate::codegen::CodegenOptions;
 use crate::error::{check_len, JitError, JitResult};
 use crate::float::JitFloat;
 use crate::stage::{needs_guards, Guards, Mode, SLOTS};
-use fomoh_runtime::{Dim, HyperDual, Jet, Packed, Projection, Result, Scalar};
+use fomoh_runtime::{Directions, HyperDual, Jet, Projection, Result, Scalar};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The most scratch buffer sets a program keeps for reuse (one per mode or concurrent caller).
@@ -333,16 +333,16 @@ impl<T: JitFloat> TensorProgram<T> {
         self.unbound().directional(x, v)
     }
 
-    /// One compiled k-direction pass (K from the array, 1..=16).
-    pub fn hyperplane<const K: usize>(&self, x: &[T], dirs: &[Vec<T>; K]) -> Result<Projection<T>>
-    where
-        Dim<K>: Packed,
-    {
+    /// [`TensorProgram::project`] onto an array of K directions.
+    #[deprecated(note = "use `project`: the same projection, for an array or any other `Directions`")]
+    pub fn hyperplane<const K: usize>(&self, x: &[T], dirs: &[Vec<T>; K]) -> Result<Projection<T>> {
         self.project(x, dirs)
     }
 
-    /// [`TensorProgram::hyperplane`] with K known at run time (1..=`MAX_K`).
-    pub fn project(&self, x: &[T], dirs: &[Vec<T>]) -> Result<Projection<T>> {
+    /// The projection onto K directions (any [`Directions`]): one compiled K-direction pass
+    /// for `1 <= K <= MAX_K` (16), `K(K+1)/2` compiled hyper-dual passes for more
+    /// ([`Projection::passes`] says which).
+    pub fn project<D: Directions<T> + ?Sized>(&self, x: &[T], dirs: &D) -> Result<Projection<T>> {
         self.unbound().project(x, dirs)
     }
 
@@ -546,13 +546,17 @@ impl<T: JitFloat> Bound<'_, T> {
         Ok(Jet::new(o[0], o[1], o[2]))
     }
 
-    /// One compiled k-direction pass with K = `dirs.len()` (1..=`MAX_K`).
-    pub fn project(&self, x: &[T], dirs: &[Vec<T>]) -> Result<Projection<T>> {
-        let k = dirs.len();
-        let mode = Mode::HyperK(k).validate()?;
-        let mut parts: Vec<(&str, &[T])> = vec![("x", x)];
-        parts.extend(dirs.iter().map(|d| ("direction", d.as_slice())));
-        Ok(Mode::projection(k, &self.program.run(mode, &parts, &self.inputs)?))
+    /// [`TensorProgram::project`] on these inputs.
+    pub fn project<D: Directions<T> + ?Sized>(&self, x: &[T], dirs: &D) -> Result<Projection<T>> {
+        let dirs = dirs.directions();
+        let one_pass = || -> JitResult<Projection<T>> {
+            let k = dirs.len();
+            let mode = Mode::HyperK(k).validate()?;
+            let mut parts: Vec<(&str, &[T])> = vec![("x", x)];
+            parts.extend(dirs.iter().map(|d| ("direction", d.as_slice())));
+            Ok(Mode::projection(k, &self.program.run(mode, &parts, &self.inputs)?))
+        };
+        crate::program::project_or_pairs(&dirs, one_pass, |a, b| self.hyper_dual(x, a, b))
     }
 
     /// The reference interpreter on these inputs (see [`TensorProgram::interpret`]).

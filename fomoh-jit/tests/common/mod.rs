@@ -125,11 +125,7 @@ fn tensor_interp_k<T: fomoh_jit::JitFloat, const K: usize>(
     let xs: Vec<fomoh_runtime::HyperK<T, K>> =
         (0..x.len()).map(|i| fomoh_runtime::HyperK::seed(x[i], core::array::from_fn(|j| u[j][i]))).collect();
     let r = p.interpret(&xs).unwrap();
-    let rp = fomoh_runtime::Projection {
-        value: r.re,
-        grad: r.grad.to_vec(),
-        hess: r.hess_full().iter().map(|row| row.to_vec()).collect(),
-    };
+    let rp = fomoh_runtime::Projection::from(r);
     assert_close(&format!("{what} interpreter K={K}"), &f64s(&flat_proj(&pr)), &f64s(&flat_proj(&rp)), tol);
 }
 

@@ -208,8 +208,8 @@ pub fn check_case<T: JitFloat>(
 
     let dk = &d[..k];
     let pk = p.project(&xt, dk).unwrap();
-    let (rk, _) = fomoh_runtime::project(prog, &xt, dk).unwrap();
-    let (rk64, _) = fomoh_runtime::project(prog, &x0, &d64[..k]).unwrap();
+    let rk = fomoh_runtime::project(prog, &xt, dk).unwrap();
+    let rk64 = fomoh_runtime::project(prog, &x0, &d64[..k]).unwrap();
     agree("project", &flat_proj(&pk), &flat_proj(&rk), &flat_proj(&rk64))?;
     let mut parts: Vec<&[T]> = vec![&xt];
     parts.extend(dk.iter().map(|v| v.as_slice()));

@@ -36,9 +36,10 @@ pub fn agree(what: &str, p: &dyn Objective, r: &dyn Objective, x: &[f64], tol: f
         tol,
     );
     for k in 1..=4 {
-        let (pj, passes) = p.hyperplane(x, &u[..k]).unwrap();
+        let pj = p.project(x, &u[..k]).unwrap();
+        let passes = pj.passes;
         assert_eq!(passes, 1);
-        let (rj, _) = r.hyperplane(x, &u[..k]).unwrap();
+        let rj = r.project(x, &u[..k]).unwrap();
         assert_close(&format!("{what} K={k}"), &flat_proj(&pj), &flat_proj(&rj), tol);
     }
 }
@@ -64,8 +65,8 @@ impl<F: Fn(&Params<'_>) -> fomoh_runtime::Result<Tensor>> Objective for RtObj<F>
     fn directional(&self, x: &[f64], v: &[f64]) -> fomoh_runtime::Result<fomoh_runtime::Jet<f64>> {
         (self.1)(&Params::jet(x, v)?)?.to_jet()
     }
-    fn hyperplane(&self, x: &[f64], d: &[Vec<f64>]) -> fomoh_runtime::Result<(Projection<f64>, usize)> {
-        Ok(((self.1)(&Params::directions(x, d)?)?.to_projection(d.len())?, 1))
+    fn project(&self, x: &[f64], d: &[Vec<f64>]) -> fomoh_runtime::Result<Projection<f64>> {
+        (self.1)(&Params::directions(x, d)?)?.to_projection(d.len())
     }
 }
 

@@ -11,6 +11,27 @@
 //!   comparisons, `SimdValue`, the subset conversions), so `DMatrix<HyperDual<f64>>` has
 //!   `cholesky`, `lu`, `norm`, `dot`, ...
 //!
+//! Directions and results as matrices: with `nalgebra`, every `nalgebra::Matrix` is
+//! [`Directions`](crate::Directions) (an `n × K` matrix `D`, one direction per **column**),
+//! `Projection::grad_vector` and `Projection::hess_matrix` give `Dᵀ∇f` and `DᵀHD`, and
+//! `dmatrix` turns a [`hessian`](crate::hessian) into a `DMatrix`; with `ndarray`, every 2-d
+//! array is `Directions` (columns too), with `Projection::grad_array`, `Projection::hess_array`
+//! and `array2`. A [`gradient`](crate::gradient) is `DVector::from_vec(g)` or `Array1::from(g)`.
+//!
+//! ```
+//! # #[cfg(all(feature = "nalgebra", feature = "ndarray"))] {
+//! use fomoh_runtime::{project, scalar_fn, Scalar};
+//! fn f<S: Scalar>(x: &[S]) -> S { x[0] * x[0] * x[1] }
+//! use nalgebra::{DMatrix, DVector};
+//! let d = DMatrix::from_row_slice(2, 2, &[1.0, 1.0, 0.0, 2.0]); // directions (1, 0) and (1, 2)
+//! let p = project(&scalar_fn!(f), &[1.0, 2.0], &d).unwrap();
+//! assert_eq!(p.grad_vector(), DVector::from_vec(vec![4.0, 6.0])); // Dᵀ∇f, ∇f = (4, 1)
+//! assert_eq!(p.hess_matrix().unwrap(), DMatrix::from_row_slice(2, 2, &[4.0, 8.0, 8.0, 12.0])); // DᵀHD
+//! let a = ndarray::array![[1.0, 1.0], [0.0, 2.0]];
+//! assert_eq!(project(&scalar_fn!(f), &[1.0, 2.0], &a).unwrap(), p);
+//! # }
+//! ```
+//!
 //! Every function computes through the [`Scalar`](crate::Scalar) method of the same name, so
 //! the derivatives come from the one rule table in [`crate::rules`] (`floor`, `round`,
 //! `signum`, ... have zero derivatives; `fract` is `x - trunc(x)`; `log(x, b)` is
@@ -40,8 +61,12 @@ use core::fmt;
 mod float;
 #[cfg(feature = "nalgebra")]
 mod nalgebra;
+#[cfg(feature = "nalgebra")]
+pub use self::nalgebra::dmatrix;
 #[cfg(feature = "ndarray")]
 mod ndarray;
+#[cfg(feature = "ndarray")]
+pub use self::ndarray::array2;
 mod num;
 #[cfg(feature = "serde")]
 mod serde;
@@ -94,6 +119,19 @@ macro_rules! primal {
     )*};
 }
 pub(crate) use primal;
+
+/// The length of every row of a matrix given by its rows (0 for no rows), or
+/// [`crate::Error::Shape`] if they differ.
+#[cfg(any(feature = "nalgebra", feature = "ndarray"))]
+fn rectangular<T>(rows: &[Vec<T>]) -> crate::Result<usize> {
+    let cols = rows.first().map_or(0, Vec::len);
+    match rows.iter().position(|r| r.len() != cols) {
+        Some(i) => {
+            Err(crate::Error::Shape(format!("row {i} has {} entries, row 0 has {cols}", rows[i].len())))
+        }
+        None => Ok(cols),
+    }
+}
 
 /// Whether every derivative lane of a number is zero (the number is a constant).
 pub(crate) trait Lanes {

@@ -1,4 +1,5 @@
-//! nalgebra: the number types as real fields, so that matrices of them factorize.
+//! nalgebra: the number types as real fields, so that matrices of them factorize; directions
+//! as the columns of a matrix and projections and Hessians as vectors and matrices.
 //!
 //! Follows num-dual's pattern: a number is a one-lane "SIMD" value, its own real field
 //! (`ComplexField::RealField = Self`, imaginary part zero), comparisons and `approx`'s
@@ -6,10 +7,12 @@
 //! method of the same name.
 
 use super::{forward, primal, Lanes};
+use crate::error::Result;
 use crate::hyperk::{Dim, Packed};
 use crate::real::RealNum;
-use crate::{HyperDual, HyperK, Jet};
+use crate::{Directions, HyperDual, HyperK, Jet, Projection};
 use num_traits::{Float, FloatConst};
+use std::borrow::Cow;
 
 /// `RealField` constants, from `num_traits::FloatConst`.
 macro_rules! constants {
@@ -231,3 +234,45 @@ nalgebra_impls!([T: RealNum] HyperDual<T>, []);
 nalgebra_impls!([T: RealNum] Jet<T>, []);
 // nalgebra's fields are `Send + Sync`; the packed block's type only says so for a known `K`.
 nalgebra_impls!([T: RealNum, const K: usize] HyperK<T, K>, [Dim<K>: Packed, <Dim<K> as Packed>::Block<T>: Send + Sync,]);
+
+/// An `n × K` matrix whose columns are the K directions (nalgebra's convention for a set of
+/// vectors): `project(x, &d)` gives `Dᵀ∇f` and `DᵀHD`.
+impl<T, R, C, S> Directions<T> for nalgebra::Matrix<T, R, C, S>
+where
+    T: nalgebra::Scalar,
+    R: nalgebra::Dim,
+    C: nalgebra::Dim,
+    S: nalgebra::RawStorage<T, R, C>,
+{
+    fn directions(&self) -> Cow<'_, [Vec<T>]> {
+        Cow::Owned(self.column_iter().map(|c| c.iter().cloned().collect()).collect())
+    }
+}
+
+impl<T: nalgebra::Scalar> Projection<T> {
+    /// `∇f·d_i` as a vector (`Dᵀ∇f` for the `n × K` direction matrix `D`).
+    pub fn grad_vector(&self) -> nalgebra::DVector<T> {
+        nalgebra::DVector::from_column_slice(&self.grad)
+    }
+
+    /// `d_iᵀ H d_j` as a K×K matrix (`DᵀHD`); [`crate::Error::Shape`] if `hess` is not K×K.
+    pub fn hess_matrix(&self) -> Result<nalgebra::DMatrix<T>> {
+        self.check_shape()?;
+        dmatrix(&self.hess)
+    }
+}
+
+/// A matrix from its rows (e.g. a [`crate::hessian`]), [`crate::Error::Shape`] if they differ
+/// in length. A gradient is `DVector::from_vec(g)`.
+///
+/// ```
+/// use fomoh_runtime::{hessian, interop::dmatrix, Scalar};
+/// fn f<S: Scalar>(x: &[S]) -> S { x[0] * x[0] * x[1] }
+/// let h = dmatrix(&hessian(|x| f(x), &[1.0, 2.0]).unwrap()).unwrap();
+/// assert_eq!(h, nalgebra::DMatrix::from_row_slice(2, 2, &[4.0, 2.0, 2.0, 0.0]));
+/// assert!(dmatrix(&[vec![1.0, 2.0], vec![3.0]]).is_err());
+/// ```
+pub fn dmatrix<T: nalgebra::Scalar>(rows: &[Vec<T>]) -> Result<nalgebra::DMatrix<T>> {
+    let cols = super::rectangular(rows)?;
+    Ok(nalgebra::DMatrix::from_fn(rows.len(), cols, |i, j| rows[i][j].clone()))
+}

@@ -1,7 +1,7 @@
 //! serde for the number types and [`Projection`]: each is a map of its named lanes,
 //! `{"re": .., "e1": .., "e2": .., "e12": ..}`, `{"re": .., "d1": .., "d2": ..}`,
 //! `{"re": .., "grad": [..K], "hess": [..K(K+1)/2]}` (the packed block, as the field) and
-//! `{"value": .., "grad": [..], "hess": [[..]..]}`. Deserializing checks the lengths.
+//! `{"value": .., "grad": [..], "hess": [[..]..], "passes": ..}`. Deserializing checks the lengths.
 
 use crate::api::Projection;
 use crate::hyperk::{Dim, Packed};
@@ -105,6 +105,7 @@ struct ProjectionRef<'a, T> {
     value: &'a T,
     grad: &'a [T],
     hess: &'a [Vec<T>],
+    passes: usize,
 }
 
 #[derive(Deserialize)]
@@ -113,23 +114,29 @@ struct ProjectionRepr<T> {
     value: T,
     grad: Vec<T>,
     hess: Vec<Vec<T>>,
+    #[serde(default)]
+    passes: usize,
 }
 
+/// `value`, `grad`, `hess` (rows) and `passes`.
 impl<T: Serialize> Serialize for Projection<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        ProjectionRef { value: &self.value, grad: &self.grad, hess: &self.hess }.serialize(s)
+        ProjectionRef { value: &self.value, grad: &self.grad, hess: &self.hess, passes: self.passes }
+            .serialize(s)
     }
 }
 
-/// Checks that `hess` is `K×K` for the `K = grad.len()` directions.
+/// Checks that `hess` is `K×K` for the `K = grad.len()` directions; a missing `passes` is 0
+/// (not recorded).
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Projection<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let r = ProjectionRepr::<T>::deserialize(d)?;
-        let k = r.grad.len();
-        if r.hess.len() != k || r.hess.iter().any(|row| row.len() != k) {
+        let p = Projection { value: r.value, grad: r.grad, hess: r.hess, passes: r.passes };
+        if p.check_shape().is_err() {
+            let k = p.k();
             let want = format!("hess of {k}×{k} entries (one row and column per direction)");
-            return Err(D::Error::invalid_length(r.hess.iter().map(Vec::len).sum(), &want.as_str()));
+            return Err(D::Error::invalid_length(p.hess.iter().map(Vec::len).sum(), &want.as_str()));
         }
-        Ok(Projection { value: r.value, grad: r.grad, hess: r.hess })
+        Ok(p)
     }
 }

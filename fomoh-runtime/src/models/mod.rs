@@ -20,8 +20,8 @@
 //! let theta = model.init(0);
 //! let obj = Minibatch::new(&model, &batch).unwrap();
 //! let dirs = vec![vec![1.0; model.num_params()], theta.clone()];
-//! let (p, passes) = obj.hyperplane(&theta, &dirs).unwrap();   // one tensor pass, any k
-//! assert_eq!(passes, 1);
+//! let p = obj.project(&theta, &dirs).unwrap();   // one tensor pass, any k
+//! assert_eq!(p.passes, 1);
 //! assert!((p.value - obj.value(&theta).unwrap()).abs() < 1e-12);
 //! ```
 
@@ -515,7 +515,7 @@ impl Model for Cnn {
 }
 
 /// A model on a minibatch as an [`Objective`] of its flat parameters: the mean
-/// cross-entropy. [`Objective::hyperplane`] takes ONE k-direction tensor pass for any `k`;
+/// cross-entropy. [`Objective::project`] takes ONE k-direction tensor pass for any `k`;
 /// [`Objective::gradient`] is the model's backprop gradient (all three models have one).
 #[derive(Clone, Copy, Debug)]
 pub struct Minibatch<'a> {
@@ -565,9 +565,8 @@ impl Objective for Minibatch<'_> {
         self.model.loss(&Params::jet(x, v)?, self.batch)?.to_jet()
     }
 
-    fn hyperplane(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<(Projection<f64>, usize)> {
-        let p = self.model.loss(&Params::directions(x, dirs)?, self.batch)?.to_projection(dirs.len())?;
-        Ok((p, 1))
+    fn project(&self, x: &[f64], dirs: &[Vec<f64>]) -> Result<Projection<f64>> {
+        self.model.loss(&Params::directions(x, dirs)?, self.batch)?.to_projection(dirs.len())
     }
 
     fn gradient(&self, x: &[f64]) -> Option<Result<Vec<f64>>> {

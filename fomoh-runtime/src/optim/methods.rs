@@ -229,7 +229,7 @@ pub(super) fn solve_curvature(h: &[Vec<f64>], f: &[f64], policy: Curvature) -> (
 }
 
 /// FoMoH-KD: `F_i = ∇f·v_i`, `H̃_ij = v_iᵀHv_j`, `κ = −H̃⁻¹F`, `θ ← θ + η Σ κ_i v_i`.
-/// One k-direction pass per step for `k <= MAX_K` (16, through [`Objective::hyperplane`]), pairwise
+/// One k-direction pass per step for `k <= MAX_K` (16, through [`Objective::project`]), pairwise
 /// hyper-dual passes beyond. Under [`Curvature::Damped`] one primal pass more per step (the
 /// actual decrease). With [`FomohKd::previous_step`] the first direction is the previous step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -348,11 +348,11 @@ impl FomohKd {
             )));
         }
         let dirs = self.directions(n)?;
-        let (p, passes) = obj.hyperplane(theta, &dirs)?;
+        let p = obj.project(theta, &dirs)?;
         let mut rep = self.core.report(p.value);
         rep.directional = p.grad.clone();
         rep.curvature = p.hess.iter().flatten().copied().collect();
-        rep.passes = passes;
+        rep.passes = p.passes;
         let mut delta = vec![0.0; n];
         if rep.curvature.iter().chain(&p.grad).all(|v| v.is_finite()) && p.value.is_finite() {
             let kappa = match self.curvature {

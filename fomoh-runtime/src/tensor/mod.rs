@@ -347,10 +347,11 @@ impl Tensor {
     }
 
     /// A scalar k-direction tensor's value, `k` directional derivatives and full `k×k`
-    /// projected Hessian.
+    /// projected Hessian (from one pass).
     pub fn to_projection(&self, k: usize) -> Result<Projection<f64>> {
         self.scalar_check(Mode::Directions(k))?;
-        let mut p = Projection { value: self.re[0], grad: vec![0.0; k], hess: vec![vec![0.0; k]; k] };
+        let mut p =
+            Projection { value: self.re[0], grad: vec![0.0; k], hess: vec![vec![0.0; k]; k], passes: 1 };
         for i in 0..k {
             p.grad[i] = self.lane(self.tangent(i));
             for j in i..k {
