@@ -291,6 +291,33 @@ lane_number!([const K: usize] HyperK<Staged, K>, [Dim<K>: Packed], |s, out| {
     h
 });
 
+/// A staging step generic over the mode's number type: [`for_mode`] calls it with the lane
+/// type of a mode (the one place the modes are matched to types).
+trait WithLane {
+    type Out;
+    fn call<L: Lane>(self) -> Self::Out;
+}
+
+/// Calls `f` with the number type of `mode` over [`Staged`] (`mode` validated).
+fn for_mode<F: WithLane>(mode: Mode, f: F) -> F::Out {
+    match mode {
+        Mode::Primal => f.call::<Staged>(),
+        Mode::HyperDual => f.call::<HyperDual<Staged>>(),
+        Mode::Jet => f.call::<Jet<Staged>>(),
+        Mode::HyperK(k) => {
+            macro_rules! dispatch {
+                ($($kk:literal)*) => {
+                    match k {
+                        $($kk => f.call::<HyperK<Staged, $kk>>(),)*
+                        _ => unreachable!("validated by the caller"),
+                    }
+                };
+            }
+            fomoh_runtime::for_each_k!(dispatch)
+        }
+    }
+}
+
 /// Evaluates the traced graph over lane type `L`, seeding input `i` with `seed(i)`.
 fn run<L: Lane>(g: &Graph, seed: impl Fn(usize) -> L) -> JitResult<Vec<NodeId>> {
     let mut vals: Vec<L> = Vec::with_capacity(g.nodes.len());
@@ -363,47 +390,39 @@ pub(crate) fn stage_lift_n(
     grad: &[NodeId],
     hess: &[NodeId],
 ) -> JitResult<(Builder, Vec<NodeId>)> {
-    fn apply<L: Lane>(
-        leaves: &[Vec<Option<NodeId>>],
+    struct LiftN<'a> {
+        leaves: &'a [Vec<Option<NodeId>>],
         f: NodeId,
-        grad: &[NodeId],
-        hess: &[NodeId],
-    ) -> JitResult<Vec<NodeId>> {
-        let args: Vec<L> = leaves
-            .iter()
-            .map(|ls| {
-                L::from_lanes(
-                    &ls.iter().map(|l| l.map_or_else(|| Staged::cst(0.0), Staged)).collect::<Vec<_>>(),
-                )
-            })
-            .collect();
-        let (g, h): (Vec<Staged>, Vec<Staged>) =
-            (grad.iter().map(|&n| Staged(n)).collect(), hess.iter().map(|&n| Staged(n)).collect());
-        let y = L::lift_n(&args, Staged(f), &g, &h)
-            .map_err(|e| JitError::Unsupported(format!("preaccumulation: {e}")))?;
-        let mut out = Vec::new();
-        y.lanes(&mut out);
-        Ok(out)
+        grad: &'a [NodeId],
+        hess: &'a [NodeId],
+    }
+    impl WithLane for LiftN<'_> {
+        type Out = JitResult<Vec<NodeId>>;
+        fn call<L: Lane>(self) -> Self::Out {
+            let args: Vec<L> = self
+                .leaves
+                .iter()
+                .map(|ls| {
+                    L::from_lanes(
+                        &ls.iter().map(|l| l.map_or_else(|| Staged::cst(0.0), Staged)).collect::<Vec<_>>(),
+                    )
+                })
+                .collect();
+            let (g, h): (Vec<Staged>, Vec<Staged>) = (
+                self.grad.iter().map(|&n| Staged(n)).collect(),
+                self.hess.iter().map(|&n| Staged(n)).collect(),
+            );
+            let y = L::lift_n(&args, Staged(self.f), &g, &h)
+                .map_err(|e| JitError::Unsupported(format!("preaccumulation: {e}")))?;
+            let mut out = Vec::new();
+            y.lanes(&mut out);
+            Ok(out)
+        }
     }
     let mode = mode.validate()?;
     STAGE.with(|s| s.borrow_mut().push(b));
     let _pop = Pop;
-    let lanes = match mode {
-        Mode::Primal => apply::<Staged>(leaves, f, grad, hess)?,
-        Mode::HyperDual => apply::<HyperDual<Staged>>(leaves, f, grad, hess)?,
-        Mode::Jet => apply::<Jet<Staged>>(leaves, f, grad, hess)?,
-        Mode::HyperK(k) => {
-            macro_rules! dispatch {
-                ($($kk:literal)*) => {
-                    match k {
-                        $($kk => apply::<HyperK<Staged, $kk>>(leaves, f, grad, hess)?,)*
-                        _ => unreachable!("validated above"),
-                    }
-                };
-            }
-            fomoh_runtime::for_each_k!(dispatch)
-        }
-    };
+    let lanes = for_mode(mode, LiftN { leaves, f, grad, hess })?;
     Ok((take_top(), lanes))
 }
 
@@ -440,22 +459,17 @@ pub(crate) fn stage_lanes(
     let lane_vals = |i: usize| -> Vec<Staged> {
         (0..lanes).map(|l| seed(i, l).map_or_else(|| Staged::cst(0.0), |k| push(Op::Input(k)))).collect()
     };
-    let outputs = match mode {
-        Mode::Primal => run::<Staged>(g, |i| Staged::from_lanes(&lane_vals(i)))?,
-        Mode::HyperDual => run(g, |i| HyperDual::from_lanes(&lane_vals(i)))?,
-        Mode::Jet => run(g, |i| Jet::from_lanes(&lane_vals(i)))?,
-        Mode::HyperK(k) => {
-            macro_rules! dispatch {
-                ($($kk:literal)*) => {
-                    match k {
-                        $($kk => run(g, |i| HyperK::<Staged, $kk>::from_lanes(&lane_vals(i)))?,)*
-                        _ => unreachable!("validated above"),
-                    }
-                };
-            }
-            fomoh_runtime::for_each_k!(dispatch)
+    struct Run<'a> {
+        g: &'a Graph,
+        lane_vals: &'a dyn Fn(usize) -> Vec<Staged>,
+    }
+    impl WithLane for Run<'_> {
+        type Out = JitResult<Vec<NodeId>>;
+        fn call<L: Lane>(self) -> Self::Out {
+            run(self.g, |i| L::from_lanes(&(self.lane_vals)(i)))
         }
-    };
+    }
+    let outputs = for_mode(mode, Run { g, lane_vals: &lane_vals })?;
     let mut b = take_top();
     if b.overflow {
         return Err(JitError::GraphTooLarge { stage: "staged", limit });
