@@ -563,3 +563,36 @@ mod matrices {
         assert!(matches!(p.hess_array(), Err(Error::Shape(_))));
     }
 }
+
+/// Code generic over K needs only the public bound `Dim<K>: Packed` to use nalgebra's fields
+/// over `HyperK<f64, K>`: the norm of `x` along K directions, against the same computation
+/// written with `Scalar`.
+#[test]
+fn nalgebra_norm_generic_over_k() {
+    use fomoh::{Dim, HyperK, Packed, Scalar};
+    fn norm<const K: usize>(x: &[f64], dirs: &[Vec<f64>; K]) -> (HyperK<f64, K>, HyperK<f64, K>)
+    where
+        Dim<K>: Packed,
+    {
+        let v: Vec<HyperK<f64, K>> =
+            (0..x.len()).map(|i| HyperK::seed(x[i], core::array::from_fn(|k| dirs[k][i]))).collect();
+        let by_nalgebra = nalgebra::DVector::from_vec(v.clone()).norm();
+        let by_hand = v.iter().fold(HyperK::constant(0.0), |s, &a| s + a * a).sqrt();
+        (by_nalgebra, by_hand)
+    }
+    let close = |a: &[f64], b: &[f64]| {
+        assert_eq!(a.len(), b.len());
+        for (p, q) in a.iter().zip(b) {
+            assert!((p - q).abs() <= 1e-13 * q.abs().max(1.0), "{p} vs {q}");
+        }
+    };
+    let x = [0.3, -1.2, 2.0];
+    let (a, b) = norm(&x, &[vec![1.0, 0.0, 0.5]]);
+    close(&a.grad, &b.grad);
+    let (a, b) =
+        norm(&x, &[vec![1.0, 0.0, 0.5], vec![0.0, 1.0, -1.0], vec![1.0, 1.0, 1.0], vec![0.0, 0.0, 1.0]]);
+    assert!((a.re - b.re).abs() < 1e-14 && a.re > 0.0);
+    close(&a.grad, &b.grad);
+    close(a.hess.as_ref(), b.hess.as_ref());
+    assert!(a.hess.as_ref().iter().any(|h| h.abs() > 1e-3), "a curved norm: {:?}", a.hess);
+}

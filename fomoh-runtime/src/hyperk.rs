@@ -17,19 +17,20 @@ pub struct Dim<const K: usize>;
 pub trait Packed {
     /// `K(K+1)/2`.
     const P: usize;
-    /// The block storage, `[T; P]`.
-    type Block<T: Copy + Debug>: Copy + Debug + AsRef<[T]> + AsMut<[T]>;
+    /// The block storage, `[T; P]` (`Send + Sync` like its entries, so that a bound on `K`
+    /// alone, `Dim<K>: Packed`, is all generic code over `HyperK<T, K>` needs).
+    type Block<T: Copy + Debug + Send + Sync>: Copy + Debug + Send + Sync + AsRef<[T]> + AsMut<[T]>;
     /// A block with every entry `t`.
-    fn splat<T: Copy + Debug>(t: T) -> Self::Block<T>;
+    fn splat<T: Copy + Debug + Send + Sync>(t: T) -> Self::Block<T>;
 }
 
 macro_rules! impl_packed {
     ($($k:literal)*) => {$(
         impl Packed for Dim<$k> {
             const P: usize = $k * ($k + 1) / 2;
-            type Block<T: Copy + Debug> = [T; $k * ($k + 1) / 2];
+            type Block<T: Copy + Debug + Send + Sync> = [T; $k * ($k + 1) / 2];
             #[inline(always)]
-            fn splat<T: Copy + Debug>(t: T) -> Self::Block<T> {
+            fn splat<T: Copy + Debug + Send + Sync>(t: T) -> Self::Block<T> {
                 [t; $k * ($k + 1) / 2]
             }
         }

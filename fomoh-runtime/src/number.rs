@@ -252,9 +252,15 @@ pub(crate) fn lift_n<T: crate::Real, N: Lanes<T>>(
                     })
                     .collect()
             });
-            sum(&mut (0..m)
-                .map(|a| term(grad[a], args[a].second(p)))
-                .chain((0..m).map(|a| term(wj[a], args[a].first(i)))))
+            sum(&mut (0..m).map(|a| term(grad[a], args[a].second(p))).chain((0..m).map(|a| {
+                // `t · w` (this operand order: the staged graph of before is kept)
+                let t = args[a].first(i);
+                if guarded {
+                    t.zero_tangent(t * wj[a])
+                } else {
+                    t * wj[a]
+                }
+            })))
         })
         .collect();
     Ok(N::from_lanes(f, first, second))

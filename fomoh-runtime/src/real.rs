@@ -32,6 +32,8 @@ macro_rules! real_trait {
         pub trait Real:
             Copy
             + Debug
+            + Send
+            + Sync
             + 'static
             + Add<Output = Self>
             + Sub<Output = Self>

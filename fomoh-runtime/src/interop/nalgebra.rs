@@ -232,8 +232,7 @@ macro_rules! nalgebra_impls {
 
 nalgebra_impls!([T: RealNum] HyperDual<T>, []);
 nalgebra_impls!([T: RealNum] Jet<T>, []);
-// nalgebra's fields are `Send + Sync`; the packed block's type only says so for a known `K`.
-nalgebra_impls!([T: RealNum, const K: usize] HyperK<T, K>, [Dim<K>: Packed, <Dim<K> as Packed>::Block<T>: Send + Sync,]);
+nalgebra_impls!([T: RealNum, const K: usize] HyperK<T, K>, [Dim<K>: Packed,]);
 
 /// An `n × K` matrix whose columns are the K directions (nalgebra's convention for a set of
 /// vectors): `project(x, &d)` gives `Dᵀ∇f` and `DᵀHD`.
