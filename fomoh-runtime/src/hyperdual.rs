@@ -109,42 +109,9 @@ impl<T: Real> HyperDual<T> {
         }
     }
 
-    /// [`Self::mul_n`] under the zero-tangent convention (for a quotient: the reciprocal's
-    /// value is ±∞ at 0): guarded where the product is not finite (a factor is ±∞ or NaN,
-    /// or it overflowed: then the guarded path gives the same lanes).
-    #[inline(always)]
-    pub(crate) fn mul_checked(self, o: &Self) -> Self {
-        if (self.re * o.re).guard_free() {
-            self.mul_n(o)
-        } else {
-            self.mul_guarded(o)
-        }
-    }
-
-    /// [`Self::scale`] under the zero-tangent convention (for a quotient by a plain float).
-    #[inline(always)]
-    pub(crate) fn scale_checked(self, k: T) -> Self {
-        if k.guard_free() {
-            self.scale(k)
-        } else {
-            self.scale_guarded(k)
-        }
-    }
-
     /// The chain rule for a unary rule: `f(a) + f'(a)(b ε1 + c ε2) + (f'(a) d + f''(a) b c) ε1ε2`.
     ///
-    /// A term whose tangent factor is exactly zero is exactly zero, also where `f'` or
-    /// `f''` is ±∞ or NaN (see the type's documentation).
-    #[inline(always)]
-    pub fn lift1(self, r: Rule<T>) -> Self {
-        if T::all_guard_free(&[r.d1, r.d2]) {
-            self.lift1_plain(r)
-        } else {
-            self.lift1_guarded(r)
-        }
-    }
-
-    /// [`Self::lift1`] without the check: for a rule whose `f'` and `f''` are finite.
+    /// Without the zero-tangent check: for a rule whose `f'` and `f''` are finite.
     #[inline(always)]
     pub(crate) fn lift1_plain(self, r: Rule<T>) -> Self {
         Self {
@@ -157,18 +124,7 @@ impl<T: Real> HyperDual<T> {
 
     /// The chain rule for a binary rule with partials `p` at `(self.re, o.re)`.
     ///
-    /// A term whose tangent factor is exactly zero is exactly zero, also where the partial
-    /// it multiplies is ±∞ or NaN.
-    #[inline(always)]
-    pub fn lift2(self, o: &Self, p: Partials<T>) -> Self {
-        if T::all_guard_free(&[p.fx, p.fy, p.fxx, p.fxy, p.fyy]) {
-            self.lift2_plain(o, p)
-        } else {
-            self.lift2_guarded(o, p)
-        }
-    }
-
-    /// [`Self::lift2`] without the check: for partials that are all finite.
+    /// Without the zero-tangent check: for partials that are all finite.
     #[inline(always)]
     pub(crate) fn lift2_plain(self, o: &Self, p: Partials<T>) -> Self {
         Self {

@@ -203,42 +203,9 @@ where
         r
     }
 
-    /// [`Self::mul_n`] under the zero-tangent convention (for a quotient: the reciprocal's
-    /// value is ±∞ at 0): guarded where the product is not finite (a factor is ±∞ or NaN,
-    /// or it overflowed: then the guarded path gives the same lanes).
-    #[inline(always)]
-    pub(crate) fn mul_checked(self, o: &Self) -> Self {
-        if (self.re * o.re).guard_free() {
-            self.mul_n(o)
-        } else {
-            self.mul_guarded(o)
-        }
-    }
-
-    /// [`Self::scale`] under the zero-tangent convention (for a quotient by a plain float).
-    #[inline(always)]
-    pub(crate) fn scale_checked(self, k: T) -> Self {
-        if k.guard_free() {
-            self.scale(k)
-        } else {
-            self.scale_guarded(k)
-        }
-    }
-
     /// The chain rule for a unary rule: `g ← f'·g`, `H_ij ← f'·H_ij + f''·g_i g_j`.
     ///
-    /// A term whose tangent factor is exactly zero is exactly zero, also where `f'` or
-    /// `f''` is ±∞ or NaN (see [`crate::HyperDual`]).
-    #[inline(always)]
-    pub fn lift1(self, rule: Rule<T>) -> Self {
-        if T::all_guard_free(&[rule.d1, rule.d2]) {
-            self.lift1_plain(rule)
-        } else {
-            self.lift1_guarded(rule)
-        }
-    }
-
-    /// [`Self::lift1`] without the check: for a rule whose `f'` and `f''` are finite.
+    /// Without the zero-tangent check: for a rule whose `f'` and `f''` are finite.
     #[inline(always)]
     pub(crate) fn lift1_plain(self, rule: Rule<T>) -> Self {
         let g = &self.grad;
@@ -320,18 +287,7 @@ where
 
     /// The chain rule for a binary rule with partials `q` at `(self.re, o.re)`.
     ///
-    /// A term whose tangent factor is exactly zero is exactly zero, also where the partial
-    /// it multiplies is ±∞ or NaN.
-    #[inline(always)]
-    pub fn lift2(self, o: &Self, q: Partials<T>) -> Self {
-        if T::all_guard_free(&[q.fx, q.fy, q.fxx, q.fxy, q.fyy]) {
-            self.lift2_plain(o, q)
-        } else {
-            self.lift2_guarded(o, q)
-        }
-    }
-
-    /// [`Self::lift2`] without the check: for partials that are all finite.
+    /// Without the zero-tangent check: for partials that are all finite.
     #[inline(always)]
     pub(crate) fn lift2_plain(self, o: &Self, q: Partials<T>) -> Self {
         let (ga, gb) = (&self.grad, &o.grad);

@@ -8,6 +8,36 @@
 macro_rules! number_impls {
     ([$($g:tt)*] $ty:ty, [$($w:tt)*]) => {
         impl<$($g)*> $ty where $($w)* {
+            /// The chain rule for a unary rule `(f, f', f'')` (the formula: the type's
+            /// `lift1_plain`). A term whose tangent factor is exactly zero is exactly zero, also
+            /// where `f'` or `f''` is ±∞ or NaN (see [`crate::HyperDual`]): the coefficients are
+            /// checked once, the guarded terms run only where one is not finite.
+            #[inline(always)]
+            pub fn lift1(self, r: $crate::rules::Rule<T>) -> Self {
+                if T::all_guard_free(&[r.d1, r.d2]) { self.lift1_plain(r) } else { self.lift1_guarded(r) }
+            }
+            /// The chain rule for a binary rule with partials `p` at `(self.re, o.re)`, under the
+            /// same convention as [`Self::lift1`].
+            #[inline(always)]
+            pub fn lift2(self, o: &Self, p: $crate::rules::Partials<T>) -> Self {
+                if T::all_guard_free(&[p.fx, p.fy, p.fxx, p.fxy, p.fyy]) {
+                    self.lift2_plain(o, p)
+                } else {
+                    self.lift2_guarded(o, p)
+                }
+            }
+            /// The product under the zero-tangent convention (for a quotient: the reciprocal's
+            /// value is ±∞ at 0): guarded where the product is not finite (a factor is ±∞ or
+            /// NaN, or it overflowed: then the guarded path gives the same lanes).
+            #[inline(always)]
+            pub(crate) fn mul_checked(self, o: &Self) -> Self {
+                if (self.re * o.re).guard_free() { self.mul_n(o) } else { self.mul_guarded(o) }
+            }
+            /// The scaling by a plain float under the zero-tangent convention (for a quotient).
+            #[inline(always)]
+            pub(crate) fn scale_checked(self, k: T) -> Self {
+                if k.guard_free() { self.scale(k) } else { self.scale_guarded(k) }
+            }
             /// The elementwise operation `op` by the chain rule of its rule
             /// ([`crate::rules::UnaryOp::rule`]), as every backend applies it: checked for the
             /// zero-tangent convention ([`Self::lift1`]) unless the operation is
