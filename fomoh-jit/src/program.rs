@@ -467,7 +467,7 @@ impl<T: JitFloat> Program<T> {
         let named: Vec<(&str, &[T])> = parts.iter().map(|p| ("input", *p)).collect();
         let buf = self.first.pack(&named, data)?;
         let out = crate::interp::eval(&self.first.staged(mode, Guards::Off)?, &buf)?;
-        if mode == Mode::Primal || !needs_guards(&out) {
+        if !needs_guards(mode, &out) {
             return Ok(out);
         }
         Ok(crate::interp::eval(&self.first.staged(mode, Guards::On)?, &buf)?)

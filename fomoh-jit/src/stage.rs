@@ -91,10 +91,18 @@ impl Mode {
             Mode::HyperK(k) => 2 + k,
         }
     }
+
+    /// A dense index (`0..GUARDED_SLOTS`) for per-mode tables of plain and guarded code.
+    pub(crate) fn guarded_slot(self, guards: Guards) -> usize {
+        self.slot() + SLOTS * usize::from(guards == Guards::On)
+    }
 }
 
 /// The number of modes: primal, hyper-dual, jet and `HyperK(1..=MAX_K)` (see [`Mode::slot`]).
 pub(crate) const SLOTS: usize = 3 + MAX_K;
+
+/// The number of (mode, [`Guards`]) pairs (see [`Mode::guarded_slot`]).
+pub(crate) const GUARDED_SLOTS: usize = 2 * SLOTS;
 
 /// A base-field value that is a node of the graph being staged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,10 +133,10 @@ impl Guards {
     }
 }
 
-/// Whether an output holds a value that is not finite: then the program runs its guarded
-/// code ([`Guards::On`]) and returns that instead.
-pub(crate) fn needs_guards<T: crate::float::JitFloat>(out: &[T]) -> bool {
-    out.iter().any(|v| !v.as_f64().is_finite())
+/// Whether the output of a pass in `mode` needs the guarded code ([`Guards::On`]) run and
+/// returned instead: a derivative mode whose output holds a value that is not finite.
+pub(crate) fn needs_guards<T: crate::float::JitFloat>(mode: Mode, out: &[T]) -> bool {
+    mode != Mode::Primal && out.iter().any(|v| !v.as_f64().is_finite())
 }
 
 thread_local! {

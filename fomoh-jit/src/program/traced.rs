@@ -8,7 +8,7 @@ use crate::error::{check_len, JitError, JitResult};
 use crate::float::JitFloat;
 use crate::ir::Graph;
 use crate::reroll;
-use crate::stage::{self, needs_guards, Guards, Mode, SLOTS};
+use crate::stage::{self, needs_guards, Guards, Mode, GUARDED_SLOTS};
 use crate::tensor::TensorProgram;
 use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Instant;
@@ -79,7 +79,7 @@ pub(crate) struct Traced<T: JitFloat> {
     hash: u64,
     options: Options,
     /// Per mode, the plain code, then the guarded code (see [`Guards`]).
-    kernels: [OnceLock<JitResult<Arc<Kernel>>>; 2 * SLOTS],
+    kernels: [OnceLock<JitResult<Arc<Kernel>>>; GUARDED_SLOTS],
     /// The rerolled tensor program, or why there is none (decided on first use).
     rerolled: OnceLock<Result<Arc<Rerolled<T>>, &'static str>>,
 }
@@ -158,7 +158,7 @@ impl<T: JitFloat> Traced<T> {
 
     fn kernel(&self, mode: Mode, guards: Guards) -> JitResult<&Arc<Kernel>> {
         let mode = mode.validate()?;
-        self.kernels[mode.slot() + SLOTS * (guards == Guards::On) as usize]
+        self.kernels[mode.guarded_slot(guards)]
             .get_or_init(|| kernel::<T>(&self.graph, self.hash, (mode, guards), &self.options))
             .as_ref()
             .map_err(Clone::clone)
@@ -254,7 +254,7 @@ impl<T: JitFloat> Traced<T> {
             }
         };
         self.kernel(mode, Guards::Off)?.run(buf, out)?;
-        if mode != Mode::Primal && needs_guards(out) {
+        if needs_guards(mode, out) {
             self.kernel(mode, Guards::On)?.run(buf, out)?;
         }
         Ok(())

@@ -12,7 +12,7 @@ use super::tile::{analyze, rows_of, RowSplit, RowTiling};
 use crate::codegen::CodegenOptions;
 use crate::error::{check_len, JitError, JitResult};
 use crate::float::JitFloat;
-use crate::stage::{needs_guards, Guards, Mode, SLOTS};
+use crate::stage::{needs_guards, Guards, Mode, GUARDED_SLOTS, SLOTS};
 use fomoh_runtime::{Directions, HyperDual, Jet, Projection, Result, Scalar};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -29,7 +29,7 @@ pub struct TensorProgram<T: JitFloat = f64> {
     codegen: CodegenOptions,
     strategy: LoopStrategy,
     /// Per mode, the plain plan, then the guarded one (see [`Guards`]).
-    kernels: [OnceLock<JitResult<Arc<Plan>>>; 2 * SLOTS],
+    kernels: [OnceLock<JitResult<Arc<Plan>>>; GUARDED_SLOTS],
     /// The shape of each input slot.
     inputs: Vec<Vec<usize>>,
     /// The structural hash (the code cache's key), computed on first compilation.
@@ -173,7 +173,7 @@ impl<T: JitFloat> TensorProgram<T> {
     /// found in the code cache), then kept.
     fn plan(&self, mode: Mode, guards: Guards) -> JitResult<&Arc<Plan>> {
         let mode = mode.validate()?;
-        self.kernels[mode.slot() + SLOTS * (guards == Guards::On) as usize]
+        self.kernels[mode.guarded_slot(guards)]
             .get_or_init(|| {
                 let hash =
                     *self.hash.get_or_init(|| structural_hash(&self.nodes, self.output, self.n_params));
@@ -259,7 +259,7 @@ impl<T: JitFloat> TensorProgram<T> {
             return self.run_tiles(&t, mode, parts, inputs);
         }
         let out = self.run_plan(mode, Guards::Off, parts, inputs)?;
-        if mode == Mode::Primal || !needs_guards(&out) {
+        if !needs_guards(mode, &out) {
             return Ok(out);
         }
         // A lane that is not finite: the guarded code gives the runtime's zero-tangent
