@@ -67,38 +67,27 @@ fn ranks_run(
     ranks: usize,
     make: impl Fn() -> Box<dyn Optimizer + Send> + Sync,
 ) -> Vec<Vec<f64>> {
-    let group = LocalRank::group(ranks);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = group
-            .into_iter()
-            .map(|comm| {
-                let make = &make;
-                s.spawn(move || {
-                    let group = Group::new(comm);
-                    let mut opt = make();
-                    let data = Dataset::digits().unwrap();
-                    let mut theta = model.init(1);
-                    for idx in batches() {
-                        let mine = owned_by(group.rank(), group.size(), SHARDS);
-                        let shards: Vec<Batch> = mine.map(|s| rows(&data, &idx, s)).collect();
-                        let w = row_weights(&bounds(idx.len())).unwrap();
-                        let n = model.num_params();
-                        if compiled {
-                            let progs: Vec<_> =
-                                shards.iter().map(|b| compile_model(model, b.len()).unwrap()).collect();
-                            let parts = progs.iter().zip(&shards).map(|(p, b)| p.bind(b).unwrap()).collect();
-                            opt.step(&Sharded::new(&group, n, w, parts).unwrap(), &mut theta).unwrap();
-                        } else {
-                            let parts = shards.iter().map(|b| Minibatch::new(model, b).unwrap()).collect();
-                            opt.step(&Sharded::new(&group, n, w, parts).unwrap(), &mut theta).unwrap();
-                        }
-                    }
-                    assert!(group.stats().collectives as usize >= batches().len());
-                    theta
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    LocalRank::run(ranks, |comm| {
+        let group = Group::new(comm);
+        let mut opt = make();
+        let data = Dataset::digits().unwrap();
+        let mut theta = model.init(1);
+        for idx in batches() {
+            let mine = owned_by(group.rank(), group.size(), SHARDS);
+            let shards: Vec<Batch> = mine.map(|s| rows(&data, &idx, s)).collect();
+            let w = row_weights(&bounds(idx.len())).unwrap();
+            let n = model.num_params();
+            if compiled {
+                let progs: Vec<_> = shards.iter().map(|b| compile_model(model, b.len()).unwrap()).collect();
+                let parts = progs.iter().zip(&shards).map(|(p, b)| p.bind(b).unwrap()).collect();
+                opt.step(&Sharded::new(&group, n, w, parts).unwrap(), &mut theta).unwrap();
+            } else {
+                let parts = shards.iter().map(|b| Minibatch::new(model, b).unwrap()).collect();
+                opt.step(&Sharded::new(&group, n, w, parts).unwrap(), &mut theta).unwrap();
+            }
+        }
+        assert!(group.stats().collectives as usize >= batches().len());
+        theta
     })
 }
 
@@ -159,21 +148,12 @@ impl Objective for Probe {
 
 /// Every rank's gradient (through the all-to-all reduction), shard `bad` failing.
 fn probe_gradient(ranks: usize, bad: Option<usize>) -> Vec<Option<fomoh::Result<Vec<f64>>>> {
-    let group = LocalRank::group(ranks);
-    std::thread::scope(|s| {
-        let hs: Vec<_> = group
-            .into_iter()
-            .map(|comm| {
-                s.spawn(move || {
-                    let group = Group::new(comm);
-                    let mine = owned_by(group.rank(), ranks, ranks);
-                    let parts: Vec<Probe> = mine.map(|s| Probe { fail: bad == Some(s) }).collect();
-                    let obj = Sharded::new(&group, 1, vec![1.0 / ranks as f64; ranks], parts).unwrap();
-                    obj.gradient(&[0.75])
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    LocalRank::run(ranks, |comm| {
+        let group = Group::new(comm);
+        let mine = owned_by(group.rank(), ranks, ranks);
+        let parts: Vec<Probe> = mine.map(|s| Probe { fail: bad == Some(s) }).collect();
+        let obj = Sharded::new(&group, 1, vec![1.0 / ranks as f64; ranks], parts).unwrap();
+        obj.gradient(&[0.75])
     })
 }
 
@@ -197,26 +177,16 @@ fn gradients_reduce_across_ranks_and_failures_reach_every_rank() {
 
 /// Every rank's result of `value` at its θ (`theta(rank)`), shard `bad` failing.
 fn probe(ranks: usize, bad: Option<usize>, theta: impl Fn(usize) -> f64 + Sync) -> Vec<fomoh::Result<f64>> {
-    let group = LocalRank::group(ranks);
-    std::thread::scope(|s| {
-        let hs: Vec<_> = group
-            .into_iter()
-            .map(|comm| {
-                let theta = &theta;
-                s.spawn(move || {
-                    let group = Group::new(comm);
-                    let mine = owned_by(group.rank(), ranks, ranks);
-                    let parts: Vec<Probe> = mine.map(|s| Probe { fail: bad == Some(s) }).collect();
-                    let obj = Sharded::new(&group, 1, vec![1.0 / ranks as f64; ranks], parts).unwrap();
-                    let first = obj.value(&[theta(group.rank())]);
-                    // after a failed pass the ranks still agree on the next one
-                    let second = obj.value(&[1.0]);
-                    assert!(bad.is_some() || second.is_ok());
-                    first
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    LocalRank::run(ranks, |comm| {
+        let group = Group::new(comm);
+        let mine = owned_by(group.rank(), ranks, ranks);
+        let parts: Vec<Probe> = mine.map(|s| Probe { fail: bad == Some(s) }).collect();
+        let obj = Sharded::new(&group, 1, vec![1.0 / ranks as f64; ranks], parts).unwrap();
+        let first = obj.value(&[theta(group.rank())]);
+        // after a failed pass the ranks still agree on the next one
+        let second = obj.value(&[1.0]);
+        assert!(bad.is_some() || second.is_ok());
+        first
     })
 }
 

@@ -34,6 +34,17 @@ impl LocalRank {
         });
         (0..n).map(|rank| LocalRank { rank, shared: shared.clone() }).collect()
     }
+
+    /// Runs `f` on every rank of a new group of `n` (at least one), each rank on a thread of
+    /// its own (every rank must be driven, see the type), and returns the results in rank
+    /// order. A panic on a rank's thread is resumed here.
+    pub fn run<R: Send>(n: usize, f: impl Fn(LocalRank) -> R + Sync) -> Vec<R> {
+        let f = &f;
+        std::thread::scope(|s| {
+            let threads: Vec<_> = Self::group(n).into_iter().map(|rank| s.spawn(move || f(rank))).collect();
+            threads.into_iter().map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        })
+    }
 }
 
 impl Collective for LocalRank {
@@ -87,29 +98,16 @@ mod tests {
 
     #[test]
     fn threads_gather_in_rank_order() {
-        let ranks = LocalRank::group(3);
-        let out: Vec<Vec<f64>> = std::thread::scope(|s| {
-            let hs: Vec<_> = ranks
-                .iter()
-                .map(|r| {
-                    s.spawn(move || {
-                        let mine = vec![r.rank() as f64; r.rank() + 1];
-                        let first = r.all_gather(&mine, &[1, 2, 3]).unwrap();
-                        let second = r.all_gather(&[10.0 * r.rank() as f64], &[1, 1, 1]).unwrap();
-                        // rank r sends q + 1 copies of 100 r + q to rank q
-                        let me = r.rank();
-                        let send: Vec<f64> =
-                            (0..3).flat_map(|q| vec![(100 * me + q) as f64; q + 1]).collect();
-                        let third = r.all_to_all(&send, &[1, 2, 3], &[me + 1; 3]).unwrap();
-                        assert_eq!(
-                            third,
-                            (0..3).flat_map(|s| vec![(100 * s + me) as f64; me + 1]).collect::<Vec<_>>()
-                        );
-                        [first, second].concat()
-                    })
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        let out: Vec<Vec<f64>> = LocalRank::run(3, |r| {
+            let mine = vec![r.rank() as f64; r.rank() + 1];
+            let first = r.all_gather(&mine, &[1, 2, 3]).unwrap();
+            let second = r.all_gather(&[10.0 * r.rank() as f64], &[1, 1, 1]).unwrap();
+            // rank r sends q + 1 copies of 100 r + q to rank q
+            let me = r.rank();
+            let send: Vec<f64> = (0..3).flat_map(|q| vec![(100 * me + q) as f64; q + 1]).collect();
+            let third = r.all_to_all(&send, &[1, 2, 3], &[me + 1; 3]).unwrap();
+            assert_eq!(third, (0..3).flat_map(|s| vec![(100 * s + me) as f64; me + 1]).collect::<Vec<_>>());
+            [first, second].concat()
         });
         for o in &out {
             assert_eq!(o, &vec![0.0, 1.0, 1.0, 2.0, 2.0, 2.0, 0.0, 10.0, 20.0]);
