@@ -3,6 +3,7 @@
 
 use super::{Planes, Tensor};
 use crate::error::{Error, Result};
+use crate::real::Real;
 use crate::rules::BinaryOp;
 use rayon::prelude::*;
 
@@ -148,11 +149,10 @@ fn axpy(out: &mut [f64], coef: Option<&[f64]>, x: Operand<'_>, acc: bool) {
 #[inline(never)]
 fn axpy_guarded(out: &mut [f64], coef: &[f64], x: Operand<'_>, y: Option<Operand<'_>>, acc: bool) {
     for (e, o) in out.iter_mut().enumerate() {
-        let (u, zero) = match y {
-            Some(y) => (coef[e] * x.at(e) * y.at(e), x.at(e) == 0.0 || y.at(e) == 0.0),
-            None => (coef[e] * x.at(e), x.at(e) == 0.0),
+        let v = match y {
+            Some(y) => x.at(e).zero_tangents(y.at(e), coef[e] * x.at(e) * y.at(e)),
+            None => x.at(e).zero_tangent(coef[e] * x.at(e)),
         };
-        let v = if zero { 0.0 } else { u };
         *o = if acc { *o + v } else { v };
     }
 }

@@ -14,6 +14,7 @@ use super::Params;
 use super::{Mode, Planes, Tensor};
 use crate::error::{Error, Result};
 use crate::nn::{self, Backend, Eager, Var};
+use crate::real::Real;
 use crate::rules::{Rule, UnaryOp};
 
 pub(crate) use super::binary::add_assign;
@@ -318,8 +319,8 @@ fn lift_planes_checked(x: &mut Tensor, rules: &[Rule<f64>], check: bool) -> Resu
                 }
             } else {
                 for e in 0..n {
-                    let s = if o[e] == 0.0 { 0.0 } else { rules[e].d1 * o[e] };
-                    o[e] = s + if ti[e] == 0.0 || tj[e] == 0.0 { 0.0 } else { rules[e].d2 * ti[e] * tj[e] };
+                    o[e] = o[e].zero_tangent(rules[e].d1 * o[e])
+                        + ti[e].zero_tangents(tj[e], rules[e].d2 * ti[e] * tj[e]);
                 }
             }
         });
@@ -337,7 +338,7 @@ fn scale_planes(o: &mut [f64], rules: &[Rule<f64>], finite: bool) {
     if finite {
         o.iter_mut().zip(rules).for_each(|(o, r)| *o *= r.d1);
     } else {
-        o.iter_mut().zip(rules).for_each(|(o, r)| *o = if *o == 0.0 { 0.0 } else { *o * r.d1 });
+        o.iter_mut().zip(rules).for_each(|(o, r)| *o = o.zero_tangent(*o * r.d1));
     }
 }
 
