@@ -266,11 +266,13 @@ pub(crate) fn lift_n<T: crate::Real, N: Lanes<T>>(
     crate::error::check_len(|| "gradient of the local function".into(), m, grad.len())?;
     crate::error::check_len(|| "packed Hessian of the local function".into(), m * (m + 1) / 2, hess.len())?;
     let guarded = !T::all_guard_free(grad) || !T::all_guard_free(hess);
-    // `c · t` for a coefficient `c` and a tangent factor `t`.
-    let term = |c: T, t: T| if guarded { t.zero_tangent(c * t) } else { c * t };
+    // A term `product` with the tangent factor `t` (the products keep the operand order of
+    // the plain chain rule, so the JIT stages the same graph as before the guard).
+    let term = |t: T, product: T| if guarded { t.zero_tangent(product) } else { product };
     let sum = |terms: &mut dyn Iterator<Item = T>| terms.reduce(|s, t| s + t).unwrap_or_else(|| T::cst(0.0));
-    let first: Vec<T> =
-        (0..N::FIRST).map(|i| sum(&mut (0..m).map(|a| term(grad[a], args[a].first(i))))).collect();
+    let first: Vec<T> = (0..N::FIRST)
+        .map(|i| sum(&mut (0..m).map(|a| term(args[a].first(i), grad[a] * args[a].first(i)))))
+        .collect();
     let mut w: Vec<Option<Vec<T>>> = vec![None; N::FIRST];
     let second = (0..N::SECOND)
         .map(|p| {
@@ -278,19 +280,15 @@ pub(crate) fn lift_n<T: crate::Real, N: Lanes<T>>(
             let wj = w[j].get_or_insert_with(|| {
                 (0..m)
                     .map(|a| {
-                        sum(&mut (0..m).map(|b| term(hess[crate::packed_index(m, a, b)], args[b].first(j))))
+                        sum(&mut (0..m).map(|b| {
+                            term(args[b].first(j), hess[crate::packed_index(m, a, b)] * args[b].first(j))
+                        }))
                     })
                     .collect()
             });
-            sum(&mut (0..m).map(|a| term(grad[a], args[a].second(p))).chain((0..m).map(|a| {
-                // `t · w` (this operand order: the staged graph of before is kept)
-                let t = args[a].first(i);
-                if guarded {
-                    t.zero_tangent(t * wj[a])
-                } else {
-                    t * wj[a]
-                }
-            })))
+            sum(&mut (0..m)
+                .map(|a| term(args[a].second(p), grad[a] * args[a].second(p)))
+                .chain((0..m).map(|a| term(args[a].first(i), args[a].first(i) * wj[a]))))
         })
         .collect();
     Ok(N::from_lanes(f, first, second))
