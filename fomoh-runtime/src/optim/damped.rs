@@ -17,7 +17,7 @@
 //! An indefinite `H̃ + λG` raises `λ` for this step (doubling from `scale·1e-6`) until the
 //! Cholesky factorization succeeds.
 
-use super::linalg::{cholesky_solve, Matrix};
+use super::linalg::{cholesky_solve, dot, mat_vec, Matrix};
 
 /// `ρ` above which the damping is relaxed.
 const GOOD: f64 = 0.75;
@@ -45,7 +45,7 @@ pub(super) fn gram(dirs: &[Vec<f64>]) -> Matrix {
     let mut g = vec![vec![0.0; k]; k];
     for i in 0..k {
         for j in i..k {
-            let d: f64 = dirs[i].iter().zip(&dirs[j]).map(|(a, b)| a * b).sum();
+            let d = dot(&dirs[i], &dirs[j]);
             g[i][j] = d;
             g[j][i] = d;
         }
@@ -68,8 +68,7 @@ pub(super) fn solve(h: &[Vec<f64>], g: &[Vec<f64>], f: &[f64], lambda: f64, lr: 
     for _ in 0..MAX_DOUBLINGS {
         let a: Matrix = (0..k).map(|i| (0..k).map(|j| h[i][j] + lam * g[i][j]).collect()).collect();
         if let Some(kappa) = cholesky_solve(&a, &neg_f) {
-            let fk: f64 = f.iter().zip(&kappa).map(|(a, b)| a * b).sum();
-            let khk: f64 = (0..k).map(|i| kappa[i] * (0..k).map(|j| h[i][j] * kappa[j]).sum::<f64>()).sum();
+            let (fk, khk) = (dot(f, &kappa), dot(&kappa, &mat_vec(h, &kappa)));
             let predicted = -(lr * fk + 0.5 * lr * lr * khk);
             return Some(DampedSolve { kappa, lambda: lam, predicted, scale });
         }

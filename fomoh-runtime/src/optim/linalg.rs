@@ -122,9 +122,14 @@ pub fn identity(n: usize) -> Matrix {
     (0..n).map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect()).collect()
 }
 
+/// The dot product `a · b` (in index order).
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(a, b)| a * b).sum()
+}
+
 /// `A x`.
 pub fn mat_vec(a: &[Vec<f64>], x: &[f64]) -> Vec<f64> {
-    a.iter().map(|row| row.iter().zip(x).map(|(a, b)| a * b).sum()).collect()
+    a.iter().map(|row| dot(row, x)).collect()
 }
 
 /// Eigen-decomposition `A = Q diag(λ) Qᵀ` of a symmetric matrix by cyclic Jacobi rotations.

@@ -363,11 +363,8 @@ impl FomohKd {
                     Some(kappa)
                 }
             };
-            for (kap, d) in kappa.iter().flatten().zip(&dirs) {
-                let c = rep.learning_rate * kap;
-                for (x, di) in delta.iter_mut().zip(d) {
-                    *x += c * di;
-                }
+            if let Some(kappa) = kappa {
+                add_step(&mut delta, &kappa, &dirs, rep.learning_rate);
             }
         }
         let rep = self.core.apply(theta, &delta, rep)?;
@@ -398,12 +395,7 @@ impl FomohKd {
             return Ok(None);
         }
         let mut trial = theta.to_vec();
-        for (kap, d) in s.kappa.iter().zip(dirs) {
-            let c = lr * kap;
-            for (x, di) in trial.iter_mut().zip(d) {
-                *x += c * di;
-            }
-        }
+        add_step(&mut trial, &s.kappa, dirs, lr);
         let f1 = obj.value(&trial)?;
         rep.passes += 1;
         let rho = (p.value - f1) / s.predicted;
@@ -411,6 +403,17 @@ impl FomohKd {
         let accepted = f1 < p.value;
         rep.fallback = Fallback::Damped { lambda: s.lambda, rho, rejected: !accepted };
         Ok(accepted.then_some(s.kappa))
+    }
+}
+
+/// `x += η Σ κ_i d_i`, direction by direction (the step of a subspace method, added to the
+/// zero step or to θ for a trial point).
+fn add_step(x: &mut [f64], kappa: &[f64], dirs: &[Vec<f64>], lr: f64) {
+    for (kap, d) in kappa.iter().zip(dirs) {
+        let c = lr * kap;
+        for (x, di) in x.iter_mut().zip(d) {
+            *x += c * di;
+        }
     }
 }
 
