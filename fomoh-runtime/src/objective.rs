@@ -198,10 +198,19 @@ impl<O: Objective + Sync> WeightedSum<O> {
     }
 }
 
-/// `Σ w_s · v_s` over equally long vectors, in part order.
-fn weighted_vec(parts: impl Iterator<Item = (Vec<f64>, f64)>, n: usize) -> Vec<f64> {
-    parts.fold(vec![0.0; n], |mut acc, (v, w)| {
-        acc.iter_mut().zip(&v).for_each(|(a, b)| *a += w * b);
+/// `Σ_s w_s · v_s` over vectors of `n` entries: from 0, one multiply-add `a += w_s · v_s[i]`
+/// per entry and part, in part order. [`WeightedSum`] adds its parts this way, and
+/// `fomoh::distributed` adds its shards' partials with it, so that its results are the same
+/// bits as `WeightedSum`'s.
+///
+/// ```
+/// use fomoh_runtime::objective::weighted_vec;
+/// let parts = [(vec![1.0, 2.0], 0.5), (vec![4.0, 8.0], 0.25)];
+/// assert_eq!(weighted_vec(parts.iter().map(|(v, w)| (v, *w)), 2), vec![1.5, 3.0]);
+/// ```
+pub fn weighted_vec<V: AsRef<[f64]>>(parts: impl IntoIterator<Item = (V, f64)>, n: usize) -> Vec<f64> {
+    parts.into_iter().fold(vec![0.0; n], |mut acc, (v, w)| {
+        acc.iter_mut().zip(v.as_ref()).for_each(|(a, b)| *a += w * b);
         acc
     })
 }
@@ -236,7 +245,7 @@ impl<O: Objective + Sync> Objective for WeightedSum<O> {
         let parts = self.each(|o| o.project(x, dirs))?;
         let passes = parts.iter().map(|(p, _)| p.passes).max().unwrap_or(0);
         let value = parts.iter().fold(0.0, |s, (p, w)| s + w * p.value);
-        let grad = weighted_vec(parts.iter().map(|(p, w)| (p.grad.clone(), *w)), k);
+        let grad = weighted_vec(parts.iter().map(|(p, w)| (&p.grad, *w)), k);
         let flat = weighted_vec(parts.iter().map(|(p, w)| (p.hess.concat(), *w)), k * k);
         let hess = flat.chunks(k.max(1)).take(k).map(<[f64]>::to_vec).collect();
         Ok(Projection { value, grad, hess, passes })
@@ -250,7 +259,7 @@ impl<O: Objective + Sync> Objective for WeightedSum<O> {
             Err(e) => return Some(Err(e)),
         };
         let parts: Option<Vec<(Vec<f64>, f64)>> = parts.into_iter().map(|(g, w)| g.map(|g| (g, w))).collect();
-        parts.map(|p| Ok(weighted_vec(p.into_iter(), self.dim())))
+        parts.map(|p| Ok(weighted_vec(p, self.dim())))
     }
 }
 

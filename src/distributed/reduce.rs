@@ -49,18 +49,15 @@ impl<C: Collective> Group<C> {
         check_headers(&headers, pass, check)?;
         // This rank's block of the sum: shard by shard in shard order (rank order is shard order).
         let n = block(me).len();
-        let mut acc = vec![0.0; n];
-        let mut s = 0;
+        let mut parts = Vec::with_capacity(shards);
         let mut at = 0;
         for (r, c) in recv_counts.iter().enumerate() {
-            for k in 0..owned[r] {
-                let part = &got[at + header.len() + k * n..at + header.len() + (k + 1) * n];
-                let w = weights[s];
-                acc.iter_mut().zip(part).for_each(|(a, g)| *a += w * g);
-                s += 1;
-            }
+            let blocks = &got[at + header.len()..at + c];
+            parts.extend((0..owned[r]).map(|k| &blocks[k * n..(k + 1) * n]));
             at += c;
         }
+        // added as `WeightedSum` adds whole gradients
+        let acc = crate::objective::weighted_vec(parts.into_iter().zip(weights.iter().copied()), n);
         let counts: Vec<usize> = (0..ranks).map(|q| block(q).len()).collect();
         let all = self.gather(&acc, &counts).map_err(Exchange::Error)?;
         if all.len() != p {

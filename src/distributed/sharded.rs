@@ -104,14 +104,11 @@ impl<'g, C: Collective, O: Objective + Sync> Sharded<'g, C, O> {
         }
     }
 
-    /// `Σ_s w_s · all_s[skip..]` over the shards' partials in shard order (from 0, one
-    /// multiply-add per shard, as `WeightedSum` adds its parts).
+    /// `Σ_s w_s · all_s[skip..]` over the shards' partials in shard order, added as
+    /// `WeightedSum` adds its parts ([`crate::objective::weighted_vec`]).
     fn fold(&self, all: &[f64], per_shard: usize, skip: usize) -> Vec<f64> {
-        let mut acc = vec![0.0; per_shard - skip];
-        for (part, w) in all.chunks(per_shard.max(1)).zip(&self.weights) {
-            acc.iter_mut().zip(&part[skip..]).for_each(|(a, p)| *a += w * p);
-        }
-        acc
+        let parts = all.chunks(per_shard.max(1)).map(|part| &part[skip..]);
+        crate::objective::weighted_vec(parts.zip(self.weights.iter().copied()), per_shard - skip)
     }
 
     /// [`Self::gather`] of a pass every shard has.
