@@ -121,10 +121,11 @@ pub mod generated;
 /// and `Vec`s of active values (`[0.0; N]`, `vec![0.0; n]`, `Vec::new()` + `push`), the
 /// methods of [`Scalar`] (`exp`, `ln`, `powi`, `powf`, `tanh`, `sigmoid`, `max`, `atan2`, ...),
 /// `f64::max(a, b)`-style calls, `std::f64::consts`, `assert!`-family macros, calls to
-/// other `#[fomoh]` functions by name (their matching pass is called: an active argument must
-/// go to an active parameter of the callee), and calls by name of functions generic over
-/// `S: Scalar` that return `S` (`fn helper<S: Scalar>(t: S, c: f64) -> S`: called with the
-/// pass's number type). Annotate functions at module level (the generated module reaches the
+/// other `#[fomoh]` functions (their matching pass is called: an active argument must go to an
+/// active parameter of the callee), and calls of functions generic over `S: Scalar` that
+/// return `S` (`fn helper<S: Scalar>(t: S, c: f64) -> S`: called with the pass's number type),
+/// by name or by path (`m::helper`, `self::`, `super::`, `crate::`, another crate's
+/// `fomoh::logsumexp`). Annotate functions at module level (the generated module reaches the
 /// function's surroundings through `use super::*`, which does not see items declared inside a
 /// function body).
 ///
@@ -140,9 +141,10 @@ pub mod generated;
 /// {helper}` is called with active values in a #[fomoh] function, but it has no derivative
 /// passes", with the fix (mark it `#[fomoh]`, or make it generic over `S: Scalar`). The macro
 /// sees only its own function, so this one comes from rustc (error E0277, through
-/// `#[diagnostic::on_unimplemented]`) rather than from the macro. A callee named by a longer
-/// path (`m::helper(x)`), or called with more than 12 arguments, must be a `#[fomoh]` function
-/// (otherwise rustc reports "function `helper` is not a crate or module").
+/// `#[diagnostic::on_unimplemented]`) rather than from the macro. The same holds for a callee
+/// named by a path (`m::helper(x)`, `crate::m::helper`, `super::helper`, another crate's
+/// function). Past 24 active arguments the refusal is a type mismatch instead ("expected fn
+/// pointer `fn(_, …) -> HyperDual<f64>`, found fn item `… -> f64 {helper}`").
 pub use fomoh_macros::fomoh;
 #[doc(hidden)]
 pub use generated::__private as __macro;

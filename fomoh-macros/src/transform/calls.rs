@@ -13,8 +13,8 @@ use syn::spanned::Spanned;
 use syn::Expr;
 
 /// The most arguments of a call through `fomoh::__macro::Callee` (its impls go this far);
-/// longer calls name the callee's module directly.
-const MAX_CALLEE_ARGS: usize = 12;
+/// longer calls coerce the callee to a function pointer returning the active type.
+const MAX_CALLEE_ARGS: usize = 24;
 
 impl Walker<'_> {
     /// A `fomoh::Scalar` method applied to an active receiver.
@@ -247,48 +247,103 @@ impl Walker<'_> {
                 _ => o.ts,
             })
             .collect();
-        if let [_] = segs.as_slice() {
-            if last.arguments.is_empty() && a.len() <= MAX_CALLEE_ARGS {
-                return Out::new(self.callee_call(&last.ident, a, p.span()), Kind::Active);
-            }
+        if p.qself.is_none() && path.segments.iter().all(|s| s.arguments.is_empty()) {
+            let idents: Vec<&Ident> = path.segments.iter().map(|s| &s.ident).collect();
+            let (name, prefix) = idents.split_last().expect("a path has segments");
+            let global = path.leading_colon.is_some();
+            return Out::new(self.callee_call(global, prefix, name, a, p.span()), Kind::Active);
         }
-        // A path to another #[fomoh] function: call the matching form of its generated module.
+        // A path with generic arguments: call the matching form of the generated module of
+        // the #[fomoh] function it names.
         let form = self.call_form();
+        let first = path.segments.first().map(|s| &s.ident);
+        let rest = path.segments.iter().skip(1).map(ToTokens::to_token_stream);
+        let path = module_path(path.leading_colon.is_some(), first, rest.collect(), 1);
         Out::new(quote_spanned!(p.span()=> #path::#form(#(#a),*)), Kind::Active)
     }
 
-    /// `name(args)` with active arguments, `name` a function in scope: its `#[fomoh]` pass of
-    /// this mode if it has one, else `name` itself, through `fomoh::__macro::Callee`. The
-    /// stand-in module `name` declared here holds `name` as the pass; a `#[fomoh]` function's
-    /// own module `name`, brought into the inner block by `use super::*`, shadows it. `Callee`
-    /// then calls the function when it returns the active type (a `#[fomoh]` pass, or a
-    /// function generic over `S: Scalar`), and otherwise refuses the call at compile time
-    /// with a message naming the function (`ActiveFn`): the macro cannot tell these apart,
-    /// it sees only its own function.
-    fn callee_call(&self, name: &Ident, args: Vec<TokenStream>, span: Span) -> TokenStream {
+    /// `prefix::name(args)` with active arguments, `name` a function in scope (or at the
+    /// module path `prefix`): its `#[fomoh]` pass of this mode if it has one, else `name`
+    /// itself, through `fomoh::__macro::Callee`. The stand-in module `name` declared here
+    /// holds `name` as the pass; a `#[fomoh]` function's own module `name`, brought into the
+    /// inner block by a glob import of `prefix`, shadows it. `Callee` then calls the function
+    /// when it returns the active type (a `#[fomoh]` pass, or a function generic over
+    /// `S: Scalar`), and otherwise refuses the call at compile time with a message naming the
+    /// function (`ActiveFn`): the macro cannot tell these apart, it sees only its own
+    /// function. Past `MAX_CALLEE_ARGS` arguments the callee is coerced to a function pointer
+    /// returning the active type instead, so a plain function is refused by a type mismatch
+    /// that names it.
+    fn callee_call(
+        &self,
+        global: bool,
+        prefix: &[&Ident],
+        name: &Ident,
+        args: Vec<TokenStream>,
+        span: Span,
+    ) -> TokenStream {
         let form = Ident::new(self.form_name(), span);
         let active = self.active_ty();
         let binds: Vec<Ident> =
             (0..args.len()).map(|i| format_ident!("__fomoh_arg{}", i, span = span)).collect();
-        let holes = binds.iter().map(|_| quote_spanned!(span=> _));
+        let holes: Vec<TokenStream> = binds.iter().map(|_| quote_spanned!(span=> _)).collect();
+        let (first, rest) = match prefix.split_first() {
+            Some((first, rest)) => (Some(*first), rest.iter().map(ToTokens::to_token_stream).collect()),
+            None => (None, Vec::new()),
+        };
+        // Seen from the pass (a child of the user's module) and from the stand-in (its child).
+        let from_pass = module_path(global, first, rest.clone(), 1);
+        let from_stand_in = module_path(global, first, rest, 2);
+        let call = if args.len() <= MAX_CALLEE_ARGS {
+            quote_spanned! {span=>
+                #[allow(unused_imports)]
+                use ::fomoh::__macro::{ActiveCallee as _, PlainCallee as _};
+                (&::fomoh::__macro::Callee::<#active, _, (#(#holes,)*)>::new(__fomoh_callee)).pick()(#(#binds),*)
+            }
+        } else {
+            quote_spanned! {span=>
+                let __fomoh_callee: fn(#(#holes),*) -> #active = __fomoh_callee;
+                __fomoh_callee(#(#binds),*)
+            }
+        };
         // In parentheses: at the start of a statement a bare `match` would end it.
         quote_spanned! {span=>
             (match (#(#args,)*) {
                 (#(#binds,)*) => {
                     #[allow(non_snake_case, unused_imports)]
                     mod #name {
-                        pub(super) use super::#name as #form;
+                        #[allow(unused_imports)]
+                        use super::*;
+                        pub(super) use #from_stand_in::#name as #form;
                     }
                     let __fomoh_callee = {
                         #[allow(unused_imports)]
-                        use super::*;
+                        use #from_pass::*;
                         #name::#form
                     };
-                    #[allow(unused_imports)]
-                    use ::fomoh::__macro::{ActiveCallee as _, PlainCallee as _};
-                    (&::fomoh::__macro::Callee::<#active, _, (#(#holes,)*)>::new(__fomoh_callee)).pick()(#(#binds),*)
+                    #call
                 }
             })
         }
+    }
+}
+
+/// A module path the user wrote (relative to the user's module: `a::b`, `self::a`,
+/// `super::a`, `crate::a`, `::krate::a`, or empty for the user's module itself), as seen from
+/// a module `depth` levels below the user's module. A relative `a::b` is left as it is: the
+/// generated modules glob-import their parent, so `a` resolves as in the user's module, and an
+/// extern crate `a` still resolves.
+fn module_path(global: bool, first: Option<&Ident>, rest: Vec<TokenStream>, depth: usize) -> TokenStream {
+    let up = (0..depth).map(|_| quote!(super));
+    let head = match first {
+        None => quote!(#(#up)::*),
+        Some(f) if global => quote!(::#f),
+        Some(f) if f == "self" => quote!(#(#up)::*),
+        Some(f) if f == "super" => quote!(#(#up)::*::super),
+        Some(f) => quote!(#f),
+    };
+    if rest.is_empty() {
+        head
+    } else {
+        quote!(#head::#(#rest)::*)
     }
 }
