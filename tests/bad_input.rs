@@ -68,6 +68,34 @@ fn bad_command_lines_are_one_line_errors_and_write_nothing() {
         (&["rosenbrock", "--dim", "100000", "--optimizers", "fomoh-kd:256"], "units of work"),
         (&["rosenbrock", "--out", "afile/out", "--iters", "1", "--seeds", "1"], "cannot write"),
         (&["demo", "--out", "afile/out"], "cannot write"),
+        (&["train", "--shards", "2"], "not provided: --distributed"),
+        (&["train", "--batch", "100000"], "--batch 100000 is larger than the training set (1438 samples"),
+        (
+            &["study", "--preset", "logreg", "--mnist", "adir", "--out", "s", "--epochs", "0"],
+            "--epochs 0: expected",
+        ),
+        (
+            &["study", "--preset", "mlp", "--mnist", "adir", "--out", "s", "--batch", "0"],
+            "--batch must be at least 1",
+        ),
+        (
+            &["study", "--preset", "logreg", "--mnist", "adir", "--out", "s", "--optimizer", "newton"],
+            "not offered",
+        ),
+        (
+            &[
+                "study",
+                "--preset",
+                "logreg",
+                "--mnist",
+                "adir",
+                "--out",
+                "s",
+                "--optimizer",
+                "fomoh-kd:1+prev",
+            ],
+            "+prev",
+        ),
     ];
     for (args, want) in cases {
         let err = one_line_error(cwd.path(), args);

@@ -1,5 +1,5 @@
 //! `fomoh study` and the FoMoH-KD variants on the command line: bad input (a missing MNIST
-//! directory, a bad policy or `+prev` with K = 1), the damped step on the digits MLP, and (with
+//! directory or files, a bad policy or `+prev` with K = 1), the damped step on the digits MLP, and (with
 //! MNIST, ignored by default) a study that is interrupted and continued.
 
 use std::path::Path;
@@ -43,6 +43,40 @@ fn a_missing_mnist_directory_is_named_with_the_files_to_put_there() {
     let e = stderr(&o);
     assert!(e.contains("no-mnist-here") && e.contains("train-images-idx3-ubyte.gz"), "{e}");
     assert!(!out.exists(), "nothing written before the data is found");
+}
+
+/// A run that fails on its data (here: MNIST's files missing from the directory) stops the
+/// study with the run's own error, and the study leaves no empty directories behind, but
+/// keeps a directory that was there before.
+#[test]
+fn a_run_failing_on_its_data_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let kept = tmp.path().join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    for (out, existed) in [(tmp.path().join("out"), false), (kept.clone(), true)] {
+        let o = fomoh(&[
+            "study",
+            "--preset",
+            "logreg",
+            "--mnist",
+            empty.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--seeds",
+            "1",
+            "--optimizer",
+            "fgd",
+        ]);
+        assert_eq!(o.status.code(), Some(1));
+        let e = stderr(&o);
+        assert!(e.contains("train-images-idx3-ubyte") && e.contains("its error is above"), "{e}");
+        assert_eq!(out.exists(), existed, "{e}");
+        if existed {
+            assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "left in {}", out.display());
+        }
+    }
 }
 
 #[test]

@@ -70,6 +70,36 @@ pub struct Global {
     pub json: bool,
 }
 
+/// A clap error as one line: its first line (clap's message is several: usage, tips), with the
+/// valid values of an invalid value and the names of missing arguments on it.
+pub fn clap_line(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let text = e.to_string();
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad arguments");
+    let line = line.trim_start_matches("error: ").trim_end_matches(':');
+    let context = |kind, before: &str| match e.get(kind) {
+        Some(ContextValue::Strings(v)) if !v.is_empty() => format!("{before}{}", v.join(", ")),
+        _ => String::new(),
+    };
+    let valid = context(ContextKind::ValidValue, "; possible values: ");
+    let missing = match e.kind() {
+        clap::error::ErrorKind::MissingRequiredArgument => context(ContextKind::InvalidArg, ": "),
+        _ => String::new(),
+    };
+    format!("{line}{missing}{valid} (see `fomoh --help`)")
+}
+
+/// `fomoh ARGS` parsed as a `train` command and checked as `train` checks its arguments before
+/// it reads data (what `fomoh study` runs on each run's arguments before it starts one).
+fn check_train_command(args: &[String]) -> CliResult<()> {
+    let cli = Cli::try_parse_from(std::iter::once("fomoh").chain(args.iter().map(String::as_str)))
+        .map_err(|e| CliError(clap_line(&e)))?;
+    match cli.command {
+        Command::Train(t) => train::check_args(&t).map(drop),
+        other => Err(CliError(format!("not a train command: {other:?}"))),
+    }
+}
+
 /// Parses the arguments and runs the subcommand.
 pub fn main() -> CliResult<ExitCode> {
     let cli = match Cli::try_parse() {
@@ -83,24 +113,11 @@ pub fn main() -> CliResult<ExitCode> {
                 }
                 ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
                     Err(CliError(
-                        "a subcommand is required: rosenbrock, train or demo (see `fomoh --help`)".into(),
+                        "a subcommand is required: rosenbrock, train, study or demo (see `fomoh --help`)"
+                            .into(),
                     ))
                 }
-                _ => {
-                    // clap's message is several lines (usage, tips); keep the first.
-                    let text = e.to_string();
-                    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad arguments");
-                    let line = line.trim_start_matches("error: ");
-                    // An invalid value: name the valid ones on the same line.
-                    use clap::error::{ContextKind, ContextValue};
-                    let valid = match e.get(ContextKind::ValidValue) {
-                        Some(ContextValue::Strings(v)) if !v.is_empty() => {
-                            format!("; possible values: {}", v.join(", "))
-                        }
-                        _ => String::new(),
-                    };
-                    Err(CliError(format!("{line}{valid} (see `fomoh --help`)")))
-                }
+                _ => Err(CliError(clap_line(&e))),
             };
         }
     };

@@ -257,41 +257,52 @@ pub fn run(a: &Args, global: Global) -> CliResult<()> {
     if seeds == 0 || seeds > 100 {
         return Err(CliError(format!("--seeds {seeds}: expected 1..=100")));
     }
+    // Every run's arguments, checked before the first run starts (and before --out is made).
+    let mut runs = Vec::new();
+    for seed in 0..seeds {
+        for (i, spec) in specs.iter().enumerate() {
+            let lr =
+                spec.lr.unwrap_or_else(|| super::default_lr(spec.kind, plan.model, super::DataArg::Mnist));
+            let dir = run_dir(&a.out, &spec.label, seed);
+            let args = train_args(a, &plan, spec, lr, seed, &dir);
+            crate::cli::check_train_command(&args)?;
+            runs.push((i, spec, seed, dir, args));
+        }
+    }
+    let made = [a.out.join("runs"), a.out.clone()].map(|d| (!d.exists()).then_some(d));
     output::create_writable_dir(&a.out)?;
     let exe = std::env::current_exe().map_err(|e| CliError(format!("cannot find the fomoh binary: {e}")))?;
     let mut results: BTreeMap<usize, Vec<RunResult>> = BTreeMap::new();
-    for seed in 0..seeds {
-        for (i, spec) in specs.iter().enumerate() {
-            let dir = run_dir(&a.out, &spec.label, seed);
-            let result = match finished(&dir, epochs) {
-                Some(r) => r,
-                None if a.summarize_only => continue,
-                None => {
-                    let lr = spec
-                        .lr
-                        .unwrap_or_else(|| super::default_lr(spec.kind, plan.model, super::DataArg::Mnist));
-                    let args = train_args(a, &plan, spec, lr, seed, &dir);
-                    if !global.quiet {
-                        eprintln!("study: {} seed {seed}", spec.label);
-                    }
-                    std::fs::create_dir_all(&dir).map_err(|e| CliError(format!("{}: {e}", dir.display())))?;
-                    let status = Command::new(&exe)
-                        .args(&args)
-                        .status()
-                        .map_err(|e| CliError(format!("cannot run {}: {e}", exe.display())))?;
-                    if !status.success() {
-                        return Err(CliError(format!(
-                            "fomoh {} failed ({status}); rerun the study to continue",
-                            args.join(" ")
-                        )));
-                    }
-                    finished(&dir, epochs).ok_or_else(|| {
-                        CliError(format!("{}: the run ended without its results", dir.display()))
-                    })?
+    for (i, spec, seed, dir, args) in runs {
+        let result = match finished(&dir, epochs) {
+            Some(r) => r,
+            None if a.summarize_only => continue,
+            None => {
+                if !global.quiet {
+                    eprintln!("study: {} seed {seed}", spec.label);
                 }
-            };
-            results.entry(i).or_default().push(result);
-        }
+                std::fs::create_dir_all(&dir).map_err(|e| CliError(format!("{}: {e}", dir.display())))?;
+                let status = Command::new(&exe)
+                    .args(&args)
+                    .status()
+                    .map_err(|e| CliError(format!("cannot run {}: {e}", exe.display())))?;
+                if !status.success() {
+                    // A run that failed before writing anything leaves no empty directory
+                    // (nor does the study, if it made them).
+                    for d in std::iter::once(&dir).chain(made.iter().flatten()) {
+                        let _ = std::fs::remove_dir(d);
+                    }
+                    return Err(CliError(format!(
+                        "fomoh {} failed ({status}; its error is above); the study continues from its finished runs when run again",
+                        args.join(" ")
+                    )));
+                }
+                finished(&dir, epochs).ok_or_else(|| {
+                    CliError(format!("{}: the run ended without its results", dir.display()))
+                })?
+            }
+        };
+        results.entry(i).or_default().push(result);
     }
     let labels: Vec<String> = specs.iter().map(|s| s.label.clone()).collect();
     let ours: Vec<(String, Curve)> = results
