@@ -5,7 +5,9 @@
 #
 #   PY=path/to/venv/bin/python scripts/paper_study.sh logreg|mlp|cnn [OUT_DIR]
 #
-# Run from the repository root. Reads MNIST from ../shared/data/mnist (MNIST=DIR to change).
+# Run from the repository root. Reads MNIST from ../shared/data/mnist (MNIST=DIR to change);
+# SEEDS="0 1 2" replaces the study's seeds. With GNU time at /usr/bin/time, each run's peak
+# resident memory (KiB) is written beside its CSV (<optimizer>-s<seed>.rss).
 # Writes OUT_DIR/<optimizer>-s<seed>.csv (default docs/results/paper/<model>); a run whose CSV
 # exists is skipped, so an interrupted study continues where it stopped.
 set -euo pipefail
@@ -27,6 +29,7 @@ case $model in
           opts="fomoh-kd:2@0.02" ;;
   *) echo "unknown model $model" >&2; exit 2 ;;
 esac
+seeds=${SEEDS:-$seeds}
 mkdir -p "$out"
 for seed in $seeds; do
   for o in $opts; do
@@ -34,7 +37,9 @@ for seed in $seeds; do
     csv="$out/${name/:/}-s$seed.csv"
     [ -s "$csv" ] && continue
     echo "== $model $name lr $lr seed $seed" >&2
-    "$py" "$peers/paper_train.py" "$mnist" "$csv.tmp" --model "$model" --optimizer "$name" \
+    timed=()
+    [ -x /usr/bin/time ] && timed=(/usr/bin/time -f %M -o "${csv%.csv}.rss")
+    "${timed[@]}" "$py" "$peers/paper_train.py" "$mnist" "$csv.tmp" --model "$model" --optimizer "$name" \
       --lr "$lr" --batch "$batch" --epochs "$epochs" --seed "$seed" $extra > /dev/null
     mv "$csv.tmp" "$csv"
   done
