@@ -30,7 +30,7 @@ use super::backend::Backend;
 use super::output::{self, Progress};
 use super::plot::XAxis;
 use super::rosenbrock::{CurvatureArg, TangentArg};
-use super::spec::{parse_specs, Kind, Spec};
+use super::spec::{check_data_directions, parse_specs, Kind, Spec};
 use super::{CliError, CliResult, Global};
 use distributed::Dist;
 use fomoh::data::{minibatch_order, mnist, Dataset};
@@ -417,6 +417,7 @@ impl Trainer {
                 model.num_params()
             )));
         }
+        check_data_directions(&specs, model.as_ref(), args.distributed)?;
         let theta0 = model.init(args.seed);
         let jit = match args.backend {
             Backend::Jit => {
