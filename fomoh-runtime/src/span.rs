@@ -164,7 +164,7 @@ impl<'a> InputSpan<'a> {
 /// An objective with the [`InputSpan`] of its first layer attached: every pass is the inner
 /// objective's, [`Objective::input_span`] is `span`. For objectives that compute their passes
 /// elsewhere (a compiled model bound to a minibatch's rows) while the span comes from the
-/// model and the batch ([`crate::models::Minibatch::input_span`](crate::Objective::input_span)).
+/// model and the batch (a [`crate::models::Minibatch`]'s [`Objective::input_span`]).
 #[derive(Clone, Copy, Debug)]
 pub struct WithSpan<'a, O> {
     inner: O,
