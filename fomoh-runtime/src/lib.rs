@@ -51,6 +51,7 @@ pub mod projection;
 pub mod real;
 pub mod rules;
 pub mod scalar;
+pub mod span;
 pub mod tensor;
 
 pub use api::{directional, gradient, hessian, hyper_dual, hyperplane, project, project_pairwise, KPass};
@@ -69,3 +70,4 @@ pub use projection::{Directions, Projection};
 pub use real::{Real, RealNum};
 pub use rules::{BinaryOp, OpParam, Partials, Rule, UnaryOp};
 pub use scalar::{logsumexp, Scalar, ScalarFn};
+pub use span::{InputSpan, WithSpan};

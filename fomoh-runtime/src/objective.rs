@@ -6,6 +6,7 @@
 
 use crate::api::{self, Projection};
 use crate::error::{check_len, Error, Result};
+use crate::span::InputSpan;
 use crate::{HyperDual, Jet, ScalarFn};
 
 /// A function `R^n -> R` that can be evaluated with forward-mode second-order AD.
@@ -58,6 +59,13 @@ pub trait Objective {
     fn gradient(&self, _x: &[f64]) -> Option<Result<Vec<f64>>> {
         None
     }
+
+    /// Where the gradient of the first layer lies, if this objective knows it (a dense layer
+    /// on a minibatch's inputs: [`InputSpan`]); `None` otherwise. FoMoH-KD with
+    /// [`data_directions`](crate::optim::FomohKd::data_directions) draws its directions there.
+    fn input_span(&self) -> Option<InputSpan<'_>> {
+        None
+    }
 }
 
 /// A reference to an objective is one (every call forwarded), so combinators such as
@@ -80,6 +88,9 @@ impl<O: Objective + ?Sized> Objective for &O {
     }
     fn gradient(&self, x: &[f64]) -> Option<Result<Vec<f64>>> {
         (**self).gradient(x)
+    }
+    fn input_span(&self) -> Option<InputSpan<'_>> {
+        (**self).input_span()
     }
 }
 

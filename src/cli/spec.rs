@@ -43,24 +43,48 @@ pub struct Spec {
     pub curvature: Option<Curvature>,
     /// FoMoH-KD with the previous step as a direction (`fomoh-kd:4+prev`).
     pub previous: bool,
+    /// FoMoH-KD with directions in the span of the first layer's inputs (`fomoh-kd:4+data`).
+    pub data: bool,
 }
 
-/// Parses FoMoH-KD's name after `fomoh-kd:`: `K[:POLICY][+prev]` with POLICY one of
-/// `paper-exact`, `robust`, `damped`.
-fn parse_kd(rest: &str, name: &str) -> CliResult<(usize, Option<Curvature>, bool)> {
-    let (rest, previous) = match rest.strip_suffix("+prev") {
-        Some(r) => (r, true),
-        None => (rest, false),
-    };
-    let (k, policy) = match rest.split_once(':') {
+/// FoMoH-KD's name after `fomoh-kd:`, parsed by [`parse_kd`].
+struct KdName {
+    k: usize,
+    curvature: Option<Curvature>,
+    previous: bool,
+    data: bool,
+}
+
+/// Parses FoMoH-KD's name after `fomoh-kd:`: `K[:POLICY][+prev][+data]` with POLICY one of
+/// `paper-exact`, `robust`, `damped` (the suffixes in any order, each at most once).
+fn parse_kd(rest: &str, name: &str) -> CliResult<KdName> {
+    let mut parts = rest.split('+');
+    let head = parts.next().unwrap_or_default();
+    let (mut previous, mut data) = (false, false);
+    for suffix in parts {
+        let flag = match suffix {
+            "prev" => &mut previous,
+            "data" => &mut data,
+            _ => {
+                return Err(CliError(format!(
+                    "unknown suffix `+{suffix}` in `{name}` (expected +prev or +data)"
+                )))
+            }
+        };
+        if *flag {
+            return Err(CliError(format!("`+{suffix}` given twice in `{name}`")));
+        }
+        *flag = true;
+    }
+    let (k, policy) = match head.split_once(':') {
         Some((k, p)) => (k, Some(p)),
-        None => (rest, None),
+        None => (head, None),
     };
     let k = match k.parse::<usize>() {
         Ok(k) if (1..=MAX_DIRECTIONS).contains(&k) => k,
         _ => {
             return Err(CliError(format!(
-                "bad K in `{name}`: expected fomoh-kd:K[:paper-exact|robust|damped][+prev] with 1 <= K <= {MAX_DIRECTIONS}"
+                "bad K in `{name}`: expected fomoh-kd:K[:paper-exact|robust|damped][+prev][+data] with 1 <= K <= {MAX_DIRECTIONS}"
             )))
         }
     };
@@ -78,11 +102,11 @@ fn parse_kd(rest: &str, name: &str) -> CliResult<(usize, Option<Curvature>, bool
     if previous && k < 2 {
         return Err(CliError(format!("`{name}`: +prev needs K >= 2 (one direction is the previous step)")));
     }
-    Ok((k, curvature, previous))
+    Ok(KdName { k, curvature, previous, data })
 }
 
 impl Spec {
-    /// Parses `fgd`, `fomoh-kd:3`, `fomoh-kd:8:damped+prev`, `adam@0.1`, ...
+    /// Parses `fgd`, `fomoh-kd:3`, `fomoh-kd:8:damped+prev`, `fomoh-kd:8+data`, `adam@0.1`, ...
     pub fn parse(s: &str) -> CliResult<Spec> {
         let s = s.trim();
         let (name, lr) = match s.split_once('@') {
@@ -105,8 +129,15 @@ impl Spec {
             "adam" => Kind::Adam,
             _ => match name.strip_prefix("fomoh-kd:") {
                 Some(rest) => {
-                    let (k, curvature, previous) = parse_kd(rest, name)?;
-                    return Ok(Spec { label: name.to_string(), kind: Kind::FomohKd(k), lr, curvature, previous });
+                    let kd = parse_kd(rest, name)?;
+                    return Ok(Spec {
+                        label: name.to_string(),
+                        kind: Kind::FomohKd(kd.k),
+                        lr,
+                        curvature: kd.curvature,
+                        previous: kd.previous,
+                        data: kd.data,
+                    });
                 }
                 None => {
                     return Err(CliError(format!(
@@ -115,7 +146,7 @@ impl Spec {
                 }
             },
         };
-        Ok(Spec { label: name.to_string(), kind, lr, curvature: None, previous: false })
+        Ok(Spec { label: name.to_string(), kind, lr, curvature: None, previous: false, data: false })
     }
 
     /// The optimizer with step size `@LR` if given, else `default_lr(kind)`.
@@ -137,7 +168,10 @@ impl Spec {
             Kind::Fomoh => cfg!(Fomoh, Fomoh::new()),
             Kind::FomohKd(k) => cfg!(
                 FomohKd,
-                FomohKd::new(k).curvature(self.curvature.unwrap_or(curvature)).previous_step(self.previous)
+                FomohKd::new(k)
+                    .curvature(self.curvature.unwrap_or(curvature))
+                    .previous_step(self.previous)
+                    .data_directions(self.data)
             ),
             Kind::FomohBp => cfg!(FomohBp, FomohBp::new()),
             Kind::Newton => cfg!(Newton, Newton::new().curvature(curvature)),
@@ -178,6 +212,7 @@ pub fn parse_specs(list: &str, k_sweep: Option<&str>) -> CliResult<Vec<Spec>> {
                     lr: None,
                     curvature: None,
                     previous: false,
+                    data: false,
                 });
             }
         }
@@ -186,6 +221,31 @@ pub fn parse_specs(list: &str, k_sweep: Option<&str>) -> CliResult<Vec<Spec>> {
         return Err(CliError("no optimizers given".into()));
     }
     Ok(specs)
+}
+
+/// Refuses `+data` (FoMoH-KD's data directions) for a model whose first layer is not dense
+/// on the inputs, and with `--distributed` (a rank holds only its shards' inputs).
+pub fn check_data_directions(
+    specs: &[Spec],
+    model: &dyn fomoh::models::Model,
+    distributed: bool,
+) -> CliResult<()> {
+    let Some(s) = specs.iter().find(|s| s.data) else { return Ok(()) };
+    if model.input_layer_width().is_none() {
+        return Err(CliError(format!(
+            "`{}`: +data draws directions in the span of the first layer's inputs, which needs a \
+             first layer dense on the inputs (logreg or mlp); {} has none",
+            s.label,
+            model.name()
+        )));
+    }
+    if distributed {
+        return Err(CliError(format!(
+            "`{}`: +data is not offered with --distributed (a rank holds only its shards' inputs)",
+            s.label
+        )));
+    }
+    Ok(())
 }
 
 /// One optimizer with all its state (settings, RNG, moments, iteration); serializable, so a

@@ -134,6 +134,14 @@ pub trait Model: Send + Sync + core::fmt::Debug {
         None
     }
 
+    /// The width `out` of the first layer if it is dense on the raw inputs, its weight
+    /// (`sample_size × out`) the first block and its bias the second (then its gradient lies
+    /// in the span of the minibatch's inputs: [`crate::InputSpan`], [`Minibatch`]'s
+    /// [`Objective::input_span`]); `None` otherwise (the default).
+    fn input_layer_width(&self) -> Option<usize> {
+        None
+    }
+
     /// The number of parameters.
     fn num_params(&self) -> usize {
         self.blocks().iter().map(Block::len).sum()
@@ -312,6 +320,10 @@ impl Model for Mlp {
     fn loss_and_gradient(&self, theta: &[f64], batch: &Batch) -> Option<Result<(f64, Vec<f64>)>> {
         Some(crate::tensor::on_pool(|| mlp_backprop(self, theta, batch)))
     }
+
+    fn input_layer_width(&self) -> Option<usize> {
+        Some(self.sizes[1])
+    }
 }
 
 /// Multinomial logistic regression `z = x W + b` (an [`Mlp`] without hidden layers).
@@ -353,6 +365,9 @@ impl Model for LogisticRegression {
     }
     fn loss_and_gradient(&self, theta: &[f64], batch: &Batch) -> Option<Result<(f64, Vec<f64>)>> {
         self.0.loss_and_gradient(theta, batch)
+    }
+    fn input_layer_width(&self) -> Option<usize> {
+        self.0.input_layer_width()
     }
 }
 
@@ -571,6 +586,15 @@ impl Objective for Minibatch<'_> {
 
     fn gradient(&self, x: &[f64]) -> Option<Result<Vec<f64>>> {
         self.model.loss_and_gradient(x, self.batch).map(|r| r.map(|(_, g)| g))
+    }
+
+    /// The batch's inputs as the span of the model's first layer, if it is dense on them
+    /// ([`Model::input_layer_width`]).
+    fn input_span(&self) -> Option<crate::InputSpan<'_>> {
+        let out = self.model.input_layer_width()?;
+        let x = &self.batch.x;
+        let rows = x.shape().first().copied()?;
+        crate::InputSpan::new(0, x.re(), rows, self.model.sample_size(), out).ok()
     }
 }
 

@@ -1,8 +1,8 @@
 //! The optimizers. Each is a small struct (settings + state, serializable for checkpoints)
 //! with builder methods and an [`Optimizer`] implementation.
 
-use super::damped;
 use super::linalg::{cholesky_solve, identity, inverse, mat_vec, symmetric_eigen, Matrix};
+use super::{aligned, damped};
 use super::{
     Core, Curvature, Fallback, NonFinitePolicy, Optimizer, Schedule, Settings, StepReport, Tangents,
     MAX_DIRECTIONS, MAX_NEWTON_DIM, ROBUST_EIGEN_FLOOR,
@@ -231,7 +231,9 @@ pub(super) fn solve_curvature(h: &[Vec<f64>], f: &[f64], policy: Curvature) -> (
 /// FoMoH-KD: `F_i = ∇f·v_i`, `H̃_ij = v_iᵀHv_j`, `κ = −H̃⁻¹F`, `θ ← θ + η Σ κ_i v_i`.
 /// One k-direction pass per step for `k <= MAX_K` (16, through [`Objective::project`]), pairwise
 /// hyper-dual passes beyond. Under [`Curvature::Damped`] one primal pass more per step (the
-/// actual decrease). With [`FomohKd::previous_step`] the first direction is the previous step.
+/// actual decrease). With [`FomohKd::previous_step`] the first direction is the previous step;
+/// with [`FomohKd::data_directions`] the fresh directions lie in the span of the first layer's
+/// inputs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FomohKd {
     core: Core,
@@ -246,6 +248,9 @@ pub struct FomohKd {
     /// The last step taken (empty before the first, or without `previous_step`).
     #[serde(default)]
     previous: Vec<f64>,
+    /// Whether the fresh directions are drawn in the objective's input span.
+    #[serde(default)]
+    data_directions: bool,
 }
 
 impl FomohKd {
@@ -259,6 +264,7 @@ impl FomohKd {
             lambda: 0.0,
             previous_step: false,
             previous: Vec::new(),
+            data_directions: false,
         }
     }
     /// Sets the curvature policy.
@@ -273,6 +279,21 @@ impl FomohKd {
     pub fn previous_step(mut self, on: bool) -> Self {
         self.previous_step = on;
         self
+    }
+    /// Draws the fresh directions inside the span where the first layer's gradient lies
+    /// ([`Objective::input_span`], [`crate::InputSpan`]): weights `(X − 1μᵀ)ᵀ U` and bias
+    /// `1ᵀ U` on the minibatch's inputs `X` (mean input `μ`) with `U` drawn from the [`Tangents`]
+    /// distribution, scaled to the length of a Gaussian tangent on the layer, fresh tangents
+    /// on the other parameters. Same cost per step (one product of the inputs with `U`, no
+    /// backward pass). A step errs ([`Error::Unsupported`]) on an objective without an input
+    /// span. Not in the paper.
+    pub fn data_directions(mut self, on: bool) -> Self {
+        self.data_directions = on;
+        self
+    }
+    /// Whether the fresh directions are drawn in the objective's input span.
+    pub fn uses_data_directions(&self) -> bool {
+        self.data_directions
     }
     /// The number of directions.
     pub fn k(&self) -> usize {
@@ -319,8 +340,9 @@ impl FomohKd {
         Ok(())
     }
 
-    /// The step's directions: the previous step (if on and there is one) and fresh tangents.
-    fn directions(&mut self, n: usize) -> Result<Vec<Vec<f64>>> {
+    /// The step's directions: the previous step (if on and there is one) and fresh ones
+    /// (tangents, or drawn in `obj`'s input span).
+    fn directions(&mut self, obj: &dyn Objective, n: usize) -> Result<Vec<Vec<f64>>> {
         let mut dirs = Vec::with_capacity(self.k);
         if self.previous_step && !self.previous.is_empty() {
             if self.previous.len() != n {
@@ -331,6 +353,17 @@ impl FomohKd {
                 let c = (n as f64).sqrt() / norm;
                 dirs.push(self.previous.iter().map(|v| c * v).collect());
             }
+        }
+        if self.data_directions {
+            let span = obj.input_span().ok_or_else(|| {
+                Error::Unsupported(
+                    "fomoh-kd with data directions needs an objective with an input span (a model \
+                     whose first layer is dense on the inputs, on a minibatch)"
+                        .into(),
+                )
+            })?;
+            let fresh = self.k - dirs.len();
+            dirs.extend(aligned::directions(&mut self.core, &span, n, fresh)?);
         }
         while dirs.len() < self.k {
             dirs.push(self.core.tangent(n));
@@ -347,7 +380,7 @@ impl FomohKd {
                 self.k, self.k
             )));
         }
-        let dirs = self.directions(n)?;
+        let dirs = self.directions(obj, n)?;
         let p = obj.project(theta, &dirs)?;
         let mut rep = self.core.report(p.value);
         rep.directional = p.grad.clone();

@@ -24,7 +24,8 @@
 //! exactly singular, identity fallback, indefinite `H̃` passes through). The report says which
 //! was used ([`Fallback`]). [`Curvature::Damped`] adapts a Levenberg–Marquardt damping per
 //! step from the actual decrease (one extra primal pass) and refuses steps that raise the loss;
-//! [`FomohKd::previous_step`] makes the previous step one of the K directions.
+//! [`FomohKd::previous_step`] makes the previous step one of the K directions, and
+//! [`FomohKd::data_directions`] draws the directions in the span of the first layer's inputs.
 //!
 //! Bad input: a non-finite or wrong-length θ is an `Err`; a non-finite loss, derivative,
 //! curvature or step is an `Err` (default) or a skipped step recorded in the report
@@ -51,6 +52,7 @@
 //! assert!(report.final_loss() < 1e-10);
 //! ```
 
+mod aligned;
 mod checkpoint;
 mod damped;
 mod guard;

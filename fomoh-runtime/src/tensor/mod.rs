@@ -22,7 +22,7 @@
 //! through one plane-level chain rule (see [`ops`]).
 
 mod binary;
-mod gemm;
+pub(crate) mod gemm;
 pub mod ops;
 
 pub(crate) use gemm::{gemm, MatRef};

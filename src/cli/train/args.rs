@@ -43,7 +43,8 @@ pub struct Args {
     pub mnist: Option<PathBuf>,
     /// Comma-separated optimizers: fgd, fomoh, fomoh-kd:K, fomoh-bp, sgd, adam; append @LR
     /// to set one's step size (e.g. fgd,fomoh-kd:4,adam@0.01). FoMoH-KD takes a curvature
-    /// policy and the previous step as a direction in its name: fomoh-kd:8:damped+prev.
+    /// policy, the previous step as a direction and data directions in its name:
+    /// fomoh-kd:8:damped+prev, fomoh-kd:16:damped+prev+data.
     #[arg(long, alias = "optimizers", default_value = "fomoh-kd:4")]
     pub optimizer: String,
     /// Passes over the training set.

@@ -5,9 +5,9 @@ use super::{Args, Precision};
 use crate::cli::spec::AnyOptimizer;
 use fomoh::data::Batch;
 use fomoh::jit::{compile_model, BoundModel, CompiledModel};
-use fomoh::models::Model;
+use fomoh::models::{Minibatch, Model};
 use fomoh::optim::{LastGood, StepReport};
-use fomoh::{Objective, WeightedSum};
+use fomoh::{InputSpan, Objective, WeightedSum, WithSpan};
 use std::collections::HashMap;
 /// The fewest rows a shard of a `--backend jit` minibatch gets (smaller batches run whole).
 const MIN_SHARD_ROWS: usize = 16;
@@ -80,6 +80,20 @@ fn bind_each<'a, T: fomoh::jit::JitFloat>(
     programs.iter().zip(bounds.windows(2)).map(|(p, w)| p.bind_rows(batch, w[0]..w[1])).collect()
 }
 
+/// One guarded step on `obj`, with `span` attached if there is one.
+fn step_with_span<O: Objective>(
+    guard: &mut LastGood,
+    optimizer: &mut AnyOptimizer,
+    obj: O,
+    span: Option<InputSpan<'_>>,
+    theta: &mut [f64],
+) -> fomoh::Result<StepReport> {
+    match span {
+        Some(span) => guard.step(optimizer, &WithSpan::new(obj, span)?, theta),
+        None => guard.step(optimizer, &obj, theta),
+    }
+}
+
 impl JitModel {
     /// The JIT form of the session's model, in the float type of `--precision`.
     pub(super) fn new(args: &Args) -> Self {
@@ -93,7 +107,8 @@ impl JitModel {
     /// One optimizer step of `model` on `batch` (already checked against the model by
     /// [`fomoh::models::Minibatch::new`]): the batch split into [`shards`] shards of rows,
     /// each bound to the compiled model of its size (a `WeightedSum` whose shards run side by
-    /// side: the mean over the batch, in every pass).
+    /// side: the mean over the batch, in every pass), with the batch's input span if the
+    /// model has one (for FoMoH-KD's data directions).
     pub(super) fn step(
         &mut self,
         model: &dyn Model,
@@ -105,14 +120,16 @@ impl JitModel {
         let n = batch.labels.len();
         let shards = shards(n);
         let bounds: Vec<usize> = (0..=shards).map(|s| n * s / shards).collect();
+        let minibatch = Minibatch::new(model, batch)?;
+        let span = minibatch.input_span();
         match &mut self.programs {
             ShardPrograms::F32(programs) => {
                 let programs = shard_programs(programs, model, &bounds)?;
-                guard.step(optimizer, &bind_shards(&programs, batch, &bounds)?, theta)
+                step_with_span(guard, optimizer, bind_shards(&programs, batch, &bounds)?, span, theta)
             }
             ShardPrograms::F64(programs) => {
                 let programs = shard_programs(programs, model, &bounds)?;
-                guard.step(optimizer, &bind_shards(&programs, batch, &bounds)?, theta)
+                step_with_span(guard, optimizer, bind_shards(&programs, batch, &bounds)?, span, theta)
             }
         }
     }

@@ -31,7 +31,7 @@ use super::backend::Backend;
 use super::output::{self, Progress};
 use super::plot::XAxis;
 use super::rosenbrock::TangentArg;
-use super::spec::{Kind, Spec};
+use super::spec::{check_data_directions, Kind, Spec};
 use super::{CliError, CliResult, Global};
 pub use args::{check_args, default_lr, Args, DataArg, ModelArg, Precision};
 use distributed::Dist;
@@ -181,6 +181,7 @@ impl Trainer {
                 model.num_params()
             )));
         }
+        check_data_directions(&specs, model.as_ref(), args.distributed)?;
         let theta0 = model.init(args.seed);
         let jit = match args.backend {
             Backend::Jit => {

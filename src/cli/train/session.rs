@@ -145,12 +145,13 @@ pub(super) struct Expected<'a> {
 }
 
 /// Whether `opt` is the optimizer `spec` names (with its K, and for FoMoH-KD the previous
-/// step and the curvature policy if the name gives one).
+/// step, the data directions and the curvature policy if the name gives one).
 fn is_kind(opt: &AnyOptimizer, spec: &Spec) -> bool {
     match (opt, spec.kind) {
         (AnyOptimizer::FomohKd(o), Kind::FomohKd(k)) => {
             o.k() == k
                 && o.uses_previous_step() == spec.previous
+                && o.uses_data_directions() == spec.data
                 && spec.curvature.is_none_or(|c| c == o.curvature_policy())
         }
         (AnyOptimizer::Fgd(_), Kind::Fgd)
