@@ -41,7 +41,15 @@ struct Frame {
     flip: Option<usize>,
     /// A flipped pass met more guards than the first pass.
     overrun: bool,
+    /// An evaluation ([`eval_only`]): nothing is recorded; tracers carry [`EVAL_CONST`] or
+    /// [`EVAL_VAR`] instead of a node.
+    eval: bool,
 }
+
+/// The node id of a tracer in an evaluation ([`eval_only`]) whose value is a literal.
+const EVAL_CONST: NodeId = NodeId::MAX - 1;
+/// The node id of a tracer in an evaluation whose value depends on the inputs.
+const EVAL_VAR: NodeId = NodeId::MAX - 2;
 
 thread_local! {
     static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
@@ -64,14 +72,26 @@ fn with_frame<R>(epochs: &[u32], f: impl FnOnce(&mut Frame) -> R) -> Option<R> {
 
 impl Tracer {
     fn record(epochs: &[u32], op: impl FnOnce(&[NodeId]) -> Op, ids: &[NodeId], val: f64) -> Tracer {
-        match with_frame(epochs, |fr| (fr.epoch, fr.builder.push(op(ids)))) {
+        let push = |fr: &mut Frame| {
+            if fr.eval {
+                // a function of literals only is a literal (as the builder folds it)
+                let konst = !ids.is_empty() && ids.iter().all(|&i| i == EVAL_CONST);
+                return (fr.epoch, if konst { EVAL_CONST } else { EVAL_VAR });
+            }
+            (fr.epoch, fr.builder.push(op(ids)))
+        };
+        match with_frame(epochs, push) {
             Some((epoch, id)) => Tracer { id, epoch, val },
             None => Tracer { id: NodeId::MAX, epoch: 0, val },
         }
     }
 
     fn constant(c: f64) -> Tracer {
-        match with_frame(&[], |fr| (fr.epoch, fr.builder.push(Op::Const(c)))) {
+        let push = |fr: &mut Frame| match fr.eval {
+            true => (fr.epoch, EVAL_CONST),
+            false => (fr.epoch, fr.builder.push(Op::Const(c))),
+        };
+        match with_frame(&[], push) {
             Some((epoch, id)) => Tracer { id, epoch, val: c },
             None => Tracer { id: NodeId::MAX, epoch: 0, val: c },
         }
@@ -95,6 +115,9 @@ impl Tracer {
     fn guard(&self, cmp: Cmp, o: &Tracer) -> bool {
         let value = cmp.eval(self.val, o.val);
         with_frame(&[self.epoch, o.epoch], |fr| {
+            if fr.eval {
+                return value;
+            }
             let nodes = &fr.builder.graph.nodes;
             let both_const = nodes.get(self.id as usize).is_some_and(Op::is_const)
                 && nodes.get(o.id as usize).is_some_and(Op::is_const);
@@ -162,6 +185,52 @@ where
     Ok(first.map(|k| (g, k)))
 }
 
+/// Evaluates `f` at `(x, data)` in `f64` through tracers that record nothing (every
+/// comparison decided by value, as the runtime decides it): the function's value at a point,
+/// at a fraction of a trace's cost. The same errors as a trace (a tracer of another trace, a
+/// value read from a traced value).
+pub(crate) fn eval_only<F>(x: &[f64], data: &[f64], f: F) -> JitResult<f64>
+where
+    F: Fn(&[Tracer], &[Tracer]) -> Tracer,
+{
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            FRAMES.with(|fr| fr.borrow_mut().pop());
+        }
+    }
+    let epoch = EPOCH.fetch_add(1, AtomicOrdering::Relaxed);
+    FRAMES.with(|fr| {
+        fr.borrow_mut().push(Frame {
+            epoch,
+            builder: Builder::new(0, 0, false),
+            foreign: false,
+            escape: false,
+            flip: None,
+            overrun: false,
+            eval: true,
+        })
+    });
+    let pop = Pop;
+    let tracer = |&val: &f64| Tracer { id: EVAL_VAR, epoch, val };
+    let xs: Vec<Tracer> = x.iter().map(tracer).collect();
+    let ds: Vec<Tracer> = data.iter().map(tracer).collect();
+    let out = f(&xs, &ds);
+    let (foreign, escape) = FRAMES.with(|fr| {
+        let fr = fr.borrow();
+        let top = fr.last().expect("frame pushed by eval_only");
+        (top.foreign, top.escape)
+    });
+    drop(pop);
+    if foreign || out.epoch != epoch {
+        return Err(JitError::ForeignTracer);
+    }
+    if escape {
+        return Err(JitError::ValueEscape);
+    }
+    Ok(out.val)
+}
+
 /// Traces `f` at `(x, data)`, and a second time with every guard flipped if `flip`; returns
 /// the graph and, if the second pass ran to its end, the guard sites of the first pass.
 fn trace_passes(
@@ -197,6 +266,7 @@ fn trace_passes(
             escape: false,
             flip: None,
             overrun: false,
+            eval: false,
         })
     });
     let pop = Pop;
@@ -260,7 +330,11 @@ impl Scalar for Tracer {
     /// guarded. Compare tracers instead (`a < b` is recorded as a guard).
     fn value(&self) -> f64 {
         let _ = with_frame(&[self.epoch], |fr| {
-            if !fr.builder.graph.nodes.get(self.id as usize).is_some_and(Op::is_const) {
+            let konst = match fr.eval {
+                true => self.id == EVAL_CONST,
+                false => fr.builder.graph.nodes.get(self.id as usize).is_some_and(Op::is_const),
+            };
+            if !konst {
                 fr.escape = true;
             }
         });
