@@ -24,6 +24,9 @@ use fomoh::jit::Options;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The numbers printed by a run traced in full and by an instantiated run.
+type Pair = (Vec<String>, Vec<String>);
+
 /// The variable that makes a child process measure one configuration.
 const ONE: &str = "FOMOH_COMPILE_ONE";
 
@@ -137,7 +140,7 @@ fn main() -> Result<(), fomoh::Error> {
     );
     for (what, n) in rows {
         let mut flag = String::new();
-        let mut runs: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+        let mut runs: Vec<Pair> = Vec::new();
         for _ in 0..reps {
             let a = child(what, n, false);
             let b = child(what, n, true);
@@ -147,7 +150,7 @@ fn main() -> Result<(), fomoh::Error> {
         let num = |r: &Vec<String>, i: usize| r[i].parse::<f64>().unwrap_or(f64::NAN);
         // compile: until every mode has run once, less one more run of every mode
         let compile = |r: &Vec<String>| num(r, 0) - num(r, 3);
-        let col = |f: &dyn Fn(&(Vec<String>, Vec<String>)) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
+        let col = |f: &dyn Fn(&Pair) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
         println!(
             "{:<15} {:>8} | {:>13} {:>11} {:>11} | {:>13} {:>11} {:>11} {:>5} | {:>11}",
             what,

@@ -36,14 +36,14 @@ fn why_not(p: &Program) -> String {
     p.prepare(Mode::Primal).unwrap().not_instantiated.unwrap_or("").to_string()
 }
 
+/// A value, a hyper-dual pass (`re, e1, e2, e12`) and a K = 4 projection.
+type Passes = (f64, [f64; 4], Projection<f64>);
+
+/// Runs the passes of one program at a point along four directions.
+type Run<'a> = dyn Fn(&[f64], &[Vec<f64>]) -> Passes + 'a;
+
 /// Value, hyper-dual and the K = 4 projection of two evaluators agree to `rel`.
-fn agree(
-    what: &str,
-    a: &dyn Fn(&[f64], &[Vec<f64>]) -> (f64, [f64; 4], Projection<f64>),
-    b: &dyn Fn(&[f64], &[Vec<f64>]) -> (f64, [f64; 4], Projection<f64>),
-    x: &[f64],
-    rel: f64,
-) {
+fn agree(what: &str, a: &Run<'_>, b: &Run<'_>, x: &[f64], rel: f64) {
     let d = dirs(4, x.len());
     let (va, ha, pa) = a(x, &d);
     let (vb, hb, pb) = b(x, &d);
@@ -60,14 +60,14 @@ fn agree(
     }
 }
 
-fn passes(p: &Program) -> impl Fn(&[f64], &[Vec<f64>]) -> (f64, [f64; 4], Projection<f64>) + '_ {
+fn passes(p: &Program) -> impl Fn(&[f64], &[Vec<f64>]) -> Passes + '_ {
     move |x, d| {
         let hd = p.hyper_dual(x, &d[0], &d[1]).unwrap();
         (p.value(x).unwrap(), [hd.re, hd.e1, hd.e2, hd.e12], p.project(x, d).unwrap())
     }
 }
 
-fn bound(q: &BoundProgram) -> impl Fn(&[f64], &[Vec<f64>]) -> (f64, [f64; 4], Projection<f64>) + '_ {
+fn bound(q: &BoundProgram) -> impl Fn(&[f64], &[Vec<f64>]) -> Passes + '_ {
     move |x, d| {
         let hd = q.hyper_dual(x, &d[0], &d[1]).unwrap();
         (q.value(x).unwrap(), [hd.re, hd.e1, hd.e2, hd.e12], q.project(x, d).unwrap())
