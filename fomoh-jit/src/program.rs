@@ -53,14 +53,15 @@ pub struct Options {
     /// outside the terms, nested branches) the guarded trace is kept.
     pub select_branches: bool,
     /// Build the rerolled program of a large [`compile`] or [`compile_with_inputs`] from
-    /// traces at three small sizes instead of a trace at the requested size (default on):
+    /// traces at four small sizes instead of a trace at the requested size (default on):
     /// compile time then does not grow with the size. The size is `n` for [`compile`] (the
     /// length of `x`), and for [`compile_with_inputs`] the data lengths of at least
     /// [`Options::instantiate_min_size`], varied together (each a multiple of their greatest
     /// common divisor, kept; shorter lengths and `n` stay as given). It applies when every
     /// small trace rerolls without guards (branches inside the terms compiled as selects are
-    /// fine), the three rerolled programs have the same structure and every shape, offset,
-    /// index and literal in them is affine in the size (`n`, `n - 1` and `1 / n` are). It
+    /// fine), the rerolled programs have the same structure and every shape, offset, index
+    /// and literal in them is affine in the size (`n`, `n - 1` and `1 / n` are; read from
+    /// three sizes, the fourth must be the program those predict for it). It
     /// assumes the function's control flow depends on the size only as the small traces show;
     /// as a check, the function is evaluated once at the requested size (in `f64`, without
     /// recording) at a fixed point and the instantiated program must give the same value to

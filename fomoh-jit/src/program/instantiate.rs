@@ -1,13 +1,14 @@
 //! A large program built from small traces ([`Options::instantiate`]): the function is traced
-//! and rerolled at three small sizes (the probes), the three rerolled programs are compared
-//! and extended to the requested size ([`crate::reroll::instantiate`]), and the result is
+//! and rerolled at four small sizes (the probes), the first three rerolled programs are
+//! compared and extended to the requested size ([`crate::reroll::instantiate`]) and to the
+//! fourth probe size, where the extension must be the program traced there, and the result is
 //! checked against one evaluation of the function at the requested size.
 //!
 //! The size: for a function without data inputs, `n` (the length of `x`); with data inputs,
 //! their greatest common divisor `m` over the lengths of at least
 //! [`Options::instantiate_min_size`] (each such length is `k_j · m` and becomes `k_j · p` at
 //! probe size `p`; the other lengths and `n` are kept). The probes are `256 + 64 i + (m mod
-//! 64)`, `i = 0, 1, 2`: large enough for every sum to reroll, and of the requested size's
+//! 64)`, `i = 0..4`: large enough for every sum to reroll, and of the requested size's
 //! residue modulo 64, so that code that depends on the size modulo a small power of two
 //! (an unrolled loop and its tail) has the same shape at the probes and at `m`.
 //!
@@ -18,7 +19,7 @@
 
 use super::traced::{Deferred, Traced};
 use super::{split_call, trace_source, Options, Source};
-use crate::reroll::instantiate::{instantiate, Probes};
+use crate::reroll::instantiate::{instantiate, predicts, Probes};
 use crate::reroll::{self};
 use crate::stage::Mode;
 use crate::tensor::TensorProgram;
@@ -100,8 +101,8 @@ pub(super) fn instantiated(
     }
     let sizing = Sizing::new(n, lens, options.instantiate_min_size)?;
     let n_at = |p: usize| sizing.params.map_or(n, |_| p);
-    let sizes: [usize; 3] = core::array::from_fn(|i| PROBE_BASE + i * PROBE_STEP + sizing.m % PROBE_STEP);
-    let mut programs: Vec<TensorProgram> = Vec::with_capacity(3);
+    let sizes: [usize; 4] = core::array::from_fn(|i| PROBE_BASE + i * PROBE_STEP + sizing.m % PROBE_STEP);
+    let mut programs: Vec<TensorProgram> = Vec::with_capacity(4);
     let mut probe_nodes = 0;
     for &p in &sizes {
         let (_, lp) = sizing.at(p);
@@ -122,8 +123,15 @@ pub(super) fn instantiated(
         }
         programs.push(r.tensor);
     }
-    let programs = [&programs[0], &programs[1], &programs[2]];
-    let tensor = instantiate(&Probes { sizes, programs }, sizing.m)?;
+    let probes = Probes {
+        sizes: [sizes[0], sizes[1], sizes[2]],
+        programs: [&programs[0], &programs[1], &programs[2]],
+    };
+    // the fourth probe, predicted from the first three
+    if !predicts(&instantiate(&probes, sizes[3])?, &programs[3]) {
+        return Err("the program predicted for a fourth probe size is not the one traced there");
+    }
+    let tensor = instantiate(&probes, sizing.m)?;
     let total: usize = lens.iter().sum();
     if tensor.dim() != n {
         return Err("the instantiated program has another number of parameters");

@@ -9,7 +9,8 @@
 //! to rounding). The slope of each number is read from the first two probes and checked at
 //! the third; the program at the requested size is then recorded again, node by node,
 //! through the [`TensorBuilder`] (so every shape, offset and index is checked as when the
-//! rerolling pass records it).
+//! rerolling pass records it). The caller also instantiates the program at a fourth probe
+//! size and compares it with the program traced there ([`predicts`]).
 
 use crate::tensor::{TNode, TOp, Tensor, TensorBuilder, TensorProgram};
 
@@ -119,6 +120,26 @@ pub(crate) fn instantiate(probes: &Probes<'_>, at: usize) -> Result<TensorProgra
     }
     let out = *map.get(a.output().index()).ok_or(DIFFER)?;
     builder.finish(out).map_err(|_| BUILD)
+}
+
+/// Whether `got` (instantiated at a probe size) is the program traced there, `want`: the
+/// same nodes, shapes, offsets and indices, literals equal to rounding.
+pub(crate) fn predicts(got: &TensorProgram, want: &TensorProgram) -> bool {
+    let (g, w) = (got.nodes(), want.nodes());
+    g.len() == w.len()
+        && got.output() == want.output()
+        && got.dim() == want.dim()
+        && g.iter().zip(w).all(|(x, y)| {
+            x.shape == y.shape
+                && match (&x.op, &y.op) {
+                    (TOp::Const(a), TOp::Const(b)) => {
+                        a.to_bits() == b.to_bits() || (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
+                    }
+                    (TOp::Gather(p, i), TOp::Gather(q, j)) => p == q && i == j,
+                    (TOp::Data(_) | TOp::MaxSelect(..), _) | (_, TOp::Data(_) | TOp::MaxSelect(..)) => false,
+                    (p, q) => format!("{p:?}") == format!("{q:?}"),
+                }
+        })
 }
 
 /// A node's shape at `at`.
