@@ -57,7 +57,8 @@ pub struct Options {
     /// compile time then does not grow with the size. The size is `n` for [`compile`] (the
     /// length of `x`), and for [`compile_with_inputs`] the data lengths of at least
     /// [`Options::instantiate_min_size`], varied together (each a multiple of their greatest
-    /// common divisor, kept; shorter lengths and `n` stay as given). It applies when every
+    /// common divisor, kept; shorter lengths stay as given, and so does `n` unless it is that
+    /// large too: then it must be a multiple of the size and follows it). It applies when every
     /// small trace rerolls without guards (branches inside the terms compiled as selects are
     /// fine), the rerolled programs have the same structure and every shape, offset, index
     /// and literal in them is affine in the size (`n`, `n - 1` and `1 / n` are; read from

@@ -199,6 +199,29 @@ fn a_mean_is_instantiated_and_a_position_not_affine_in_the_size_is_still_right()
 }
 
 #[test]
+fn a_parameter_per_data_point_follows_the_data() {
+    // a latent per point with a prior: Σ (t_i - d_i)² + 0.1 Σ t_i², t_{n} the shared scale
+    let f = |t: &[fomoh_jit::Tracer], d: &[&[fomoh_jit::Tracer]]| {
+        let fit: fomoh_jit::Tracer = d[0].iter().zip(t).map(|(&y, &z)| (z - y).powi(2)).sum();
+        let prior: fomoh_jit::Tracer = t[..d[0].len()].iter().map(|&z| z * z).sum();
+        fit * t[t.len() - 1].exp() + prior * Scalar::from_f64(0.1)
+    };
+    for pts in [1024, 1500] {
+        // one parameter per point and a shared one: not a multiple of the data size
+        let p = compile_with_inputs_opts(pts + 1, &[pts], f, &on()).unwrap();
+        assert!(why_not(&p).contains("parameter count"), "{}", why_not(&p));
+        // two parameters per point (the last point's second one is the shared scale)
+        let p = compile_with_inputs_opts(2 * pts, &[pts], f, &on()).unwrap();
+        assert!(instantiated(&p), "{}", why_not(&p));
+        let full = compile_with_inputs_opts(2 * pts, &[pts], f, &off()).unwrap();
+        let ys = point(pts);
+        let (a, b) = (p.bind(&[&ys]).unwrap(), full.bind(&[&ys]).unwrap());
+        let t: Vec<f64> = point(2 * pts).iter().map(|v| v - 1.0).collect();
+        agree(&format!("per point {pts}"), &bound(&a), &bound(&b), &t, 1e-11);
+    }
+}
+
+#[test]
 fn what_cannot_be_instantiated_is_traced_in_full_and_says_why() {
     // reads a fixed position past the probe sizes: panics there, runs at the real size
     fn fixed<S: Scalar>(x: &[S]) -> S {

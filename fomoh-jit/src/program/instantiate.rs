@@ -7,7 +7,9 @@
 //! The size: for a function without data inputs, `n` (the length of `x`); with data inputs,
 //! their greatest common divisor `m` over the lengths of at least
 //! [`Options::instantiate_min_size`] (each such length is `k_j · m` and becomes `k_j · p` at
-//! probe size `p`; the other lengths and `n` are kept). The probes are `256 + 64 i + (m mod
+//! probe size `p`; the other lengths are kept, and so is `n` unless it is that large too: then
+//! it must be a multiple of `m` and follows it, a parameter per point, or nothing is
+//! instantiated, as the small traces would each trace all of the parameters). The probes are `256 + 64 i + (m mod
 //! 64)`, `i = 0..4`: large enough for every sum to reroll, and of the requested size's
 //! residue modulo 64, so that code that depends on the size modulo a small power of two
 //! (an unrolled loop and its tail) has the same shape at the probes and at `m`.
@@ -40,7 +42,7 @@ const CHECK_TOL: f64 = 1e-9;
 struct Sizing {
     /// The requested size.
     m: usize,
-    /// `n` follows the size (no data inputs), else it is kept.
+    /// `n` is this multiple of the size, or it is kept (`None`).
     params: Option<usize>,
     /// Per data input: its multiple of the size, or its kept length.
     lens: Vec<Result<usize, usize>>,
@@ -52,7 +54,7 @@ impl Sizing {
         let min = min.max(MIN_SIZE);
         if lens.is_empty() {
             return if n >= min {
-                Ok(Sizing { m: n, params: Some(n), lens: Vec::new() })
+                Ok(Sizing { m: n, params: Some(1), lens: Vec::new() })
             } else {
                 Err(SMALL)
             };
@@ -66,14 +68,21 @@ impl Sizing {
                 "the large data lengths share no common size (their greatest common divisor is small)",
             );
         }
+        // a large parameter count follows the data (a parameter per point) or is refused:
+        // the small traces would each trace all of it
+        let params = match n {
+            n if n < min => None,
+            n if n % m == 0 => Some(n / m),
+            _ => return Err("the parameter count is large and not a multiple of the data size"),
+        };
         let lens = lens.iter().map(|&l| if l >= min { Ok(l / m) } else { Err(l) }).collect();
-        Ok(Sizing { m, params: None, lens })
+        Ok(Sizing { m, params, lens })
     }
 
-    /// `n` and the data lengths at size `p`.
-    fn at(&self, p: usize) -> (usize, Vec<usize>) {
+    /// `n` (given `n` at the requested size) and the data lengths at size `p`.
+    fn at(&self, n: usize, p: usize) -> (usize, Vec<usize>) {
         let lens = self.lens.iter().map(|l| l.map_or_else(|kept| kept, |k| k * p)).collect();
-        (self.params.map_or_else(|| 0, |_| p), lens)
+        (self.params.map_or(n, |k| k * p), lens)
     }
 }
 
@@ -100,13 +109,12 @@ pub(super) fn instantiated(
         return Err("rerolling is off (Options::reroll)");
     }
     let sizing = Sizing::new(n, lens, options.instantiate_min_size)?;
-    let n_at = |p: usize| sizing.params.map_or(n, |_| p);
     let sizes: [usize; 4] = core::array::from_fn(|i| PROBE_BASE + i * PROBE_STEP + sizing.m % PROBE_STEP);
     let mut programs: Vec<TensorProgram> = Vec::with_capacity(4);
     let mut probe_nodes = 0;
     for &p in &sizes {
-        let (_, lp) = sizing.at(p);
-        let (np, total) = (n_at(p), lp.iter().sum::<usize>());
+        let (np, lp) = sizing.at(n, p);
+        let total = lp.iter().sum::<usize>();
         // a function that cannot run at a small size (it indexes past a fixed position)
         let traced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             trace_source(source, &vec![f64::NAN; np], &vec![f64::NAN; total], &lp, options)
@@ -180,9 +188,13 @@ mod tests {
     #[test]
     fn sizes_follow_the_size_and_keep_ratios() {
         let s = Sizing::new(10_000, &[], 4096).unwrap();
-        assert_eq!((s.m, s.at(300)), (10_000, (300, vec![])));
+        assert_eq!((s.m, s.at(10_000, 300)), (10_000, (300, vec![])));
         let s = Sizing::new(3, &[100_000, 300_000, 5], 4096).unwrap();
-        assert_eq!((s.m, s.at(300)), (100_000, (0, vec![300, 900, 5])));
+        assert_eq!((s.m, s.at(3, 300)), (100_000, (3, vec![300, 900, 5])));
+        // a parameter per point follows the data
+        let s = Sizing::new(200_000, &[100_000], 4096).unwrap();
+        assert_eq!(s.at(200_000, 300), (600, vec![300]));
+        assert!(Sizing::new(150_001, &[100_000], 4096).is_err());
         assert!(Sizing::new(3, &[5000, 5001], 4096).is_err());
         assert!(Sizing::new(3, &[1000, 1000], 4096).is_err());
         assert!(Sizing::new(2000, &[], 4096).is_err());
