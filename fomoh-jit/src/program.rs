@@ -58,7 +58,9 @@ pub struct Options {
     /// length of `x`), and for [`compile_with_inputs`] the data lengths of at least
     /// [`Options::instantiate_min_size`], varied together (each a multiple of their greatest
     /// common divisor, kept; shorter lengths stay as given, and so does `n` unless it is that
-    /// large too: then it must be a multiple of the size and follows it). It applies when every
+    /// large too: then it must be a multiple of the size and follows it). It applies with
+    /// [`Options::reroll`] on, to a program whose full trace would reach
+    /// [`Options::reroll_min_nodes`] (estimated from the small traces), when every
     /// small trace rerolls without guards (branches inside the terms compiled as selects are
     /// fine), the rerolled programs have the same structure and every shape, offset, index
     /// and literal in them is affine in the size (`n`, `n - 1` and `1 / n` are; read from

@@ -244,6 +244,13 @@ fn what_cannot_be_instantiated_is_traced_in_full_and_says_why() {
         a.iter().map(|v| (0.5 - v).powi(2)).sum::<f64>() + b.iter().map(|v| 0.25 * v).sum::<f64>();
     assert!(close(p.bind(&[&a, &b]).unwrap().value(&[0.5, 0.25]).unwrap(), want, 1e-12));
 
+    // rerolling only from a size the program does not reach
+    let late = Options { reroll_min_nodes: 1 << 20, ..on() };
+    let p = compile_with(2000, rosenbrock, &late).unwrap();
+    assert!(!p.is_rerolled() && why_not(&p).contains("reroll_min_nodes"), "{}", why_not(&p));
+    let full = compile_with(2000, rosenbrock, &off()).unwrap();
+    agree("not rerolled", &passes(&p), &passes(&full), &point(2000), 1e-12);
+
     // a product is not a sum: no reroll at the probes
     fn prod<S: Scalar>(x: &[S]) -> S {
         x.iter().fold(S::one(), |a, &v| a * (S::one() + v * v * S::from_f64(1e-3)))

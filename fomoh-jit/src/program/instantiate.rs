@@ -111,7 +111,7 @@ pub(super) fn instantiated(
     let sizing = Sizing::new(n, lens, options.instantiate_min_size)?;
     let sizes: [usize; 4] = core::array::from_fn(|i| PROBE_BASE + i * PROBE_STEP + sizing.m % PROBE_STEP);
     let mut programs: Vec<TensorProgram> = Vec::with_capacity(4);
-    let mut probe_nodes = 0;
+    let mut nodes = Vec::with_capacity(4);
     for &p in &sizes {
         let (np, lp) = sizing.at(n, p);
         let total = lp.iter().sum::<usize>();
@@ -124,13 +124,20 @@ pub(super) fn instantiated(
             Ok(Err(_)) => return Err("a trace at a probe size failed"),
             Err(_) => return Err("the function panicked at a probe size"),
         };
-        probe_nodes = probe_nodes.max(g.nodes.len());
+        nodes.push(g.nodes.len());
         let r = reroll::reroll(&g).map_err(|_| "the trace at a probe size does not reroll")?;
         if r.guards.is_some() || r.violations.is_some() {
             return Err("the program at a probe size checks guards (branches not compiled as selects)");
         }
         programs.push(r.tensor);
     }
+    // the full trace's size, extrapolated: small traces are not rerolled (the straight-line
+    // code is as fast), so neither is a program whose full trace would be small
+    let grow = nodes[1].saturating_sub(nodes[0]) as f64 / PROBE_STEP as f64;
+    if (nodes[0] as f64 + grow * (sizing.m - sizes[0]) as f64) < options.reroll_min_nodes as f64 {
+        return Err("the full trace would be smaller than Options::reroll_min_nodes");
+    }
+    let probe_nodes = nodes.iter().copied().max().unwrap_or(0);
     let probes = Probes {
         sizes: [sizes[0], sizes[1], sizes[2]],
         programs: [&programs[0], &programs[1], &programs[2]],

@@ -84,9 +84,10 @@ static NO_GRAPH: Graph =
 /// instantiated from traces at small sizes (`super::instantiate`), whose full graph is
 /// traced only if something asks for it (inspection, the interpreter).
 pub(crate) struct Traced<T: JitFloat> {
-    /// The traced graph and its structural hash (computed on first use), or the error of the
-    /// deferred full trace; shared by the copies in other float types.
+    /// The traced graph, or the error of the deferred full trace; shared by the copies in
+    /// other float types.
     graph: Arc<OnceLock<JitResult<Arc<Graph>>>>,
+    /// Its structural hash (the code cache's key), computed on first use.
     hash: OnceLock<u64>,
     /// How to trace the full graph of an instantiated variant.
     deferred: Option<Deferred>,
