@@ -132,10 +132,13 @@ fn trace_source(
         return Ok(g);
     }
     let at: Vec<f64> = x.iter().chain(d).copied().collect();
-    let merged = match trace::trace_flipped(x, d, &call, limit) {
+    // the second pass shares the first's nodes by replay (fast); where that does not pair
+    // up, by a table of every node
+    let flipped = |sharing| match trace::trace_flipped(x, d, &call, sharing, limit) {
         Ok(Some((both, first))) => crate::branches::merge(&both, first, &at),
         _ => None,
     };
+    let merged = flipped(trace::Sharing::Replay).or_else(|| flipped(trace::Sharing::Table));
     Ok(merged.unwrap_or(g))
 }
 

@@ -12,7 +12,7 @@
 //! mixing tracers of two traces is detected and reported as an error.
 
 use crate::error::{JitError, JitResult};
-use crate::ir::{Builder, Cmp, GuardInfo, NodeId, Op};
+use crate::ir::{Builder, Cmp, GuardInfo, NodeId, Op, Tape};
 use core::cmp::Ordering;
 use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 use fomoh_runtime::{BinaryOp, Scalar, UnaryOp};
@@ -44,6 +44,9 @@ struct Frame {
     /// An evaluation ([`eval_only`]): nothing is recorded; tracers carry [`EVAL_CONST`] or
     /// [`EVAL_VAR`] instead of a node.
     eval: bool,
+    /// A flipped trace sharing nodes by replay: the first pass's nodes in push order (see
+    /// [`Builder::push_replayed`]).
+    tape: Option<Tape>,
 }
 
 /// The node id of a tracer in an evaluation ([`eval_only`]) whose value is a literal.
@@ -78,7 +81,19 @@ impl Tracer {
                 let konst = !ids.is_empty() && ids.iter().all(|&i| i == EVAL_CONST);
                 return (fr.epoch, if konst { EVAL_CONST } else { EVAL_VAR });
             }
-            (fr.epoch, fr.builder.push(op(ids)))
+            let op = op(ids);
+            let id = match &mut fr.tape {
+                Some(t) if !matches!(op, Op::Const(_) | Op::Input(_)) => match t.replay {
+                    true => fr.builder.push_replayed(op, t),
+                    false => {
+                        let id = fr.builder.push(op);
+                        t.ids.push(id);
+                        id
+                    }
+                },
+                _ => fr.builder.push(op),
+            };
+            (fr.epoch, id)
         };
         match with_frame(epochs, push) {
             Some((epoch, id)) => Tracer { id, epoch, val },
@@ -164,7 +179,7 @@ pub(crate) fn trace_with_data<F>(x: &[f64], data: &[f64], f: F, limit: usize) ->
 where
     F: Fn(&[Tracer], &[Tracer]) -> Tracer,
 {
-    Ok(trace_passes(x, data, &f, false, limit)?.0)
+    Ok(trace_passes(x, data, &f, None, limit)?.0)
 }
 
 /// Traces `f` twice into one graph at `(x, data)`: as [`trace_with_data`], then with every
@@ -176,13 +191,26 @@ pub(crate) fn trace_flipped<F>(
     x: &[f64],
     data: &[f64],
     f: F,
+    sharing: Sharing,
     limit: usize,
 ) -> JitResult<Option<(crate::ir::Graph, usize)>>
 where
     F: Fn(&[Tracer], &[Tracer]) -> Tracer,
 {
-    let (g, first) = trace_passes(x, data, &f, true, limit)?;
+    let (g, first) = trace_passes(x, data, &f, Some(sharing), limit)?;
     Ok(first.map(|k| (g, k)))
+}
+
+/// How the two passes of a flipped trace find the nodes they share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sharing {
+    /// The second pass replays the first's nodes in order (a table of recent nodes and a
+    /// window of the first pass's pushes, [`crate::ir::Builder::push_replayed`]): fast, and
+    /// enough when the terms of a sum are computed in the same order by both passes.
+    Replay,
+    /// Hash-consing through a table of every node: finds every shared node, at a cache miss
+    /// or two per node.
+    Table,
 }
 
 /// Evaluates `f` at `(x, data)` in `f64` through tracers that record nothing (every
@@ -209,6 +237,7 @@ where
             flip: None,
             overrun: false,
             eval: true,
+            tape: None,
         })
     });
     let pop = Pop;
@@ -231,13 +260,14 @@ where
     Ok(out.val)
 }
 
-/// Traces `f` at `(x, data)`, and a second time with every guard flipped if `flip`; returns
-/// the graph and, if the second pass ran to its end, the guard sites of the first pass.
+/// Traces `f` at `(x, data)`, and a second time with every guard flipped if `flip` says how
+/// the passes share nodes; returns the graph and, if the second pass ran to its end, the guard
+/// sites of the first pass.
 fn trace_passes(
     x: &[f64],
     data: &[f64],
     f: &dyn Fn(&[Tracer], &[Tracer]) -> Tracer,
-    flip: bool,
+    flip: Option<Sharing>,
     limit: usize,
 ) -> JitResult<(crate::ir::Graph, Option<usize>)> {
     struct Pop;
@@ -251,10 +281,10 @@ fn trace_passes(
         return Err(JitError::GraphTooLarge { stage: "traced", limit });
     }
     let epoch = EPOCH.fetch_add(1, AtomicOrdering::Relaxed);
-    // a flipped trace finds the first pass's nodes by hash-consing (the pairing compares
-    // them); a plain trace hash-conses recent nodes only
+    // a flipped trace finds the first pass's nodes by replay or by hash-consing (the pairing
+    // compares them); a plain trace hash-conses recent nodes only
     let mut builder = Builder::new(x.len(), limit, false);
-    if !flip {
+    if flip != Some(Sharing::Table) {
         builder = builder.recent_only();
     }
     builder.graph.n_data = data.len();
@@ -267,6 +297,7 @@ fn trace_passes(
             flip: None,
             overrun: false,
             eval: false,
+            tape: (flip == Some(Sharing::Replay)).then(Tape::default),
         })
     });
     let pop = Pop;
@@ -279,12 +310,15 @@ fn trace_passes(
     let ds = xs.split_off(x.len());
     let out = f(&xs, &ds);
     let mut second = None;
-    if flip {
+    if flip.is_some() {
         let first = FRAMES.with(|fr| {
             let mut fr = fr.borrow_mut();
             let top = fr.last_mut().expect("frame pushed by trace");
             let k = top.builder.graph.guards.len();
             top.flip = Some(k);
+            if let Some(t) = &mut top.tape {
+                t.replay = true;
+            }
             k
         });
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&xs, &ds)));
