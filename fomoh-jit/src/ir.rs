@@ -354,6 +354,8 @@ pub(crate) struct Tape {
     pub at: usize,
     /// Whether the pass recording now replays (else it records).
     pub replay: bool,
+    /// The number of nodes when the replay began (the earlier pass's nodes are below it).
+    pub first_end: NodeId,
 }
 
 /// Builds a graph with hash-consing (common-subexpression elimination; see
@@ -458,6 +460,10 @@ impl Builder {
             Ok(id) => return id,
             Err(op) => op,
         };
+        // a node reading one the earlier pass did not make is not one of its nodes
+        if op.args().any(|a| a >= tape.first_end) {
+            return self.push(op);
+        }
         let same = |k: usize| self.graph.nodes.get(tape.ids[k] as usize) == Some(&op);
         let end = tape.ids.len().min(tape.at.saturating_add(REPLAY_WINDOW));
         if let Some(k) = (tape.at..end).find(|&k| same(k)) {

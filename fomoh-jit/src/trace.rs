@@ -318,6 +318,7 @@ fn trace_passes(
             top.flip = Some(k);
             if let Some(t) = &mut top.tape {
                 t.replay = true;
+                t.first_end = top.builder.graph.nodes.len() as NodeId;
             }
             k
         });
