@@ -142,3 +142,36 @@ fn paired_terms(nodes: &[Op], users: &[u32], o1: NodeId, o2: NodeId) -> Vec<(Nod
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::trace::{trace_flipped, Sharing, Tracer};
+    use fomoh_runtime::Scalar;
+
+    /// `Σ_i huber(x_0 - d_i)` with the linear side recomputing `|r|` and a literal product.
+    fn huber(x: &[Tracer], d: &[Tracer]) -> Tracer {
+        let (c, half) = (Tracer::from_f64(1.345), Tracer::from_f64(0.5));
+        let mut s = Tracer::zero();
+        for &v in d {
+            let r = x[0] - v;
+            s += if r.abs() > c { c * (r.abs() - half * c) } else { half * r * r };
+        }
+        s
+    }
+
+    #[test]
+    fn replayed_and_tabled_flipped_traces_merge_into_the_same_rerollable_sum() {
+        let (x, d) = ([f64::NAN], vec![f64::NAN; 3000]);
+        let at: Vec<f64> = x.iter().chain(&d).copied().collect();
+        let mut sizes = Vec::new();
+        for sharing in [Sharing::Replay, Sharing::Table] {
+            let (both, first) = trace_flipped(&x, &d, huber, sharing, 1 << 20).unwrap().unwrap();
+            let m = super::merge(&both, first, &at).expect("the traces pair up");
+            assert!(m.guards.is_empty());
+            assert!(crate::reroll::reroll(&m).is_ok(), "{sharing:?}");
+            sizes.push(m.nodes.len());
+        }
+        // the replay shares what the table shares: `|r|` and the term's operands
+        assert_eq!(sizes[0], sizes[1]);
+    }
+}

@@ -72,6 +72,15 @@ pub struct CompileStats {
     /// For a program that was not rerolled: why (rerolling off, a small trace, no sum of
     /// enough isomorphic terms, ...).
     pub not_rerolled: Option<&'static str>,
+    /// Whether the rerolled program was instantiated at the requested size from traces at a
+    /// few small sizes instead of a trace at that size (see [`crate::Options::instantiate`];
+    /// then `traced_nodes` counts the nodes of the largest of those traces).
+    pub instantiated: bool,
+    /// For the first trace of a program made by [`crate::compile`] or
+    /// [`crate::compile_with_inputs`] that was traced at the requested size: why it was not
+    /// instantiated (instantiation off, a size below [`crate::Options::instantiate_min_size`],
+    /// the small traces differ in structure, the value check failed, ...).
+    pub not_instantiated: Option<&'static str>,
 }
 
 /// A segment: `(inputs, scratch, out)`, each a pointer to the kernel's float type.

@@ -340,6 +340,24 @@ impl Hasher for FxHasher {
 
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
+/// How far ahead of its position a replayed pass looks for its node in the tape.
+pub(crate) const REPLAY_WINDOW: usize = 64;
+
+/// The nodes a pass's pushes returned, in order (computed nodes only: literals and inputs are
+/// in the builder's full table), and the position of a later pass replaying it
+/// ([`Builder::push_replayed`]).
+#[derive(Debug, Default)]
+pub(crate) struct Tape {
+    /// The ids returned, in push order.
+    pub ids: Vec<NodeId>,
+    /// The replay's position in `ids`.
+    pub at: usize,
+    /// Whether the pass recording now replays (else it records).
+    pub replay: bool,
+    /// The number of nodes when the replay began (the earlier pass's nodes are below it).
+    pub first_end: NodeId,
+}
+
 /// Builds a graph with hash-consing (common-subexpression elimination; see
 /// [`Builder::recent_only`]), constant folding and, if `fold_zeros`, the algebraic
 /// identities that drop structurally-zero lanes.
@@ -429,6 +447,36 @@ impl Builder {
             }
         }
         id
+    }
+
+    /// [`Builder::push`] in a pass that replays an earlier one (the flipped pass of a branch
+    /// trace): the node is first looked for among those the earlier pass's pushes returned
+    /// from the tape's position on (at most [`REPLAY_WINDOW`] ahead; found, the position
+    /// moves past it), then as far behind it, so that the two passes share the nodes they
+    /// both compute without a table of every node. Not found (the other side of a branch):
+    /// an ordinary push.
+    pub fn push_replayed(&mut self, op: Op, tape: &mut Tape) -> NodeId {
+        let op = match self.simplify(op) {
+            Ok(id) => return id,
+            Err(op) => op,
+        };
+        // a node reading one the earlier pass did not make is not one of its nodes
+        if op.args().any(|a| a >= tape.first_end) {
+            return self.push(op);
+        }
+        let same = |k: usize| self.graph.nodes.get(tape.ids[k] as usize) == Some(&op);
+        let end = tape.ids.len().min(tape.at.saturating_add(REPLAY_WINDOW));
+        if let Some(k) = (tape.at..end).find(|&k| same(k)) {
+            tape.at = k + 1;
+            return tape.ids[k];
+        }
+        // behind the position: what the other side of a branch shares with this side (`|r|`
+        // in both sides of a Huber term); the position stays
+        let start = tape.at.saturating_sub(REPLAY_WINDOW);
+        if let Some(k) = (start..tape.at.min(tape.ids.len())).rev().find(|&k| same(k)) {
+            return tape.ids[k];
+        }
+        self.push(op)
     }
 
     fn cst(&mut self, c: f64) -> Result<NodeId, Op> {

@@ -2,9 +2,11 @@
 //! branches its calls take; [`BoundProgram`]: a program with its data inputs bound.
 //!
 //! - `traced`: one traced graph (the engine: kernels per mode, the rerolled form);
+//! - `instantiate`: a rerolled program built for a large size from traces at small ones;
 //! - `variants`: the bounded list of traced variants, shared by [`Program`] and
 //!   [`Retracing`].
 
+mod instantiate;
 mod traced;
 mod variants;
 
@@ -50,6 +52,32 @@ pub struct Options {
     /// for [`compile`] and [`compile_with_inputs`]; when the traces do not pair up (a branch
     /// outside the terms, nested branches) the guarded trace is kept.
     pub select_branches: bool,
+    /// Build the rerolled program of a large [`compile`] or [`compile_with_inputs`] from
+    /// traces at four small sizes instead of a trace at the requested size (default on):
+    /// compile time then does not grow with the size. The size is `n` for [`compile`] (the
+    /// length of `x`), and for [`compile_with_inputs`] the data lengths of at least
+    /// [`Options::instantiate_min_size`], varied together (each a multiple of their greatest
+    /// common divisor, kept; shorter lengths stay as given, and so does `n` unless it is that
+    /// large too: then it must be a multiple of the size and follows it). It applies with
+    /// [`Options::reroll`] on, to a program whose full trace would reach
+    /// [`Options::reroll_min_nodes`] (estimated from the small traces), when every
+    /// small trace rerolls without guards (branches inside the terms compiled as selects are
+    /// fine), the rerolled programs have the same structure and every shape, offset, index
+    /// and literal in them is affine in the size (`n`, `n - 1` and `1 / n` are; read from
+    /// three sizes, the fourth must be the program those predict for it). It
+    /// assumes the function's control flow depends on the size only as the small traces show;
+    /// as a check, the function is evaluated once at the requested size (in `f64`, without
+    /// recording) at a fixed point and the instantiated program must give the same value to
+    /// `1e-9` relatively, otherwise (or when anything else does not hold) the function is
+    /// traced at the requested size as without this option. A panic of the function at a
+    /// small size (e.g. it indexes past a fixed position) also falls back. The full graph of
+    /// an instantiated program is traced only if asked for ([`Program::graph`]).
+    /// [`CompileStats::instantiated`] and [`CompileStats::not_instantiated`] say what
+    /// happened.
+    pub instantiate: bool,
+    /// The smallest size (see [`Options::instantiate`]) instantiated from small traces
+    /// (default 4096; sizes below 1024 are always traced in full).
+    pub instantiate_min_size: usize,
 }
 
 impl Default for Options {
@@ -63,12 +91,29 @@ impl Default for Options {
             retrace: true,
             max_variants: 64,
             select_branches: true,
+            instantiate: true,
+            instantiate_min_size: 4096,
         }
     }
 }
 
 /// The traced function a program keeps to trace again: parameters and data inputs.
 type Source = Arc<dyn Fn(&[Tracer], &[&[Tracer]]) -> Tracer + Send + Sync>;
+
+/// `source` over the data as one slice, split by the lengths `lens` (which must add up to
+/// the slice's length).
+fn split_call<'a>(source: &'a Source, lens: &'a [usize]) -> impl Fn(&[Tracer], &[Tracer]) -> Tracer + 'a {
+    move |t: &[Tracer], ds: &[Tracer]| {
+        let mut parts = Vec::with_capacity(lens.len());
+        let mut rest = ds;
+        for &l in lens {
+            let (a, b) = rest.split_at(l.min(rest.len()));
+            parts.push(a);
+            rest = b;
+        }
+        source(t, &parts)
+    }
+}
 
 /// Traces `source` at the parameters `x` and the data `d` (split by the lengths `lens`); if
 /// the trace has guards and [`Options::select_branches`] is on, traces it again with every
@@ -80,26 +125,20 @@ fn trace_source(
     lens: &[usize],
     options: &Options,
 ) -> JitResult<Graph> {
-    let call = |t: &[Tracer], ds: &[Tracer]| {
-        let mut parts = Vec::with_capacity(lens.len());
-        let mut rest = ds;
-        for &l in lens {
-            let (a, b) = rest.split_at(l);
-            parts.push(a);
-            rest = b;
-        }
-        source(t, &parts)
-    };
+    let call = split_call(source, lens);
     let limit = options.max_traced_nodes;
-    let g = trace::trace_with_data(x, d, call, limit)?;
+    let g = trace::trace_with_data(x, d, &call, limit)?;
     if g.guards.is_empty() || !options.select_branches {
         return Ok(g);
     }
     let at: Vec<f64> = x.iter().chain(d).copied().collect();
-    let merged = match trace::trace_flipped(x, d, call, limit) {
+    // the second pass shares the first's nodes by replay (fast); where that does not pair
+    // up, by a table of every node
+    let flipped = |sharing| match trace::trace_flipped(x, d, &call, sharing, limit) {
         Ok(Some((both, first))) => crate::branches::merge(&both, first, &at),
         _ => None,
     };
+    let merged = flipped(trace::Sharing::Replay).or_else(|| flipped(trace::Sharing::Table));
     Ok(merged.unwrap_or(g))
 }
 
@@ -141,8 +180,8 @@ impl<T: JitFloat> core::fmt::Debug for Program<T> {
             .field("float", &T::TYPE)
             .field("dim", &self.dim())
             .field("inputs", &self.inputs)
-            .field("traced_nodes", &self.first.graph.nodes.len())
-            .field("guards", &self.first.graph.guards.len())
+            .field("traced_nodes", &self.first.traced_nodes())
+            .field("guards", &self.first.guard_count())
             .field("variants", &self.variants.len())
             .field("retraces", &(self.source.is_some() && self.options.retrace))
             .finish()
@@ -269,8 +308,14 @@ where
         return Err(JitError::GraphTooLarge { stage: "traced", limit: options.max_traced_nodes }.into());
     }
     let source: Source = Arc::new(f);
-    let g = trace_source(&source, &vec![f64::NAN; n], &vec![f64::NAN; total], inputs, options)?;
-    Ok(Program::new(g, inputs, options.clone(), Some(source)))
+    let first = match instantiate::instantiated(&source, n, inputs, options) {
+        Ok(t) => t,
+        Err(why) => {
+            let g = trace_source(&source, &vec![f64::NAN; n], &vec![f64::NAN; total], inputs, options)?;
+            Traced::traced_in_full(g, options.clone(), why)
+        }
+    };
+    Ok(Program::from_first(first, inputs, options.clone(), Some(source)))
 }
 
 /// Traces `f` at the point `x0`: comparisons are decided by the values at `x0` and guarded,
@@ -326,7 +371,16 @@ pub fn compile_fn<F: ScalarFn + Clone + Send + Sync + 'static>(n: usize, f: &F) 
 
 impl<T: JitFloat> Program<T> {
     fn new(g: Graph, inputs: &[usize], options: Options, source: Option<Source>) -> Program<T> {
-        let first = Arc::new(Traced::new(g, options.clone()));
+        Program::from_first(Traced::new(g, options.clone()), inputs, options, source)
+    }
+
+    fn from_first(
+        first: Traced<T>,
+        inputs: &[usize],
+        options: Options,
+        source: Option<Source>,
+    ) -> Program<T> {
+        let first = Arc::new(first);
         Program {
             inputs: inputs.into(),
             options,
@@ -404,7 +458,7 @@ impl<T: JitFloat> Program<T> {
 
     /// The number of inputs (parameters).
     pub fn dim(&self) -> usize {
-        self.first.graph.n_inputs
+        self.first.n_inputs()
     }
 
     /// The lengths of the data inputs bound by [`Program::bind`] (empty for a program
@@ -420,13 +474,19 @@ impl<T: JitFloat> Program<T> {
     }
 
     /// The first traced graph (see [`Program::variants`] for those traced later).
+    ///
+    /// A program instantiated from traces at small sizes ([`Options::instantiate`]) traces
+    /// its function in full at the first call of this method (or of [`Program::staged`],
+    /// [`Program::staged_guarded`], [`Program::guards`], [`Program::interpret`]); if that
+    /// trace fails (a graph over [`Options::max_traced_nodes`]) the graph is empty (and the
+    /// other methods return the error).
     pub fn graph(&self) -> &Graph {
-        &self.first.graph
+        self.first.graph()
     }
 
     /// The branch decisions recorded by the first trace (checked on every run).
     pub fn guards(&self) -> &[GuardInfo] {
-        &self.first.graph.guards
+        &self.first.graph().guards
     }
 
     /// The staged graph of `mode` of the first trace (primal and derivative lanes, after
@@ -591,7 +651,7 @@ fn directional_on<T: JitFloat>(p: &Traced<T>, x: &[T], v: &[T], data: &[T]) -> J
 fn project_on<T: JitFloat>(p: &Traced<T>, x: &[T], dirs: &[Vec<T>], data: &[T]) -> JitResult<Projection<T>> {
     let k = dirs.len();
     let mode = Mode::HyperK(k).validate()?;
-    let n = p.graph.n_inputs;
+    let n = p.n_inputs();
     // lengths checked here with their index (no message is formatted on success)
     for (i, d) in dirs.iter().enumerate() {
         if d.len() != n {

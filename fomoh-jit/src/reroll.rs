@@ -54,6 +54,7 @@
 //! staging (the tensor compiler stages its loop bodies from the rule table).
 
 mod guards;
+pub(crate) mod instantiate;
 #[cfg(test)]
 mod tests;
 

@@ -12,7 +12,7 @@
 //! mixing tracers of two traces is detected and reported as an error.
 
 use crate::error::{JitError, JitResult};
-use crate::ir::{Builder, Cmp, GuardInfo, NodeId, Op};
+use crate::ir::{Builder, Cmp, GuardInfo, NodeId, Op, Tape};
 use core::cmp::Ordering;
 use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 use fomoh_runtime::{BinaryOp, Scalar, UnaryOp};
@@ -41,7 +41,18 @@ struct Frame {
     flip: Option<usize>,
     /// A flipped pass met more guards than the first pass.
     overrun: bool,
+    /// An evaluation ([`eval_only`]): nothing is recorded; tracers carry [`EVAL_CONST`] or
+    /// [`EVAL_VAR`] instead of a node.
+    eval: bool,
+    /// A flipped trace sharing nodes by replay: the first pass's nodes in push order (see
+    /// [`Builder::push_replayed`]).
+    tape: Option<Tape>,
 }
+
+/// The node id of a tracer in an evaluation ([`eval_only`]) whose value is a literal.
+const EVAL_CONST: NodeId = NodeId::MAX - 1;
+/// The node id of a tracer in an evaluation whose value depends on the inputs.
+const EVAL_VAR: NodeId = NodeId::MAX - 2;
 
 thread_local! {
     static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
@@ -64,14 +75,38 @@ fn with_frame<R>(epochs: &[u32], f: impl FnOnce(&mut Frame) -> R) -> Option<R> {
 
 impl Tracer {
     fn record(epochs: &[u32], op: impl FnOnce(&[NodeId]) -> Op, ids: &[NodeId], val: f64) -> Tracer {
-        match with_frame(epochs, |fr| (fr.epoch, fr.builder.push(op(ids)))) {
+        let push = |fr: &mut Frame| {
+            if fr.eval {
+                // a function of literals only is a literal (as the builder folds it)
+                let konst = !ids.is_empty() && ids.iter().all(|&i| i == EVAL_CONST);
+                return (fr.epoch, if konst { EVAL_CONST } else { EVAL_VAR });
+            }
+            let op = op(ids);
+            let id = match &mut fr.tape {
+                Some(t) if !matches!(op, Op::Const(_) | Op::Input(_)) => match t.replay {
+                    true => fr.builder.push_replayed(op, t),
+                    false => {
+                        let id = fr.builder.push(op);
+                        t.ids.push(id);
+                        id
+                    }
+                },
+                _ => fr.builder.push(op),
+            };
+            (fr.epoch, id)
+        };
+        match with_frame(epochs, push) {
             Some((epoch, id)) => Tracer { id, epoch, val },
             None => Tracer { id: NodeId::MAX, epoch: 0, val },
         }
     }
 
     fn constant(c: f64) -> Tracer {
-        match with_frame(&[], |fr| (fr.epoch, fr.builder.push(Op::Const(c)))) {
+        let push = |fr: &mut Frame| match fr.eval {
+            true => (fr.epoch, EVAL_CONST),
+            false => (fr.epoch, fr.builder.push(Op::Const(c))),
+        };
+        match with_frame(&[], push) {
             Some((epoch, id)) => Tracer { id, epoch, val: c },
             None => Tracer { id: NodeId::MAX, epoch: 0, val: c },
         }
@@ -95,6 +130,9 @@ impl Tracer {
     fn guard(&self, cmp: Cmp, o: &Tracer) -> bool {
         let value = cmp.eval(self.val, o.val);
         with_frame(&[self.epoch, o.epoch], |fr| {
+            if fr.eval {
+                return value;
+            }
             let nodes = &fr.builder.graph.nodes;
             let both_const = nodes.get(self.id as usize).is_some_and(Op::is_const)
                 && nodes.get(o.id as usize).is_some_and(Op::is_const);
@@ -141,7 +179,7 @@ pub(crate) fn trace_with_data<F>(x: &[f64], data: &[f64], f: F, limit: usize) ->
 where
     F: Fn(&[Tracer], &[Tracer]) -> Tracer,
 {
-    Ok(trace_passes(x, data, &f, false, limit)?.0)
+    Ok(trace_passes(x, data, &f, None, limit)?.0)
 }
 
 /// Traces `f` twice into one graph at `(x, data)`: as [`trace_with_data`], then with every
@@ -153,22 +191,83 @@ pub(crate) fn trace_flipped<F>(
     x: &[f64],
     data: &[f64],
     f: F,
+    sharing: Sharing,
     limit: usize,
 ) -> JitResult<Option<(crate::ir::Graph, usize)>>
 where
     F: Fn(&[Tracer], &[Tracer]) -> Tracer,
 {
-    let (g, first) = trace_passes(x, data, &f, true, limit)?;
+    let (g, first) = trace_passes(x, data, &f, Some(sharing), limit)?;
     Ok(first.map(|k| (g, k)))
 }
 
-/// Traces `f` at `(x, data)`, and a second time with every guard flipped if `flip`; returns
-/// the graph and, if the second pass ran to its end, the guard sites of the first pass.
+/// How the two passes of a flipped trace find the nodes they share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sharing {
+    /// The second pass replays the first's nodes in order (a table of recent nodes and a
+    /// window of the first pass's pushes, [`crate::ir::Builder::push_replayed`]): fast, and
+    /// enough when the terms of a sum are computed in the same order by both passes.
+    Replay,
+    /// Hash-consing through a table of every node: finds every shared node, at a cache miss
+    /// or two per node.
+    Table,
+}
+
+/// Evaluates `f` at `(x, data)` in `f64` through tracers that record nothing (every
+/// comparison decided by value, as the runtime decides it): the function's value at a point,
+/// at a fraction of a trace's cost. The same errors as a trace (a tracer of another trace, a
+/// value read from a traced value).
+pub(crate) fn eval_only<F>(x: &[f64], data: &[f64], f: F) -> JitResult<f64>
+where
+    F: Fn(&[Tracer], &[Tracer]) -> Tracer,
+{
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            FRAMES.with(|fr| fr.borrow_mut().pop());
+        }
+    }
+    let epoch = EPOCH.fetch_add(1, AtomicOrdering::Relaxed);
+    FRAMES.with(|fr| {
+        fr.borrow_mut().push(Frame {
+            epoch,
+            builder: Builder::new(0, 0, false),
+            foreign: false,
+            escape: false,
+            flip: None,
+            overrun: false,
+            eval: true,
+            tape: None,
+        })
+    });
+    let pop = Pop;
+    let tracer = |&val: &f64| Tracer { id: EVAL_VAR, epoch, val };
+    let xs: Vec<Tracer> = x.iter().map(tracer).collect();
+    let ds: Vec<Tracer> = data.iter().map(tracer).collect();
+    let out = f(&xs, &ds);
+    let (foreign, escape) = FRAMES.with(|fr| {
+        let fr = fr.borrow();
+        let top = fr.last().expect("frame pushed by eval_only");
+        (top.foreign, top.escape)
+    });
+    drop(pop);
+    if foreign || out.epoch != epoch {
+        return Err(JitError::ForeignTracer);
+    }
+    if escape {
+        return Err(JitError::ValueEscape);
+    }
+    Ok(out.val)
+}
+
+/// Traces `f` at `(x, data)`, and a second time with every guard flipped if `flip` says how
+/// the passes share nodes; returns the graph and, if the second pass ran to its end, the guard
+/// sites of the first pass.
 fn trace_passes(
     x: &[f64],
     data: &[f64],
     f: &dyn Fn(&[Tracer], &[Tracer]) -> Tracer,
-    flip: bool,
+    flip: Option<Sharing>,
     limit: usize,
 ) -> JitResult<(crate::ir::Graph, Option<usize>)> {
     struct Pop;
@@ -182,10 +281,10 @@ fn trace_passes(
         return Err(JitError::GraphTooLarge { stage: "traced", limit });
     }
     let epoch = EPOCH.fetch_add(1, AtomicOrdering::Relaxed);
-    // a flipped trace finds the first pass's nodes by hash-consing (the pairing compares
-    // them); a plain trace hash-conses recent nodes only
+    // a flipped trace finds the first pass's nodes by replay or by hash-consing (the pairing
+    // compares them); a plain trace hash-conses recent nodes only
     let mut builder = Builder::new(x.len(), limit, false);
-    if !flip {
+    if flip != Some(Sharing::Table) {
         builder = builder.recent_only();
     }
     builder.graph.n_data = data.len();
@@ -197,6 +296,8 @@ fn trace_passes(
             escape: false,
             flip: None,
             overrun: false,
+            eval: false,
+            tape: (flip == Some(Sharing::Replay)).then(Tape::default),
         })
     });
     let pop = Pop;
@@ -209,12 +310,16 @@ fn trace_passes(
     let ds = xs.split_off(x.len());
     let out = f(&xs, &ds);
     let mut second = None;
-    if flip {
+    if flip.is_some() {
         let first = FRAMES.with(|fr| {
             let mut fr = fr.borrow_mut();
             let top = fr.last_mut().expect("frame pushed by trace");
             let k = top.builder.graph.guards.len();
             top.flip = Some(k);
+            if let Some(t) = &mut top.tape {
+                t.replay = true;
+                t.first_end = top.builder.graph.nodes.len() as NodeId;
+            }
             k
         });
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&xs, &ds)));
@@ -260,7 +365,11 @@ impl Scalar for Tracer {
     /// guarded. Compare tracers instead (`a < b` is recorded as a guard).
     fn value(&self) -> f64 {
         let _ = with_frame(&[self.epoch], |fr| {
-            if !fr.builder.graph.nodes.get(self.id as usize).is_some_and(Op::is_const) {
+            let konst = match fr.eval {
+                true => self.id == EVAL_CONST,
+                false => fr.builder.graph.nodes.get(self.id as usize).is_some_and(Op::is_const),
+            };
+            if !konst {
                 fr.escape = true;
             }
         });

@@ -4,7 +4,7 @@
 
 use super::exec;
 use super::fuse::LoopStrategy;
-use super::graph::{numel, structural_hash, TNode, TOp};
+use super::graph::{numel, structural_hash, TNode, TOp, Tensor};
 use super::interp;
 use super::lanes::{lane_slice, Src};
 use super::plan::{self, Plan, PlanKey, TensorStats};
@@ -88,6 +88,11 @@ impl<T: JitFloat> TensorProgram<T> {
     /// The nodes of the graph.
     pub fn nodes(&self) -> &[TNode] {
         &self.nodes
+    }
+
+    /// The output node (a scalar).
+    pub fn output(&self) -> Tensor {
+        Tensor(self.output)
     }
 
     /// The same graph with the loop-body strategy `s` (default [`LoopStrategy::Auto`]);
