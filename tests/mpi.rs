@@ -156,7 +156,7 @@ mod with_mpi {
     fn errors_before_training_reach_every_rank() {
         let t = tempfile::tempdir().unwrap();
         // more ranks than samples: the same error on every rank
-        let o = mpirun(t.path(), 4, &["--train-samples", "3", "--out", "x"]);
+        let o = mpirun(t.path(), 4, &["--train-samples", "3", "--batch", "3", "--out", "x"]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success());
         assert_eq!(err.matches("4 ranks for 3 training samples").count(), 4, "{err}");
@@ -225,7 +225,10 @@ mod with_mpi {
         let o = child.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success());
-        assert_eq!(err.matches("the MPI job was ended").count(), 3, "every other rank says so: {err}");
+        // The surviving ranks say so; Open MPI aborts the job after the first of them exits
+        // with an error, and may kill the others before they print.
+        let told = err.matches("the MPI job was ended").count();
+        assert!((1..=3).contains(&told), "a surviving rank says so: {err}");
         // the last checkpoint resumes with 2 ranks, to the uninterrupted run's result
         let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&ck).unwrap()).unwrap();
         let epochs = (saved["runs"][0]["epoch"].as_u64().unwrap() + 2).to_string();
