@@ -21,6 +21,7 @@ mod common;
 mod losses;
 
 use fomoh::jit::Options;
+use fomoh::Objective;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,23 @@ const ONE: &str = "FOMOH_COMPILE_ONE";
 
 /// Compiles one configuration (`what` = loss name or `rosenbrock`) and prints
 /// `compile_ms instantiated [hd_ms k4_ms k8_ms hand_hd hand_k4 hand_k8]`.
+/// Runs every mode once (value, hyper-dual, K = 4, K = 8: compiling each on first use), then
+/// once more; returns the ms from `t0` to the end of the first round, and the second round's.
+fn rounds(o: &dyn Objective, x: &[f64], d: &[Vec<f64>], t0: Instant) -> Result<(f64, f64), fomoh::Error> {
+    let round = || -> Result<(), fomoh::Error> {
+        o.value(x)?;
+        o.hyper_dual(x, &d[0], &d[1])?;
+        o.project(x, &d[..4])?;
+        o.project(x, d)?;
+        Ok(())
+    };
+    round()?;
+    let ms = t0.elapsed().as_secs_f64() * 1e3;
+    let t1 = Instant::now();
+    round()?;
+    Ok((ms, t1.elapsed().as_secs_f64() * 1e3))
+}
+
 fn one(what: &str, n: usize, instantiate: bool) -> Result<(), fomoh::Error> {
     let options = Options { instantiate, ..Default::default() };
     if what == "rosenbrock" {
@@ -40,18 +58,7 @@ fn one(what: &str, n: usize, instantiate: bool) -> Result<(), fomoh::Error> {
         let t0 = Instant::now();
         let p = fomoh::jit::compile_with(n, common::rosenbrock, &options)?;
         let call = t0.elapsed().as_secs_f64() * 1e3;
-        let round = || -> Result<(), fomoh::Error> {
-            p.value(&x)?;
-            p.hyper_dual(&x, &d[0], &d[1])?;
-            p.project(&x, &d[..4])?;
-            p.project(&x, &d)?;
-            Ok(())
-        };
-        round()?;
-        let ms = t0.elapsed().as_secs_f64() * 1e3;
-        let t1 = Instant::now();
-        round()?;
-        let again = t1.elapsed().as_secs_f64() * 1e3;
+        let (ms, again) = rounds(&p, &x, &d, t0)?;
         let inst = p.prepare(fomoh::jit::Mode::Primal)?.instantiated;
         let hand = fomoh::jit::tensor::models::rosenbrock(n)?;
         let batch = Duration::from_millis(100);
@@ -79,18 +86,7 @@ fn one(what: &str, n: usize, instantiate: bool) -> Result<(), fomoh::Error> {
     let p = fomoh::jit::compile_with_inputs_opts(dim, &[n, ys.len()], f, &options)?;
     let call = t0.elapsed().as_secs_f64() * 1e3;
     let b = p.bind(&[&xs, &ys])?;
-    let round = || -> Result<(), fomoh::Error> {
-        b.value(&t)?;
-        b.hyper_dual(&t, &d[0], &d[1])?;
-        b.project(&t, &d[..4])?;
-        b.project(&t, &d)?;
-        Ok(())
-    };
-    round()?;
-    let ms = t0.elapsed().as_secs_f64() * 1e3;
-    let t1 = Instant::now();
-    round()?;
-    let again = t1.elapsed().as_secs_f64() * 1e3;
+    let (ms, again) = rounds(&b, &t, &d, t0)?;
     let inst = p.prepare(fomoh::jit::Mode::Primal)?.instantiated;
     println!("{ms} {inst} {call} {again}");
     Ok(())
