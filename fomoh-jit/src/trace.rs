@@ -60,6 +60,44 @@ thread_local! {
 
 static EPOCH: AtomicU32 = AtomicU32::new(1);
 
+impl Frame {
+    /// A frame of `epoch` recording into `builder` (or evaluating only, `eval`), sharing a
+    /// flipped pass's nodes through `tape` if given.
+    fn new(epoch: u32, builder: Builder, eval: bool, tape: Option<Tape>) -> Frame {
+        Frame { epoch, builder, foreign: false, escape: false, flip: None, overrun: false, eval, tape }
+    }
+
+    /// The errors of a finished pass whose result is `out`: a tracer of another trace, a
+    /// value read from a traced value.
+    fn check(&self, out: &Tracer) -> JitResult<()> {
+        if self.foreign || out.epoch != self.epoch {
+            return Err(JitError::ForeignTracer);
+        }
+        if self.escape {
+            return Err(JitError::ValueEscape);
+        }
+        Ok(())
+    }
+}
+
+/// Runs `f` (given the epoch) with the frame `frame(epoch)` of a new epoch on top of this
+/// thread's frames; returns `f`'s result and the frame, taken off again (also if `f` panics).
+fn in_new_frame<R>(frame: impl FnOnce(u32) -> Frame, f: impl FnOnce(u32) -> R) -> (R, Frame) {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            FRAMES.with(|fr| fr.borrow_mut().pop());
+        }
+    }
+    let epoch = EPOCH.fetch_add(1, AtomicOrdering::Relaxed);
+    FRAMES.with(|fr| fr.borrow_mut().push(frame(epoch)));
+    let pop = Pop;
+    let out = f(epoch);
+    core::mem::forget(pop);
+    let top = FRAMES.with(|fr| fr.borrow_mut().pop()).expect("the frame pushed above");
+    (out, top)
+}
+
 /// Runs `f` on the current frame if `epochs` all belong to it.
 fn with_frame<R>(epochs: &[u32], f: impl FnOnce(&mut Frame) -> R) -> Option<R> {
     FRAMES.with(|fr| {
@@ -221,42 +259,14 @@ pub(crate) fn eval_only<F>(x: &[f64], data: &[f64], f: F) -> JitResult<f64>
 where
     F: Fn(&[Tracer], &[Tracer]) -> Tracer,
 {
-    struct Pop;
-    impl Drop for Pop {
-        fn drop(&mut self) {
-            FRAMES.with(|fr| fr.borrow_mut().pop());
-        }
-    }
-    let epoch = EPOCH.fetch_add(1, AtomicOrdering::Relaxed);
-    FRAMES.with(|fr| {
-        fr.borrow_mut().push(Frame {
-            epoch,
-            builder: Builder::new(0, 0, false),
-            foreign: false,
-            escape: false,
-            flip: None,
-            overrun: false,
-            eval: true,
-            tape: None,
-        })
+    let frame = |epoch| Frame::new(epoch, Builder::new(0, 0, false), true, None);
+    let (out, frame) = in_new_frame(frame, |epoch| {
+        let tracer = |&val: &f64| Tracer { id: EVAL_VAR, epoch, val };
+        let xs: Vec<Tracer> = x.iter().map(tracer).collect();
+        let ds: Vec<Tracer> = data.iter().map(tracer).collect();
+        f(&xs, &ds)
     });
-    let pop = Pop;
-    let tracer = |&val: &f64| Tracer { id: EVAL_VAR, epoch, val };
-    let xs: Vec<Tracer> = x.iter().map(tracer).collect();
-    let ds: Vec<Tracer> = data.iter().map(tracer).collect();
-    let out = f(&xs, &ds);
-    let (foreign, escape) = FRAMES.with(|fr| {
-        let fr = fr.borrow();
-        let top = fr.last().expect("frame pushed by eval_only");
-        (top.foreign, top.escape)
-    });
-    drop(pop);
-    if foreign || out.epoch != epoch {
-        return Err(JitError::ForeignTracer);
-    }
-    if escape {
-        return Err(JitError::ValueEscape);
-    }
+    frame.check(&out)?;
     Ok(out.val)
 }
 
@@ -270,17 +280,10 @@ fn trace_passes(
     flip: Option<Sharing>,
     limit: usize,
 ) -> JitResult<(crate::ir::Graph, Option<usize>)> {
-    struct Pop;
-    impl Drop for Pop {
-        fn drop(&mut self) {
-            FRAMES.with(|fr| fr.borrow_mut().pop());
-        }
-    }
     let total = x.len().saturating_add(data.len());
     if total > limit || u32::try_from(total).is_err() {
         return Err(JitError::GraphTooLarge { stage: "traced", limit });
     }
-    let epoch = EPOCH.fetch_add(1, AtomicOrdering::Relaxed);
     // a flipped trace finds the first pass's nodes by replay or by hash-consing (the pairing
     // compares them); a plain trace hash-conses recent nodes only
     let mut builder = Builder::new(x.len(), limit, false);
@@ -288,71 +291,52 @@ fn trace_passes(
         builder = builder.recent_only();
     }
     builder.graph.n_data = data.len();
-    FRAMES.with(|fr| {
-        fr.borrow_mut().push(Frame {
-            epoch,
-            builder,
-            foreign: false,
-            escape: false,
-            flip: None,
-            overrun: false,
-            eval: false,
-            tape: (flip == Some(Sharing::Replay)).then(Tape::default),
-        })
-    });
-    let pop = Pop;
-    let mut xs: Vec<Tracer> = x
-        .iter()
-        .chain(data)
-        .enumerate()
-        .map(|(i, &v)| Tracer::record(&[epoch], |_| Op::Input(i as u32), &[], v))
-        .collect();
-    let ds = xs.split_off(x.len());
-    let out = f(&xs, &ds);
-    let mut second = None;
-    if flip.is_some() {
-        let first = FRAMES.with(|fr| {
-            let mut fr = fr.borrow_mut();
-            let top = fr.last_mut().expect("frame pushed by trace");
-            let k = top.builder.graph.guards.len();
-            top.flip = Some(k);
-            if let Some(t) = &mut top.tape {
-                t.replay = true;
-                t.first_end = top.builder.graph.nodes.len() as NodeId;
+    let tape = (flip == Some(Sharing::Replay)).then(Tape::default);
+    let ((out, second), frame) = in_new_frame(
+        |epoch| Frame::new(epoch, builder, false, tape),
+        |epoch| {
+            let mut xs: Vec<Tracer> = x
+                .iter()
+                .chain(data)
+                .enumerate()
+                .map(|(i, &v)| Tracer::record(&[epoch], |_| Op::Input(i as u32), &[], v))
+                .collect();
+            let ds = xs.split_off(x.len());
+            let out = f(&xs, &ds);
+            let mut second = None;
+            if flip.is_some() {
+                let first = FRAMES.with(|fr| {
+                    let mut fr = fr.borrow_mut();
+                    let top = fr.last_mut().expect("frame pushed by trace");
+                    let k = top.builder.graph.guards.len();
+                    top.flip = Some(k);
+                    if let Some(t) = &mut top.tape {
+                        t.replay = true;
+                        t.first_end = top.builder.graph.nodes.len() as NodeId;
+                    }
+                    k
+                });
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&xs, &ds)));
+                second = run.ok().map(|o| (o, first));
             }
-            k
-        });
-        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&xs, &ds)));
-        second = run.ok().map(|o| (o, first));
+            (out, second)
+        },
+    );
+    if frame.builder.overflow {
+        return Err(JitError::GraphTooLarge { stage: "traced", limit: frame.builder.graph.nodes.len() });
     }
-    let frame = FRAMES.with(|fr| {
-        let mut fr = fr.borrow_mut();
-        let top = fr.last_mut().expect("frame pushed by trace");
-        let b = core::mem::replace(&mut top.builder, Builder::new(0, 0, false));
-        (top.epoch, b, top.foreign, top.escape, top.overrun)
-    });
-    drop(pop);
-    let (frame_epoch, mut builder, foreign, escape, overrun) = frame;
-    debug_assert_eq!(epoch, frame_epoch);
-    if builder.overflow {
-        return Err(JitError::GraphTooLarge { stage: "traced", limit: builder.graph.nodes.len() });
-    }
-    if foreign || out.epoch != frame_epoch {
-        return Err(JitError::ForeignTracer);
-    }
-    if escape {
-        return Err(JitError::ValueEscape);
-    }
-    builder.graph.outputs.push(out.id);
+    frame.check(&out)?;
+    let mut graph = frame.builder.graph;
+    graph.outputs.push(out.id);
     let mut first = None;
-    if let Some((o2, k)) = second.filter(|_| !overrun) {
-        if o2.epoch != frame_epoch {
+    if let Some((o2, k)) = second.filter(|_| !frame.overrun) {
+        if o2.epoch != frame.epoch {
             return Err(JitError::ForeignTracer);
         }
-        builder.graph.outputs.push(o2.id);
+        graph.outputs.push(o2.id);
         first = Some(k);
     }
-    Ok((builder.graph, first))
+    Ok((graph, first))
 }
 
 impl Scalar for Tracer {
