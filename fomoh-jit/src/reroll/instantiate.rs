@@ -83,15 +83,20 @@ fn literal(c: [f64; 3], p: [i64; 3], at: i64) -> Option<f64> {
     close.then_some(c[0] + slope * (at as f64 - p0))
 }
 
+/// A gather's shape (`[]`, `[len]` or `[rows, len]`) as `(rows, len)`.
+fn rows_len(shape: &[usize]) -> Option<(usize, usize)> {
+    match *shape {
+        [] => Some((1, 1)),
+        [l] => Some((1, l)),
+        [r, l] => Some((r, l)),
+        _ => None,
+    }
+}
+
 /// A gather's index list read as `a + row·i + col·j` over `shape` (`[]`, `[len]` or
 /// `[rows, len]`): `(a, row, col)`, if it is one.
 fn pattern(idx: &[usize], shape: &[usize]) -> Option<[i64; 3]> {
-    let (rows, len) = match *shape {
-        [] => (1, 1),
-        [l] => (1, l),
-        [r, l] => (r, l),
-        _ => return None,
-    };
+    let (rows, len) = rows_len(shape)?;
     let at = |k: usize| idx.get(k).and_then(|&v| i64::try_from(v).ok());
     let a = at(0)?;
     let col = if len > 1 { at(1)? - a } else { 0 };
@@ -164,7 +169,6 @@ fn replay(
 ) -> Result<Tensor, Refusal> {
     let shape = shape_at(n, p, at)?;
     let arg = |i: &u32| map.get(*i as usize).copied().ok_or(DIFFER);
-    let same_args = |x: &[u32], y: &[u32], z: &[u32]| if x == y && x == z { Ok(()) } else { Err(DIFFER) };
     let built = match (&n[0].op, &n[1].op, &n[2].op) {
         (TOp::Param(o0), TOp::Param(o1), TOp::Param(o2)) => {
             let off = affine_usize([*o0, *o1, *o2], p, at).ok_or(NOT_AFFINE)?;
@@ -175,52 +179,47 @@ fn replay(
             Ok(b.constant(literal([*c0, *c1, *c2], p, at).ok_or(LITERAL)?))
         }
         (TOp::Neg(x), TOp::Neg(y), TOp::Neg(z)) => {
-            same_args(&[*x], &[*y], &[*z])?;
+            same(x, y, z)?;
             b.neg(arg(x)?)
         }
         (TOp::Unary(u, x), TOp::Unary(v, y), TOp::Unary(w, z)) => {
-            same_ops(u, v, w)?;
-            same_args(&[*x], &[*y], &[*z])?;
+            same(u, v, w)?;
+            same(x, y, z)?;
             b.unary(*u, arg(x)?)
         }
         (TOp::Binary(o, x0, x1), TOp::Binary(q, y0, y1), TOp::Binary(r, z0, z1)) => {
-            same_ops(o, q, r)?;
-            same_args(&[*x0, *x1], &[*y0, *y1], &[*z0, *z1])?;
+            same(o, q, r)?;
+            same(&[x0, x1], &[y0, y1], &[z0, z1])?;
             b.binary(*o, arg(x0)?, arg(x1)?)
         }
         (TOp::Select(c, x), TOp::Select(d, y), TOp::Select(e, z)) => {
-            same_ops(c, d, e)?;
-            same_args(x, y, z)?;
+            same(c, d, e)?;
+            same(x, y, z)?;
             let [s, t, u, v] = [arg(&x[0])?, arg(&x[1])?, arg(&x[2])?, arg(&x[3])?];
             b.select(*c, s, t, u, v)
         }
         (TOp::Sum(x), TOp::Sum(y), TOp::Sum(z)) => {
-            same_args(&[*x], &[*y], &[*z])?;
+            same(x, y, z)?;
             Ok(b.sum(arg(x)?))
         }
         (TOp::Reshape(x), TOp::Reshape(y), TOp::Reshape(z)) => {
-            same_args(&[*x], &[*y], &[*z])?;
+            same(x, y, z)?;
             b.reshape(arg(x)?, &shape)
         }
         (TOp::Slice(x, s0), TOp::Slice(y, s1), TOp::Slice(z, s2)) => {
-            same_args(&[*x], &[*y], &[*z])?;
+            same(x, y, z)?;
             let start = affine_usize([*s0, *s1, *s2], p, at).ok_or(NOT_AFFINE)?;
             let rows = shape.first().copied().ok_or(DIFFER)?;
             b.slice(arg(x)?, start, start + rows)
         }
         (TOp::Gather(x, i0), TOp::Gather(y, i1), TOp::Gather(z, i2)) => {
-            same_args(x, y, z)?;
+            same(x, y, z)?;
             let [src] = x[..] else { return Err(DIFFER) };
             let pats = [(i0, n[0]), (i1, n[1]), (i2, n[2])].map(|(i, m)| pattern(i, &m.shape));
             let [Some(q0), Some(q1), Some(q2)] = pats else { return Err(NOT_AFFINE) };
             let coef = |k: usize| affine([q0[k], q1[k], q2[k]], p, at).ok_or(NOT_AFFINE);
             let (a, row, col) = (coef(0)?, coef(1)?, coef(2)?);
-            let (rows, len) = match shape[..] {
-                [] => (1, 1),
-                [l] => (1, l),
-                [r, l] => (r, l),
-                _ => return Err(DIFFER),
-            };
+            let (rows, len) = rows_len(&shape).ok_or(DIFFER)?;
             let idx = (0..rows as i64)
                 .flat_map(|i| (0..len as i64).map(move |j| a + row * i + col * j))
                 .map(|k| usize::try_from(k).ok())
@@ -237,8 +236,8 @@ fn replay(
     }
 }
 
-/// The same op kind (unary op, binary op or comparison) at every probe.
-fn same_ops<O: PartialEq>(a: &O, b: &O, c: &O) -> Result<(), Refusal> {
+/// The same op kind (unary op, binary op or comparison), or the same operands, at every probe.
+fn same<O: PartialEq + ?Sized>(a: &O, b: &O, c: &O) -> Result<(), Refusal> {
     if a == b && a == c {
         Ok(())
     } else {
@@ -278,8 +277,9 @@ mod tests {
         assert_eq!(affine_usize([299, 363, 427], p, 5000), Some(4999));
         assert_eq!(affine_usize([3, 3, 3], p, 5000), Some(3));
         assert_eq!(affine_usize([300, 364, 429], p, 5000), None);
-        assert_eq!(affine_usize([600, 536, 472], p, 1_000_000), None); // negative there
-                                                                       // half as many pairs as inputs: an integer at the size
+        // negative there
+        assert_eq!(affine_usize([600, 536, 472], p, 1_000_000), None);
+        // half as many pairs as inputs: an integer at the size
         assert_eq!(affine_usize([150, 182, 214], p, 5036), Some(2518));
         assert_eq!(affine_usize([150, 182, 214], p, 5037), None);
     }
