@@ -142,6 +142,14 @@ fn trace_source(
     Ok(merged.unwrap_or(g))
 }
 
+/// The first trace of `source` over `n` parameters and data of the lengths `lens`: every
+/// input NaN, so that no comparison is decided by a value (branches inside the terms become
+/// selects, see [`trace_source`]).
+fn trace_at_nan(source: &Source, n: usize, lens: &[usize], options: &Options) -> JitResult<Graph> {
+    let total = lens.iter().sum();
+    trace_source(source, &vec![f64::NAN; n], &vec![f64::NAN; total], lens, options)
+}
+
 /// A traced function, compiled on demand (per mode, cached) to native code over the float
 /// type `T` (`f64` by default; `f32` through [`Program::with_float`]).
 ///
@@ -302,16 +310,14 @@ where
     F: Fn(&[Tracer], &[&[Tracer]]) -> Tracer + Send + Sync + 'static,
 {
     let total = inputs.iter().try_fold(0usize, |a, &l| a.checked_add(l));
-    let total = total.filter(|&t| t <= options.max_traced_nodes);
-    let total = total.ok_or(JitError::GraphTooLarge { stage: "traced", limit: options.max_traced_nodes })?;
-    if n > options.max_traced_nodes {
+    if total.is_none_or(|t| t > options.max_traced_nodes) || n > options.max_traced_nodes {
         return Err(JitError::GraphTooLarge { stage: "traced", limit: options.max_traced_nodes }.into());
     }
     let source: Source = Arc::new(f);
     let first = match instantiate::instantiated(&source, n, inputs, options) {
         Ok(t) => t,
         Err(why) => {
-            let g = trace_source(&source, &vec![f64::NAN; n], &vec![f64::NAN; total], inputs, options)?;
+            let g = trace_at_nan(&source, n, inputs, options)?;
             Traced::traced_in_full(g, options.clone(), why)
         }
     };

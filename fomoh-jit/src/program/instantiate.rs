@@ -20,7 +20,7 @@
 //! meets a guard and serves every input without tracing again.
 
 use super::traced::{Deferred, Traced};
-use super::{split_call, trace_source, Options, Source};
+use super::{split_call, trace_at_nan, Options, Source};
 use crate::reroll::instantiate::{instantiate, predicts, Probes};
 use crate::reroll::{self};
 use crate::stage::Mode;
@@ -114,11 +114,9 @@ pub(super) fn instantiated(
     let mut nodes = Vec::with_capacity(4);
     for &p in &sizes {
         let (np, lp) = sizing.at(n, p);
-        let total = lp.iter().sum::<usize>();
         // a function that cannot run at a small size (it indexes past a fixed position)
-        let traced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            trace_source(source, &vec![f64::NAN; np], &vec![f64::NAN; total], &lp, options)
-        }));
+        let traced =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| trace_at_nan(source, np, &lp, options)));
         let g = match traced {
             Ok(Ok(g)) => g,
             Ok(Err(_)) => return Err("a trace at a probe size failed"),
@@ -153,9 +151,7 @@ pub(super) fn instantiated(
     }
     check_value(source, &tensor, n, lens, total)?;
     let (source, lens_owned, options_owned) = (source.clone(), lens.to_vec(), options.clone());
-    let deferred: Deferred = Arc::new(move || {
-        trace_source(&source, &vec![f64::NAN; n], &vec![f64::NAN; total], &lens_owned, &options_owned)
-    });
+    let deferred: Deferred = Arc::new(move || trace_at_nan(&source, n, &lens_owned, &options_owned));
     Ok(Traced::instantiated(tensor, (n, total), probe_nodes, deferred, options.clone()))
 }
 
