@@ -4,6 +4,7 @@
 //! [`Tangents`](super::Tangents) distribution, each scaled to the length `√len` of a Gaussian tangent on the layer; the
 //! parameters outside the layer (deeper layers of an MLP) get fresh tangents.
 
+use super::linalg::scale_to_length;
 use super::Core;
 use crate::error::{Error, Result};
 use crate::span::InputSpan;
@@ -27,13 +28,8 @@ pub(super) fn directions(core: &mut Core, span: &InputSpan<'_>, n: usize, k: usi
     {
         let mut blocks: Vec<&mut [f64]> = dirs.iter_mut().map(|d| &mut d[start..start + len]).collect();
         span.directions_into(&u, k, &mut blocks)?;
-        let target = (len as f64).sqrt();
         for b in blocks {
-            let norm = b.iter().map(|v| v * v).sum::<f64>().sqrt();
-            if norm > 0.0 {
-                let c = target / norm;
-                b.iter_mut().for_each(|v| *v *= c);
-            }
+            scale_to_length(b, (len as f64).sqrt());
         }
     }
     if len < n {

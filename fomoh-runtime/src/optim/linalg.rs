@@ -127,6 +127,18 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(a, b)| a * b).sum()
 }
 
+/// Scales `v` in place to the Euclidean length `length`; a zero (or not finite) vector is
+/// left as it is, and `false` returned.
+pub fn scale_to_length(v: &mut [f64], length: f64) -> bool {
+    let norm = dot(v, v).sqrt();
+    let scaled = norm > 0.0;
+    if scaled {
+        let c = length / norm;
+        v.iter_mut().for_each(|x| *x *= c);
+    }
+    scaled
+}
+
 /// `A x`.
 pub fn mat_vec(a: &[Vec<f64>], x: &[f64]) -> Vec<f64> {
     a.iter().map(|row| dot(row, x)).collect()

@@ -1,7 +1,7 @@
 //! The optimizers. Each is a small struct (settings + state, serializable for checkpoints)
 //! with builder methods and an [`Optimizer`] implementation.
 
-use super::linalg::{cholesky_solve, identity, inverse, mat_vec, symmetric_eigen, Matrix};
+use super::linalg::{cholesky_solve, identity, inverse, mat_vec, scale_to_length, symmetric_eigen, Matrix};
 use super::{aligned, damped};
 use super::{
     Core, Curvature, Fallback, NonFinitePolicy, Optimizer, Schedule, Settings, StepReport, Tangents,
@@ -348,10 +348,9 @@ impl FomohKd {
             if self.previous.len() != n {
                 return Err(Error::length("fomoh-kd previous step", n, self.previous.len()));
             }
-            let norm = self.previous.iter().map(|v| v * v).sum::<f64>().sqrt();
-            if norm > 0.0 {
-                let c = (n as f64).sqrt() / norm;
-                dirs.push(self.previous.iter().map(|v| c * v).collect());
+            let mut previous = self.previous.clone();
+            if scale_to_length(&mut previous, (n as f64).sqrt()) {
+                dirs.push(previous);
             }
         }
         if self.data_directions {
