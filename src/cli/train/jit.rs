@@ -5,7 +5,7 @@ use super::{Args, Precision};
 use crate::cli::spec::AnyOptimizer;
 use fomoh::data::Batch;
 use fomoh::jit::{compile_model, BoundModel, CompiledModel};
-use fomoh::models::{Minibatch, Model};
+use fomoh::models::Model;
 use fomoh::optim::{LastGood, StepReport};
 use fomoh::{InputSpan, Objective, WeightedSum, WithSpan};
 use std::collections::HashMap;
@@ -107,21 +107,20 @@ impl JitModel {
     /// One optimizer step of `model` on `batch` (already checked against the model by
     /// [`fomoh::models::Minibatch::new`]): the batch split into [`shards`] shards of rows,
     /// each bound to the compiled model of its size (a `WeightedSum` whose shards run side by
-    /// side: the mean over the batch, in every pass), with the batch's input span if the
-    /// model has one (for FoMoH-KD's data directions).
+    /// side: the mean over the batch, in every pass), with `span`, the batch's input span
+    /// (the minibatch's [`Objective::input_span`]) if the model has one (for FoMoH-KD's data
+    /// directions).
     pub(super) fn step(
         &mut self,
         model: &dyn Model,
         guard: &mut LastGood,
         optimizer: &mut AnyOptimizer,
-        batch: &Batch,
+        (batch, span): (&Batch, Option<InputSpan<'_>>),
         theta: &mut [f64],
     ) -> fomoh::Result<StepReport> {
         let n = batch.labels.len();
         let shards = shards(n);
         let bounds: Vec<usize> = (0..=shards).map(|s| n * s / shards).collect();
-        let minibatch = Minibatch::new(model, batch)?;
-        let span = minibatch.input_span();
         match &mut self.programs {
             ShardPrograms::F32(programs) => {
                 let programs = shard_programs(programs, model, &bounds)?;

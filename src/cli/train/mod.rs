@@ -38,6 +38,7 @@ use distributed::Dist;
 use fomoh::data::{minibatch_order, mnist, Dataset};
 use fomoh::models::{evaluate, Cnn, CnnConfig, LogisticRegression, Minibatch, Mlp, Model};
 use fomoh::optim::{LastGood, Tangents};
+use fomoh::Objective;
 use jit::JitModel;
 pub(super) use report::FILES;
 use session::{Config, Expected, Row, RunState, Session, FORMAT};
@@ -350,7 +351,7 @@ impl Trainer {
                             self.model.as_ref(),
                             &mut guard,
                             &mut run.optimizer,
-                            &batch,
+                            (&batch, obj.input_span()),
                             &mut run.theta,
                         ),
                         (None, None) => guard.step(&mut run.optimizer, &obj, &mut run.theta),
