@@ -2,6 +2,8 @@
 //! generic form and of a hand-written twin, and finite differences.
 #![allow(clippy::needless_range_loop)]
 
+mod common;
+
 use fomoh::{check, fomoh, scalar_fn, HyperDual, Scalar};
 
 /// Passive parameters of other types.
@@ -190,20 +192,7 @@ fn generic_helpers_are_called_with_active_values_in_every_pass() {
     let close = |a: f64, b: f64| assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0), "{a} vs {b}");
     close(with_helpers(&x), reference.value(&x).unwrap());
     close(with_helpers::generic::<f64>(&x), with_helpers(&x));
-    let (g, r) = (obj.hyper_dual(&x, &v1, &v2).unwrap(), reference.hyper_dual(&x, &v1, &v2).unwrap());
-    for (a, b) in [(g.re, r.re), (g.e1, r.e1), (g.e2, r.e2), (g.e12, r.e12)] {
-        close(a, b);
-    }
-    let (g, r) = (obj.directional(&x, &v1).unwrap(), reference.directional(&x, &v1).unwrap());
-    close(g.d1, r.d1);
-    close(g.d2, r.d2);
     let dirs = vec![v1.to_vec(), v2.to_vec()];
-    let (g, r) = (obj.project(&x, &dirs).unwrap(), reference.project(&x, &dirs).unwrap());
-    for i in 0..2 {
-        close(g.grad[i], r.grad[i]);
-        for j in 0..2 {
-            close(g.hess[i][j], r.hess[i][j]);
-        }
-    }
+    common::assert_passes_agree(&obj, &reference, &x, (&v1, &v2), &dirs);
     check::hyper_dual(&with_helpers::Function::new(), &x, &v1, &v2).unwrap().assert_ok();
 }

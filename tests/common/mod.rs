@@ -1,5 +1,6 @@
 //! Scalar references for the tensor tests: the same computations written element by element,
-//! generic over `Scalar`, so that `HyperDual` and `HyperK` evaluate them lane by lane.
+//! generic over `Scalar`, so that `HyperDual` and `HyperK` evaluate them lane by lane; and
+//! [`assert_passes_agree`], one objective's passes against a reference's.
 #![allow(dead_code)]
 
 use fomoh::tensor::{Mode, Planes, Tensor};
@@ -182,4 +183,29 @@ pub fn mlp_logits<S: Scalar>(theta: &[S], x: &[f64], b: usize, sizes: &[usize], 
         h = if l + 2 < sizes.len() { z.into_iter().map(act).collect() } else { z };
     }
     h
+}
+
+/// `obj`'s value, hyper-dual pass along `(v1, v2)`, jet along `v1` and projection onto `dirs`
+/// at `x` agree with `reference`'s to 1e-12 (relative, absolute below 1).
+pub fn assert_passes_agree(
+    obj: &dyn fomoh::Objective,
+    reference: &dyn fomoh::Objective,
+    x: &[f64],
+    (v1, v2): (&[f64], &[f64]),
+    dirs: &[Vec<f64>],
+) {
+    let close = |a: f64, b: f64| assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0), "{a} vs {b}");
+    close(obj.value(x).unwrap(), reference.value(x).unwrap());
+    let (g, r) = (obj.hyper_dual(x, v1, v2).unwrap(), reference.hyper_dual(x, v1, v2).unwrap());
+    for (a, b) in [(g.re, r.re), (g.e1, r.e1), (g.e2, r.e2), (g.e12, r.e12)] {
+        close(a, b);
+    }
+    let (g, r) = (obj.directional(x, v1).unwrap(), reference.directional(x, v1).unwrap());
+    close(g.d1, r.d1);
+    close(g.d2, r.d2);
+    let (g, r) = (obj.project(x, dirs).unwrap(), reference.project(x, dirs).unwrap());
+    assert_eq!((g.grad.len(), g.hess.len()), (r.grad.len(), r.hess.len()));
+    for (a, b) in g.grad.iter().zip(&r.grad).chain(g.hess.iter().flatten().zip(r.hess.iter().flatten())) {
+        close(*a, *b);
+    }
 }
